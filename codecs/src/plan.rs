@@ -1,0 +1,1 @@
+//! Transcoding paths. Being written.

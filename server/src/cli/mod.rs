@@ -1,0 +1,4 @@
+//! One module per `tandem` subcommand.
+
+pub(crate) mod dtmf;
+pub(crate) mod transcode;

@@ -1,0 +1,33 @@
+//! `tandem`: the command-line entry point. Each subcommand lives in its own module under
+//! `cli/`; this file only parses arguments and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Tandem, a telephony media engine.
+#[derive(Debug, Parser)]
+#[command(name = "tandem", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert audio files between codecs and containers (WAV, G.711, G.722, Ogg Opus, raw L16).
+    Transcode(cli::transcode::TranscodeArgs),
+    /// Detect or generate DTMF digits in WAV files.
+    #[command(subcommand)]
+    Dtmf(cli::dtmf::DtmfCommand),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Transcode(a) => cli::transcode::run(a),
+        Command::Dtmf(c) => cli::dtmf::run(c),
+    }
+}
