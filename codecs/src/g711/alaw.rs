@@ -1,6 +1,8 @@
 //! G.711 A-law (ITU-T G.711 Table 1a).
 //!
-//! The law works on 13-bit magnitudes: segment 0 and 1 are linear with a step of 2 (in 13-bit
+//! G.711 defines the law on 13-bit uniform PCM. A 16-bit sample is first rounded to 13 bits
+//! (to nearest, ties upward, saturating at the top, as sox does). Then the law works on 13-bit
+//! magnitudes: segment 0 and 1 are linear with a step of 2 (in 13-bit
 //! units), each following segment doubles the step. Even bits of the code are inverted
 //! (XOR 0x55) for transmission, and the sign bit is set for positive samples.
 
@@ -9,7 +11,7 @@ const fn encode_13(sample: i32) -> u8 {
     // Negative samples are coded by their one's complement magnitude (G.711 Table 1a).
     let (magnitude, mask) = if sample >= 0 { (sample, 0xD5) } else { (-sample - 1, 0x55) };
     let mut segment = 0;
-    while segment < 8 && magnitude > (0x1F << segment) {
+    while segment < 8 && magnitude > (0x20 << segment) - 1 {
         segment += 1;
     }
     if segment >= 8 {
@@ -57,7 +59,8 @@ pub static DECODE: [i16; 256] = build_decode_table();
 /// Compresses one linear sample.
 #[inline]
 pub fn encode(sample: i16) -> u8 {
-    ENCODE[((sample >> 3) as u16 & 0x1FFF) as usize]
+    let rounded = ((sample as i32 + 4) >> 3).min(0x0FFF);
+    ENCODE[(rounded as u16 & 0x1FFF) as usize]
 }
 
 /// Expands one code.

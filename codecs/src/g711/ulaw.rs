@@ -1,6 +1,8 @@
 //! G.711 µ-law (ITU-T G.711 Table 2a).
 //!
-//! The law works on 14-bit magnitudes: the sample (its top 14 bits) is biased by 33, the
+//! G.711 defines the law on 14-bit uniform PCM. A 16-bit sample is first rounded to 14 bits
+//! (to nearest, ties upward, saturating at the top: half the error of plain truncation, and
+//! the same reduction sox performs). Then the law works on 14-bit magnitudes: the sample (its top 14 bits) is biased by 33, the
 //! segment is the position of the highest set bit above bit 5, the four bits below it are the
 //! mantissa, and the code is the inverted sign, segment and mantissa. Decoding inverts this
 //! and reconstructs the middle of the quantisation interval.
@@ -16,7 +18,7 @@ const fn encode_14(sample: i32) -> u8 {
     let magnitude = if magnitude > CLIP { CLIP } else { magnitude } + BIAS;
     // Segment 0 holds magnitudes below 64 once biased, each next segment doubles the range.
     let mut segment = 0;
-    while segment < 8 && magnitude > (0x3F << segment) {
+    while segment < 8 && magnitude > (0x40 << segment) - 1 {
         segment += 1;
     }
     if segment >= 8 {
@@ -61,7 +63,8 @@ pub static DECODE: [i16; 256] = build_decode_table();
 /// Compresses one linear sample.
 #[inline]
 pub fn encode(sample: i16) -> u8 {
-    ENCODE[((sample >> 2) as u16 & 0x3FFF) as usize]
+    let rounded = ((sample as i32 + 2) >> 2).min(0x1FFF);
+    ENCODE[(rounded as u16 & 0x3FFF) as usize]
 }
 
 /// Expands one code.
