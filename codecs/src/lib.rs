@@ -97,7 +97,8 @@ pub trait Encoder: Send {
     /// The format this encoder consumes and produces.
     fn format(&self) -> Format;
 
-    /// Encodes one packet's worth of PCM into `payload` and returns the bytes written.
+    /// Encodes one packet's worth of PCM into `payload` and returns the bytes written. Zero
+    /// means there is nothing to send (discontinuous transmission during silence).
     fn encode(&mut self, pcm: &[i16], payload: &mut [u8]) -> Result<usize, EncodeError>;
 
     /// Samples of algorithmic delay the encoder adds (Opus calls this lookahead; Ogg Opus

@@ -39,7 +39,9 @@ pub fn by_name(name: &str) -> Option<&'static CodecDescriptor> {
 
 /// Looks a codec up by its static RTP payload type (RFC 3551 Table 4).
 pub fn by_static_payload_type(payload_type: u8) -> Option<&'static CodecDescriptor> {
-    ALL.iter().copied().find(|d| d.static_payload_type == Some(payload_type))
+    ALL.iter()
+        .copied()
+        .find(|d| d.static_payload_type == Some(payload_type))
 }
 
 /// True if this build can encode and decode `codec`.
@@ -56,10 +58,19 @@ pub fn built() -> impl Iterator<Item = &'static CodecDescriptor> {
 }
 
 /// Settings for encoders that have any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderConfig {
     /// Opus settings.
     pub opus: OpusConfig,
+    /// G.729 Annex B (voice activity detection, SID frames, DTX); SDP's `annexb=yes`, the
+    /// default of RFC 4856 §2.1.9.
+    pub g729_annex_b: bool,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self { opus: OpusConfig::default(), g729_annex_b: true }
+    }
 }
 
 fn check(format: Format) -> Result<(), CodecError> {
@@ -72,7 +83,10 @@ fn check(format: Format) -> Result<(), CodecError> {
     }
     // Opus runs at 12 kHz too, which the descriptor does not advertise for negotiation.
     if format.codec != CodecId::Opus && !descriptor.supports_sample_rate(format.sample_rate) {
-        return Err(CodecError::UnsupportedSampleRate { codec: format.codec, rate: format.sample_rate });
+        return Err(CodecError::UnsupportedSampleRate {
+            codec: format.codec,
+            rate: format.sample_rate,
+        });
     }
     Ok(())
 }
@@ -87,7 +101,7 @@ pub fn new_encoder(format: Format, config: &EncoderConfig) -> Result<Box<dyn Enc
         CodecId::G722 => Box::new(G722Encoder::new()),
         CodecId::Opus => Box::new(OpusEncoder::new(format.sample_rate, &config.opus)?),
         #[cfg(feature = "g729")]
-        CodecId::G729 => Box::new(crate::g729::G729Encoder::new()),
+        CodecId::G729 => Box::new(crate::g729::G729Encoder::new(config.g729_annex_b)),
         #[cfg(not(feature = "g729"))]
         CodecId::G729 => unreachable!("check() rejects codecs that are not built"),
     })
@@ -128,7 +142,10 @@ mod tests {
         assert_eq!(by_static_payload_type(0).map(|d| d.id), Some(CodecId::Pcmu));
         assert_eq!(by_static_payload_type(8).map(|d| d.id), Some(CodecId::Pcma));
         assert_eq!(by_static_payload_type(9).map(|d| d.id), Some(CodecId::G722));
-        assert_eq!(by_static_payload_type(18).map(|d| d.id), Some(CodecId::G729));
+        assert_eq!(
+            by_static_payload_type(18).map(|d| d.id),
+            Some(CodecId::G729)
+        );
         assert!(by_static_payload_type(96).is_none());
     }
 
@@ -152,7 +169,10 @@ mod tests {
     fn every_built_codec_constructs_at_every_rate() {
         for d in built() {
             for &rate in d.sample_rates {
-                let format = Format { codec: d.id, sample_rate: rate };
+                let format = Format {
+                    codec: d.id,
+                    sample_rate: rate,
+                };
                 let enc = new_encoder(format, &EncoderConfig::default()).unwrap();
                 let dec = new_decoder(format).unwrap();
                 assert_eq!(enc.format(), format);
