@@ -106,7 +106,10 @@ pub static PCMU: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: false,
     silence_byte: Some(0xFF),
-    cost: CodecCost { encode: 1, decode: 1 },
+    cost: CodecCost {
+        encode: 1,
+        decode: 1,
+    },
     feature: None,
 };
 
@@ -122,7 +125,10 @@ pub static PCMA: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: false,
     silence_byte: Some(0xD5),
-    cost: CodecCost { encode: 1, decode: 1 },
+    cost: CodecCost {
+        encode: 1,
+        decode: 1,
+    },
     feature: None,
 };
 
@@ -139,7 +145,10 @@ pub static L16: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: true,
     silence_byte: None,
-    cost: CodecCost { encode: 1, decode: 1 },
+    cost: CodecCost {
+        encode: 1,
+        decode: 1,
+    },
     feature: None,
 };
 
@@ -156,7 +165,10 @@ pub static G722: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: false,
     silence_byte: None,
-    cost: CodecCost { encode: 60, decode: 60 },
+    cost: CodecCost {
+        encode: 60,
+        decode: 60,
+    },
     feature: None,
 };
 
@@ -173,7 +185,10 @@ pub static OPUS: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: false,
     silence_byte: None,
-    cost: CodecCost { encode: 3000, decode: 400 },
+    cost: CodecCost {
+        encode: 3000,
+        decode: 400,
+    },
     feature: None,
 };
 
@@ -190,7 +205,10 @@ pub static G729: CodecDescriptor = CodecDescriptor {
     default_ptime_ms: 20,
     lossless: false,
     silence_byte: None,
-    cost: CodecCost { encode: 1500, decode: 300 },
+    cost: CodecCost {
+        encode: 1500,
+        decode: 300,
+    },
     feature: Some("g729"),
 };
 
@@ -247,27 +265,48 @@ pub struct Format {
 
 impl Format {
     /// G.711 µ-law at 8 kHz.
-    pub const PCMU: Format = Format { codec: CodecId::Pcmu, sample_rate: 8000 };
+    pub const PCMU: Format = Format {
+        codec: CodecId::Pcmu,
+        sample_rate: 8000,
+    };
     /// G.711 A-law at 8 kHz.
-    pub const PCMA: Format = Format { codec: CodecId::Pcma, sample_rate: 8000 };
+    pub const PCMA: Format = Format {
+        codec: CodecId::Pcma,
+        sample_rate: 8000,
+    };
     /// G.722 at 16 kHz.
-    pub const G722: Format = Format { codec: CodecId::G722, sample_rate: 16000 };
+    pub const G722: Format = Format {
+        codec: CodecId::G722,
+        sample_rate: 16000,
+    };
     /// G.729 at 8 kHz.
-    pub const G729: Format = Format { codec: CodecId::G729, sample_rate: 8000 };
+    pub const G729: Format = Format {
+        codec: CodecId::G729,
+        sample_rate: 8000,
+    };
 
     /// L16 at `sample_rate`.
     pub const fn l16(sample_rate: u32) -> Format {
-        Format { codec: CodecId::L16, sample_rate }
+        Format {
+            codec: CodecId::L16,
+            sample_rate,
+        }
     }
 
     /// Opus running at `sample_rate`.
     pub const fn opus(sample_rate: u32) -> Format {
-        Format { codec: CodecId::Opus, sample_rate }
+        Format {
+            codec: CodecId::Opus,
+            sample_rate,
+        }
     }
 
     /// The codec at its default rate.
     pub fn default_for(codec: CodecId) -> Format {
-        Format { codec, sample_rate: codec.descriptor().default_sample_rate() }
+        Format {
+            codec,
+            sample_rate: codec.descriptor().default_sample_rate(),
+        }
     }
 
     /// This format's codec descriptor.

@@ -8,7 +8,10 @@ fn check_rate(sample_rate: u32) -> Result<Format, CodecError> {
     if format.descriptor().supports_sample_rate(sample_rate) {
         Ok(format)
     } else {
-        Err(CodecError::UnsupportedSampleRate { codec: CodecId::L16, rate: sample_rate })
+        Err(CodecError::UnsupportedSampleRate {
+            codec: CodecId::L16,
+            rate: sample_rate,
+        })
     }
 }
 
@@ -21,7 +24,9 @@ pub struct L16Encoder {
 impl L16Encoder {
     /// An encoder at `sample_rate` (8000, 16000 or 48000 Hz).
     pub fn new(sample_rate: u32) -> Result<Self, CodecError> {
-        Ok(Self { format: check_rate(sample_rate)? })
+        Ok(Self {
+            format: check_rate(sample_rate)?,
+        })
     }
 }
 
@@ -33,7 +38,10 @@ impl Encoder for L16Encoder {
     fn encode(&mut self, pcm: &[i16], payload: &mut [u8]) -> Result<usize, EncodeError> {
         let needed = pcm.len() * 2;
         if payload.len() < needed {
-            return Err(EncodeError::OutputTooSmall { needed, available: payload.len() });
+            return Err(EncodeError::OutputTooSmall {
+                needed,
+                available: payload.len(),
+            });
         }
         for (bytes, &s) in payload.chunks_exact_mut(2).zip(pcm) {
             bytes.copy_from_slice(&s.to_be_bytes());
@@ -54,7 +62,10 @@ pub struct L16Decoder {
 impl L16Decoder {
     /// A decoder at `sample_rate` (8000, 16000 or 48000 Hz).
     pub fn new(sample_rate: u32) -> Result<Self, CodecError> {
-        Ok(Self { format: check_rate(sample_rate)?, conceal: FadingRepeat::new(sample_rate) })
+        Ok(Self {
+            format: check_rate(sample_rate)?,
+            conceal: FadingRepeat::new(sample_rate),
+        })
     }
 }
 
@@ -66,7 +77,10 @@ impl Decoder for L16Decoder {
     fn decode(&mut self, payload: &[u8], pcm: &mut [i16]) -> Result<usize, DecodeError> {
         let samples = self.samples_in(payload)?;
         if pcm.len() < samples {
-            return Err(DecodeError::OutputTooSmall { needed: samples, available: pcm.len() });
+            return Err(DecodeError::OutputTooSmall {
+                needed: samples,
+                available: pcm.len(),
+            });
         }
         for (s, bytes) in pcm.iter_mut().zip(payload.chunks_exact(2)) {
             *s = i16::from_be_bytes([bytes[0], bytes[1]]);
@@ -112,7 +126,10 @@ mod tests {
     fn rejects_odd_payloads_and_unsupported_rates() {
         let mut dec = L16Decoder::new(8000).unwrap();
         let mut out = [0i16; 4];
-        assert_eq!(dec.decode(&[1, 2, 3], &mut out), Err(DecodeError::Malformed { len: 3 }));
+        assert_eq!(
+            dec.decode(&[1, 2, 3], &mut out),
+            Err(DecodeError::Malformed { len: 3 })
+        );
         assert!(L16Encoder::new(44100).is_err());
     }
 }

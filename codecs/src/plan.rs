@@ -104,32 +104,45 @@ impl fmt::Display for Plan {
 
 /// PCM rates a decoder of `format` can produce directly.
 pub fn decode_rates(format: Format) -> impl Iterator<Item = u32> {
-    PCM_RATES.iter().copied().filter(move |&rate| match format.codec {
-        // libopus decodes any stream at any of its rates.
-        CodecId::Opus => true,
-        _ => rate == format.sample_rate,
-    })
+    PCM_RATES
+        .iter()
+        .copied()
+        .filter(move |&rate| match format.codec {
+            // libopus decodes any stream at any of its rates.
+            CodecId::Opus => true,
+            _ => rate == format.sample_rate,
+        })
 }
 
 /// PCM rates an encoder of `format` can consume directly.
 pub fn encode_rates(format: Format) -> impl Iterator<Item = u32> {
-    PCM_RATES.iter().copied().filter(move |&rate| match format.codec {
-        // An Opus stream may be coded at any rate up to its cap; the RTP clock stays 48 kHz.
-        CodecId::Opus => rate <= format.sample_rate,
-        _ => rate == format.sample_rate,
-    })
+    PCM_RATES
+        .iter()
+        .copied()
+        .filter(move |&rate| match format.codec {
+            // An Opus stream may be coded at any rate up to its cap; the RTP clock stays 48 kHz.
+            CodecId::Opus => rate <= format.sample_rate,
+            _ => rate == format.sample_rate,
+        })
 }
 
 /// Cost of resampling between two rates: proportional to the higher rate (the filter runs
 /// there), plus a fixed step cost so that one direct step beats two.
 pub fn resample_cost(from: u32, to: u32) -> u32 {
-    if from == to { 0 } else { 20 + 10 * from.max(to) / 8000 }
+    if from == to {
+        0
+    } else {
+        20 + 10 * from.max(to) / 8000
+    }
 }
 
 /// Codecs whose payload is a plain sequence of samples (or sample pairs), so packets can be
 /// cut and joined at any whole millisecond without decoding.
 fn is_sample_based(codec: CodecId) -> bool {
-    matches!(codec, CodecId::Pcmu | CodecId::Pcma | CodecId::L16 | CodecId::G722)
+    matches!(
+        codec,
+        CodecId::Pcmu | CodecId::Pcma | CodecId::L16 | CodecId::G722
+    )
 }
 
 /// Finds the cheapest path from `from` to `to`.
@@ -144,10 +157,19 @@ pub fn plan(from: Format, to: Format) -> Result<Plan, CodecError> {
         }
     }
     if from == to && is_sample_based(from.codec) {
-        return Ok(Plan { from, to, steps: vec![Step::Repacketize(from)], cost: REPACKETIZE });
+        return Ok(Plan {
+            from,
+            to,
+            steps: vec![Step::Repacketize(from)],
+            cost: REPACKETIZE,
+        });
     }
     let wanted_bandwidth = from.sample_rate.min(to.sample_rate);
-    let lossy = if to.descriptor().lossless { 0 } else { LOSSY_GENERATION };
+    let lossy = if to.descriptor().lossless {
+        0
+    } else {
+        LOSSY_GENERATION
+    };
     let mut best: Option<(u32, u32, u32)> = None;
     for decode_rate in decode_rates(from) {
         for encode_rate in encode_rates(to) {
@@ -156,7 +178,11 @@ pub fn plan(from: Format, to: Format) -> Result<Plan, CodecError> {
                 + resample_cost(decode_rate, encode_rate)
                 + to.descriptor().cost.encode
                 + lossy
-                + if bandwidth < wanted_bandwidth { BANDWIDTH_LOSS } else { 0 };
+                + if bandwidth < wanted_bandwidth {
+                    BANDWIDTH_LOSS
+                } else {
+                    0
+                };
             if best.is_none_or(|(c, _, _)| cost < c) {
                 best = Some((cost, decode_rate, encode_rate));
             }
@@ -164,12 +190,26 @@ pub fn plan(from: Format, to: Format) -> Result<Plan, CodecError> {
     }
     let (cost, decode_rate, encode_rate) =
         best.expect("every format has at least one decode and one encode rate");
-    let mut steps = vec![Step::Decode { from, rate: decode_rate }];
+    let mut steps = vec![Step::Decode {
+        from,
+        rate: decode_rate,
+    }];
     if decode_rate != encode_rate {
-        steps.push(Step::Resample { from: decode_rate, to: encode_rate });
+        steps.push(Step::Resample {
+            from: decode_rate,
+            to: encode_rate,
+        });
     }
-    steps.push(Step::Encode { to, rate: encode_rate });
-    Ok(Plan { from, to, steps, cost })
+    steps.push(Step::Encode {
+        to,
+        rate: encode_rate,
+    });
+    Ok(Plan {
+        from,
+        to,
+        steps,
+        cost,
+    })
 }
 
 #[cfg(test)]
@@ -189,8 +229,14 @@ mod tests {
         assert_eq!(
             p.steps,
             vec![
-                Step::Decode { from: Format::PCMU, rate: 8000 },
-                Step::Encode { to: Format::PCMA, rate: 8000 }
+                Step::Decode {
+                    from: Format::PCMU,
+                    rate: 8000
+                },
+                Step::Encode {
+                    to: Format::PCMA,
+                    rate: 8000
+                }
             ]
         );
     }
@@ -203,7 +249,13 @@ mod tests {
         assert_eq!(p.pcm_rate(), Some(8000));
         assert_eq!(p.steps.len(), 2);
         let back = plan(Format::opus(48000), Format::PCMA).unwrap();
-        assert_eq!(back.steps[0], Step::Decode { from: Format::opus(48000), rate: 8000 });
+        assert_eq!(
+            back.steps[0],
+            Step::Decode {
+                from: Format::opus(48000),
+                rate: 8000
+            }
+        );
         assert_eq!(back.steps.len(), 2);
     }
 
@@ -212,7 +264,13 @@ mod tests {
         let p = plan(Format::G722, Format::opus(48000)).unwrap();
         assert_eq!(p.pcm_rate(), Some(16000));
         let p = plan(Format::opus(48000), Format::G722).unwrap();
-        assert_eq!(p.steps[0], Step::Decode { from: Format::opus(48000), rate: 16000 });
+        assert_eq!(
+            p.steps[0],
+            Step::Decode {
+                from: Format::opus(48000),
+                rate: 16000
+            }
+        );
     }
 
     #[test]
@@ -221,24 +279,48 @@ mod tests {
         assert_eq!(
             p.steps,
             vec![
-                Step::Decode { from: Format::PCMU, rate: 8000 },
-                Step::Resample { from: 8000, to: 48000 },
-                Step::Encode { to: Format::l16(48000), rate: 48000 }
+                Step::Decode {
+                    from: Format::PCMU,
+                    rate: 8000
+                },
+                Step::Resample {
+                    from: 8000,
+                    to: 48000
+                },
+                Step::Encode {
+                    to: Format::l16(48000),
+                    rate: 48000
+                }
             ]
         );
-        assert!(p.cost < LOSSY_GENERATION, "L16 is lossless: no generation penalty");
+        assert!(
+            p.cost < LOSSY_GENERATION,
+            "L16 is lossless: no generation penalty"
+        );
     }
 
     #[test]
     fn lossy_targets_cost_one_generation() {
         let p = plan(Format::l16(16000), Format::G722).unwrap();
         assert!(p.cost >= LOSSY_GENERATION && p.cost < 2 * LOSSY_GENERATION);
-        assert_eq!(p.to_string(), "decode L16/16000 @16000 -> encode G722/16000 @16000");
+        assert_eq!(
+            p.to_string(),
+            "decode L16/16000 @16000 -> encode G722/16000 @16000"
+        );
     }
 
     #[test]
     fn unsupported_rates_are_rejected() {
         assert!(plan(Format::l16(44100), Format::PCMU).is_err());
-        assert!(plan(Format { codec: CodecId::Pcmu, sample_rate: 16000 }, Format::PCMA).is_err());
+        assert!(
+            plan(
+                Format {
+                    codec: CodecId::Pcmu,
+                    sample_rate: 16000
+                },
+                Format::PCMA
+            )
+            .is_err()
+        );
     }
 }

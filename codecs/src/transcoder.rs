@@ -62,9 +62,17 @@ impl DecodePath {
             (None, Vec::new())
         } else {
             let resampler = Resampler::new(decode_rate, pcm_rate)?;
-            (Some(resampler), vec![0; samples(decode_rate, MAX_PACKET_MS)])
+            (
+                Some(resampler),
+                vec![0; samples(decode_rate, MAX_PACKET_MS)],
+            )
         };
-        Ok(Self { decoder, resampler, decoded: decoded.into_boxed_slice(), pcm_rate })
+        Ok(Self {
+            decoder,
+            resampler,
+            decoded: decoded.into_boxed_slice(),
+            pcm_rate,
+        })
     }
 
     /// The rate of the PCM this path produces.
@@ -79,7 +87,7 @@ impl DecodePath {
 
     /// Delay the path adds, in output samples (the resampler's; decoders add none here).
     pub fn delay(&self) -> usize {
-        self.resampler.as_ref().map_or(0, |_| 0)
+        self.resampler.as_ref().map_or(0, Resampler::delay)
     }
 
     /// Decodes one payload into `pcm` and returns the samples written.
@@ -90,7 +98,10 @@ impl DecodePath {
                 let n = self.decoder.decode(payload, &mut self.decoded)?;
                 let needed = resampler.output_len(n);
                 if pcm.len() < needed {
-                    return Err(DecodeError::OutputTooSmall { needed, available: pcm.len() });
+                    return Err(DecodeError::OutputTooSmall {
+                        needed,
+                        available: pcm.len(),
+                    });
                 }
                 Ok(resampler.process(&self.decoded[..n], pcm))
             }
@@ -184,10 +195,16 @@ impl EncodePath {
         config: &EncoderConfig,
     ) -> Result<Self, CodecError> {
         if !plan::encode_rates(to).any(|r| r == pcm_rate) {
-            return Err(CodecError::UnsupportedSampleRate { codec: to.codec, rate: pcm_rate });
+            return Err(CodecError::UnsupportedSampleRate {
+                codec: to.codec,
+                rate: pcm_rate,
+            });
         }
         if !to.descriptor().supports_ptime(ptime_ms) {
-            return Err(CodecError::UnsupportedPtime { codec: to.codec, ptime_ms });
+            return Err(CodecError::UnsupportedPtime {
+                codec: to.codec,
+                ptime_ms,
+            });
         }
         let encoder_format = match to.codec {
             CodecId::Opus => Format::opus(pcm_rate),
@@ -197,7 +214,13 @@ impl EncodePath {
         let frame = samples(pcm_rate, ptime_ms);
         let fifo = vec![0; frame + samples(pcm_rate, MAX_PACKET_MS) + 16].into_boxed_slice();
         let max_payload = to.descriptor().max_payload_len(pcm_rate, ptime_ms);
-        Ok(Self { encoder, fifo, buffered: 0, frame, max_payload })
+        Ok(Self {
+            encoder,
+            fifo,
+            buffered: 0,
+            frame,
+            max_payload,
+        })
     }
 
     /// The PCM rate this path consumes.
@@ -229,7 +252,10 @@ impl EncodePath {
     pub fn push_pcm(&mut self, pcm: &[i16]) -> Result<(), FifoFull> {
         let room = self.fifo.len() - self.buffered;
         if pcm.len() > room {
-            return Err(FifoFull { pushed: pcm.len(), room });
+            return Err(FifoFull {
+                pushed: pcm.len(),
+                room,
+            });
         }
         self.fifo[self.buffered..self.buffered + pcm.len()].copy_from_slice(pcm);
         self.buffered += pcm.len();
@@ -301,12 +327,17 @@ enum Output {
     Encode(EncodePath),
     /// Payload bytes are regrouped; the decoder only runs to keep concealment ready, and a
     /// concealed gap is encoded back into bytes of the same codec.
-    Repacketize { fifo: ByteFifo, encoder: Box<dyn Encoder> },
+    Repacketize {
+        fifo: ByteFifo,
+        encoder: Box<dyn Encoder>,
+    },
 }
 
 impl std::fmt::Debug for Transcoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transcoder").field("plan", &self.plan.to_string()).finish_non_exhaustive()
+        f.debug_struct("Transcoder")
+            .field("plan", &self.plan.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -328,11 +359,15 @@ impl Transcoder {
     /// Plans the cheapest path and builds it.
     pub fn new(config: &TranscoderConfig) -> Result<Self, CodecError> {
         let plan = plan::plan(config.from, config.to)?;
-        for (format, ptime_ms) in
-            [(config.from, config.from_ptime_ms), (config.to, config.to_ptime_ms)]
-        {
+        for (format, ptime_ms) in [
+            (config.from, config.from_ptime_ms),
+            (config.to, config.to_ptime_ms),
+        ] {
             if !format.descriptor().supports_ptime(ptime_ms) {
-                return Err(CodecError::UnsupportedPtime { codec: format.codec, ptime_ms });
+                return Err(CodecError::UnsupportedPtime {
+                    codec: format.codec,
+                    ptime_ms,
+                });
             }
         }
         let output = match plan.pcm_rate() {
@@ -344,17 +379,33 @@ impl Transcoder {
             )?),
             None => {
                 let to = config.to;
-                let packet = to.descriptor().max_payload_len(to.sample_rate, config.to_ptime_ms);
-                let max_in = to.descriptor().max_payload_len(to.sample_rate, MAX_PACKET_MS);
-                let fifo =
-                    ByteFifo { bytes: vec![0; packet + max_in].into_boxed_slice(), buffered: 0, packet };
-                Output::Repacketize { fifo, encoder: registry::new_encoder(to, &config.encoder)? }
+                let packet = to
+                    .descriptor()
+                    .max_payload_len(to.sample_rate, config.to_ptime_ms);
+                let max_in = to
+                    .descriptor()
+                    .max_payload_len(to.sample_rate, MAX_PACKET_MS);
+                let fifo = ByteFifo {
+                    bytes: vec![0; packet + max_in].into_boxed_slice(),
+                    buffered: 0,
+                    packet,
+                };
+                Output::Repacketize {
+                    fifo,
+                    encoder: registry::new_encoder(to, &config.encoder)?,
+                }
             }
         };
         let pcm_rate = plan.pcm_rate().unwrap_or(config.from.sample_rate);
         let decode = DecodePath::new(config.from, pcm_rate)?;
         let pcm = vec![0; decode.output_max()].into_boxed_slice();
-        Ok(Self { plan, decode, pcm, from_ptime_ms: config.from_ptime_ms, output })
+        Ok(Self {
+            plan,
+            decode,
+            pcm,
+            from_ptime_ms: config.from_ptime_ms,
+            output,
+        })
     }
 
     /// The path this transcoder runs.
@@ -375,9 +426,14 @@ impl Transcoder {
     pub fn push(&mut self, payload: &[u8]) -> Result<(), DecodeError> {
         let n = self.decode.decode(payload, &mut self.pcm)?;
         match &mut self.output {
-            Output::Encode(encode) => encode
-                .push_pcm(&self.pcm[..n])
-                .map_err(|full| DecodeError::OutputTooSmall { needed: n, available: full.room }),
+            Output::Encode(encode) => {
+                encode
+                    .push_pcm(&self.pcm[..n])
+                    .map_err(|full| DecodeError::OutputTooSmall {
+                        needed: n,
+                        available: full.room,
+                    })
+            }
             Output::Repacketize { fifo, .. } => {
                 let spare = fifo.spare();
                 if payload.len() > spare.len() {
@@ -403,7 +459,9 @@ impl Transcoder {
     /// correction when the codec carries any (Opus in-band FEC). Push `next_payload` itself
     /// afterwards as usual.
     pub fn push_lost_before(&mut self, ms: u32, next_payload: &[u8]) {
-        let n = self.decode.recover_from_next(ms, next_payload, &mut self.pcm);
+        let n = self
+            .decode
+            .recover_from_next(ms, next_payload, &mut self.pcm);
         self.push_concealed(n);
     }
 

@@ -64,7 +64,10 @@ mod spandsp {
 }
 
 fn sox(args: &[&str]) {
-    let status = Command::new("sox").args(args).status().expect("sox is installed (README)");
+    let status = Command::new("sox")
+        .args(args)
+        .status()
+        .expect("sox is installed (README)");
     assert!(status.success(), "sox {args:?} failed");
 }
 
@@ -78,7 +81,11 @@ fn write_s16(path: &Path, samples: &[i16]) {
 }
 
 fn read_s16(path: &Path) -> Vec<i16> {
-    std::fs::read(path).unwrap().chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 /// Encodes all 65,536 samples with sox (no dither: `-D`) and compares each code.
@@ -90,7 +97,10 @@ fn check_encoder(encoding: &str, ext: &str, ours: fn(i16) -> u8) {
     write_s16(&linear, &samples);
     let linear_s = linear.to_str().unwrap();
     let coded_s = coded.to_str().unwrap();
-    sox(&["-D", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-L", linear_s, "-t", "raw", "-e", encoding, "-b", "8", coded_s]);
+    sox(&[
+        "-D", "-t", "raw", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-L", linear_s,
+        "-t", "raw", "-e", encoding, "-b", "8", coded_s,
+    ]);
     let theirs = std::fs::read(&coded).unwrap();
     assert_eq!(theirs.len(), samples.len());
     let mismatches: Vec<_> = samples
@@ -100,7 +110,10 @@ fn check_encoder(encoding: &str, ext: &str, ours: fn(i16) -> u8) {
         .map(|(&s, &code)| (s, ours(s), code))
         .take(5)
         .collect();
-    assert!(mismatches.is_empty(), "{encoding}: (sample, ours, sox) {mismatches:?}");
+    assert!(
+        mismatches.is_empty(),
+        "{encoding}: (sample, ours, sox) {mismatches:?}"
+    );
 }
 
 /// Decodes all 256 codes with sox and compares each linear value.
@@ -110,7 +123,28 @@ fn check_decoder(encoding: &str, ext: &str, ours: fn(u8) -> i16) {
     let linear = dir.join("decoded.raw");
     let codes: Vec<u8> = (0..=255).collect();
     std::fs::write(&coded, &codes).unwrap();
-    sox(&["-D", "-t", "raw", "-r", "8000", "-e", encoding, "-b", "8", "-c", "1", coded.to_str().unwrap(), "-t", "raw", "-e", "signed", "-b", "16", "-L", linear.to_str().unwrap()]);
+    sox(&[
+        "-D",
+        "-t",
+        "raw",
+        "-r",
+        "8000",
+        "-e",
+        encoding,
+        "-b",
+        "8",
+        "-c",
+        "1",
+        coded.to_str().unwrap(),
+        "-t",
+        "raw",
+        "-e",
+        "signed",
+        "-b",
+        "16",
+        "-L",
+        linear.to_str().unwrap(),
+    ]);
     let theirs = read_s16(&linear);
     for (&code, &value) in codes.iter().zip(&theirs) {
         assert_eq!(ours(code), value, "{encoding} code {code:#04x}");
@@ -121,7 +155,10 @@ fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "tandem-g711-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -160,7 +197,10 @@ fn pinned_codes_from_the_recommendation() {
 }
 
 fn check_against_spandsp(mode: c_int, grid: i16, encode: fn(i16) -> u8, decode: fn(u8) -> i16) {
-    let on_grid: Vec<i16> = every_linear_sample().into_iter().filter(|s| s % grid == 0).collect();
+    let on_grid: Vec<i16> = every_linear_sample()
+        .into_iter()
+        .filter(|s| s % grid == 0)
+        .collect();
     let theirs = spandsp::encode(mode, &on_grid);
     for (&s, &code) in on_grid.iter().zip(&theirs) {
         assert_eq!(encode(s), code, "sample {s}");

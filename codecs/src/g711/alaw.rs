@@ -9,7 +9,11 @@
 /// Encodes one 13-bit sample (the top 13 bits of a 16-bit sample).
 const fn encode_13(sample: i32) -> u8 {
     // Negative samples are coded by their one's complement magnitude (G.711 Table 1a).
-    let (magnitude, mask) = if sample >= 0 { (sample, 0xD5) } else { (-sample - 1, 0x55) };
+    let (magnitude, mask) = if sample >= 0 {
+        (sample, 0xD5)
+    } else {
+        (-sample - 1, 0x55)
+    };
     let mut segment = 0;
     while segment < 8 && magnitude > (0x20 << segment) - 1 {
         segment += 1;
@@ -45,7 +49,11 @@ const fn build_decode_table() -> [i16; 256] {
             0 => mantissa + 8,
             _ => (mantissa + 0x108) << (segment - 1),
         };
-        table[code] = if a & 0x80 != 0 { magnitude as i16 } else { -magnitude as i16 };
+        table[code] = if a & 0x80 != 0 {
+            magnitude as i16
+        } else {
+            -magnitude as i16
+        };
         code += 1;
     }
     table

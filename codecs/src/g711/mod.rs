@@ -78,7 +78,10 @@ impl Encoder for G711Encoder {
 
     fn encode(&mut self, pcm: &[i16], payload: &mut [u8]) -> Result<usize, EncodeError> {
         if payload.len() < pcm.len() {
-            return Err(EncodeError::OutputTooSmall { needed: pcm.len(), available: payload.len() });
+            return Err(EncodeError::OutputTooSmall {
+                needed: pcm.len(),
+                available: payload.len(),
+            });
         }
         self.law.encode_block(pcm, payload);
         Ok(pcm.len())
@@ -97,7 +100,10 @@ pub struct G711Decoder {
 impl G711Decoder {
     /// A decoder for `law`.
     pub fn new(law: Law) -> Self {
-        Self { law, conceal: FadingRepeat::new(8000) }
+        Self {
+            law,
+            conceal: FadingRepeat::new(8000),
+        }
     }
 }
 
@@ -108,7 +114,10 @@ impl Decoder for G711Decoder {
 
     fn decode(&mut self, payload: &[u8], pcm: &mut [i16]) -> Result<usize, DecodeError> {
         if pcm.len() < payload.len() {
-            return Err(DecodeError::OutputTooSmall { needed: payload.len(), available: pcm.len() });
+            return Err(DecodeError::OutputTooSmall {
+                needed: payload.len(),
+                available: pcm.len(),
+            });
         }
         let out = &mut pcm[..payload.len()];
         self.law.decode_block(payload, out);

@@ -14,7 +14,11 @@ const CLIP: i32 = 8159;
 
 /// Encodes one 14-bit sample (the top 14 bits of a 16-bit sample).
 const fn encode_14(sample: i32) -> u8 {
-    let (magnitude, mask) = if sample < 0 { (-sample, 0x7F) } else { (sample, 0xFF) };
+    let (magnitude, mask) = if sample < 0 {
+        (-sample, 0x7F)
+    } else {
+        (sample, 0xFF)
+    };
     let magnitude = if magnitude > CLIP { CLIP } else { magnitude } + BIAS;
     // Segment 0 holds magnitudes below 64 once biased, each next segment doubles the range.
     let mut segment = 0;
@@ -49,7 +53,11 @@ const fn build_decode_table() -> [i16; 256] {
         let segment = (inverted >> 4) & 0x07;
         // Middle of the interval, in 16-bit units: ((2m + 33) << segment) - 33, times four.
         let magnitude = (((mantissa << 3) + (BIAS << 2)) << segment) - (BIAS << 2);
-        table[code] = if inverted & 0x80 != 0 { -magnitude as i16 } else { magnitude as i16 };
+        table[code] = if inverted & 0x80 != 0 {
+            -magnitude as i16
+        } else {
+            magnitude as i16
+        };
         code += 1;
     }
     table

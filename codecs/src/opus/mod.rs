@@ -32,15 +32,15 @@ pub enum OpusApplication {
     LowDelay,
 }
 
-/// Encoder settings. The defaults serve wideband telephony: mono, complexity 5, variable
-/// bitrate chosen by libopus, in-band FEC tuned for 5% loss, no DTX.
+/// Encoder settings. The defaults serve telephony: mono, complexity 5, variable bitrate at
+/// [`default_bitrate`] for the coded rate, in-band FEC tuned for 5% loss, no DTX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpusConfig {
     /// Coded channels, 1 or 2 (the PCM interface stays mono).
     pub channels: u8,
     /// 0 (fastest) to 10 (best).
     pub complexity: u8,
-    /// Target bitrate in bit/s (6000..=510000), or `None` for libopus' own choice.
+    /// Target bitrate in bit/s (6000..=510000), or `None` for [`default_bitrate`].
     pub bitrate_bps: Option<u32>,
     /// Variable bitrate (true) or constant bitrate (false).
     pub vbr: bool,
@@ -69,11 +69,27 @@ impl Default for OpusConfig {
     }
 }
 
+/// Tandem's default bitrate for an encoder running at `sample_rate`: high enough that libopus
+/// keeps in-band FEC on at 5% expected loss. (libopus 1.5 turns LBRR off when the bitrate is
+/// below about 1.2 times its per-bandwidth threshold of 12/14/16 kbit/s for narrow, medium and
+/// wide band, and its own automatic bitrate, about 19 kbit/s at 16 kHz, falls below that.)
+pub fn default_bitrate(sample_rate: u32) -> u32 {
+    match sample_rate {
+        8000 => 20_000,
+        12000 => 24_000,
+        16000 => 28_000,
+        _ => 32_000,
+    }
+}
+
 fn check_rate(sample_rate: u32) -> Result<(), CodecError> {
     if RATES.contains(&sample_rate) {
         Ok(())
     } else {
-        Err(CodecError::UnsupportedSampleRate { codec: CodecId::Opus, rate: sample_rate })
+        Err(CodecError::UnsupportedSampleRate {
+            codec: CodecId::Opus,
+            rate: sample_rate,
+        })
     }
 }
 
@@ -81,12 +97,22 @@ fn range(option: &'static str, value: i64, min: i64, max: i64) -> Result<(), Cod
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(CodecError::OptionOutOfRange { codec: CodecId::Opus, option, value, min, max })
+        Err(CodecError::OptionOutOfRange {
+            codec: CodecId::Opus,
+            option,
+            value,
+            min,
+            max,
+        })
     }
 }
 
 fn library(what: &'static str) -> impl Fn(opus2::Error) -> CodecError {
-    move |e| CodecError::Library { codec: CodecId::Opus, code: e.code() as i32, what }
+    move |e| CodecError::Library {
+        codec: CodecId::Opus,
+        code: e.code() as i32,
+        what,
+    }
 }
 
 /// An Opus encoder.
@@ -120,7 +146,11 @@ impl OpusEncoder {
         if let Some(bps) = config.bitrate_bps {
             range("bitrate", bps.into(), 6000, 510_000)?;
         }
-        let channels = if config.channels == 2 { Channels::Stereo } else { Channels::Mono };
+        let channels = if config.channels == 2 {
+            Channels::Stereo
+        } else {
+            Channels::Mono
+        };
         let application = match config.application {
             OpusApplication::Voip => Application::Voip,
             OpusApplication::Audio => Application::Audio,
@@ -128,18 +158,27 @@ impl OpusEncoder {
         };
         let mut inner =
             opus2::Encoder::new(sample_rate, channels, application).map_err(library("create"))?;
-        inner.set_complexity(config.complexity.into()).map_err(library("complexity"))?;
-        let bitrate = config.bitrate_bps.map_or(Bitrate::Auto, |b| Bitrate::Bits(b as i32));
+        inner
+            .set_complexity(config.complexity.into())
+            .map_err(library("complexity"))?;
+        let bitrate = config.bitrate_bps.unwrap_or_else(|| default_bitrate(sample_rate));
+        let bitrate = Bitrate::Bits(bitrate as i32);
         inner.set_bitrate(bitrate).map_err(library("bitrate"))?;
         inner.set_vbr(config.vbr).map_err(library("vbr"))?;
-        inner.set_inband_fec(config.inband_fec).map_err(library("inband_fec"))?;
+        inner
+            .set_inband_fec(config.inband_fec)
+            .map_err(library("inband_fec"))?;
         inner
             .set_packet_loss_perc(config.expected_loss_pct.into())
             .map_err(library("packet_loss_perc"))?;
         inner.set_dtx(config.dtx).map_err(library("dtx"))?;
         let lookahead = inner.get_lookahead().map_err(library("lookahead"))? as usize;
         let max_samples = MAX_PACKET_SAMPLES_48K * sample_rate as usize / 48000;
-        let stereo_len = if config.channels == 2 { max_samples * 2 } else { 0 };
+        let stereo_len = if config.channels == 2 {
+            max_samples * 2
+        } else {
+            0
+        };
         Ok(Self {
             inner,
             repacketizer: Repacketizer::new().map_err(library("repacketizer"))?,
@@ -149,7 +188,6 @@ impl OpusEncoder {
             frames: Box::new([[0; MAX_FRAME_BYTES]; 3]),
         })
     }
-
 }
 
 /// Codes one libopus frame (2.5 to 60 ms) of mono `pcm`, duplicating it into `stereo` first
@@ -170,7 +208,9 @@ fn encode_frame(
         }
         inner.encode(stereo, payload)
     };
-    result.map_err(|e| EncodeError::Library { code: e.code() as i32 })
+    result.map_err(|e| EncodeError::Library {
+        code: e.code() as i32,
+    })
 }
 
 impl Encoder for OpusEncoder {
@@ -186,13 +226,17 @@ impl Encoder for OpusEncoder {
         }
         match units {
             // 2.5, 5, 10, 20, 40, 60 ms: one libopus call.
-            1 | 2 | 4 | 8 | 16 | 24 => encode_frame(&mut self.inner, &mut self.stereo, pcm, payload),
+            1 | 2 | 4 | 8 | 16 | 24 => {
+                encode_frame(&mut self.inner, &mut self.stereo, pcm, payload)
+            }
             // 30 ms: three 10 ms frames in one code-3 packet.
             12 => {
                 let tenth = pcm.len() / 3;
                 let mut lens = [0usize; 3];
-                for ((chunk, frame), len) in
-                    pcm.chunks_exact(tenth).zip(self.frames.iter_mut()).zip(&mut lens)
+                for ((chunk, frame), len) in pcm
+                    .chunks_exact(tenth)
+                    .zip(self.frames.iter_mut())
+                    .zip(&mut lens)
                 {
                     *len = encode_frame(&mut self.inner, &mut self.stereo, chunk, frame)?;
                 }
@@ -200,7 +244,9 @@ impl Encoder for OpusEncoder {
                 let parts = [&a[..lens[0]], &b[..lens[1]], &c[..lens[2]]];
                 self.repacketizer
                     .combine(&parts, payload)
-                    .map_err(|e| EncodeError::Library { code: e.code() as i32 })
+                    .map_err(|e| EncodeError::Library {
+                        code: e.code() as i32,
+                    })
             }
             _ => Err(EncodeError::InvalidFrameLength { samples: pcm.len() }),
         }
@@ -224,7 +270,9 @@ pub struct OpusDecoder {
 
 impl std::fmt::Debug for OpusDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpusDecoder").field("sample_rate", &self.sample_rate).finish_non_exhaustive()
+        f.debug_struct("OpusDecoder")
+            .field("sample_rate", &self.sample_rate)
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,11 +304,16 @@ impl Decoder for OpusDecoder {
         }
         let needed = self.samples_in(payload)?;
         if pcm.len() < needed {
-            return Err(DecodeError::OutputTooSmall { needed, available: pcm.len() });
+            return Err(DecodeError::OutputTooSmall {
+                needed,
+                available: pcm.len(),
+            });
         }
         self.inner
             .decode(payload, &mut pcm[..needed], false)
-            .map_err(|e| DecodeError::Library { code: e.code() as i32 })
+            .map_err(|e| DecodeError::Library {
+                code: e.code() as i32,
+            })
     }
 
     fn conceal(&mut self, pcm: &mut [i16]) -> usize {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Tandem needs, idempotently: packages already present are
+# skipped, and apt-get runs only when something is missing.
+#
+#   scripts/deps.sh build   what building needs (cmake builds the bundled libopus 1.5)
+#   scripts/deps.sh test    that, plus the real peers and references the tests run against
+set -euo pipefail
+
+build=(cmake pkg-config gcc make)
+test=(
+  sox libsox-fmt-base   # G.711 reference, test audio
+  opus-tools            # opusinfo / opusdec accept our Ogg Opus
+  espeak-ng             # speech for codec, DTMF talk-off and talk-detection tests
+  libspandsp-dev        # G.711 / G.722 / DTMF references
+  libbcg729-dev         # G.729 reference
+)
+
+case "${1:-build}" in
+  build) wanted=("${build[@]}") ;;
+  test) wanted=("${build[@]}" "${test[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust stable (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
