@@ -121,6 +121,7 @@ pub struct OpusEncoder {
     repacketizer: Repacketizer,
     sample_rate: u32,
     lookahead: usize,
+    dtx: bool,
     /// Interleaved copy of the mono input when coding two channels.
     stereo: Box<[i16]>,
     /// Scratch for the 10 ms frames of a 30 ms packet.
@@ -184,6 +185,7 @@ impl OpusEncoder {
             repacketizer: Repacketizer::new().map_err(library("repacketizer"))?,
             sample_rate,
             lookahead,
+            dtx: config.dtx,
             stereo: vec![0; stereo_len].into_boxed_slice(),
             frames: Box::new([[0; MAX_FRAME_BYTES]; 3]),
         })
@@ -227,7 +229,10 @@ impl Encoder for OpusEncoder {
         match units {
             // 2.5, 5, 10, 20, 40, 60 ms: one libopus call.
             1 | 2 | 4 | 8 | 16 | 24 => {
-                encode_frame(&mut self.inner, &mut self.stereo, pcm, payload)
+                let len = encode_frame(&mut self.inner, &mut self.stereo, pcm, payload)?;
+                // libopus: "if the return value is 2 bytes or less, then the packet does not
+                // need to be transmitted (DTX)"; our contract says that with 0.
+                Ok(if self.dtx && len <= 2 { 0 } else { len })
             }
             // 30 ms: three 10 ms frames in one code-3 packet.
             12 => {
