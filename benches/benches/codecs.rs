@@ -60,7 +60,11 @@ fn g711(c: &mut Criterion) {
 }
 
 fn opus_config() -> OpusConfig {
-    OpusConfig { complexity: 5, bitrate_bps: Some(24000), ..OpusConfig::default() }
+    OpusConfig {
+        complexity: 5,
+        bitrate_bps: Some(24000),
+        ..OpusConfig::default()
+    }
 }
 
 /// The libopus entry points the comparison needs, from the bundled library or from Debian's.
@@ -118,19 +122,51 @@ impl<'a> RawEncoder<'a> {
         unsafe {
             let state = (api.create)(rate, 1, ffi::OPUS_APPLICATION_VOIP as c_int, &mut error);
             assert!(!state.is_null() && error == 0);
-            (api.ctl)(state, ffi::OPUS_SET_COMPLEXITY_REQUEST as c_int, config.complexity as c_int);
-            (api.ctl)(state, ffi::OPUS_SET_BITRATE_REQUEST as c_int, config.bitrate_bps.unwrap() as c_int);
-            (api.ctl)(state, ffi::OPUS_SET_VBR_REQUEST as c_int, config.vbr as c_int);
-            (api.ctl)(state, ffi::OPUS_SET_INBAND_FEC_REQUEST as c_int, config.inband_fec as c_int);
-            (api.ctl)(state, ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST as c_int, config.expected_loss_pct as c_int);
-            (api.ctl)(state, ffi::OPUS_SET_DTX_REQUEST as c_int, config.dtx as c_int);
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_COMPLEXITY_REQUEST as c_int,
+                config.complexity as c_int,
+            );
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_BITRATE_REQUEST as c_int,
+                config.bitrate_bps.unwrap() as c_int,
+            );
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_VBR_REQUEST as c_int,
+                config.vbr as c_int,
+            );
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_INBAND_FEC_REQUEST as c_int,
+                config.inband_fec as c_int,
+            );
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST as c_int,
+                config.expected_loss_pct as c_int,
+            );
+            (api.ctl)(
+                state,
+                ffi::OPUS_SET_DTX_REQUEST as c_int,
+                config.dtx as c_int,
+            );
             Self { api, state }
         }
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> i32 {
         // SAFETY: `pcm` holds one whole frame, `out` is writable for its length.
-        unsafe { (self.api.encode)(self.state, pcm.as_ptr(), pcm.len() as c_int, out.as_mut_ptr(), out.len() as i32) }
+        unsafe {
+            (self.api.encode)(
+                self.state,
+                pcm.as_ptr(),
+                pcm.len() as c_int,
+                out.as_mut_ptr(),
+                out.len() as i32,
+            )
+        }
     }
 }
 
@@ -143,7 +179,11 @@ impl Drop for RawEncoder<'_> {
 
 fn version(api: &OpusApi) -> String {
     // SAFETY: libopus returns a static NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr((api.version)()).to_string_lossy().into_owned() }
+    unsafe {
+        std::ffi::CStr::from_ptr((api.version)())
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 fn opus_encode(c: &mut Criterion) {
@@ -156,14 +196,20 @@ fn opus_encode(c: &mut Criterion) {
 
         let mut ours = registry::new_encoder(
             Format::opus(rate),
-            &EncoderConfig { opus: opus_config(), ..EncoderConfig::default() },
+            &EncoderConfig {
+                opus: opus_config(),
+                ..EncoderConfig::default()
+            },
         )
         .unwrap();
         let mut i = 0;
         group.bench_function("tandem_wrapper", |b| {
             b.iter(|| {
                 i += 1;
-                black_box(ours.encode(black_box(frames[i % frames.len()]), &mut out).unwrap())
+                black_box(
+                    ours.encode(black_box(frames[i % frames.len()]), &mut out)
+                        .unwrap(),
+                )
             })
         });
 
@@ -195,7 +241,10 @@ fn opus_decode(c: &mut Criterion) {
     let rate = 16000;
     let pcm = speechlike(rate);
     let format = Format::opus(rate);
-    let config = EncoderConfig { opus: opus_config(), ..EncoderConfig::default() };
+    let config = EncoderConfig {
+        opus: opus_config(),
+        ..EncoderConfig::default()
+    };
     let mut encoder = registry::new_encoder(format, &config).unwrap();
     let mut buf = [0u8; 1500];
     let packets: Vec<Vec<u8>> = pcm
@@ -212,7 +261,10 @@ fn opus_decode(c: &mut Criterion) {
     group.bench_function("tandem_wrapper", |b| {
         b.iter(|| {
             i += 1;
-            black_box(ours.decode(black_box(&packets[i % packets.len()]), &mut out).unwrap())
+            black_box(
+                ours.decode(black_box(&packets[i % packets.len()]), &mut out)
+                    .unwrap(),
+            )
         })
     });
     let mut error = 0;
@@ -225,7 +277,9 @@ fn opus_decode(c: &mut Criterion) {
             i += 1;
             let p = &packets[i % packets.len()];
             // SAFETY: valid packet and output buffers for their lengths.
-            black_box(unsafe { ffi::opus_decode(raw, p.as_ptr(), p.len() as i32, out.as_mut_ptr(), 320, 0) })
+            black_box(unsafe {
+                ffi::opus_decode(raw, p.as_ptr(), p.len() as i32, out.as_mut_ptr(), 320, 0)
+            })
         })
     });
     // SAFETY: created above, destroyed once.

@@ -19,24 +19,34 @@ use tandem_codecs::g711::{alaw, ulaw};
 mod spandsp {
     use super::c_int;
 
-    pub const G711_ALAW: c_int = 0;
-    pub const G711_ULAW: c_int = 1;
+    pub(crate) const G711_ALAW: c_int = 0;
+    pub(crate) const G711_ULAW: c_int = 1;
 
     #[repr(C)]
-    pub struct G711State {
+    pub(crate) struct G711State {
         _opaque: [u8; 0],
     }
 
     #[link(name = "spandsp")]
     unsafe extern "C" {
-        pub fn g711_init(s: *mut G711State, mode: c_int) -> *mut G711State;
-        pub fn g711_free(s: *mut G711State) -> c_int;
-        pub fn g711_encode(s: *mut G711State, out: *mut u8, amp: *const i16, len: c_int) -> c_int;
-        pub fn g711_decode(s: *mut G711State, amp: *mut i16, data: *const u8, len: c_int) -> c_int;
+        pub(crate) fn g711_init(s: *mut G711State, mode: c_int) -> *mut G711State;
+        pub(crate) fn g711_free(s: *mut G711State) -> c_int;
+        pub(crate) fn g711_encode(
+            s: *mut G711State,
+            out: *mut u8,
+            amp: *const i16,
+            len: c_int,
+        ) -> c_int;
+        pub(crate) fn g711_decode(
+            s: *mut G711State,
+            amp: *mut i16,
+            data: *const u8,
+            len: c_int,
+        ) -> c_int;
     }
 
     /// Encodes `amp` with spandsp.
-    pub fn encode(mode: c_int, amp: &[i16]) -> Vec<u8> {
+    pub(crate) fn encode(mode: c_int, amp: &[i16]) -> Vec<u8> {
         let mut out = vec![0u8; amp.len()];
         // SAFETY: g711_init(NULL, ..) allocates a state we free below; the buffers are valid
         // for `len` elements each.
@@ -50,7 +60,7 @@ mod spandsp {
     }
 
     /// Decodes `data` with spandsp.
-    pub fn decode(mode: c_int, data: &[u8]) -> Vec<i16> {
+    pub(crate) fn decode(mode: c_int, data: &[u8]) -> Vec<i16> {
         let mut out = vec![0i16; data.len()];
         // SAFETY: as in `encode`.
         unsafe {

@@ -10,18 +10,23 @@ use tandem_codecs::{Decoder, Encoder};
 #[allow(unsafe_code)]
 mod bcg729 {
     #[repr(C)]
-    pub struct Opaque {
+    pub(crate) struct Opaque {
         _private: [u8; 0],
     }
 
     #[link(name = "bcg729")]
     unsafe extern "C" {
-        pub fn initBcg729EncoderChannel(enable_vad: u8) -> *mut Opaque;
-        pub fn closeBcg729EncoderChannel(ctx: *mut Opaque);
-        pub fn bcg729Encoder(ctx: *mut Opaque, input: *const i16, out: *mut u8, out_len: *mut u8);
-        pub fn initBcg729DecoderChannel() -> *mut Opaque;
-        pub fn closeBcg729DecoderChannel(ctx: *mut Opaque);
-        pub fn bcg729Decoder(
+        pub(crate) fn initBcg729EncoderChannel(enable_vad: u8) -> *mut Opaque;
+        pub(crate) fn closeBcg729EncoderChannel(ctx: *mut Opaque);
+        pub(crate) fn bcg729Encoder(
+            ctx: *mut Opaque,
+            input: *const i16,
+            out: *mut u8,
+            out_len: *mut u8,
+        );
+        pub(crate) fn initBcg729DecoderChannel() -> *mut Opaque;
+        pub(crate) fn closeBcg729DecoderChannel(ctx: *mut Opaque);
+        pub(crate) fn bcg729Decoder(
             ctx: *mut Opaque,
             bits: *const u8,
             len: u8,
@@ -33,7 +38,7 @@ mod bcg729 {
     }
 
     /// Encodes 10 ms frames; returns each frame's bytes (empty when not transmitted).
-    pub fn encode(vad: bool, pcm: &[i16]) -> Vec<Vec<u8>> {
+    pub(crate) fn encode(vad: bool, pcm: &[i16]) -> Vec<Vec<u8>> {
         let mut frames = Vec::new();
         // SAFETY: the context is created, used with 80-sample input and 10-byte output
         // buffers as bcg729's API requires, and closed once.
@@ -52,7 +57,7 @@ mod bcg729 {
     }
 
     /// Decodes frames as produced by `encode` (SID when 2 bytes).
-    pub fn decode(frames: &[Vec<u8>]) -> Vec<i16> {
+    pub(crate) fn decode(frames: &[Vec<u8>]) -> Vec<i16> {
         let mut pcm = Vec::new();
         // SAFETY: as above, with an 80-sample output buffer per frame.
         unsafe {
@@ -60,7 +65,11 @@ mod bcg729 {
             for frame in frames {
                 let mut out = [0i16; 80];
                 let sid = (frame.len() != 10) as u8;
-                let ptr = if frame.is_empty() { std::ptr::null() } else { frame.as_ptr() };
+                let ptr = if frame.is_empty() {
+                    std::ptr::null()
+                } else {
+                    frame.as_ptr()
+                };
                 bcg729Decoder(ctx, ptr, frame.len() as u8, 0, sid, 0, out.as_mut_ptr());
                 pcm.extend_from_slice(&out);
             }
@@ -86,7 +95,10 @@ fn material() -> Vec<i16> {
             let v = match i / 4000 {
                 0 => {
                     let f0 = 120.0 + 30.0 * (2.0 * std::f64::consts::PI * 4.0 * t).sin();
-                    (1..10).map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64).sum::<f64>() * 5000.0
+                    (1..10)
+                        .map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64)
+                        .sum::<f64>()
+                        * 5000.0
                 }
                 1 => noise() * 3.0,
                 2 => 0.0,
@@ -146,5 +158,9 @@ fn annex_b_agrees_with_bcg729() {
         same_kind += usize::from(n == expected.len());
     }
     let agreement = same_kind as f64 / theirs.len() as f64;
-    assert!(agreement >= 0.95, "frame kinds agree on only {:.1}% of frames", agreement * 100.0);
+    assert!(
+        agreement >= 0.95,
+        "frame kinds agree on only {:.1}% of frames",
+        agreement * 100.0
+    );
 }

@@ -9,7 +9,9 @@ fn voice(rate: u32, ms: u32) -> Vec<i16> {
         .map(|i| {
             let t = i as f64 / rate as f64;
             let f0 = 160.0 + 30.0 * (2.0 * std::f64::consts::PI * 3.0 * t).sin();
-            let v: f64 = (1..6).map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64).sum();
+            let v: f64 = (1..6)
+                .map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64)
+                .sum();
             (v * 7000.0) as i16
         })
         .collect()
@@ -32,7 +34,11 @@ fn every_rate_and_packet_time_round_trips_its_length() {
             let mut out = vec![0i16; frame];
             for chunk in pcm.chunks_exact(frame) {
                 let n = enc.encode(chunk, &mut payload).unwrap();
-                assert_eq!(dec.samples_in(&payload[..n]), Ok(frame), "{rate} Hz {ptime} ms");
+                assert_eq!(
+                    dec.samples_in(&payload[..n]),
+                    Ok(frame),
+                    "{rate} Hz {ptime} ms"
+                );
                 assert_eq!(dec.decode(&payload[..n], &mut out), Ok(frame));
             }
         }
@@ -41,7 +47,10 @@ fn every_rate_and_packet_time_round_trips_its_length() {
 
 #[test]
 fn two_coded_channels_make_stereo_packets_that_decode_to_mono() {
-    let config = OpusConfig { channels: 2, ..OpusConfig::default() };
+    let config = OpusConfig {
+        channels: 2,
+        ..OpusConfig::default()
+    };
     let mut enc = OpusEncoder::new(48000, &config).unwrap();
     let mut dec = OpusDecoder::new(48000).unwrap();
     let pcm = voice(48000, 20);
@@ -58,11 +67,17 @@ fn two_coded_channels_make_stereo_packets_that_decode_to_mono() {
 
 #[test]
 fn constant_bitrate_packets_have_one_size() {
-    let config = OpusConfig { vbr: false, bitrate_bps: Some(32000), ..OpusConfig::default() };
+    let config = OpusConfig {
+        vbr: false,
+        bitrate_bps: Some(32000),
+        ..OpusConfig::default()
+    };
     let mut enc = OpusEncoder::new(16000, &config).unwrap();
     let mut payload = [0u8; 1500];
-    let sizes: Vec<usize> =
-        voice(16000, 400).chunks_exact(320).map(|c| enc.encode(c, &mut payload).unwrap()).collect();
+    let sizes: Vec<usize> = voice(16000, 400)
+        .chunks_exact(320)
+        .map(|c| enc.encode(c, &mut payload).unwrap())
+        .collect();
     // 32 kbit/s for 20 ms is 80 bytes.
     assert!(sizes.iter().all(|&s| s == 80), "{sizes:?}");
 }
@@ -71,11 +86,16 @@ fn constant_bitrate_packets_have_one_size() {
 /// wrapper reports as 0 bytes, plus a comfort-noise refresh every 400 ms.
 #[test]
 fn dtx_sends_almost_nothing_in_silence() {
-    let config = OpusConfig { dtx: true, ..OpusConfig::default() };
+    let config = OpusConfig {
+        dtx: true,
+        ..OpusConfig::default()
+    };
     let mut enc = OpusEncoder::new(16000, &config).unwrap();
     let mut payload = [0u8; 1500];
     let silence = [0i16; 320];
-    let sizes: Vec<usize> = (0..50).map(|_| enc.encode(&silence, &mut payload).unwrap()).collect();
+    let sizes: Vec<usize> = (0..50)
+        .map(|_| enc.encode(&silence, &mut payload).unwrap())
+        .collect();
     let quiet = &sizes[10..];
     let skipped = quiet.iter().filter(|&&s| s == 0).count();
     assert!(skipped * 10 >= quiet.len() * 8, "{sizes:?}");
@@ -85,10 +105,22 @@ fn dtx_sends_almost_nothing_in_silence() {
 #[test]
 fn out_of_range_options_are_rejected_with_their_name() {
     let bad = [
-        OpusConfig { complexity: 11, ..OpusConfig::default() },
-        OpusConfig { channels: 3, ..OpusConfig::default() },
-        OpusConfig { bitrate_bps: Some(1000), ..OpusConfig::default() },
-        OpusConfig { expected_loss_pct: 101, ..OpusConfig::default() },
+        OpusConfig {
+            complexity: 11,
+            ..OpusConfig::default()
+        },
+        OpusConfig {
+            channels: 3,
+            ..OpusConfig::default()
+        },
+        OpusConfig {
+            bitrate_bps: Some(1000),
+            ..OpusConfig::default()
+        },
+        OpusConfig {
+            expected_loss_pct: 101,
+            ..OpusConfig::default()
+        },
     ];
     for config in bad {
         assert!(matches!(

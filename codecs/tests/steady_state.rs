@@ -66,7 +66,11 @@ fn transcoding_allocates_nothing_in_steady_state() {
         let mut encoder = registry::new_encoder(from, &EncoderConfig::default()).unwrap();
         let frame = from.samples_in_ms(from_ptime);
         let pcm = tone(from.sample_rate, 2000);
-        let mut buf = vec![0u8; from.descriptor().max_payload_len(from.sample_rate, from_ptime)];
+        let mut buf = vec![
+            0u8;
+            from.descriptor()
+                .max_payload_len(from.sample_rate, from_ptime)
+        ];
         let input: Vec<Vec<u8>> = pcm
             .chunks_exact(frame)
             .map(|f| {
@@ -100,7 +104,10 @@ fn transcoding_allocates_nothing_in_steady_state() {
             while t.pop(&mut out).unwrap().is_some() {}
         }
         let allocated = allocations() - before;
-        assert_eq!(allocated, 0, "{from} -> {to}: {allocated} allocations in steady state");
+        assert_eq!(
+            allocated, 0,
+            "{from} -> {to}: {allocated} allocations in steady state"
+        );
     }
 }
 

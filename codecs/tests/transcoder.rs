@@ -247,5 +247,8 @@ fn opus_fec_recovers_lost_packets_better_than_plc() {
         total
     };
     let (fec, plc) = (error(true), error(false));
-    assert!(fec < plc * 0.5, "FEC error {fec:.3e} vs PLC error {plc:.3e}");
+    assert!(
+        fec < plc * 0.5,
+        "FEC error {fec:.3e} vs PLC error {plc:.3e}"
+    );
 }
