@@ -19,22 +19,42 @@
 
 /// QUANTL decision levels for the lower band, `mil` = 1..=29 (Table 6/G.722, scaled by 2^12
 /// against the scale factor as §3.3 does: a level is `(Q6 * detl) >> 12`). Level 30 is the
-/// open-ended top interval.
-const Q6: [i32; 29] = [
-    35, 72, 110, 150, 190, 233, 276, 323, 370, 422, 473, 530, 587, 650, 714, 786, 858, 940, 1023,
-    1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919,
+/// open-ended top interval. Three zero levels lead the table to make it 32 long (a whole number
+/// of vector registers); a zero level is below every magnitude, so they add exactly 3 to the
+/// count QUANTL takes.
+const Q6: [u16; 32] = [
+    0, 0, 0, 35, 72, 110, 150, 190, 233, 276, 323, 370, 422, 473, 530, 587, 650, 714, 786, 858,
+    940, 1023, 1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919,
 ];
 
-/// QUANTL output code for a negative error in interval `mil` (ILN, Table 6/G.722).
-const ILN: [u8; 31] = [
+/// [`Q6`] times 16, so that a level is the high half of a 16 x 16-bit product:
+/// `(Q6 * detl) >> 12 == (16 * Q6 * detl) >> 16`, with `16 * Q6 <= 46704` and `detl <= 16384`
+/// both unsigned 16-bit (SSE2's `pmulhuw`).
+const Q6_X16: [u16; 32] = {
+    let mut t = [0; 32];
+    let mut i = 0;
+    while i < 32 {
+        t[i] = Q6[i] * 16;
+        i += 1;
+    }
+    t
+};
+
+/// The zero levels leading [`Q6`].
+const Q6_PADDING: usize = 3;
+
+/// QUANTL output code for a negative error in interval `mil` (ILN, Table 6/G.722); entries 0
+/// and 31 are never used.
+const ILN: [u8; 32] = [
     0, 63, 62, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
-    10, 9, 8, 7, 6, 5, 4,
+    10, 9, 8, 7, 6, 5, 4, 0,
 ];
 
-/// QUANTL output code for a non-negative error in interval `mil` (ILP, Table 6/G.722).
-const ILP: [u8; 31] = [
+/// QUANTL output code for a non-negative error in interval `mil` (ILP, Table 6/G.722); entries
+/// 0 and 31 are never used.
+const ILP: [u8; 32] = [
     0, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39,
-    38, 37, 36, 35, 34, 33, 32,
+    38, 37, 36, 35, 34, 33, 32, 0,
 ];
 
 /// INVQBL: 6-bit inverse quantizer output levels for the lower band, by code (Table 6/G.722,
@@ -92,6 +112,17 @@ const DETH_RESET: i32 = 8;
 const RECONSTRUCTED_MIN: i32 = -16384;
 const RECONSTRUCTED_MAX: i32 = 16383;
 
+/// Lanes of the zero section: 6 taps, padded to 8.
+const ZERO_LANES: usize = 8;
+/// Selects the 6 real taps of the zero section.
+const ZERO_LANE_MASK: [i32; ZERO_LANES] = [-1, -1, -1, -1, -1, -1, 0, 0];
+
+/// `x` if `negate` is 0, `-x` if it is -1: a sign product without a branch.
+#[inline(always)]
+fn signed(x: i32, negate: i32) -> i32 {
+    (x ^ negate) - negate
+}
+
 /// Saturates to the Recommendation's 16-bit word.
 #[inline(always)]
 fn saturate(x: i32) -> i32 {
@@ -117,8 +148,13 @@ fn log_to_linear(nb: i32, offset: i32) -> i32 {
 ///
 /// Names follow the Recommendation with the band letter dropped: `s` is SL/SH, `sz` is
 /// SZL/SZH, `r` is RLT, `p` is PLT, `a` the pole coefficients AL1/AL2, `b` the zero
-/// coefficients BL1..BL6, `d` the quantized difference history DLT1..DLT6, `nb` the log
-/// scale factor NBL/NBH and `det` the linear one DETL/DETH.
+/// coefficients BL1..BL6, `nb` the log scale factor NBL/NBH and `det` the linear one
+/// DETL/DETH. The quantized difference history DLT1..DLT6 is kept doubled and saturated
+/// (`d2`), the form FILTEZ multiplies; it has the sign UPZERO compares.
+///
+/// The zero section is 6 taps held in 8 lanes of 16 bits so it maps onto one vector register
+/// (the values are 16-bit in the Recommendation, and 16-bit lanes let SSE2 form the 32-bit
+/// products): lanes 6 and 7 of `d2` and `b` are always 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Band {
     /// Predicted signal (PREDIC output).
@@ -131,10 +167,10 @@ pub(crate) struct Band {
     p: [i32; 2],
     /// Pole section coefficients a1, a2.
     a: [i32; 2],
-    /// Zero section coefficients b1..b6.
-    b: [i32; 6],
-    /// Quantized differences, one to six samples ago.
-    d: [i32; 6],
+    /// Zero section coefficients b1..b6, then two zero lanes.
+    b: [i32; ZERO_LANES],
+    /// `saturate(2 * DLT)` one to six samples ago, then two zero lanes.
+    d2: [i32; ZERO_LANES],
     /// Log scale factor.
     nb: i32,
     /// Linear scale factor.
@@ -150,8 +186,8 @@ impl Band {
             r: [0; 2],
             p: [0; 2],
             a: [0; 2],
-            b: [0; 6],
-            d: [0; 6],
+            b: [0; ZERO_LANES],
+            d2: [0; ZERO_LANES],
             nb: 0,
             det,
         }
@@ -166,35 +202,38 @@ impl Band {
         let p = saturate(self.sz + d);
 
         // UPPOL2: second pole coefficient. Signs are "p >> 15": 0 for non-negative, -1 for
-        // negative, so zero counts as positive as the Recommendation requires.
+        // negative, so zero counts as positive as the Recommendation requires. The sign
+        // products are applied branch-free (`signed`): they depend on the signal, so a branch
+        // would be mispredicted often.
         let sg0 = p >> 15;
-        let sg1 = self.p[0] >> 15;
-        let sg2 = self.p[1] >> 15;
+        let differ1 = sg0 ^ (self.p[0] >> 15);
+        let differ2 = sg0 ^ (self.p[1] >> 15);
         let a1_times_4 = saturate(self.a[0] << 2);
-        let wd = if sg0 == sg1 {
-            (-a1_times_4).min(i16::MAX as i32)
-        } else {
-            a1_times_4
-        };
-        let a2 = ((wd >> 7) + if sg0 == sg2 { 128 } else { -128 } + ((self.a[1] * 32512) >> 15))
-            .clamp(-12288, 12288);
+        // -4 a1 if the signs agree (limited to 32767), 4 a1 if they differ.
+        let wd = signed(a1_times_4, !differ1).min(i16::MAX as i32);
+        let a2 =
+            ((wd >> 7) + signed(128, differ2) + ((self.a[1] * 32512) >> 15)).clamp(-12288, 12288);
 
-        // UPPOL1: first pole coefficient, kept inside the stability triangle.
-        let a1 = saturate(if sg0 == sg1 { 192 } else { -192 } + ((self.a[0] * 32640) >> 15));
+        // UPPOL1: first pole coefficient, kept inside the stability triangle. It cannot leave
+        // 16 bits before the limit: |a1| <= 27648 shrinks by the leakage and moves by 192.
+        let a1 = signed(192, differ1) + ((self.a[0] * 32640) >> 15);
         let a1_limit = 15360 - a2;
         let a1 = a1.clamp(-a1_limit, a1_limit);
 
-        // UPZERO: zero coefficients, sign-sign adaptation with leakage.
-        let step = if d == 0 { 0 } else { 128 };
-        let sgd = d >> 15;
-        for (b, &old) in self.b.iter_mut().zip(&self.d) {
-            let wd = if (old >> 15) == sgd { step } else { -step };
-            *b = saturate(wd + ((*b * 32640) >> 15));
+        // UPZERO: zero coefficients, sign-sign adaptation with leakage. `old ^ d` is negative
+        // exactly when the signs differ (both are 16-bit values held in 32). The leakage
+        // `(b * 32640) >> 15` is `b + ((-b) >> 8)` exactly (32640 = 2^15 - 2^7), which needs no
+        // 32-bit vector multiply; and since |b| <= 32768 the result stays within 16 bits
+        // without the saturation the Recommendation writes (at most 32639 + 128).
+        let step: i32 = if d == 0 { 0 } else { 128 };
+        for ((b, &old), &lane) in self.b.iter_mut().zip(&self.d2).zip(&ZERO_LANE_MASK) {
+            *b += (signed(step, (old ^ d) >> 31) & lane) + ((-*b) >> 8);
         }
 
-        // DELAYA.
-        self.d.copy_within(0..5, 1);
-        self.d[0] = d;
+        // DELAYA. |DLT| <= 10228 (the largest scale factor times the largest 4-bit level), so
+        // doubling it needs no saturation.
+        let [d1, d2, d3, d4, d5, ..] = self.d2;
+        self.d2 = [d + d, d1, d2, d3, d4, d5, 0, 0];
         self.r = [r, self.r[0]];
         self.p = [p, self.p[0]];
         self.a = [a1, a2];
@@ -208,8 +247,8 @@ impl Band {
         let sz: i32 = self
             .b
             .iter()
-            .zip(&self.d)
-            .map(|(&b, &d)| (b * saturate(d + d)) >> 15)
+            .zip(&self.d2)
+            .map(|(&b, &d2)| (b * d2) >> 15)
             .sum();
         self.sz = saturate(sz);
 
@@ -237,15 +276,21 @@ impl LowerBand {
         let el = saturate(xl - band.s);
         // Magnitude in one's complement, as QUANTL takes it.
         let magnitude = if el >= 0 { el } else { -(el + 1) };
-        let det = band.det;
         // The decision levels grow with the interval index, so the interval is one more than
-        // the number of levels at or below the magnitude; counting avoids a data-dependent
-        // branch per level.
-        let below = Q6
+        // the number of levels at or below the magnitude. Counting all 32 avoids a
+        // data-dependent branch per level and runs as four 8-lane vector multiplies and
+        // compares. (`black_box` hides the table's values from the optimiser, which would
+        // otherwise fold them into 32 scalar multiplies; it changes nothing else.)
+        let levels: &[u16; 32] = std::hint::black_box(&Q6_X16);
+        let det = band.det as u16;
+        let magnitude = magnitude as i16;
+        let below: u32 = levels
             .iter()
-            .map(|&q| i32::from(((q * det) >> 12) <= magnitude))
-            .sum::<i32>();
-        let mil = (below + 1) as usize;
+            .map(|&q| u32::from((((u32::from(q) * u32::from(det)) >> 16) as i16) <= magnitude))
+            .sum();
+        // At most 32 levels are at or below, so `mil` is 1..=30; the mask only tells the
+        // compiler so.
+        let mil = (below as usize + 1 - Q6_PADDING) & 31;
         let code = if el < 0 { ILN[mil] } else { ILP[mil] };
         self.adapt(code);
         code
@@ -351,7 +396,8 @@ mod tests {
     #[test]
     fn tables_are_consistent() {
         // The decision levels increase, which the interval count in QUANTL relies on.
-        assert!(Q6.windows(2).all(|w| w[0] < w[1]));
+        assert!(Q6[Q6_PADDING..].windows(2).all(|w| w[0] < w[1]));
+        assert!(Q6[..Q6_PADDING].iter().all(|&q| q == 0));
         // Every positive interval maps to a positive reconstruction and every negative one to
         // a negative reconstruction.
         for mil in 1..=30 {

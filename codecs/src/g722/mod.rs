@@ -51,11 +51,7 @@ pub(crate) mod qmf;
 use crate::conceal::FadingRepeat;
 use crate::{DecodeError, Decoder, EncodeError, Encoder, Format};
 use adpcm::{HigherBand, LowerBand};
-use qmf::{ANALYSIS_HISTORY, Analysis, SYNTHESIS_HISTORY, Synthesis};
-
-/// Codewords processed per inner block: 10 ms. Blocks bound the stack buffers that give the
-/// QMFs contiguous windows over history plus new samples.
-const BLOCK_CODES: usize = 80;
+use qmf::{Analysis, BLOCK, Synthesis};
 
 /// Packs one codeword: higher band in bits 7–6, lower band in bits 5–0 (G.722 §1.4.4).
 #[inline(always)]
@@ -97,22 +93,21 @@ impl G722Encoder {
         }
     }
 
-    /// Encodes one block of at most `2 * BLOCK_CODES` samples (an even number) into
+    /// Encodes one block of at most `2 * BLOCK` samples (an even number) into
     /// `out.len() == input.len() / 2` bytes.
     fn encode_block(&mut self, input: &[i16], out: &mut [u8]) {
-        let mut window = [0i16; ANALYSIS_HISTORY + 2 * BLOCK_CODES];
-        let len = ANALYSIS_HISTORY + input.len();
-        window[..ANALYSIS_HISTORY].copy_from_slice(self.analysis.history());
-        window[ANALYSIS_HISTORY..len].copy_from_slice(input);
-        let window = &window[..len];
-        // One 24-sample window per pair, ending at the pair's second sample.
-        for (w, byte) in window.windows(24).step_by(2).zip(out.iter_mut()) {
-            if let Ok(w) = <&[i16; 24]>::try_from(w) {
-                let (xl, xh) = Analysis::split(w);
-                *byte = pack(self.low.encode(xl), self.high.encode(xh));
-            }
+        let mut xl = [0; BLOCK];
+        let mut xh = [0; BLOCK];
+        let n = self.analysis.split(input, &mut xl, &mut xh);
+        // One band at a time: each ADPCM loop is a recursion over its own state, which then
+        // stays in registers.
+        let mut low = [0u8; BLOCK];
+        for (code, &x) in low.iter_mut().zip(&xl[..n]) {
+            *code = self.low.encode(x);
         }
-        self.analysis.remember(window);
+        for ((byte, &x), &low) in out.iter_mut().zip(&xh[..n]).zip(&low) {
+            *byte = pack(low, self.high.encode(x));
+        }
     }
 }
 
@@ -133,10 +128,7 @@ impl Encoder for G722Encoder {
                 available: payload.len(),
             });
         }
-        for (input, out) in pcm
-            .chunks(2 * BLOCK_CODES)
-            .zip(payload.chunks_mut(BLOCK_CODES))
-        {
+        for (input, out) in pcm.chunks(2 * BLOCK).zip(payload.chunks_mut(BLOCK)) {
             self.encode_block(input, out);
         }
         Ok(needed)
@@ -197,34 +189,22 @@ impl G722Decoder {
         }
     }
 
-    /// Decodes at most `BLOCK_CODES` bytes into `out.len() == 2 * codes.len()` samples,
-    /// wrapping overshoots if `WRAP`, else saturating them.
+    /// Decodes at most `BLOCK` bytes into `out.len() == 2 * codes.len()` samples, wrapping
+    /// overshoots if `WRAP`, else saturating them.
     fn decode_block<const WRAP: bool>(&mut self, codes: &[u8], out: &mut [i16]) {
-        let mut difference = [0i16; SYNTHESIS_HISTORY + BLOCK_CODES];
-        let mut sum = [0i16; SYNTHESIS_HISTORY + BLOCK_CODES];
-        let len = SYNTHESIS_HISTORY + codes.len();
-        let (old_difference, old_sum) = self.synthesis.history();
-        difference[..SYNTHESIS_HISTORY].copy_from_slice(old_difference);
-        sum[..SYNTHESIS_HISTORY].copy_from_slice(old_sum);
-        let (difference, sum) = (&mut difference[..len], &mut sum[..len]);
-
-        // The ADPCM pass is recursive, sample by sample; the QMF pass that follows is not.
-        let new = difference[SYNTHESIS_HISTORY..]
-            .iter_mut()
-            .zip(&mut sum[SYNTHESIS_HISTORY..]);
-        for ((d, s), &code) in new.zip(codes) {
-            let rl = self.low.decode(code);
-            let rh = self.high.decode(code >> 6);
-            (*d, *s) = Synthesis::branches(rl, rh);
+        // The ADPCM passes are recursive, codeword by codeword, one band at a time so each
+        // band's state stays in registers; the QMF pass that follows is not recursive.
+        let mut rl = [0; BLOCK];
+        let mut rh = [0; BLOCK];
+        for (r, &code) in rl.iter_mut().zip(codes) {
+            *r = self.low.decode(code);
         }
-        let windows = difference.windows(12).zip(sum.windows(12));
-        for ((d, s), pair) in windows.zip(out.chunks_exact_mut(2)) {
-            if let (Ok(d), Ok(s)) = (<&[i16; 12]>::try_from(d), <&[i16; 12]>::try_from(s)) {
-                let [first, second] = Synthesis::merge(d, s);
-                pair.copy_from_slice(&[narrow::<WRAP>(first), narrow::<WRAP>(second)]);
-            }
+        for (r, &code) in rh.iter_mut().zip(codes) {
+            *r = self.high.decode(code >> 6);
         }
-        self.synthesis.remember(difference, sum);
+        let n = codes.len().min(BLOCK);
+        self.synthesis
+            .merge(&rl[..n], &rh[..n], out, narrow::<WRAP>);
     }
 }
 
@@ -243,10 +223,7 @@ impl Decoder for G722Decoder {
             });
         }
         let pcm = &mut pcm[..needed];
-        for (codes, out) in payload
-            .chunks(BLOCK_CODES)
-            .zip(pcm.chunks_mut(2 * BLOCK_CODES))
-        {
+        for (codes, out) in payload.chunks(BLOCK).zip(pcm.chunks_mut(2 * BLOCK)) {
             match self.overflow {
                 OutputOverflow::Saturate => self.decode_block::<false>(codes, out),
                 OutputOverflow::Wrap => self.decode_block::<true>(codes, out),
