@@ -295,11 +295,6 @@ pub fn parse(bytes: &[u8]) -> Result<OggOpus, FileError> {
     let mut final_granule = 0u64;
     let mut complete = false;
     while let Some(page) = reader.next_page()? {
-        let page_fault = |fault| FileError::OggPage {
-            page: page.index,
-            offset: page.offset,
-            fault,
-        };
         let mut completed = 0u64;
         let mut audio_on_page = false;
         let on_page = page.packets.len();
@@ -333,7 +328,10 @@ pub fn parse(bytes: &[u8]) -> Result<OggOpus, FileError> {
         if audio_on_page {
             let granule = page.granule;
             if granule == u64::MAX {
-                return Err(page_fault(OggFault::Flags(page.flags)));
+                return Err(FileError::OggOpus {
+                    what: "a page that completes audio packets has no granule position",
+                    section: "§4",
+                });
             }
             match start_granule {
                 None => {
@@ -414,8 +412,6 @@ pub fn read(path: &Path) -> Result<OggOpus, FileError> {
 /// One page as the reader saw it, with the packets that completed on it.
 struct Page {
     index: u64,
-    offset: u64,
-    flags: u8,
     granule: u64,
     eos: bool,
     /// The segment table's last lacing value is 255: a packet continues on the next page.
@@ -516,8 +512,6 @@ impl PageReader<'_> {
         }
         let page = Page {
             index: self.index,
-            offset: self.offset as u64,
-            flags,
             granule,
             eos: flags & FLAG_EOS != 0,
             ends_continued,

@@ -237,7 +237,7 @@ pub fn write(path: &Path, sample_rate: u32, samples: &[i16]) -> Result<(), FileE
 /// A complete mono 16-bit PCM WAV file holding `samples` at `sample_rate`.
 ///
 /// Audio longer than the WAV limit ([`MAX_DATA_BYTES`]) gets its size fields saturated;
-/// [`write`] refuses such audio instead.
+/// [`write()`] refuses such audio instead.
 pub fn to_bytes(sample_rate: u32, samples: &[i16]) -> Vec<u8> {
     let data_bytes = u32::try_from(samples.len() as u64 * 2)
         .unwrap_or(u32::MAX)
