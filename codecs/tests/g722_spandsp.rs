@@ -452,6 +452,27 @@ fn synthetic_signals_match_spandsp() {
     assert!(overshoots > 0, "no decoded sample overshot 16 bits");
 }
 
+/// Long runs of one codeword drive the scale factors and the predictor coefficients to their
+/// limits, where the order of saturation matters (FILTEZ sums its six products before
+/// saturating; a run of lower-band code 4 followed by a few 224s tells the difference). Every
+/// codeword is run, followed by its complement, deterministically.
+#[test]
+fn codeword_runs_decode_like_spandsp() {
+    let mut codes = Vec::new();
+    codes.extend(std::iter::repeat_n(4u8, 206));
+    codes.extend(std::iter::repeat_n(224u8, 6));
+    for c in 0..=255u8 {
+        codes.extend(std::iter::repeat_n(c, 200));
+        codes.extend(std::iter::repeat_n(!c, 50));
+        codes.extend(std::iter::repeat_n(c ^ 0x80, 20));
+    }
+    for call in [160, 7] {
+        if let Err(e) = compare_decode(&codes, call) {
+            panic!("calls of {call} bytes: {e}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arbitrary codewords and arbitrary audio.
 
