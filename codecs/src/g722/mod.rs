@@ -11,10 +11,10 @@
 //! on speech, tones, noise and random codewords, and checks that the two overflow modes differ
 //! only on overshooting samples.
 //!
-//! 16 kHz audio is split by a quadrature mirror filter ([`qmf`], §3.2 and §4.4) into two
-//! 8 kHz sub-bands, each coded by backward-adaptive ADPCM ([`adpcm`], §3.3–§3.6 and §4.2–§4.3):
-//! 6 bits for the lower band, 2 for the higher band. Only mode 1 (64 kbit/s) is produced and
-//! consumed; the decoder reconstructs the lower band from all 6 bits.
+//! 16 kHz audio is split by a quadrature mirror filter (`qmf.rs`, §3.2 and §4.4) into two
+//! 8 kHz sub-bands, each coded by backward-adaptive ADPCM (`adpcm.rs`, §3.3–§3.6 and
+//! §4.2–§4.3): 6 bits for the lower band, 2 for the higher band. Only mode 1 (64 kbit/s) is
+//! produced and consumed; the decoder reconstructs the lower band from all 6 bits.
 //!
 //! # Payload format
 //!
@@ -27,7 +27,12 @@
 //!
 //! The encoder accepts any even number of samples per call and the decoder any number of
 //! bytes; state carries across calls, so splitting a stream into calls anywhere gives the
-//! same output. Neither allocates, locks or panics; state is fixed-size arrays.
+//! same output. Neither allocates, locks or panics; state is fixed-size arrays. Each call works
+//! through 10 ms blocks with a few kilobytes of stack: the QMFs run across a block as vector
+//! code, and each band's ADPCM recursion runs over the block in its own loop.
+//!
+//! On the reference machine a 20 ms frame encodes and decodes in about half the time spandsp
+//! takes (`benches/benches/g722.rs`).
 //!
 //! # Delay
 //!
@@ -42,8 +47,9 @@
 //! left exactly as the last good frame left it: the next frame decodes from there. The
 //! encoder meanwhile moved on, so the two predictors disagree for a while; both leak towards
 //! zero (pole coefficients by 2^-7 and 2^-8 per sample, zero coefficients by 2^-8) and both
-//! adapt from the same codes again, so the mismatch dies away within a few tens of
-//! milliseconds, as in any G.722 receiver without Appendix III/IV concealment.
+//! adapt from the same codes again, so the mismatch dies away within tens of milliseconds, as
+//! in any G.722 receiver without Appendix III/IV concealment (a unit test checks a tone is
+//! back above 20 dB SNR 80 ms after a 60 ms loss).
 
 pub(crate) mod adpcm;
 pub(crate) mod qmf;
