@@ -165,3 +165,24 @@ fn write_seed_corpus() {
     )
     .unwrap();
 }
+
+/// The `codec_decode` target's seeds: the first byte picks a built format, the rest is one
+/// payload; decoding never panics and never reports more samples than `samples_in` does.
+#[test]
+fn codec_decode_corpus_replays() {
+    use tandem_codecs::{Format, registry};
+    let formats: Vec<Format> = registry::built()
+        .flat_map(|d| d.sample_rates.iter().map(move |&rate| Format { codec: d.id, sample_rate: rate }))
+        .collect();
+    for (name, bytes) in seeds("codec_decode") {
+        let Some((&selector, payload)) = bytes.split_first() else { continue };
+        let format = formats[selector as usize % formats.len()];
+        let mut decoder = registry::new_decoder(format).unwrap();
+        let mut pcm = vec![0i16; format.samples_in_ms(120)];
+        if let Ok(n) = decoder.decode(payload, &mut pcm) {
+            assert_eq!(Ok(n), decoder.samples_in(payload), "{name}");
+        }
+        decoder.recover_from_next(payload, &mut pcm[..format.samples_in_ms(20)]);
+        decoder.conceal(&mut pcm[..format.samples_in_ms(20)]);
+    }
+}
