@@ -12,10 +12,11 @@
 //!
 //! The arithmetic is the Recommendation's 16-bit fixed point, carried in `i32`: products are
 //! shifted right arithmetically (floor), and the signals the Recommendation holds in 16 bits
-//! are saturated where it saturates them. That is what makes the output bit-exact with other
-//! conforming implementations (the `g722_spandsp` test checks it against spandsp). Every
-//! function here is total: no input value or state reachable from a reset can panic, index
-//! out of range or overflow `i32`.
+//! are saturated where it saturates them, which makes the output bit-exact with spandsp (the
+//! `g722_spandsp` test checks every saturation and limit against it). Where a saturation the
+//! Recommendation writes can be shown never to act, it is left out and the bound is stated
+//! beside the code. Every function here is total: no input value or state reachable from a
+//! reset can panic, index out of range or overflow `i32`.
 
 /// QUANTL decision levels for the lower band, `mil` = 1..=29 (Table 6/G.722, scaled by 2^12
 /// against the scale factor as §3.3 does: a level is `(Q6 * detl) >> 12`). Level 30 is the
@@ -149,12 +150,11 @@ fn log_to_linear(nb: i32, offset: i32) -> i32 {
 /// Names follow the Recommendation with the band letter dropped: `s` is SL/SH, `sz` is
 /// SZL/SZH, `r` is RLT, `p` is PLT, `a` the pole coefficients AL1/AL2, `b` the zero
 /// coefficients BL1..BL6, `nb` the log scale factor NBL/NBH and `det` the linear one
-/// DETL/DETH. The quantized difference history DLT1..DLT6 is kept doubled and saturated
-/// (`d2`), the form FILTEZ multiplies; it has the sign UPZERO compares.
+/// DETL/DETH. The quantized difference history DLT1..DLT6 is kept doubled (`d2`), the form
+/// FILTEZ multiplies; it has the sign UPZERO compares.
 ///
-/// The zero section is 6 taps held in 8 lanes of 16 bits so it maps onto one vector register
-/// (the values are 16-bit in the Recommendation, and 16-bit lanes let SSE2 form the 32-bit
-/// products): lanes 6 and 7 of `d2` and `b` are always 0.
+/// The zero section is 6 taps held in 8 lanes so it maps onto whole vector registers: lanes 6
+/// and 7 of `d2` and `b` are always 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Band {
     /// Predicted signal (PREDIC output).
@@ -169,7 +169,7 @@ pub(crate) struct Band {
     a: [i32; 2],
     /// Zero section coefficients b1..b6, then two zero lanes.
     b: [i32; ZERO_LANES],
-    /// `saturate(2 * DLT)` one to six samples ago, then two zero lanes.
+    /// `2 * DLT` one to six samples ago, then two zero lanes.
     d2: [i32; ZERO_LANES],
     /// Log scale factor.
     nb: i32,
@@ -243,7 +243,9 @@ impl Band {
             ((a1 * saturate(r + r)) >> 15) + ((a2 * saturate(self.r[1] + self.r[1])) >> 15),
         );
 
-        // FILTEZ: zero section; the six products are accumulated, then saturated once.
+        // FILTEZ: zero section; the six products are accumulated, then saturated once, as
+        // spandsp does (saturating each partial sum instead differs on long runs of outer
+        // codes, which the `g722_spandsp` test includes).
         let sz: i32 = self
             .b
             .iter()
@@ -288,8 +290,8 @@ impl LowerBand {
             .iter()
             .map(|&q| u32::from((((u32::from(q) * u32::from(det)) >> 16) as i16) <= magnitude))
             .sum();
-        // At most 32 levels are at or below, so `mil` is 1..=30; the mask only tells the
-        // compiler so.
+        // The 3 zero levels are always at or below and at most 32 are, so `mil` is 1..=30;
+        // the mask only tells the compiler so.
         let mil = (below as usize + 1 - Q6_PADDING) & 31;
         let code = if el < 0 { ILN[mil] } else { ILP[mil] };
         self.adapt(code);
