@@ -7,8 +7,8 @@
 //! sample ever seen) so that a timestamp jump does not disturb audio already queued.
 
 use super::goertzel::{
-    BLOCK, BankOutput, DTMF_HZ, DtmfBank, FreqEstimator, PairAmplitudes, PairFit, SUB, SUBS,
-    energy, hann_gain,
+    BLOCK, BankOutput, DTMF_HZ, DtmfBank, FS_HZ, FreqEstimator, PairAmplitudes, PairFit, SUB, SUBS,
+    energy, hann_gain, hann_response,
 };
 use super::halfband::HalfbandDecimator;
 use super::{Digit, DtmfError};
@@ -19,12 +19,18 @@ const RELATIVE_PEAK: f32 = 0.251_188_64;
 /// Screen: the strongest row and column must hold this fraction of the block's energy.
 const SCREEN_RATIO: f32 = 0.5;
 /// Verify: after scalloping correction the pair must hold this fraction of the block's energy.
-const HIT_RATIO: f32 = 0.7;
+const HIT_RATIO: f32 = 0.8;
 /// Screen level: the uncorrected bin power may be this much (−3 dB) below the threshold, the
 /// worst scalloping loss inside the frequency tolerance.
 const SCREEN_LEVEL: f32 = 0.5;
 /// A sub-block whose energy the pair fit explains less than this is treated as uncovered.
-const FIT_RATIO: f32 = 0.5;
+const FIT_RATIO: f32 = 0.75;
+/// A tone's third harmonic (row and column) and second harmonic (column) must be this far
+/// (15 dB, as a power ratio) below it.
+const HARMONIC_RATIO: f32 = 0.031_622_78;
+/// Noise allowance of the harmonic test: 6 × `2Σw²/(Σw)²` = 6 × 0.018 75, times the mean
+/// square of what the two tones leave unexplained.
+const HARMONIC_NOISE: f32 = 0.1125;
 /// Sub-blocks used to measure a tone's full amplitude must be explained at least this well.
 const REF_FIT_RATIO: f32 = 0.7;
 /// Coverage at or above which a sub-block belongs to the tone.
@@ -74,8 +80,8 @@ impl Default for DtmfConfig {
         Self {
             sample_rate_hz: 8000,
             min_level_dbm0: -36.0,
-            normal_twist_db: 9.0,
-            reverse_twist_db: 5.0,
+            normal_twist_db: 10.0,
+            reverse_twist_db: 6.0,
             freq_tolerance_pct: 2.5,
             min_tone_ms: 32.0,
             max_dropout_ms: 10.0,
@@ -207,6 +213,9 @@ pub struct DtmfStats {
     pub digits: u64,
     /// DTMF-like tones dropped for being shorter than `min_tone_ms`.
     pub short_tones: u64,
+    /// DTMF-like tones dropped because their frequency, measured over the whole tone, was out
+    /// of tolerance, or because a block where both tones were fully present failed the checks.
+    pub inconsistent_tones: u64,
     /// Timestamp discontinuities seen.
     pub discontinuities: u64,
 }
@@ -245,6 +254,15 @@ struct Track {
     tone_ms: f32,
     /// Index of its suppression span.
     mute: Option<usize>,
+    /// Phasors of the previous sub-block, when it was covered.
+    last_phasors: Option<[(f32, f32); 2]>,
+    /// Sum over consecutive covered sub-blocks of `z[m+1]·conj(z[m])·e^{-jω·40}` per tone: its
+    /// angle is the tone's frequency offset times 40 samples.
+    rotation: [(f32, f32); 2],
+    /// A block in which both tones were present at full amplitude failed the checks before the
+    /// digit was reported: the tone is the tail of something that is not DTMF (a decaying
+    /// musical note, a vowel).
+    tainted: bool,
 }
 
 impl Track {
@@ -300,6 +318,46 @@ impl Track {
     fn duration(&self) -> f64 {
         self.start.map_or(0.0, |s| self.covered_end - s)
     }
+
+    /// Accumulates the phase advance of each tone between consecutive covered sub-blocks.
+    /// `nominal_rotation` is `e^{-jω·40}` of the two nominal frequencies.
+    fn observe_phase(
+        &mut self,
+        fit: &PairAmplitudes,
+        cover: f32,
+        nominal_rotation: [(f32, f32); 2],
+    ) {
+        if cover < COVER_HIGH {
+            self.last_phasors = None;
+            return;
+        }
+        if let Some(prev) = self.last_phasors {
+            for k in 0..2 {
+                let (zr, zi) = fit.phasors[k];
+                let (pr, pi) = prev[k];
+                // z · conj(prev)
+                let (ar, ai) = (zr * pr + zi * pi, zi * pr - zr * pi);
+                let (rr, ri) = nominal_rotation[k];
+                self.rotation[k].0 += ar * rr - ai * ri;
+                self.rotation[k].1 += ar * ri + ai * rr;
+            }
+        }
+        self.last_phasors = Some(fit.phasors);
+    }
+
+    /// Frequency offsets (Hz) of the two tones measured over the covered sub-blocks, if any
+    /// pair of consecutive covered sub-blocks was seen.
+    fn frequency_offsets(&self) -> Option<[f32; 2]> {
+        let mut out = [0.0f32; 2];
+        for (k, o) in out.iter_mut().enumerate() {
+            let (re, im) = self.rotation[k];
+            if re == 0.0 && im == 0.0 {
+                return None;
+            }
+            *o = im.atan2(re) / SUB as f32 * FS_HZ / (2.0 * std::f32::consts::PI);
+        }
+        Some(out)
+    }
 }
 
 /// A span of output (stream positions) to mute.
@@ -339,6 +397,8 @@ pub struct DtmfDetector {
     bank: DtmfBank,
     estimators: Box<[FreqEstimator; 8]>,
     fit: Box<PairFit>,
+    /// `e^{-jω·40}` of each DTMF frequency, for the phase tracking of [`Track`].
+    sub_rotation: [(f32, f32); 8],
 
     /// Level threshold per tone (mean square).
     min_tone_ms: f32,
@@ -401,6 +461,10 @@ impl DtmfDetector {
             bank: DtmfBank::new(),
             estimators,
             fit: Box::new(PairFit::new()),
+            sub_rotation: std::array::from_fn(|k| {
+                let w = 2.0 * std::f64::consts::PI * f64::from(DTMF_HZ[k]) / 8000.0 * SUB as f64;
+                (w.cos() as f32, -w.sin() as f32)
+            }),
             min_tone_ms: dbm0_to_mean_square(f64::from(config.min_level_dbm0)) as f32,
             normal_twist: db(config.normal_twist_db),
             reverse_twist: db(config.reverse_twist_db),
@@ -618,11 +682,16 @@ impl DtmfDetector {
             if let Some(h) = hit.filter(|h| h.digit == t.digit) {
                 update_reference(&mut t, &fits);
                 t.tone_ms = t.tone_ms.max(h.tone_ms);
+            } else if !t.begun && fully_present(&t, &fits) {
+                t.tainted = true;
             }
+            let rot = self.rotations(t.digit);
             let mut ended = false;
             for (i, f) in fits.iter().enumerate() {
                 let pos = (self.block_start + (i * SUB) as u64) as f64;
-                if t.feed(pos, coverage(&t, f), self.max_gap) {
+                let c = coverage(&t, f);
+                t.observe_phase(f, c, rot);
+                if t.feed(pos, c, self.max_gap) {
                     ended = true;
                     break;
                 }
@@ -689,10 +758,47 @@ impl DtmfDetector {
         if p_row + p_col < HIT_RATIO * total_ms {
             return None;
         }
+        // Harmonics: DTMF tones are pure; notes of instruments and voiced speech are not. A
+        // harmonic counts when it exceeds its share of the fundamental and stands out of the
+        // noise: white noise of mean square `r` reads `r·2Σw²/(Σw)²` in a bin, and six times
+        // that is exceeded by noise alone in 0.25 % of blocks.
+        let noise_floor = HARMONIC_NOISE * (total_ms - p_row - p_col).max(0.0);
+        let harmonics = [
+            (3.0 * f_row, p_row),
+            (2.0 * f_col, p_col),
+            (3.0 * f_col, p_col),
+        ];
+        if harmonics
+            .iter()
+            .any(|&(f, p)| self.bank.power_at(x, f) > HARMONIC_RATIO * p + noise_floor)
+        {
+            return None;
+        }
+        // The row tone's second harmonic falls 58 … 93 Hz from some column tones, inside the
+        // window's main lobe: separate the two by a two-component least-squares fit.
+        if self.row_harmonic_power(x, f_row, f_col) > HARMONIC_RATIO * p_row + noise_floor {
+            return None;
+        }
         Some(Hit {
             digit: Digit::from_row_col(row, col)?,
             tone_ms: p_row + p_col,
         })
+    }
+
+    /// Mean square of the component at `2·f_row`, separated from the column tone at `f_col`
+    /// (both measured frequencies): with `X_c`, `X_h` the centred Hann DFTs at `f_col` and
+    /// `2·f_row`, and `d` the window's response at their distance, `X_h = A_h + d·A_c` and
+    /// `X_c = A_c + d·A_h`, so `A_h = (X_h − d·X_c)/(1 − d²)`.
+    fn row_harmonic_power(&self, x: &[f32; BLOCK], f_row: f32, f_col: f32) -> f32 {
+        let x_h = self.bank.dft_at(x, 2.0 * f_row);
+        let d = hann_response(2.0 * f_row - f_col);
+        if d.abs() < 0.01 {
+            return 2.0 * (x_h.0 * x_h.0 + x_h.1 * x_h.1);
+        }
+        let x_c = self.bank.dft_at(x, f_col);
+        let det = 1.0 - d * d;
+        let (re, im) = ((x_h.0 - d * x_c.0) / det, (x_h.1 - d * x_c.1) / det);
+        2.0 * (re * re + im * im)
     }
 
     /// Pair fits of the 4 sub-blocks of block `which` for `digit`.
@@ -719,7 +825,11 @@ impl DtmfDetector {
             reported: 0.0,
             tone_ms: hit.tone_ms,
             mute: None,
+            last_phasors: None,
+            rotation: [(0.0, 0.0); 2],
+            tainted: false,
         };
+        let rot = self.rotations(hit.digit);
         update_reference(&mut t, &cur_fits);
         if t.a_ref[0] <= 0.0 || t.a_ref[1] <= 0.0 {
             return;
@@ -727,6 +837,9 @@ impl DtmfDetector {
         if self.have_prev {
             let prev_start = self.block_start - BLOCK as u64;
             let prev_fits = self.fit_block(hit.digit, 1 - self.cur);
+            if prev_start >= self.valid_from && fully_present(&t, &prev_fits) {
+                t.tainted = true;
+            }
             for (i, f) in prev_fits.iter().enumerate() {
                 let pos = prev_start + (i * SUB) as u64;
                 let c = if pos >= self.valid_from {
@@ -734,6 +847,7 @@ impl DtmfDetector {
                 } else {
                     0.0
                 };
+                t.observe_phase(f, c, rot);
                 if t.feed(pos as f64, c, self.max_gap) {
                     // A covered stretch that ended inside the previous block predates the
                     // hit: time the tone from the current block only.
@@ -741,6 +855,7 @@ impl DtmfDetector {
                     t.prev_cover = 0.0;
                     t.gap = 0;
                     t.tail = 0.0;
+                    t.rotation = [(0.0, 0.0); 2];
                 }
             }
         }
@@ -752,6 +867,7 @@ impl DtmfDetector {
             } else {
                 0.0
             };
+            t.observe_phase(f, c, rot);
             if t.feed(pos as f64, c, self.max_gap) {
                 ended = true;
                 break;
@@ -773,7 +889,7 @@ impl DtmfDetector {
     fn report_progress(&mut self, t: &mut Track, events: &mut [DtmfEvent], n: &mut usize) {
         let d = t.duration();
         if !t.begun {
-            if d >= self.min_duration {
+            if d >= self.min_duration && self.consistent(t) {
                 t.begun = true;
                 t.reported = d;
                 self.stats.digits += 1;
@@ -792,10 +908,12 @@ impl DtmfDetector {
         let d = end - t.start.unwrap_or(end);
         if t.begun {
             push(events, n, self.event(DtmfEventKind::End, &t, d));
-        } else if d >= self.min_duration {
+        } else if d >= self.min_duration && self.consistent(&t) {
             self.stats.digits += 1;
             push(events, n, self.event(DtmfEventKind::Begin, &t, d));
             push(events, n, self.event(DtmfEventKind::End, &t, d));
+        } else if d >= self.min_duration {
+            self.stats.inconsistent_tones += 1;
         } else {
             self.stats.short_tones += 1;
         }
@@ -803,6 +921,24 @@ impl DtmfDetector {
             self.close_mute(i, end);
         }
         self.valid_from = self.valid_from.max(end.ceil() as u64);
+    }
+
+    /// `e^{-jω·40}` of the digit's two nominal frequencies.
+    fn rotations(&self, digit: Digit) -> [(f32, f32); 2] {
+        [
+            self.sub_rotation[digit.row()],
+            self.sub_rotation[4 + digit.col()],
+        ]
+    }
+
+    /// Whether the tone is consistently DTMF: not tainted, and both tones, measured over the
+    /// whole tone so far, within tolerance.
+    fn consistent(&self, t: &Track) -> bool {
+        !t.tainted
+            && t.frequency_offsets().is_some_and(|off| {
+                off[0].abs() <= self.tolerance * DTMF_HZ[t.digit.row()]
+                    && off[1].abs() <= self.tolerance * DTMF_HZ[4 + t.digit.col()]
+            })
     }
 
     /// Ends the digit in progress where its tone was last seen (discontinuity or flush).
@@ -901,6 +1037,13 @@ fn update_reference(t: &mut Track, fits: &[PairAmplitudes; SUBS]) {
             t.a_ref[1] = t.a_ref[1].max(f.high);
         }
     }
+}
+
+/// Whether both tones are at full amplitude in every sub-block of a block, whatever else is
+/// there.
+fn fully_present(t: &Track, fits: &[PairAmplitudes; SUBS]) -> bool {
+    fits.iter()
+        .all(|f| f.low >= COVER_FULL * t.a_ref[0] && f.high >= COVER_FULL * t.a_ref[1])
 }
 
 /// Fraction of a sub-block covered by the track's tones (0 when the pair does not explain the
