@@ -1,5 +1,12 @@
-//! The two sub-band ADPCM coders of G.722 at 64 kbit/s (ITU-T G.722 (09/2012) §3.3–§3.6 for
-//! the encoder, §4.2–§4.3 for the decoder).
+//! The two sub-band ADPCM coders of G.722 at 64 kbit/s (ITU-T G.722 (09/2012) clauses 3.2–3.6
+//! for the encoder, 4.1–4.3 for the decoder; the bit-level arithmetic follows the
+//! Recommendation's computational description of blocks 1L–4L and 1H–4H, whose block and
+//! table names are used throughout).
+//!
+//! Citations below: §3.2 difference signal (SUBTRA), §3.3 adaptive quantizer (QUANTL,
+//! QUANTH), §3.4 inverse adaptive quantizers (INVQAL, INVQAH), §3.5 quantizer adaptation
+//! (LOGSCL, SCALEL, LOGSCH, SCALEH), §3.6 adaptive prediction (block 4), §4.1 the decoder's
+//! inverse adaptive quantizer (INVQBL); §4.2 and §4.3 repeat §3.5 and §3.6 in the decoder.
 //!
 //! Each band is an adaptive quantizer plus the pole-zero predictor the Recommendation calls
 //! "block 4" (§3.6: RECONS, PARREC, UPPOL2, UPPOL1, UPZERO, DELAYA, FILTEP, FILTEZ, PREDIC).
@@ -18,8 +25,8 @@
 //! beside the code. Every function here is total: no input value or state reachable from a
 //! reset can panic, index out of range or overflow `i32`.
 
-/// QUANTL decision levels for the lower band, `mil` = 1..=29 (Table 6/G.722, scaled by 2^12
-/// against the scale factor as §3.3 does: a level is `(Q6 * detl) >> 12`). Level 30 is the
+/// QUANTL decision levels for the lower band, `mil` = 1..=29 (table Q6 of §3.3, scaled
+/// by 2^12 against the scale factor: a level is `(Q6 * detl) >> 12`). Level 30 is the
 /// open-ended top interval. Three zero levels lead the table to make it 32 long (a whole number
 /// of vector registers); a zero level is below every magnitude, so they add exactly 3 to the
 /// count QUANTL takes.
@@ -44,22 +51,22 @@ const Q6_X16: [u16; 32] = {
 /// The zero levels leading [`Q6`].
 const Q6_PADDING: usize = 3;
 
-/// QUANTL output code for a negative error in interval `mil` (ILN, Table 6/G.722); entries 0
-/// and 31 are never used.
+/// QUANTL output code for a negative error in interval `mil` (table ILN, §3.3); entries 0 and
+/// 31 are never used.
 const ILN: [u8; 32] = [
     0, 63, 62, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
     10, 9, 8, 7, 6, 5, 4, 0,
 ];
 
-/// QUANTL output code for a non-negative error in interval `mil` (ILP, Table 6/G.722); entries
-/// 0 and 31 are never used.
+/// QUANTL output code for a non-negative error in interval `mil` (table ILP, §3.3); entries 0
+/// and 31 are never used.
 const ILP: [u8; 32] = [
     0, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39,
     38, 37, 36, 35, 34, 33, 32, 0,
 ];
 
-/// INVQBL: 6-bit inverse quantizer output levels for the lower band, by code (Table 6/G.722,
-/// in the Q-format of §4.2: the difference is `(detl * QM6) >> 15`).
+/// INVQBL: 6-bit inverse quantizer output levels for the lower band, by code (table QM6, §4.1:
+/// the difference is `(detl * QM6) >> 15`).
 const QM6: [i32; 64] = [
     -136, -136, -136, -136, -24808, -21904, -19008, -16704, -14984, -13512, -12280, -11192, -10232,
     -9360, -8576, -7856, -7192, -6576, -6000, -5456, -4944, -4464, -4008, -3576, -3168, -2776,
@@ -69,35 +76,35 @@ const QM6: [i32; 64] = [
 ];
 
 /// INVQAL: 4-bit inverse quantizer output levels for the lower band, indexed by the code's
-/// top 4 bits (Table 7/G.722, scaled as QM6).
+/// top 4 bits (table QM4, §3.4, scaled as QM6).
 const QM4: [i32; 16] = [
     0, -20456, -12896, -8968, -6288, -4240, -2584, -1200, 20456, 12896, 8968, 6288, 4240, 2584,
     1200, 0,
 ];
 
 /// LOGSCL: log scale factor multiplier for the lower band, indexed by the code's top 4 bits.
-/// This is WL (Table 8/G.722: -60, -30, 58, 172, 334, 538, 1198, 3042) looked up through
+/// This is WL (§3.5: -60, -30, 58, 172, 334, 538, 1198, 3042) looked up through
 /// RL42 (0, 7, 6, 5, 4, 3, 2, 1, 7, 6, 5, 4, 3, 2, 1, 0), folded into one table.
 const WL_BY_CODE: [i32; 16] = [
     -60, 3042, 1198, 538, 334, 172, 58, -30, 3042, 1198, 538, 334, 172, 58, -30, -60,
 ];
 
 /// SCALEL/SCALEH: the fractional part of the log-to-linear conversion, 2048 * 2^(i/32)
-/// (ILB, Table 9/G.722).
+/// (table ILB, §3.5).
 const ILB: [i32; 32] = [
     2048, 2093, 2139, 2186, 2233, 2282, 2332, 2383, 2435, 2489, 2543, 2599, 2656, 2714, 2774, 2834,
     2896, 2960, 3025, 3091, 3158, 3228, 3298, 3371, 3444, 3520, 3597, 3676, 3756, 3838, 3922, 4008,
 ];
 
-/// QUANTH decision level for the higher band (Table 4/G.722, scaled as Q6).
+/// QUANTH decision level for the higher band (table Q2, §3.3, scaled as Q6).
 const Q2: i32 = 564;
 
 /// INVQAH: 2-bit inverse quantizer output levels for the higher band, by code
-/// (Table 5/G.722, scaled as QM6).
+/// (table QM2, §3.4, scaled as QM6).
 const QM2: [i32; 4] = [-7408, -1616, 7408, 1616];
 
 /// LOGSCH: log scale factor multiplier for the higher band, by code. This is WH
-/// (0, -214, 798) looked up through RH2 (2, 1, 2, 1) (Table 5/G.722): outer intervals grow the
+/// (0, -214, 798) looked up through RH2 (2, 1, 2, 1) (§3.5): outer intervals grow the
 /// step, inner ones shrink it.
 const WH_BY_CODE: [i32; 4] = [798, -214, 798, -214];
 
@@ -105,11 +112,11 @@ const WH_BY_CODE: [i32; 4] = [798, -214, 798, -214];
 const NBL_MAX: i32 = 18432;
 /// Upper limit of the higher band's log scale factor NBH (§3.5 LOGSCH).
 const NBH_MAX: i32 = 22528;
-/// Reset values of the scale factors DETL and DETH (§3.7 / §6.2 reset).
+/// Reset values of the scale factors DETL and DETH (every other variable resets to 0).
 const DETL_RESET: i32 = 32;
 const DETH_RESET: i32 = 8;
 
-/// The decoder's reconstructed band signal is limited to 15 bits (§4.2 LIMIT).
+/// The decoder's reconstructed band signal is limited to 15 bits (its LIMIT block).
 const RECONSTRUCTED_MIN: i32 = -16384;
 const RECONSTRUCTED_MAX: i32 = 16383;
 
@@ -178,7 +185,7 @@ pub(crate) struct Band {
 }
 
 impl Band {
-    /// A band in the reset state of §3.7 / §6.2 with scale factor `det`.
+    /// A band in the Recommendation's reset state with scale factor `det`.
     const fn reset(det: i32) -> Self {
         Self {
             s: 0,
@@ -265,12 +272,12 @@ impl Band {
 pub(crate) struct LowerBand(Band);
 
 impl LowerBand {
-    /// The reset state (§3.7 / §6.2).
+    /// The Recommendation's reset state.
     pub(crate) const fn new() -> Self {
         Self(Band::reset(DETL_RESET))
     }
 
-    /// SUBTRA and QUANTL (§3.3): quantizes the lower band sample `xl` to a 6-bit code, then
+    /// SUBTRA and QUANTL (§3.2–§3.3): quantizes the lower band sample `xl` to a 6-bit code, then
     /// adapts. Returns the code, in 0..64.
     #[inline(always)]
     pub(crate) fn encode(&mut self, xl: i32) -> u8 {
@@ -298,7 +305,7 @@ impl LowerBand {
         code
     }
 
-    /// INVQBL and LIMIT (§4.2): reconstructs the lower band sample from a 6-bit code, then
+    /// INVQBL and LIMIT (§4.1): reconstructs the lower band sample from a 6-bit code, then
     /// adapts. Codes above 63 use their low 6 bits.
     #[inline(always)]
     pub(crate) fn decode(&mut self, code: u8) -> i32 {
@@ -327,12 +334,12 @@ impl LowerBand {
 pub(crate) struct HigherBand(Band);
 
 impl HigherBand {
-    /// The reset state (§3.7 / §6.2).
+    /// The Recommendation's reset state.
     pub(crate) const fn new() -> Self {
         Self(Band::reset(DETH_RESET))
     }
 
-    /// SUBTRA and QUANTH (§3.3): quantizes the higher band sample `xh` to a 2-bit code, then
+    /// SUBTRA and QUANTH (§3.2–§3.3): quantizes the higher band sample `xh` to a 2-bit code, then
     /// adapts. Returns the code, in 0..4.
     #[inline(always)]
     pub(crate) fn encode(&mut self, xh: i32) -> u8 {
@@ -340,7 +347,7 @@ impl HigherBand {
         let eh = saturate(xh - band.s);
         let magnitude = if eh >= 0 { eh } else { -(eh + 1) };
         let outer = magnitude >= (Q2 * band.det) >> 12;
-        // IHN / IHP of Table 4/G.722: negative 0 (outer) or 1 (inner), positive 2 or 3.
+        // Tables IHN / IHP of §3.3: negative 0 (outer) or 1 (inner), positive 2 or 3.
         let code = match (eh < 0, outer) {
             (true, true) => 0,
             (true, false) => 1,
@@ -351,7 +358,7 @@ impl HigherBand {
         code
     }
 
-    /// INVQAH and LIMIT (§4.3): reconstructs the higher band sample from a 2-bit code, then
+    /// INVQAH and LIMIT (§4.1): reconstructs the higher band sample from a 2-bit code, then
     /// adapts. Codes above 3 use their low 2 bits.
     #[inline(always)]
     pub(crate) fn decode(&mut self, code: u8) -> i32 {

@@ -11,17 +11,17 @@
 //! on speech, tones, noise and random codewords, and checks that the two overflow modes differ
 //! only on overshooting samples.
 //!
-//! 16 kHz audio is split by a quadrature mirror filter (`qmf.rs`, §3.2 and §4.4) into two
-//! 8 kHz sub-bands, each coded by backward-adaptive ADPCM (`adpcm.rs`, §3.3–§3.6 and
-//! §4.2–§4.3): 6 bits for the lower band, 2 for the higher band. Only mode 1 (64 kbit/s) is
+//! 16 kHz audio is split by a quadrature mirror filter (`qmf.rs`, §3.1 and §4.4) into two
+//! 8 kHz sub-bands, each coded by backward-adaptive ADPCM (`adpcm.rs`, §3.2–§3.6 and
+//! §4.1–§4.3): 6 bits for the lower band, 2 for the higher band. Only mode 1 (64 kbit/s) is
 //! produced and consumed; the decoder reconstructs the lower band from all 6 bits.
 //!
 //! # Payload format
 //!
 //! One byte per pair of input samples, as RTP carries G.722 (RFC 3551 §4.5.2): the higher
-//! band's 2 bits in the most significant bits, the lower band's 6 bits below them (the octet
-//! format of G.722 §1.4.4). A 20 ms frame of 320 samples is 160 bytes. The RTP clock runs at
-//! 8000 Hz (see [`crate::G722`]).
+//! band's 2 bits in the most significant bits, the lower band's 6 bits below them (the order
+//! of the Recommendation's 64 kbit/s octet). A 20 ms frame of 320 samples is 160 bytes. The
+//! RTP clock runs at 8000 Hz (see [`crate::G722`]).
 //!
 //! # Real-time contract
 //!
@@ -59,7 +59,7 @@ use crate::{DecodeError, Decoder, EncodeError, Encoder, Format};
 use adpcm::{HigherBand, LowerBand};
 use qmf::{Analysis, BLOCK, Synthesis};
 
-/// Packs one codeword: higher band in bits 7–6, lower band in bits 5–0 (G.722 §1.4.4).
+/// Packs one codeword: higher band in bits 7–6, lower band in bits 5–0 (RFC 3551 §4.5.2).
 #[inline(always)]
 fn pack(low: u8, high: u8) -> u8 {
     (high << 6) | low
@@ -90,7 +90,7 @@ impl Default for G722Encoder {
 }
 
 impl G722Encoder {
-    /// A new encoder in the reset state of G.722 §3.7.
+    /// A new encoder in the Recommendation's reset state.
     pub fn new() -> Self {
         Self {
             analysis: Analysis::new(),
@@ -178,7 +178,7 @@ impl Default for G722Decoder {
 }
 
 impl G722Decoder {
-    /// A new decoder in the reset state of G.722 §3.7, saturating its output. Allocates the
+    /// A new decoder in the Recommendation's reset state, saturating its output. Allocates the
     /// concealment history (10 ms); nothing else ever does.
     pub fn new() -> Self {
         Self::with_overflow(OutputOverflow::Saturate)

@@ -1,5 +1,5 @@
-//! The quadrature mirror filters of G.722 (ITU-T G.722 (09/2012) §3.2 transmit QMF, §4.4
-//! receive QMF, coefficients in Table 11/G.722).
+//! The quadrature mirror filters of G.722 (ITU-T G.722 (09/2012) §3.1 transmit QMF, §4.4
+//! receive QMF, §5 their computational details and coefficients).
 //!
 //! The transmit QMF splits 16 kHz audio into a lower and a higher band sampled at 8 kHz; the
 //! receive QMF puts them back together. Both are the same 24-tap linear-phase filter h(0..23)
@@ -27,7 +27,7 @@
 //! The arithmetic cannot overflow `i32`: the absolute coefficients of a branch sum to 6482 and
 //! every input fits in 16 bits, so a branch sum stays below 2^28.
 
-/// The 24 QMF coefficients h(0)..h(23), scaled by 2^13 (Table 11/G.722). The filter is
+/// The 24 QMF coefficients h(0)..h(23), scaled by 2^13 (§5). The filter is
 /// symmetric: h(i) = h(23 - i).
 const H: [i32; 24] = [
     3, -11, -11, 53, 12, -156, 32, 362, -210, -805, 951, 3876, 3876, 951, -805, -210, 362, 32,
@@ -95,7 +95,7 @@ fn remember(history: &mut [i16; HISTORY], x: &[i16]) {
     }
 }
 
-/// The transmit QMF (§3.2).
+/// The transmit QMF (§3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Analysis {
     /// The newer sample of each of the last 11 pairs, oldest first.
