@@ -35,7 +35,7 @@ const HARMONIC_NOISE: f32 = 0.1125;
 const REF_FIT_RATIO: f32 = 0.7;
 /// Coverage at or above which a sub-block belongs to the tone.
 const COVER_HIGH: f32 = 0.5;
-/// Coverage at or above which a sub-block counts as fully covered.
+/// Amplitude (relative to the tone's) at or above which both tones count as fully present.
 const COVER_FULL: f32 = 0.8;
 /// Coverage below which a neighbouring sub-block is taken as noise, not a partial tone.
 const COVER_PARTIAL: f32 = 0.1;
@@ -240,16 +240,18 @@ struct Track {
     prev_cover: f32,
     /// End of the last covered sub-block.
     covered_end: f64,
-    /// Whether the last covered sub-block was fully covered.
-    last_full: bool,
+    /// Coverage of the last covered sub-block.
+    last_cover: f32,
     /// Uncovered sub-blocks since the last covered one.
     gap: u32,
     /// Partial coverage of the first uncovered sub-block after a fully covered one, in samples.
     tail: f64,
     /// A Begin event was sent.
     begun: bool,
-    /// Duration in the last Begin or Update event (8 kHz samples).
-    reported: f64,
+    /// Duration at which the next Update is due (8 kHz samples): the Begin's duration plus a
+    /// whole number of update intervals, so Updates average the interval even though they are
+    /// sent at block ends.
+    next_update: f64,
     /// Largest corrected tone power of its hits.
     tone_ms: f32,
     /// Index of its suppression span.
@@ -267,56 +269,56 @@ struct Track {
 
 impl Track {
     /// Feeds the coverage of the next sub-block; returns true when the tone has ended.
+    ///
+    /// Edges are placed inside their sub-block by its coverage: a tone that starts in a
+    /// sub-block covered to `c < 0.5` starts `c·40` samples before the next one; one that starts
+    /// in a sub-block covered to `c ≥ 0.5` starts `(1 − c)·40` samples into it; ends likewise.
     fn feed(&mut self, sub_start: f64, cover: f32, max_gap: u32) -> bool {
         let sub = SUB as f64;
         let c = f64::from(cover.min(1.0));
-        let Some(_) = self.start else {
+        if self.start.is_none() {
             if cover >= COVER_HIGH {
-                let lead = if cover >= COVER_FULL && self.prev_cover >= COVER_PARTIAL {
-                    f64::from(self.prev_cover.min(1.0)) * sub
+                let start = if self.prev_cover >= COVER_PARTIAL {
+                    sub_start - f64::from(self.prev_cover.min(1.0)) * sub
                 } else {
-                    0.0
+                    sub_start + (1.0 - c) * sub
                 };
-                let inner = if cover < COVER_FULL {
-                    (1.0 - c) * sub
-                } else {
-                    0.0
-                };
-                self.start = Some(sub_start - lead + inner);
+                self.start = Some(start);
                 self.covered_end = sub_start + sub;
-                self.last_full = cover >= COVER_FULL;
+                self.last_cover = cover;
                 self.gap = 0;
             } else {
                 self.prev_cover = cover;
             }
             return false;
-        };
+        }
         if cover >= COVER_HIGH {
-            self.covered_end = if cover >= COVER_FULL {
-                sub_start + sub
-            } else {
-                sub_start + c * sub
-            };
-            self.last_full = cover >= COVER_FULL;
+            self.covered_end = sub_start + sub;
+            self.last_cover = cover;
             self.gap = 0;
             self.tail = 0.0;
             false
         } else {
             if self.gap == 0 {
-                self.tail = if self.last_full && cover >= COVER_PARTIAL {
-                    c * sub
-                } else {
-                    0.0
-                };
+                self.tail = if cover >= COVER_PARTIAL { c * sub } else { 0.0 };
             }
             self.gap += 1;
             self.gap > max_gap
         }
     }
 
+    /// End of the tone (valid once `feed` returned true, or as an estimate before).
+    fn end(&self) -> f64 {
+        if self.tail > 0.0 {
+            self.covered_end + self.tail
+        } else {
+            self.covered_end - (1.0 - f64::from(self.last_cover.min(1.0))) * SUB as f64
+        }
+    }
+
     /// Duration so far (8 kHz samples).
     fn duration(&self) -> f64 {
-        self.start.map_or(0.0, |s| self.covered_end - s)
+        self.start.map_or(0.0, |s| self.end() - s)
     }
 
     /// Accumulates the phase advance of each tone between consecutive covered sub-blocks.
@@ -818,11 +820,11 @@ impl DtmfDetector {
             start: None,
             prev_cover: 0.0,
             covered_end: 0.0,
-            last_full: false,
+            last_cover: 0.0,
             gap: 0,
             tail: 0.0,
             begun: false,
-            reported: 0.0,
+            next_update: 0.0,
             tone_ms: hit.tone_ms,
             mute: None,
             last_phasors: None,
@@ -891,12 +893,14 @@ impl DtmfDetector {
         if !t.begun {
             if d >= self.min_duration && self.consistent(t) {
                 t.begun = true;
-                t.reported = d;
+                t.next_update = d + self.update_interval;
                 self.stats.digits += 1;
                 push(events, n, self.event(DtmfEventKind::Begin, t, d));
             }
-        } else if d - t.reported >= self.update_interval {
-            t.reported = d;
+        } else if d >= t.next_update {
+            while t.next_update <= d {
+                t.next_update += self.update_interval;
+            }
             push(events, n, self.event(DtmfEventKind::Update, t, d));
         }
     }
@@ -904,7 +908,7 @@ impl DtmfDetector {
     /// The tone ended: End (or Begin + End for a digit that only now proved long enough), or
     /// nothing for a short tone.
     fn finish(&mut self, t: Track, events: &mut [DtmfEvent], n: &mut usize) {
-        let end = t.covered_end + t.tail;
+        let end = t.end();
         let d = end - t.start.unwrap_or(end);
         if t.begun {
             push(events, n, self.event(DtmfEventKind::End, &t, d));
@@ -1046,16 +1050,19 @@ fn fully_present(t: &Track, fits: &[PairAmplitudes; SUBS]) -> bool {
         .all(|f| f.low >= COVER_FULL * t.a_ref[0] && f.high >= COVER_FULL * t.a_ref[1])
 }
 
-/// Fraction of a sub-block covered by the track's tones (0 when the pair does not explain the
-/// sub-block's energy).
+/// Fraction of a sub-block covered by the track's tones, 0 when the pair does not explain the
+/// sub-block's energy. A tone covering a fraction `c` of a sub-block, silence elsewhere, is
+/// explained only to about `c` by a full-length sinusoid, so a partly covered sub-block needs
+/// `FIT_RATIO · c` rather than `FIT_RATIO`.
 fn coverage(t: &Track, f: &PairAmplitudes) -> f32 {
-    if f.energy <= 0.0 || f.fit_energy < FIT_RATIO * f.energy {
+    if f.energy <= 0.0 || t.a_ref[0] <= 0.0 || t.a_ref[1] <= 0.0 {
         return 0.0;
     }
-    if t.a_ref[0] <= 0.0 || t.a_ref[1] <= 0.0 {
+    let c = (f.low / t.a_ref[0]).min(f.high / t.a_ref[1]);
+    if f.fit_energy < FIT_RATIO * c.min(1.0) * f.energy {
         return 0.0;
     }
-    (f.low / t.a_ref[0]).min(f.high / t.a_ref[1])
+    c
 }
 
 fn push(events: &mut [DtmfEvent], n: &mut usize, e: DtmfEvent) {

@@ -229,6 +229,7 @@ pub fn espeak(text: &str, voice: &str, speed: u32, pitch: u32, rate: u32) -> Vec
     assert!(status.success(), "espeak-ng -v {voice} failed");
     let raw = temp_path("raw");
     let status = Command::new("sox")
+        .arg("-G")
         .arg(&wav)
         .args([
             "-r",
