@@ -33,10 +33,8 @@ pub fn rtp_parse(data: &[u8]) -> bool {
         data.len()
     );
     if let Some(ext) = header.extension {
-        for element in ext.elements() {
-            if let Ok(e) = element {
-                assert!(e.data.len() <= ext.data.len());
-            }
+        for e in ext.elements().flatten() {
+            assert!(e.data.len() <= ext.data.len());
         }
     }
     let mut out = [0u8; 2048];

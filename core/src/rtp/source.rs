@@ -14,12 +14,17 @@
 //!   the candidate; the candidate locks after `learn_packets` valid packets with advancing
 //!   sequence numbers, or when `learn_window_us` has passed since its first packet, whichever
 //!   comes first. While learning, packets from other addresses are dropped, except from the
-//!   address signalling announced (`expected`), which replaces a candidate that is not it:
-//!   an attacker that races the real peer wins nothing once the peer speaks from where SDP
-//!   said it would.
+//!   address signalling announced (`expected_address`), which takes over from a candidate
+//!   that is not it, and does so even after that candidate locked, as long as the learning
+//!   window (counted from the first valid packet since learning began) is open.
 //! - After locking, packets from the locked address with a negotiated payload type pass
 //!   whatever their SSRC (a peer may restart its stream; [`Rewriter`](crate::rtp::Rewriter)
 //!   smooths that over), and everything else is counted by reason and dropped.
+//! - What this cannot do: before the real peer's first packet, an attacker who guesses the
+//!   port can be the candidate, and its packets pass until the signalled address speaks or,
+//!   for a peer behind NAT (not from the signalled address), for good. Without authentication
+//!   (SRTP) no learning rule can tell them apart; the window bounds the exposure, and the lock
+//!   closes the "RTP bleed" hole of re-learning mid-call.
 //! - Sans-IO and allocation-free: addresses and time (`now_us`) are arguments.
 
 use std::net::SocketAddr;
@@ -67,7 +72,8 @@ pub struct SourceConfig {
     pub payload_types: PayloadTypeSet,
     /// Valid packets in sequence from one address that lock it.
     pub learn_packets: u8,
-    /// The longest learning lasts after the candidate's first packet, µs.
+    /// The learning window, µs from the first valid packet since learning began: the
+    /// candidate locks when it closes, and until then the signalled address can take over.
     pub learn_window_us: u64,
 }
 
@@ -134,6 +140,8 @@ pub struct SourceCounters {
 pub struct SourceFilter {
     config: SourceConfig,
     state: SourceState,
+    /// First valid packet since learning began: the learning window's start.
+    window_start_us: Option<u64>,
     counters: SourceCounters,
 }
 
@@ -146,6 +154,7 @@ impl SourceFilter {
         SourceFilter {
             config,
             state: SourceState::Learning { candidate: None },
+            window_start_us: None,
             counters: SourceCounters::default(),
         }
     }
@@ -172,6 +181,7 @@ impl SourceFilter {
     pub fn relearn(&mut self, config: SourceConfig) {
         self.config = config;
         self.state = SourceState::Learning { candidate: None };
+        self.window_start_us = None;
     }
 
     /// Decides whether a packet from `source` belongs to the stream.
@@ -210,13 +220,29 @@ impl SourceFilter {
     ) -> Result<(), SourceError> {
         let candidate = match self.state {
             SourceState::Locked { address } => {
-                if source != address {
-                    return Err(SourceError::OtherAddress);
+                let pt_ok = self.config.payload_types.contains(payload_type);
+                if source == address {
+                    return if pt_ok {
+                        Ok(())
+                    } else {
+                        Err(SourceError::PayloadType(payload_type.get()))
+                    };
                 }
-                if !self.config.payload_types.contains(payload_type) {
-                    return Err(SourceError::PayloadType(payload_type.get()));
+                let signalled = self.config.expected_address == Some(source);
+                let window_open = self.window_start_us.is_some_and(|start| {
+                    now_us.saturating_sub(start) < self.config.learn_window_us
+                });
+                if signalled
+                    && window_open
+                    && pt_ok
+                    && self.config.expected_ssrc.is_none_or(|e| e == ssrc)
+                {
+                    // The signalled peer arrived after an unsignalled candidate locked.
+                    self.state = SourceState::Locked { address: source };
+                    self.counters.locks += 1;
+                    return Ok(());
                 }
-                return Ok(());
+                return Err(SourceError::OtherAddress);
             }
             SourceState::Learning { candidate } => candidate,
         };
@@ -226,6 +252,7 @@ impl SourceFilter {
         if self.config.expected_ssrc.is_some_and(|e| e != ssrc) {
             return Err(SourceError::Ssrc(ssrc.0));
         }
+        let window_start = *self.window_start_us.get_or_insert(now_us);
         let fresh = Candidate {
             address: source,
             ssrc,
@@ -233,7 +260,7 @@ impl SourceFilter {
             last_seq: seq,
             since_us: now_us,
         };
-        let mut next = match candidate {
+        let next = match candidate {
             None => fresh,
             Some(c) if c.address == source => {
                 if c.ssrc != ssrc {
@@ -261,14 +288,13 @@ impl SourceFilter {
             }
         };
         if next.packets >= self.config.learn_packets
-            || now_us.saturating_sub(next.since_us) >= self.config.learn_window_us
+            || now_us.saturating_sub(window_start) >= self.config.learn_window_us
         {
             self.state = SourceState::Locked {
                 address: next.address,
             };
             self.counters.locks += 1;
         } else {
-            next.packets = next.packets.max(1);
             self.state = SourceState::Learning {
                 candidate: Some(next),
             };
@@ -350,6 +376,43 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(f.locked_address(), Some(peer));
+    }
+
+    #[test]
+    fn the_signalled_address_takes_over_a_locked_candidate_within_the_window() {
+        let peer = addr("192.0.2.1:4000");
+        let attacker = addr("198.51.100.7:5555");
+        let mut f = SourceFilter::new(SourceConfig {
+            expected_address: Some(peer),
+            learn_packets: 2,
+            ..SourceConfig::default()
+        });
+        f.handle_packet(0, attacker, Ssrc(9), PCMU, SeqNo(1))
+            .unwrap();
+        f.handle_packet(20_000, attacker, Ssrc(9), PCMU, SeqNo(2))
+            .unwrap();
+        assert_eq!(f.locked_address(), Some(attacker));
+        assert_eq!(
+            f.handle_packet(30_000, peer, Ssrc(1), PCMU, SeqNo(7)),
+            Ok(())
+        );
+        assert_eq!(f.locked_address(), Some(peer));
+        assert_eq!(
+            f.handle_packet(40_000, attacker, Ssrc(9), PCMU, SeqNo(3)),
+            Err(SourceError::OtherAddress)
+        );
+        // After the window, a lock is final even for the signalled address.
+        let mut g = SourceFilter::new(SourceConfig {
+            expected_address: Some(peer),
+            learn_packets: 1,
+            ..SourceConfig::default()
+        });
+        g.handle_packet(0, attacker, Ssrc(9), PCMU, SeqNo(1))
+            .unwrap();
+        assert_eq!(
+            g.handle_packet(1_000_000, peer, Ssrc(1), PCMU, SeqNo(1)),
+            Err(SourceError::OtherAddress)
+        );
     }
 
     #[test]

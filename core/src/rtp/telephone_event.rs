@@ -20,9 +20,13 @@
 //!   [`DigitNotice::Ended`] with its total duration, whatever the network does: redundant and
 //!   duplicated end packets, a lost first packet (the first packet seen starts the event, with
 //!   or without marker), reordering (older packets never shorten or restart an event), lost end
-//!   packets (the event ends after `end_timeout_us` without packets), segments of long events
+//!   packets (the event ends after `end_timeout_us` without packets; if it then turns out to
+//!   go on, its later packets are absorbed, not reported again), segments of long events
 //!   (merged into one digit), and timestamp changes (a new timestamp is a new event unless it
 //!   continues the current one; a new SSRC or a jump far into the past starts afresh).
+//! - Digits come out in timestamp order. The price: an event whose every packet arrives
+//!   after the first packet of a later event is dropped as late (counted in
+//!   [`ReceiverCounters::late`]) rather than reported out of order.
 //! - Neither side allocates after construction; the receiver's notice queue holds
 //!   [`NOTICES_MAX`] entries and is drained with
 //!   [`poll_event`](TelephoneEventReceiver::poll_event) after every call.
@@ -450,6 +454,15 @@ pub struct ReceiverCounters {
 /// Capacity of the receiver's notice queue. One packet produces at most two notices.
 pub const NOTICES_MAX: usize = 8;
 
+/// What the receiver remembers of the last event it ended.
+#[derive(Debug, Clone, Copy)]
+struct EndedEvent {
+    event: EventCode,
+    segment_ts: RtpTimestamp,
+    duration: u16,
+    reason: EndReason,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct CurrentEvent {
     event: EventCode,
@@ -468,9 +481,9 @@ pub struct TelephoneEventReceiver {
     config: ReceiverConfig,
     ssrc: Option<Ssrc>,
     current: Option<CurrentEvent>,
-    /// Timestamp of the last segment of the last ended event: packets at or just before it
-    /// belong to events already reported.
-    last_ended_ts: Option<RtpTimestamp>,
+    /// The last ended event: packets at or just before its last segment's timestamp belong
+    /// to events already reported.
+    last_ended: Option<EndedEvent>,
     notices: [Option<DigitNotice>; NOTICES_MAX],
     head: usize,
     len: usize,
@@ -489,7 +502,7 @@ impl TelephoneEventReceiver {
             config,
             ssrc: None,
             current: None,
-            last_ended_ts: None,
+            last_ended: None,
             notices: [None; NOTICES_MAX],
             head: 0,
             len: 0,
@@ -526,7 +539,7 @@ impl TelephoneEventReceiver {
         if self.ssrc != Some(ssrc) {
             // A new source has its own timestamp space.
             self.finish(EndReason::Superseded);
-            self.last_ended_ts = None;
+            self.last_ended = None;
             self.ssrc = Some(ssrc);
         }
         if let Some(mut current) = self.current {
@@ -545,13 +558,7 @@ impl TelephoneEventReceiver {
                 return Ok(());
             }
             if d > 0 {
-                let slack = self
-                    .config
-                    .continuation_slack_us
-                    .saturating_mul(u64::from(self.config.clock_rate))
-                    / 1_000_000;
-                let reach = u64::from(current.duration) + slack;
-                if report.event == current.event && !marker && d as u64 <= reach {
+                if report.event == current.event && !marker && self.continues(current.duration, d) {
                     // The next segment of a long event (§2.5.1.3), or a sender that moves the
                     // timestamp within an event: the same digit continues.
                     current.base += d as u64;
@@ -577,14 +584,27 @@ impl TelephoneEventReceiver {
             self.start(now_us, timestamp, &report);
             return Ok(());
         }
-        if let Some(last) = self.last_ended_ts {
-            let d = timestamp.diff(last);
+        if let Some(mut last) = self.last_ended {
+            let d = timestamp.diff(last.segment_ts);
             if d == 0 {
                 self.counters.duplicates += 1;
                 return Ok(());
             }
             if d < 0 && d > -LATE_WINDOW {
                 self.counters.late += 1;
+                return Ok(());
+            }
+            if last.reason == EndReason::Timeout
+                && report.event == last.event
+                && !marker
+                && self.continues(last.duration, d)
+            {
+                // The event timed out during a burst of loss but goes on (a later segment):
+                // it was already reported, so follow it silently.
+                last.segment_ts = timestamp;
+                last.duration = report.duration;
+                self.last_ended = Some(last);
+                self.counters.duplicates += 1;
                 return Ok(());
             }
         }
@@ -621,7 +641,18 @@ impl TelephoneEventReceiver {
     pub fn reset(&mut self) {
         self.finish(EndReason::Superseded);
         self.ssrc = None;
-        self.last_ended_ts = None;
+        self.last_ended = None;
+    }
+
+    /// Whether a packet `d` timestamp units after a segment that reached `duration` can
+    /// belong to the same event.
+    fn continues(&self, duration: u16, d: i32) -> bool {
+        let slack = self
+            .config
+            .continuation_slack_us
+            .saturating_mul(u64::from(self.config.clock_rate))
+            / 1_000_000;
+        d > 0 && d as u64 <= u64::from(duration) + slack
     }
 
     fn start(&mut self, now_us: u64, timestamp: RtpTimestamp, report: &TelephoneEvent) {
@@ -646,7 +677,12 @@ impl TelephoneEventReceiver {
         let Some(current) = self.current.take() else {
             return;
         };
-        self.last_ended_ts = Some(current.segment_ts);
+        self.last_ended = Some(EndedEvent {
+            event: current.event,
+            segment_ts: current.segment_ts,
+            duration: current.duration,
+            reason,
+        });
         let total = current.base + u64::from(current.duration);
         self.push(DigitNotice::Ended {
             event: current.event,

@@ -358,7 +358,7 @@ mod tests {
             .cname(Ssrc(1), b"tandem@example")
             .unwrap();
         let n = w.finish();
-        assert_eq!(n, SenderReport::buffer_len(1) + 24);
+        assert_eq!(n, SenderReport::buffer_len(1) + 28);
         let c = Compound::new_checked(&buf[..n]).unwrap();
         assert_eq!(c.reprs().filter(Result::is_ok).count(), 2);
 
