@@ -241,12 +241,12 @@ fn music_reports_no_digit() {
                 }
                 args.extend(["fade".into(), "0.005".into(), (*dur).into(), "0.02".into()]);
                 let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-                pcm.extend(sox_synth(8000, &refs));
+                pcm.extend(sox_synth_resampled(8000, &refs));
             }
         }
         // An arpeggio: each note alone, 80 ms, plucked.
         for note in chord.iter() {
-            pcm.extend(sox_synth(8000, &["synth", "0.08", "pluck", note]));
+            pcm.extend(sox_synth_resampled(8000, &["synth", "0.08", "pluck", note]));
         }
     }
     let seconds = pcm.len() as f64 / 8000.0;

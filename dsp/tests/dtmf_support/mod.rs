@@ -173,20 +173,24 @@ pub fn temp_path(ext: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tandem-dtmf-{}-{n}.{ext}", std::process::id()))
 }
 
-/// Runs `sox -n -r RATE -b 16 -e signed -c 1 -t raw OUT <effects…>` and returns the samples.
+/// Runs `sox -D -r RATE -n -r RATE -b 16 -e signed -c 1 -t raw OUT <effects…>` and returns
+/// the samples: sox synthesises at `RATE` directly (no hidden resampling), without dither.
 pub fn sox_synth(rate: u32, effects: &[&str]) -> Vec<i16> {
+    sox_synth_at(rate, rate, effects)
+}
+
+/// Like [`sox_synth`], but synthesises at 48 kHz and lets sox resample to `rate`: sox's
+/// `pluck` only runs at 44.1-48 kHz.
+pub fn sox_synth_resampled(rate: u32, effects: &[&str]) -> Vec<i16> {
+    sox_synth_at(48_000, rate, effects)
+}
+
+fn sox_synth_at(synth_rate: u32, rate: u32, effects: &[&str]) -> Vec<i16> {
     let out = temp_path("raw");
+    let (s, r) = (synth_rate.to_string(), rate.to_string());
     let status = Command::new("sox")
         .args([
-            "-n",
-            "-r",
-            &rate.to_string(),
-            "-b",
-            "16",
-            "-e",
-            "signed",
-            "-c",
-            "1",
+            "-D", "-r", &s, "-n", "-r", &r, "-b", "16", "-e", "signed", "-c", "1",
         ])
         .arg("-t")
         .arg("raw")
