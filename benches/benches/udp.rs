@@ -72,7 +72,8 @@ fn udp(c: &mut Criterion) {
     let mut a = backend(31600, 31601);
     let mut b = backend(31602, 31603);
     let from = a.open_pair().unwrap();
-    let to = b.local_addr(b.open_pair().unwrap().rtp).unwrap();
+    let to_pair = b.open_pair().unwrap();
+    let to = b.local_addr(to_pair.rtp).unwrap();
     for batch in [1usize, 8, 32] {
         let packets = vec![
             Transmit {
