@@ -51,8 +51,8 @@ pub enum CodecError {
         /// The cargo feature that adds it.
         feature: &'static str,
     },
-    /// The resampler only handles the fixed telephony ratios between 8, 16 and 48 kHz.
-    #[error("no fixed-ratio resampler from {from} Hz to {to} Hz (supported: 8000, 16000, 48000)")]
+    /// The resampler only handles ratios between the telephony rates (8, 12, 16, 24, 32, 48 kHz).
+    #[error("no fixed-ratio resampler from {from} Hz to {to} Hz (supported: 8000, 12000, 16000, 24000, 32000, 48000)")]
     UnsupportedResampleRatio {
         /// Input rate in Hz.
         from: u32,
