@@ -233,7 +233,8 @@ impl Drop for Loopback {
         let mut fabric = lock(&self.fabric);
         let host = &mut fabric.hosts[self.host];
         host.attached = false;
-        host.inbox.len = 0;
+        // Gives the inbox's memory back; an empty ring rejects every push.
+        host.inbox = Inbox::new(0);
     }
 }
 
@@ -477,6 +478,28 @@ mod tests {
             net.endpoint(config),
             Err(ConfigError::Overlap { .. })
         ));
+    }
+
+    #[test]
+    fn a_dropped_endpoint_stops_receiving_and_frees_its_ports() {
+        let net = LoopbackNet::new();
+        let mut a = endpoint(&net, 1, 20000, 4);
+        let mut b = endpoint(&net, 2, 30000, 4);
+        let pa = a.open_pair().unwrap();
+        let pb = b.open_pair().unwrap();
+        let to = b.local_addr(pb.rtp).unwrap();
+        drop(b);
+        let t = Transmit {
+            socket: pa.rtp,
+            destination: to,
+            payload: b"x",
+        };
+        a.send_batch(Timestamp::ZERO, &[t]).unwrap();
+        assert_eq!(net.stats().unrouted, 1);
+        let mut again = endpoint(&net, 2, 30000, 4);
+        again.open_pair().unwrap();
+        a.send_batch(Timestamp::ZERO, &[t]).unwrap();
+        assert_eq!(again.queued(), 1);
     }
 
     #[test]

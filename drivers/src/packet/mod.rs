@@ -144,9 +144,9 @@ pub struct PortPair {
 }
 
 impl PortPair {
-    /// The RTCP port.
+    /// The RTCP port (wrapping, so a forged pair cannot make this panic).
     pub const fn rtcp_port(&self) -> u16 {
-        self.rtp_port + 1
+        self.rtp_port.wrapping_add(1)
     }
 }
 

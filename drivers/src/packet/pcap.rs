@@ -24,7 +24,7 @@
 //! [`PcapWriter`] appends frames to a buffer allocated at construction and writes it to its
 //! sink in one `write_all` when a batch leaves the buffer at least half full (and when it is
 //! full, on drop, or on [`PcapWriter::flush`]). So a capturing worker makes one extra
-//! syscall per half buffer (512 KiB by default: about 2,600 G.711 packets), not per packet.
+//! syscall per half buffer (512 KiB by default: about 2,300 frames of G.711 RTP), not per packet.
 //! The price: that syscall runs on the worker thread and can stall it if the disk is slow,
 //! and up to a buffer of packets is lost if the process dies. A capture for production
 //! should pass a sink that hands the bytes to another thread (any `Write`), which this
