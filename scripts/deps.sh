@@ -13,6 +13,7 @@ test=(
   espeak-ng             # speech for codec, DTMF talk-off and talk-detection tests
   libspandsp-dev        # G.711 / G.722 / DTMF references
   libbcg729-dev         # G.729 reference
+  tshark                # pcap captures decode as RTP
 )
 
 case "${1:-build}" in
