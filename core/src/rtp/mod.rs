@@ -60,6 +60,17 @@ pub use telephone_event::{
     DigitNotice, EventCode, TelephoneEvent, TelephoneEventReceiver, TelephoneEventSender,
 };
 
+/// Microseconds to samples at `clock_rate` Hz, rounded down. Exact for rates up to 1 MHz
+/// (the whole-second term never exceeds `us`), saturating beyond; never panics. The divisions
+/// are by a constant and compile to multiplications: this runs per packet.
+#[inline]
+pub(crate) const fn micros_to_samples(us: u64, clock_rate: u32) -> u64 {
+    let rate = clock_rate as u64;
+    (us / 1_000_000)
+        .saturating_mul(rate)
+        .saturating_add((us % 1_000_000) * rate / 1_000_000)
+}
+
 /// `buf[start..end]`, or the error saying how long the buffer had to be.
 #[inline]
 pub(crate) fn take_mut(

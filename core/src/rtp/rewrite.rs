@@ -22,6 +22,7 @@
 
 use crate::error::SourceError;
 use crate::rtp::header::{RtpPacket, RtpTimestamp, SeqNo, Ssrc};
+use crate::rtp::micros_to_samples;
 use crate::rtp::stats::{MAX_DROPOUT, MAX_MISORDER};
 
 /// Settings of a [`Rewriter`].
@@ -103,6 +104,8 @@ struct Anchor {
 #[derive(Debug, Clone)]
 pub struct Rewriter {
     config: RewriteConfig,
+    /// `max_timestamp_skew_us` in samples.
+    skew_samples: i64,
     anchor: Option<Anchor>,
     previous: Option<(Ssrc, u64)>,
     switch_pending: bool,
@@ -119,6 +122,8 @@ impl Rewriter {
         assert!(config.clock_rate > 0);
         Rewriter {
             config,
+            skew_samples: micros_to_samples(config.max_timestamp_skew_us, config.clock_rate)
+                .min(i64::MAX as u64) as i64,
             anchor: None,
             previous: None,
             switch_pending: false,
@@ -144,7 +149,7 @@ impl Rewriter {
 
     #[inline]
     fn samples(&self, us: u64) -> u64 {
-        (u128::from(us) * u128::from(self.config.clock_rate) / 1_000_000) as u64
+        micros_to_samples(us, self.config.clock_rate)
     }
 
     /// The output header fields for an input packet that arrived at `now_us`.
@@ -192,13 +197,20 @@ impl Rewriter {
             if step > MAX_DROPOUT as i16 || step < -(MAX_MISORDER as i16) {
                 // The source restarted its sequence: a new stream with the same SSRC.
                 switched = true;
-            } else if seq.diff(a.first_in_seq) < 0 {
+            } else if step < 0
+                && a.last_in_seq.diff(a.first_in_seq) < MAX_MISORDER as i16
+                && seq.diff(a.first_in_seq) < 0
+            {
+                // Older than the stream's first packet, which took the number after the
+                // previous stream's last: mapping it would reuse an output number. (Once the
+                // stream is MAX_MISORDER packets old, no accepted reordering reaches back that
+                // far, and the comparison would break after 2^15 packets anyway.)
                 self.counters.stale += 1;
                 return Err(SourceError::StaleSource(ssrc.0));
             } else if step > 0 {
                 let elapsed = self.samples(now_us.saturating_sub(a.last_us)) as i64;
                 let moved = i64::from(timestamp.diff(a.last_in_ts));
-                let skew = self.samples(self.config.max_timestamp_skew_us) as i64;
+                let skew = self.skew_samples;
                 if (moved - elapsed).abs() > skew {
                     let out_ts = a.last_out_ts.wrapping_add(elapsed.max(1) as u32);
                     a.ts_offset = out_ts.0.wrapping_sub(timestamp.0);
@@ -368,6 +380,41 @@ mod tests {
         );
         assert_eq!(r.counters().switches, 1);
         assert_eq!(r.counters().stale, 2);
+    }
+
+    /// Hours of one stream (more than 2^16 packets) pass without a switch or a refusal.
+    #[test]
+    fn a_long_stream_passes_through_sequence_wrap_arounds() {
+        let mut r = rewriter();
+        let mut previous: Option<Rewritten> = None;
+        for i in 0..200_000u32 {
+            let out = r
+                .rewrite(
+                    u64::from(i) * 20 * MS,
+                    Ssrc(1),
+                    SeqNo(i as u16),
+                    RtpTimestamp(i.wrapping_mul(160)),
+                    false,
+                )
+                .unwrap();
+            if let Some(p) = previous {
+                assert_eq!(out.seq, p.seq.wrapping_add(1));
+                assert_eq!(out.timestamp, p.timestamp.wrapping_add(160));
+            }
+            previous = Some(out);
+        }
+        // A reordered packet deep into the stream is mapped, not refused.
+        let late = r
+            .rewrite(
+                4_000_000 * MS,
+                Ssrc(1),
+                SeqNo(199_990u32 as u16),
+                RtpTimestamp(0),
+                false,
+            )
+            .unwrap();
+        assert_eq!(late.seq, SeqNo(previous.unwrap().seq.0.wrapping_sub(9)));
+        assert_eq!(*r.counters(), RewriteCounters::default());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //!   our SSRC into a round-trip time: `A − LSR − DLSR` in 1/65536 s (§6.4.1).
 
 use crate::rtp::header::{RtpTimestamp, SeqNo, Ssrc};
+use crate::rtp::micros_to_samples;
 use crate::rtp::rtcp::sr::{compact_to_micros, micros_to_compact};
 use crate::rtp::rtcp::{NtpTime, ReportBlock, SenderInfo};
 
@@ -176,7 +177,7 @@ impl ReceiveStats {
     /// A.8: `D = (Rj − Ri) − (Sj − Si)`, `J += (|D| − J) / 16`, in integer form.
     #[inline]
     fn update_jitter(&mut self, now_us: u64, timestamp: RtpTimestamp) {
-        let arrival = (u128::from(now_us) * u128::from(self.clock_rate) / 1_000_000) as u32;
+        let arrival = micros_to_samples(now_us, self.clock_rate) as u32;
         let transit = arrival.wrapping_sub(timestamp.0);
         if let Some(previous) = self.transit {
             let d = u64::from((transit.wrapping_sub(previous) as i32).unsigned_abs());
@@ -327,7 +328,7 @@ impl SendStats {
         let rtp_timestamp = match self.last_sent {
             Some((ts, at)) => {
                 let elapsed = now_us.saturating_sub(at);
-                let samples = u128::from(elapsed) * u128::from(self.clock_rate) / 1_000_000;
+                let samples = micros_to_samples(elapsed, self.clock_rate);
                 ts.wrapping_add(samples as u32)
             }
             None => RtpTimestamp(0),

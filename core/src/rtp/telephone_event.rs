@@ -33,7 +33,7 @@
 
 use crate::error::{EmitError, PayloadError};
 use crate::rtp::header::{RtpTimestamp, Ssrc};
-use crate::rtp::take_mut;
+use crate::rtp::{micros_to_samples, take_mut};
 
 /// Length of one event in a payload (§2.3).
 pub const PAYLOAD_LEN: usize = 4;
@@ -341,7 +341,7 @@ impl TelephoneEventSender {
 
     fn samples_since(&self, from_us: u64, now_us: u64) -> u64 {
         let us = now_us.saturating_sub(from_us);
-        (u128::from(us) * u128::from(self.config.clock_rate) / 1_000_000) as u64
+        micros_to_samples(us, self.config.clock_rate)
     }
 
     /// Ends every segment the event has filled (§2.5.1.3); the last one's final packet is
@@ -647,11 +647,7 @@ impl TelephoneEventReceiver {
     /// Whether a packet `d` timestamp units after a segment that reached `duration` can
     /// belong to the same event.
     fn continues(&self, duration: u16, d: i32) -> bool {
-        let slack = self
-            .config
-            .continuation_slack_us
-            .saturating_mul(u64::from(self.config.clock_rate))
-            / 1_000_000;
+        let slack = micros_to_samples(self.config.continuation_slack_us, self.config.clock_rate);
         d > 0 && d as u64 <= u64::from(duration) + slack
     }
 
