@@ -1,5 +1,9 @@
 //! Tandem's runtime: per-core media workers that own their sessions, sockets and buffers; RTP
 //! and RTCP; relay, transcoding and conference sessions; the event bus to the control plane.
 
+pub mod bus;
 pub mod error;
 pub mod rtp;
+pub mod session;
+pub(crate) mod sync;
+pub mod worker;

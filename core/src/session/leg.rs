@@ -1,0 +1,492 @@
+//! One leg: an RTP/RTCP port pair and everything RTP about its peer — strict source
+//! ([`SourceFilter`]), receive and send statistics, egress rewriting ([`Rewriter`]) or a
+//! generated output stream ([`OutStream`]), the RTCP schedule, RFC 4733 reception, and the
+//! media timeout.
+//!
+//! # Per packet (RFC 3550 and the crate's [`rtp`](crate::rtp) contract)
+//!
+//! [`Leg::accept_rtp`]: classify, check ([`RtpPacket::new_checked`]), strict source, receive
+//! statistics, then by payload type: media, RFC 4733 (fed to the leg's
+//! [`TelephoneEventReceiver`] here), comfort noise. Everything dropped is counted in
+//! [`LegCounters`] by reason; packets from anywhere but the locked peer (the "RTP bleed"
+//! attack) land in `source_dropped`.
+//!
+//! RTCP (on the RTCP port, or multiplexed on the RTP port, RFC 5761) is terminated per leg:
+//! SRs feed the receive statistics' LSR/DLSR, report blocks about our SSRC give the round-trip
+//! time, and each leg sends its own SR/RR + SDES on its [`RtcpSchedule`].
+//!
+//! # Real-time
+//!
+//! [`Leg::new`] is the only call that may allocate (it does not today: every part is plain
+//! data). The per-packet and per-tick calls never allocate and make no system call; packets
+//! go into the worker's transmit queue.
+
+use std::net::SocketAddr;
+
+use tandem_drivers::packet::PortPair;
+
+use crate::bus::EventKind;
+use crate::bus::event::DtmfSource;
+use crate::rtp::rtcp::{Compound, RtcpRepr};
+use crate::rtp::schedule::ScheduleConfig;
+use crate::rtp::telephone_event::{EventTransmit, ReceiverConfig, SenderConfig};
+use crate::rtp::{
+    DigitNotice, PacketKind, PayloadType, PayloadTypeSet, RandomSource, ReceiveStats,
+    RewriteConfig, Rewriter, RtcpSchedule, RtpHeader, RtpPacket, RtpTimestamp, SendStats, SeqNo,
+    SourceConfig, SourceFilter, SplitMix64, Ssrc, TelephoneEventReceiver, TelephoneEventSender,
+    classify, emit_report,
+};
+use crate::session::{Ctx, LegId, LegSpec};
+
+/// The CNAME every leg sends in its SDES (RFC 3550 §6.5.1; one per endpoint is enough for
+/// a media relay that terminates RTCP).
+const CNAME: &[u8] = b"tandem";
+/// An SR is sent instead of an RR when we sent RTP this recently (§6.4: since the
+/// last-but-one report; two minimum intervals).
+const SENDER_WINDOW_US: u64 = 10_000_000;
+
+/// Counters of one leg. Plain integers, read through the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LegCounters {
+    /// RTP datagrams that reached the leg.
+    pub rtp_received: u64,
+    /// RTP packets that passed every check.
+    pub rtp_accepted: u64,
+    /// Dropped: not a valid RTP packet.
+    pub malformed: u64,
+    /// Dropped by strict source: from an address other than the locked peer ("RTP bleed"),
+    /// a wrong SSRC while learning, or a payload type not negotiated.
+    pub source_dropped: u64,
+    /// RTCP compounds received and understood.
+    pub rtcp_received: u64,
+    /// RTCP compounds dropped (malformed, or not from the peer).
+    pub rtcp_dropped: u64,
+    /// RTCP compounds sent.
+    pub rtcp_sent: u64,
+    /// RTP packets queued for sending.
+    pub sent: u64,
+    /// RTP packets not sent (no destination known yet, transmit queue full, emit failure).
+    pub send_dropped: u64,
+    /// RFC 4733 packets handled.
+    pub telephone_events: u64,
+}
+
+/// What an accepted packet carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PayloadClass {
+    /// The negotiated codec.
+    Media,
+    /// RFC 4733 telephone-events (already fed to the leg's receiver).
+    TelephoneEvent,
+    /// RFC 3389 comfort noise.
+    ComfortNoise,
+}
+
+/// The leg's own outgoing stream for generated audio: SSRC, sequence numbers, and an RTP
+/// clock that advances with the worker's ticks so timestamps follow real time across gaps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutStream {
+    pub(crate) ssrc: Ssrc,
+    seq: SeqNo,
+    /// RTP clock at the end of the current tick's frame.
+    clock: RtpTimestamp,
+    first: bool,
+}
+
+impl OutStream {
+    fn new(rng: &mut SplitMix64) -> Self {
+        let r = rng.next_u64();
+        Self {
+            ssrc: Ssrc((r >> 32) as u32 | 1),
+            seq: SeqNo((r >> 16) as u16 & 0x7FFF),
+            clock: RtpTimestamp((rng.next_u64() >> 33) as u32),
+            first: true,
+        }
+    }
+
+    /// Advances the clock by one tick's frame.
+    pub(crate) fn advance(&mut self, units: u32) {
+        self.clock = self.clock.wrapping_add(units);
+    }
+
+    /// The clock now (end of this tick's frame).
+    pub(crate) fn clock(&self) -> RtpTimestamp {
+        self.clock
+    }
+
+    fn next(&mut self) -> (SeqNo, bool) {
+        let seq = self.seq;
+        self.seq = seq.wrapping_add(1);
+        let marker = std::mem::replace(&mut self.first, false);
+        (seq, marker)
+    }
+}
+
+/// One leg of a session. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Leg {
+    pub(crate) id: LegId,
+    pub(crate) spec: LegSpec,
+    pub(crate) pair: Option<PortPair>,
+    pub(crate) local: Option<SocketAddr>,
+    filter: SourceFilter,
+    pub(crate) rx_stats: ReceiveStats,
+    pub(crate) tx_stats: SendStats,
+    pub(crate) rewriter: Rewriter,
+    pub(crate) out: OutStream,
+    rtcp: RtcpSchedule,
+    rng: SplitMix64,
+    rtcp_peer: Option<SocketAddr>,
+    last_media_us: u64,
+    timed_out: bool,
+    te_rx: Option<TelephoneEventReceiver>,
+    pub(crate) te_tx: Option<TelephoneEventSender>,
+    pub(crate) counters: LegCounters,
+    clock_rate: u32,
+}
+
+fn source_config(spec: &LegSpec) -> SourceConfig {
+    let mut types = PayloadTypeSet::EMPTY
+        .with(spec.codec.payload_type)
+        .with(PayloadType::CN);
+    if let Some(te) = spec.telephone_event {
+        types = types.with(te);
+    }
+    SourceConfig {
+        expected_ssrc: spec.expected_ssrc,
+        expected_address: spec.remote,
+        payload_types: types,
+        ..SourceConfig::default()
+    }
+}
+
+impl Leg {
+    /// A leg for `spec`; `seed` randomises its SSRC, sequence and timestamp origins.
+    pub(crate) fn new(id: LegId, spec: &LegSpec, seed: u64) -> Leg {
+        let mut rng = SplitMix64::new(seed);
+        let clock_rate = spec.codec.clock_rate();
+        let out = OutStream::new(&mut rng);
+        let rewriter = Rewriter::new(RewriteConfig::new(out.ssrc, out.seq, out.clock, clock_rate));
+        let te_clock = clock_rate;
+        Leg {
+            id,
+            spec: *spec,
+            pair: None,
+            local: None,
+            filter: SourceFilter::new(source_config(spec)),
+            rx_stats: ReceiveStats::new(clock_rate),
+            tx_stats: SendStats::new(out.ssrc, clock_rate),
+            rewriter,
+            out,
+            rtcp: RtcpSchedule::new(0, ScheduleConfig::default(), 60, &mut rng),
+            rng,
+            rtcp_peer: None,
+            last_media_us: 0,
+            timed_out: false,
+            te_rx: spec.telephone_event.map(|_| {
+                TelephoneEventReceiver::new(ReceiverConfig {
+                    clock_rate: te_clock,
+                    ..ReceiverConfig::default()
+                })
+            }),
+            te_tx: spec.telephone_event.map(|_| {
+                TelephoneEventSender::new(SenderConfig {
+                    clock_rate: te_clock,
+                    ..SenderConfig::default()
+                })
+            }),
+            counters: LegCounters::default(),
+            clock_rate,
+        }
+    }
+
+    /// The leg's ports are open: start its clocks at `now_us`.
+    pub(crate) fn install(&mut self, now_us: u64, pair: PortPair, local: Option<SocketAddr>) {
+        self.pair = Some(pair);
+        self.local = local;
+        self.last_media_us = now_us;
+        self.rtcp = RtcpSchedule::new(now_us, ScheduleConfig::default(), 60, &mut self.rng);
+    }
+
+    /// Where media for the peer goes: the locked source (symmetric RTP), else the address
+    /// signalling gave.
+    pub(crate) fn destination(&self) -> Option<SocketAddr> {
+        self.filter.locked_address().or(self.spec.remote)
+    }
+
+    /// Signalling moved the peer: send there and learn the source again.
+    pub(crate) fn set_remote(&mut self, remote: SocketAddr) {
+        self.spec.remote = Some(remote);
+        self.filter.relearn(source_config(&self.spec));
+        self.rtcp_peer = None;
+        self.rewriter.signal_switch();
+    }
+
+    /// Checks one datagram that arrived on the RTP port. Returns the packet and what it
+    /// carries, or `None` when it was dropped (and counted) or consumed (RTCP multiplexed on
+    /// the RTP port).
+    pub(crate) fn accept_rtp<'b>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        source: SocketAddr,
+        datagram: &'b mut [u8],
+    ) -> Option<(PayloadClass, RtpPacket<&'b mut [u8]>)> {
+        self.counters.rtp_received += 1;
+        match classify(datagram) {
+            PacketKind::Rtp => {}
+            PacketKind::Rtcp => {
+                self.counters.rtp_received -= 1;
+                self.handle_rtcp(ctx, source, datagram);
+                return None;
+            }
+            _ => {
+                self.counters.malformed += 1;
+                return None;
+            }
+        }
+        let Ok(packet) = RtpPacket::new_checked(datagram) else {
+            self.counters.malformed += 1;
+            return None;
+        };
+        let (ssrc, seq, ts, pt) = (
+            packet.ssrc(),
+            packet.sequence_number(),
+            packet.timestamp(),
+            packet.payload_type(),
+        );
+        let was_locked = self.filter.locked_address();
+        if self
+            .filter
+            .handle_packet(ctx.now_us, source, ssrc, pt, seq)
+            .is_err()
+        {
+            self.counters.source_dropped += 1;
+            return None;
+        }
+        let locked = self.filter.locked_address();
+        if let Some(address) = locked.filter(|_| locked != was_locked) {
+            ctx.emit(Some(self.id), EventKind::SourceLocked { address });
+        }
+        self.counters.rtp_accepted += 1;
+        self.rx_stats
+            .handle_packet(ctx.now_us, ssrc, seq, ts, packet.payload().len());
+        self.last_media_us = ctx.now_us;
+        self.timed_out = false;
+        let class = if pt == self.spec.codec.payload_type {
+            PayloadClass::Media
+        } else if Some(pt) == self.spec.telephone_event {
+            self.counters.telephone_events += 1;
+            if let Some(te) = &mut self.te_rx {
+                let _ = te.handle_packet(ctx.now_us, ssrc, ts, packet.marker(), packet.payload());
+            }
+            PayloadClass::TelephoneEvent
+        } else {
+            PayloadClass::ComfortNoise
+        };
+        Some((class, packet))
+    }
+
+    /// Drains the RFC 4733 receiver: reports each ended digit as an event, and hands every
+    /// notice to `on` (for DTMF conversion).
+    pub(crate) fn drain_digits(&mut self, ctx: &mut Ctx<'_>, mut on: impl FnMut(DigitNotice)) {
+        let Some(te) = &mut self.te_rx else { return };
+        while let Some(notice) = te.poll_event() {
+            if let DigitNotice::Ended {
+                event, duration, ..
+            } = notice
+            {
+                if let Some(digit) = event.dtmf() {
+                    let duration_ms =
+                        (u64::from(duration) * 1000 / u64::from(self.clock_rate)) as u32;
+                    ctx.emit(
+                        Some(self.id),
+                        EventKind::Dtmf {
+                            digit,
+                            duration_ms,
+                            source: DtmfSource::Rfc4733,
+                        },
+                    );
+                }
+            }
+            on(notice);
+        }
+    }
+
+    /// Handles an RTCP compound from `source`.
+    pub(crate) fn handle_rtcp(&mut self, ctx: &mut Ctx<'_>, source: SocketAddr, datagram: &[u8]) {
+        // Strict source for RTCP too: only the peer's host may report.
+        let from_peer = self
+            .filter
+            .locked_address()
+            .is_none_or(|peer| peer.ip() == source.ip());
+        let Ok(compound) = Compound::new_checked(datagram).map_err(|_| ()) else {
+            self.counters.rtcp_dropped += 1;
+            return;
+        };
+        if !from_peer {
+            self.counters.rtcp_dropped += 1;
+            return;
+        }
+        self.counters.rtcp_received += 1;
+        self.rtcp_peer = Some(source);
+        self.rtcp.handle_received(datagram.len());
+        let our_ssrc = self.out.ssrc;
+        for repr in compound.reprs().flatten() {
+            let blocks = match repr {
+                RtcpRepr::SenderReport(sr) => {
+                    if self.rx_stats.ssrc() == Some(sr.ssrc) {
+                        self.rx_stats
+                            .handle_sender_report(ctx.now_us, sr.sender_info.ntp_time);
+                    }
+                    sr.report_blocks
+                }
+                RtcpRepr::ReceiverReport(rr) => rr.report_blocks,
+                _ => continue,
+            };
+            for block in blocks {
+                if block.ssrc == our_ssrc {
+                    self.tx_stats.handle_report_block(ctx.ntp, &block);
+                }
+            }
+        }
+    }
+
+    /// Forwards a packet received on another leg (or this one, for echo) to this leg's peer,
+    /// rewritten into this leg's continuous output stream with payload type `payload_type`.
+    pub(crate) fn forward(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        input: &[u8],
+        payload_type: PayloadType,
+    ) -> bool {
+        let (Some(pair), Some(destination)) = (self.pair, self.destination()) else {
+            self.counters.send_dropped += 1;
+            return false;
+        };
+        let now_us = ctx.now_us;
+        let rewriter = &mut self.rewriter;
+        let mut sent = None;
+        let queued = ctx.tx.push_with(pair.rtp, destination, |buf| {
+            let len = input.len();
+            let out = buf.get_mut(..len)?;
+            out.copy_from_slice(input);
+            let mut packet = RtpPacket::new_unchecked(out);
+            let rewritten = rewriter.rewrite_in_place(now_us, &mut packet).ok()?;
+            packet.set_payload_type(payload_type);
+            sent = Some((rewritten.timestamp, packet.payload().len()));
+            Some(len)
+        });
+        match sent.filter(|_| queued) {
+            Some((timestamp, payload_len)) => {
+                self.counters.sent += 1;
+                self.tx_stats.handle_sent(now_us, timestamp, payload_len);
+                true
+            }
+            None => {
+                self.counters.send_dropped += 1;
+                false
+            }
+        }
+    }
+
+    /// Sends one generated packet of this leg's output stream.
+    pub(crate) fn send(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        payload_type: PayloadType,
+        marker: bool,
+        timestamp: RtpTimestamp,
+        payload: &[u8],
+    ) -> bool {
+        let (Some(pair), Some(destination)) = (self.pair, self.destination()) else {
+            self.counters.send_dropped += 1;
+            return false;
+        };
+        let (seq, first) = self.out.next();
+        let mut header = RtpHeader::new(payload_type, seq, timestamp, self.out.ssrc);
+        header.marker = marker || first;
+        let queued = ctx.tx.push_with(pair.rtp, destination, |buf| {
+            header.emit_packet(payload, buf).ok()
+        });
+        if queued {
+            self.counters.sent += 1;
+            self.tx_stats
+                .handle_sent(ctx.now_us, timestamp, payload.len());
+        } else {
+            self.counters.send_dropped += 1;
+        }
+        queued
+    }
+
+    /// Sends one RFC 4733 packet from the leg's sender.
+    pub(crate) fn send_event(&mut self, ctx: &mut Ctx<'_>, transmit: EventTransmit) -> bool {
+        let Some(pt) = self.spec.telephone_event else {
+            return false;
+        };
+        let mut payload = [0u8; 4];
+        if transmit.event.emit(&mut payload).is_err() {
+            return false;
+        }
+        self.send(ctx, pt, transmit.marker, transmit.timestamp, &payload)
+    }
+
+    /// Sends whatever the leg's RFC 4733 sender has due. Returns whether the sender is busy
+    /// (an event in progress or final packets pending): audio is held back meanwhile.
+    pub(crate) fn poll_events(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(mut sender) = self.te_tx.take() else {
+            return false;
+        };
+        while let Some(transmit) = sender.poll_transmit(ctx.now_us) {
+            self.send_event(ctx, transmit);
+        }
+        let busy = !sender.is_idle();
+        self.te_tx = Some(sender);
+        busy
+    }
+
+    /// Per-tick upkeep: RFC 4733 timeouts, the media timeout, and RTCP on schedule.
+    pub(crate) fn upkeep(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now_us;
+        if let Some(te) = &mut self.te_rx {
+            te.handle_timeout(now);
+        }
+        let timeout_us = u64::from(self.spec.media_timeout_ms) * 1000;
+        if timeout_us > 0 && !self.timed_out && now.saturating_sub(self.last_media_us) >= timeout_us
+        {
+            self.timed_out = true;
+            ctx.emit(Some(self.id), EventKind::MediaTimeout);
+        }
+        if now >= self.rtcp.poll_timeout() && self.rtcp.handle_timeout(now, &mut self.rng) {
+            self.send_report(ctx);
+        }
+    }
+
+    fn send_report(&mut self, ctx: &mut Ctx<'_>) {
+        let destination = self.rtcp_peer.or_else(|| {
+            self.destination().map(|mut d| {
+                d.set_port(d.port().wrapping_add(1));
+                d
+            })
+        });
+        let mut size = 0;
+        if let (Some(pair), Some(destination)) = (self.pair, destination) {
+            let sender = self
+                .tx_stats
+                .last_sent_us()
+                .filter(|&t| ctx.now_us.saturating_sub(t) < SENDER_WINDOW_US)
+                .map(|_| &self.tx_stats);
+            let (now_us, ntp, ssrc) = (ctx.now_us, ctx.ntp, self.out.ssrc);
+            let receivers = std::slice::from_mut(&mut self.rx_stats);
+            ctx.tx.push_with(pair.rtcp, destination, |buf| {
+                let len = emit_report(now_us, ntp, ssrc, CNAME, sender, receivers, buf).ok()?;
+                size = len;
+                Some(len)
+            });
+            if size > 0 {
+                self.counters.rtcp_sent += 1;
+            }
+        }
+        self.rtcp
+            .handle_sent(ctx.now_us, size.max(60), &mut self.rng);
+    }
+}

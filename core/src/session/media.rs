@@ -1,0 +1,466 @@
+//! The audio stages a leg runs when its session decodes: [`Playout`] (ingress: reorder, decode,
+//! conceal, one 10 ms frame of PCM per tick) and [`Packetizer`] (egress: PCM at the session
+//! rate → resample → encode at the leg's packet time).
+//!
+//! # Playout: a fixed-delay reorder buffer
+//!
+//! `tandem-dsp`'s adaptive jitter buffer had not landed when this runtime was written, so the
+//! ingress step is deliberately minimal: packets are stored by sequence number in
+//! [`PLAYOUT_SLOTS`] slots; playout starts `delay_ms` after the first packet of a stream and
+//! then takes one frame per tick in sequence order. A packet missing when its turn comes is
+//! concealed by the codec's PLC (or recovered from the next packet's Opus FEC) if a later
+//! packet is already stored; with nothing stored at all (silence suppression, a pause) the
+//! decoder conceals for up to [`CONCEAL_MAX_FRAMES`] frames, then plays silence, without
+//! advancing, so the talkspurt that follows plays in full. Packets older than the playout
+//! position are late (dropped, counted); a new SSRC or a jump beyond RFC 3550 A.1's limits
+//! restarts the stream. There is no delay adaptation and no time-stretching: clock drift is
+//! absorbed by the delay bound ([`PLAYOUT_SLOTS`] packets; beyond that the oldest are
+//! skipped). The adaptive buffer replaces this type behind the same `push` / `pop` shape.
+//!
+//! # Real-time
+//!
+//! Both constructors allocate everything (slots, PCM FIFOs, codec state, resampler history);
+//! `push`, `pop`, `push_pcm` and `pop_packet` never allocate, lock or make system calls.
+
+use tandem_codecs::{CodecId, resample::Resampler};
+use tandem_codecs::{DecodePath, EncodePath, EncoderConfig, Format};
+use tandem_drivers::packet::PACKET_BUF_BYTES;
+
+use crate::rtp::header::HEADER_LEN;
+use crate::rtp::{SeqNo, Ssrc};
+use crate::session::SessionError;
+
+/// Packet slots of a [`Playout`]: the most packets held at once (320 ms of 20 ms packets).
+pub const PLAYOUT_SLOTS: usize = 16;
+/// Frames the decoder conceals in a row while nothing at all arrives; silence after that.
+pub const CONCEAL_MAX_FRAMES: u32 = 6;
+/// The tick's frame: 10 ms.
+pub const FRAME_MS: u32 = 10;
+/// A forward jump of sequence numbers beyond this starts a new stream (RFC 3550 A.1).
+const MAX_DROPOUT: i32 = 3000;
+/// A backward jump beyond this starts a new stream (RFC 3550 A.1).
+const MAX_MISORDER: i32 = 100;
+
+/// Samples in `ms` at `rate`.
+pub(crate) const fn samples(rate: u32, ms: u32) -> usize {
+    (rate as usize * ms as usize) / 1000
+}
+
+/// Counters of a [`Playout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlayoutCounters {
+    /// Packets decoded and played.
+    pub played: u64,
+    /// Packets that arrived after their turn.
+    pub late: u64,
+    /// Packets already stored.
+    pub duplicates: u64,
+    /// Packets given up as lost (concealed or recovered).
+    pub lost: u64,
+    /// Lost packets recovered from the next packet's forward error correction.
+    pub recovered: u64,
+    /// Payloads the decoder refused (concealed instead).
+    pub decode_errors: u64,
+    /// Packets too large for a slot.
+    pub oversize: u64,
+    /// Packets skipped to keep the delay bounded.
+    pub skipped: u64,
+    /// Streams restarted (new SSRC, sequence jump).
+    pub restarts: u64,
+    /// Frames filled by concealment while nothing arrived.
+    pub underruns: u64,
+}
+
+/// What one popped frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Nothing has played yet (waiting for the first packet to be due): silence.
+    Buffering,
+    /// Decoded audio (possibly with some concealment mixed in).
+    Audio,
+    /// Concealment or silence: nothing arrived in time.
+    Missing,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    seq: u16,
+    len: u16,
+    full: bool,
+}
+
+/// Ingress: reorder, decode to the session rate, conceal. See the module docs.
+pub struct Playout {
+    decode: DecodePath,
+    slots: [Slot; PLAYOUT_SLOTS],
+    payloads: Box<[u8]>,
+    slot_bytes: usize,
+    stored: usize,
+    ssrc: Option<Ssrc>,
+    next_seq: Option<u16>,
+    start_us: u64,
+    delay_us: u64,
+    fifo: Box<[i16]>,
+    fifo_len: usize,
+    frame: usize,
+    ptime_ms: u32,
+    conceal_run: u32,
+    counters: PlayoutCounters,
+}
+
+impl std::fmt::Debug for Playout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Playout")
+            .field("decode", &self.decode)
+            .field("stored", &self.stored)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Playout {
+    /// A buffer for `format` packets of (nominally) `ptime_ms`, producing PCM at `pcm_rate`,
+    /// playing `delay_ms` after the first packet. Allocates.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Codec`] when the decoder or resampler cannot be built.
+    pub fn new(
+        format: Format,
+        ptime_ms: u32,
+        pcm_rate: u32,
+        delay_ms: u32,
+    ) -> Result<Self, SessionError> {
+        let decode = DecodePath::new(format, pcm_rate)?;
+        let slot_bytes = format
+            .descriptor()
+            .max_payload_len(format.sample_rate, ptime_ms.max(20) * 3)
+            .min(PACKET_BUF_BYTES - HEADER_LEN);
+        let frame = samples(pcm_rate, FRAME_MS);
+        let fifo = vec![0; frame + decode.output_max()].into_boxed_slice();
+        Ok(Self {
+            decode,
+            slots: [Slot::default(); PLAYOUT_SLOTS],
+            payloads: vec![0; slot_bytes * PLAYOUT_SLOTS].into_boxed_slice(),
+            slot_bytes,
+            stored: 0,
+            ssrc: None,
+            next_seq: None,
+            start_us: 0,
+            delay_us: u64::from(delay_ms) * 1000,
+            fifo,
+            fifo_len: 0,
+            frame,
+            ptime_ms: ptime_ms.clamp(FRAME_MS, 120),
+            conceal_run: 0,
+            counters: PlayoutCounters::default(),
+        })
+    }
+
+    /// Samples each [`pop`](Self::pop) writes (10 ms at the PCM rate).
+    pub fn frame_samples(&self) -> usize {
+        self.frame
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &PlayoutCounters {
+        &self.counters
+    }
+
+    fn restart(&mut self, now_us: u64, ssrc: Ssrc, seq: u16) {
+        if self.ssrc.is_some() {
+            self.counters.restarts += 1;
+        }
+        for slot in &mut self.slots {
+            slot.full = false;
+        }
+        self.stored = 0;
+        self.ssrc = Some(ssrc);
+        self.next_seq = Some(seq);
+        self.start_us = now_us + self.delay_us;
+    }
+
+    /// Stores one media packet that arrived at `now_us`. Never allocates.
+    pub fn push(&mut self, now_us: u64, ssrc: Ssrc, seq: SeqNo, payload: &[u8]) {
+        let seq = seq.0;
+        match self.next_seq {
+            Some(next) if self.ssrc == Some(ssrc) => {
+                let d = i32::from(seq.wrapping_sub(next) as i16);
+                if d < 0 {
+                    if d >= -MAX_MISORDER {
+                        self.counters.late += 1;
+                        return;
+                    }
+                    self.restart(now_us, ssrc, seq);
+                } else if d >= MAX_DROPOUT {
+                    self.restart(now_us, ssrc, seq);
+                } else if d as usize >= PLAYOUT_SLOTS {
+                    // The sender is further ahead than the buffer holds: skip forward.
+                    let new_next = seq.wrapping_sub(PLAYOUT_SLOTS as u16 - 1);
+                    while self.next_seq != Some(new_next) {
+                        self.skip_one();
+                    }
+                }
+            }
+            _ => self.restart(now_us, ssrc, seq),
+        }
+        if payload.len() > self.slot_bytes {
+            self.counters.oversize += 1;
+            return;
+        }
+        let index = usize::from(seq) % PLAYOUT_SLOTS;
+        let slot = &mut self.slots[index];
+        if slot.full {
+            self.counters.duplicates += 1;
+            return;
+        }
+        let at = index * self.slot_bytes;
+        self.payloads[at..at + payload.len()].copy_from_slice(payload);
+        *slot = Slot {
+            seq,
+            len: payload.len() as u16,
+            full: true,
+        };
+        self.stored += 1;
+    }
+
+    fn skip_one(&mut self) {
+        let Some(next) = self.next_seq else { return };
+        let slot = &mut self.slots[usize::from(next) % PLAYOUT_SLOTS];
+        if slot.full && slot.seq == next {
+            slot.full = false;
+            self.stored -= 1;
+            self.counters.skipped += 1;
+        }
+        self.next_seq = Some(next.wrapping_add(1));
+    }
+
+    fn payload(&self, seq: u16) -> Option<&[u8]> {
+        let index = usize::from(seq) % PLAYOUT_SLOTS;
+        let slot = &self.slots[index];
+        (slot.full && slot.seq == seq).then(|| {
+            let at = index * self.slot_bytes;
+            &self.payloads[at..at + usize::from(slot.len)]
+        })
+    }
+
+    /// Writes the next 10 ms of PCM into `pcm` (exactly [`frame_samples`](Self::frame_samples)
+    /// long) for the tick at `now_us`. Never allocates.
+    pub fn pop(&mut self, now_us: u64, pcm: &mut [i16]) -> FrameKind {
+        let frame = self.frame;
+        debug_assert_eq!(pcm.len(), frame);
+        let Some(mut next) = self.next_seq else {
+            pcm.fill(0);
+            return FrameKind::Buffering;
+        };
+        if now_us < self.start_us && self.fifo_len < frame {
+            pcm.fill(0);
+            return FrameKind::Buffering;
+        }
+        let mut kind = FrameKind::Audio;
+        while self.fifo_len < frame {
+            let tail = self.fifo_len;
+            if let Some(len) = self.payload(next).map(<[u8]>::len) {
+                let at = usize::from(next) % PLAYOUT_SLOTS * self.slot_bytes;
+                let (payloads, fifo) = (&self.payloads, &mut self.fifo);
+                let written = match self
+                    .decode
+                    .decode(&payloads[at..at + len], &mut fifo[tail..])
+                {
+                    Ok(n) => {
+                        self.counters.played += 1;
+                        n
+                    }
+                    Err(_) => {
+                        self.counters.decode_errors += 1;
+                        self.decode.conceal(self.ptime_ms, &mut fifo[tail..])
+                    }
+                };
+                self.slots[usize::from(next) % PLAYOUT_SLOTS].full = false;
+                self.stored -= 1;
+                self.fifo_len += written;
+                self.conceal_run = 0;
+                next = next.wrapping_add(1);
+                if written == 0 {
+                    continue;
+                }
+            } else if self.stored > 0 {
+                // A later packet is here: this one is lost. Recover it from the next packet's
+                // FEC where the codec carries it, else conceal.
+                self.counters.lost += 1;
+                let after = next.wrapping_add(1);
+                let written = match self.payload(after).map(<[u8]>::len) {
+                    Some(len) => {
+                        let at = usize::from(after) % PLAYOUT_SLOTS * self.slot_bytes;
+                        self.counters.recovered += 1;
+                        self.decode.recover_from_next(
+                            self.ptime_ms,
+                            &self.payloads[at..at + len],
+                            &mut self.fifo[tail..],
+                        )
+                    }
+                    None => self.decode.conceal(self.ptime_ms, &mut self.fifo[tail..]),
+                };
+                if written == 0 {
+                    self.fifo[tail..frame].fill(0);
+                    self.fifo_len = frame;
+                } else {
+                    self.fifo_len += written;
+                }
+                next = next.wrapping_add(1);
+                kind = FrameKind::Missing;
+            } else {
+                // Nothing stored: a pause or a loss burst. Conceal a little, then silence,
+                // and wait for the packet in sequence.
+                self.counters.underruns += 1;
+                let room = frame - tail;
+                let written = if self.conceal_run < CONCEAL_MAX_FRAMES {
+                    self.decode
+                        .conceal(FRAME_MS, &mut self.fifo[tail..tail + room])
+                } else {
+                    0
+                };
+                self.fifo[tail + written..tail + room].fill(0);
+                self.fifo_len = frame;
+                self.conceal_run += 1;
+                kind = FrameKind::Missing;
+            }
+        }
+        self.next_seq = Some(next);
+        pcm.copy_from_slice(&self.fifo[..frame]);
+        self.fifo.copy_within(frame..self.fifo_len, 0);
+        self.fifo_len -= frame;
+        kind
+    }
+}
+
+/// Egress: PCM at the session rate in 10 ms frames → (resampler) → encoder at the leg's
+/// packet time. See the module docs.
+pub struct Packetizer {
+    resampler: Option<Resampler>,
+    resampled: Box<[i16]>,
+    encode: EncodePath,
+    payload: Box<[u8]>,
+    ready: Option<usize>,
+    /// RTP timestamp units per packet.
+    rtp_step: u32,
+    /// RTP timestamp units per 10 ms frame.
+    frame_units: u32,
+    encode_errors: u64,
+}
+
+impl std::fmt::Debug for Packetizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packetizer")
+            .field("encode", &self.encode)
+            .field("resample", &self.resampler.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Packetizer {
+    /// Encodes PCM at `pcm_rate` into `format` packets of `ptime_ms`. Allocates.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Codec`] when the encoder or resampler cannot be built.
+    pub fn new(
+        format: Format,
+        ptime_ms: u32,
+        pcm_rate: u32,
+        config: &EncoderConfig,
+    ) -> Result<Self, SessionError> {
+        let direct = tandem_codecs::plan::encode_rates(format).any(|r| r == pcm_rate);
+        let encode_rate = if direct { pcm_rate } else { format.sample_rate };
+        let resampler = if direct {
+            None
+        } else {
+            Some(Resampler::new(pcm_rate, encode_rate)?)
+        };
+        let encode = EncodePath::new(format, encode_rate, ptime_ms, config)?;
+        let frame_in = samples(pcm_rate, FRAME_MS);
+        let resampled = match &resampler {
+            Some(r) => vec![0; r.output_max(frame_in)].into_boxed_slice(),
+            None => Box::default(),
+        };
+        let clock = format.descriptor().rtp_clock_rate(format.sample_rate);
+        let payload = vec![0; encode.max_payload_len()].into_boxed_slice();
+        Ok(Self {
+            resampler,
+            resampled,
+            encode,
+            payload,
+            ready: None,
+            rtp_step: clock * ptime_ms / 1000,
+            frame_units: clock * FRAME_MS / 1000,
+            encode_errors: 0,
+        })
+    }
+
+    /// The largest payload this packetizer produces.
+    pub fn max_payload_len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// RTP timestamp units one packet spans.
+    pub fn rtp_step(&self) -> u32 {
+        self.rtp_step
+    }
+
+    /// RTP timestamp units one 10 ms frame spans.
+    pub fn frame_units(&self) -> u32 {
+        self.frame_units
+    }
+
+    /// Encode errors so far (the packet was dropped).
+    pub fn encode_errors(&self) -> u64 {
+        self.encode_errors
+    }
+
+    /// Takes one 10 ms frame; if it completes a packet, encodes it. Returns the payload
+    /// length when a packet is ready (zero: nothing to send this time, DTX). Never allocates.
+    pub fn push_frame(&mut self, pcm: &[i16]) -> Option<usize> {
+        let pushed = match &mut self.resampler {
+            Some(r) => {
+                let n = r.process(pcm, &mut self.resampled);
+                self.encode.push_pcm(&self.resampled[..n])
+            }
+            None => self.encode.push_pcm(pcm),
+        };
+        if pushed.is_err() {
+            self.encode_errors += 1;
+        }
+        self.ready = match self.encode.pop_packet(&mut self.payload) {
+            Ok(Some(len)) => Some(len),
+            Ok(None) => None,
+            Err(_) => {
+                self.encode_errors += 1;
+                None
+            }
+        };
+        self.ready
+    }
+
+    /// The payload the last [`push_frame`](Self::push_frame) produced, if any.
+    pub fn ready(&self) -> Option<&[u8]> {
+        self.ready.map(|len| &self.payload[..len])
+    }
+
+    /// Forgets buffered PCM and encoder history.
+    pub fn reset(&mut self) {
+        self.encode.reset();
+        if let Some(r) = &mut self.resampler {
+            r.reset();
+        }
+        self.ready = None;
+    }
+}
+
+/// The rate a session processes a codec's audio at: its own rate, capped at 16 kHz (the DTMF
+/// detector and generator run at 8 or 16 kHz; wideband speech needs no more).
+pub fn processing_rate(format: Format) -> u32 {
+    match format.codec {
+        CodecId::Opus => 16_000.min(format.sample_rate.max(8000)),
+        _ => format.sample_rate.min(16_000),
+    }
+}

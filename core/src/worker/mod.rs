@@ -1,0 +1,697 @@
+//! The media worker: one per core, owning its sessions, its packet backend, its buffers and
+//! pools, ticked every 10 ms.
+//!
+//! # A tick
+//!
+//! ```text
+//! recv batches (<= MAX_RX_BATCHES_PER_TICK x MAX_BATCH datagrams)
+//!   -> demux by SocketId through a preallocated table -> the leg's RTP / RTCP checks
+//!   -> session packet handling (relays forward at once, decoders buffer)
+//! every session's tick (decode, detect, mix, encode, RTCP, timeouts)
+//! send the transmit queue in batches
+//! apply <= MAX_COMMANDS_PER_TICK commands from the control plane
+//! publish counters and the tick's cost
+//! ```
+//!
+//! # Contract
+//!
+//! - **Steady state allocates nothing, takes no lock and makes no system call** beyond the
+//!   backend's batched I/O and the timer: every buffer (receive array, transmit queue,
+//!   demultiplexing table, session table) is sized in [`Worker::new`], and sessions arrive
+//!   fully built ([`PreparedSession`]). `tests/worker_steady_state_allocates_nothing.rs`
+//!   checks it with a failing allocator over thousands of ticks of a realistic mix.
+//! - **Bounded work per tick**, by named constants: [`MAX_RX_BATCHES_PER_TICK`] receive
+//!   batches, the transmit queue's capacity, [`MAX_COMMANDS_PER_TICK`] commands.
+//! - **Shared-nothing**: the control plane reaches a worker only through its two rings
+//!   ([`WorkerControl`]); removed state goes back through the notice ring to be freed there.
+//! - **Time is an argument** of [`Worker::tick`]: the threaded runtime passes the
+//!   absolute-deadline timer's time; tests drive a worker over the loopback backend in virtual
+//!   time (manual-tick mode), deterministically. Packets are stamped with the tick's time, so
+//!   interarrival jitter is measured at the tick's 10 ms resolution.
+
+pub mod placement;
+pub mod stats;
+pub mod tick;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tandem_drivers::packet::{MAX_BATCH, PacketBuf, PacketIo, PortPair, RecvMeta, Timestamp};
+
+use crate::bus::{COMMAND_QUEUE_DEFAULT, Event, NOTICE_QUEUE_DEFAULT};
+use crate::bus::{
+    Command, CommandError, Consumer, EventKind, Full, LegPorts, Notice, Outbox, Producer, Reply,
+    RequestId, Retired, channel,
+};
+use crate::rtp::rtcp::NtpTime;
+use crate::session::{Ctx, LegCounters, LegId, PreparedMember, PreparedSession, SessionId};
+
+pub use stats::{StatsSnapshot, TICK_COST_BUCKETS_US, WorkerStats};
+pub use tick::{TICK, TICK_US, TickClock, TickInfo};
+
+use stats::Totals;
+use tick::TxQueue;
+
+/// Most commands a worker applies per tick; the rest wait for the next tick.
+pub const MAX_COMMANDS_PER_TICK: usize = 16;
+/// Most receive batches (of [`MAX_BATCH`] datagrams) per tick: 4096 datagrams, 400k per
+/// second, beyond a core's budget for anything but relaying.
+pub const MAX_RX_BATCHES_PER_TICK: usize = 128;
+/// Default capacity of the transmit queue, datagrams per tick.
+pub const TX_QUEUE_DEFAULT: usize = 4096;
+/// Default size of the session table.
+pub const MAX_SESSIONS_DEFAULT: usize = 4096;
+
+/// How a worker is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// The worker's index (for logs and metrics).
+    pub index: usize,
+    /// Sessions the worker can hold.
+    pub max_sessions: usize,
+    /// Datagrams one tick can send.
+    pub tx_queue: usize,
+    /// Capacity of the command ring.
+    pub command_queue: usize,
+    /// Capacity of the notice ring.
+    pub notice_queue: usize,
+    /// Wallclock (µs since the Unix epoch) at worker time 0, for RTCP's NTP timestamps.
+    pub wallclock_unix_us: u64,
+}
+
+impl WorkerConfig {
+    /// Defaults for worker `index`, with a fixed wallclock origin (deterministic tests).
+    pub const fn new(index: usize) -> Self {
+        Self {
+            index,
+            max_sessions: MAX_SESSIONS_DEFAULT,
+            tx_queue: TX_QUEUE_DEFAULT,
+            command_queue: COMMAND_QUEUE_DEFAULT,
+            notice_queue: NOTICE_QUEUE_DEFAULT,
+            wallclock_unix_us: 1_767_225_600_000_000,
+        }
+    }
+}
+
+/// Where a socket's datagrams go: a session slot and a leg routing index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Route {
+    slot: u32,
+    leg: u32,
+    rtcp: bool,
+}
+
+impl Route {
+    const NONE: Route = Route {
+        slot: u32::MAX,
+        leg: 0,
+        rtcp: false,
+    };
+}
+
+/// The control plane's end of a worker: commands in, notices out.
+#[derive(Debug)]
+pub struct WorkerControl {
+    commands: Producer<Command>,
+    notices: Consumer<Notice>,
+    stats: Arc<WorkerStats>,
+}
+
+impl WorkerControl {
+    /// Queues a command. Never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] with the command when the ring is full: report it to the caller.
+    pub fn send(&mut self, command: Command) -> Result<(), Full<Command>> {
+        self.commands.push(command)
+    }
+
+    /// The next notice from the worker, if any.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop()
+    }
+
+    /// The worker's metrics.
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+}
+
+/// One media worker. See the module docs.
+pub struct Worker<B: PacketIo> {
+    config: WorkerConfig,
+    io: B,
+    rx_bufs: Vec<PacketBuf>,
+    rx_meta: Vec<RecvMeta>,
+    tx: TxQueue,
+    routes: Box<[Route]>,
+    sessions: Vec<Option<Box<PreparedSession>>>,
+    free: Vec<u32>,
+    commands: Consumer<Command>,
+    out: Outbox,
+    stats: Arc<WorkerStats>,
+    totals: Totals,
+}
+
+impl<B: PacketIo> std::fmt::Debug for Worker<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .field("sessions", &self.totals.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: PacketIo> Worker<B> {
+    /// A worker over `io`, and the control plane's end of its rings. Allocates every buffer
+    /// the worker will use.
+    pub fn new(config: WorkerConfig, io: B) -> (Self, WorkerControl) {
+        let (command_tx, command_rx) = channel(config.command_queue.max(1));
+        let (notice_tx, notice_rx) = channel(config.notice_queue.max(1));
+        let stats = Arc::new(WorkerStats::default());
+        let routes = vec![Route::NONE; io.socket_id_max()].into_boxed_slice();
+        let worker = Self {
+            config,
+            io,
+            rx_bufs: PacketBuf::new_vec(MAX_BATCH),
+            rx_meta: RecvMeta::new_vec(MAX_BATCH),
+            tx: TxQueue::new(config.tx_queue.max(1)),
+            routes,
+            sessions: (0..config.max_sessions).map(|_| None).collect(),
+            free: (0..config.max_sessions as u32).rev().collect(),
+            commands: command_rx,
+            out: Outbox::new(notice_tx),
+            stats: Arc::clone(&stats),
+            totals: Totals::default(),
+        };
+        let control = WorkerControl {
+            commands: command_tx,
+            notices: notice_rx,
+            stats,
+        };
+        (worker, control)
+    }
+
+    /// The worker's configuration.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// The packet backend.
+    pub fn io(&self) -> &B {
+        &self.io
+    }
+
+    /// The packet backend, mutably (tests inject traffic through it).
+    pub fn io_mut(&mut self) -> &mut B {
+        &mut self.io
+    }
+
+    /// The worker's metrics.
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    fn ntp(&self, now_us: u64) -> NtpTime {
+        NtpTime::from_unix_micros(self.config.wallclock_unix_us.saturating_add(now_us))
+    }
+
+    /// Runs one tick at `now_us` (µs on the worker's clock). See the module docs. Never
+    /// allocates once the sessions are installed.
+    pub fn tick(&mut self, now_us: u64) {
+        let started = Instant::now();
+        let ntp = self.ntp(now_us);
+        let stamp = Timestamp::from_micros(now_us);
+        let Self {
+            io,
+            rx_bufs,
+            rx_meta,
+            tx,
+            routes,
+            sessions,
+            out,
+            totals,
+            ..
+        } = self;
+        // 1. Receive and demultiplex.
+        for _ in 0..MAX_RX_BATCHES_PER_TICK {
+            let n = match io.recv_batch(stamp, rx_bufs, rx_meta) {
+                Ok(n) => n,
+                Err(_) => {
+                    totals.io_errors += 1;
+                    0
+                }
+            };
+            for (buf, meta) in rx_bufs.iter_mut().zip(rx_meta.iter()).take(n) {
+                totals.rx_packets += 1;
+                if meta.truncated {
+                    totals.rx_truncated += 1;
+                    continue;
+                }
+                let route = routes
+                    .get(meta.socket.index())
+                    .copied()
+                    .unwrap_or(Route::NONE);
+                let Some(Some(session)) = sessions.get_mut(route.slot as usize) else {
+                    totals.rx_unrouted += 1;
+                    continue;
+                };
+                let mut ctx = Ctx {
+                    now_us,
+                    ntp,
+                    session: session.id(),
+                    tx,
+                    out,
+                };
+                let datagram = &mut buf.bytes_mut()[..meta.len];
+                if route.rtcp {
+                    session.handle_rtcp(route.leg as usize, &mut ctx, meta.source, datagram);
+                } else {
+                    session.handle_rtp(route.leg as usize, &mut ctx, meta.source, datagram);
+                }
+            }
+            if n < rx_bufs.len() {
+                break;
+            }
+        }
+        // 2. Session ticks.
+        for session in sessions.iter_mut().flatten() {
+            let mut ctx = Ctx {
+                now_us,
+                ntp,
+                session: session.id(),
+                tx,
+                out,
+            };
+            session.tick(&mut ctx);
+        }
+        // 3. Send.
+        let (sent, dropped, errors) = tx.flush(io, stamp);
+        totals.tx_packets += sent;
+        totals.tx_dropped += dropped + std::mem::take(&mut tx.full_drops);
+        totals.io_errors += errors;
+        // 4. Commands.
+        for _ in 0..MAX_COMMANDS_PER_TICK {
+            let Some(command) = self.commands.pop() else {
+                break;
+            };
+            self.apply(now_us, command);
+        }
+        // 5. Publish.
+        self.totals.events_dropped = self.out.dropped;
+        let cost = started.elapsed().as_nanos() as u64;
+        self.stats.record_tick(cost, &self.totals);
+    }
+
+    /// Applies one command now, as the tick does for queued ones: replies and retired state
+    /// go to the notice ring.
+    pub fn apply(&mut self, now_us: u64, command: Command) {
+        self.totals.commands += 1;
+        let (request, reply) = match command {
+            Command::Install { request, session } => match self.install(now_us, session) {
+                Ok(legs) => (Some(request), Reply::Installed { legs }),
+                Err((error, session)) => {
+                    self.out.notice(Notice::Retired(Retired::Session(session)));
+                    (Some(request), Reply::Failed(error))
+                }
+            },
+            Command::Remove { request, session } => match self.remove(session) {
+                Ok(session) => {
+                    self.out.notice(Notice::Retired(Retired::Session(session)));
+                    (request, Reply::Done)
+                }
+                Err(error) => (request, Reply::Failed(error)),
+            },
+            Command::Join {
+                request,
+                session,
+                member,
+            } => match self.join(now_us, session, member) {
+                Ok(leg) => (Some(request), Reply::Joined { leg }),
+                Err((error, member)) => {
+                    self.out.notice(Notice::Retired(Retired::Member(member)));
+                    (Some(request), Reply::Failed(error))
+                }
+            },
+            Command::Leave {
+                request,
+                session,
+                leg,
+            } => match self.leave(now_us, session, leg) {
+                Ok(member) => {
+                    self.out.notice(Notice::Retired(Retired::Member(member)));
+                    (request, Reply::Done)
+                }
+                Err(error) => (request, Reply::Failed(error)),
+            },
+            Command::SetRemote {
+                session,
+                leg,
+                remote,
+            } => (None, Self::result(self.set_remote(session, leg, remote))),
+            Command::SendDigits {
+                session,
+                leg,
+                digits,
+            } => (
+                None,
+                Self::result(self.send_digits(session, leg, digits.as_str())),
+            ),
+        };
+        if let Reply::Failed(_) = reply {
+            self.totals.commands_failed += 1;
+        }
+        if let Some(request) = request {
+            self.reply(request, reply);
+        }
+    }
+
+    fn result(result: Result<(), CommandError>) -> Reply {
+        match result {
+            Ok(()) => Reply::Done,
+            Err(e) => Reply::Failed(e),
+        }
+    }
+
+    fn reply(&mut self, request: RequestId, reply: Reply) {
+        self.out.notice(Notice::Reply { request, reply });
+    }
+
+    fn slot_of(&self, id: SessionId) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.id() == id))
+    }
+
+    /// Opens a pair, checking that the table can route it.
+    fn open_pair(&mut self) -> Result<PortPair, CommandError> {
+        let pair = self.io.open_pair()?;
+        let max = self.routes.len();
+        if pair.rtp.index() >= max || pair.rtcp.index() >= max {
+            let _ = self.io.close_pair(pair);
+            return Err(CommandError::SocketId(pair.rtp.get().max(pair.rtcp.get())));
+        }
+        Ok(pair)
+    }
+
+    fn route(&mut self, pair: PortPair, slot: usize, leg: usize) {
+        self.routes[pair.rtp.index()] = Route {
+            slot: slot as u32,
+            leg: leg as u32,
+            rtcp: false,
+        };
+        self.routes[pair.rtcp.index()] = Route {
+            slot: slot as u32,
+            leg: leg as u32,
+            rtcp: true,
+        };
+    }
+
+    fn close(&mut self, pair: PortPair) {
+        self.routes[pair.rtp.index()] = Route::NONE;
+        self.routes[pair.rtcp.index()] = Route::NONE;
+        let _ = self.io.close_pair(pair);
+        self.totals.legs = self.totals.legs.saturating_sub(1);
+    }
+
+    fn ports(&self, leg: LegId, pair: PortPair) -> LegPorts {
+        LegPorts {
+            leg,
+            rtp: self.io.local_addr(pair.rtp).unwrap_or(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                pair.rtp_port,
+            )),
+            rtcp_port: pair.rtcp_port(),
+        }
+    }
+
+    /// Installs a session: opens one port pair per leg and starts it. Returns the legs'
+    /// ports. Makes syscalls (socket, bind) for the UDP backend; allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError`] with the session handed back, nothing left open.
+    #[allow(clippy::result_large_err)]
+    pub fn install(
+        &mut self,
+        now_us: u64,
+        mut session: Box<PreparedSession>,
+    ) -> Result<[Option<LegPorts>; 2], (CommandError, Box<PreparedSession>)> {
+        if self.slot_of(session.id()).is_some() {
+            return Err((CommandError::DuplicateSession(session.id()), session));
+        }
+        let Some(slot) = self.free.pop() else {
+            let max = self.config.max_sessions;
+            return Err((CommandError::SessionsFull { max }, session));
+        };
+        let slot = slot as usize;
+        let mut legs = [None; 2];
+        let mut opened: [Option<PortPair>; 2] = [None; 2];
+        for index in 0..session.leg_count().min(2) {
+            match self.open_pair() {
+                Ok(pair) => {
+                    opened[index] = Some(pair);
+                    let id = LegId(index as u32);
+                    legs[index] = Some(self.ports(id, pair));
+                    let local = legs[index].map(|p: LegPorts| p.rtp);
+                    if let Some(leg) = session.leg_mut(index) {
+                        leg.install(now_us, pair, local);
+                    }
+                }
+                Err(error) => {
+                    for pair in opened.into_iter().flatten() {
+                        let _ = self.io.close_pair(pair);
+                    }
+                    self.free.push(slot as u32);
+                    return Err((error, session));
+                }
+            }
+        }
+        for (index, pair) in opened.into_iter().enumerate() {
+            if let Some(pair) = pair {
+                self.route(pair, slot, index);
+                self.totals.legs += 1;
+            }
+        }
+        self.sessions[slot] = Some(session);
+        self.totals.sessions += 1;
+        Ok(legs)
+    }
+
+    /// Removes a session and closes its ports; returns it, to be freed off the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`].
+    pub fn remove(&mut self, id: SessionId) -> Result<Box<PreparedSession>, CommandError> {
+        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let Some(mut session) = self.sessions[slot].take() else {
+            return Err(CommandError::UnknownSession(id));
+        };
+        let slots = session
+            .conference()
+            .map_or(session.leg_count(), |c| c.max_legs);
+        for index in 0..slots {
+            let pair = session.leg_mut(index).and_then(|leg| leg.pair.take());
+            if let Some(pair) = pair {
+                self.close(pair);
+            }
+        }
+        self.free.push(slot as u32);
+        self.totals.sessions = self.totals.sessions.saturating_sub(1);
+        Ok(session)
+    }
+
+    /// Adds a leg to a conference room: opens its ports and seats it. Returns its ports.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError`] with the leg handed back, nothing left open.
+    #[allow(clippy::result_large_err)]
+    pub fn join(
+        &mut self,
+        now_us: u64,
+        id: SessionId,
+        mut member: Box<PreparedMember>,
+    ) -> Result<LegPorts, (CommandError, Box<PreparedMember>)> {
+        let Some(slot) = self.slot_of(id) else {
+            return Err((CommandError::UnknownSession(id), member));
+        };
+        let leg_id = member.leg();
+        let duplicate = self.sessions[slot]
+            .as_ref()
+            .is_some_and(|s| s.leg_index(leg_id).is_some());
+        let is_room = self.sessions[slot]
+            .as_mut()
+            .is_some_and(|s| s.conference_mut().is_some());
+        if !is_room {
+            return Err((CommandError::WrongKind(id), member));
+        }
+        if duplicate {
+            return Err((
+                CommandError::UnknownLeg {
+                    session: id,
+                    leg: leg_id,
+                },
+                member,
+            ));
+        }
+        let pair = match self.open_pair() {
+            Ok(pair) => pair,
+            Err(error) => return Err((error, member)),
+        };
+        let ports = self.ports(leg_id, pair);
+        member.member.leg.install(now_us, pair, Some(ports.rtp));
+        let Some(room) = self.sessions[slot]
+            .as_mut()
+            .and_then(|s| s.conference_mut())
+        else {
+            let _ = self.io.close_pair(pair);
+            return Err((CommandError::WrongKind(id), member));
+        };
+        match room.join(member) {
+            Ok((index, spare)) => {
+                if let Some(bank) = spare {
+                    self.out.notice(Notice::Retired(Retired::Encoders(bank)));
+                }
+                self.route(pair, slot, index);
+                self.totals.legs += 1;
+                self.out.event(Event {
+                    session: id,
+                    leg: Some(leg_id),
+                    at_us: now_us,
+                    kind: EventKind::Joined,
+                });
+                Ok(ports)
+            }
+            Err((error, mut member)) => {
+                member.member.leg.pair = None;
+                let _ = self.io.close_pair(pair);
+                Err((error, member))
+            }
+        }
+    }
+
+    /// Removes a leg from its room and closes its ports; returns it, to be freed off the
+    /// worker.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`],
+    /// [`CommandError::WrongKind`].
+    pub fn leave(
+        &mut self,
+        now_us: u64,
+        id: SessionId,
+        leg: LegId,
+    ) -> Result<Box<PreparedMember>, CommandError> {
+        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let session = self.sessions[slot]
+            .as_mut()
+            .ok_or(CommandError::UnknownSession(id))?;
+        let index = session
+            .leg_index(leg)
+            .ok_or(CommandError::UnknownLeg { session: id, leg })?;
+        let room = session
+            .conference_mut()
+            .ok_or(CommandError::WrongKind(id))?;
+        let (mut member, bank) = room
+            .leave(index)
+            .ok_or(CommandError::UnknownLeg { session: id, leg })?;
+        if let Some(pair) = member.member.leg.pair.take() {
+            self.close(pair);
+        }
+        if let Some(bank) = bank {
+            self.out.notice(Notice::Retired(Retired::Encoders(bank)));
+        }
+        self.out.event(Event {
+            session: id,
+            leg: Some(leg),
+            at_us: now_us,
+            kind: EventKind::Left,
+        });
+        Ok(member)
+    }
+
+    fn leg_of(&mut self, id: SessionId, leg: LegId) -> Result<(usize, usize), CommandError> {
+        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let index = self.sessions[slot]
+            .as_ref()
+            .and_then(|s| s.leg_index(leg))
+            .ok_or(CommandError::UnknownLeg { session: id, leg })?;
+        Ok((slot, index))
+    }
+
+    /// Signalling moved a leg's peer: send there and re-learn its source.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`].
+    pub fn set_remote(
+        &mut self,
+        id: SessionId,
+        leg: LegId,
+        remote: SocketAddr,
+    ) -> Result<(), CommandError> {
+        let (slot, index) = self.leg_of(id, leg)?;
+        if let Some(leg) = self.sessions[slot].as_mut().and_then(|s| s.leg_mut(index)) {
+            leg.set_remote(remote);
+        }
+        Ok(())
+    }
+
+    /// Queues DTMF into a leg (RFC 4733 if it negotiated telephone-events, tones otherwise).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`], and
+    /// [`CommandError::WrongKind`] when the session cannot send digits into that leg.
+    pub fn send_digits(
+        &mut self,
+        id: SessionId,
+        leg: LegId,
+        digits: &str,
+    ) -> Result<(), CommandError> {
+        let (slot, index) = self.leg_of(id, leg)?;
+        let sent = self.sessions[slot]
+            .as_mut()
+            .is_some_and(|s| s.send_digits(index, digits));
+        if sent {
+            Ok(())
+        } else {
+            Err(CommandError::WrongKind(id))
+        }
+    }
+
+    /// The counters of one leg.
+    pub fn leg_counters(&mut self, id: SessionId, leg: LegId) -> Option<LegCounters> {
+        let (slot, index) = self.leg_of(id, leg).ok()?;
+        self.sessions[slot]
+            .as_mut()?
+            .leg_mut(index)
+            .map(|l| l.counters)
+    }
+
+    /// Runs the worker on the current thread, paced by an absolute-deadline [`TickClock`] of
+    /// `quantum`, until `stop` is set; then removes every session (handing each back through
+    /// the notice ring).
+    pub fn run(&mut self, quantum: Duration, stop: &AtomicBool) {
+        let mut clock = TickClock::new(quantum);
+        while !stop.load(Ordering::Relaxed) {
+            let info = clock.wait();
+            if info.missed > 0 {
+                self.stats.record_missed(info.missed);
+            }
+            self.tick(info.now_us);
+        }
+        let ids: Vec<SessionId> = self.sessions.iter().flatten().map(|s| s.id()).collect();
+        for id in ids {
+            if let Ok(session) = self.remove(id) {
+                self.out.notice(Notice::Retired(Retired::Session(session)));
+            }
+        }
+    }
+}
