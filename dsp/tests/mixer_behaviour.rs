@@ -490,3 +490,26 @@ fn talk_detectors_drive_talker_selection() {
         vec![ids[3]]
     );
 }
+
+#[test]
+fn a_submission_of_someone_who_left_does_not_leak_to_the_newcomer_in_their_slot() {
+    let (mut mixer, ids) = room(2);
+    let pcm = tone(300.0, 3000.0, 0);
+    mixer.submit(ids[0], -20.0).unwrap();
+    mixer.remove_participant(ids[0]).unwrap();
+    let newcomer = mixer.add_participant().unwrap();
+    assert_eq!(newcomer.index(), ids[0].index());
+    mixer.submit(newcomer, -30.0).unwrap();
+    let mut asked = Vec::new();
+    mixer
+        .mix_with(|id| {
+            asked.push(id);
+            Some(&pcm[..])
+        })
+        .unwrap();
+    assert_eq!(asked, vec![newcomer]);
+    assert_eq!(
+        mixer.talkers().map(|(id, _)| id).collect::<Vec<_>>(),
+        vec![newcomer]
+    );
+}

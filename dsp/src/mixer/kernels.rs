@@ -1,46 +1,83 @@
-//! The mixer's inner loops: widening accumulation with per-sub-block peaks, and the fused
-//! "sum minus own contribution, narrowed to `i16`" pass of mix-minus.
+//! The mixer's inner loops: widening accumulation, peaks, the fused "sum minus own
+//! contribution, narrowed to `i16`" pass of mix-minus, and the limiter's gain ramp.
 //!
 //! These scalar loops are the definition of the arithmetic (a contribution is
 //! `(sample * gain_q12) >> 12`, an arithmetic shift, so unity gain is exact) and are written so
-//! that LLVM vectorises them at the baseline target (SSE2 on x86_64, NEON on aarch64): straight
-//! zips over equal-length slices, no early exits, `i16 -> i32` widening. There are no
-//! hand-written SIMD twins: selecting one at run time needs `#[target_feature]` calls, which
-//! are `unsafe`, and `tandem-dsp` forbids `unsafe`; `benches/benches/mixer.rs` shows the
-//! vectorised scalar loops already meet the cost target with room to spare.
+//! that LLVM vectorises them at the baseline target (SSE2 on x86_64, NEON on aarch64):
+//!
+//! - gains are `i16` (Q12, at most 16384), so `i16 × i16 → i32` products map to `pmullw` /
+//!   `pmulhw` rather than an emulated 32-bit multiply;
+//! - peaks are a maximum and a minimum reduced side by side (`pmaxsw` / `pminsw` for `i16`),
+//!   combined into a magnitude once at the end;
+//! - quiet ticks mix in `i16` outright ([`accumulate_narrow`], [`minus_from_narrow`]): the
+//!   caller has bounded every partial sum within `i16`, so the wrapping operations never wrap;
+//! - float-to-integer conversion in the limiter uses the 1.5 × 2²³ rounding constant and a bit
+//!   cast instead of Rust's saturating `as` (which LLVM scalarises for SSE2); it is exact for
+//!   the limiter's range, `|x| < 2²²`.
+//!
+//! There are no hand-written SIMD twins: selecting one at run time needs `#[target_feature]`
+//! calls, which are `unsafe`, and `tandem-dsp` forbids `unsafe`; `benches/benches/mixer.rs`
+//! shows these loops meet the cost target at the baseline target.
 //!
 //! All functions are pure, never allocate, and require equal slice lengths (checked with
 //! `debug_assert!`; release builds process the shorter length).
 
 /// Unity gain in Q12.
-pub(crate) const UNITY_Q12: i32 = 1 << 12;
+pub(crate) const UNITY_Q12: i16 = 1 << 12;
 
 /// `sample * gain_q12 >> 12`: one participant's contribution to the mix.
 #[inline(always)]
-pub(crate) fn contribution(sample: i16, gain_q12: i32) -> i32 {
-    (i32::from(sample) * gain_q12) >> 12
+pub(crate) fn contribution(sample: i16, gain_q12: i16) -> i32 {
+    (i32::from(sample) * i32::from(gain_q12)) >> 12
 }
 
-/// Largest `|sample|` of a block.
+/// Largest `|sample|` of a frame.
 #[inline]
-pub(crate) fn peak(samples: &[i16]) -> u32 {
-    u32::from(samples.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0))
+pub(crate) fn peak_i16(samples: &[i16]) -> u32 {
+    let (mut high, mut low) = (0i16, 0i16);
+    for &v in samples {
+        high = high.max(v);
+        low = low.min(v);
+    }
+    u32::from(high.unsigned_abs()).max(u32::from(low.unsigned_abs()))
+}
+
+/// Largest `|value|` of a block of the accumulator.
+#[inline]
+pub(crate) fn peak_i32(values: &[i32]) -> u32 {
+    const LANES: usize = 8;
+    let mut high = [0i32; LANES];
+    let mut low = [0i32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for lane in 0..LANES {
+            high[lane] = high[lane].max(chunk[lane]);
+            low[lane] = low[lane].min(chunk[lane]);
+        }
+    }
+    for (lane, &v) in chunks.remainder().iter().enumerate() {
+        high[lane] = high[lane].max(v);
+        low[lane] = low[lane].min(v);
+    }
+    let high = high.iter().copied().max().unwrap_or(0);
+    let low = low.iter().copied().min().unwrap_or(0);
+    high.unsigned_abs().max(low.unsigned_abs())
 }
 
 /// Bound on `|contribution|` over a block whose largest `|sample|` is `peak`.
 #[inline]
-pub(crate) fn contribution_bound(peak: u32, gain_q12: i32) -> u32 {
+pub(crate) fn contribution_bound(peak: u32, gain_q12: i16) -> u32 {
     if gain_q12 == UNITY_Q12 {
         peak
     } else {
         // The shift floors, so a negative contribution can be one larger in magnitude.
-        ((peak * gain_q12 as u32) >> 12) + 1
+        ((peak * gain_q12.unsigned_abs() as u32) >> 12) + 1
     }
 }
 
 /// `sum = contribution(x)` (the first talker of a frame) or `sum += contribution(x)`.
 #[inline]
-pub(crate) fn accumulate(sum: &mut [i32], x: &[i16], gain_q12: i32, first: bool) {
+pub(crate) fn accumulate(sum: &mut [i32], x: &[i16], gain_q12: i16, first: bool) {
     debug_assert_eq!(sum.len(), x.len());
     match (first, gain_q12 == UNITY_Q12) {
         (true, true) => {
@@ -66,6 +103,48 @@ pub(crate) fn accumulate(sum: &mut [i32], x: &[i16], gain_q12: i32, first: bool)
     }
 }
 
+/// `mix = contribution(x)` (the first talker) or `mix += contribution(x)`, in `i16`: exact
+/// when the caller has bounded every partial sum within `i16` (the fast path of a tick whose
+/// peak bound is within the limiter threshold).
+#[inline]
+pub(crate) fn accumulate_narrow(mix: &mut [i16], x: &[i16], gain_q12: i16, first: bool) {
+    debug_assert_eq!(mix.len(), x.len());
+    match (first, gain_q12 == UNITY_Q12) {
+        (true, true) => mix.copy_from_slice(x),
+        (true, false) => {
+            for (m, &v) in mix.iter_mut().zip(x) {
+                *m = contribution(v, gain_q12) as i16;
+            }
+        }
+        (false, true) => {
+            for (m, &v) in mix.iter_mut().zip(x) {
+                *m = m.wrapping_add(v);
+            }
+        }
+        (false, false) => {
+            for (m, &v) in mix.iter_mut().zip(x) {
+                *m = m.wrapping_add(contribution(v, gain_q12) as i16);
+            }
+        }
+    }
+}
+
+/// `out = mix - contribution(x)` in `i16`, under the same bound as [`accumulate_narrow`].
+#[inline]
+pub(crate) fn minus_from_narrow(out: &mut [i16], mix: &[i16], x: &[i16], gain_q12: i16) {
+    debug_assert_eq!(out.len(), mix.len());
+    debug_assert_eq!(out.len(), x.len());
+    if gain_q12 == UNITY_Q12 {
+        for ((o, &m), &v) in out.iter_mut().zip(mix).zip(x) {
+            *o = m.wrapping_sub(v);
+        }
+    } else {
+        for ((o, &m), &v) in out.iter_mut().zip(mix).zip(x) {
+            *o = m.wrapping_sub(contribution(v, gain_q12) as i16);
+        }
+    }
+}
+
 /// `out = sum` narrowed; the caller guarantees every value fits in `i16`.
 #[inline]
 pub(crate) fn narrow(out: &mut [i16], sum: &[i32]) {
@@ -77,7 +156,7 @@ pub(crate) fn narrow(out: &mut [i16], sum: &[i32]) {
 
 /// `out = sum - contribution(x)` narrowed; the caller guarantees every value fits in `i16`.
 #[inline]
-pub(crate) fn minus_narrow(out: &mut [i16], sum: &[i32], x: &[i16], gain_q12: i32) {
+pub(crate) fn minus_narrow(out: &mut [i16], sum: &[i32], x: &[i16], gain_q12: i16) {
     debug_assert_eq!(out.len(), sum.len());
     debug_assert_eq!(out.len(), x.len());
     if gain_q12 == UNITY_Q12 {
@@ -93,11 +172,33 @@ pub(crate) fn minus_narrow(out: &mut [i16], sum: &[i32], x: &[i16], gain_q12: i3
 
 /// `out = sum - contribution(x)`, kept at full width for the limiter.
 #[inline]
-pub(crate) fn minus_wide(out: &mut [i32], sum: &[i32], x: &[i16], gain_q12: i32) {
+pub(crate) fn minus_wide(out: &mut [i32], sum: &[i32], x: &[i16], gain_q12: i16) {
     debug_assert_eq!(out.len(), sum.len());
     debug_assert_eq!(out.len(), x.len());
-    for ((o, &s), &v) in out.iter_mut().zip(sum).zip(x) {
-        *o = s - contribution(v, gain_q12);
+    if gain_q12 == UNITY_Q12 {
+        for ((o, &s), &v) in out.iter_mut().zip(sum).zip(x) {
+            *o = s - i32::from(v);
+        }
+    } else {
+        for ((o, &s), &v) in out.iter_mut().zip(sum).zip(x) {
+            *o = s - contribution(v, gain_q12);
+        }
+    }
+}
+
+/// Adding this to an `f32` of magnitude below 2²² leaves the value rounded to the nearest
+/// integer (ties to even) in the low mantissa bits.
+const ROUNDING: f32 = 12_582_912.0; // 1.5 × 2^23
+
+/// `out[i] = round(x[i] * (start + step * i))`, for `|x[i] * gain| < 2²²`.
+#[inline]
+pub(crate) fn gain_ramp(out: &mut [i16], x: &[i32], start: f32, step: f32) {
+    debug_assert_eq!(out.len(), x.len());
+    let bias = ROUNDING.to_bits() as i32;
+    for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+        let gain = start + step * (i as i32 as f32);
+        let scaled = v as f32 * gain + ROUNDING;
+        *o = (scaled.to_bits() as i32 - bias) as i16;
     }
 }
 
@@ -117,13 +218,52 @@ mod tests {
     #[test]
     fn contribution_bound_bounds_every_contribution() {
         for gain in [0, 1, 100, 2048, 4095, 4096, 4097, 8192, 16_384] {
-            for v in (i16::MIN..=i16::MAX).step_by(7) {
+            for v in (i16::MIN..=i16::MAX).step_by(7).chain([i16::MIN, i16::MAX]) {
                 let bound = contribution_bound(u32::from(v.unsigned_abs()), gain);
                 assert!(
                     contribution(v, gain).unsigned_abs() <= bound,
                     "{v} x {gain}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn peaks_equal_the_plain_definition() {
+        for len in [0, 1, 7, 8, 15, 16, 17, 48, 160, 961] {
+            for seed in 0..20u32 {
+                let x: Vec<i16> = (0..len)
+                    .map(|n| {
+                        let mixed =
+                            (n as u32 + 1).wrapping_mul(seed.wrapping_mul(2_654_435_761) | 1);
+                        (mixed >> 16) as u16 as i16
+                    })
+                    .chain((seed == 3).then_some(i16::MIN))
+                    .collect();
+                let plain = x
+                    .iter()
+                    .map(|v| u32::from(v.unsigned_abs()))
+                    .max()
+                    .unwrap_or(0);
+                assert_eq!(peak_i16(&x), plain);
+                let wide: Vec<i32> = x.iter().map(|&v| i32::from(v) * 37).collect();
+                let plain = wide.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+                assert_eq!(peak_i32(&wide), plain);
+            }
+        }
+    }
+
+    #[test]
+    fn gain_ramp_rounds_to_nearest() {
+        let x: Vec<i32> = (-2000..2000).map(|v| v * 997).collect();
+        let mut out = vec![0i16; x.len()];
+        gain_ramp(&mut out, &x, 0.01, 0.000_001);
+        for (i, (&o, &v)) in out.iter().zip(&x).enumerate() {
+            let exact = f64::from(v) * f64::from(0.01f32 + 0.000_001f32 * i as f32);
+            assert!(
+                (f64::from(o) - exact).abs() <= 0.5 + 1e-3,
+                "{v}: {o} vs {exact}"
+            );
         }
     }
 
@@ -150,6 +290,21 @@ mod tests {
             assert_eq!(out, y);
             narrow(&mut out, &wide);
             assert_eq!(out, y);
+        }
+        // The i16 paths, on inputs whose sums stay within i16.
+        let quiet_x: Vec<i16> = x.iter().map(|v| v / 8).collect();
+        let quiet_y: Vec<i16> = y.iter().map(|v| v / 8).collect();
+        for gain in [UNITY_Q12, 3000, 16_384] {
+            let mut mix = vec![0i16; 480];
+            accumulate_narrow(&mut mix, &quiet_x, gain, true);
+            accumulate_narrow(&mut mix, &quiet_y, UNITY_Q12, false);
+            for n in 0..480 {
+                let want = contribution(quiet_x[n], gain) + i32::from(quiet_y[n]);
+                assert_eq!(i32::from(mix[n]), want);
+            }
+            let mut out = vec![0i16; 480];
+            minus_from_narrow(&mut out, &mix, &quiet_x, gain);
+            assert_eq!(out, quiet_y);
         }
     }
 }

@@ -19,8 +19,9 @@
 //! approaches the ceiling `C` asymptotically. The gain at each sub-block boundary is the smaller
 //! of the targets on either side, and it may rise by at most [`RELEASE_DB_PER_S`] (it falls as
 //! fast as needed); inside a sub-block the gain is interpolated linearly between its two
-//! boundaries. Both boundaries are at or below the sub-block's own target, so no sample in it
-//! can leave the ceiling, and the gain has no steps inside a frame. The only step can come at a
+//! boundaries, and each sample is rounded to the nearest integer. Both boundaries are at or
+//! below the sub-block's own target, so no sample in it can leave the ceiling, and the gain has
+//! no steps inside a frame. The only step can come at a
 //! frame's first boundary, when a frame opens louder than the previous one ended: the limiter
 //! has no look-ahead across frames, because that would delay every output by a sub-block.
 //!
@@ -40,6 +41,8 @@ pub const LIMITER_CEILING: i32 = 32_000;
 pub const RELEASE_DB_PER_S: f32 = 40.0;
 /// Longest frame [`Limiter::process`] accepts, in 1 ms sub-blocks.
 pub const MAX_SUB_BLOCKS: usize = 120;
+
+use super::kernels::{gain_ramp, narrow, peak_i32};
 
 /// The gain, at or below unity, that brings a sub-block peak `peak` to the soft-knee curve.
 pub fn target_gain(peak: u32) -> f32 {
@@ -120,15 +123,12 @@ impl Limiter {
         let mut targets = [1.0f32; MAX_SUB_BLOCKS];
         let mut limited = false;
         for (target, chunk) in targets.iter_mut().zip(input.chunks(self.sub_block)) {
-            let peak = chunk.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-            *target = target_gain(peak);
+            *target = target_gain(peak_i32(chunk));
             limited |= *target < 1.0;
         }
         if !limited && self.is_unity() {
-            for (o, &v) in out.iter_mut().zip(input) {
-                // Every sample is within the threshold, so the narrowing is exact.
-                *o = v as i16;
-            }
+            // Every sample is within the threshold, so the narrowing is exact.
+            narrow(out, input);
             return;
         }
         // Boundary gains: boundary j opens sub-block j.
@@ -146,11 +146,7 @@ impl Limiter {
         {
             let start = bounds[j];
             let step = (bounds[j + 1] - start) / chunk_in.len() as f32;
-            for (i, (o, &v)) in chunk_out.iter_mut().zip(chunk_in).enumerate() {
-                let gain = start + step * i as f32;
-                // Truncation towards zero never adds magnitude; the clamp only guards rounding.
-                *o = ((v as f32 * gain) as i32).clamp(-LIMITER_CEILING, LIMITER_CEILING) as i16;
-            }
+            gain_ramp(chunk_out, chunk_in, start, step);
         }
         self.gain = bounds[blocks];
     }

@@ -3,51 +3,48 @@
 //!
 //! # Cost
 //!
-//! With `T` talkers with audio and frame length `F`: `T` accumulation passes (each also
-//! records the talker's per-millisecond peak bound), one pass for the common mix, and one fused
-//! subtract-and-narrow pass per seated, non-deaf talker. Before each output pass the
-//! per-millisecond bounds (`O(F / sub_block)`) decide whether the sum can exceed the limiter's
-//! threshold; if it cannot and the limiter has recovered, the pass narrows directly, which is
-//! exactly what the limiter would output. Only loud frames pay for the limiter's second pass.
+//! With `T` talkers with audio and frame length `F`, a tick first takes each talker's peak (one
+//! `i16` pass each), which bounds every output's peak (`|Σ c| ≤ Σ |c|max`). Then:
 //!
-//! Never allocates: [`Work`] holds the accumulator, a full-width scratch and the bounds, all
-//! sized at construction.
+//! - **Quiet ticks** (the bound is within the limiter threshold and every live output's
+//!   limiter has recovered, so the limiters are the identity): everything runs in `i16`,
+//!   eight lanes per SSE2 register and no widening: `T` passes accumulate straight into the
+//!   common output, and one pass per seated talker subtracts their contribution from it.
+//!   No partial sum can overflow, so the result is bit-identical to the `i32` path.
+//! - **Loud ticks**: `T` passes accumulate in `i32`; each output is then narrowed directly if
+//!   its own bound allows and its limiter has recovered, or goes through its [`Limiter`]
+//!   (an exact per-millisecond peak pass and a gain-ramp pass).
+//!
+//! Never allocates: [`Work`] holds the accumulator and a full-width scratch, sized at
+//! construction.
 
-use super::kernels::{accumulate, contribution_bound, minus_narrow, minus_wide, narrow, peak};
+use super::kernels::{
+    accumulate, accumulate_narrow, contribution_bound, minus_from_narrow, minus_narrow, minus_wide,
+    narrow, peak_i16,
+};
 use super::limiter::{LIMITER_THRESHOLD, Limiter};
 use super::talkers::Seat;
-use super::{MixSummary, OutputState};
+use super::{MAX_TALKERS, MixSummary, OutputState};
 
 /// Scratch of one mixer, sized at construction.
 #[derive(Debug)]
 pub(crate) struct Work {
     frame: usize,
-    sub_block: usize,
-    blocks: usize,
     /// The sum of every talker's contribution.
     sum: Vec<i32>,
     /// A minus mix at full width, for outputs that need the limiter.
     wide: Vec<i32>,
-    /// Per seat, per sub-block: a bound on the seat talker's `|contribution|`.
-    peaks: Vec<u32>,
-    /// Per sub-block: the sum of every talker's bound.
-    bound: Vec<u32>,
 }
 
 /// One talker's input for the tick: PCM and Q12 gain.
-pub(crate) type Input<'a> = Option<(&'a [i16], i32)>;
+pub(crate) type Input<'a> = Option<(&'a [i16], i16)>;
 
 impl Work {
-    pub(crate) fn new(frame: usize, sub_block: usize, seats: usize) -> Self {
-        let blocks = frame / sub_block;
+    pub(crate) fn new(frame: usize) -> Self {
         Self {
             frame,
-            sub_block,
-            blocks,
             sum: vec![0; frame],
             wide: vec![0; frame],
-            peaks: vec![0; seats * blocks],
-            bound: vec![0; blocks],
         }
     }
 
@@ -62,22 +59,31 @@ impl Work {
         state: &mut [OutputState],
         limiters: &mut [Limiter],
     ) -> MixSummary {
-        let (frame, blocks) = (self.frame, self.blocks);
-        self.bound.fill(0);
+        let frame = self.frame;
+        // Per seat, a bound on the talker's |contribution| this tick; and their total.
+        let mut peaks = [0u32; MAX_TALKERS];
+        let mut bound = 0u32;
         let mut talking = 0;
         for (seat, input) in inputs.iter().enumerate() {
             let Some((x, gain)) = *input else { continue };
-            let peaks = &mut self.peaks[seat * blocks..][..blocks];
-            for ((p, b), chunk) in peaks
-                .iter_mut()
-                .zip(self.bound.iter_mut())
-                .zip(x.chunks_exact(self.sub_block))
-            {
-                *p = contribution_bound(peak(chunk), gain);
-                *b += *p;
-            }
-            accumulate(&mut self.sum, x, gain, talking == 0);
+            peaks[seat] = contribution_bound(peak_i16(x), gain);
+            bound += peaks[seat];
             talking += 1;
+        }
+        // Limiters of outputs nobody receives (free seats, deaf talkers) do not count.
+        let recovered = limiters[0].is_unity()
+            && seats
+                .iter()
+                .zip(deaf)
+                .zip(&limiters[1..])
+                .all(|((held, &deaf), limiter)| held.is_none() || deaf || limiter.is_unity());
+        if talking > 0 && bound <= LIMITER_THRESHOLD as u32 && recovered {
+            return Self::mix_quiet(inputs, seats, deaf, outputs, state, frame, talking);
+        }
+        let mut first = true;
+        for &(x, gain) in inputs.iter().flatten() {
+            accumulate(&mut self.sum, x, gain, first);
+            first = false;
         }
 
         let mut summary = MixSummary {
@@ -95,15 +101,11 @@ impl Work {
         if talking == 0 {
             common.fill(0);
             common_limiter.pass_silence(frame);
+        } else if common_limiter.is_unity() && bound <= LIMITER_THRESHOLD as u32 {
+            narrow(common, &self.sum);
         } else {
-            let fits = common_limiter.is_unity()
-                && self.bound.iter().all(|&b| b <= LIMITER_THRESHOLD as u32);
-            if fits {
-                narrow(common, &self.sum);
-            } else {
-                common_limiter.process(&self.sum, common);
-                summary.limited += usize::from(!common_limiter.is_unity());
-            }
+            common_limiter.process(&self.sum, common);
+            summary.limited += usize::from(!common_limiter.is_unity());
         }
 
         for (seat, ((out, limiter), held)) in seat_outputs
@@ -134,14 +136,7 @@ impl Work {
                     true
                 }
                 Some((x, gain)) => {
-                    let peaks = &self.peaks[seat * blocks..][..blocks];
-                    let fits = limiter.is_unity()
-                        && self
-                            .bound
-                            .iter()
-                            .zip(peaks)
-                            .all(|(&b, &p)| b - p <= LIMITER_THRESHOLD as u32);
-                    if fits {
+                    if limiter.is_unity() && bound - peaks[seat] <= LIMITER_THRESHOLD as u32 {
                         minus_narrow(out, &self.sum, x, gain);
                     } else {
                         minus_wide(&mut self.wide, &self.sum, x, gain);
@@ -152,6 +147,56 @@ impl Work {
                 }
             };
             state[1 + seat] = OutputState { live: true, silent };
+        }
+        summary
+    }
+
+    /// The common case: every partial sum is bounded within the limiter threshold and every
+    /// limiter has recovered, so the limiters are the identity and the mix can be done in
+    /// `i16` (twice the lanes of `i32`, no widening or narrowing): accumulate straight into the
+    /// common output, subtract from it for each talker.
+    fn mix_quiet(
+        inputs: &[Input<'_>],
+        seats: &[Option<Seat>],
+        deaf: &[bool],
+        outputs: &mut [i16],
+        state: &mut [OutputState],
+        frame: usize,
+        talking: usize,
+    ) -> MixSummary {
+        let (common, seat_outputs) = outputs.split_at_mut(frame);
+        let mut first = true;
+        for &(x, gain) in inputs.iter().flatten() {
+            accumulate_narrow(common, x, gain, first);
+            first = false;
+        }
+        state[0] = OutputState {
+            live: true,
+            silent: false,
+        };
+        let mut summary = MixSummary {
+            talkers: talking,
+            outputs: 1,
+            limited: 0,
+        };
+        for (seat, (out, held)) in seat_outputs.chunks_exact_mut(frame).zip(seats).enumerate() {
+            let live = held.is_some() && !deaf[seat];
+            state[1 + seat] = OutputState { live, silent: true };
+            if !live {
+                continue;
+            }
+            summary.outputs += 1;
+            match inputs[seat] {
+                None => {
+                    out.copy_from_slice(common);
+                    state[1 + seat].silent = false;
+                }
+                Some(_) if talking == 1 => out.fill(0),
+                Some((x, gain)) => {
+                    minus_from_narrow(out, common, x, gain);
+                    state[1 + seat].silent = false;
+                }
+            }
         }
         summary
     }

@@ -298,7 +298,7 @@ pub struct MixSummary {
 struct Participant {
     generation: u32,
     in_use: bool,
-    gain_q12: i32,
+    gain_q12: i16,
     muted: bool,
     deaf: bool,
     seat: Option<u8>,
@@ -387,7 +387,7 @@ impl Mixer {
                 config.replace_margin_db,
                 frame_ms as f32,
             ),
-            work: mix_minus::Work::new(frame, sub_block, config.max_talkers),
+            work: mix_minus::Work::new(frame),
             outputs: vec![0; outputs * frame],
             output_state: vec![
                 OutputState {
@@ -431,6 +431,7 @@ impl Mixer {
         p.muted = false;
         p.deaf = false;
         p.seat = None;
+        p.submitted_tick = u64::MAX;
         Ok(ParticipantId {
             index,
             generation: p.generation,
@@ -458,7 +459,7 @@ impl Mixer {
     /// # Errors
     /// [`MixerError::UnknownParticipant`] for an id that is not in the room.
     pub fn set_gain(&mut self, id: ParticipantId, gain: Gain) -> Result<(), MixerError> {
-        self.participant_mut(id)?.gain_q12 = i32::from(gain.q12());
+        self.participant_mut(id)?.gain_q12 = gain.q12() as i16;
         Ok(())
     }
 
@@ -555,7 +556,7 @@ impl Mixer {
     {
         self.select();
         let frame = self.config.frame_samples;
-        let mut inputs: [Option<(&'a [i16], i32)>; MAX_TALKERS] = [None; MAX_TALKERS];
+        let mut inputs: [Option<(&'a [i16], i16)>; MAX_TALKERS] = [None; MAX_TALKERS];
         for (seat, held) in self.talkers.seats().iter().enumerate() {
             let Some(held) = held else { continue };
             let p = &self.participants[held.index as usize];
@@ -595,8 +596,12 @@ impl Mixer {
     /// callers that hold their talkers' frames in a slice.
     ///
     /// # Errors
-    /// As [`Mixer::submit`] (nothing is mixed then) and [`Mixer::mix_with`].
+    /// [`MixerError::UnknownParticipant`] if any frame's participant is not in the room
+    /// (nothing is submitted or mixed then), and as [`Mixer::mix_with`].
     pub fn mix(&mut self, frames: &[TalkerFrame<'_>]) -> Result<MixSummary, MixerError> {
+        for frame in frames {
+            self.participant(frame.participant)?;
+        }
         for frame in frames {
             self.submit(frame.participant, frame.level_dbov)?;
         }
