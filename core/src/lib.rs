@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod error;
 pub mod rtp;
+pub mod runtime;
 pub mod session;
 pub(crate) mod sync;
 pub mod worker;

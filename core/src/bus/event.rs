@@ -90,11 +90,15 @@ pub enum Reply {
     /// The session is installed; its legs (one or two; none for a conference room) have
     /// these ports.
     Installed {
+        /// The session.
+        session: SessionId,
         /// The legs' ports.
         legs: [Option<LegPorts>; 2],
     },
     /// The leg joined the room on these ports.
     Joined {
+        /// The room.
+        session: SessionId,
         /// The leg's ports.
         leg: LegPorts,
     },

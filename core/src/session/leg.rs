@@ -137,6 +137,8 @@ pub(crate) struct Leg {
     rtcp: RtcpSchedule,
     rng: SplitMix64,
     rtcp_peer: Option<SocketAddr>,
+    /// Where the last accepted packet came from (the candidate, while learning).
+    last_source: Option<SocketAddr>,
     last_media_us: u64,
     timed_out: bool,
     te_rx: Option<TelephoneEventReceiver>,
@@ -181,6 +183,7 @@ impl Leg {
             rtcp: RtcpSchedule::new(0, ScheduleConfig::default(), 60, &mut rng),
             rng,
             rtcp_peer: None,
+            last_source: None,
             last_media_us: 0,
             timed_out: false,
             te_rx: spec.telephone_event.map(|_| {
@@ -209,9 +212,13 @@ impl Leg {
     }
 
     /// Where media for the peer goes: the locked source (symmetric RTP), else the address
-    /// signalling gave.
+    /// signalling gave, else the source being learned (a peer behind NAT that has not yet
+    /// sent enough packets to lock).
     pub(crate) fn destination(&self) -> Option<SocketAddr> {
-        self.filter.locked_address().or(self.spec.remote)
+        self.filter
+            .locked_address()
+            .or(self.spec.remote)
+            .or(self.last_source)
     }
 
     /// Signalling moved the peer: send there and learn the source again.
@@ -219,6 +226,7 @@ impl Leg {
         self.spec.remote = Some(remote);
         self.filter.relearn(source_config(&self.spec));
         self.rtcp_peer = None;
+        self.last_source = None;
         self.rewriter.signal_switch();
     }
 
@@ -268,6 +276,7 @@ impl Leg {
             ctx.emit(Some(self.id), EventKind::SourceLocked { address });
         }
         self.counters.rtp_accepted += 1;
+        self.last_source = Some(source);
         self.rx_stats
             .handle_packet(ctx.now_us, ssrc, seq, ts, packet.payload().len());
         self.last_media_us = ctx.now_us;

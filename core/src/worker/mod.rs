@@ -138,6 +138,12 @@ impl WorkerControl {
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.stats
     }
+
+    /// The command producer, the notice consumer and the metrics, for a control plane that
+    /// serves them from different threads.
+    pub fn into_parts(self) -> (Producer<Command>, Consumer<Notice>, Arc<WorkerStats>) {
+        (self.commands, self.notices, self.stats)
+    }
 }
 
 /// One media worker. See the module docs.
@@ -311,13 +317,19 @@ impl<B: PacketIo> Worker<B> {
     pub fn apply(&mut self, now_us: u64, command: Command) {
         self.totals.commands += 1;
         let (request, reply) = match command {
-            Command::Install { request, session } => match self.install(now_us, session) {
-                Ok(legs) => (Some(request), Reply::Installed { legs }),
-                Err((error, session)) => {
-                    self.out.notice(Notice::Retired(Retired::Session(session)));
-                    (Some(request), Reply::Failed(error))
+            Command::Install { request, session } => {
+                let id = session.id();
+                match self.install(now_us, session) {
+                    Ok(legs) => (
+                        Some(request),
+                        Reply::Installed { session: id, legs },
+                    ),
+                    Err((error, session)) => {
+                        self.out.notice(Notice::Retired(Retired::Session(session)));
+                        (Some(request), Reply::Failed(error))
+                    }
                 }
-            },
+            }
             Command::Remove { request, session } => match self.remove(session) {
                 Ok(session) => {
                     self.out.notice(Notice::Retired(Retired::Session(session)));
@@ -330,7 +342,7 @@ impl<B: PacketIo> Worker<B> {
                 session,
                 member,
             } => match self.join(now_us, session, member) {
-                Ok(leg) => (Some(request), Reply::Joined { leg }),
+                Ok(leg) => (Some(request), Reply::Joined { session, leg }),
                 Err((error, member)) => {
                     self.out.notice(Notice::Retired(Retired::Member(member)));
                     (Some(request), Reply::Failed(error))

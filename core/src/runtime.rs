@@ -1,0 +1,715 @@
+//! The public Rust API of the media runtime, used by the server and by tests: start N pinned
+//! workers over UDP (or any backend), create and remove sessions, join conference rooms,
+//! subscribe to events, read worker metrics.
+//!
+//! # Threads
+//!
+//! - **Workers**: one thread per worker, pinned to a core of the process's CPU set (pinning is
+//!   skipped when the system refuses it, and reported in
+//!   [`StatsSnapshot::pinned`]). Each builds its own backend on its thread (the UDP backend is
+//!   not `Send`; its buffers land on the worker's NUMA node) and runs
+//!   [`Worker::run`]: absolute-deadline 10 ms ticks.
+//! - **The pump**: one control-plane thread that drains every worker's notice ring (every
+//!   millisecond when idle): replies wake the callers waiting for them, events go to
+//!   subscribers, retired session state is freed here.
+//! - **Callers**: any thread. Building a session ([`PreparedSession::new`]) happens on the
+//!   caller's thread; then a command goes to the worker's ring (under a control-plane mutex
+//!   that the worker never sees) and the caller waits for the reply, at most
+//!   [`RuntimeConfig::reply_timeout`]. A full ring is [`RuntimeError::QueueFull`] at once.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tandem_core::runtime::{Runtime, RuntimeConfig};
+//! use tandem_core::session::{CodecSpec, LegSpec, SessionSpec};
+//!
+//! let runtime = Runtime::start(RuntimeConfig::default())?;
+//! let events = runtime.subscribe();
+//! let call = runtime.create_session(&SessionSpec::Relay {
+//!     a: LegSpec::new(CodecSpec::PCMU),
+//!     b: LegSpec::new(CodecSpec::PCMU),
+//! })?;
+//! println!("answer with ports {:?}", call.legs);
+//! for event in events.try_iter() {
+//!     println!("{event:?}");
+//! }
+//! runtime.remove_session(call.id)?;
+//! # Ok::<(), tandem_core::runtime::RuntimeError>(())
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
+use tandem_drivers::ConfigError;
+use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
+use tandem_drivers::packet::{PacketIo, PortRange};
+
+use crate::bus::{
+    Command, CommandError, Consumer, Digits, Event, LegPorts, Notice, Producer, Reply, RequestId,
+};
+use crate::session::{
+    ConferenceSpec, LegId, LegSpec, PreparedMember, PreparedSession, SessionError, SessionId,
+    SessionSpec,
+};
+use crate::worker::placement;
+use crate::worker::{StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, WorkerStats};
+
+/// How the runtime is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Media workers (default: one per available core).
+    pub workers: usize,
+    /// Address the UDP backend binds (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// The media port range, split evenly between workers (default 20000–29999).
+    pub ports: PortRange,
+    /// Pin each worker to a core (default on; skipped where not permitted).
+    pub pin: bool,
+    /// The tick quantum (default 10 ms; sessions assume 10 ms frames).
+    pub tick: Duration,
+    /// How long a caller waits for a worker's reply (default 2 s).
+    pub reply_timeout: Duration,
+    /// Sizing of each worker (its `index` is set per worker).
+    pub worker: WorkerConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: PortRange::DEFAULT,
+            pin: true,
+            tick: TICK,
+            reply_timeout: Duration::from_secs(2),
+            worker: WorkerConfig::new(0),
+        }
+    }
+}
+
+/// What went wrong, classified by what the caller does next.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The session or leg cannot be built as described (reject the offer: 488).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The worker's command ring is full: the worker is overloaded or stalled. Nothing was
+    /// queued; retry later or reject the call (503).
+    #[error("the command queue of worker {worker} is full")]
+    QueueFull {
+        /// The worker.
+        worker: usize,
+    },
+    /// The worker refused the command (ports exhausted, room full, unknown session...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The worker did not answer in time (it is stalled); the command may still be applied,
+    /// in which case the runtime undoes it.
+    #[error("worker {worker} did not answer within the reply timeout")]
+    Timeout {
+        /// The worker.
+        worker: usize,
+    },
+    /// No such session in this runtime.
+    #[error("no session {0:?}")]
+    UnknownSession(SessionId),
+    /// The session is not a conference room.
+    #[error("session {0:?} is not a conference room")]
+    NotAConference(SessionId),
+    /// Digits other than `0-9 * # A-D`, or too many at once.
+    #[error("invalid DTMF digit string")]
+    InvalidDigits,
+    /// A worker's backend could not be set up.
+    #[error("worker {worker}: {error}")]
+    Backend {
+        /// The worker.
+        worker: usize,
+        /// Why.
+        error: ConfigError,
+    },
+    /// A worker thread could not be started.
+    #[error("starting worker {worker} failed: {reason}")]
+    Thread {
+        /// The worker.
+        worker: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A created session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionHandle {
+    /// Its id.
+    pub id: SessionId,
+    /// The worker it runs on.
+    pub worker: usize,
+    /// Its legs' local ports, for the SDP answer (none for a conference room).
+    pub legs: Vec<LegPorts>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    worker: usize,
+    cost: u32,
+    room: Option<ConferenceSpec>,
+    next_leg: u32,
+}
+
+#[derive(Debug)]
+struct WorkerLink {
+    commands: Mutex<Producer<Command>>,
+    stats: Arc<WorkerStats>,
+}
+
+#[derive(Debug, Default)]
+struct Replies {
+    ready: HashMap<RequestId, Reply>,
+    waiting: HashSet<RequestId>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    workers: Vec<WorkerLink>,
+    replies: Mutex<Replies>,
+    replied: Condvar,
+    subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+    stop_pump: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn send(&self, worker: usize, command: Command) -> Result<(), RuntimeError> {
+        lock(&self.workers[worker].commands)
+            .push(command)
+            .map_err(|_| RuntimeError::QueueFull { worker })
+    }
+}
+
+/// The media runtime. See the module docs. Dropping it stops the workers.
+#[derive(Debug)]
+pub struct Runtime {
+    config: RuntimeConfig,
+    shared: Arc<Shared>,
+    sessions: Mutex<HashMap<SessionId, Record>>,
+    next_session: AtomicU64,
+    next_request: AtomicU64,
+    stop_workers: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
+}
+
+/// The `index`-th CPU of the process's CPU set, if it can be read.
+fn cpu_for(index: usize) -> Option<usize> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    let cpus: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
+        .collect();
+    cpus.get(index % cpus.len().max(1)).copied()
+}
+
+/// Pins the calling thread to one CPU; false when not permitted.
+fn pin_current_thread(index: usize) -> bool {
+    let Some(cpu) = cpu_for(index) else {
+        return false;
+    };
+    let mut set = CpuSet::new();
+    set.set(cpu).is_ok() && sched_setaffinity(Pid::from_raw(0), &set).is_ok()
+}
+
+impl Runtime {
+    /// Starts `config.workers` workers on the UDP backend, each on its share of
+    /// `config.ports` bound to `config.bind`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Backend`] when the port range cannot be split or a backend cannot be
+    /// built; [`RuntimeError::Thread`] when a thread cannot be started.
+    pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let workers = config.workers.max(1);
+        let (bind, ports) = (config.bind, config.ports);
+        Self::start_with(config, move |index| {
+            let share = ports
+                .split(workers, index)
+                .map_err(|error| RuntimeError::Backend {
+                    worker: index,
+                    error,
+                })?;
+            UdpIo::new(UdpConfig::new(bind, share)).map_err(|error| RuntimeError::Backend {
+                worker: index,
+                error,
+            })
+        })
+    }
+
+    /// Starts `config.workers` workers, each on the backend `backend(index)` builds on the
+    /// worker's own thread (the loopback network in tests, a capture or fault wrapper...).
+    ///
+    /// # Errors
+    ///
+    /// The first error of a backend, or [`RuntimeError::Thread`].
+    pub fn start_with<B, F>(config: RuntimeConfig, backend: F) -> Result<Self, RuntimeError>
+    where
+        B: PacketIo + 'static,
+        F: Fn(usize) -> Result<B, RuntimeError> + Send + Sync + 'static,
+    {
+        let count = config.workers.max(1);
+        let backend = Arc::new(backend);
+        let stop_workers = Arc::new(AtomicBool::new(false));
+        let wallclock_unix_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let mut threads = Vec::with_capacity(count);
+        let mut controls: Vec<WorkerControl> = Vec::with_capacity(count);
+        let mut failure = None;
+        for index in 0..count {
+            let (ready_tx, ready_rx) = mpsc::channel::<Result<WorkerControl, RuntimeError>>();
+            let backend = Arc::clone(&backend);
+            let stop = Arc::clone(&stop_workers);
+            let worker_config = WorkerConfig {
+                index,
+                wallclock_unix_us,
+                ..config.worker
+            };
+            let (pin, tick) = (config.pin, config.tick);
+            let spawned = std::thread::Builder::new()
+                .name(format!("tandem-media-{index}"))
+                .spawn(move || {
+                    let pinned = pin && pin_current_thread(index);
+                    let io = match backend(index) {
+                        Ok(io) => io,
+                        Err(error) => {
+                            let _ = ready_tx.send(Err(error));
+                            return;
+                        }
+                    };
+                    let (mut worker, control) = Worker::new(worker_config, io);
+                    worker.stats().set_pinned(pinned);
+                    if ready_tx.send(Ok(control)).is_err() {
+                        return;
+                    }
+                    worker.run(tick, &stop);
+                });
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    failure = Some(RuntimeError::Thread {
+                        worker: index,
+                        reason: e.to_string(),
+                    });
+                    break;
+                }
+            }
+            match ready_rx.recv() {
+                Ok(Ok(control)) => controls.push(control),
+                Ok(Err(error)) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(RuntimeError::Thread {
+                        worker: index,
+                        reason: "the worker thread ended during start-up".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        if let Some(error) = failure {
+            stop_workers.store(true, Ordering::Relaxed);
+            for thread in threads {
+                let _ = thread.join();
+            }
+            return Err(error);
+        }
+        let mut notices: Vec<Consumer<Notice>> = Vec::with_capacity(count);
+        let mut workers = Vec::with_capacity(count);
+        for control in controls {
+            let (commands, consumer, stats) = control.into_parts();
+            notices.push(consumer);
+            workers.push(WorkerLink {
+                commands: Mutex::new(commands),
+                stats,
+            });
+        }
+        let shared = Arc::new(Shared {
+            workers,
+            replies: Mutex::new(Replies::default()),
+            replied: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+            stop_pump: AtomicBool::new(false),
+        });
+        let pump_shared = Arc::clone(&shared);
+        let pump = std::thread::Builder::new()
+            .name("tandem-media-pump".into())
+            .spawn(move || pump(&pump_shared, notices))
+            .map_err(|e| RuntimeError::Thread {
+                worker: usize::MAX,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            config,
+            shared,
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            next_request: AtomicU64::new(1),
+            stop_workers,
+            threads,
+            pump: Some(pump),
+        })
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// Each worker's metrics.
+    pub fn worker_stats(&self) -> Vec<StatsSnapshot> {
+        self.shared
+            .workers
+            .iter()
+            .map(|w| w.stats.snapshot())
+            .collect()
+    }
+
+    /// A new subscription to every event of every session. Events are delivered in order per
+    /// worker; a subscriber that stops reading keeps them queued on the control plane (the
+    /// workers are never affected). Drop the receiver to unsubscribe.
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        lock(&self.shared.subscribers).push(tx);
+        rx
+    }
+
+    fn request(&self) -> RequestId {
+        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
+        lock(&self.shared.replies).waiting.insert(id);
+        id
+    }
+
+    fn forget(&self, request: RequestId) {
+        let mut replies = lock(&self.shared.replies);
+        replies.waiting.remove(&request);
+        replies.ready.remove(&request);
+    }
+
+    fn wait(&self, request: RequestId, worker: usize) -> Result<Reply, RuntimeError> {
+        let deadline = Instant::now() + self.config.reply_timeout;
+        let mut replies = lock(&self.shared.replies);
+        loop {
+            if let Some(reply) = replies.ready.remove(&request) {
+                replies.waiting.remove(&request);
+                return Ok(reply);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                replies.waiting.remove(&request);
+                return Err(RuntimeError::Timeout { worker });
+            }
+            replies = self
+                .shared
+                .replied
+                .wait_timeout(replies, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn record(&self, id: SessionId) -> Result<Record, RuntimeError> {
+        lock(&self.sessions)
+            .get(&id)
+            .copied()
+            .ok_or(RuntimeError::UnknownSession(id))
+    }
+
+    /// Builds a session on this thread, places it on the least-loaded worker and waits for
+    /// its ports.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Session`] for a description that cannot work,
+    /// [`RuntimeError::QueueFull`], [`RuntimeError::Command`] (ports exhausted...),
+    /// [`RuntimeError::Timeout`].
+    pub fn create_session(&self, spec: &SessionSpec) -> Result<SessionHandle, RuntimeError> {
+        let id = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
+        let session = Box::new(PreparedSession::new(id, spec)?);
+        let cost = session.cost();
+        let room = session.conference().copied();
+        let worker =
+            placement::place(self.shared.workers.iter().map(|w| &*w.stats), cost).unwrap_or(0);
+        let stats = &self.shared.workers[worker].stats;
+        let request = self.request();
+        if let Err(e) = self
+            .shared
+            .send(worker, Command::Install { request, session })
+        {
+            self.forget(request);
+            placement::release(stats, cost);
+            return Err(e);
+        }
+        match self.wait(request, worker) {
+            Ok(Reply::Installed { legs, .. }) => {
+                lock(&self.sessions).insert(
+                    id,
+                    Record {
+                        worker,
+                        cost,
+                        room,
+                        next_leg: 0,
+                    },
+                );
+                Ok(SessionHandle {
+                    id,
+                    worker,
+                    legs: legs.into_iter().flatten().collect(),
+                })
+            }
+            Ok(Reply::Failed(error)) => {
+                placement::release(stats, cost);
+                Err(RuntimeError::Command(error))
+            }
+            Ok(_) => {
+                placement::release(stats, cost);
+                Err(RuntimeError::Timeout { worker })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stops a session, closes its ports, and waits for the worker to confirm.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Timeout`].
+    pub fn remove_session(&self, id: SessionId) -> Result<(), RuntimeError> {
+        let record = self.record(id)?;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::Remove {
+                request: Some(request),
+                session: id,
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        lock(&self.sessions).remove(&id);
+        placement::release(&self.shared.workers[record.worker].stats, record.cost);
+        match self.wait(request, record.worker)? {
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds a leg to conference room `room`, on the room's worker. Returns the leg's ports.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::NotAConference`],
+    /// [`RuntimeError::Session`], [`RuntimeError::QueueFull`], [`RuntimeError::Command`]
+    /// (room full, ports exhausted), [`RuntimeError::Timeout`].
+    pub fn join(&self, room: SessionId, spec: &LegSpec) -> Result<LegPorts, RuntimeError> {
+        let (record, leg) = {
+            let mut sessions = lock(&self.sessions);
+            let record = sessions
+                .get_mut(&room)
+                .ok_or(RuntimeError::UnknownSession(room))?;
+            let leg = LegId(record.next_leg);
+            record.next_leg += 1;
+            (*record, leg)
+        };
+        let room_spec = record.room.ok_or(RuntimeError::NotAConference(room))?;
+        let member = Box::new(PreparedMember::new(room, leg, spec, &room_spec)?);
+        let cost = member.cost();
+        let stats = &self.shared.workers[record.worker].stats;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::Join {
+                request,
+                session: room,
+                member,
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, record.worker)? {
+            Reply::Joined { leg, .. } => {
+                placement::charge(stats, cost);
+                if let Some(r) = lock(&self.sessions).get_mut(&room) {
+                    r.cost += cost;
+                }
+                Ok(leg)
+            }
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Err(RuntimeError::Timeout {
+                worker: record.worker,
+            }),
+        }
+    }
+
+    /// Removes a leg from its room.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`], [`RuntimeError::Timeout`].
+    pub fn leave(&self, room: SessionId, leg: LegId) -> Result<(), RuntimeError> {
+        let record = self.record(room)?;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::Leave {
+                request: Some(request),
+                session: room,
+                leg,
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, record.worker)? {
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Tells a leg that its peer moved (re-INVITE). Fire and forget.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`].
+    pub fn set_remote(
+        &self,
+        session: SessionId,
+        leg: LegId,
+        remote: SocketAddr,
+    ) -> Result<(), RuntimeError> {
+        let record = self.record(session)?;
+        self.shared.send(
+            record.worker,
+            Command::SetRemote {
+                session,
+                leg,
+                remote,
+            },
+        )
+    }
+
+    /// Sends DTMF into a leg. Fire and forget.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::InvalidDigits`], [`RuntimeError::UnknownSession`],
+    /// [`RuntimeError::QueueFull`].
+    pub fn send_digits(
+        &self,
+        session: SessionId,
+        leg: LegId,
+        digits: &str,
+    ) -> Result<(), RuntimeError> {
+        let digits = Digits::new(digits).ok_or(RuntimeError::InvalidDigits)?;
+        let record = self.record(session)?;
+        self.shared.send(
+            record.worker,
+            Command::SendDigits {
+                session,
+                leg,
+                digits,
+            },
+        )
+    }
+
+    /// Stops the workers (removing every session) and the pump, and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.stop_workers.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        self.shared.stop_pump.store(true, Ordering::Relaxed);
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The pump: drains every worker's notices until stopped (and then once more).
+fn pump(shared: &Shared, mut notices: Vec<Consumer<Notice>>) {
+    loop {
+        let stopping = shared.stop_pump.load(Ordering::Relaxed);
+        let mut any = false;
+        for (worker, ring) in notices.iter_mut().enumerate() {
+            while let Some(notice) = ring.pop() {
+                any = true;
+                handle_notice(shared, worker, notice);
+            }
+        }
+        if stopping {
+            return;
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn handle_notice(shared: &Shared, worker: usize, notice: Notice) {
+    match notice {
+        Notice::Event(event) => {
+            lock(&shared.subscribers).retain(|s| s.send(event).is_ok());
+        }
+        Notice::Reply { request, reply } => {
+            let mut replies = lock(&shared.replies);
+            if replies.waiting.contains(&request) {
+                replies.ready.insert(request, reply);
+                drop(replies);
+                shared.replied.notify_all();
+                return;
+            }
+            drop(replies);
+            // Nobody waits any more (the caller timed out): undo what the worker did.
+            let undo = match reply {
+                Reply::Installed { session, .. } => Some(Command::Remove {
+                    request: None,
+                    session,
+                }),
+                Reply::Joined { session, leg } => Some(Command::Leave {
+                    request: None,
+                    session,
+                    leg: leg.leg,
+                }),
+                _ => None,
+            };
+            if let Some(command) = undo {
+                let _ = shared.send(worker, command);
+            }
+        }
+        // Retired state is dropped here, off the media path.
+        Notice::Retired(retired) => drop(retired),
+    }
+}

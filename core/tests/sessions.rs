@@ -1,0 +1,27 @@
+//! Behaviour of the media runtime's sessions, each module one behaviour, driven in virtual time
+//! on the loopback network (manual-tick mode) unless its name says otherwise. One binary, so
+//! the codecs link once.
+
+#![allow(missing_docs)]
+
+#[path = "sessions/support.rs"]
+mod support;
+
+#[path = "sessions/conference_legs_hear_the_others_not_themselves.rs"]
+mod conference_legs_hear_the_others_not_themselves;
+#[path = "sessions/dtmf_conversion_yields_each_digit_once.rs"]
+mod dtmf_conversion_yields_each_digit_once;
+#[path = "sessions/echo_returns_what_was_sent.rs"]
+mod echo_returns_what_was_sent;
+#[path = "sessions/full_command_queue_returns_an_error.rs"]
+mod full_command_queue_returns_an_error;
+#[path = "sessions/play_delivers_the_wav.rs"]
+mod play_delivers_the_wav;
+#[path = "sessions/relay_passes_payloads_unchanged_and_rewrites_headers.rs"]
+mod relay_passes_payloads_unchanged_and_rewrites_headers;
+#[path = "sessions/rtp_bleed_packets_after_lock_are_dropped_and_counted.rs"]
+mod rtp_bleed_packets_after_lock_are_dropped_and_counted;
+#[path = "sessions/runtime_threads_relay_over_loopback.rs"]
+mod runtime_threads_relay_over_loopback;
+#[path = "sessions/transcode_pcmu_opus_carries_a_tone.rs"]
+mod transcode_pcmu_opus_carries_a_tone;
