@@ -1,0 +1,462 @@
+//! The worker's real-time contract, checked: a warmed worker runs 3,000 ticks (30 s of
+//! virtual time) of a realistic mix — two relays, a PCMU ↔ Opus transcoder with in-band DTMF
+//! detection and RFC 4733 conversion both ways, a four-codec conference room with talkers
+//! coming and going and a DTMF-detecting leg, an echo and a looping player — over the loopback
+//! backend, and the test fails on any allocation made on the worker's thread meanwhile.
+//!
+//! The global allocator counts allocations made on the current thread while armed (it never
+//! panics inside the allocator: the test asserts afterwards). Peers run on the same thread
+//! from packets built before arming, so they allocate nothing either. RTCP reports, DTMF
+//! events, talk events and notices all happen inside the window.
+
+#![allow(unsafe_code)]
+#![allow(missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tandem_codecs::{EncoderConfig, Format, registry};
+use tandem_core::bus::{EventKind, Notice};
+use tandem_core::rtp::telephone_event::SenderConfig;
+use tandem_core::rtp::{
+    EventCode, PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc, TelephoneEventSender,
+};
+use tandem_core::session::{
+    CodecSpec, ConferenceSpec, LegId, LegSpec, PlaySource, PlaySpec, PreparedMember,
+    PreparedSession, SessionId, SessionSpec,
+};
+use tandem_core::worker::{TICK_US, Worker, WorkerConfig};
+use tandem_drivers::packet::loopback::{LoopbackConfig, LoopbackNet};
+use tandem_drivers::packet::{
+    MAX_BATCH, PacketBuf, PacketIo, PortRange, RecvMeta, SocketId, Timestamp, Transmit,
+};
+use tandem_dsp::dtmf::{DtmfGenerator, DtmfGeneratorConfig};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static FIRST_SIZE: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count(layout: Layout) {
+    let _ = ARMED.try_with(|armed| {
+        if armed.get() {
+            let _ = ALLOCATIONS.try_with(|c| {
+                if c.get() == 0 {
+                    let _ = FIRST_SIZE.try_with(|s| s.set(layout.size()));
+                }
+                c.set(c.get() + 1);
+            });
+        }
+    });
+}
+
+// SAFETY: defers every call to the system allocator; it only counts calls made on the
+// current thread while armed, through thread-locals that never allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(layout);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+const WARM_TICKS: usize = 300;
+const MEASURED_TICKS: usize = 3000;
+const STEPS: usize = (WARM_TICKS + MEASURED_TICKS) / 2 + 2;
+
+/// One peer stream: where from, where to, and a packet (or none) per 20 ms step.
+struct Script {
+    from: SocketId,
+    to: SocketAddr,
+    packets: Vec<Option<Vec<u8>>>,
+}
+
+struct Rtp {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+impl Rtp {
+    fn packet(&mut self, pt: PayloadType, marker: bool, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut h = RtpHeader::new(pt, SeqNo(self.seq), RtpTimestamp(ts), Ssrc(self.ssrc));
+        h.marker = marker;
+        let mut buf = vec![0; h.buffer_len(payload.len())];
+        h.emit_packet(payload, &mut buf).unwrap();
+        self.seq = self.seq.wrapping_add(1);
+        buf
+    }
+}
+
+/// Speech-like audio: tone bursts of varying pitch and level (300 ms on, 100 ms off), with
+/// DTMF digits every few seconds when `digits` is set.
+fn talk(rate: u32, seconds: usize, base_hz: f64, digits: bool) -> Vec<i16> {
+    let n = rate as usize * seconds;
+    let mut pcm: Vec<i16> = (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            let burst = (t / 0.4) as usize;
+            let on = t % 0.4 < 0.3;
+            let amp = if on {
+                3000.0 + 1500.0 * (burst % 3) as f64
+            } else {
+                0.0
+            };
+            let hz = base_hz * (1.0 + 0.1 * (burst % 4) as f64);
+            (amp * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
+        })
+        .collect();
+    if digits && (rate == 8000 || rate == 16000) {
+        let tones = DtmfGenerator::render(
+            DtmfGeneratorConfig {
+                sample_rate_hz: rate,
+                ..DtmfGeneratorConfig::default()
+            },
+            "1",
+        )
+        .unwrap();
+        let mut at = rate as usize * 2;
+        while at + tones.len() < n {
+            pcm[at..at + tones.len()].copy_from_slice(&tones);
+            at += rate as usize * 4;
+        }
+    }
+    pcm
+}
+
+fn encode(format: Format, pcm: &[i16], frame: usize) -> Vec<Vec<u8>> {
+    let mut encoder = registry::new_encoder(format, &EncoderConfig::default()).unwrap();
+    pcm.chunks_exact(frame)
+        .map(|c| {
+            let mut out = vec![0u8; 4000];
+            let n = encoder.encode(c, &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+/// A media stream of `codec` from `from` to `to`, 20 ms packets.
+fn media(
+    codec: CodecSpec,
+    from: SocketId,
+    to: SocketAddr,
+    ssrc: u32,
+    hz: f64,
+    digits: bool,
+) -> Script {
+    let rate = codec.format.sample_rate;
+    let frames = encode(
+        codec.format,
+        &talk(rate, STEPS / 50 + 1, hz, digits),
+        rate as usize / 50,
+    );
+    let step = codec.clock_rate() / 50;
+    let mut rtp = Rtp {
+        ssrc,
+        seq: ssrc as u16,
+        ts: ssrc.wrapping_mul(7),
+    };
+    let packets = (0..STEPS)
+        .map(|i| {
+            let ts = rtp.ts.wrapping_add(step * i as u32);
+            Some(rtp.packet(codec.payload_type, i == 0, ts, &frames[i]))
+        })
+        .collect();
+    Script { from, to, packets }
+}
+
+/// Like [`media`], with an RFC 4733 digit every 3 s in place of audio.
+fn media_with_events(
+    codec: CodecSpec,
+    te: PayloadType,
+    from: SocketId,
+    to: SocketAddr,
+    ssrc: u32,
+) -> Script {
+    let rate = codec.format.sample_rate;
+    let frames = encode(
+        codec.format,
+        &talk(rate, STEPS / 50 + 1, 300.0, false),
+        rate as usize / 50,
+    );
+    let step = codec.clock_rate() / 50;
+    let mut rtp = Rtp {
+        ssrc,
+        seq: 9,
+        ts: 1000,
+    };
+    let mut sender = TelephoneEventSender::new(SenderConfig {
+        clock_rate: codec.clock_rate(),
+        update_interval_us: 20_000,
+        ..SenderConfig::default()
+    });
+    let packets = (0..STEPS)
+        .map(|i| {
+            let now = i as u64 * 20_000;
+            let ts = rtp.ts.wrapping_add(step * i as u32);
+            match i % 150 {
+                60 => sender
+                    .begin(
+                        now,
+                        now,
+                        EventCode::from_dtmf('7').unwrap(),
+                        10,
+                        RtpTimestamp(ts),
+                    )
+                    .unwrap(),
+                66 => sender.end(now),
+                _ => {}
+            }
+            // One event packet per step (the update interval), else audio.
+            match sender.poll_transmit(now) {
+                Some(t) => {
+                    let mut payload = [0u8; 4];
+                    t.event.emit(&mut payload).unwrap();
+                    Some(rtp.packet(te, t.marker, t.timestamp.0, &payload))
+                }
+                None => Some(rtp.packet(codec.payload_type, false, ts, &frames[i])),
+            }
+        })
+        .collect();
+    Script { from, to, packets }
+}
+
+#[test]
+fn worker_steady_state_allocates_nothing() {
+    let net = LoopbackNet::new();
+    let worker_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let io = net
+        .endpoint(LoopbackConfig::new(
+            worker_ip,
+            PortRange::new(20000, 20999).unwrap(),
+        ))
+        .unwrap();
+    let mut peer = net
+        .endpoint(LoopbackConfig {
+            queue_packets: 4096,
+            ..LoopbackConfig::new(
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                PortRange::new(30000, 30999).unwrap(),
+            )
+        })
+        .unwrap();
+    let (mut worker, mut control) = Worker::new(WorkerConfig::new(0), io);
+    let mut socket = || {
+        let pair = peer.open_pair().unwrap();
+        (pair.rtp, peer.local_addr(pair.rtp).unwrap())
+    };
+    let te = PayloadType::new(101).unwrap();
+    let opus = CodecSpec::opus(16000, PayloadType::new(111).unwrap());
+    let mut scripts = Vec::new();
+    let now = 1_000_000u64;
+
+    // Two G.711 relays.
+    for (id, codec) in [(1, CodecSpec::PCMU), (2, CodecSpec::PCMA)] {
+        let (sa, pa) = socket();
+        let (sb, pb) = socket();
+        let spec = SessionSpec::Relay {
+            a: LegSpec::new(codec).with_remote(pa),
+            b: LegSpec::new(codec).with_remote(pb),
+        };
+        let legs = worker
+            .install(
+                now,
+                Box::new(PreparedSession::new(SessionId(id), &spec).unwrap()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let (la, lb) = (legs[0].unwrap().rtp, legs[1].unwrap().rtp);
+        scripts.push(media(codec, sa, la, 0x100 + id as u32, 400.0, false));
+        scripts.push(media(codec, sb, lb, 0x200 + id as u32, 600.0, false));
+    }
+
+    // PCMU with in-band DTMF ↔ Opus with RFC 4733: detection, suppression, conversion.
+    {
+        let (sa, pa) = socket();
+        let (sb, pb) = socket();
+        let spec = SessionSpec::Transcode {
+            a: LegSpec::new(CodecSpec::PCMU)
+                .with_remote(pa)
+                .with_dtmf_detect(true),
+            b: LegSpec::new(opus).with_remote(pb).with_telephone_event(te),
+        };
+        let legs = worker
+            .install(
+                now,
+                Box::new(PreparedSession::new(SessionId(3), &spec).unwrap()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        scripts.push(media(
+            CodecSpec::PCMU,
+            sa,
+            legs[0].unwrap().rtp,
+            0x300,
+            350.0,
+            true,
+        ));
+        scripts.push(media_with_events(opus, te, sb, legs[1].unwrap().rtp, 0x301));
+    }
+
+    // A conference room in four codecs, one leg detecting DTMF.
+    {
+        let room = ConferenceSpec::new(16000, 8);
+        worker
+            .install(
+                now,
+                Box::new(
+                    PreparedSession::new(SessionId(4), &SessionSpec::Conference(room)).unwrap(),
+                ),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let codecs = [CodecSpec::PCMU, CodecSpec::PCMA, CodecSpec::G722, opus];
+        for (k, codec) in codecs.into_iter().enumerate() {
+            let (s, p) = socket();
+            let spec = LegSpec::new(codec).with_remote(p).with_dtmf_detect(k == 0);
+            let member = PreparedMember::new(SessionId(4), LegId(k as u32), &spec, &room).unwrap();
+            let ports = worker
+                .join(now, SessionId(4), Box::new(member))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            let hz = 300.0 + 170.0 * k as f64;
+            scripts.push(media(codec, s, ports.rtp, 0x400 + k as u32, hz, k == 0));
+        }
+    }
+
+    // Echo, and a looping player.
+    {
+        let (s, p) = socket();
+        let legs = worker
+            .install(
+                now,
+                Box::new(
+                    PreparedSession::new(
+                        SessionId(5),
+                        &SessionSpec::Echo(LegSpec::new(CodecSpec::G722)),
+                    )
+                    .unwrap(),
+                ),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        scripts.push(media(
+            CodecSpec::G722,
+            s,
+            legs[0].unwrap().rtp,
+            0x500,
+            500.0,
+            false,
+        ));
+        let (_, p2) = socket();
+        let play = SessionSpec::Play(PlaySpec {
+            leg: LegSpec::new(CodecSpec::PCMA).with_remote(p2),
+            source: PlaySource::Digits("123".into()),
+            repeat: true,
+        });
+        worker
+            .install(
+                now,
+                Box::new(PreparedSession::new(SessionId(6), &play).unwrap()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let _ = p;
+    }
+
+    let mut bufs = PacketBuf::new_vec(MAX_BATCH);
+    let mut meta = RecvMeta::new_vec(MAX_BATCH);
+    let mut received = 0u64;
+    let mut digits = 0u64;
+    let mut talk_events = 0u64;
+    let mut now_us = now;
+    let mut allocations_at_arm = 0;
+    for tick in 0..WARM_TICKS + MEASURED_TICKS {
+        if tick == WARM_TICKS {
+            allocations_at_arm = ALLOCATIONS.with(Cell::get);
+            ARMED.with(|a| a.set(true));
+        }
+        if tick % 2 == 0 {
+            let step = tick / 2;
+            for script in &scripts {
+                if let Some(packet) = &script.packets[step] {
+                    let t = Transmit {
+                        socket: script.from,
+                        destination: script.to,
+                        payload: packet,
+                    };
+                    peer.send_batch(Timestamp::from_micros(now_us), &[t])
+                        .unwrap();
+                }
+            }
+        }
+        now_us += TICK_US;
+        worker.tick(now_us);
+        loop {
+            let n = peer
+                .recv_batch(Timestamp::from_micros(now_us), &mut bufs, &mut meta)
+                .unwrap();
+            received += n as u64;
+            if n < MAX_BATCH {
+                break;
+            }
+        }
+        while let Some(notice) = control.poll_notice() {
+            if let Notice::Event(e) = notice {
+                match e.kind {
+                    EventKind::Dtmf { .. } => digits += 1,
+                    EventKind::TalkingStarted | EventKind::TalkingStopped => talk_events += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    ARMED.with(|a| a.set(false));
+    let allocations = ALLOCATIONS.with(Cell::get) - allocations_at_arm;
+    let first = FIRST_SIZE.with(Cell::get);
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations in steady state (first of {first} bytes)"
+    );
+    // The mix really ran: media flowed, digits were detected and converted, talkers talked.
+    let stats = worker.stats().snapshot();
+    assert_eq!(stats.ticks as usize, WARM_TICKS + MEASURED_TICKS);
+    assert!(received > 19_000, "{received} packets reached the peers");
+    assert!(digits >= 10, "{digits} DTMF events");
+    assert!(talk_events >= 4, "{talk_events} talk events");
+    let rtcp: u64 = [(1, 0), (3, 0), (3, 1), (5, 0)]
+        .iter()
+        .map(|&(s, l)| {
+            worker
+                .leg_counters(SessionId(s), LegId(l))
+                .unwrap()
+                .rtcp_sent
+        })
+        .sum();
+    assert!(rtcp >= 8, "{rtcp} RTCP reports sent");
+}
