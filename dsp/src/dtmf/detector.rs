@@ -207,6 +207,8 @@ pub struct DtmfStats {
     pub blocks_skipped: u64,
     /// Blocks that went through the Goertzel screen.
     pub blocks_screened: u64,
+    /// Blocks inside a reported digit, carried by the pair fit alone.
+    pub blocks_tracked: u64,
     /// Blocks that passed every check (hits).
     pub blocks_hit: u64,
     /// Digits reported (Begin events).
@@ -667,8 +669,17 @@ impl DtmfDetector {
 
     fn analyse_block(&mut self, events: &mut [DtmfEvent], n: &mut usize) {
         let cur = self.cur;
-        let x = &self.blocks[cur];
-        let hit = if energy(x) >= self.min_tone_ms * BLOCK as f32 {
+        // A reported digit whose two tones cover every sub-block of this block cannot have
+        // given way to anything else here: the pair fit alone carries it, and the screen and
+        // the verification are skipped (most blocks of a long key press).
+        let track_fits = self.track.map(|t| (t, self.fit_block(t.digit, cur)));
+        let steady = track_fits.is_some_and(|(t, fits)| {
+            t.begun && fits.iter().all(|f| coverage(&t, f) >= COVER_FULL)
+        });
+        let hit = if steady {
+            self.stats.blocks_tracked += 1;
+            None
+        } else if energy(&self.blocks[cur]) >= self.min_tone_ms * BLOCK as f32 {
             self.stats.blocks_screened += 1;
             self.identify(cur)
         } else {
@@ -679,8 +690,8 @@ impl DtmfDetector {
             self.stats.blocks_hit += 1;
         }
 
-        if let Some(mut t) = self.track.take() {
-            let fits = self.fit_block(t.digit, cur);
+        if let Some((mut t, fits)) = track_fits {
+            self.track = None;
             if let Some(h) = hit.filter(|h| h.digit == t.digit) {
                 update_reference(&mut t, &fits);
                 t.tone_ms = t.tone_ms.max(h.tone_ms);
@@ -765,42 +776,39 @@ impl DtmfDetector {
         // noise: white noise of mean square `r` reads `r·2Σw²/(Σw)²` in a bin, and six times
         // that is exceeded by noise alone in 0.25 % of blocks.
         let noise_floor = HARMONIC_NOISE * (total_ms - p_row - p_col).max(0.0);
-        let harmonics = [
-            (3.0 * f_row, p_row),
-            (2.0 * f_col, p_col),
-            (3.0 * f_col, p_col),
+        let f = [
+            3.0 * f_row,
+            2.0 * f_col,
+            3.0 * f_col,
+            2.0 * f_row,
+            f_col,
+            f_col,
+            f_col,
+            f_col,
         ];
-        if harmonics
-            .iter()
-            .any(|&(f, p)| self.bank.power_at(x, f) > HARMONIC_RATIO * p + noise_floor)
+        let dft = self.bank.dft_many(x, &f);
+        let power = |(re, im): (f32, f32)| 2.0 * (re * re + im * im);
+        if power(dft[0]) > HARMONIC_RATIO * p_row + noise_floor
+            || power(dft[1]) > HARMONIC_RATIO * p_col + noise_floor
+            || power(dft[2]) > HARMONIC_RATIO * p_col + noise_floor
         {
             return None;
         }
         // The row tone's second harmonic falls 58 … 93 Hz from some column tones, inside the
-        // window's main lobe: separate the two by a two-component least-squares fit.
-        if self.row_harmonic_power(x, f_row, f_col) > HARMONIC_RATIO * p_row + noise_floor {
+        // window's main lobe: separate the two. With `X_h`, `X_c` the centred DFTs at `2·f_row`
+        // and `f_col` and `d` the window's response at their distance, `X_h = A_h + d·A_c` and
+        // `X_c = A_c + d·A_h`, so `A_h = (X_h − d·X_c)/(1 − d²)`.
+        let d = hann_response(2.0 * f_row - f_col);
+        let (x_h, x_c) = (dft[3], dft[4]);
+        let det = 1.0 - d * d;
+        let a_h = ((x_h.0 - d * x_c.0) / det, (x_h.1 - d * x_c.1) / det);
+        if power(a_h) > HARMONIC_RATIO * p_row + noise_floor {
             return None;
         }
         Some(Hit {
             digit: Digit::from_row_col(row, col)?,
             tone_ms: p_row + p_col,
         })
-    }
-
-    /// Mean square of the component at `2·f_row`, separated from the column tone at `f_col`
-    /// (both measured frequencies): with `X_c`, `X_h` the centred Hann DFTs at `f_col` and
-    /// `2·f_row`, and `d` the window's response at their distance, `X_h = A_h + d·A_c` and
-    /// `X_c = A_c + d·A_h`, so `A_h = (X_h − d·X_c)/(1 − d²)`.
-    fn row_harmonic_power(&self, x: &[f32; BLOCK], f_row: f32, f_col: f32) -> f32 {
-        let x_h = self.bank.dft_at(x, 2.0 * f_row);
-        let d = hann_response(2.0 * f_row - f_col);
-        if d.abs() < 0.01 {
-            return 2.0 * (x_h.0 * x_h.0 + x_h.1 * x_h.1);
-        }
-        let x_c = self.bank.dft_at(x, f_col);
-        let det = 1.0 - d * d;
-        let (re, im) = ((x_h.0 - d * x_c.0) / det, (x_h.1 - d * x_c.1) / det);
-        2.0 * (re * re + im * im)
     }
 
     /// Pair fits of the 4 sub-blocks of block `which` for `digit`.

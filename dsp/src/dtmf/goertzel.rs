@@ -52,6 +52,31 @@ pub(crate) const SUBS: usize = BLOCK / SUB;
 /// DTMF frequencies (ITU-T Q.23 §2): low group then high group.
 pub(crate) const DTMF_HZ: [f32; 8] = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0];
 
+/// Eight Goertzel recursions over each half of a (windowed) block, interleaved: lanes 0-7 run
+/// over `xw[..80]` and lanes 8-15 over `xw[80..]`, with coefficients `coef[k] = 2 cos ω_k`.
+/// Sixteen independent recursions hide the latency of each one's multiply-add chain; the
+/// compiler vectorises the lanes. Returns `(s[M−1], s[M−2])` per lane.
+/// Kept out of line: inlined into its callers, the lanes were no longer vectorised.
+#[inline(never)]
+fn goertzel_halves(xw: &[f32; BLOCK], coef: &[f32; 16]) -> ([f32; 16], [f32; 16]) {
+    let mut s1 = [0.0f32; 16];
+    let mut s2 = [0.0f32; 16];
+    for n in 0..HALF {
+        let a = xw[n];
+        let b = xw[n + HALF];
+        let mut s0 = [0.0f32; 16];
+        for k in 0..8 {
+            s0[k] = (a - s2[k]) + coef[k] * s1[k];
+        }
+        for k in 8..16 {
+            s0[k] = (b - s2[k]) + coef[k] * s1[k];
+        }
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1, s2)
+}
+
 /// Sum of a periodic Hann window of length [`BLOCK`].
 const HANN_SUM: f32 = BLOCK as f32 / 2.0;
 /// Sum of squares of a periodic Hann window of length [`BLOCK`].
@@ -151,21 +176,7 @@ impl DtmfBank {
         }
         let total = energy(&xw);
 
-        let mut s1 = [0.0f32; 16];
-        let mut s2 = [0.0f32; 16];
-        for n in 0..HALF {
-            let a = xw[n];
-            let b = xw[n + HALF];
-            let mut s0 = [0.0f32; 16];
-            for k in 0..8 {
-                s0[k] = (a - s2[k]) + self.coef[k] * s1[k];
-            }
-            for k in 8..16 {
-                s0[k] = (b - s2[k]) + self.coef[k] * s1[k];
-            }
-            s2 = s1;
-            s1 = s0;
-        }
+        let (s1, s2) = goertzel_halves(&xw, &self.coef);
 
         let norm = 2.0 / (HANN_SUM * HANN_SUM);
         let mut tone_ms = [0.0f32; 8];
@@ -186,34 +197,47 @@ impl DtmfBank {
 }
 
 impl DtmfBank {
-    /// Hann-windowed DFT of `x` at `freq_hz` (any frequency; above 4 kHz it reads the alias,
-    /// where a harmonic of an unfiltered synthetic tone lands), with its phase referred to the
-    /// block's centre so that a component's contribution to a nearby bin is its amplitude times
-    /// the real [`hann_response`]. Scaled so that a tone `A cos(ωn + φ)` at `freq_hz` reads
-    /// `(A/2)·e^{jφ'}`.
-    pub(crate) fn dft_at(&self, x: &[f32; BLOCK], freq_hz: f32) -> (f32, f32) {
-        let w = 2.0 * std::f32::consts::PI * freq_hz / FS_HZ;
-        let c = 2.0 * w.cos();
-        let (mut s1, mut s2) = (0.0f32, 0.0f32);
-        for (&v, &h) in x.iter().zip(&self.window) {
-            let s0 = v * h + c * s1 - s2;
-            s2 = s1;
-            s1 = s0;
+    /// Hann-windowed DFTs of `x` at eight arbitrary frequencies in one pass (above 4 kHz a
+    /// frequency reads its alias, where a harmonic of an unfiltered synthetic tone lands), with
+    /// phases referred to the block's centre so that a component's contribution to a nearby
+    /// frequency is its amplitude times the real [`hann_response`]. Scaled so that a tone
+    /// `A cos(ωn + φ)` reads `(A/2)·e^{jφ'}`; its mean square on the bank's scale is `2|X|²`.
+    ///
+    /// For each half, `y = s[M−1] − e^{−jω}s[M−2]` gives `Σ v[n]e^{−jωn} = e^{−jω·79}(y₁ +
+    /// e^{−jω·80}y₂)`; referring the phase to sample 79.5 multiplies by `e^{jω·79.5}`.
+    pub(crate) fn dft_many(&self, x: &[f32; BLOCK], freqs_hz: &[f32; 8]) -> [(f32, f32); 8] {
+        let mut xw = [0.0f32; BLOCK];
+        for ((o, &s), &w) in xw.iter_mut().zip(x).zip(&self.window) {
+            *o = s * w;
         }
-        // y = s[N−1] − e^{−jω}s[N−2] = e^{jω(N−1)}·X; the centre is at (N−1)/2.
-        let (yr, yi) = (s1 - w.cos() * s2, w.sin() * s2);
-        let phase = -w * (BLOCK as f32 - 1.0) / 2.0;
-        let (pr, pi) = (phase.cos(), phase.sin());
-        (
-            (yr * pr - yi * pi) / HANN_SUM,
-            (yr * pi + yi * pr) / HANN_SUM,
-        )
-    }
-
-    /// Mean square of the component at `freq_hz`, on the bank's scale.
-    pub(crate) fn power_at(&self, x: &[f32; BLOCK], freq_hz: f32) -> f32 {
-        let (re, im) = self.dft_at(x, freq_hz);
-        2.0 * (re * re + im * im)
+        // One sin_cos per frequency: e^{jω/2}; e^{jω} and e^{jω·80} (80 = 64 + 16) follow by
+        // squaring.
+        let sq = |(s, c): (f32, f32)| (2.0 * s * c, c * c - s * s);
+        let half: [(f32, f32); 8] =
+            std::array::from_fn(|k| (std::f32::consts::PI * freqs_hz[k] / FS_HZ).sin_cos());
+        let mut coef = [0.0f32; 16];
+        for k in 0..8 {
+            coef[k] = 2.0 * sq(half[k]).1;
+            coef[k + 8] = coef[k];
+        }
+        let (s1, s2) = goertzel_halves(&xw, &coef);
+        std::array::from_fn(|k| {
+            let (sin_h, cos_h) = half[k];
+            let (sin_w, cos_w) = sq(half[k]);
+            let e16 = sq(sq(sq(sq((sin_w, cos_w)))));
+            let e64 = sq(sq(e16));
+            let (sin_m, cos_m) = (e64.0 * e16.1 + e64.1 * e16.0, e64.1 * e16.1 - e64.0 * e16.0);
+            let y1 = (s1[k] - cos_w * s2[k], sin_w * s2[k]);
+            let y2 = (s1[k + 8] - cos_w * s2[k + 8], sin_w * s2[k + 8]);
+            // y₁ + e^{−jω·80}·y₂
+            let re = y1.0 + cos_m * y2.0 + sin_m * y2.1;
+            let im = y1.1 + cos_m * y2.1 - sin_m * y2.0;
+            // · e^{jω/2}
+            (
+                (re * cos_h - im * sin_h) / HANN_SUM,
+                (re * sin_h + im * cos_h) / HANN_SUM,
+            )
+        })
     }
 }
 

@@ -118,11 +118,12 @@ impl Oscillator {
     }
 }
 
-/// Rounds and saturates a sample to 16 bits.
+/// Rounds (half away from zero) and saturates a sample to 16 bits.
 #[inline]
 pub(crate) fn to_i16(v: f64) -> i16 {
-    // `as` saturates on overflow and maps NaN to 0.
-    v.round() as i16
+    // `f64::round` is a libm call on baseline x86-64; adding ±0.5 and truncating is the same
+    // rounding, and `as` saturates on overflow and maps NaN to 0.
+    (v + 0.5f64.copysign(v)) as i16
 }
 
 #[cfg(test)]
