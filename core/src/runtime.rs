@@ -484,7 +484,11 @@ impl Runtime {
                 placement::release(stats, cost);
                 Err(RuntimeError::Timeout { worker })
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // The pump removes the session if the worker installs it after all.
+                placement::release(stats, cost);
+                Err(e)
+            }
         }
     }
 

@@ -7,6 +7,8 @@
 #[path = "sessions/support.rs"]
 mod support;
 
+#[path = "sessions/conference_leave_closes_the_leg_and_reports_it.rs"]
+mod conference_leave_closes_the_leg_and_reports_it;
 #[path = "sessions/conference_legs_hear_the_others_not_themselves.rs"]
 mod conference_legs_hear_the_others_not_themselves;
 #[path = "sessions/dtmf_conversion_yields_each_digit_once.rs"]
@@ -15,6 +17,8 @@ mod dtmf_conversion_yields_each_digit_once;
 mod echo_returns_what_was_sent;
 #[path = "sessions/full_command_queue_returns_an_error.rs"]
 mod full_command_queue_returns_an_error;
+#[path = "sessions/media_timeout_is_reported_once_until_media_resumes.rs"]
+mod media_timeout_is_reported_once_until_media_resumes;
 #[path = "sessions/play_delivers_the_wav.rs"]
 mod play_delivers_the_wav;
 #[path = "sessions/relay_passes_payloads_unchanged_and_rewrites_headers.rs"]

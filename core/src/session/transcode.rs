@@ -22,6 +22,10 @@
 //! | tones | yes | RFC 4733 from the detector's events; the tones are muted (40 ms delay line) |
 //! | tones | no | the tones, as audio |
 //!
+//! A source that negotiated telephone-events is expected to send its digits as events; tones
+//! the detector finds in its audio are then reported (and muted towards an RFC 4733 side) but
+//! not converted, so a phone that sends both never produces a digit twice.
+//!
 //! Every digit is reported once as [`EventKind::Dtmf`] on the leg it came from (in-band
 //! detection runs on A when A's spec asks for it, or when A's tones must become RFC 4733).
 //! While B's RFC 4733 sender is busy, B's audio packets are held back (its timestamps keep
@@ -223,7 +227,10 @@ impl Direction {
             for event in &self.events[..n] {
                 match event.kind {
                     DtmfEventKind::Begin => {
-                        if let Some(sender) = &mut dst.te_tx {
+                        // A source that negotiated telephone-events sends its digits as
+                        // events too: converting its tones as well would double them.
+                        let convert = src.spec.telephone_event.is_none();
+                        if let Some(sender) = dst.te_tx.as_mut().filter(|_| convert) {
                             let back_us =
                                 (pos_end - event.start.min(pos_end)) * 1_000_000 / u64::from(rate);
                             let code = EventCode(event.digit.rfc4733_event());
@@ -248,8 +255,10 @@ impl Direction {
                                 source: DtmfSource::InBand,
                             },
                         );
-                        if let Some(sender) = &mut dst.te_tx {
-                            sender.end(now);
+                        if src.spec.telephone_event.is_none() {
+                            if let Some(sender) = &mut dst.te_tx {
+                                sender.end(now);
+                            }
                         }
                     }
                 }

@@ -5,9 +5,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use tandem_core::bus::EventKind;
 use tandem_core::rtp::PayloadType;
 use tandem_core::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use tandem_core::session::{CodecSpec, LegId, LegSpec, SessionSpec};
+use tandem_core::session::{CodecSpec, ConferenceSpec, LegId, LegSpec, SessionSpec};
 use tandem_core::worker::WorkerConfig;
 use tandem_drivers::packet::PortRange;
 use tandem_drivers::packet::loopback::{LoopbackConfig, LoopbackNet};
@@ -105,5 +106,52 @@ fn runtime_full_command_queue_is_an_error_not_a_wait() {
         }
     }
     assert!(full > 0, "a tight loop must fill a two-slot ring");
+    runtime.shutdown();
+}
+
+#[test]
+fn runtime_conference_legs_join_the_room_worker() {
+    let net = LoopbackNet::new();
+    let runtime = start(&net, 2, 64);
+    let events = runtime.subscribe();
+    // Load worker 0 first, so the room goes to worker 1.
+    let relay = runtime
+        .create_session(&SessionSpec::Relay {
+            a: LegSpec::new(CodecSpec::PCMU),
+            b: LegSpec::new(CodecSpec::PCMU),
+        })
+        .unwrap();
+    let room = runtime
+        .create_session(&SessionSpec::Conference(ConferenceSpec::new(8000, 8)))
+        .unwrap();
+    assert_ne!(room.worker, relay.worker);
+    assert!(room.legs.is_empty());
+    let one = runtime
+        .join(room.id, &LegSpec::new(CodecSpec::PCMU))
+        .unwrap();
+    let two = runtime
+        .join(room.id, &LegSpec::new(CodecSpec::G722))
+        .unwrap();
+    assert_ne!(one.leg, two.leg);
+    assert_ne!(one.rtp, two.rtp);
+    // Both legs run on the room's worker.
+    let stats = runtime.worker_stats();
+    assert_eq!(stats[room.worker].legs, 2);
+    assert!(matches!(
+        runtime.join(relay.id, &LegSpec::new(CodecSpec::PCMU)),
+        Err(RuntimeError::NotAConference(_))
+    ));
+    runtime.leave(room.id, one.leg).unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        kinds.extend(events.try_iter().map(|e| (e.leg, e.kind)));
+        if kinds.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(kinds.contains(&(Some(one.leg), EventKind::Joined)));
+    assert!(kinds.contains(&(Some(two.leg), EventKind::Joined)));
+    assert!(kinds.contains(&(Some(one.leg), EventKind::Left)));
     runtime.shutdown();
 }
