@@ -74,8 +74,8 @@ pub enum RtcpError {
     /// The version field is not 2.
     #[error("RTCP version {0}, expected 2")]
     Version(u8),
-    /// The P bit is set but the padding count is zero, not a multiple of four, or longer than
-    /// the packet (RFC 3550 §6.4.1).
+    /// The P bit is set but the padding count is zero or longer than the packet (RFC 3550
+    /// §6.4.1), or a packet other than the last of a compound is padded (A.2).
     #[error("RTCP padding of {pad} bytes in a {len}-byte packet")]
     Padding {
         /// The padding count from the last byte.
@@ -218,5 +218,58 @@ impl EmitError {
             EmitError::Length { .. } => "emit_length",
             EmitError::Range(_) => "emit_range",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counter labels are metric label values: each must be distinct across the crate.
+    #[test]
+    fn labels_are_distinct() {
+        let labels = [
+            RtpError::Truncated { len: 0, needed: 0 }.label(),
+            RtpError::Version(0).label(),
+            RtpError::Padding {
+                pad: 0,
+                available: 0,
+            }
+            .label(),
+            RtpError::ExtensionElement { offset: 0, len: 0 }.label(),
+            RtcpError::Truncated { len: 0, needed: 0 }.label(),
+            RtcpError::Version(0).label(),
+            RtcpError::Padding { pad: 0, len: 0 }.label(),
+            RtcpError::Count {
+                count: 0,
+                packet_type: 0,
+                len: 0,
+            }
+            .label(),
+            RtcpError::Item { offset: 0 }.label(),
+            RtcpError::PacketType(0).label(),
+            PayloadError::Truncated { len: 0, needed: 0 }.label(),
+            SourceError::OtherAddress.label(),
+            SourceError::Ssrc(0).label(),
+            SourceError::PayloadType(0).label(),
+            SourceError::StaleSource(0).label(),
+            EmitError::BufferTooSmall {
+                needed: 0,
+                available: 0,
+            }
+            .label(),
+            EmitError::TooMany { count: 0, max: 0 }.label(),
+            EmitError::Length { len: 0 }.label(),
+            EmitError::Range(0).label(),
+        ];
+        let mut sorted = labels.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), labels.len());
+        assert!(
+            labels
+                .iter()
+                .all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
     }
 }

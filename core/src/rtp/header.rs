@@ -506,8 +506,9 @@ pub struct ExtensionElement<'a> {
 
 /// Iterator over the elements of an [`Extension`], in place.
 ///
-/// Padding bytes (id 0) are skipped; a one-byte id of 15 stops the iteration (RFC 8285 §4.2);
-/// an element that overruns the block yields [`RtpError::ExtensionElement`] once and ends it.
+/// Padding bytes (zero) are skipped; a one-byte id of 15 stops the iteration (RFC 8285 §4.2);
+/// an element that overruns the block, or a one-byte element with the reserved id 0 and a
+/// non-zero length, yields [`RtpError::ExtensionElement`] once and ends it.
 #[derive(Debug, Clone)]
 pub struct ExtensionElements<'a> {
     data: &'a [u8],
@@ -538,6 +539,11 @@ impl<'a> Iterator for ExtensionElements<'a> {
                     if first >> 4 == 15 {
                         self.done = true;
                         break;
+                    }
+                    if first >> 4 == 0 {
+                        // Id 0 is reserved for padding bytes, which are all zero (§4.2).
+                        self.done = true;
+                        return Some(Err(overrun));
                     }
                     (first >> 4, self.at + 1, usize::from(first & 0x0f) + 1)
                 }
@@ -649,6 +655,10 @@ impl<'a> RtpHeader<'a> {
     }
 
     /// The meaning of a checked packet's header.
+    ///
+    /// # Panics
+    ///
+    /// Only on a packet made with [`RtpPacket::new_unchecked`] that would fail the check.
     pub fn parse<T: AsRef<[u8]>>(packet: &'a RtpPacket<T>) -> RtpHeader<'a> {
         let mut csrcs = CsrcList::EMPTY;
         for id in packet.csrcs() {
@@ -904,6 +914,21 @@ mod tests {
         assert_eq!(
             ext.elements().collect::<Vec<_>>(),
             [Err(RtpError::ExtensionElement { offset: 0, len: 4 })]
+        );
+    }
+
+    #[test]
+    fn one_byte_id_0_with_a_length_is_malformed() {
+        let data = [0x10, 0xAA, 0x03, 1, 2, 3, 4, 0];
+        let ext = Extension {
+            profile: ONE_BYTE_PROFILE,
+            data: &data,
+        };
+        let got: Vec<_> = ext.elements().collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[1],
+            Err(RtpError::ExtensionElement { offset: 2, len: 8 })
         );
     }
 

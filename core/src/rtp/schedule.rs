@@ -215,6 +215,14 @@ impl RtcpSchedule {
     }
 }
 
+/// The longest report [`emit_report`] writes with a CNAME of `cname_len` bytes: an SR with
+/// [`REPORT_BLOCKS_MAX`] blocks and the SDES. Size the report buffer with it.
+pub const fn report_len_max(cname_len: usize) -> usize {
+    crate::rtp::rtcp::SenderReport::buffer_len(REPORT_BLOCKS_MAX)
+        + crate::rtp::rtcp::HEADER_LEN
+        + (4 + 2 + cname_len + 1).div_ceil(4) * 4
+}
+
 /// Writes this stream's report into `buf` and returns its length: an SR when `sender` is
 /// given (we sent RTP since the last-but-one report, §6.4), an RR otherwise, with one block
 /// per valid source in `receivers` (advancing their A.3 interval counters), then an SDES with
@@ -346,6 +354,31 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_report_fits_report_len_max() {
+        let mut send = SendStats::new(Ssrc(1), 8000);
+        send.handle_sent(0, RtpTimestamp(0), 160);
+        let mut rx: Vec<ReceiveStats> = (0..40).map(|_| ReceiveStats::new(8000)).collect();
+        for (n, stats) in rx.iter_mut().enumerate() {
+            for i in 0..3u16 {
+                stats.handle_packet(0, Ssrc(n as u32 + 10), SeqNo(i), RtpTimestamp(0), 0);
+            }
+        }
+        let cname = [b'c'; 255];
+        let mut buf = vec![0u8; report_len_max(cname.len())];
+        let n = emit_report(
+            0,
+            NtpTime(0),
+            Ssrc(1),
+            &cname,
+            Some(&send),
+            &mut rx,
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(n, report_len_max(cname.len()));
+    }
+
+    #[test]
     fn report_is_sr_with_blocks_when_sending_and_rr_otherwise() {
         let mut send = SendStats::new(Ssrc(1), 8000);
         send.handle_sent(0, RtpTimestamp(0), 160);
@@ -385,6 +418,7 @@ mod tests {
         }
         assert!(matches!(reprs[1], RtcpRepr::SourceDescription(_)));
         let n = emit_report(2_000_000, now_ntp, Ssrc(1), b"me", None, &mut rx, &mut buf).unwrap();
+        assert!(n <= report_len_max(2));
         let c = Compound::new_checked(&buf[..n]).unwrap();
         assert!(matches!(
             c.reprs().next(),
