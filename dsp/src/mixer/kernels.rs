@@ -103,30 +103,46 @@ pub(crate) fn accumulate(sum: &mut [i32], x: &[i16], gain_q12: i16, first: bool)
     }
 }
 
-/// `mix = contribution(x)` (the first talker) or `mix += contribution(x)`, in `i16`: exact
-/// when the caller has bounded every partial sum within `i16` (the fast path of a tick whose
-/// peak bound is within the limiter threshold).
+/// `mix = contribution(x)` (the first talker) or `mix += contribution(x)`, in `i16`, and
+/// returns the largest `|x|`. The sums are exact when every partial sum stays within `i16`,
+/// which the caller checks afterwards from the returned peaks (the fast path of a tick whose
+/// peak bound is within the limiter threshold); otherwise they wrap and the caller discards
+/// them.
 #[inline]
-pub(crate) fn accumulate_narrow(mix: &mut [i16], x: &[i16], gain_q12: i16, first: bool) {
+pub(crate) fn accumulate_narrow(mix: &mut [i16], x: &[i16], gain_q12: i16, first: bool) -> u32 {
     debug_assert_eq!(mix.len(), x.len());
+    let (mut high, mut low) = (0i16, 0i16);
     match (first, gain_q12 == UNITY_Q12) {
-        (true, true) => mix.copy_from_slice(x),
+        (true, true) => {
+            for (m, &v) in mix.iter_mut().zip(x) {
+                *m = v;
+                high = high.max(v);
+                low = low.min(v);
+            }
+        }
         (true, false) => {
             for (m, &v) in mix.iter_mut().zip(x) {
                 *m = contribution(v, gain_q12) as i16;
+                high = high.max(v);
+                low = low.min(v);
             }
         }
         (false, true) => {
             for (m, &v) in mix.iter_mut().zip(x) {
                 *m = m.wrapping_add(v);
+                high = high.max(v);
+                low = low.min(v);
             }
         }
         (false, false) => {
             for (m, &v) in mix.iter_mut().zip(x) {
                 *m = m.wrapping_add(contribution(v, gain_q12) as i16);
+                high = high.max(v);
+                low = low.min(v);
             }
         }
     }
+    u32::from(high.unsigned_abs()).max(u32::from(low.unsigned_abs()))
 }
 
 /// `out = mix - contribution(x)` in `i16`, under the same bound as [`accumulate_narrow`].
@@ -296,8 +312,14 @@ mod tests {
         let quiet_y: Vec<i16> = y.iter().map(|v| v / 8).collect();
         for gain in [UNITY_Q12, 3000, 16_384] {
             let mut mix = vec![0i16; 480];
-            accumulate_narrow(&mut mix, &quiet_x, gain, true);
-            accumulate_narrow(&mut mix, &quiet_y, UNITY_Q12, false);
+            assert_eq!(
+                accumulate_narrow(&mut mix, &quiet_x, gain, true),
+                peak_i16(&quiet_x)
+            );
+            assert_eq!(
+                accumulate_narrow(&mut mix, &quiet_y, UNITY_Q12, false),
+                peak_i16(&quiet_y)
+            );
             for n in 0..480 {
                 let want = contribution(quiet_x[n], gain) + i32::from(quiet_y[n]);
                 assert_eq!(i32::from(mix[n]), want);

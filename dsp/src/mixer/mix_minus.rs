@@ -3,17 +3,18 @@
 //!
 //! # Cost
 //!
-//! With `T` talkers with audio and frame length `F`, a tick first takes each talker's peak (one
-//! `i16` pass each), which bounds every output's peak (`|Σ c| ≤ Σ |c|max`). Then:
+//! With `T` talkers with audio and frame length `F`:
 //!
-//! - **Quiet ticks** (the bound is within the limiter threshold and every live output's
-//!   limiter has recovered, so the limiters are the identity): everything runs in `i16`,
-//!   eight lanes per SSE2 register and no widening: `T` passes accumulate straight into the
-//!   common output, and one pass per seated talker subtracts their contribution from it.
-//!   No partial sum can overflow, so the result is bit-identical to the `i32` path.
-//! - **Loud ticks**: `T` passes accumulate in `i32`; each output is then narrowed directly if
-//!   its own bound allows and its limiter has recovered, or goes through its [`Limiter`]
-//!   (an exact per-millisecond peak pass and a gain-ramp pass).
+//! - **Quiet ticks.** When every live output's limiter has recovered, the tick is mixed
+//!   optimistically in `i16`, eight lanes per SSE2 register and no widening: `T` passes add the
+//!   talkers straight into the common output while taking each talker's peak. The peaks bound
+//!   every partial sum (`|Σ c| ≤ Σ |c|max`); if the bound is within the limiter threshold, no
+//!   sum wrapped, the limiters are the identity, and one more pass per seated talker subtracts
+//!   their contribution from the common output. Bit-identical to the `i32` path.
+//! - **Loud ticks** (or a limiter still recovering): `T` passes accumulate in `i32`; each
+//!   output is then narrowed directly if its own bound allows and its limiter has recovered,
+//!   or goes through its [`Limiter`] (an exact per-millisecond peak pass and a gain-ramp pass).
+//!   A loud tick that started optimistically has wasted its `T` `i16` passes.
 //!
 //! Never allocates: [`Work`] holds the accumulator and a full-width scratch, sized at
 //! construction.
@@ -60,16 +61,6 @@ impl Work {
         limiters: &mut [Limiter],
     ) -> MixSummary {
         let frame = self.frame;
-        // Per seat, a bound on the talker's |contribution| this tick; and their total.
-        let mut peaks = [0u32; MAX_TALKERS];
-        let mut bound = 0u32;
-        let mut talking = 0;
-        for (seat, input) in inputs.iter().enumerate() {
-            let Some((x, gain)) = *input else { continue };
-            peaks[seat] = contribution_bound(peak_i16(x), gain);
-            bound += peaks[seat];
-            talking += 1;
-        }
         // Limiters of outputs nobody receives (free seats, deaf talkers) do not count.
         let recovered = limiters[0].is_unity()
             && seats
@@ -77,8 +68,31 @@ impl Work {
                 .zip(deaf)
                 .zip(&limiters[1..])
                 .all(|((held, &deaf), limiter)| held.is_none() || deaf || limiter.is_unity());
-        if talking > 0 && bound <= LIMITER_THRESHOLD as u32 && recovered {
-            return Self::mix_quiet(inputs, seats, deaf, outputs, state, frame, talking);
+        // Per seat, a bound on the talker's |contribution| this tick; and their total.
+        let mut peaks = [0u32; MAX_TALKERS];
+        let mut bound = 0u32;
+        let mut talking = 0;
+        if recovered {
+            // Optimistically mix in i16, straight into the common output, taking the peaks on
+            // the way: if they then bound every sum within the threshold, the tick is done.
+            let common = &mut outputs[..frame];
+            for (seat, input) in inputs.iter().enumerate() {
+                let Some((x, gain)) = *input else { continue };
+                let peak = accumulate_narrow(common, x, gain, talking == 0);
+                peaks[seat] = contribution_bound(peak, gain);
+                bound += peaks[seat];
+                talking += 1;
+            }
+            if talking > 0 && bound <= LIMITER_THRESHOLD as u32 {
+                return Self::finish_quiet(inputs, seats, deaf, outputs, state, frame, talking);
+            }
+        } else {
+            for (seat, input) in inputs.iter().enumerate() {
+                let Some((x, gain)) = *input else { continue };
+                peaks[seat] = contribution_bound(peak_i16(x), gain);
+                bound += peaks[seat];
+                talking += 1;
+            }
         }
         let mut first = true;
         for &(x, gain) in inputs.iter().flatten() {
@@ -151,11 +165,11 @@ impl Work {
         summary
     }
 
-    /// The common case: every partial sum is bounded within the limiter threshold and every
-    /// limiter has recovered, so the limiters are the identity and the mix can be done in
-    /// `i16` (twice the lanes of `i32`, no widening or narrowing): accumulate straight into the
-    /// common output, subtract from it for each talker.
-    fn mix_quiet(
+    /// Finishes a quiet tick, whose talkers are already summed in `i16` into the common
+    /// output: every partial sum is bounded within the limiter threshold and every live
+    /// limiter has recovered, so the limiters are the identity. Each talker's minus mix is the
+    /// common output minus their contribution, in `i16` too.
+    fn finish_quiet(
         inputs: &[Input<'_>],
         seats: &[Option<Seat>],
         deaf: &[bool],
@@ -165,11 +179,6 @@ impl Work {
         talking: usize,
     ) -> MixSummary {
         let (common, seat_outputs) = outputs.split_at_mut(frame);
-        let mut first = true;
-        for &(x, gain) in inputs.iter().flatten() {
-            accumulate_narrow(common, x, gain, first);
-            first = false;
-        }
         state[0] = OutputState {
             live: true,
             silent: false,

@@ -43,7 +43,10 @@
 //!
 //! Sums are accumulated in `i32` and narrowed through a per-output [`Limiter`]: exact below
 //! -6 dBFS, a smooth gain envelope above, never beyond -0.2 dBFS and never wrapping. A talker's
-//! seat limiter starts from the common mix's state when the talker sits down.
+//! seat limiter starts from the common mix's state when the talker sits down. When the
+//! talkers' peaks prove that no sum can pass -6 dBFS (most ticks of a conversation), the tick
+//! is mixed in `i16` instead, bit-identical and several times faster (the private
+//! `mix_minus` module documents both paths).
 //!
 //! # A tick
 //!
@@ -79,9 +82,10 @@
 //! accumulator and the outputs. [`Mixer::add_participant`] and [`Mixer::remove_participant`]
 //! only reuse that capacity (and fail with [`MixerError::Full`] when it is used up);
 //! [`Mixer::submit`], [`Mixer::mix_with`], [`Mixer::mix`] and every accessor never allocate,
-//! lock, log or make system calls. A tick costs `O(submissions × max_talkers)` for selection
-//! plus `O(frame_samples × (2 × talkers + 1))` for mixing; participants who did not submit
-//! cost nothing.
+//! lock, log or make system calls (`dsp/tests/mixer_no_alloc.rs` checks this with a counting
+//! allocator). A tick costs `O(submissions × max_talkers)` for selection plus about two passes
+//! over the frame per talker and one per output for mixing; participants who did not submit
+//! cost nothing, so a room of 1,000 mixes as fast as a room of 10.
 
 mod kernels;
 pub mod limiter;
