@@ -10,11 +10,14 @@
 //! - When the input stream changes — a new SSRC, a sequence jump beyond A.1's `MAX_DROPOUT`
 //!   / `MAX_MISORDER`, or a caller's [`Rewriter::signal_switch`] — the offsets are re-anchored
 //!   so the next output sequence number is the previous highest plus one, and the output
-//!   timestamp advances from the previous one by the real time elapsed (from `now_us`, at the
-//!   stream's clock rate, at least one sample). The first packet after a switch carries the
+//!   timestamp advances from the newest one by the real time elapsed since it arrived (from
+//!   `now_us`, at the stream's clock rate, at least one sample). The first packet after a switch carries the
 //!   marker bit, which tells the far end's jitter buffer to resynchronise.
-//! - A timestamp jump within one input stream (its timestamp moved by more than
-//!   `max_timestamp_skew_us` away from the real elapsed time) re-anchors the timestamp only.
+//! - A timestamp jump within one input stream re-anchors the timestamp only: a timestamp
+//!   newer than the newest so far that moved more than `max_timestamp_skew_us` away from the
+//!   real time elapsed since that newest one arrived, or a timestamp further back than the skew
+//!   plus the span of an RFC 4733 event (whose packets repeat the event's start timestamp,
+//!   §2.5.1.2, so older timestamps within that span are normal and pass unchanged).
 //! - After a switch, packets of the previous SSRC arriving within `stale_grace_us`, and
 //!   packets of the new stream older than its first packet, are refused
 //!   ([`SourceError::StaleSource`]): mapping them would reuse output sequence numbers.
@@ -24,6 +27,11 @@ use crate::error::SourceError;
 use crate::rtp::header::{RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use crate::rtp::micros_to_samples;
 use crate::rtp::stats::{MAX_DROPOUT, MAX_MISORDER};
+
+/// How long RFC 4733 event packets may repeat an old timestamp: a full segment (65535
+/// units, 8.2 s at 8 kHz, §2.5.1.3) with margin. Timestamps further back than this plus the
+/// skew tolerance are a jump.
+const EVENT_SPAN_US: u64 = 10_000_000;
 
 /// Settings of a [`Rewriter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +101,15 @@ struct Anchor {
     first_in_seq: SeqNo,
     seq_offset: u16,
     ts_offset: u32,
+    /// The highest input sequence number and its output.
     last_in_seq: SeqNo,
-    last_in_ts: RtpTimestamp,
     last_out_seq: SeqNo,
-    last_out_ts: RtpTimestamp,
-    last_us: u64,
+    /// The newest input timestamp, its output and when it arrived: the reference for
+    /// timestamp jumps and for the timestamp after a switch. (Not the last packet's: RFC 4733
+    /// event packets repeat their start timestamp for as long as the event lasts.)
+    ref_in_ts: RtpTimestamp,
+    ref_out_ts: RtpTimestamp,
+    ref_us: u64,
 }
 
 /// Rewrites input streams into one continuous output stream. See the module docs.
@@ -106,6 +118,8 @@ pub struct Rewriter {
     config: RewriteConfig,
     /// `max_timestamp_skew_us` in samples.
     skew_samples: i64,
+    /// How far back a timestamp may lie before it is a jump, samples.
+    backward_limit_samples: i64,
     anchor: Option<Anchor>,
     previous: Option<(Ssrc, u64)>,
     switch_pending: bool,
@@ -123,7 +137,12 @@ impl Rewriter {
         Rewriter {
             config,
             skew_samples: micros_to_samples(config.max_timestamp_skew_us, config.clock_rate)
-                .min(i64::MAX as u64) as i64,
+                .min(i64::MAX as u64 / 2) as i64,
+            backward_limit_samples: micros_to_samples(
+                config.max_timestamp_skew_us.saturating_add(EVENT_SPAN_US),
+                config.clock_rate,
+            )
+            .min(i64::MAX as u64 / 2) as i64,
             anchor: None,
             previous: None,
             switch_pending: false,
@@ -173,15 +192,16 @@ impl Rewriter {
                 seq_offset: self.config.initial_seq.0.wrapping_sub(seq.0),
                 ts_offset: self.config.initial_timestamp.0.wrapping_sub(timestamp.0),
                 last_in_seq: seq,
-                last_in_ts: timestamp,
                 last_out_seq: self.config.initial_seq,
-                last_out_ts: self.config.initial_timestamp,
-                last_us: now_us,
+                ref_in_ts: timestamp,
+                ref_out_ts: self.config.initial_timestamp,
+                ref_us: now_us,
             };
             self.anchor = Some(a);
             return Ok(self.output(&a, seq, timestamp, marker));
         };
         let mut switched = false;
+        let mut reference = false;
         if ssrc != a.in_ssrc {
             if let Some((old, at)) = self.previous {
                 if old == ssrc && now_us.saturating_sub(at) < self.config.stale_grace_us {
@@ -207,21 +227,26 @@ impl Rewriter {
                 // far, and the comparison would break after 2^15 packets anyway.)
                 self.counters.stale += 1;
                 return Err(SourceError::StaleSource(ssrc.0));
-            } else if step > 0 {
-                let elapsed = self.samples(now_us.saturating_sub(a.last_us)) as i64;
-                let moved = i64::from(timestamp.diff(a.last_in_ts));
-                let skew = self.skew_samples;
-                if (moved - elapsed).abs() > skew {
-                    let out_ts = a.last_out_ts.wrapping_add(elapsed.max(1) as u32);
+            } else {
+                let moved = i64::from(timestamp.diff(a.ref_in_ts));
+                let elapsed = self.samples(now_us.saturating_sub(a.ref_us)) as i64;
+                let jumped = if moved > 0 {
+                    (moved - elapsed).abs() > self.skew_samples
+                } else {
+                    moved < -self.backward_limit_samples
+                };
+                if jumped {
+                    let out_ts = a.ref_out_ts.wrapping_add(elapsed.max(1) as u32);
                     a.ts_offset = out_ts.0.wrapping_sub(timestamp.0);
                     self.counters.timestamp_jumps += 1;
                 }
+                reference = moved > 0 || jumped;
             }
         }
         if switched {
-            let elapsed = self.samples(now_us.saturating_sub(a.last_us)).max(1);
+            let elapsed = self.samples(now_us.saturating_sub(a.ref_us)).max(1);
             let out_seq = a.last_out_seq.wrapping_add(1);
-            let out_ts = a.last_out_ts.wrapping_add(elapsed as u32);
+            let out_ts = a.ref_out_ts.wrapping_add(elapsed as u32);
             if ssrc != a.in_ssrc {
                 self.previous = Some((a.in_ssrc, now_us));
             }
@@ -231,10 +256,10 @@ impl Rewriter {
                 seq_offset: out_seq.0.wrapping_sub(seq.0),
                 ts_offset: out_ts.0.wrapping_sub(timestamp.0),
                 last_in_seq: seq,
-                last_in_ts: timestamp,
                 last_out_seq: out_seq,
-                last_out_ts: out_ts,
-                last_us: now_us,
+                ref_in_ts: timestamp,
+                ref_out_ts: out_ts,
+                ref_us: now_us,
             };
             self.switch_pending = false;
             self.counters.switches += 1;
@@ -242,10 +267,12 @@ impl Rewriter {
         let out = self.output(&a, seq, timestamp, marker || switched);
         if seq.diff(a.last_in_seq) > 0 {
             a.last_in_seq = seq;
-            a.last_in_ts = timestamp;
             a.last_out_seq = out.seq;
-            a.last_out_ts = out.timestamp;
-            a.last_us = now_us;
+        }
+        if reference {
+            a.ref_in_ts = timestamp;
+            a.ref_out_ts = out.timestamp;
+            a.ref_us = now_us;
         }
         self.anchor = Some(a);
         Ok(out)
@@ -406,10 +433,10 @@ mod tests {
         // A reordered packet deep into the stream is mapped, not refused.
         let late = r
             .rewrite(
-                4_000_000 * MS,
+                4_000_010 * MS,
                 Ssrc(1),
                 SeqNo(199_990u32 as u16),
-                RtpTimestamp(0),
+                RtpTimestamp(199_990u32 * 160),
                 false,
             )
             .unwrap();
@@ -454,6 +481,55 @@ mod tests {
             .rewrite(5_040 * MS, Ssrc(1), SeqNo(4), RtpTimestamp(840_160), false)
             .unwrap();
         assert_eq!(d.timestamp, c.timestamp.wrapping_add(40_000));
+        assert_eq!(r.counters().timestamp_jumps, 1);
+    }
+
+    /// RFC 4733 events in the audio stream: updates repeat the event's start timestamp for
+    /// 2 s while the audio is suppressed, then audio resumes 2 s later. Nothing is a jump, and
+    /// a switch right after the event continues from real time.
+    #[test]
+    fn telephone_events_in_the_stream_are_not_timestamp_jumps() {
+        let mut r = rewriter();
+        let mut t = 0;
+        let mut ts = 0u32;
+        let mut seq = 0u16;
+        let mut send = |r: &mut Rewriter, t: u64, ts: u32, seq: &mut u16| {
+            *seq += 1;
+            r.rewrite(t * MS, Ssrc(1), SeqNo(*seq), RtpTimestamp(ts), false)
+                .unwrap()
+        };
+        for _ in 0..10 {
+            send(&mut r, t, ts, &mut seq);
+            t += 20;
+            ts += 160;
+        }
+        let event_start = ts;
+        let first_event = send(&mut r, t, event_start, &mut seq);
+        for _ in 0..40 {
+            t += 50;
+            let update = send(&mut r, t, event_start, &mut seq);
+            assert_eq!(update.timestamp, first_event.timestamp);
+        }
+        t += 20;
+        let resumed = send(&mut r, t, event_start + 2_020 * 8, &mut seq);
+        assert_eq!(
+            resumed.timestamp,
+            first_event.timestamp.wrapping_add(2_020 * 8)
+        );
+        assert_eq!(r.counters().timestamp_jumps, 0);
+        // Audio continuing in parallel with a long event: old timestamps are not jumps either.
+        let audio_ts = event_start + 2_020 * 8;
+        for i in 1..200u32 {
+            t += 20;
+            send(&mut r, t, audio_ts + i * 160, &mut seq);
+            if i % 3 == 0 {
+                send(&mut r, t, audio_ts, &mut seq);
+            }
+        }
+        assert_eq!(r.counters().timestamp_jumps, 0);
+        // A timestamp 1 minute back is one.
+        t += 20;
+        send(&mut r, t, audio_ts.wrapping_sub(60 * 8000), &mut seq);
         assert_eq!(r.counters().timestamp_jumps, 1);
     }
 

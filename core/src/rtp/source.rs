@@ -9,8 +9,8 @@
 //!   `Locked` on its own: only [`SourceFilter::relearn`], the caller's signal that the peer
 //!   changed (re-INVITE, ICE restart, an operator command), goes back to learning.
 //! - A packet is *valid* for learning if its payload type is one negotiated for the stream
-//!   and its SSRC is the signalled one (when signalling gave one; RFC 5576 `a=ssrc`), or the
-//!   same as the candidate's first packet otherwise. The first valid packet makes its address
+//!   and its SSRC is the signalled one (when signalling gave one; RFC 5576 `a=ssrc`). A
+//!   candidate that changes SSRC restarts its packet count. The first valid packet makes its address
 //!   the candidate; the candidate locks after `learn_packets` valid packets with advancing
 //!   sequence numbers, or when `learn_window_us` has passed since its first packet, whichever
 //!   comes first. While learning, packets from other addresses are dropped, except from the
@@ -264,7 +264,17 @@ impl SourceFilter {
             None => fresh,
             Some(c) if c.address == source => {
                 if c.ssrc != ssrc {
-                    return Err(SourceError::Ssrc(ssrc.0));
+                    // The candidate restarted its stream: count its packets afresh.
+                    return self.keep_learning(
+                        Candidate {
+                            ssrc,
+                            packets: 1,
+                            last_seq: seq,
+                            ..c
+                        },
+                        now_us,
+                        window_start,
+                    );
                 }
                 let step = seq.diff(c.last_seq);
                 let packets = if (1..=LEARN_MAX_GAP).contains(&step) {
@@ -287,6 +297,16 @@ impl SourceFilter {
                 }
             }
         };
+        self.keep_learning(next, now_us, window_start)
+    }
+
+    /// Makes `next` the candidate, or locks it if it has enough packets or the window closed.
+    fn keep_learning(
+        &mut self,
+        next: Candidate,
+        now_us: u64,
+        window_start: u64,
+    ) -> Result<(), SourceError> {
         if next.packets >= self.config.learn_packets
             || now_us.saturating_sub(window_start) >= self.config.learn_window_us
         {
@@ -472,6 +492,22 @@ mod tests {
         );
         assert_eq!(f.counters().payload_type, 2);
         assert_eq!(f.counters().ssrc, 1);
+    }
+
+    #[test]
+    fn a_candidate_that_restarts_its_ssrc_still_locks() {
+        let mut f = SourceFilter::new(SourceConfig {
+            learn_packets: 3,
+            ..SourceConfig::default()
+        });
+        let a = addr("192.0.2.1:4000");
+        f.handle_packet(0, a, Ssrc(1), PCMU, SeqNo(1)).unwrap();
+        f.handle_packet(1, a, Ssrc(1), PCMU, SeqNo(2)).unwrap();
+        f.handle_packet(2, a, Ssrc(2), PCMU, SeqNo(900)).unwrap();
+        assert!(f.locked_address().is_none());
+        f.handle_packet(3, a, Ssrc(2), PCMU, SeqNo(901)).unwrap();
+        f.handle_packet(4, a, Ssrc(2), PCMU, SeqNo(902)).unwrap();
+        assert_eq!(f.locked_address(), Some(a));
     }
 
     #[test]

@@ -280,7 +280,9 @@ pub struct SendStats {
     clock_rate: u32,
     packets: u32,
     octets: u32,
-    last_sent: Option<(RtpTimestamp, u64)>,
+    /// The newest timestamp sent and when (RFC 4733 packets repeat older ones).
+    newest: Option<(RtpTimestamp, u64)>,
+    last_sent_us: Option<u64>,
     rtt_us: Option<u64>,
     remote_report: Option<ReportBlock>,
 }
@@ -298,7 +300,8 @@ impl SendStats {
             clock_rate,
             packets: 0,
             octets: 0,
-            last_sent: None,
+            newest: None,
+            last_sent_us: None,
             rtt_us: None,
             remote_report: None,
         }
@@ -314,18 +317,24 @@ impl SendStats {
     pub fn handle_sent(&mut self, now_us: u64, timestamp: RtpTimestamp, payload_len: usize) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload_len as u32);
-        self.last_sent = Some((timestamp, now_us));
+        self.last_sent_us = Some(now_us);
+        if self
+            .newest
+            .is_none_or(|(newest, _)| timestamp.diff(newest) > 0)
+        {
+            self.newest = Some((timestamp, now_us));
+        }
     }
 
     /// When we last sent a packet, if ever.
     pub fn last_sent_us(&self) -> Option<u64> {
-        self.last_sent.map(|(_, at)| at)
+        self.last_sent_us
     }
 
     /// The SR sender info at `now_us` / `now_ntp` (the same instant on the two clocks): the
-    /// RTP timestamp is the last one sent, advanced by the time since (§6.4.1).
+    /// RTP timestamp is the newest one sent, advanced by the time since (§6.4.1).
     pub fn sender_info(&self, now_us: u64, now_ntp: NtpTime) -> SenderInfo {
-        let rtp_timestamp = match self.last_sent {
+        let rtp_timestamp = match self.newest {
             Some((ts, at)) => {
                 let elapsed = now_us.saturating_sub(at);
                 let samples = micros_to_samples(elapsed, self.clock_rate);
@@ -543,9 +552,12 @@ mod tests {
         let mut tx = SendStats::new(Ssrc(1), 8000);
         tx.handle_sent(1_000_000, RtpTimestamp(1000), 160);
         tx.handle_sent(1_020_000, RtpTimestamp(1160), 160);
+        // An RFC 4733 update repeating an older timestamp does not move the reference.
+        tx.handle_sent(1_030_000, RtpTimestamp(1000), 4);
         let info = tx.sender_info(1_520_000, NtpTime(42));
         assert_eq!(info.rtp_timestamp, RtpTimestamp(1160 + 4000));
-        assert_eq!((info.packet_count, info.octet_count), (2, 320));
+        assert_eq!((info.packet_count, info.octet_count), (3, 324));
+        assert_eq!(tx.last_sent_us(), Some(1_030_000));
         assert_eq!(info.ntp_time, NtpTime(42));
     }
 }
