@@ -493,7 +493,7 @@ mod tests {
         let mut t = 0;
         let mut ts = 0u32;
         let mut seq = 0u16;
-        let mut send = |r: &mut Rewriter, t: u64, ts: u32, seq: &mut u16| {
+        let send = |r: &mut Rewriter, t: u64, ts: u32, seq: &mut u16| {
             *seq += 1;
             r.rewrite(t * MS, Ssrc(1), SeqNo(*seq), RtpTimestamp(ts), false)
                 .unwrap()
