@@ -17,13 +17,22 @@
 //!
 //! A Goertzel bin cannot tell 697 Hz from 697 Hz + 3.5 % (24 Hz is half a bin). The estimator
 //! measures the frequency directly: with `Y_a = Σ h[n] x[n] e^{-jω₀n}` and
-//! `Y_b = Σ h[n] x[n+1] e^{-jω₀n}` (the same window shifted by one sample), a tone `e^{jωn}` gives
-//! `Y_b = e^{jω} Y_a` exactly, whatever its amplitude envelope, so `ω̂ = arg(Y_b · conj Y_a)`.
-//! This is the phase-vocoder estimate with a one-sample hop (Flanagan & Golden 1966), equivalent
-//! to the derivative-window reassignment of Auger & Flandrin (1995); with the Hann window the
-//! estimate is unbiased to < 0.1 Hz with the other DTMF tone present, and its noise is about
-//! 1.5 Hz RMS at 12 dB SNR. It needs no frequency grid, so it is also used by the fax-tone
-//! detectors.
+//! `Y_b = Σ h[n] x[n+1] e^{-jω₀n}` (the same window shifted by one sample), a steady tone
+//! `e^{jωn}` gives `Y_b = e^{jω} Y_a` exactly, so `ω̂ = arg(Y_b · conj Y_a)`. This is the
+//! phase-vocoder estimate with a one-sample hop (Flanagan & Golden 1966), equivalent to the
+//! derivative-window reassignment of Auger & Flandrin (1995). Measured (unit tests): with the
+//! other DTMF tone 8 dB stronger and ≥ 236 Hz away the error is under 2 Hz, against 9 Hz or
+//! more of margin between the ±2.5 % tolerance and Q.24's limits. A tone whose amplitude changes
+//! inside the block (an onset, a fade) *and* that is off the bin biases the estimate, which is
+//! why the detector also measures each tone's frequency over the whole tone from the pair fit's
+//! phases. It needs no frequency grid, so the fax-tone detectors use it too.
+//!
+//! # Harmonics ([`DtmfBank::dft_many`])
+//!
+//! The detector checks for harmonics (instruments and voices have them, DTMF does not) with
+//! eight Hann-windowed DFTs at arbitrary frequencies, run as the same interleaved sixteen-lane
+//! recursion, phases referred to the block's centre so that two nearby components can be
+//! separated with the window's real response ([`hann_response`]).
 //!
 //! # The pair fit ([`PairFit`])
 //!

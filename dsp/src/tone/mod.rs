@@ -41,6 +41,11 @@ pub use fax::{FaxTone, FaxToneDetector, FaxToneEvent};
 pub use generator::{Cadence, ToneGenerator, ToneSpec};
 pub use tables::{CallProgressTone, Country};
 
+/// G.711 §5: the A-law theoretical load capacity `T_max`, the level of a full-scale sine, in
+/// dBm0 (µ-law: +3.17).
+#[allow(clippy::approx_constant)] // 3.14 dB is G.711's figure, not π.
+pub const A_LAW_TMAX_DBM0: f64 = 3.14;
+
 /// Peak amplitude, in 16-bit PCM units, of a sine at 0 dBm0 (A-law `T_max` = +3.14 dBm0 at full
 /// scale 32 768; see the module documentation).
 pub const DBM0_PEAK: f64 = 22_827.057_614_381_67;
@@ -154,8 +159,8 @@ mod tests {
 
     #[test]
     fn dbm0_peak_matches_a_law_tmax() {
-        assert!((DBM0_PEAK - 32_768.0 * 10f64.powf(-3.14 / 20.0)).abs() < 1e-6);
-        assert!((dbm0_to_peak(3.14) - 32_768.0).abs() < 1e-6);
+        assert!((DBM0_PEAK - 32_768.0 * 10f64.powf(-A_LAW_TMAX_DBM0 / 20.0)).abs() < 1e-6);
+        assert!((dbm0_to_peak(A_LAW_TMAX_DBM0) - 32_768.0).abs() < 1e-6);
         assert!(mean_square_to_dbm0(dbm0_to_mean_square(-26.0)) + 26.0 < 1e-9);
     }
 

@@ -8,9 +8,10 @@
 //!   440 + 480 Hz at −19 dBm0, 2 s on 4 s off; busy (line busy) 480 + 620 Hz at −24 dBm0,
 //!   0.5 s on 0.5 s off; congestion ("reorder", network busy) 480 + 620 Hz at −24 dBm0,
 //!   0.25 s on 0.25 s off.
-//! * **UK**: BT SIN 350 as summarised in ITU-T E.180 Supplement 2: dial 350 + 440 Hz
-//!   continuous; ringing 400 + 450 Hz, 0.4 on 0.2 off 0.4 on 2.0 off; busy ("engaged") 400 Hz,
-//!   0.375 on 0.375 off; congestion 400 Hz, 0.4 on 0.35 off 0.225 on 0.525 off.
+//! * **UK**: BT SIN 350 (BT's suppliers' information note on network tones, the source Asterisk's
+//!   `indications.conf` cites for its UK table): dial 350 + 440 Hz continuous; ringing
+//!   400 + 450 Hz, 0.4 on 0.2 off 0.4 on 2.0 off; busy ("engaged") 400 Hz, 0.375 on 0.375 off;
+//!   congestion 400 Hz, 0.4 on 0.35 off 0.225 on 0.525 off.
 //! * **DE**: ITU-T E.180 Supplement 2 ("Various tones used in national networks", the ITU's
 //!   2003 compilation), Germany: dial 425 Hz continuous; ringing 425 Hz, 1.0 on 4.0 off; busy
 //!   425 Hz, 0.48 on 0.48 off; congestion 425 Hz, 0.24 on 0.24 off.
