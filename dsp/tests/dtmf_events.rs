@@ -239,3 +239,61 @@ fn long_key_press_is_one_digit_with_regular_updates() {
     let end = ends(&events)[0];
     assert!((end.duration as i64 - 16_000).abs() <= 16);
 }
+
+proptest::proptest! {
+    /// Any audio, cut into any frames, with timestamps that sometimes jump: `process` never
+    /// panics, never writes more than `events_max` events, keeps Begin/End paired per digit,
+    /// and (with suppression) returns as many samples as it was given.
+    #[test]
+    fn process_is_total_over_arbitrary_input(
+        frames in proptest::collection::vec(
+            (proptest::collection::vec(proptest::prelude::any::<i16>(), 0..400), 0u8..8),
+            1..30,
+        ),
+        wide in proptest::prelude::any::<bool>(),
+        suppress in proptest::prelude::any::<bool>(),
+        digit_at in 0usize..30,
+    ) {
+        let rate = if wide { 16000 } else { 8000 };
+        let config = DtmfConfig {
+            suppression_delay_ms: suppress.then_some(20),
+            ..DtmfConfig::with_rate(rate)
+        };
+        let mut det = DtmfDetector::new(config).unwrap();
+        let tone = digits("7", 60, 0, -10.0, 0.0, rate);
+        let mut ts = 0u64;
+        let mut open = 0i32;
+        for (i, (mut frame, jump)) in frames.into_iter().enumerate() {
+            if i == digit_at {
+                frame.extend_from_slice(&tone);
+            }
+            if jump == 0 {
+                ts += 12_345;
+            }
+            let mut events = vec![DtmfEvent::default(); det.events_max(frame.len())];
+            let len = frame.len();
+            let n = det.process(ts, &mut frame, &mut events).unwrap();
+            proptest::prop_assert!(n <= events.len());
+            proptest::prop_assert_eq!(frame.len(), len);
+            for e in &events[..n] {
+                match e.kind {
+                    DtmfEventKind::Begin => open += 1,
+                    DtmfEventKind::End => open -= 1,
+                    DtmfEventKind::Update => proptest::prop_assert_eq!(open, 1),
+                }
+                proptest::prop_assert!((0..=1).contains(&open));
+            }
+            ts += len as u64;
+        }
+        let mut events = vec![DtmfEvent::default(); det.events_max(0)];
+        let n = det.flush(&mut events).unwrap();
+        for e in &events[..n] {
+            if e.kind == DtmfEventKind::End {
+                open -= 1;
+            } else if e.kind == DtmfEventKind::Begin {
+                open += 1;
+            }
+        }
+        proptest::prop_assert_eq!(open, 0);
+    }
+}
