@@ -187,6 +187,8 @@ pub struct TelephoneEventSender {
     config: SenderConfig,
     active: Option<ActiveEvent>,
     segment_end: Option<FinalPacket>,
+    /// The previous event's final packet, still being repeated when the next event ended.
+    previous_end: Option<FinalPacket>,
     event_end: Option<FinalPacket>,
 }
 
@@ -202,6 +204,7 @@ impl TelephoneEventSender {
             config,
             active: None,
             segment_end: None,
+            previous_end: None,
             event_end: None,
         }
     }
@@ -218,7 +221,10 @@ impl TelephoneEventSender {
 
     /// True when nothing is left to send.
     pub fn is_idle(&self) -> bool {
-        self.active.is_none() && self.segment_end.is_none() && self.event_end.is_none()
+        self.active.is_none()
+            && self.segment_end.is_none()
+            && self.previous_end.is_none()
+            && self.event_end.is_none()
     }
 
     /// A digit starts. `started_us` is when the tone began (at most `now_us`; earlier when a
@@ -262,6 +268,9 @@ impl TelephoneEventSender {
         let elapsed = self.samples_since(active.started_us, now_us);
         self.close_full_segments(&mut active, elapsed, now_us);
         let duration = (elapsed - active.segment_offset) as u16;
+        // Fast dialling can end a digit while the previous one's final packet is still being
+        // repeated; both keep their repetitions (an older one still pending is dropped).
+        self.previous_end = self.event_end.take();
         self.event_end = Some(FinalPacket {
             transmit: EventTransmit {
                 timestamp: active.segment_ts,
@@ -282,6 +291,7 @@ impl TelephoneEventSender {
     pub fn poll_timeout(&self) -> Option<u64> {
         [
             self.segment_end.map(|f| f.next_due_us),
+            self.previous_end.map(|f| f.next_due_us),
             self.event_end.map(|f| f.next_due_us),
             self.active.map(|a| a.next_due_us),
         ]
@@ -294,7 +304,11 @@ impl TelephoneEventSender {
     /// and timeout.
     pub fn poll_transmit(&mut self, now_us: u64) -> Option<EventTransmit> {
         let interval = self.config.update_interval_us;
-        for slot in [&mut self.segment_end, &mut self.event_end] {
+        for slot in [
+            &mut self.segment_end,
+            &mut self.previous_end,
+            &mut self.event_end,
+        ] {
             if let Some(last) = slot.as_mut().filter(|f| f.next_due_us <= now_us) {
                 let transmit = last.transmit;
                 last.transmit.marker = false;
@@ -336,6 +350,7 @@ impl TelephoneEventSender {
     pub fn reset(&mut self) {
         self.active = None;
         self.segment_end = None;
+        self.previous_end = None;
         self.event_end = None;
     }
 
@@ -860,6 +875,35 @@ mod tests {
             })
         );
         assert_eq!(r.poll_event(), None);
+    }
+
+    /// Fast dialling, 40 ms on and 40 ms off: every digit still gets its three final packets.
+    #[test]
+    fn fast_dialling_keeps_every_final_packet() {
+        let mut s = TelephoneEventSender::new(SenderConfig::default());
+        let mut out = Vec::new();
+        for d in 0..4u64 {
+            let start = d * 80_000;
+            s.begin(
+                start,
+                start,
+                EventCode(d as u8),
+                10,
+                RtpTimestamp(start as u32 / 125),
+            )
+            .unwrap();
+            run(&mut s, start + 39_999, &mut out);
+            s.end(start + 40_000);
+            run(&mut s, start + 79_999, &mut out);
+        }
+        run(&mut s, 1_000_000, &mut out);
+        for d in 0..4u8 {
+            let ends = out
+                .iter()
+                .filter(|(_, t)| t.event.event == EventCode(d) && t.event.end)
+                .count();
+            assert_eq!(ends, 3, "digit {d}");
+        }
     }
 
     #[test]
