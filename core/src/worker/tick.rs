@@ -197,16 +197,12 @@ impl TickClock {
             (deadline / 1_000_000_000) as _,
             (deadline % 1_000_000_000) as _,
         );
-        loop {
-            match clock_nanosleep(
-                ClockId::CLOCK_MONOTONIC,
-                ClockNanosleepFlags::TIMER_ABSTIME,
-                &request,
-            ) {
-                Err(Errno::EINTR) => continue,
-                _ => break,
-            }
-        }
+        // Interrupted by a signal: sleep again towards the same absolute deadline.
+        while let Err(Errno::EINTR) = clock_nanosleep(
+            ClockId::CLOCK_MONOTONIC,
+            ClockNanosleepFlags::TIMER_ABSTIME,
+            &request,
+        ) {}
         let now = self.elapsed_ns();
         let late = now.saturating_sub(self.next_ns);
         let missed = late / self.quantum_ns;
