@@ -66,7 +66,7 @@ pub(crate) struct TranscodeArgs {
     /// Codec of a raw input (l16, pcmu, pcma, g722); l16 by default.
     #[arg(long, value_name = "NAME")]
     in_codec: Option<String>,
-    /// Opus target bitrate in bit/s (6000 to 510000); libopus chooses if not given.
+    /// Opus target bitrate in bit/s (6000 to 510000); by default 20 (8 kHz) to 32 kbit/s (24-48 kHz), enough to keep in-band FEC on.
     #[arg(long, value_name = "BPS")]
     bitrate: Option<u32>,
     /// Opus encoder complexity, 0 (fastest) to 10 (best).
