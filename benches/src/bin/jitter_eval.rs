@@ -1,0 +1,663 @@
+//! Jitter buffer evaluation: speech through seeded network models into the adaptive jitter
+//! buffer and into a fixed 60 ms buffer, scored with PESQ (ITU-T P.862), with the delay each
+//! buffer adds.
+//!
+//! ```text
+//! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
+//! ```
+//!
+//! # What it does
+//!
+//! 1. Speech: espeak-ng reads the same sentences in several voices; sox resamples each to
+//!    8 kHz (narrowband) and 16 kHz (wideband). Cached in `DIR/speech/`.
+//! 2. Each clip is encoded into 20 ms RTP packets: PCMU at 8 kHz; G.722 and Opus (in-band FEC
+//!    on) at 16 kHz.
+//! 3. A network model per scenario, seeded, decides when each packet arrives (or that it does
+//!    not): a FIFO link with a base delay of 30 ms, jitter, delay spikes (the link stalls and
+//!    then delivers the backlog at once), reordering (a packet overtaken by its successors),
+//!    duplicates, Gilbert-Elliott bursty loss, and sender clock drift (the sender's 20 ms is
+//!    the receiver's 20 ms × (1 - drift)).
+//! 4. Two receivers pop 10 ms frames on the receiver's clock: the adaptive buffer
+//!    (`PlayoutMode::Adaptive`, defaults) and the fixed one (`PlayoutMode::Fixed { 60 ms }`: a
+//!    constant 60 ms target, late packets lost, drift corrected by frame slips). Both use the
+//!    same decoders and concealment (ours for PCMU and G.722, libopus' PLC and FEC for Opus).
+//! 5. The outputs go to `DIR/<codec>/<scenario>/`, and `benches/scripts/pesq_score.py` scores
+//!    each against the clean clip: narrowband PESQ at 8 kHz, wideband at 16 kHz.
+//! 6. A markdown table goes to stdout: MOS and mean added delay per scenario, codec and
+//!    buffer, averaged over the voices. *Added delay* is, for every frame of decoded speech,
+//!    the time it plays minus the time its packet would have arrived over the jitter-free
+//!    link (send time + 30 ms), averaged.
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tandem_codecs::file::wav;
+use tandem_codecs::{EncoderConfig, Format, registry};
+use tandem_dsp::jitter::{JitterBuffer, JitterConfig, PlayoutEvent, PlayoutMode, RtpPacket};
+
+const PTIME_MS: u64 = 20;
+const FRAME_MS: u64 = 10;
+const BASE_DELAY_MS: f64 = 30.0;
+
+/// Harvard sentences (IEEE 1969), public domain.
+const TEXT: &str = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue \
+    background. It is easy to tell the depth of a well. These days a chicken leg is a rare dish. \
+    Rice is often served in round bowls. The juice of lemons makes fine punch.";
+
+/// espeak-ng voice, words per minute, pitch.
+const VOICES: &[(&str, u32, u32)] = &[
+    ("en-us", 150, 45),
+    ("en-us+f3", 155, 60),
+    ("en-gb+m3", 145, 35),
+    ("en+f4", 150, 70),
+];
+
+#[derive(Clone, Copy)]
+struct Codec {
+    name: &'static str,
+    format: Format,
+    payload_type: u8,
+    pesq_mode: &'static str,
+}
+
+const CODECS: &[Codec] = &[
+    Codec {
+        name: "pcmu",
+        format: Format::PCMU,
+        payload_type: 0,
+        pesq_mode: "nb",
+    },
+    Codec {
+        name: "g722",
+        format: Format::G722,
+        payload_type: 9,
+        pesq_mode: "wb",
+    },
+    Codec {
+        name: "opus16",
+        format: Format::opus(16000),
+        payload_type: 111,
+        pesq_mode: "wb",
+    },
+];
+
+/// A seeded network model.
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    name: &'static str,
+    /// Judged: the adaptive buffer must beat the fixed one on MOS and delay.
+    jittery: bool,
+    /// Slowly varying queueing delay: AR(1) standard deviation, ms.
+    wander_ms: f64,
+    /// Congestion episodes: mean lengths of calm and congested periods in s (0: none), and the
+    /// extra wander and jitter while congested, ms.
+    calm_s: f64,
+    congested_s: f64,
+    congested_wander_ms: f64,
+    congested_jitter_ms: f64,
+    /// Per-packet exponential jitter, mean ms.
+    jitter_ms: f64,
+    /// Delay spikes: mean interval s (0: none), height range ms.
+    spike_every_s: f64,
+    spike_ms: (f64, f64),
+    /// Probability a packet is overtaken (delayed by 25-60 ms without holding the others).
+    reorder: f64,
+    /// Probability a packet is duplicated.
+    duplicate: f64,
+    /// Gilbert-Elliott: mean loss rate and mean burst length in packets (0: none).
+    loss: f64,
+    burst: f64,
+    /// Sender clock drift: +0.005 means the sender's clock runs 0.5 % fast.
+    drift: f64,
+}
+
+const CALM: Scenario = Scenario {
+    name: "",
+    jittery: false,
+    wander_ms: 0.0,
+    calm_s: 0.0,
+    congested_s: 0.0,
+    congested_wander_ms: 0.0,
+    congested_jitter_ms: 0.0,
+    jitter_ms: 0.0,
+    spike_every_s: 0.0,
+    spike_ms: (0.0, 0.0),
+    reorder: 0.0,
+    duplicate: 0.0,
+    loss: 0.0,
+    burst: 0.0,
+    drift: 0.0,
+};
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "clean",
+        ..CALM
+    },
+    Scenario {
+        name: "bursty-loss",
+        jitter_ms: 2.0,
+        loss: 0.05,
+        burst: 2.5,
+        ..CALM
+    },
+    Scenario {
+        name: "jitter-light",
+        jittery: true,
+        wander_ms: 3.0,
+        jitter_ms: 3.0,
+        ..CALM
+    },
+    Scenario {
+        name: "jitter",
+        jittery: true,
+        wander_ms: 8.0,
+        jitter_ms: 8.0,
+        ..CALM
+    },
+    Scenario {
+        name: "congestion",
+        jittery: true,
+        wander_ms: 2.0,
+        jitter_ms: 3.0,
+        calm_s: 6.0,
+        congested_s: 2.0,
+        congested_wander_ms: 15.0,
+        congested_jitter_ms: 10.0,
+        ..CALM
+    },
+    Scenario {
+        name: "spikes",
+        jittery: true,
+        jitter_ms: 4.0,
+        spike_every_s: 3.0,
+        spike_ms: (120.0, 300.0),
+        ..CALM
+    },
+    Scenario {
+        name: "reorder",
+        jittery: true,
+        jitter_ms: 5.0,
+        reorder: 0.05,
+        duplicate: 0.02,
+        ..CALM
+    },
+    Scenario {
+        name: "drift-fast",
+        jittery: true,
+        jitter_ms: 4.0,
+        drift: 0.005,
+        ..CALM
+    },
+    Scenario {
+        name: "drift-slow",
+        jittery: true,
+        jitter_ms: 4.0,
+        drift: -0.005,
+        ..CALM
+    },
+    Scenario {
+        name: "mixed",
+        jittery: true,
+        wander_ms: 5.0,
+        jitter_ms: 6.0,
+        calm_s: 5.0,
+        congested_s: 2.0,
+        congested_wander_ms: 10.0,
+        congested_jitter_ms: 8.0,
+        spike_every_s: 5.0,
+        spike_ms: (100.0, 250.0),
+        reorder: 0.02,
+        duplicate: 0.01,
+        loss: 0.03,
+        burst: 2.0,
+        drift: 0.003,
+    },
+];
+
+/// SplitMix64: small, seedable, good enough for network models.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn exponential(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.uniform()).ln()
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (1.0 - self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// One delivery: arrival time (µs, receiver clock) and packet index.
+type Arrival = (u64, usize);
+
+/// When each of `count` packets arrives; the send time of packet `k` is returned too.
+fn network(s: &Scenario, count: usize, seed: u64) -> (Vec<Arrival>, Vec<f64>) {
+    let mut rng = Rng(seed);
+    let send: Vec<f64> = (0..count)
+        .map(|k| (k as f64 + 1.0) * PTIME_MS as f64 * (1.0 - s.drift))
+        .collect();
+    let mut arrivals = Vec::new();
+    let mut wander = 0.0f64;
+    let mut congested_wander = 0.0f64;
+    let mut congested = false;
+    let mut switch_at = if s.calm_s > 0.0 {
+        rng.exponential(s.calm_s * 1000.0)
+    } else {
+        f64::INFINITY
+    };
+    let mut fifo_free = 0.0f64;
+    let mut bad = false;
+    let mut next_spike = if s.spike_every_s > 0.0 {
+        rng.exponential(s.spike_every_s * 1000.0) + 500.0
+    } else {
+        f64::INFINITY
+    };
+    let (p_gb, p_bg) = if s.loss > 0.0 {
+        let r = 1.0 / s.burst;
+        (s.loss * r / (1.0 - s.loss), r)
+    } else {
+        (0.0, 1.0)
+    };
+    for (k, &t) in send.iter().enumerate() {
+        wander = 0.97 * wander + (1.0 - 0.97f64 * 0.97).sqrt() * s.wander_ms * rng.normal();
+        if t >= switch_at {
+            congested = !congested;
+            let mean = if congested { s.congested_s } else { s.calm_s };
+            switch_at = t + rng.exponential(mean * 1000.0);
+        }
+        let (w, j) = if congested {
+            (s.congested_wander_ms, s.congested_jitter_ms)
+        } else {
+            (0.0, 0.0)
+        };
+        congested_wander =
+            0.97 * congested_wander + (1.0 - 0.97f64 * 0.97).sqrt() * w * rng.normal();
+        let mut delay = BASE_DELAY_MS
+            + wander.max(0.0)
+            + congested_wander.abs()
+            + rng.exponential(s.jitter_ms.max(1e-9))
+            + if congested { rng.exponential(j) } else { 0.0 };
+        if t >= next_spike {
+            let (lo, hi) = s.spike_ms;
+            delay += lo + (hi - lo) * rng.uniform();
+            next_spike = t + rng.exponential(s.spike_every_s * 1000.0) + 1000.0;
+        }
+        // Gilbert-Elliott state for this packet.
+        bad = if bad {
+            rng.uniform() >= p_bg
+        } else {
+            rng.uniform() < p_gb
+        };
+        let overtaken = rng.uniform() < s.reorder;
+        let duplicate = rng.uniform() < s.duplicate;
+        let at = if overtaken {
+            // Held back on another path: does not hold the queue.
+            t + delay + 25.0 + 35.0 * rng.uniform()
+        } else {
+            let at = (t + delay).max(fifo_free);
+            fifo_free = at + 0.05;
+            at
+        };
+        if bad {
+            continue;
+        }
+        arrivals.push(((at * 1000.0) as u64, k));
+        if duplicate {
+            arrivals.push((((at + 1.0 + 9.0 * rng.uniform()) * 1000.0) as u64, k));
+        }
+    }
+    arrivals.sort();
+    (arrivals, send)
+}
+
+/// What one receiver produced.
+struct Run {
+    pcm: Vec<i16>,
+    /// Sum and count of added delay over frames of decoded speech, ms.
+    delay_sum: f64,
+    delay_frames: u64,
+    lost: u64,
+    late: u64,
+    concealed: u64,
+    stretched: u64,
+}
+
+fn receive(
+    codec: &Codec,
+    mode: PlayoutMode,
+    packets: &[Vec<u8>],
+    arrivals: &[Arrival],
+    send_ms: &[f64],
+    samples: usize,
+    trace: bool,
+) -> Run {
+    let mut config = JitterConfig::new(codec.payload_type);
+    config.mode = mode;
+    let mut jb = JitterBuffer::new(codec.format, &config).expect("jitter buffer");
+    let rate = codec.format.sample_rate as usize;
+    let ts_per_packet = codec
+        .format
+        .descriptor()
+        .rtp_clock_rate(codec.format.sample_rate) as u64
+        * PTIME_MS
+        / 1000;
+    let frame = jb.frame_samples();
+    let mut pcm = vec![0i16; frame];
+    let mut out = Vec::with_capacity(samples + rate);
+    let end_us = ((send_ms.last().copied().unwrap_or(0.0) + 1500.0) * 1000.0) as u64;
+    let (mut delay_sum, mut delay_frames) = (0.0, 0u64);
+    let mut next = 0;
+    let mut now = 0u64;
+    let ts0 = 1000u32;
+    while now < end_us && out.len() < samples + rate {
+        while next < arrivals.len() && arrivals[next].0 <= now {
+            let (at, k) = arrivals[next];
+            let packet = RtpPacket {
+                sequence_number: k as u16,
+                timestamp: ts0.wrapping_add((k as u64 * ts_per_packet) as u32),
+                marker: k == 0,
+                ssrc: 0x5eed,
+                payload_type: codec.payload_type,
+                payload: &packets[k],
+            };
+            let _ = jb.push(at, &packet);
+            next += 1;
+        }
+        let ts = jb.playout_timestamp();
+        let event = jb.pop(now, &mut pcm).expect("frame length");
+        if let (
+            Some(ts),
+            PlayoutEvent::Normal | PlayoutEvent::Accelerated | PlayoutEvent::Decelerated,
+        ) = (ts, event)
+        {
+            let k = (ts.wrapping_sub(ts0) as u64 / ts_per_packet) as usize;
+            if let Some(&sent) = send_ms.get(k) {
+                delay_sum += now as f64 / 1000.0 - sent - BASE_DELAY_MS;
+                delay_frames += 1;
+            }
+        }
+        if trace {
+            let st = jb.stats();
+            println!(
+                "{:8.1} {:?} delay {} target {} lost {} late {} conc {} acc {} dec {} stored-next-arrival {:?}",
+                now as f64 / 1000.0,
+                event,
+                st.current_delay_ms,
+                st.target_delay_ms,
+                st.packets_lost,
+                st.packets_late,
+                st.frames_concealed,
+                st.accelerate_ops,
+                st.decelerate_ops,
+                arrivals.get(next).map(|a| (a.0 / 1000, a.1)),
+            );
+        }
+        out.extend_from_slice(&pcm);
+        now += FRAME_MS * 1000;
+    }
+    out.resize(samples, 0);
+    let stats = jb.stats();
+    Run {
+        pcm: out,
+        delay_sum,
+        delay_frames,
+        lost: stats.packets_lost,
+        late: stats.packets_late,
+        concealed: stats.frames_concealed,
+        stretched: stats.accelerate_ops + stats.decelerate_ops + stats.slips,
+    }
+}
+
+fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?} failed");
+}
+
+/// Speech clips at `rate`, one per voice, generated once.
+fn speech(dir: &Path, rate: u32) -> Vec<(String, Vec<i16>)> {
+    std::fs::create_dir_all(dir).expect("speech dir");
+    VOICES
+        .iter()
+        .map(|&(voice, wpm, pitch)| {
+            let name = voice.replace('+', "_");
+            let path = dir.join(format!("{name}_{rate}.wav"));
+            if !path.exists() {
+                let raw = dir.join(format!("{name}_raw.wav"));
+                run(Command::new("espeak-ng")
+                    .args([
+                        "-v",
+                        voice,
+                        "-s",
+                        &wpm.to_string(),
+                        "-p",
+                        &pitch.to_string(),
+                    ])
+                    .arg("-w")
+                    .arg(&raw)
+                    .arg(TEXT));
+                // Mono 16-bit at the rate, -26 dBov-ish speech level, 300 ms of silence before
+                // and 700 ms after (PESQ wants some silence around the speech).
+                run(Command::new("sox")
+                    .arg(&raw)
+                    .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+                    .arg(&path)
+                    .args(["gain", "-n", "-8", "pad", "0.3", "0.7"]));
+            }
+            let (_, samples) = wav::read(&path).expect("speech wav");
+            (name, samples)
+        })
+        .collect()
+}
+
+fn encode(codec: &Codec, pcm: &[i16]) -> Vec<Vec<u8>> {
+    let mut encoder =
+        registry::new_encoder(codec.format, &EncoderConfig::default()).expect("encoder");
+    let frame = codec.format.samples_in_ms(PTIME_MS as u32);
+    let mut buf = vec![0u8; 4000];
+    pcm.chunks(frame)
+        .map(|chunk| {
+            let mut f = chunk.to_vec();
+            f.resize(frame, 0);
+            let n = encoder.encode(&f, &mut buf).expect("encode");
+            buf[..n].to_vec()
+        })
+        .collect()
+}
+
+#[derive(Default, Clone)]
+struct Cell {
+    mos: Vec<f64>,
+    delay_sum: f64,
+    delay_frames: u64,
+    lost: u64,
+    late: u64,
+    concealed: u64,
+    stretched: u64,
+    packets: u64,
+}
+
+impl Cell {
+    fn mos(&self) -> f64 {
+        self.mos.iter().sum::<f64>() / self.mos.len().max(1) as f64
+    }
+
+    fn delay(&self) -> f64 {
+        self.delay_sum / self.delay_frames.max(1) as f64
+    }
+}
+
+fn main() {
+    let mut out_dir = PathBuf::from("target/jitter-eval");
+    let mut quick = false;
+    let mut trace: Option<String> = None;
+    let mut only: Option<String> = None;
+    let mut codecs_only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--out" => out_dir = PathBuf::from(args.next().expect("--out DIR")),
+            "--quick" => quick = true,
+            "--trace" => trace = args.next(),
+            "--only" => only = args.next(),
+            "--codecs" => codecs_only = args.next(),
+            other => {
+                eprintln!(
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2]  (unknown argument {other})"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pesq_score.py");
+    let voices = if quick { 1 } else { VOICES.len() };
+    let mut manifest = String::new();
+    // (scenario, codec, adaptive?) -> cell; degraded path -> key.
+    let mut cells: BTreeMap<(usize, usize, bool), Cell> = BTreeMap::new();
+    let mut keys: BTreeMap<String, (usize, usize, bool)> = BTreeMap::new();
+    let wanted = |list: &Option<String>, name: &str| {
+        list.as_ref()
+            .is_none_or(|l| l.split(',').any(|x| x == name))
+    };
+    for (ci, codec) in CODECS.iter().enumerate() {
+        if !wanted(&codecs_only, codec.name) {
+            continue;
+        }
+        let clips = speech(&out_dir.join("speech"), codec.format.sample_rate);
+        for (voice_index, (voice, pcm)) in clips.iter().take(voices).enumerate() {
+            let packets = encode(codec, pcm);
+            for (si, scenario) in SCENARIOS.iter().enumerate() {
+                if !wanted(&only, scenario.name) {
+                    continue;
+                }
+                let seed = 0x7a17_0000 + (si as u64) * 1000 + voice_index as u64;
+                let (arrivals, send) = network(scenario, packets.len(), seed);
+                let dir = out_dir.join(codec.name).join(scenario.name);
+                std::fs::create_dir_all(&dir).expect("output dir");
+                for (adaptive, mode) in [
+                    (false, PlayoutMode::Fixed { delay_ms: 60 }),
+                    (true, PlayoutMode::Adaptive),
+                ] {
+                    let traced = voice_index == 0
+                        && trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
+                    if traced {
+                        println!("# {} {} {:?}", scenario.name, codec.name, mode);
+                    }
+                    let r = receive(codec, mode, &packets, &arrivals, &send, pcm.len(), traced);
+                    let path = dir.join(format!(
+                        "{voice}.{}.wav",
+                        if adaptive { "adaptive" } else { "fixed" }
+                    ));
+                    wav::write(&path, codec.format.sample_rate, &r.pcm).expect("write wav");
+                    let reference = out_dir
+                        .join("speech")
+                        .join(format!("{voice}_{}.wav", codec.format.sample_rate));
+                    manifest.push_str(&format!(
+                        "{}\t{}\t{}\n",
+                        codec.pesq_mode,
+                        reference.display(),
+                        path.display()
+                    ));
+                    let key = (si, ci, adaptive);
+                    keys.insert(path.display().to_string(), key);
+                    let cell = cells.entry(key).or_default();
+                    cell.delay_sum += r.delay_sum;
+                    cell.delay_frames += r.delay_frames;
+                    cell.lost += r.lost;
+                    cell.late += r.late;
+                    cell.concealed += r.concealed;
+                    cell.stretched += r.stretched;
+                    cell.packets += packets.len() as u64;
+                }
+            }
+        }
+    }
+    if trace.is_some() {
+        return;
+    }
+    let manifest_path = out_dir.join("manifest.tsv");
+    std::fs::write(&manifest_path, manifest).expect("manifest");
+    eprintln!("scoring {} files with PESQ...", keys.len());
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&manifest_path)
+        .output()
+        .expect("python3 pesq_score.py");
+    assert!(
+        output.status.success(),
+        "pesq_score.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let mut fields = line.split('\t');
+        let (Some(path), Some(score)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Ok(score) = score.parse::<f64>() else {
+            eprintln!("PESQ failed on {line}");
+            continue;
+        };
+        if let Some(key) = keys.get(path) {
+            cells.entry(*key).or_default().mos.push(score);
+        }
+    }
+
+    println!(
+        "| scenario | codec | MOS fixed | MOS adaptive | delay fixed (ms) | delay adaptive (ms) | lost+late fixed | lost+late adaptive | concealed frames fixed / adaptive | stretch ops | verdict |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut failures = 0;
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        for (ci, codec) in CODECS.iter().enumerate() {
+            let (Some(f), Some(a)) = (cells.get(&(si, ci, false)), cells.get(&(si, ci, true)))
+            else {
+                continue;
+            };
+            let verdict = if !scenario.jittery {
+                "-"
+            } else if a.mos() > f.mos() && a.delay() < f.delay() {
+                "better on both"
+            } else {
+                failures += 1;
+                "NOT better on both"
+            };
+            let pct = |c: &Cell| 100.0 * (c.lost + c.late) as f64 / c.packets.max(1) as f64;
+            println!(
+                "| {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} % | {:.1} % | {} / {} | {} | {} |",
+                scenario.name,
+                codec.name,
+                f.mos(),
+                a.mos(),
+                f.delay(),
+                a.delay(),
+                pct(f),
+                pct(a),
+                f.concealed,
+                a.concealed,
+                a.stretched,
+                verdict
+            );
+        }
+    }
+    if failures > 0 {
+        eprintln!(
+            "{failures} jittery scenario/codec pairs where the adaptive buffer is not better on both"
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! Target delay estimation: how far behind the fastest packets playout must run so that all
+//! but a small fraction of packets arrive in time.
+//!
+//! # Method
+//!
+//! The method of WebRTC NetEq's `DelayManager` (a histogram of relative arrival delays with
+//! exponential forgetting, read at a high quantile), restated here:
+//!
+//! - Each arriving packet has a **transit offset** `d = arrival - position`, both in samples:
+//!   the arrival time minus where the packet's first sample sits on the sender's timeline. Only
+//!   differences of `d` matter, so the unknown clock offset between sender and receiver cancels.
+//! - The **floor** `d_min` is the smallest `d` over the last [`WINDOW_MS`] of arrivals (a
+//!   sliding minimum kept as 100 ms buckets, like NetEq's `RelativeArrivalDelayTracker`). A
+//!   sender whose clock drifts against ours moves `d` steadily; a 2 s window follows a 0.5 %
+//!   drift within 10 ms.
+//! - The **relative delay** `r = d - d_min` (how much later than the fastest recent packet this
+//!   one came) goes into a histogram of 1 ms bins. Each packet's weight is a factor
+//!   `1 / FORGET` larger than the previous one's, so old packets fade with a time constant of
+//!   `1 / (1 - FORGET)` packets (about 8 s at 50 packets per second) without touching every
+//!   bin per packet.
+//! - The **target** is the [`QUANTILE`] of that histogram: playout running `target` behind the
+//!   fastest packets finds [`QUANTILE`] of packets already there. The caller adds its own
+//!   decoding granularity and bounds the result.
+//!
+//! Timestamps carry no information across a discontinuous-transmission gap that arrival times
+//! do not share, so silence gaps neither inflate `r` nor need special handling here.
+//!
+//! # Real-time
+//!
+//! [`DelayEstimator::new`] allocates the histogram; nothing else allocates. [`observe`] is
+//! O(1); [`quantile_ms`] scans the bins at most once per change.
+//!
+//! [`observe`]: DelayEstimator::observe
+//! [`quantile_ms`]: DelayEstimator::quantile_ms
+
+/// How long the floor of the transit offset is remembered.
+pub const WINDOW_MS: i64 = 2000;
+/// Bucket width of the sliding minimum.
+const BUCKET_MS: i64 = 100;
+const BUCKETS: usize = (WINDOW_MS / BUCKET_MS) as usize;
+
+/// A late packet raises the target only as far as another packet within this long was late
+/// too: isolated spikes are not chased.
+pub const CONFIRM_MS: i64 = 1000;
+const PEAK_BUCKET_MS: i64 = 100;
+const PEAK_BUCKETS: usize = (CONFIRM_MS / PEAK_BUCKET_MS) as usize;
+
+/// How long a confirmed delay is remembered: the target is the highest one over this window.
+pub const PEAK_WINDOW_MS: i64 = 4000;
+const TARGET_BUCKET_MS: i64 = 250;
+const TARGET_BUCKETS: usize = (PEAK_WINDOW_MS / TARGET_BUCKET_MS) as usize;
+
+/// Packets observed before the estimate is trusted over the initial delay.
+pub const MIN_OBSERVATIONS: u32 = 25;
+
+/// Packets whose arrival times are remembered to weigh their successors.
+const RECENT: usize = 64;
+
+/// Relative arrival delay statistics of one stream.
+#[derive(Debug, Clone)]
+pub(crate) struct DelayEstimator {
+    /// Samples per second.
+    rate: i64,
+    /// (bucket id, smallest transit offset seen in it).
+    buckets: [(i64, i64); BUCKETS],
+    /// Id of the newest floor bucket, `None` before the first packet.
+    newest: Option<i64>,
+    /// (bucket id, largest relative delay of a packet that arrived in its own time).
+    peaks: [(i64, i64); PEAK_BUCKETS],
+    /// (bucket id, highest confirmed relative delay in it) over the target window.
+    confirmed: [(i64, i64); TARGET_BUCKETS],
+    /// (extended sequence number, arrival) of recent packets, by sequence number.
+    arrivals: [(i64, i64); RECENT],
+    /// Newest arrival seen, in samples (the release runs on arrival time).
+    last_arrival: Option<i64>,
+    observations: u32,
+}
+
+impl DelayEstimator {
+    /// An estimator for a stream at `rate` Hz.
+    pub(crate) fn new(rate: u32, _max_ms: u32) -> Self {
+        Self {
+            rate: i64::from(rate),
+            buckets: [(i64::MIN, 0); BUCKETS],
+            newest: None,
+            peaks: [(i64::MIN, 0); PEAK_BUCKETS],
+            confirmed: [(i64::MIN, 0); TARGET_BUCKETS],
+            arrivals: [(i64::MIN, 0); RECENT],
+            last_arrival: None,
+            observations: 0,
+        }
+    }
+
+    /// Records packet `seq` (extended sequence number), `duration` samples long, that arrived
+    /// at `arrival` (samples of the receiver's clock) and whose first sample sits at `pos` on
+    /// the stream's timeline; returns its relative delay in samples.
+    pub(crate) fn observe(&mut self, arrival: i64, pos: i64, seq: i64, duration: usize) -> i64 {
+        let d = arrival - pos;
+        let id = (arrival * 1000 / self.rate).div_euclid(BUCKET_MS);
+        let slot = id.rem_euclid(BUCKETS as i64) as usize;
+        if self.buckets[slot].0 >= id {
+            // Same bucket (or an arrival time older than the bucket's: fold it in).
+            self.buckets[slot].1 = self.buckets[slot].1.min(d);
+        } else {
+            self.buckets[slot] = (id, d);
+        }
+        self.newest = Some(self.newest.map_or(id, |n| n.max(id)));
+        let floor = self.floor().unwrap_or(d);
+        let relative = d - floor;
+
+        let now_ms = self.last_arrival.map_or(arrival, |last| last.max(arrival)) * 1000 / self.rate;
+        self.last_arrival = Some(self.last_arrival.map_or(arrival, |last| last.max(arrival)));
+
+        // A packet that arrived close behind its predecessor came out of a backlog (a stall
+        // releasing its queue): its delay says nothing new. A packet overtaken by its
+        // successors still counts.
+        let previous = self.arrivals[(seq - 1).rem_euclid(RECENT as i64) as usize];
+        let in_own_time =
+            previous.0 != seq - 1 || duration == 0 || 2 * (arrival - previous.1) >= duration as i64;
+        self.arrivals[seq.rem_euclid(RECENT as i64) as usize] = (seq, arrival);
+        if in_own_time {
+            let peak_id = (arrival * 1000 / self.rate).div_euclid(PEAK_BUCKET_MS);
+            let recent = self
+                .peaks
+                .iter()
+                .filter(|(pid, _)| *pid > peak_id - PEAK_BUCKETS as i64 && *pid <= peak_id)
+                .map(|&(_, r)| r)
+                .max();
+            // Confirmed: as late as this packet, and as late as another one within a second.
+            if let Some(recent) = recent {
+                let value = relative.min(recent);
+                let tid = now_ms.div_euclid(TARGET_BUCKET_MS);
+                let tslot = tid.rem_euclid(TARGET_BUCKETS as i64) as usize;
+                if self.confirmed[tslot].0 == tid {
+                    self.confirmed[tslot].1 = self.confirmed[tslot].1.max(value);
+                } else if self.confirmed[tslot].0 < tid {
+                    self.confirmed[tslot] = (tid, value);
+                }
+            }
+            let pslot = peak_id.rem_euclid(PEAK_BUCKETS as i64) as usize;
+            if self.peaks[pslot].0 == peak_id {
+                self.peaks[pslot].1 = self.peaks[pslot].1.max(relative);
+            } else if self.peaks[pslot].0 < peak_id {
+                self.peaks[pslot] = (peak_id, relative);
+            }
+        }
+        self.observations = self.observations.saturating_add(1);
+        relative
+    }
+
+    /// The smallest transit offset over the window, in samples; `None` before any packet.
+    pub(crate) fn floor(&self) -> Option<i64> {
+        let newest = self.newest?;
+        self.buckets
+            .iter()
+            .filter(|(id, _)| *id > newest - BUCKETS as i64)
+            .map(|&(_, d)| d)
+            .min()
+    }
+
+    /// The relative delay playout should cover, in ms (rounded up), once
+    /// [`MIN_OBSERVATIONS`] packets were seen.
+    pub(crate) fn quantile_ms(&mut self) -> Option<u32> {
+        if self.observations < MIN_OBSERVATIONS {
+            return None;
+        }
+        let now = self.last_arrival? * 1000 / self.rate;
+        let tid = now.div_euclid(TARGET_BUCKET_MS);
+        let peak = self
+            .confirmed
+            .iter()
+            .filter(|(id, _)| *id > tid - TARGET_BUCKETS as i64)
+            .map(|&(_, r)| r)
+            .max()
+            .unwrap_or(0);
+        Some(((peak.max(0) * 1000 + self.rate - 1) / self.rate) as u32 + 1)
+    }
+
+    /// Forgets the floor (a new stream has a new clock); the target is kept, since the
+    /// network path usually is.
+    pub(crate) fn reset_floor(&mut self) {
+        self.buckets = [(i64::MIN, 0); BUCKETS];
+        self.newest = None;
+        self.arrivals = [(i64::MIN, 0); RECENT];
+        self.peaks = [(i64::MIN, 0); PEAK_BUCKETS];
+    }
+
+    /// Forgets everything.
+    pub(crate) fn reset(&mut self) {
+        self.reset_floor();
+        self.confirmed = [(i64::MIN, 0); TARGET_BUCKETS];
+        self.last_arrival = None;
+        self.observations = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 20 ms packets at 8 kHz; packet `i` arrives at `1 s + 20·i ms + delay(i)`.
+    fn feed(est: &mut DelayEstimator, range: std::ops::Range<i64>, delay_ms: impl Fn(i64) -> i64) {
+        for i in range {
+            let arrival = (1000 + i * 20 + delay_ms(i)) * 8;
+            est.observe(arrival, i * 160, i, 160);
+        }
+    }
+
+    #[test]
+    fn no_jitter_means_no_relative_delay() {
+        let mut est = DelayEstimator::new(8000, 500);
+        feed(&mut est, 0..10, |_| 0);
+        assert_eq!(est.quantile_ms(), None, "too few packets yet");
+        feed(&mut est, 10..100, |_| 0);
+        assert_eq!(est.quantile_ms(), Some(1));
+    }
+
+    #[test]
+    fn recurring_late_packets_raise_the_target_to_their_delay() {
+        let mut est = DelayEstimator::new(8000, 500);
+        // Every tenth packet 40 ms late (five a second), the rest on time.
+        feed(&mut est, 0..200, |i| if i % 10 == 0 { 40 } else { 0 });
+        let q = est.quantile_ms().unwrap();
+        assert!((30..=42).contains(&q), "{q}");
+    }
+
+    #[test]
+    fn an_isolated_spike_is_not_chased() {
+        let mut est = DelayEstimator::new(8000, 500);
+        feed(&mut est, 0..100, |_| 0);
+        // The link stalls for 200 ms at packet 100 and then delivers the backlog at once.
+        feed(&mut est, 100..110, |i| 200 - (i - 100) * 20);
+        feed(&mut est, 110..150, |_| 0);
+        assert!(est.quantile_ms().unwrap() <= 2, "{:?}", est.quantile_ms());
+        // The same spike twice within a second is a pattern, and is followed.
+        feed(&mut est, 150..160, |i| 200 - (i - 150) * 20);
+        feed(&mut est, 160..175, |i| 200 - (i - 160) * 20);
+        assert!(est.quantile_ms().unwrap() >= 150, "{:?}", est.quantile_ms());
+    }
+
+    #[test]
+    fn the_target_is_released_once_jitter_stops() {
+        let mut est = DelayEstimator::new(8000, 500);
+        feed(&mut est, 0..250, |i| (i * 37) % 60);
+        assert!(est.quantile_ms().unwrap() >= 50);
+        // Ten seconds of calm: five half-lives.
+        feed(&mut est, 250..750, |_| 0);
+        assert!(est.quantile_ms().unwrap() <= 4, "{:?}", est.quantile_ms());
+    }
+
+    #[test]
+    fn the_floor_follows_clock_drift() {
+        let mut est = DelayEstimator::new(8000, 500);
+        // The sender's clock runs 0.5 % slow: each 20 ms packet arrives 0.1 ms later.
+        for i in 0..1000 {
+            let pos = i * 160;
+            let arrival = 8000 + i * 160 * 1005 / 1000;
+            let r = est.observe(arrival, pos, i, 160);
+            assert!(r <= 8 * 11, "relative delay {r} at packet {i}");
+        }
+        assert!(est.quantile_ms().unwrap() <= 12);
+    }
+}

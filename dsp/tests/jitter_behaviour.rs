@@ -1,0 +1,699 @@
+//! The jitter buffer's behaviours, one test each, in virtual time: a sender encodes a
+//! speech-like signal into 20 ms RTP packets, a scripted network decides when each arrives, and
+//! the receiver pops 10 ms frames on its own clock. Nothing here reads a clock.
+
+use tandem_codecs::{EncoderConfig, Format, registry};
+use tandem_dsp::jitter::{
+    JitterBuffer, JitterConfig, JitterConfigError, PlayoutEvent, PlayoutMode, PopError, PushError,
+    PushOutcome, RtpPacket,
+};
+
+const PTIME_US: u64 = 20_000;
+const FRAME_US: u64 = 10_000;
+/// One-way delay of the scripted network before jitter.
+const BASE_US: u64 = 30_000;
+
+/// A packet as the network carries it.
+#[derive(Clone, Debug)]
+struct Packet {
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    ssrc: u32,
+    pt: u8,
+    payload: Vec<u8>,
+}
+
+impl Packet {
+    fn rtp(&self) -> RtpPacket<'_> {
+        RtpPacket {
+            sequence_number: self.seq,
+            timestamp: self.ts,
+            marker: self.marker,
+            ssrc: self.ssrc,
+            payload_type: self.pt,
+            payload: &self.payload,
+        }
+    }
+}
+
+/// Vowel-like audio (a 130 Hz fundamental with harmonics, varying slowly in pitch and level)
+/// with a 200 ms pause every 1.2 s, like speech between words.
+fn speechlike(rate: u32, ms: u64) -> Vec<i16> {
+    let n = (rate as u64 * ms / 1000) as usize;
+    let mut phase = 0.0f64;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let in_pause = (t % 1.2) > 1.0;
+            let f0 = 130.0 + 20.0 * (t * 0.7).sin();
+            phase += 2.0 * std::f64::consts::PI * f0 / rate as f64;
+            if in_pause {
+                return ((i * 7919) % 61) as i16 - 30;
+            }
+            let level = 5000.0 * (0.6 + 0.4 * (t * 2.3).sin().abs());
+            let s = phase.sin() + 0.5 * (2.0 * phase).sin() + 0.3 * (3.0 * phase).sin();
+            (level * s) as i16
+        })
+        .collect()
+}
+
+/// `count` packets of `format` carrying speech-like audio, from sequence number `seq0`.
+fn packets(format: Format, pt: u8, count: usize, seq0: u16, ts0: u32, ssrc: u32) -> Vec<Packet> {
+    let pcm = speechlike(format.sample_rate, count as u64 * 20);
+    let mut encoder = registry::new_encoder(format, &EncoderConfig::default()).unwrap();
+    let frame = format.samples_in_ms(20);
+    let ts_step = format.descriptor().rtp_clock_rate(format.sample_rate) / 50;
+    let mut buf = vec![0u8; 4000];
+    pcm.chunks_exact(frame)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let n = encoder.encode(chunk, &mut buf).unwrap();
+            Packet {
+                seq: seq0.wrapping_add(i as u16),
+                ts: ts0.wrapping_add(i as u32 * ts_step),
+                marker: i == 0,
+                ssrc,
+                pt,
+                payload: buf[..n].to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn pcmu(count: usize) -> Vec<Packet> {
+    packets(Format::PCMU, 0, count, 1000, 50_000, 0xA)
+}
+
+/// Send time of packet `i` (the end of its 20 ms of audio).
+fn sent(i: usize) -> u64 {
+    (i as u64 + 1) * PTIME_US
+}
+
+/// Arrivals over a jitter-free link.
+fn on_time(packets: &[Packet]) -> Vec<(u64, Packet)> {
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (sent(i) + BASE_US, p.clone()))
+        .collect()
+}
+
+/// What a receiver saw.
+#[derive(Default)]
+struct Trace {
+    events: Vec<PlayoutEvent>,
+    /// Current delay after each pop, ms.
+    delays: Vec<u32>,
+    targets: Vec<u32>,
+    pushes: Vec<(u16, Result<PushOutcome, PushError>)>,
+    pcm: Vec<i16>,
+}
+
+/// Delivers `arrivals` (any order) and pops a frame every 10 ms until `until_us`.
+fn run(jb: &mut JitterBuffer, mut arrivals: Vec<(u64, Packet)>, until_us: u64) -> Trace {
+    arrivals.sort_by_key(|(at, _)| *at);
+    let mut trace = Trace::default();
+    let mut frame = vec![0i16; jb.frame_samples()];
+    let mut next = 0;
+    let mut now = 0;
+    while now < until_us {
+        while next < arrivals.len() && arrivals[next].0 <= now {
+            let (at, p) = &arrivals[next];
+            trace.pushes.push((p.seq, jb.push(*at, &p.rtp())));
+            next += 1;
+        }
+        trace.events.push(jb.pop(now, &mut frame).unwrap());
+        trace.delays.push(jb.stats().current_delay_ms);
+        trace.targets.push(jb.stats().target_delay_ms);
+        trace.pcm.extend_from_slice(&frame);
+        now += FRAME_US;
+    }
+    trace
+}
+
+fn buffer() -> JitterBuffer {
+    JitterBuffer::new(Format::PCMU, &JitterConfig::new(0)).unwrap()
+}
+
+fn rms(x: &[i16]) -> f64 {
+    (x.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn plays_every_packet_in_order_on_a_clean_link() {
+    let p = pcmu(250);
+    let mut jb = buffer();
+    let trace = run(&mut jb, on_time(&p), sent(249) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(s.packets_played, 250);
+    assert_eq!(
+        (s.packets_lost, s.packets_late, s.packets_discarded),
+        (0, 0, 0)
+    );
+    assert_eq!(s.frames_concealed, 0, "{:?}", trace.events);
+    assert!(s.current_delay_ms <= 40, "{s:?}");
+}
+
+#[test]
+fn waits_for_the_initial_target_before_playing() {
+    let p = pcmu(50);
+    let mut jb = buffer();
+    let trace = run(&mut jb, on_time(&p), 600_000);
+    let first = trace
+        .events
+        .iter()
+        .position(|e| *e != PlayoutEvent::Buffering)
+        .unwrap();
+    // The first packet arrives at 50 ms and plays one initial target (40 ms) later, give or
+    // take a frame.
+    let starts_ms = first as u64 * 10;
+    assert!((80..=100).contains(&starts_ms), "starts at {starts_ms} ms");
+    assert_eq!(trace.events[first], PlayoutEvent::Normal);
+}
+
+#[test]
+fn duplicates_are_dropped_and_counted() {
+    let p = pcmu(100);
+    let mut arrivals = on_time(&p);
+    arrivals.extend(on_time(&p).into_iter().map(|(at, p)| (at + 3_000, p)));
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, 2_500_000);
+    let s = jb.stats();
+    assert_eq!(s.packets_duplicate, 100);
+    assert_eq!(s.packets_played, 100);
+    assert_eq!(s.packets_lost, 0);
+    let dups = trace
+        .pushes
+        .iter()
+        .filter(|(_, r)| matches!(r, Err(PushError::Duplicate { .. })))
+        .count();
+    assert_eq!(dups, 100);
+}
+
+#[test]
+fn packets_overtaken_within_the_target_are_reordered_not_lost() {
+    let p = pcmu(200);
+    let mut arrivals = on_time(&p);
+    // Every tenth packet is overtaken by its successor, 8 ms behind.
+    for (i, a) in arrivals.iter_mut().enumerate() {
+        if i % 10 == 5 {
+            a.0 += PTIME_US + 8_000;
+        }
+    }
+    let mut jb = buffer();
+    run(&mut jb, arrivals, 4_500_000);
+    let s = jb.stats();
+    assert_eq!(s.packets_reordered, 20);
+    assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
+    assert_eq!(s.packets_played, 200);
+}
+
+#[test]
+fn a_lost_packet_is_concealed_for_its_duration() {
+    let p = pcmu(200);
+    let mut arrivals = on_time(&p);
+    arrivals.remove(100);
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_played), (1, 199));
+    // 20 ms of concealment touches two or three 10 ms frames.
+    assert!((2..=3).contains(&s.frames_concealed), "{s:?}");
+    // The delay is the same after the loss as before it.
+    let before = trace.delays[150];
+    let after = trace.delays[trace.delays.len() - 8];
+    assert!(before.abs_diff(after) <= 5, "{before} then {after}");
+}
+
+#[test]
+fn a_packet_arriving_after_its_successors_played_is_late() {
+    let p = pcmu(200);
+    let mut arrivals = on_time(&p);
+    arrivals[100].0 += 300_000;
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, 4_500_000);
+    let s = jb.stats();
+    assert_eq!(
+        (s.packets_late, s.packets_lost, s.packets_played),
+        (1, 1, 199)
+    );
+    assert!(
+        trace
+            .pushes
+            .iter()
+            .any(|(seq, r)| *seq == p[100].seq && matches!(r, Err(PushError::Late { .. })))
+    );
+}
+
+#[test]
+fn a_short_stall_is_waited_out_without_losing_audio() {
+    // The link stalls for 15 ms: packets 100.. arrive 15 ms late, back to back.
+    let p = pcmu(300);
+    let mut arrivals = on_time(&p);
+    for a in arrivals.iter_mut().skip(100) {
+        a.0 += 15_000;
+    }
+    let mut jb = buffer();
+    run(&mut jb, arrivals, 6_500_000);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
+    assert_eq!(s.packets_played, 300);
+}
+
+#[test]
+fn the_target_follows_jitter_up_and_back_down() {
+    let p = pcmu(2000);
+    let mut arrivals = on_time(&p);
+    // 10 s of jitter up to 80 ms (a FIFO link: no reordering), then 30 s of calm.
+    let mut seed = 7u64;
+    let mut fifo = 0;
+    for (i, a) in arrivals.iter_mut().enumerate().take(500) {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = (seed >> 33) % 80_000;
+        a.0 = (sent(i) + BASE_US + jitter).max(fifo);
+        fifo = a.0;
+    }
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(1999) + BASE_US);
+    let rough = trace.targets[900];
+    let calm = *trace.targets.last().unwrap();
+    assert!(rough >= 70, "target under jitter {rough} ms");
+    assert!(calm <= 30, "target after calm {calm} ms");
+    let s = jb.stats();
+    assert!(
+        s.packets_lost + s.packets_late <= 20,
+        "{s:?}: under 1 % of packets given up"
+    );
+}
+
+#[test]
+fn a_single_delay_spike_does_not_raise_the_target_for_long() {
+    let p = pcmu(600);
+    let mut arrivals = on_time(&p);
+    // At 4 s the link stalls for 250 ms and then delivers the backlog at once.
+    let stall_end = sent(200) + BASE_US + 250_000;
+    for a in arrivals.iter_mut() {
+        if a.0 > sent(200) && a.0 < stall_end {
+            a.0 = stall_end;
+        }
+    }
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(599) + BASE_US);
+    let s = jb.stats();
+    assert!(trace.delays.iter().all(|&d| d <= 500));
+    let later = trace.targets[1000];
+    assert!(
+        later <= 60,
+        "target 6 s after the spike: {later} ms ({s:?})"
+    );
+    assert!(*trace.delays.last().unwrap() <= 60, "{s:?}");
+}
+
+#[test]
+fn the_delay_never_exceeds_the_maximum() {
+    let mut config = JitterConfig::new(0);
+    config.max_delay_ms = 200;
+    let mut jb = JitterBuffer::new(Format::PCMU, &config).unwrap();
+    let p = pcmu(400);
+    let mut arrivals = on_time(&p);
+    // A 1.5 s outage, then everything at once.
+    let outage_end = sent(100) + BASE_US + 1_500_000;
+    for a in arrivals.iter_mut() {
+        if a.0 > sent(100) && a.0 < outage_end {
+            a.0 = outage_end;
+        }
+    }
+    let trace = run(&mut jb, arrivals, sent(399) + BASE_US + 500_000);
+    let max = trace.delays.iter().max().unwrap();
+    assert!(*max <= 200, "delay reached {max} ms");
+    let s = jb.stats();
+    assert!(s.packets_late + s.packets_discarded > 0, "{s:?}");
+}
+
+#[test]
+fn dtx_silence_is_neither_loss_nor_a_concealment_storm() {
+    // One second of talk, three seconds without packets (sequence numbers continue, the
+    // timestamp jumps, the marker bit starts the next talkspurt), one more second of talk.
+    let mut p = pcmu(100);
+    let mut second = packets(Format::PCMU, 0, 50, 1050, 50_000 + 50 * 160 + 3 * 8000, 0xA);
+    second[0].marker = true;
+    p.truncate(50);
+    let mut arrivals = on_time(&p);
+    arrivals.extend(
+        second
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (sent(50 + i) + 3_000_000 + BASE_US, q.clone())),
+    );
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(99) + 3_000_000 + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(s.packets_lost, 0);
+    assert_eq!(s.packets_played, 100);
+    assert!(s.frames_concealed <= 7, "{s:?}");
+    assert!(s.frames_silence >= 280, "{s:?}");
+    assert!(
+        *trace.targets.last().unwrap() <= 40,
+        "no delay inflation: {s:?}"
+    );
+    assert_eq!(s.talkspurts, 2);
+}
+
+#[test]
+fn comfort_noise_fills_silence_at_the_signalled_level() {
+    let mut p = pcmu(50);
+    // RFC 3389 comfort noise at -50 dBov right after the talkspurt, then one second without
+    // packets.
+    let cn = Packet {
+        seq: 1050,
+        ts: 50_000 + 50 * 160,
+        marker: false,
+        ssrc: 0xA,
+        pt: 13,
+        payload: vec![50],
+    };
+    let mut second = packets(Format::PCMU, 0, 50, 1051, 50_000 + 50 * 160 + 8000, 0xA);
+    second[0].marker = true;
+    p.truncate(50);
+    let mut arrivals = on_time(&p);
+    arrivals.push((sent(49) + BASE_US + 1_000, cn));
+    arrivals.extend(
+        second
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (sent(50 + i) + 1_000_000 + BASE_US, q.clone())),
+    );
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(99) + 1_000_000 + BASE_US + 40_000);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.frames_concealed), (0, 0), "{s:?}");
+    assert!(s.frames_comfort_noise >= 95, "{s:?}");
+    let noise: Vec<i16> = trace
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e == PlayoutEvent::ComfortNoise)
+        .flat_map(|(i, _)| trace.pcm[i * 80..(i + 1) * 80].to_vec())
+        .collect();
+    let expected = 32768.0 * 10f64.powf(-50.0 / 20.0);
+    let got = rms(&noise);
+    assert!((got / expected - 1.0).abs() < 0.3, "{got} vs {expected}");
+}
+
+#[test]
+fn a_talkspurt_starts_at_the_current_target() {
+    // The first talkspurt ends with a stall that raises the delay; after a second of silence
+    // the next talkspurt starts at the target again instead of carrying the excess over.
+    let mut p = pcmu(100);
+    let mut second = packets(Format::PCMU, 0, 100, 1100, 50_000 + 100 * 160 + 8000, 0xA);
+    second[0].marker = true;
+    p.truncate(100);
+    let mut arrivals = on_time(&p);
+    for a in arrivals.iter_mut().skip(90) {
+        a.0 += 15_000;
+    }
+    arrivals.extend(
+        second
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (sent(100 + i) + 1_000_000 + BASE_US, q.clone())),
+    );
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(199) + 1_000_000 + BASE_US);
+    // The first frame of the second talkspurt.
+    let start = (sent(100) + 1_000_000) / FRAME_US;
+    let first = (start as usize..trace.events.len())
+        .find(|&i| trace.events[i] == PlayoutEvent::Normal)
+        .unwrap();
+    let (delay, target) = (trace.delays[first], trace.targets[first]);
+    assert!(
+        delay.abs_diff(target) <= 10,
+        "talkspurt starts at {delay} ms, target {target} ms"
+    );
+    assert_eq!(jb.stats().packets_lost, 0);
+}
+
+#[test]
+fn an_ssrc_change_starts_a_new_stream() {
+    let a = pcmu(100);
+    let b = packets(Format::PCMU, 0, 100, 40_000, 9_999_999, 0xB);
+    let mut arrivals = on_time(&a);
+    arrivals.extend(
+        b.iter()
+            .enumerate()
+            .map(|(i, p)| (sent(100 + i) + BASE_US, p.clone())),
+    );
+    // A straggler from the old source after the switch.
+    arrivals.push((sent(105) + BASE_US, a[99].clone()));
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(s.stream_resets, 1);
+    assert_eq!(s.packets_played, 200, "{s:?}");
+    assert_eq!(s.packets_lost, 0);
+    assert!(
+        trace
+            .pushes
+            .iter()
+            .any(|(_, r)| *r == Ok(PushOutcome::NewStream))
+    );
+    assert!(
+        trace
+            .pushes
+            .iter()
+            .any(|(_, r)| matches!(r, Err(PushError::StaleSsrc { .. })))
+    );
+}
+
+#[test]
+fn a_timestamp_jump_restarts_the_stream_once_confirmed() {
+    let a = pcmu(100);
+    // Same SSRC, sequence numbers continue, the timestamp jumps by an hour.
+    let b = packets(Format::PCMU, 0, 100, 1100, 50_000 + 3600 * 8000, 0xA);
+    let mut arrivals = on_time(&a);
+    arrivals.extend(
+        b.iter()
+            .enumerate()
+            .map(|(i, p)| (sent(100 + i) + BASE_US, p.clone())),
+    );
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(s.stream_resets, 1);
+    let results: Vec<_> = trace.pushes[100..102].iter().map(|(_, r)| *r).collect();
+    assert_eq!(
+        results,
+        vec![
+            Err(PushError::Discontinuity {
+                sequence_number: 1100
+            }),
+            Ok(PushOutcome::NewStream)
+        ]
+    );
+    // The probation packet is the only one not played.
+    assert_eq!(s.packets_played, 199, "{s:?}");
+}
+
+fn drift(rate_error: f64) -> (JitterBuffer, Trace) {
+    // 60 s from a sender whose clock runs `rate_error` fast (positive) or slow.
+    let p = pcmu(3000);
+    let arrivals: Vec<_> = p
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let at = (sent(i) as f64 / (1.0 + rate_error)) as u64 + BASE_US;
+            (at, q.clone())
+        })
+        .collect();
+    let mut jb = buffer();
+    let until = arrivals.last().unwrap().0;
+    let trace = run(&mut jb, arrivals, until);
+    (jb, trace)
+}
+
+#[test]
+fn a_fast_sender_clock_is_absorbed_by_speeding_up() {
+    let (jb, trace) = drift(0.005);
+    let s = jb.stats();
+    assert_eq!(
+        (s.packets_lost, s.packets_late, s.packets_discarded),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    assert!(s.accelerate_ops > 0);
+    // 300 ms of surplus arrived over the minute; the delay stayed near the target.
+    assert!(s.samples_removed >= 2000, "{s:?}");
+    assert!(trace.delays[500..].iter().all(|&d| d <= 60), "{s:?}");
+}
+
+#[test]
+fn a_slow_sender_clock_is_absorbed_by_slowing_down() {
+    let (jb, trace) = drift(-0.005);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
+    assert!(s.decelerate_ops > 0);
+    assert!(s.samples_inserted >= 2000, "{s:?}");
+    assert!(s.frames_concealed <= 10, "{s:?}");
+    assert!(trace.delays[500..].iter().all(|&d| d <= 60), "{s:?}");
+}
+
+#[test]
+fn opus_recovers_a_single_loss_from_the_next_packets_fec() {
+    let p = packets(Format::opus(16000), 111, 200, 7, 0, 0xC);
+    let mut arrivals = on_time(&p);
+    arrivals.remove(100);
+    let mut jb = JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
+    run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(
+        (s.fec_recoveries, s.packets_lost, s.packets_played),
+        (1, 1, 199)
+    );
+}
+
+#[test]
+fn opus_conceals_a_burst_with_its_own_plc() {
+    let p = packets(Format::opus(16000), 111, 200, 7, 0, 0xC);
+    let mut arrivals = on_time(&p);
+    arrivals.drain(100..104);
+    let mut jb = JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
+    let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!(s.packets_lost, 4);
+    assert!(s.frames_concealed >= 5, "{s:?}");
+    // Concealment output is audio, not silence.
+    let i = trace
+        .events
+        .iter()
+        .position(|e| *e == PlayoutEvent::Concealed)
+        .unwrap();
+    assert!(rms(&trace.pcm[i * 160..(i + 1) * 160]) > 100.0);
+}
+
+#[test]
+fn the_fixed_mode_gives_up_packets_later_than_its_delay() {
+    let mut config = JitterConfig::new(0);
+    config.mode = PlayoutMode::Fixed { delay_ms: 60 };
+    let mut jb = JitterBuffer::new(Format::PCMU, &config).unwrap();
+    let p = pcmu(200);
+    let mut arrivals = on_time(&p);
+    arrivals[100].0 += 100_000;
+    arrivals[150].0 += 30_000;
+    let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 100_000);
+    let s = jb.stats();
+    assert_eq!(
+        (s.packets_late, s.packets_lost, s.packets_played),
+        (1, 1, 199),
+        "{s:?}"
+    );
+    assert!(trace.delays[50..].iter().all(|&d| (55..=70).contains(&d)));
+}
+
+#[test]
+fn other_payload_types_are_ignored_without_counting_losses() {
+    // RFC 4733 telephone events interleaved, sharing the sequence number space.
+    let audio = pcmu(100);
+    let mut arrivals = Vec::new();
+    let mut seq = 5000u16;
+    for (i, p) in audio.iter().enumerate() {
+        let mut p = p.clone();
+        p.seq = seq;
+        seq = seq.wrapping_add(1);
+        arrivals.push((sent(i) + BASE_US, p.clone()));
+        if i % 10 == 3 {
+            let event = Packet {
+                seq,
+                pt: 101,
+                payload: vec![1, 0x8a, 0, 160],
+                ..p
+            };
+            seq = seq.wrapping_add(1);
+            arrivals.push((sent(i) + BASE_US + 1, event));
+        }
+    }
+    let mut jb = buffer();
+    let trace = run(&mut jb, arrivals, sent(99) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_played), (0, 100), "{s:?}");
+    let ignored = trace
+        .pushes
+        .iter()
+        .filter(|(_, r)| *r == Ok(PushOutcome::Ignored))
+        .count();
+    assert_eq!(ignored, 10);
+}
+
+#[test]
+fn rejects_bad_configuration_frames_and_payloads() {
+    let mut config = JitterConfig::new(0);
+    config.frame_ms = 15;
+    assert!(matches!(
+        JitterBuffer::new(Format::PCMU, &config),
+        Err(JitterConfigError::OutOfRange {
+            field: "frame_ms",
+            ..
+        })
+    ));
+    let mut config = JitterConfig::new(0);
+    config.min_delay_ms = 600;
+    assert!(JitterBuffer::new(Format::PCMU, &config).is_err());
+    assert!(JitterBuffer::new(Format::opus(24000), &JitterConfig::new(111)).is_err());
+
+    let mut jb = buffer();
+    let mut short = vec![0i16; 79];
+    assert_eq!(
+        jb.pop(0, &mut short),
+        Err(PopError {
+            expected: 80,
+            actual: 79
+        })
+    );
+    let mut p = pcmu(1).remove(0);
+    p.payload.clear();
+    assert_eq!(jb.push(0, &p.rtp()), Err(PushError::Malformed { len: 0 }));
+    p.payload = vec![0xff; 481];
+    assert!(matches!(
+        jb.push(0, &p.rtp()),
+        Err(PushError::TooLong { samples: 481, .. })
+    ));
+    assert_eq!(jb.stats().packets_rejected, 2);
+}
+
+#[test]
+fn the_playout_timestamp_advances_with_the_audio() {
+    let p = pcmu(100);
+    let mut jb = buffer();
+    let mut frame = vec![0i16; 80];
+    assert_eq!(jb.playout_timestamp(), None);
+    let mut stamps = Vec::new();
+    for (i, q) in p.iter().enumerate() {
+        let at = sent(i) + BASE_US;
+        jb.push(at, &q.rtp()).unwrap();
+        for k in 0..2 {
+            stamps.push(jb.playout_timestamp());
+            jb.pop(at + k * FRAME_US, &mut frame).unwrap();
+        }
+    }
+    let steady: Vec<u32> = stamps[100..180].iter().map(|s| s.unwrap()).collect();
+    for w in steady.windows(2) {
+        assert_eq!(w[1].wrapping_sub(w[0]), 80);
+    }
+}
+
+#[test]
+fn g722_runs_at_16_khz_on_an_8_khz_rtp_clock() {
+    // RFC 3551 §4.5.2: 20 ms of G.722 advances the timestamp by 160.
+    let p = packets(Format::G722, 9, 100, 1, 0, 0xD);
+    assert_eq!(p[1].ts - p[0].ts, 160);
+    let mut arrivals = on_time(&p);
+    arrivals.remove(50);
+    let mut jb = JitterBuffer::new(Format::G722, &JitterConfig::new(9)).unwrap();
+    assert_eq!(jb.frame_samples(), 160);
+    run(&mut jb, arrivals, sent(99) + BASE_US + 60_000);
+    let s = jb.stats();
+    assert_eq!((s.packets_played, s.packets_lost), (99, 1), "{s:?}");
+    assert!((2..=3).contains(&s.frames_concealed), "{s:?}");
+}
