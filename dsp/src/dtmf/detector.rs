@@ -35,6 +35,10 @@ const HARMONIC_NOISE: f32 = 0.1125;
 const REF_FIT_RATIO: f32 = 0.7;
 /// Coverage at or above which a sub-block belongs to the tone.
 const COVER_HIGH: f32 = 0.5;
+/// Over the fully covered sub-blocks of a tone, the pair fit must explain this fraction of the
+/// energy before the digit is reported: DTMF in white noise at 12 dB SNR gives 0.95; a sung or
+/// spoken vowel whose 4th and 5th harmonics happen to sit on a DTMF pair, 0.65-0.8.
+const TONE_PURITY: f32 = 0.9;
 /// Amplitude (relative to the tone's) at or above which both tones count as fully present.
 const COVER_FULL: f32 = 0.8;
 /// Coverage below which a neighbouring sub-block is taken as noise, not a partial tone.
@@ -263,6 +267,8 @@ struct Track {
     /// Sum over consecutive covered sub-blocks of `z[m+1]·conj(z[m])·e^{-jω·40}` per tone: its
     /// angle is the tone's frequency offset times 40 samples.
     rotation: [(f32, f32); 2],
+    /// Fitted and total energy of the fully covered sub-blocks (the tone's purity).
+    purity: (f32, f32),
     /// A block in which both tones were present at full amplitude failed the checks before the
     /// digit was reported: the tone is the tail of something that is not DTMF (a decaying
     /// musical note, a vowel).
@@ -323,7 +329,8 @@ impl Track {
         self.start.map_or(0.0, |s| self.end() - s)
     }
 
-    /// Accumulates the phase advance of each tone between consecutive covered sub-blocks.
+    /// Accumulates the phase advance of each tone between consecutive covered sub-blocks, and
+    /// the energies of the fully covered ones.
     /// `nominal_rotation` is `e^{-jω·40}` of the two nominal frequencies.
     fn observe_phase(
         &mut self,
@@ -331,6 +338,10 @@ impl Track {
         cover: f32,
         nominal_rotation: [(f32, f32); 2],
     ) {
+        if cover >= COVER_FULL {
+            self.purity.0 += fit.fit_energy;
+            self.purity.1 += fit.energy;
+        }
         if cover < COVER_HIGH {
             self.last_phasors = None;
             return;
@@ -836,6 +847,7 @@ impl DtmfDetector {
             mute: None,
             last_phasors: None,
             rotation: [(0.0, 0.0); 2],
+            purity: (0.0, 0.0),
             tainted: false,
         };
         let rot = self.rotations(hit.digit);
@@ -865,6 +877,7 @@ impl DtmfDetector {
                     t.gap = 0;
                     t.tail = 0.0;
                     t.rotation = [(0.0, 0.0); 2];
+                    t.purity = (0.0, 0.0);
                 }
             }
         }
@@ -942,10 +955,12 @@ impl DtmfDetector {
         ]
     }
 
-    /// Whether the tone is consistently DTMF: not tainted, and both tones, measured over the
-    /// whole tone so far, within tolerance.
+    /// Whether the tone is consistently DTMF: not tainted, pure enough over its fully covered
+    /// sub-blocks, and both tones, measured over the whole tone so far, within tolerance.
     fn consistent(&self, t: &Track) -> bool {
         !t.tainted
+            && t.purity.0 >= TONE_PURITY * t.purity.1
+            && t.purity.1 > 0.0
             && t.frequency_offsets().is_some_and(|off| {
                 off[0].abs() <= self.tolerance * DTMF_HZ[t.digit.row()]
                     && off[1].abs() <= self.tolerance * DTMF_HZ[4 + t.digit.col()]
