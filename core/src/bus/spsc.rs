@@ -339,9 +339,9 @@ mod tests {
     }
 
     #[test]
-    fn threads_pass_a_million_values_in_order() {
+    fn threads_pass_many_values_in_order() {
         let (mut tx, mut rx) = channel(64);
-        const N: u64 = 1_000_000;
+        const N: u64 = 100_000;
         let producer = std::thread::spawn(move || {
             let mut i = 0;
             while i < N {
@@ -376,9 +376,20 @@ mod loom_tests {
     /// reached within a few operations.
     const CAPACITY: usize = 2;
 
+    /// Explores every interleaving with at most three preemptions (tokio's CI bound; enough
+    /// for a two-thread ring, whose bugs need one or two), overridable with loom's
+    /// `LOOM_MAX_PREEMPTIONS`.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(3);
+        }
+        builder.check(f);
+    }
+
     #[test]
     fn push_then_pop_across_threads_delivers_in_order() {
-        loom::model(|| {
+        model(|| {
             let (mut tx, mut rx) = channel::<usize>(CAPACITY);
             let producer = thread::spawn(move || {
                 let mut sent = 0;
@@ -406,7 +417,7 @@ mod loom_tests {
 
     #[test]
     fn full_ring_returns_the_value_and_never_overwrites() {
-        loom::model(|| {
+        model(|| {
             let (mut tx, mut rx) = channel::<usize>(CAPACITY);
             tx.push(10).unwrap();
             tx.push(11).unwrap();
@@ -434,7 +445,7 @@ mod loom_tests {
 
     #[test]
     fn empty_ring_pops_nothing_until_published() {
-        loom::model(|| {
+        model(|| {
             let (mut tx, mut rx) = channel::<usize>(CAPACITY);
             let producer = thread::spawn(move || {
                 tx.push(7).unwrap();
@@ -454,11 +465,11 @@ mod loom_tests {
 
     #[test]
     fn indices_wrap_around_while_both_sides_run() {
-        loom::model(|| {
+        model(|| {
             let (mut tx, mut rx) = channel::<usize>(CAPACITY);
-            // Five values through two slots: every slot is reused at least twice.
+            // Four values through two slots: every slot is reused.
             let producer = thread::spawn(move || {
-                for v in 0..5 {
+                for v in 0..4 {
                     let mut value = v;
                     loop {
                         match tx.push(value) {
@@ -472,7 +483,7 @@ mod loom_tests {
                 }
             });
             let mut got = 0;
-            while got < 5 {
+            while got < 4 {
                 if let Some(v) = rx.pop() {
                     assert_eq!(v, got);
                     got += 1;
@@ -486,7 +497,7 @@ mod loom_tests {
 
     #[test]
     fn values_left_behind_are_dropped_once() {
-        loom::model(|| {
+        model(|| {
             let value = loom::sync::Arc::new(());
             let (mut tx, rx) = channel::<loom::sync::Arc<()>>(CAPACITY);
             tx.push(loom::sync::Arc::clone(&value)).unwrap();
