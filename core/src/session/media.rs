@@ -464,3 +464,116 @@ pub fn processing_rate(format: Format) -> u32 {
         _ => format.sample_rate.min(16_000),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// L16 at 8 kHz, 10 ms packets: payload bytes are big-endian samples, so what plays
+    /// can be read back exactly.
+    fn playout(delay_ms: u32) -> Playout {
+        Playout::new(Format::l16(8000), 10, 8000, delay_ms).unwrap()
+    }
+
+    fn payload(value: i16) -> Vec<u8> {
+        std::iter::repeat_n(value.to_be_bytes(), 80)
+            .flatten()
+            .collect()
+    }
+
+    fn pop(p: &mut Playout, now_us: u64) -> (FrameKind, i16) {
+        let mut pcm = [0i16; 80];
+        let kind = p.pop(now_us, &mut pcm);
+        (kind, pcm[40])
+    }
+
+    #[test]
+    fn waits_for_the_playout_delay_then_plays_in_sequence_order() {
+        let mut p = playout(20);
+        p.push(0, Ssrc(1), SeqNo(10), &payload(100));
+        p.push(5_000, Ssrc(1), SeqNo(12), &payload(300));
+        p.push(6_000, Ssrc(1), SeqNo(11), &payload(200));
+        assert_eq!(pop(&mut p, 10_000).0, FrameKind::Buffering);
+        assert_eq!(pop(&mut p, 20_000), (FrameKind::Audio, 100));
+        assert_eq!(pop(&mut p, 30_000), (FrameKind::Audio, 200));
+        assert_eq!(pop(&mut p, 40_000), (FrameKind::Audio, 300));
+        assert_eq!(p.counters().played, 3);
+        assert_eq!(p.counters().lost, 0);
+    }
+
+    #[test]
+    fn conceals_a_missing_packet_once_a_later_one_is_stored() {
+        let mut p = playout(0);
+        p.push(0, Ssrc(1), SeqNo(1), &payload(1000));
+        assert_eq!(pop(&mut p, 0), (FrameKind::Audio, 1000));
+        p.push(20_000, Ssrc(1), SeqNo(3), &payload(3000));
+        let (kind, _) = pop(&mut p, 10_000);
+        assert_eq!(kind, FrameKind::Missing);
+        assert_eq!(pop(&mut p, 20_000), (FrameKind::Audio, 3000));
+        assert_eq!(p.counters().lost, 1);
+        // The lost packet turning up afterwards is late.
+        p.push(25_000, Ssrc(1), SeqNo(2), &payload(2000));
+        assert_eq!(p.counters().late, 1);
+    }
+
+    #[test]
+    fn a_pause_conceals_then_goes_silent_without_skipping_the_next_talkspurt() {
+        let mut p = playout(0);
+        p.push(0, Ssrc(1), SeqNo(1), &payload(500));
+        pop(&mut p, 0);
+        for i in 1..=20 {
+            let (kind, value) = pop(&mut p, i * 10_000);
+            assert_eq!(kind, FrameKind::Missing);
+            if i > u64::from(CONCEAL_MAX_FRAMES) {
+                assert_eq!(value, 0, "silence after the concealment budget");
+            }
+        }
+        p.push(210_000, Ssrc(1), SeqNo(2), &payload(700));
+        assert_eq!(pop(&mut p, 210_000), (FrameKind::Audio, 700));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_a_new_ssrc_restarts_the_stream() {
+        let mut p = playout(0);
+        p.push(0, Ssrc(1), SeqNo(1), &payload(1));
+        p.push(0, Ssrc(1), SeqNo(1), &payload(1));
+        assert_eq!(p.counters().duplicates, 1);
+        p.push(0, Ssrc(2), SeqNo(40_000), &payload(9));
+        assert_eq!(p.counters().restarts, 1);
+        assert_eq!(pop(&mut p, 0), (FrameKind::Audio, 9));
+    }
+
+    #[test]
+    fn a_sender_far_ahead_skips_the_oldest_packets() {
+        let mut p = playout(0);
+        p.push(0, Ssrc(1), SeqNo(1), &payload(1));
+        p.push(0, Ssrc(1), SeqNo(1 + PLAYOUT_SLOTS as u16 + 4), &payload(2));
+        assert_eq!(p.counters().skipped, 1);
+        assert_eq!(p.counters().restarts, 0);
+    }
+
+    /// RFC 3551 §4.5.2 and RFC 7587 §4.1: G.722 packets advance the RTP clock at 8 kHz
+    /// though it samples at 16 kHz; Opus at 48 kHz whatever it codes.
+    #[test]
+    fn packetizers_step_the_rtp_clock_of_the_codec_not_of_its_audio() {
+        let g722 = Packetizer::new(Format::G722, 20, 16000, &EncoderConfig::default()).unwrap();
+        assert_eq!((g722.rtp_step(), g722.frame_units()), (160, 80));
+        let opus =
+            Packetizer::new(Format::opus(16000), 20, 16000, &EncoderConfig::default()).unwrap();
+        assert_eq!((opus.rtp_step(), opus.frame_units()), (960, 480));
+        let pcmu = Packetizer::new(Format::PCMU, 30, 16000, &EncoderConfig::default()).unwrap();
+        assert_eq!(pcmu.rtp_step(), 240);
+    }
+
+    #[test]
+    fn packetizers_convert_packet_time_and_rate() {
+        // 10 ms frames at 16 kHz in, 20 ms PCMU packets (8 kHz) out: one packet per two.
+        let mut p = Packetizer::new(Format::PCMU, 20, 16000, &EncoderConfig::default()).unwrap();
+        let frame = [0i16; 160];
+        assert_eq!(p.push_frame(&frame), None);
+        assert_eq!(p.push_frame(&frame), Some(160));
+        assert_eq!(p.ready().map(<[u8]>::len), Some(160));
+        assert_eq!(p.push_frame(&frame), None);
+        assert!(p.ready().is_none());
+    }
+}

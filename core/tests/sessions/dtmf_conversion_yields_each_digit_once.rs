@@ -184,3 +184,43 @@ fn inband_digits_become_rfc4733_events_once_each() {
     );
     assert_eq!(reported(&h, LegId::A, DtmfSource::InBand), digits);
 }
+
+#[test]
+fn digits_sent_by_command_arrive_as_events_or_tones() {
+    let mut h = Harness::new();
+    let (_sa, peer_a) = h.peer.socket();
+    let (_sb, peer_b) = h.peer.socket();
+    h.install(
+        13,
+        &SessionSpec::Transcode {
+            a: LegSpec::new(CodecSpec::PCMU).with_remote(peer_a),
+            b: LegSpec::new(CodecSpec::PCMU)
+                .with_remote(peer_b)
+                .with_telephone_event(te_pt()),
+        },
+    );
+    let id = tandem_core::session::SessionId(13);
+    h.worker.send_digits(id, LegId::A, "47").unwrap();
+    h.worker.send_digits(id, LegId::B, "*0").unwrap();
+    for _ in 0..100 {
+        h.tick();
+    }
+    let got = h.peer.recv_all();
+    assert_eq!(detect(&audio_at(&got, peer_a)), "47", "tones into A");
+    let mut receiver = TelephoneEventReceiver::new(ReceiverConfig::default());
+    let mut seen = String::new();
+    for r in got.iter().filter(|r| r.to == peer_b) {
+        let p = r.rtp();
+        if p.payload_type() == te_pt() {
+            receiver
+                .handle_packet(0, p.ssrc(), p.timestamp(), p.marker(), p.payload())
+                .unwrap();
+            while let Some(n) = receiver.poll_event() {
+                if let DigitNotice::Ended { event, .. } = n {
+                    seen.push(event.dtmf().unwrap());
+                }
+            }
+        }
+    }
+    assert_eq!(seen, "*0", "RFC 4733 into B");
+}
