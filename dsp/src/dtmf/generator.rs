@@ -14,7 +14,7 @@
 //! queue and the caller's buffer.
 
 use super::{Digit, DtmfError};
-use crate::tone::{Oscillator, dbm0_to_peak, to_i16};
+use crate::tone::{Oscillator, dbm0_to_peak, render_into};
 
 /// Configuration of a [`DtmfGenerator`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -207,9 +207,9 @@ impl DtmfGenerator {
                     high,
                 } => {
                     let k = (*remaining).min(out.len() - n);
-                    for o in &mut out[n..n + k] {
-                        *o = to_i16(low.next_sample() + high.next_sample());
-                    }
+                    let mut pair = [*low, *high];
+                    render_into(&mut out[n..n + k], &mut pair);
+                    [*low, *high] = pair;
                     n += k;
                     *remaining -= k;
                     if *remaining == 0 {

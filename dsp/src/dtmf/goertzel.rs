@@ -64,26 +64,34 @@ pub(crate) const DTMF_HZ: [f32; 8] = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0
 /// Eight Goertzel recursions over each half of a (windowed) block, interleaved: lanes 0-7 run
 /// over `xw[..80]` and lanes 8-15 over `xw[80..]`, with coefficients `coef[k] = 2 cos ω_k`.
 /// Sixteen independent recursions hide the latency of each one's multiply-add chain; the
-/// compiler vectorises the lanes. Returns `(s[M−1], s[M−2])` per lane.
+/// compiler vectorises the lanes. The loop is unrolled by two with the two state arrays
+/// trading roles (`s[n] = x[n] + c·s[n−1] − s[n−2]` overwrites `s[n−2]`), so no state is copied
+/// and the 8 state vectors, 4 coefficient vectors and the inputs fit in SSE2's 16 registers.
+/// Returns `(s[M−1], s[M−2])` per lane.
+///
 /// Kept out of line: inlined into its callers, the lanes were no longer vectorised.
 #[inline(never)]
 fn goertzel_halves(xw: &[f32; BLOCK], coef: &[f32; 16]) -> ([f32; 16], [f32; 16]) {
-    let mut s1 = [0.0f32; 16];
-    let mut s2 = [0.0f32; 16];
-    for n in 0..HALF {
-        let a = xw[n];
-        let b = xw[n + HALF];
-        let mut s0 = [0.0f32; 16];
+    // `older` holds s[n−2] and `newer` s[n−1] at the top of each step.
+    let mut older = [0.0f32; 16];
+    let mut newer = [0.0f32; 16];
+    for n in (0..HALF).step_by(2) {
+        let (a0, b0) = (xw[n], xw[n + HALF]);
         for k in 0..8 {
-            s0[k] = (a - s2[k]) + coef[k] * s1[k];
+            older[k] = (a0 - older[k]) + coef[k] * newer[k];
         }
         for k in 8..16 {
-            s0[k] = (b - s2[k]) + coef[k] * s1[k];
+            older[k] = (b0 - older[k]) + coef[k] * newer[k];
         }
-        s2 = s1;
-        s1 = s0;
+        let (a1, b1) = (xw[n + 1], xw[n + 1 + HALF]);
+        for k in 0..8 {
+            newer[k] = (a1 - newer[k]) + coef[k] * older[k];
+        }
+        for k in 8..16 {
+            newer[k] = (b1 - newer[k]) + coef[k] * older[k];
+        }
     }
-    (s1, s2)
+    (newer, older)
 }
 
 /// Sum of a periodic Hann window of length [`BLOCK`].

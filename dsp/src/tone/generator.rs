@@ -7,7 +7,7 @@
 //! each component. Real-time: `new` validates; `generate_into` fills the caller's buffer and
 //! never allocates.
 
-use super::{Oscillator, ToneError, dbm0_to_peak, to_i16};
+use super::{Oscillator, ToneError, dbm0_to_peak, render_into};
 
 /// On/off pattern of a tone, repeated forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,16 +201,7 @@ impl ToneGenerator {
             let k = self.remaining.min(out.len() - n);
             let part = &mut out[n..n + k];
             if self.on {
-                let [a, b] = &mut self.osc;
-                if self.components == 2 {
-                    for o in part {
-                        *o = to_i16(a.next_sample() + b.next_sample());
-                    }
-                } else {
-                    for o in part {
-                        *o = to_i16(a.next_sample());
-                    }
-                }
+                render_into(part, &mut self.osc[..self.components]);
             } else {
                 part.fill(0);
             }
