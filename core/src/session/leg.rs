@@ -71,6 +71,26 @@ pub struct LegCounters {
     pub telephone_events: u64,
 }
 
+/// A leg's state as metrics and tests see it: counters, RFC 3550 receive figures and the
+/// round-trip time learned from the peer's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegReport {
+    /// The counters.
+    pub counters: LegCounters,
+    /// The locked peer address, once learned.
+    pub peer: Option<SocketAddr>,
+    /// Packets received from the current source (RFC 3550 A.3).
+    pub received: u32,
+    /// Cumulative packets lost (A.3).
+    pub cumulative_lost: i64,
+    /// Interarrival jitter, RTP timestamp units (A.8).
+    pub jitter: u32,
+    /// Round-trip time from the peer's last report block about our stream (§6.4.1), µs.
+    pub rtt_us: Option<u64>,
+    /// Our output SSRC towards the peer.
+    pub ssrc: Ssrc,
+}
+
 /// What an accepted packet carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PayloadClass {
@@ -200,6 +220,19 @@ impl Leg {
             }),
             counters: LegCounters::default(),
             clock_rate,
+        }
+    }
+
+    /// The leg's metrics.
+    pub(crate) fn report(&self) -> LegReport {
+        LegReport {
+            counters: self.counters,
+            peer: self.filter.locked_address(),
+            received: self.rx_stats.received(),
+            cumulative_lost: self.rx_stats.cumulative_lost(),
+            jitter: self.rx_stats.jitter(),
+            rtt_us: self.tx_stats.rtt_us(),
+            ssrc: self.out.ssrc,
         }
     }
 

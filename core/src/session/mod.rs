@@ -52,7 +52,7 @@ use crate::rtp::{PayloadType, Ssrc};
 use crate::worker::tick::TxQueue;
 
 pub use conference::ConferenceSpec;
-pub use leg::LegCounters;
+pub use leg::{LegCounters, LegReport};
 pub use play::{PlaySource, PlaySpec, ToneStep};
 
 /// Identifies a session for its whole life; chosen by the control plane, unique per runtime.

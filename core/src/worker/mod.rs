@@ -46,7 +46,9 @@ use crate::bus::{
     RequestId, Retired, channel,
 };
 use crate::rtp::rtcp::NtpTime;
-use crate::session::{Ctx, LegCounters, LegId, PreparedMember, PreparedSession, SessionId};
+use crate::session::{
+    Ctx, LegCounters, LegId, LegReport, PreparedMember, PreparedSession, SessionId,
+};
 
 pub use stats::{StatsSnapshot, TICK_COST_BUCKETS_US, WorkerStats};
 pub use tick::{TICK, TICK_US, TickClock, TickInfo};
@@ -320,10 +322,7 @@ impl<B: PacketIo> Worker<B> {
             Command::Install { request, session } => {
                 let id = session.id();
                 match self.install(now_us, session) {
-                    Ok(legs) => (
-                        Some(request),
-                        Reply::Installed { session: id, legs },
-                    ),
+                    Ok(legs) => (Some(request), Reply::Installed { session: id, legs }),
                     Err((error, session)) => {
                         self.out.notice(Notice::Retired(Retired::Session(session)));
                         (Some(request), Reply::Failed(error))
@@ -680,11 +679,16 @@ impl<B: PacketIo> Worker<B> {
 
     /// The counters of one leg.
     pub fn leg_counters(&mut self, id: SessionId, leg: LegId) -> Option<LegCounters> {
+        self.leg_report(id, leg).map(|r| r.counters)
+    }
+
+    /// The metrics of one leg: counters, receive statistics, round-trip time.
+    pub fn leg_report(&mut self, id: SessionId, leg: LegId) -> Option<LegReport> {
         let (slot, index) = self.leg_of(id, leg).ok()?;
         self.sessions[slot]
             .as_mut()?
             .leg_mut(index)
-            .map(|l| l.counters)
+            .map(|l| l.report())
     }
 
     /// Runs the worker on the current thread, paced by an absolute-deadline [`TickClock`] of

@@ -59,6 +59,11 @@ impl Peer {
         }
     }
 
+    /// Opens an RTP/RTCP pair.
+    pub(crate) fn pair(&mut self) -> tandem_drivers::packet::PortPair {
+        self.io.open_pair().unwrap()
+    }
+
     /// Opens a socket (the RTP half of a pair) and returns it with its address.
     pub(crate) fn socket(&mut self) -> (SocketId, SocketAddr) {
         let pair = self.io.open_pair().unwrap();
