@@ -30,7 +30,7 @@
 //! | accept 40 ms, reject ≤ 23 ms | minimum 32 ms, duration measured to ~1 ms | 40 ms at every block alignment; 10-23 ms never |
 //! | 40 ms pauses separate digits | gaps > 10 ms end a digit | repeated digits at 40/40 ms, every alignment |
 //! | white noise at 12-15 dB SNR | energy and fit ratios, noise-aware harmonic test | no loss, no extra digit (10 seeds × 16 digits × 2 levels) |
-//! | talk-off: speech, music, dial tone | harmonics, ratios, whole-tone checks | 0 digits: ~4 min of speech in 10 languages at two levels, 41 s of music, all call-progress tones |
+//! | talk-off: speech, music, dial tone | harmonics, ratios, whole-tone checks | 0 digits: 8 min of speech (20 languages, 45 voices) at two levels and at 16 kHz, 41 s of music, every call-progress tone |
 //! | event timing | sub-block edges | start within ±0.5 ms, duration within +0.75 ms |
 //!
 //! # Design
@@ -69,9 +69,12 @@
 //!    without coverage. Before it is reported, two more checks run over the whole tone: each
 //!    tone's frequency, from the phase advance of the fitted phasors between sub-blocks, must be
 //!    within tolerance (an onset block can bias the one-block estimate; the tone as a whole
-//!    cannot), and no block in which both tones were at full amplitude may have failed the
-//!    checks (the tail of a plucked note or of a vowel is preceded by such blocks; a DTMF tone
-//!    is not). Tones shorter than the minimum or failing these are dropped without an event.
+//!    cannot); the pair must explain 90 % of the energy of the fully covered sub-blocks
+//!    (DTMF in white noise at 12 dB SNR: 95 %; a sung vowel whose 4th and 5th harmonics sit on
+//!    a DTMF pair: 65-86 %); and no block in which both tones were at full amplitude may have
+//!    failed the checks (the tail of a plucked note or of a vowel is preceded by such blocks; a
+//!    DTMF tone is not). Tones shorter than the minimum or failing these are dropped without an
+//!    event.
 //!
 //! Inside a reported digit, a block whose sub-blocks are all covered by the digit's tones cannot
 //! hold anything else, so the screen and verification are skipped and the pair fit alone carries
@@ -104,10 +107,19 @@
 //! # Cost
 //!
 //! `benches/benches/dtmf.rs`, per 20 ms frame, against spandsp's `dtmf_rx` in the same run.
-//! Instruction counts (callgrind, load-independent): silence 1.2 k vs 10.5 k, speech 3.6 k vs
-//! 10.6 k, held tone 3.1 k vs 10.7 k, dialling (16 digits 100/100 ms) 4.6 k vs 10.6 k.
-//! Wall-clock medians are in the bench's output and the report; the shared machine's load
-//! inflates both detectors alike.
+//!
+//! | input | Tandem | spandsp | Tandem, instructions | spandsp, instructions |
+//! |---|---|---|---|---|
+//! | silence (−60 dBm0 noise) | 83 ns | 1.28 µs | 1.2 k | 10.5 k |
+//! | speech | 355 ns | 1.37 µs | 3.2 k | 10.6 k |
+//! | held digit | 284 ns | 1.41 µs | 3.1 k | 10.7 k |
+//! | dialling (16 digits, 100/100 ms) | 666 ns | 1.45 µs | 4.2 k | 10.6 k |
+//!
+//! Times are criterion medians on the shared 2-core development machine under a load of 3.5-5
+//! (both detectors alike); instruction counts are callgrind's, load-independent, per frame over
+//! 1000 frames including the detector's construction. The 0.5 µs target is met on silence,
+//! speech and held tones; a frame in which a digit starts costs about 2 µs (the verification
+//! runs), which puts continuous dialling at 0.67 µs per frame on average.
 
 mod detector;
 mod error;
