@@ -4,7 +4,7 @@
 //! # Per tick
 //!
 //! ```text
-//! each leg: Playout (decode to the room rate) -> talk detector -> DTMF detector
+//! each leg: Ingress (decode to the room rate) -> talk detector -> DTMF detector
 //!           -> submitted to the mixer while talking (with its level)
 //! mixer:    seats the loudest talkers (hysteresis), one common mix + one minus mix per seat
 //! encode:   once per (mix, codec bank) that has listeners this tick
@@ -45,7 +45,7 @@ use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
 use crate::rtp::RtpTimestamp;
 use crate::session::leg::{Leg, PayloadClass};
-use crate::session::media::{FRAME_MS, Packetizer, Playout, samples};
+use crate::session::media::{FRAME_MS, Ingress, Packetizer, samples};
 use crate::session::transcode::DigitQueue;
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
 
@@ -134,7 +134,7 @@ impl EncoderBank {
 pub(crate) struct Member {
     pub(crate) leg: Leg,
     rate: u32,
-    playout: Playout,
+    playout: Ingress,
     talk: TalkDetector,
     dtmf: Option<DtmfDetector>,
     dtmf_pos: u64,
@@ -167,12 +167,7 @@ impl Member {
     ) -> Result<Self, SessionError> {
         let rate = room.rate_hz;
         let frame = samples(rate, FRAME_MS);
-        let playout = Playout::new(
-            spec.codec.format,
-            spec.codec.ptime_ms,
-            rate,
-            spec.playout_delay_ms,
-        )?;
+        let playout = Ingress::new(spec, rate)?;
         let talk = TalkDetector::new(TalkConfig::new(rate))?;
         let dtmf = if spec.dtmf_detect {
             Some(DtmfDetector::new(DtmfConfig::with_rate(rate))?)
@@ -383,13 +378,10 @@ impl Conference {
         let Some((class, packet)) = member.leg.accept_rtp(ctx, source, datagram) else {
             return;
         };
-        if class == PayloadClass::Media {
-            member.playout.push(
-                ctx.now_us,
-                packet.ssrc(),
-                packet.sequence_number(),
-                packet.payload(),
-            );
+        match class {
+            PayloadClass::Media => member.playout.push(ctx.now_us, &packet),
+            PayloadClass::ComfortNoise => member.playout.push_comfort_noise(ctx.now_us, &packet),
+            PayloadClass::TelephoneEvent => {}
         }
     }
 

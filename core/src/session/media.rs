@@ -1,11 +1,19 @@
-//! The audio stages a leg runs when its session decodes: [`Playout`] (ingress: reorder, decode,
+//! The audio stages a leg runs when its session decodes: [`Ingress`] (reorder, decode,
 //! conceal, one 10 ms frame of PCM per tick) and [`Packetizer`] (egress: PCM at the session
 //! rate → resample → encode at the leg's packet time).
 //!
+//! # Ingress: two buffers behind one shape
+//!
+//! [`Ingress`] is either the fixed-delay [`Playout`] below (the default) or `tandem-dsp`'s
+//! adaptive [`JitterBuffer`] (NetEq-style delay estimation, time-stretching, G.711 Appendix I
+//! concealment), chosen per leg with [`LegSpec::adaptive_playout`]. The adaptive buffer is
+//! opt-in while its tuning hooks still read environment variables per frame (which allocates
+//! and locks, against the worker's contract); the steady-state allocation test runs the
+//! default.
+//!
 //! # Playout: a fixed-delay reorder buffer
 //!
-//! `tandem-dsp`'s adaptive jitter buffer had not landed when this runtime was written, so the
-//! ingress step is deliberately minimal: packets are stored by sequence number in
+//! A deliberately minimal ingress step: packets are stored by sequence number in
 //! [`PLAYOUT_SLOTS`] slots; playout starts `delay_ms` after the first packet of a stream and
 //! then takes one frame per tick in sequence order. A packet missing when its turn comes is
 //! concealed by the codec's PLC (or recovered from the next packet's Opus FEC) if a later
@@ -15,20 +23,21 @@
 //! position are late (dropped, counted); a new SSRC or a jump beyond RFC 3550 A.1's limits
 //! restarts the stream. There is no delay adaptation and no time-stretching: clock drift is
 //! absorbed by the delay bound ([`PLAYOUT_SLOTS`] packets; beyond that the oldest are
-//! skipped). The adaptive buffer replaces this type behind the same `push` / `pop` shape.
+//! skipped).
 //!
 //! # Real-time
 //!
 //! Both constructors allocate everything (slots, PCM FIFOs, codec state, resampler history);
 //! `push`, `pop`, `push_pcm` and `pop_packet` never allocate, lock or make system calls.
 
-use tandem_codecs::{CodecId, resample::Resampler};
+use tandem_codecs::{CodecId, registry, resample::Resampler};
 use tandem_codecs::{DecodePath, EncodePath, EncoderConfig, Format};
 use tandem_drivers::packet::PACKET_BUF_BYTES;
+use tandem_dsp::jitter::{self, JitterBuffer, JitterConfig, PlayoutEvent};
 
 use crate::rtp::header::HEADER_LEN;
-use crate::rtp::{SeqNo, Ssrc};
-use crate::session::SessionError;
+use crate::rtp::{RtpPacket, SeqNo, Ssrc};
+use crate::session::{LegSpec, SessionError};
 
 /// Packet slots of a [`Playout`]: the most packets held at once (320 ms of 20 ms packets).
 pub const PLAYOUT_SLOTS: usize = 16;
@@ -331,6 +340,132 @@ impl Playout {
         self.fifo.copy_within(frame..self.fifo_len, 0);
         self.fifo_len -= frame;
         kind
+    }
+}
+
+/// The adaptive jitter buffer of `tandem-dsp`, decoding at (or resampled to) the session rate.
+pub struct Adaptive {
+    buffer: JitterBuffer,
+    resampler: Option<Resampler>,
+    decoded: Box<[i16]>,
+}
+
+impl std::fmt::Debug for Adaptive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adaptive")
+            .field("buffer", &self.buffer)
+            .field("resample", &self.resampler.is_some())
+            .finish()
+    }
+}
+
+/// A leg's ingress: the fixed-delay [`Playout`] or the adaptive [`JitterBuffer`]. See the
+/// module docs.
+#[derive(Debug)]
+pub enum Ingress {
+    /// The fixed-delay reorder buffer.
+    Fixed(Box<Playout>),
+    /// `tandem-dsp`'s adaptive jitter buffer.
+    Adaptive(Box<Adaptive>),
+}
+
+impl Ingress {
+    /// The ingress `spec` asks for, producing PCM at `pcm_rate`. Allocates.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError`] when the decoder, resampler or buffer cannot be built.
+    pub fn new(spec: &LegSpec, pcm_rate: u32) -> Result<Self, SessionError> {
+        let codec = spec.codec;
+        if !spec.adaptive_playout {
+            return Ok(Self::Fixed(Box::new(Playout::new(
+                codec.format,
+                codec.ptime_ms,
+                pcm_rate,
+                spec.playout_delay_ms,
+            )?)));
+        }
+        // Opus decodes at any of its rates: straight to the session rate.
+        let decoder_format = match codec.format.codec {
+            CodecId::Opus => Format::opus(pcm_rate),
+            _ => codec.format,
+        };
+        let mut config = JitterConfig::new(codec.payload_type.get());
+        config.frame_ms = FRAME_MS;
+        config.max_ptime_ms = config.max_ptime_ms.max(codec.ptime_ms);
+        let buffer = JitterBuffer::with_decoder(registry::new_decoder(decoder_format)?, &config)?;
+        let decoded = vec![0; buffer.frame_samples()].into_boxed_slice();
+        let resampler = if decoder_format.sample_rate == pcm_rate {
+            None
+        } else {
+            Some(Resampler::new(decoder_format.sample_rate, pcm_rate)?)
+        };
+        Ok(Self::Adaptive(Box::new(Adaptive {
+            buffer,
+            resampler,
+            decoded,
+        })))
+    }
+
+    /// Stores one media packet that arrived at `now_us`. Never allocates.
+    pub fn push<T: AsRef<[u8]>>(&mut self, now_us: u64, packet: &RtpPacket<T>) {
+        match self {
+            Self::Fixed(p) => p.push(
+                now_us,
+                packet.ssrc(),
+                packet.sequence_number(),
+                packet.payload(),
+            ),
+            Self::Adaptive(a) => {
+                let _ = a.buffer.push(
+                    now_us,
+                    &jitter::RtpPacket {
+                        sequence_number: packet.sequence_number().0,
+                        timestamp: packet.timestamp().0,
+                        marker: packet.marker(),
+                        ssrc: packet.ssrc().0,
+                        payload_type: packet.payload_type().get(),
+                        payload: packet.payload(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Stores an RFC 3389 comfort-noise packet (the adaptive buffer plays it; the fixed one
+    /// ignores it).
+    pub fn push_comfort_noise<T: AsRef<[u8]>>(&mut self, now_us: u64, packet: &RtpPacket<T>) {
+        if let Self::Adaptive(_) = self {
+            self.push(now_us, packet);
+        }
+    }
+
+    /// Writes the next 10 ms at the session rate into `pcm`. Never allocates.
+    pub fn pop(&mut self, now_us: u64, pcm: &mut [i16]) -> FrameKind {
+        match self {
+            Self::Fixed(p) => p.pop(now_us, pcm),
+            Self::Adaptive(a) => {
+                let event = match &mut a.resampler {
+                    None => a.buffer.pop(now_us, pcm),
+                    Some(r) => {
+                        let event = a.buffer.pop(now_us, &mut a.decoded);
+                        let n = r.process(&a.decoded, pcm);
+                        pcm[n..].fill(0);
+                        event
+                    }
+                };
+                match event {
+                    Ok(PlayoutEvent::Buffering) | Err(_) => FrameKind::Buffering,
+                    Ok(
+                        PlayoutEvent::Normal
+                        | PlayoutEvent::Accelerated
+                        | PlayoutEvent::Decelerated
+                        | PlayoutEvent::FecRecovered,
+                    ) => FrameKind::Audio,
+                    Ok(_) => FrameKind::Missing,
+                }
+            }
+        }
     }
 }
 

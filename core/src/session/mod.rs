@@ -23,7 +23,7 @@
 //! Sessions that decode work in 10 ms frames ([`media::FRAME_MS`]) at a *processing rate*: the
 //! room rate for conferences, and for transcoding 16 kHz when either side is wideband, else
 //! 8 kHz (the DTMF detector and generator run at 8 or 16 kHz). Each leg converts between its
-//! codec and that rate ([`media::Playout`] in, [`media::Packetizer`] out), so packet-time
+//! codec and that rate ([`media::Ingress`] in, [`media::Packetizer`] out), so packet-time
 //! conversion falls out of the encoder's PCM FIFO.
 
 pub mod conference;
@@ -41,6 +41,7 @@ use std::sync::Arc;
 use tandem_codecs::{CodecError, CodecId, Format};
 use tandem_drivers::packet::PACKET_BUF_BYTES;
 use tandem_dsp::dtmf::DtmfError;
+use tandem_dsp::jitter::JitterConfigError;
 use tandem_dsp::mixer::MixerConfigError;
 use tandem_dsp::talk::TalkConfigError;
 use tandem_dsp::tone::ToneError;
@@ -130,6 +131,9 @@ pub struct LegSpec {
     pub dtmf_detect: bool,
     /// Playout delay of the ingress reorder buffer, ms (sessions that decode).
     pub playout_delay_ms: u32,
+    /// Use `tandem-dsp`'s adaptive jitter buffer instead of the fixed-delay reorder buffer
+    /// (sessions that decode; see [`media`]).
+    pub adaptive_playout: bool,
     /// No RTP for this long reports [`EventKind::MediaTimeout`]; 0 disables it.
     pub media_timeout_ms: u32,
 }
@@ -145,8 +149,15 @@ impl LegSpec {
             expected_ssrc: None,
             dtmf_detect: false,
             playout_delay_ms: 40,
+            adaptive_playout: false,
             media_timeout_ms: 30_000,
         }
+    }
+
+    /// With the adaptive jitter buffer (on) or the fixed-delay reorder buffer (off).
+    pub const fn with_adaptive_playout(mut self, on: bool) -> Self {
+        self.adaptive_playout = on;
+        self
     }
 
     /// With the peer's address.
@@ -216,6 +227,9 @@ pub enum SessionError {
     /// The talk detector refused its configuration.
     #[error(transparent)]
     Talk(#[from] TalkConfigError),
+    /// The adaptive jitter buffer refused its configuration.
+    #[error(transparent)]
+    Jitter(#[from] JitterConfigError),
     /// A tone of a play sequence is invalid.
     #[error(transparent)]
     Tone(#[from] ToneError),

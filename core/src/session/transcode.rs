@@ -4,7 +4,7 @@
 //! # The path, per direction (A → B; B → A is the mirror image)
 //!
 //! ```text
-//! A's packets -> Playout (reorder, decode to the session rate, conceal) -> 10 ms PCM
+//! A's packets -> Ingress (reorder, decode to the session rate, conceal) -> 10 ms PCM
 //!   -> in-band DTMF detector (events; tones muted when B gets RFC 4733 instead)
 //!   -> in-band DTMF generator (tones for A's RFC 4733 digits when B has no telephone-event)
 //!   -> Packetizer (resample to B's codec, encode at B's packet time) -> B's output stream
@@ -47,7 +47,7 @@ use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
 use crate::rtp::{DigitNotice, EventCode, RtpTimestamp};
 use crate::session::leg::{Leg, PayloadClass};
-use crate::session::media::{FRAME_MS, Packetizer, Playout, processing_rate, samples};
+use crate::session::media::{FRAME_MS, Ingress, Packetizer, processing_rate, samples};
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
 
 /// Length of each in-band tone generated for a digit (Q.24 asks receivers to accept 40 ms;
@@ -126,7 +126,7 @@ fn digit_of(code: EventCode) -> Option<Digit> {
 
 /// One direction of the transcoder: ingress on `src`, egress on `dst`.
 struct Direction {
-    playout: Playout,
+    playout: Ingress,
     detector: Option<DtmfDetector>,
     /// Samples fed to the detector so far (its timestamp scale).
     detector_pos: u64,
@@ -150,12 +150,7 @@ impl std::fmt::Debug for Direction {
 
 impl Direction {
     fn new(src: &LegSpec, dst: &LegSpec, rate: u32) -> Result<Self, SessionError> {
-        let playout = Playout::new(
-            src.codec.format,
-            src.codec.ptime_ms,
-            rate,
-            src.playout_delay_ms,
-        )?;
+        let playout = Ingress::new(src, rate)?;
         let frame = samples(rate, FRAME_MS);
         let to_events = dst.telephone_event.is_some() && src.telephone_event.is_none();
         let detector = if src.dtmf_detect || to_events {
@@ -328,13 +323,14 @@ impl Transcode {
         let Some((class, packet)) = leg.accept_rtp(ctx, source, datagram) else {
             return;
         };
-        if class == PayloadClass::Media {
-            self.dirs[index].playout.push(
-                ctx.now_us,
-                packet.ssrc(),
-                packet.sequence_number(),
-                packet.payload(),
-            );
+        match class {
+            PayloadClass::Media => self.dirs[index].playout.push(ctx.now_us, &packet),
+            PayloadClass::ComfortNoise => {
+                self.dirs[index]
+                    .playout
+                    .push_comfort_noise(ctx.now_us, &packet);
+            }
+            PayloadClass::TelephoneEvent => {}
         }
     }
 

@@ -30,6 +30,16 @@ fn talker(hz: f64, rate: u32, samples: usize) -> Vec<i16> {
 
 #[test]
 fn conference_legs_hear_the_others_not_themselves() {
+    hear_the_others(false);
+}
+
+/// The same with `tandem-dsp`'s adaptive jitter buffer on every leg.
+#[test]
+fn conference_legs_hear_the_others_through_adaptive_jitter_buffers() {
+    hear_the_others(true);
+}
+
+fn hear_the_others(adaptive: bool) {
     let mut h = Harness::new();
     let room = ConferenceSpec::new(8000, 16);
     h.install(9, &SessionSpec::Conference(room));
@@ -41,7 +51,9 @@ fn conference_legs_hear_the_others_not_themselves() {
     let mut legs = Vec::new();
     for (k, (codec, hz)) in specs.iter().enumerate() {
         let (socket, peer) = h.peer.socket();
-        let spec = LegSpec::new(*codec).with_remote(peer);
+        let spec = LegSpec::new(*codec)
+            .with_remote(peer)
+            .with_adaptive_playout(adaptive);
         let member = PreparedMember::new(SessionId(9), LegId(k as u32), &spec, &room).unwrap();
         let ports = h
             .worker

@@ -9,6 +9,16 @@ use crate::support::{Harness, Stream, decode_all, encode_all, rms, sine, tone_sh
 
 #[test]
 fn transcode_pcmu_opus_carries_a_tone() {
+    carries_a_tone(false);
+}
+
+/// The same through `tandem-dsp`'s adaptive jitter buffer on both legs.
+#[test]
+fn transcode_pcmu_opus_carries_a_tone_through_the_adaptive_jitter_buffer() {
+    carries_a_tone(true);
+}
+
+fn carries_a_tone(adaptive: bool) {
     let mut h = Harness::new();
     let (sa, peer_a) = h.peer.socket();
     let (sb, peer_b) = h.peer.socket();
@@ -16,8 +26,12 @@ fn transcode_pcmu_opus_carries_a_tone() {
     let legs = h.install(
         5,
         &SessionSpec::Transcode {
-            a: LegSpec::new(CodecSpec::PCMU).with_remote(peer_a),
-            b: LegSpec::new(CodecSpec::opus(16000, opus_pt)).with_remote(peer_b),
+            a: LegSpec::new(CodecSpec::PCMU)
+                .with_remote(peer_a)
+                .with_adaptive_playout(adaptive),
+            b: LegSpec::new(CodecSpec::opus(16000, opus_pt))
+                .with_remote(peer_b)
+                .with_adaptive_playout(adaptive),
         },
     );
     const SECONDS: usize = 2;
