@@ -30,7 +30,7 @@
 //!
 //! # Real-time
 //!
-//! [`Conference::new`] allocates the mixer and the member and bank tables for
+//! Building the room (on the control plane) allocates the mixer and the member and bank tables for
 //! [`ConferenceSpec::max_legs`]; joins and leaves only move boxes built elsewhere; ticks never
 //! allocate.
 

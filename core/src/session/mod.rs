@@ -1,7 +1,7 @@
 //! Media sessions: what a worker runs. A session is a set of legs (an RTP/RTCP port pair each)
-//! and what connects them: a [relay](relay) (same codec, no decoding), a
-//! [transcoder](transcode) (any codec pair, DTMF conversion), a [conference
-//! room](conference) (mix-minus over the top talkers), an [echo](echo), or a [player](play).
+//! and what connects them: a [relay] (same codec, no decoding), a [transcoder](transcode) (any
+//! codec pair, DTMF conversion), a [conference room](conference) (mix-minus over the top
+//! talkers), an [echo], or a [player](play).
 //!
 //! # Life of a session
 //!

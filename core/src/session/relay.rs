@@ -5,8 +5,8 @@
 //!
 //! # Contract
 //!
-//! - A packet accepted on one leg (strict source, checks, statistics: see
-//!   [`leg`](super::leg)) is forwarded to the other leg's peer in the same tick it arrives:
+//! - A packet accepted on one leg (strict source, checks, statistics, counted in
+//!   [`LegCounters`](super::LegCounters)) is forwarded to the other leg's peer in the same tick it arrives:
 //!   no decode, no buffering, no reordering (the far end's jitter buffer does that).
 //! - RFC 4733 packets pass through when both legs negotiated telephone-events, and are
 //!   reported as DTMF events either way; comfort noise passes through. A relay cannot convert

@@ -33,7 +33,7 @@
 //!
 //! # Real-time
 //!
-//! [`Transcode::new`] builds every codec, buffer, detector and generator; the per-packet and
+//! Building the session (on the control plane) builds every codec, buffer, detector and generator; the per-packet and
 //! per-tick paths never allocate.
 
 use std::net::SocketAddr;

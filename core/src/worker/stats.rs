@@ -10,7 +10,7 @@
 //! - Readers take a [`StatsSnapshot`] at any time; fields are individually exact and mutually
 //!   consistent to within one tick.
 //! - These are plain counters, not a synchronisation structure, so they use `std` atomics
-//!   directly rather than the loom facade of [`crate::sync`].
+//!   directly rather than the crate's std/loom facade (`sync.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

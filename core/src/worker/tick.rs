@@ -1,5 +1,5 @@
 //! The tick: the absolute-deadline timer that paces a worker ([`TickClock`]), and the
-//! transmit queue a tick fills and flushes ([`TxQueue`]).
+//! transmit queue a tick fills and flushes (`TxQueue`).
 //!
 //! # Timer
 //!
@@ -14,7 +14,7 @@
 //! # Transmit queue
 //!
 //! Sessions write each outgoing datagram straight into a preallocated buffer of the queue
-//! ([`TxQueue::push_with`]); at the end of the tick [`TxQueue::flush`] hands them to the
+//! (`TxQueue::push_with`); at the end of the tick `TxQueue::flush` hands them to the
 //! backend in batches of [`MAX_BATCH`] borrowed [`Transmit`]s built on the stack. A full
 //! queue drops the datagram and counts it. Capacity is fixed at construction.
 
