@@ -112,9 +112,8 @@ impl Oscillator {
     pub fn next4(&mut self) -> [f64; 4] {
         let (re, im) = (self.re, self.im);
         let mut out = [im * self.peak; 4];
-        for k in 1..4 {
-            let (c, s) = self.steps[k - 1];
-            out[k] = (re * s + im * c) * self.peak;
+        for (o, &(c, s)) in out[1..].iter_mut().zip(&self.steps) {
+            *o = (re * s + im * c) * self.peak;
         }
         self.advance(3, 4);
         out
