@@ -29,7 +29,7 @@ fn detects_all_sixteen_digits_from_our_generator() {
     assert_eq!(digit_string(&detect(&pcm, 8000)), ALL);
 }
 
-/// Q.24 §2.1 / Bellcore: sox-synthesised digits (an independent generator) are detected, 50 ms
+/// ITU-T Q.24 / Bellcore: sox-synthesised digits (an independent generator) are detected, 50 ms
 /// on and 50 ms off at −10 dBm0 per tone.
 #[test]
 fn detects_sox_synthesised_digits() {
@@ -64,7 +64,7 @@ fn detects_sox_synthesised_digits() {
     assert_eq!(digit_string(&detect(&pcm, 8000)), ALL);
 }
 
-/// Q.24 Table A-1 (frequency tolerance, operate): every digit is detected with each tone off by
+/// ITU-T Q.24 (frequency tolerance, operate): every digit is detected with each tone off by
 /// ±1.5 % in all four sign combinations.
 #[test]
 fn accepts_frequency_deviation_of_1_5_percent() {
@@ -83,7 +83,7 @@ fn accepts_frequency_deviation_of_1_5_percent() {
     }
 }
 
-/// Q.24 Table A-1 (frequency tolerance, non-operate): no digit when either tone, or both, is
+/// ITU-T Q.24 (frequency tolerance, non-operate): no digit when either tone, or both, is
 /// off by ±3.5 %, nor further (4.5 %, 6 %; DTMF frequencies are 10.5 % apart, so beyond about
 /// 7.5 % a shifted tone comes within tolerance of its neighbour and is that digit), even when
 /// the tone lasts 500 ms.
@@ -108,7 +108,7 @@ fn rejects_frequency_deviation_of_3_5_percent() {
     }
 }
 
-/// Q.24 Table A-1 / Bellcore: normal twist (low group louder) up to 8 dB is accepted, at a
+/// ITU-T Q.24 / Bellcore: normal twist (low group louder) up to 8 dB is accepted, at a
 /// high-group level of −20 dBm0 and at the −26 dBm0 sensitivity limit of the weaker tone.
 #[test]
 fn accepts_normal_twist_of_8_db() {
@@ -122,7 +122,7 @@ fn accepts_normal_twist_of_8_db() {
     }
 }
 
-/// Q.24 Table A-1 / Bellcore: reverse twist (high group louder) up to 4 dB is accepted.
+/// ITU-T Q.24 / Bellcore: reverse twist (high group louder) up to 4 dB is accepted.
 #[test]
 fn accepts_reverse_twist_of_4_db() {
     for low in [-14.0, -26.0] {
@@ -145,7 +145,7 @@ fn rejects_twist_beyond_the_limits() {
     assert_eq!(digit_string(&detect(&reverse, 8000)), "");
 }
 
-/// Q.24 Table A-1 / Bellcore: every digit is detected at every level from −3 dBm0 down to
+/// ITU-T Q.24 / Bellcore: every digit is detected at every level from −3 dBm0 down to
 /// −26 dBm0 per tone.
 #[test]
 fn detects_levels_from_minus_3_to_minus_26_dbm0() {
@@ -163,7 +163,7 @@ fn ignores_tones_below_the_level_threshold() {
     assert_eq!(digit_string(&detect(&pcm, 8000)), "");
 }
 
-/// Q.24 Table A-1 (signal duration, operate): 40 ms tones are detected, wherever they fall
+/// ITU-T Q.24 (signal duration, operate): 40 ms tones are detected, wherever they fall
 /// relative to the detector's 20 ms blocks (start offsets 0 … 19.5 ms in 0.5 ms steps).
 #[test]
 fn accepts_40_ms_tones() {
@@ -176,7 +176,7 @@ fn accepts_40_ms_tones() {
     }
 }
 
-/// Q.24 Table A-1 (signal duration, non-operate): tones of 23 ms or less are rejected, at every
+/// ITU-T Q.24 (signal duration, non-operate): tones of 23 ms or less are rejected, at every
 /// alignment and at levels from −3 to −26 dBm0.
 #[test]
 fn rejects_tones_of_23_ms_or_less() {
@@ -195,7 +195,7 @@ fn rejects_tones_of_23_ms_or_less() {
     }
 }
 
-/// Q.24 Table A-1 (interdigit pause) / Bellcore: 40 ms pauses separate digits, also repeated
+/// ITU-T Q.24 (interdigit pause) / Bellcore: 40 ms pauses separate digits, also repeated
 /// ones, at 40 ms tones (the fastest legal dialling, 12.5 digits/s) and every block alignment.
 #[test]
 fn separates_digits_with_40_ms_pauses() {

@@ -1,5 +1,5 @@
 //! DTMF talk-off: the detector must report **zero** digits on speech, on music and on dial
-//! tone (Bellcore TR-NWT-000506 talk-off; Q.24 §2 "immunity to false operation by speech").
+//! tone (Bellcore TR-NWT-000506 talk-off; ITU-T Q.24, immunity to false operation by speech).
 //!
 //! All material is generated at test time, nothing is stored: about nine minutes of espeak-ng
 //! speech in twenty languages, male, female, Klatt, creaky and whispered voice variants, speeds

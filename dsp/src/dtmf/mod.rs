@@ -19,7 +19,7 @@
 //! # Requirements and measured results
 //!
 //! Each line is a test in `dsp/tests/dtmf_*.rs` whose doc comment cites the requirement (ITU-T
-//! Q.24 Table A-1 values shared by most administrations; Bellcore TR-NWT-000506).
+//! the receiver values of ITU-T Q.24 common to most administrations, and Bellcore TR-NWT-000506).
 //!
 //! | requirement | design value | measured |
 //! |---|---|---|
