@@ -1,5 +1,5 @@
-//! DTMF receiver conformance: ITU-T Q.24 (and Q.23) and Bellcore (TR-NWT-000506, LSSGR
-//! §6) receiver requirements, one test per requirement, with tones from our generator, from an
+//! DTMF receiver conformance: ITU-T Q.24 (and Q.23) and Bellcore (TR-NWT-000506) receiver
+//! requirements, one test per requirement, with tones from our generator, from an
 //! independent exact-frequency synthesiser (f64 `sin`), and from sox's `synth`.
 //!
 //! Levels follow the convention of `tandem_dsp::tone` (0 dBm0 = sine peak 22 827); twist is the
