@@ -13,7 +13,8 @@
 //!
 //! RTCP (on the RTCP port, or multiplexed on the RTP port, RFC 5761) is terminated per leg:
 //! SRs feed the receive statistics' LSR/DLSR, report blocks about our SSRC give the round-trip
-//! time, and each leg sends its own SR/RR + SDES on its [`RtcpSchedule`].
+//! time, and each leg sends its own SR/RR + SDES on its [`RtcpSchedule`], and a BYE when it
+//! is removed (§6.6).
 //!
 //! # Real-time
 //!
@@ -27,7 +28,7 @@ use tandem_drivers::packet::PortPair;
 
 use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
-use crate::rtp::rtcp::{Compound, RtcpRepr};
+use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpRepr};
 use crate::rtp::schedule::ScheduleConfig;
 use crate::rtp::telephone_event::{EventTransmit, ReceiverConfig, SenderConfig};
 use crate::rtp::{
@@ -503,13 +504,37 @@ impl Leg {
         }
     }
 
-    fn send_report(&mut self, ctx: &mut Ctx<'_>) {
-        let destination = self.rtcp_peer.or_else(|| {
+    /// Where RTCP for the peer goes: where its RTCP comes from, else the media destination's
+    /// port + 1 (RFC 3550 §11).
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        self.rtcp_peer.or_else(|| {
             self.destination().map(|mut d| {
                 d.set_port(d.port().wrapping_add(1));
                 d
             })
+        })
+    }
+
+    /// Queues an RR + SDES + BYE compound (RFC 3550 §6.6): the leg is going away.
+    pub(crate) fn send_bye(&mut self, ctx: &mut Ctx<'_>) {
+        let (Some(pair), Some(destination)) = (self.pair, self.rtcp_destination()) else {
+            return;
+        };
+        let ssrc = self.out.ssrc;
+        let queued = ctx.tx.push_with(pair.rtcp, destination, |buf| {
+            let mut writer = CompoundWriter::new(buf);
+            writer.receiver_report(ssrc, &[]).ok()?;
+            writer.cname(ssrc, CNAME).ok()?;
+            writer.goodbye(&[ssrc], None).ok()?;
+            Some(writer.finish())
         });
+        if queued {
+            self.counters.rtcp_sent += 1;
+        }
+    }
+
+    fn send_report(&mut self, ctx: &mut Ctx<'_>) {
+        let destination = self.rtcp_destination();
         let mut size = 0;
         if let (Some(pair), Some(destination)) = (self.pair, destination) {
             let sender = self

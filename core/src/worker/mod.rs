@@ -38,7 +38,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem_drivers::packet::{MAX_BATCH, PacketBuf, PacketIo, PortPair, RecvMeta, Timestamp};
+use tandem_drivers::packet::{
+    MAX_BATCH, PACKET_BUF_BYTES, PacketBuf, PacketIo, PortPair, RecvMeta, Timestamp,
+};
 
 use crate::bus::{COMMAND_QUEUE_DEFAULT, Event, NOTICE_QUEUE_DEFAULT};
 use crate::bus::{
@@ -274,7 +276,7 @@ impl<B: PacketIo> Worker<B> {
                     tx,
                     out,
                 };
-                let datagram = &mut buf.bytes_mut()[..meta.len];
+                let datagram = &mut buf.bytes_mut()[..meta.len.min(PACKET_BUF_BYTES)];
                 if route.rtcp {
                     session.handle_rtcp(route.leg as usize, &mut ctx, meta.source, datagram);
                 } else {
@@ -329,7 +331,7 @@ impl<B: PacketIo> Worker<B> {
                     }
                 }
             }
-            Command::Remove { request, session } => match self.remove(session) {
+            Command::Remove { request, session } => match self.remove(now_us, session) {
                 Ok(session) => {
                     self.out.notice(Notice::Retired(Retired::Session(session)));
                     (request, Reply::Done)
@@ -385,6 +387,14 @@ impl<B: PacketIo> Worker<B> {
             Ok(()) => Reply::Done,
             Err(e) => Reply::Failed(e),
         }
+    }
+
+    /// Sends what is queued now (goodbyes of a leg whose ports are about to close).
+    fn flush(&mut self, now_us: u64) {
+        let (sent, dropped, errors) = self.tx.flush(&mut self.io, Timestamp::from_micros(now_us));
+        self.totals.tx_packets += sent;
+        self.totals.tx_dropped += dropped;
+        self.totals.io_errors += errors;
     }
 
     fn reply(&mut self, request: RequestId, reply: Reply) {
@@ -492,12 +502,17 @@ impl<B: PacketIo> Worker<B> {
         Ok(legs)
     }
 
-    /// Removes a session and closes its ports; returns it, to be freed off the worker.
+    /// Removes a session: sends each leg's RTCP BYE, closes its ports, and returns it, to be
+    /// freed off the worker.
     ///
     /// # Errors
     ///
     /// [`CommandError::UnknownSession`].
-    pub fn remove(&mut self, id: SessionId) -> Result<Box<PreparedSession>, CommandError> {
+    pub fn remove(
+        &mut self,
+        now_us: u64,
+        id: SessionId,
+    ) -> Result<Box<PreparedSession>, CommandError> {
         let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
         let Some(mut session) = self.sessions[slot].take() else {
             return Err(CommandError::UnknownSession(id));
@@ -505,6 +520,20 @@ impl<B: PacketIo> Worker<B> {
         let slots = session
             .conference()
             .map_or(session.leg_count(), |c| c.max_legs);
+        let ntp = self.ntp(now_us);
+        let mut ctx = Ctx {
+            now_us,
+            ntp,
+            session: id,
+            tx: &mut self.tx,
+            out: &mut self.out,
+        };
+        for index in 0..slots {
+            if let Some(leg) = session.leg_mut(index) {
+                leg.send_bye(&mut ctx);
+            }
+        }
+        self.flush(now_us);
         for index in 0..slots {
             let pair = session.leg_mut(index).and_then(|leg| leg.pair.take());
             if let Some(pair) = pair {
@@ -612,6 +641,15 @@ impl<B: PacketIo> Worker<B> {
         let (mut member, bank) = room
             .leave(index)
             .ok_or(CommandError::UnknownLeg { session: id, leg })?;
+        let ntp = self.ntp(now_us);
+        member.member.leg.send_bye(&mut Ctx {
+            now_us,
+            ntp,
+            session: id,
+            tx: &mut self.tx,
+            out: &mut self.out,
+        });
+        self.flush(now_us);
         if let Some(pair) = member.member.leg.pair.take() {
             self.close(pair);
         }
@@ -703,9 +741,10 @@ impl<B: PacketIo> Worker<B> {
             }
             self.tick(info.now_us);
         }
+        let now_us = clock.elapsed_ns() / 1000;
         let ids: Vec<SessionId> = self.sessions.iter().flatten().map(|s| s.id()).collect();
         for id in ids {
-            if let Ok(session) = self.remove(id) {
+            if let Ok(session) = self.remove(now_us, id) {
                 self.out.notice(Notice::Retired(Retired::Session(session)));
             }
         }

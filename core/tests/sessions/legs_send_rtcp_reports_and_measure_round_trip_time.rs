@@ -118,4 +118,22 @@ fn legs_send_rtcp_reports_and_measure_round_trip_time() {
     assert_eq!(a.peer, Some(peer_a));
     // RFC 3550 A.1: a new source is on probation; its first packet is not counted.
     assert_eq!(a.received, 499);
+
+    // Removal says goodbye on both legs (§6.6) before the ports close.
+    let _ = h.peer.recv_all();
+    h.worker.remove(h.now_us, SessionId(30)).unwrap();
+    let byes: Vec<SocketAddr> = h
+        .peer
+        .recv_all()
+        .into_iter()
+        .filter(|r| {
+            Compound::new_checked(&r.bytes).is_ok_and(|c| {
+                c.reprs()
+                    .any(|p| matches!(p, Ok(RtcpRepr::Goodbye(b)) if b.sources().count() == 1))
+            })
+        })
+        .map(|r| r.to)
+        .collect();
+    assert_eq!(byes.len(), 2);
+    assert!(byes.contains(&rtcp_b));
 }
