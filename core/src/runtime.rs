@@ -203,6 +203,8 @@ pub struct Runtime {
     config: RuntimeConfig,
     shared: Arc<Shared>,
     sessions: Mutex<HashMap<SessionId, Record>>,
+    /// Placement cost of each conference leg, refunded when it leaves.
+    leg_costs: Mutex<HashMap<(SessionId, LegId), u32>>,
     next_session: AtomicU64,
     next_request: AtomicU64,
     stop_workers: Arc<AtomicBool>,
@@ -362,6 +364,7 @@ impl Runtime {
             config,
             shared,
             sessions: Mutex::new(HashMap::new()),
+            leg_costs: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
             stop_workers,
@@ -512,7 +515,14 @@ impl Runtime {
             return Err(e);
         }
         lock(&self.sessions).remove(&id);
-        placement::release(&self.shared.workers[record.worker].stats, record.cost);
+        let stats = &self.shared.workers[record.worker].stats;
+        placement::release(stats, record.cost);
+        lock(&self.leg_costs).retain(|&(session, _), cost| {
+            if session == id {
+                placement::release(stats, *cost);
+            }
+            session != id
+        });
         match self.wait(request, record.worker)? {
             Reply::Failed(error) => Err(RuntimeError::Command(error)),
             _ => Ok(()),
@@ -555,9 +565,7 @@ impl Runtime {
         match self.wait(request, record.worker)? {
             Reply::Joined { leg, .. } => {
                 placement::charge(stats, cost);
-                if let Some(r) = lock(&self.sessions).get_mut(&room) {
-                    r.cost += cost;
-                }
+                lock(&self.leg_costs).insert((room, leg.leg), cost);
                 Ok(leg)
             }
             Reply::Failed(error) => Err(RuntimeError::Command(error)),
@@ -589,7 +597,12 @@ impl Runtime {
         }
         match self.wait(request, record.worker)? {
             Reply::Failed(error) => Err(RuntimeError::Command(error)),
-            _ => Ok(()),
+            _ => {
+                if let Some(cost) = lock(&self.leg_costs).remove(&(room, leg)) {
+                    placement::release(&self.shared.workers[record.worker].stats, cost);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -153,6 +153,10 @@ fn runtime_conference_legs_join_the_room_worker() {
     assert!(kinds.contains(&(Some(one.leg), EventKind::Joined)));
     assert!(kinds.contains(&(Some(two.leg), EventKind::Joined)));
     assert!(kinds.contains(&(Some(one.leg), EventKind::Left)));
+    // Placement load is refunded as legs leave and sessions go.
+    runtime.remove_session(room.id).unwrap();
+    runtime.remove_session(relay.id).unwrap();
+    assert!(runtime.worker_stats().iter().all(|s| s.load == 0));
     runtime.shutdown();
 }
 
