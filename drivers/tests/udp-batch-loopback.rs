@@ -123,8 +123,8 @@ fn dual_stack_socket_serves_ipv4_peers_as_plain_ipv4() {
 #[test]
 fn one_call_drains_many_ready_sockets_within_its_bounds() {
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut a = backend(lo, 31280, 31281);
-    let mut b = backend(lo, 31282, 31282 + 2 * 40 - 1);
+    let mut a = backend(lo, 31600, 31601);
+    let mut b = backend(lo, 31602, 31602 + 2 * 40 - 1);
     let pa = a.open_pair().unwrap();
     let pairs: Vec<PortPair> = (0..40).map(|_| b.open_pair().unwrap()).collect();
     let packets: Vec<Transmit<'_>> = pairs
