@@ -52,7 +52,9 @@ pub enum CodecError {
         feature: &'static str,
     },
     /// The resampler only handles ratios between the telephony rates (8, 12, 16, 24, 32, 48 kHz).
-    #[error("no fixed-ratio resampler from {from} Hz to {to} Hz (supported: 8000, 12000, 16000, 24000, 32000, 48000)")]
+    #[error(
+        "no fixed-ratio resampler from {from} Hz to {to} Hz (supported: 8000, 12000, 16000, 24000, 32000, 48000)"
+    )]
     UnsupportedResampleRatio {
         /// Input rate in Hz.
         from: u32,

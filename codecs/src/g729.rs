@@ -22,14 +22,19 @@ pub struct G729Encoder {
 
 impl std::fmt::Debug for G729Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("G729Encoder").field("annex_b", &self.annex_b).finish_non_exhaustive()
+        f.debug_struct("G729Encoder")
+            .field("annex_b", &self.annex_b)
+            .finish_non_exhaustive()
     }
 }
 
 impl G729Encoder {
     /// An encoder; `annex_b` turns on voice activity detection and silence compression.
     pub fn new(annex_b: bool) -> Self {
-        Self { inner: g729_sys::Encoder::new(annex_b), annex_b }
+        Self {
+            inner: g729_sys::Encoder::new(annex_b),
+            annex_b,
+        }
     }
 }
 
@@ -44,7 +49,10 @@ impl Encoder for G729Encoder {
         }
         let needed = pcm.len() / FRAME_SAMPLES * VOICE_FRAME_BYTES;
         if payload.len() < needed {
-            return Err(EncodeError::OutputTooSmall { needed, available: payload.len() });
+            return Err(EncodeError::OutputTooSmall {
+                needed,
+                available: payload.len(),
+            });
         }
         let mut written = 0;
         let mut ends_with_sid = false;
@@ -93,7 +101,10 @@ impl Default for G729Decoder {
 impl G729Decoder {
     /// A decoder in its initial state.
     pub fn new() -> Self {
-        Self { inner: g729_sys::Decoder::new(), tail: FadingRepeat::new(8000) }
+        Self {
+            inner: g729_sys::Decoder::new(),
+            tail: FadingRepeat::new(8000),
+        }
     }
 }
 
@@ -105,7 +116,10 @@ impl Decoder for G729Decoder {
     fn decode(&mut self, payload: &[u8], pcm: &mut [i16]) -> Result<usize, DecodeError> {
         let needed = self.samples_in(payload)?;
         if pcm.len() < needed {
-            return Err(DecodeError::OutputTooSmall { needed, available: pcm.len() });
+            return Err(DecodeError::OutputTooSmall {
+                needed,
+                available: pcm.len(),
+            });
         }
         let voice = payload.len() / VOICE_FRAME_BYTES;
         let mut out = pcm.chunks_exact_mut(FRAME_SAMPLES);

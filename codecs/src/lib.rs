@@ -51,7 +51,9 @@ pub use descriptor::{
 pub use error::{CodecError, DecodeError, EncodeError};
 pub use opus::{OpusApplication, OpusConfig};
 pub use registry::EncoderConfig;
-pub use transcoder::{DecodePath, EncodePath, FifoFull, MAX_PACKET_MS, Transcoder, TranscoderConfig};
+pub use transcoder::{
+    DecodePath, EncodePath, FifoFull, MAX_PACKET_MS, Transcoder, TranscoderConfig,
+};
 
 /// Turns RTP payloads of one codec into PCM.
 ///

@@ -69,7 +69,10 @@ pub struct EncoderConfig {
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self { opus: OpusConfig::default(), g729_annex_b: true }
+        Self {
+            opus: OpusConfig::default(),
+            g729_annex_b: true,
+        }
     }
 }
 

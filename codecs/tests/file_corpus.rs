@@ -172,10 +172,17 @@ fn write_seed_corpus() {
 fn codec_decode_corpus_replays() {
     use tandem_codecs::{Format, registry};
     let formats: Vec<Format> = registry::built()
-        .flat_map(|d| d.sample_rates.iter().map(move |&rate| Format { codec: d.id, sample_rate: rate }))
+        .flat_map(|d| {
+            d.sample_rates.iter().map(move |&rate| Format {
+                codec: d.id,
+                sample_rate: rate,
+            })
+        })
         .collect();
     for (name, bytes) in seeds("codec_decode") {
-        let Some((&selector, payload)) = bytes.split_first() else { continue };
+        let Some((&selector, payload)) = bytes.split_first() else {
+            continue;
+        };
         let format = formats[selector as usize % formats.len()];
         let mut decoder = registry::new_decoder(format).unwrap();
         let mut pcm = vec![0i16; format.samples_in_ms(120)];

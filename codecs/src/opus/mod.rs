@@ -162,7 +162,9 @@ impl OpusEncoder {
         inner
             .set_complexity(config.complexity.into())
             .map_err(library("complexity"))?;
-        let bitrate = config.bitrate_bps.unwrap_or_else(|| default_bitrate(sample_rate));
+        let bitrate = config
+            .bitrate_bps
+            .unwrap_or_else(|| default_bitrate(sample_rate));
         let bitrate = Bitrate::Bits(bitrate as i32);
         inner.set_bitrate(bitrate).map_err(library("bitrate"))?;
         inner.set_vbr(config.vbr).map_err(library("vbr"))?;
