@@ -27,42 +27,51 @@
 //! The shape is WebRTC NetEq's: a packet buffer (`buffer.rs`), a delay estimator
 //! ([`playout`]), a sync buffer of decoded audio (`sync.rs`) and, each time the decoded audio
 //! runs short, one decision among decode, conceal, recover from FEC, comfort noise, accelerate
-//! and decelerate.
+//! and decelerate. What it decides was tuned against PESQ (P.862) with the evaluation harness
+//! `benches/src/bin/jitter_eval.rs`; the figures and the reasoning are in BENCHMARKS.md
+//! ("Jitter buffer"). The one lesson that shaped everything: every change of timing inside an
+//! utterance costs quality, so the buffer changes its delay rarely, by whole steps, and where
+//! possible in pauses.
 //!
-//! - **Target delay** ([`playout`]): the 97th percentile of each packet's arrival delay
-//!   relative to the fastest packets of the last 2 s, plus the decoding granularity (one frame,
-//!   and the concealment's 3.75 ms look-ahead where it is ours), bounded by
+//! - **Target delay** ([`playout`]): the highest confirmed relative arrival delay of the last
+//!   4 s (isolated spikes are not chased), plus the decoding granularity (one frame, and the
+//!   concealment's 3.75 ms look-ahead where it is ours) and a 10 ms safety margin, bounded by
 //!   [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
 //! - **Playout offset** `O = now + decoded-but-unplayed - next position`: the distance between
-//!   the receiver's clock and the stream position being played. Each packet needs
-//!   `O >= its transit offset`; the target asks for `O = floor + target`.
-//! - **Missing packet.** When the next packet in sequence is not there, the buffer conceals one
-//!   frame *without advancing* the stream position: a late packet that turns up is still
-//!   played, and the delay grows by what was concealed (NetEq's expand). When a later packet is
-//!   stored, the gap is given up as lost once that packet is due (its position plus the target
-//!   offset); with Opus, the frame just before it is first recovered from its in-band FEC.
-//!   When nothing at all arrives for longer than the maximum delay, the stream position runs
-//!   on with the clock.
+//!   the receiver's clock and the stream position being played. A packet is in time when
+//!   `O >= its transit offset`; the target asks for `O = floor + target`. The reported
+//!   [`JitterStats::current_delay_ms`] is `O - floor`.
+//! - **Nothing to play** (the next packet in sequence has not arrived, nor any after it): the
+//!   buffer conceals one frame *without advancing* the stream position (NetEq's expand), so a
+//!   late packet that turns up is still played and the delay grows by what was concealed; up
+//!   to 40 ms above target. Beyond that the position runs on with the clock and the packet is
+//!   given up, as a fixed buffer would.
+//! - **A hole** (a later packet is stored): the missing audio is concealed and given up when
+//!   the later packet is due (its position plus the target offset), or at once when the delay
+//!   is that far above target; with Opus, the frame just before the stored packet is first
+//!   recovered from its in-band FEC ([`tandem_codecs::Decoder::recover_from_next`]).
 //! - **Silence and talkspurts.** A gap without missing sequence numbers is discontinuous
 //!   transmission, not loss: after RFC 3389 comfort noise the gap is filled with noise at the
 //!   signalled level, otherwise concealment fades to silence within 60 ms (so a DTX gap costs
-//!   at most six concealed 10 ms frames, never a storm). The next talkspurt starts when it is
-//!   due under the *current* target: silence is where the delay adapts for free.
-//! - **Time-stretching** ([`stretch`]) moves the delay towards the target while speech plays:
-//!   one pitch period removed when more than 10 ms above target, repeated when more than 5 ms
-//!   below, only on periodic or quiet audio. Clock drift of a few tenths of a percent is
-//!   absorbed this way without dropping a frame.
+//!   at most six concealed 10 ms frames, never a storm, and the codec's PLC stops too). The next
+//!   talkspurt starts when it is due under the *current* target: silence is where the delay
+//!   adapts for free.
+//! - **Time-stretching** ([`stretch`]) moves the delay towards the target when it is more than
+//!   10 ms off, by removing or repeating quiet audio (pauses between words) up to the error in
+//!   one step. Voiced speech is sped up only when the delay is 80 ms above target, and slowed
+//!   down only when 60 ms below, one pitch period at a time (WSOLA-style overlap-add, so the
+//!   pitch does not change). Clock drift is absorbed this way without dropping a frame.
 //! - **Concealment**: the codec's own where it has one (Opus, G.729); otherwise waveform
 //!   substitution after ITU-T G.711 Appendix I ([`conceal`]).
 //! - [`PlayoutMode::Fixed`] keeps a constant target without stretching, gives up missing
 //!   packets at their due time and corrects drift by frame slips: the classic fixed buffer,
-//!   kept as the baseline the adaptive one is measured against (BENCHMARKS.md).
+//!   kept as the baseline the adaptive one is measured against.
 //!
 //! # Real-time
 //!
 //! [`JitterBuffer::new`] and [`JitterBuffer::with_decoder`] allocate everything: packet slots
 //! ([`JitterBuffer::slots`] of [`JitterBuffer::payload_max`] bytes), the sync buffer, the
-//! delay histogram, the concealment's and the stretcher's scratch. [`JitterBuffer::push`],
+//! concealment's and the stretcher's scratch. [`JitterBuffer::push`],
 //! [`JitterBuffer::pop`], [`JitterBuffer::reset`] and the accessors never allocate, lock, log
 //! or make system calls; the decoder is called only from `pop`.
 //!
@@ -114,22 +123,22 @@ pub const MAX_DELAY_LIMIT_MS: u32 = 2000;
 const MAX_DROPOUT: i64 = 3000;
 /// RFC 3550 §A.1: a sequence number this far behind the highest seen is a discontinuity.
 const MAX_MISORDER: i64 = 100;
-/// A timestamp further than the maximum delay plus this from where the arrival time puts it is
-/// a discontinuity.
+/// A timestamp that went back, or ahead further than the time since the newest packet
+/// explains, by more than the maximum delay plus this, is a discontinuity.
 const TIMESTAMP_JUMP_SLACK_MS: u32 = 1000;
 /// Stragglers from the previous SSRC are dropped for this long after a switch.
 const STALE_SSRC_US: i64 = 1_000_000;
 /// Time-stretching of quiet audio starts when the delay is this far off target.
-const STRETCH_QUIET_MS: u32 = 5;
+const STRETCH_QUIET_MS: u32 = 10;
 /// Voiced speech is sped up only when the delay is this far above target.
-const ACCELERATE_VOICED_MS: u32 = 40;
+const ACCELERATE_VOICED_MS: u32 = 80;
 /// Voiced speech is slowed down only when the delay is this far below target.
-const DECELERATE_VOICED_MS: u32 = 20;
+const DECELERATE_VOICED_MS: u32 = 60;
 /// Added to the target beyond the estimated delay spread.
-const SAFETY_MS: u32 = 0;
+const SAFETY_MS: u32 = 10;
 /// With nothing left to play, playout waits for a late packet until the delay is this far
 /// above target, then gives the packet up.
-const HOLD_ALLOWANCE_MS: u32 = 20;
+const HOLD_ALLOWANCE_MS: u32 = 40;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
 
@@ -404,10 +413,6 @@ fn check(
     }
 }
 
-fn tune(_name: &str, default: u32) -> u32 {
-    default
-}
-
 fn ms_to_samples(ms: u32, rate: u32) -> i64 {
     i64::from(ms) * i64::from(rate) / 1000
 }
@@ -507,7 +512,7 @@ impl JitterBuffer {
             stretch,
             packets: PacketBuffer::new(slots, payload_max),
             sync: SyncBuffer::new(history, future_max),
-            estimator: DelayEstimator::new(rate, config.max_delay_ms),
+            estimator: DelayEstimator::new(rate),
             stream: None,
             previous_ssrc: None,
             next_pos: None,
@@ -783,6 +788,11 @@ impl JitterBuffer {
         })
     }
 
+    /// RFC 3550 §A.1's sequence number test, plus a timestamp test: a newer packet whose
+    /// timestamp went backwards, or jumped further ahead than the time since the newest packet
+    /// explains (silence suppression advances both alike), by more than the maximum delay plus
+    /// a second. A packet merely delayed in the network keeps its timestamp in step with its
+    /// sequence number, so even a long outage is not mistaken for a jump.
     fn is_discontinuity(&self, stream: &Stream, packet: &RtpPacket<'_>, arrival: i64) -> bool {
         let ext_seq = stream.extend_seq(packet.sequence_number);
         let delta = ext_seq - stream.highest_seq;
@@ -795,12 +805,13 @@ impl JitterBuffer {
         let ext_ts = stream.extend_ts(packet.timestamp);
         let pos =
             ((ext_ts - stream.base_ts) * i64::from(self.rate)).div_euclid(i64::from(self.rtp_rate));
-        let expected = stream.highest_pos + (arrival - stream.highest_arrival);
+        let advanced = pos - stream.highest_pos;
+        let elapsed = (arrival - stream.highest_arrival).max(0);
         let slack = ms_to_samples(
             self.config.max_delay_ms + TIMESTAMP_JUMP_SLACK_MS,
             self.rate,
         );
-        (pos - expected).abs() > slack
+        advanced < -slack || advanced > elapsed + slack
     }
 
     fn start_stream(&mut self, packet: &RtpPacket<'_>, arrival: i64) {
@@ -864,10 +875,8 @@ impl JitterBuffer {
 
     fn refresh_target(&mut self) {
         if let PlayoutMode::Adaptive = self.config.mode {
-            if let Some(q) = self.estimator.quantile_ms() {
-                let margin = self.samples_to_ms((self.frame + self.reserve) as i64)
-                    + 1
-                    + tune("JT_SAFE", SAFETY_MS);
+            if let Some(q) = self.estimator.target_ms() {
+                let margin = self.samples_to_ms((self.frame + self.reserve) as i64) + 1 + SAFETY_MS;
                 self.target_ms =
                     (q + margin).clamp(self.config.min_delay_ms, self.config.max_delay_ms);
             }
@@ -1154,7 +1163,7 @@ impl JitterBuffer {
         let advance = match (self.config.mode, next) {
             (PlayoutMode::Adaptive, Some(_)) => offset >= target - frame,
             (PlayoutMode::Adaptive, None) => {
-                offset >= target + ms_to_samples(tune("JT_HOLD", HOLD_ALLOWANCE_MS), self.rate)
+                offset >= target + ms_to_samples(HOLD_ALLOWANCE_MS, self.rate)
                     || self
                         .current_delay()
                         .is_some_and(|d| d > ms_to_samples(self.config.max_delay_ms, self.rate))
@@ -1187,9 +1196,9 @@ impl JitterBuffer {
             return;
         };
         let error = offset - target;
-        let quiet = ms_to_samples(tune("JT_QUIET", STRETCH_QUIET_MS), self.rate);
+        let quiet = ms_to_samples(STRETCH_QUIET_MS, self.rate);
         if error > quiet {
-            let allow = if error > ms_to_samples(tune("JT_ACCV", ACCELERATE_VOICED_MS), self.rate) {
+            let allow = if error > ms_to_samples(ACCELERATE_VOICED_MS, self.rate) {
                 Allow::Any
             } else {
                 Allow::Quiet
@@ -1217,8 +1226,7 @@ impl JitterBuffer {
                 self.stats.samples_removed += removed as u64;
             }
         } else if error < -quiet {
-            let allow = if error < -ms_to_samples(tune("JT_DECV", DECELERATE_VOICED_MS), self.rate)
-            {
+            let allow = if error < -ms_to_samples(DECELERATE_VOICED_MS, self.rate) {
                 Allow::Any
             } else {
                 Allow::Quiet

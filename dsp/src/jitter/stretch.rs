@@ -4,9 +4,9 @@
 //!
 //! # Contract
 //!
-//! Both operations work on the newest `2·P` samples of a signal, where `P` is the period that
-//! best matches within 2.5 to 15 ms (the pitch search of [`super::conceal`]), and change only
-//! audio the caller says is unplayed:
+//! Both operations work on the newest `2·P` samples of a signal, where `P` is a length within
+//! 2.5 to 15 ms (a pitch period found by normalised cross-correlation, coarse then fine, as in
+//! [`super::conceal`]), and change only audio the caller says is unplayed:
 //!
 //! - [`TimeStretch::accelerate`] cross-fades the older period `A` into the newer period `B` and
 //!   drops what is left of `B`: the signal becomes `P` samples shorter. All of `A` and `B` must
@@ -14,19 +14,27 @@
 //! - [`TimeStretch::decelerate`] cross-fades `B` into `A` behind `B` and appends `B` again: the
 //!   signal becomes `P` samples longer. `A` may already have been played; `B` must not.
 //!
-//! Either happens only where it is inaudible: when the two periods correlate (voiced speech,
-//! normalised correlation at least [`MIN_CORRELATION`]) or the audio is quiet (below
-//! [`QUIET_RMS`]). Otherwise nothing changes and the call returns 0; the caller tries again on
-//! the next frame. Each join is continuous by construction: the cross-fade starts on the sample
-//! that was there and ends on the sample that naturally precedes what follows.
+//! Either happens only where it is inaudible, and only as the caller allows ([`Allow`]):
+//!
+//! - **Quiet audio** (the newest `2·P` samples below [`QUIET_RMS`], about -45 dBov: a pause
+//!   between words) is shortened or lengthened by as much as the caller asks, up to 15 ms per
+//!   call, with `P` that length.
+//! - **Voiced speech** ([`Allow::Any`] only) is changed by one pitch period when its two newest
+//!   periods correlate (normalised correlation at least [`MIN_CORRELATION`]); loud audio that is
+//!   neither quiet nor periodic (fricatives, onsets) is left alone.
+//!
+//! Otherwise nothing changes and the call returns 0; the caller tries again on the next frame.
+//! Each join is continuous by construction: the cross-fade starts on the sample that was there
+//! and ends on the sample that naturally precedes what follows.
 //!
 //! # Real-time
 //!
-//! [`TimeStretch::new`] allocates a one-period scratch buffer; the operations never allocate.
+//! [`TimeStretch::new`] allocates its scratch buffers (three periods); the operations never
+//! allocate.
 
 /// The least normalised correlation between the two periods for which a period is removed or
-/// repeated (NetEq uses 0.9 for both; a little lower keeps drift correction from stalling on
-/// breathy voices, and the cross-fade hides the rest).
+/// repeated (NetEq uses 0.9; a little lower keeps voiced correction from stalling on breathy
+/// voices, and the cross-fade hides the rest).
 pub const MIN_CORRELATION: f32 = 0.7;
 
 /// Audio quieter than this RMS (about -45 dBov) is stretched whatever its correlation.
