@@ -4,7 +4,13 @@
 //!
 //! ```text
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
+//!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
 //! ```
+//!
+//! `--quick` uses one voice instead of four; `--only` and `--codecs` run a subset; `--trace`
+//! prints one line per popped frame (event, current and target delay, counters) for the first
+//! voice of one scenario and codec, and skips scoring. Needs `espeak-ng`, `sox`, `python3` with
+//! the PyPI packages `pesq` and `numpy`.
 //!
 //! # What it does
 //!
@@ -24,7 +30,8 @@
 //! 5. The outputs go to `DIR/<codec>/<scenario>/`, and `benches/scripts/pesq_score.py` scores
 //!    each against the clean clip: narrowband PESQ at 8 kHz, wideband at 16 kHz.
 //! 6. A markdown table goes to stdout: MOS and mean added delay per scenario, codec and
-//!    buffer, averaged over the voices. *Added delay* is, for every frame of decoded speech,
+//!    buffer, averaged over the voices, with a verdict for the jittery scenarios (better on
+//!    both or not). *Added delay* is, for every frame of decoded speech,
 //!    the time it plays minus the time its packet would have arrived over the jitter-free
 //!    link (send time + 30 ms), averaged.
 #![allow(missing_docs)]
