@@ -33,6 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# PESQ (ITU-T P.862) scores the jitter-buffer evaluation (benches/scripts/pesq_score.py).
+if [ "${1:-build}" = test ] && ! python3 -c "import pesq, numpy" 2>/dev/null; then
+  python3 -m pip install --quiet pesq numpy || echo "warning: pip install pesq numpy failed; only the jitter evaluation needs it" >&2
+fi
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust stable (https://rustup.rs) and re-run" >&2
   exit 1
