@@ -14,6 +14,8 @@ test=(
   libspandsp-dev        # G.711 / G.722 / DTMF references
   libbcg729-dev         # G.729 reference
   tshark                # pcap captures decode as RTP
+  sip-tester            # sipp: SIP calls and load against `tandem run`
+  baresip-core          # baresip: a real SIP phone (digest REGISTER, RFC 4733 DTMF)
 )
 
 case "${1:-build}" in
