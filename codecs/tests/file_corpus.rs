@@ -4,29 +4,17 @@
 //! Seeds whose name starts with `valid-` must parse; the others must fail with a typed error.
 //! Regenerate them with `cargo test -p tandem-codecs --test file_corpus -- --ignored`.
 
-use std::path::{Path, PathBuf};
-
 use tandem_codecs::file::ogg_opus::{self, OpusHead};
 use tandem_codecs::file::wav;
 use tandem_codecs::opus::OpusEncoder;
 use tandem_codecs::{Encoder, OpusConfig};
-
-fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
+use tandem_test_support::corpus;
 
 fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut seeds: Vec<_> = std::fs::read_dir(corpus(target))
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    seeds.sort();
+    let mut seeds = Vec::new();
+    corpus::replay(target, |name, bytes| {
+        seeds.push((name.to_owned(), bytes.to_vec()))
+    });
     assert!(
         seeds.len() >= 3,
         "{target} corpus has {} seeds",
@@ -94,7 +82,7 @@ fn riff(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    let wav_dir = corpus("wav_parse");
+    let wav_dir = corpus::dir("wav_parse");
     std::fs::create_dir_all(&wav_dir).unwrap();
     let mono = wav::to_bytes(8000, &tone(16));
     std::fs::write(wav_dir.join("valid-mono-8k.wav"), &mono).unwrap();
@@ -131,7 +119,7 @@ fn write_seed_corpus() {
     eight_bit[34] = 8;
     std::fs::write(wav_dir.join("eight-bit.wav"), eight_bit).unwrap();
 
-    let ogg_dir = corpus("ogg_opus_read");
+    let ogg_dir = corpus::dir("ogg_opus_read");
     std::fs::create_dir_all(&ogg_dir).unwrap();
     let config = OpusConfig {
         bitrate_bps: Some(6000),

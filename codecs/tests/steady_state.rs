@@ -3,46 +3,13 @@
 //!
 //! A counting global allocator wraps the system one; the test fails on any allocation made
 //! while the steady-state loop runs on this thread.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use proptest::prelude::*;
 use tandem_codecs::{EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to the system allocator; only counts calls on the current thread.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tandem_test_support::alloc::{Counting, CountingAllocator};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 fn tone(rate: u32, ms: u32) -> Vec<i16> {
     (0..(rate * ms / 1000) as usize)
@@ -92,7 +59,7 @@ fn transcoding_allocates_nothing_in_steady_state() {
             t.push(p).unwrap();
             while t.pop(&mut out).unwrap().is_some() {}
         }
-        let before = allocations();
+        let window = Counting::start();
         for (i, p) in steady.iter().enumerate() {
             if i % 7 == 3 {
                 t.push_lost();
@@ -103,7 +70,7 @@ fn transcoding_allocates_nothing_in_steady_state() {
             }
             while t.pop(&mut out).unwrap().is_some() {}
         }
-        let allocated = allocations() - before;
+        let allocated = window.finish().count;
         assert_eq!(
             allocated, 0,
             "{from} -> {to}: {allocated} allocations in steady state"

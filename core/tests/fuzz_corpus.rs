@@ -5,43 +5,19 @@
 //! Seeds whose name starts with `valid-` must parse; the others must be rejected.
 //! Regenerate them with `cargo test -p tandem-core --test fuzz_corpus -- --ignored`.
 
-use std::path::{Path, PathBuf};
-
 use tandem_core::rtp::fuzzing::{rtcp_parse, rtp_parse};
 use tandem_core::rtp::rtcp::{CompoundWriter, NtpTime, ReportBlock, SenderInfo, SenderReport};
 use tandem_core::rtp::{
     ComfortNoise, CsrcList, EventCode, Extension, PayloadType, RtpHeader, RtpTimestamp, SeqNo,
     Ssrc, TelephoneEvent,
 };
-
-fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
-
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut seeds: Vec<_> = std::fs::read_dir(corpus(target))
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    seeds.sort();
-    assert!(
-        seeds.len() >= 3,
-        "{target} corpus has {} seeds",
-        seeds.len()
-    );
-    seeds
-}
+use tandem_test_support::corpus;
 
 fn replay(target: &str, parse: fn(&[u8]) -> bool) {
-    for (name, bytes) in seeds(target) {
-        assert_eq!(parse(&bytes), name.starts_with("valid-"), "{target}/{name}");
-    }
+    let seeds = corpus::replay(target, |name, bytes| {
+        assert_eq!(parse(bytes), name.starts_with("valid-"), "{target}/{name}");
+    });
+    assert!(seeds >= 3, "{target} corpus has {seeds} seeds");
 }
 
 #[test]
@@ -64,7 +40,7 @@ fn rtp(header: &RtpHeader<'_>, payload: &[u8]) -> Vec<u8> {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    let dir = corpus("rtp_parse");
+    let dir = corpus::dir("rtp_parse");
     std::fs::create_dir_all(&dir).unwrap();
     let pcmu = RtpHeader::new(
         PayloadType::PCMU,
@@ -129,7 +105,7 @@ fn write_seed_corpus() {
     extension[14] = 0x10;
     std::fs::write(dir.join("extension-overrun.rtp"), extension).unwrap();
 
-    let dir = corpus("rtcp_parse");
+    let dir = corpus::dir("rtcp_parse");
     std::fs::create_dir_all(&dir).unwrap();
     let mut buf = [0u8; 512];
     let info = SenderInfo {

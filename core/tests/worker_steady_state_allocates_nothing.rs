@@ -9,11 +9,8 @@
 //! from packets built before arming, so they allocate nothing either. RTCP reports, DTMF
 //! events, talk events and notices all happen inside the window.
 
-#![allow(unsafe_code)]
 #![allow(missing_docs)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tandem_codecs::{EncoderConfig, Format, registry};
@@ -32,54 +29,7 @@ use tandem_drivers::packet::{
     MAX_BATCH, PacketBuf, PacketIo, PortRange, RecvMeta, SocketId, Timestamp, Transmit,
 };
 use tandem_dsp::dtmf::{DtmfGenerator, DtmfGeneratorConfig};
-
-struct CountingAllocator;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    static FIRST_SIZE: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count(layout: Layout) {
-    let _ = ARMED.try_with(|armed| {
-        if armed.get() {
-            let _ = ALLOCATIONS.try_with(|c| {
-                if c.get() == 0 {
-                    let _ = FIRST_SIZE.try_with(|s| s.set(layout.size()));
-                }
-                c.set(c.get() + 1);
-            });
-        }
-    });
-}
-
-// SAFETY: defers every call to the system allocator; it only counts calls made on the
-// current thread while armed, through thread-locals that never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(layout);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use tandem_test_support::alloc::{Counting, CountingAllocator};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -395,11 +345,10 @@ fn worker_steady_state_allocates_nothing() {
     let mut digits = 0u64;
     let mut talk_events = 0u64;
     let mut now_us = now;
-    let mut allocations_at_arm = 0;
+    let mut window = None;
     for tick in 0..WARM_TICKS + MEASURED_TICKS {
         if tick == WARM_TICKS {
-            allocations_at_arm = ALLOCATIONS.with(Cell::get);
-            ARMED.with(|a| a.set(true));
+            window = Some(Counting::start());
         }
         if tick % 2 == 0 {
             let step = tick / 2;
@@ -436,13 +385,8 @@ fn worker_steady_state_allocates_nothing() {
             }
         }
     }
-    ARMED.with(|a| a.set(false));
-    let allocations = ALLOCATIONS.with(Cell::get) - allocations_at_arm;
-    let first = FIRST_SIZE.with(Cell::get);
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations in steady state (first of {first} bytes)"
-    );
+    let allocations = window.expect("the measured ticks ran").finish();
+    assert_eq!(allocations.count, 0, "steady state: {allocations}");
     // The mix really ran: media flowed, digits were detected and converted, talkers talked.
     let stats = worker.stats().snapshot();
     assert_eq!(stats.ticks as usize, WARM_TICKS + MEASURED_TICKS);

@@ -6,17 +6,13 @@
 //! `cargo test -p tandem-drivers --test pcap-corpus -- --ignored`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 use tandem_drivers::PcapError;
 use tandem_drivers::packet::Timestamp;
 use tandem_drivers::packet::pcap::{
     LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, MAGIC_NANOS, PcapReader, PcapWriter, decode_udp,
 };
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pcap_read")
-}
+use tandem_test_support::corpus;
 
 /// The fuzz target's body: reads every record and decodes every frame; returns the
 /// datagrams decoded and the error that ended the file, if any.
@@ -42,26 +38,16 @@ fn read_all(bytes: &[u8]) -> (usize, Option<PcapError>) {
 
 #[test]
 fn pcap_read_corpus_replays() {
-    let mut seeds: Vec<_> = std::fs::read_dir(corpus())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    seeds.sort();
-    assert!(
-        seeds.len() >= 4,
-        "pcap_read corpus has {} seeds",
-        seeds.len()
-    );
-    for path in seeds {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let (datagrams, error) = read_all(&std::fs::read(&path).unwrap());
+    let seeds = corpus::replay("pcap_read", |name, bytes| {
+        let (datagrams, error) = read_all(bytes);
         if name.starts_with("valid-") {
             assert_eq!(error, None, "{name}");
             assert!(datagrams > 0, "{name}");
         } else {
             assert!(error.is_some(), "{name} read without error");
         }
-    }
+    });
+    assert!(seeds >= 4, "pcap_read corpus has {seeds} seeds");
 }
 
 fn rtp(seq: u16) -> Vec<u8> {
@@ -119,7 +105,7 @@ fn ipv4_udp(payload: &[u8], flags_fragment: u16) -> Vec<u8> {
 #[test]
 #[ignore = "regenerates fuzz/corpus/pcap_read"]
 fn write_seed_corpus() {
-    let dir = corpus();
+    let dir = corpus::dir("pcap_read");
     std::fs::create_dir_all(&dir).unwrap();
     let v4 = written("192.0.2.1:20000", "192.0.2.2:30000");
     std::fs::write(dir.join("valid-ipv4-rtp.pcap"), &v4).unwrap();

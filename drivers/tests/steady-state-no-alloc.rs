@@ -4,10 +4,7 @@
 //! A counting global allocator wraps the system one and counts calls made on the current
 //! thread; each test fails on any allocation while its steady-state loop runs. Real sockets
 //! use ports 31400–31499 on loopback.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -20,48 +17,16 @@ use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
 use tandem_drivers::packet::{
     MAX_BATCH, PacketBuf, PacketIo, PortPair, PortRange, RecvMeta, Timestamp, Transmit,
 };
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to the system allocator; only counts calls on the current thread.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tandem_test_support::alloc::{Counting, CountingAllocator, counter_is_installed};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 const ROUNDS: usize = 500;
 
 #[test]
 fn the_counter_sees_allocations() {
-    let before = allocations();
-    let v = std::hint::black_box(vec![0u8; 64]);
-    assert_eq!(allocations() - before, 1);
-    drop(v);
+    assert!(counter_is_installed());
 }
 
 /// Sends `MAX_BATCH` datagrams from `a` to `b` and receives them all (bounded retries), per
@@ -111,9 +76,9 @@ fn udp_steady_state(ip: IpAddr, base: u16, rx_timestamps: bool) {
     let mut meta = RecvMeta::new_vec(MAX_BATCH);
     ping(&mut a, &mut b, (pa, to), 10, 0, &mut bufs, &mut meta);
 
-    let before = allocations();
+    let window = Counting::start();
     let received = ping(&mut a, &mut b, (pa, to), ROUNDS, 10, &mut bufs, &mut meta);
-    assert_eq!(allocations() - before, 0, "UDP batches allocated");
+    assert_eq!(window.finish().count, 0, "UDP batches allocated");
     assert_eq!(received, ROUNDS * MAX_BATCH, "loopback lost datagrams");
     assert_eq!(meta[0].timestamp.is_some(), rx_timestamps);
 }
@@ -150,12 +115,12 @@ fn udp_send_errors_and_idle_polls_allocate_nothing() {
     ];
     a.send_batch(Timestamp::ZERO, &bad).unwrap();
     a.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta).unwrap();
-    let before = allocations();
+    let window = Counting::start();
     for _ in 0..ROUNDS {
         assert_eq!(a.send_batch(Timestamp::ZERO, &bad), Ok(0));
         assert_eq!(a.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta), Ok(0));
     }
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(window.finish().count, 0);
 }
 
 #[test]
@@ -174,9 +139,9 @@ fn capture_over_udp_allocates_nothing_between_flushes() {
     ping(&mut a, &mut b, (pa, to), 10, 0, &mut bufs, &mut meta);
     let flushes = b.writer().stats().flushes;
 
-    let before = allocations();
+    let window = Counting::start();
     let received = ping(&mut a, &mut b, (pa, to), ROUNDS, 10, &mut bufs, &mut meta);
-    assert_eq!(allocations() - before, 0, "capture allocated");
+    assert_eq!(window.finish().count, 0, "capture allocated");
     assert_eq!(received, ROUNDS * MAX_BATCH);
     assert!(b.writer().stats().flushes > flushes + 10);
 }
@@ -242,12 +207,12 @@ fn faulty_loopback_allocates_nothing() {
     for t in 0..50 {
         round(t, &mut bufs, &mut meta);
     }
-    let before = allocations();
+    let window = Counting::start();
     for t in 50..50 + ROUNDS as u64 {
         round(t, &mut bufs, &mut meta);
     }
     assert_eq!(
-        allocations() - before,
+        window.finish().count,
         0,
         "fault wrapper or loopback allocated"
     );
@@ -278,13 +243,13 @@ fn replay_allocates_nothing() {
     replay
         .recv_batch(Timestamp::ZERO, &mut bufs, &mut meta)
         .unwrap();
-    let before = allocations();
+    let window = Counting::start();
     let mut got = 1;
     for tick in 1..=4_000u64 {
         got += replay
             .recv_batch(Timestamp::from_millis(10 * tick), &mut bufs, &mut meta)
             .unwrap();
     }
-    assert_eq!(allocations() - before, 0);
+    assert_eq!(window.finish().count, 0);
     assert_eq!(got, 2_000);
 }

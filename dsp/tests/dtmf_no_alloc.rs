@@ -4,13 +4,8 @@
 //! `ToneGenerator::generate_into`, `FaxToneDetector::process` and
 //! `CallProgressDetector::process` perform no heap allocation, over seconds of digits, tones,
 //! noise and silence.
-#![allow(unsafe_code)]
 
 mod dtmf_support;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dtmf_support::*;
 use tandem_dsp::dtmf::{DtmfConfig, DtmfDetector, DtmfEvent, DtmfGenerator, DtmfGeneratorConfig};
@@ -18,58 +13,10 @@ use tandem_dsp::tone::{
     CallProgressConfig, CallProgressDetector, CallProgressEvent, CallProgressTone, Country,
     FaxToneDetector, FaxToneEvent, ToneGenerator,
 };
-
-/// Counts allocations made on threads that armed it.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if ARMED.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
-// counting touches only an atomic and a const-initialised thread-local, neither of which
-// allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as received; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: as for `dealloc`; `new_size` is forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tandem_test_support::alloc::{CountingAllocator, allocations_in};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` with allocation counting armed on this thread; returns the allocations it made.
-fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// STYLE.md rule 2 and the crate's real-time contract: the per-frame calls never allocate.
 #[test]
@@ -78,7 +25,8 @@ fn per_frame_calls_never_allocate() {
     assert_eq!(
         allocations_in(|| {
             std::hint::black_box(vec![1u8; 10]);
-        }),
+        })
+        .count,
         1
     );
     for rate in [8000u32, 16000] {
@@ -133,7 +81,8 @@ fn per_frame_calls_never_allocate() {
                 tones.generate_into(&mut out);
             }
             reported += detector.flush(&mut events).unwrap_or(0);
-        });
+        })
+        .count;
         assert_eq!(n, 0, "{rate} Hz: {n} allocations in the per-frame calls");
         assert!(
             reported >= 32,

@@ -4,46 +4,13 @@
 //!
 //! A counting global allocator wraps the system one; the test fails on any allocation made on
 //! this thread while the loop runs.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use tandem_codecs::{EncoderConfig, Format, registry};
 use tandem_dsp::jitter::{JitterBuffer, JitterConfig, PlayoutMode, RtpPacket};
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to the system allocator; only counts calls on the current thread.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use tandem_test_support::alloc::{Counting, CountingAllocator};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 struct Delivery {
     at_us: u64,
@@ -143,7 +110,7 @@ fn push_and_pop_allocate_nothing() {
         config.mode = mode;
         let mut jb = JitterBuffer::new(format, &config).unwrap();
         let mut pcm = vec![0i16; jb.frame_samples()];
-        let before = allocations();
+        let window = Counting::start();
         let mut next = 0;
         let mut now = 0u64;
         while now < 11_000_000 {
@@ -163,9 +130,9 @@ fn push_and_pop_allocate_nothing() {
             jb.pop(now, &mut pcm).unwrap();
             now += 10_000;
         }
-        let after = allocations();
+        let allocated = window.finish().count;
         let stats = *jb.stats();
-        assert_eq!(after - before, 0, "{format}: allocated while running");
+        assert_eq!(allocated, 0, "{format}: allocated while running");
         assert!(stats.packets_played > 300, "{format}: {stats:?}");
         assert!(
             stats.frames_concealed > 0 && stats.stream_resets == 1,

@@ -4,69 +4,17 @@
 //!
 //! A counting global allocator records allocations made by this test's own thread while armed;
 //! other threads of the test harness are not counted.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use tandem_dsp::mixer::{Mixer, MixerConfig, ParticipantId};
 use tandem_dsp::talk::{TalkConfig, TalkDetector};
-
-struct CountingAllocator;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    // `try_with`: the thread-locals may already be gone while a thread shuts down.
-    let _ = ARMED.try_with(|armed| {
-        if armed.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards to the system allocator unchanged; the bookkeeping touches only
-// const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use tandem_test_support::alloc::{CountingAllocator, allocations_in, counter_is_installed};
 
 #[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Runs `f` and returns how many allocations this thread made meanwhile.
-fn allocations_in(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|n| n.set(0));
-    ARMED.with(|armed| armed.set(true));
-    f();
-    ARMED.with(|armed| armed.set(false));
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn the_counter_sees_allocations() {
-    assert!(allocations_in(|| drop(std::hint::black_box(vec![1u8; 64]))) >= 1);
+    assert!(counter_is_installed());
 }
 
 #[test]
@@ -134,7 +82,8 @@ fn a_warmed_up_conference_tick_never_allocates() {
             for t in 20..220 {
                 tick(t, &mut mixer, &mut ids);
             }
-        });
+        })
+        .count;
         assert_eq!(
             allocations, 0,
             "{rate} Hz: {allocations} allocations in 200 ticks"

@@ -1,0 +1,11 @@
+//! Helpers that several crates' tests share, so each real-time or corpus test says only what
+//! it checks. Dev-dependency only: nothing here ships in the engine.
+//!
+//! - [`alloc`]: a counting global allocator, for the "steady state allocates nothing" tests
+//!   (STYLE.md rule 10).
+//! - [`corpus`]: replays the fuzz targets' seed corpora on stable, so CI exercises every
+//!   parser's fuzz entry point.
+#![allow(unsafe_code)] // `alloc` implements `GlobalAlloc`; nothing else is unsafe.
+
+pub mod alloc;
+pub mod corpus;
