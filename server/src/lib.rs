@@ -1,0 +1,11 @@
+//! The library half of the `tandem` binary: everything `tandem run` is made of, so the SIP
+//! glue, the control plane and the end-to-end tests build on named, documented parts instead
+//! of reaching into `main.rs`.
+//!
+//! - [`run`]: the `tandem run` server: configuration, start-up and graceful shutdown, SIP
+//!   transports, call routing, and the mapping from negotiated media to runtime sessions.
+//!
+//! The other subcommands (`transcode`, `dtmf`) are self-contained and live with the command
+//! line in `main.rs`'s `cli` module.
+
+pub mod run;

@@ -1,0 +1,509 @@
+//! Validated leaf values of the configuration: each type parses from the text an operator
+//! writes (in the TOML file or on the command line) and cannot hold an invalid value.
+//!
+//! Every type implements [`FromStr`] (the command line) and `TryFrom` of what TOML carries
+//! (the file), both through the same check, so the file and the flags accept exactly the same
+//! spellings. A rejected value is a [`ValueError`]; the file loader adds the line and column.
+
+use std::fmt;
+use std::str::FromStr;
+
+use regex::Regex;
+use serde::Deserialize;
+use tandem_codecs::{CodecDescriptor, CodecId, registry};
+use tandem_drivers::packet::PortRange;
+use tracing::level_filters::LevelFilter;
+
+/// A configuration value that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// A port range that is not written `MIN-MAX`.
+    #[error("port range {0:?} is not MIN-MAX (for example 20000-29999)")]
+    PortRangeSyntax(String),
+    /// A port range the media runtime cannot use.
+    #[error(
+        "port range {min}-{max} is unusable: MIN must be even and non-zero (RTP on even ports, \
+         RTCP on the next, RFC 3550 §11) and MAX above MIN"
+    )]
+    PortRange {
+        /// First port.
+        min: u16,
+        /// Last port.
+        max: u16,
+    },
+    /// A worker count outside 1..=[`Workers::MAX`].
+    #[error("workers = {0}: must be between 1 and {max}", max = Workers::MAX)]
+    Workers(i64),
+    /// A codec name the registry does not know.
+    #[error("unknown codec {0:?} (known: {known})", known = known_codecs())]
+    UnknownCodec(String),
+    /// A codec this build does not include.
+    #[error("codec {codec} is not built in (cargo feature `{feature}`)")]
+    CodecNotBuilt {
+        /// The codec.
+        codec: CodecId,
+        /// The feature that builds it.
+        feature: &'static str,
+    },
+    /// A codec rate that is not a number or that the codec does not run at.
+    #[error("{codec} does not run at {rate:?} Hz")]
+    CodecRate {
+        /// The codec.
+        codec: CodecId,
+        /// The rate as written.
+        rate: String,
+    },
+    /// A request-URI pattern that is not a valid regular expression.
+    #[error("pattern {pattern:?} is not a valid regular expression: {reason}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// The regex crate's explanation.
+        reason: String,
+    },
+    /// Something that should be a SIP URI is not one.
+    #[error("{0:?} is not a SIP URI (sip:... or sips:...)")]
+    SipUri(String),
+    /// A log filter that `tracing-subscriber` cannot parse.
+    #[error("log level {filter:?} is not a valid filter: {reason}")]
+    LogFilter {
+        /// The filter.
+        filter: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn known_codecs() -> String {
+    registry::ALL
+        .iter()
+        .map(|d| d.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The media port range, written `MIN-MAX`: RTP/RTCP pairs start on even ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MediaPorts(PortRange);
+
+impl MediaPorts {
+    /// The range as the media runtime takes it.
+    pub fn range(self) -> PortRange {
+        self.0
+    }
+}
+
+impl Default for MediaPorts {
+    /// DESIGN.md's 20000–29999.
+    fn default() -> Self {
+        Self(PortRange::DEFAULT)
+    }
+}
+
+impl FromStr for MediaPorts {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        let syntax = || ValueError::PortRangeSyntax(text.to_owned());
+        let (min, max) = text.split_once('-').ok_or_else(syntax)?;
+        let min: u16 = min.trim().parse().map_err(|_| syntax())?;
+        let max: u16 = max.trim().parse().map_err(|_| syntax())?;
+        PortRange::new(min, max)
+            .map(Self)
+            .map_err(|_| ValueError::PortRange { min, max })
+    }
+}
+
+impl TryFrom<String> for MediaPorts {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+impl fmt::Display for MediaPorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.0.min(), self.0.max())
+    }
+}
+
+/// How many media workers to run: 1..=[`Workers::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Workers(usize);
+
+impl Workers {
+    /// More workers than any machine we target has cores; a typo guard, not a tuning limit.
+    pub const MAX: usize = 1024;
+
+    /// One worker per core the process may run on.
+    pub fn per_core() -> Self {
+        Self(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// The count.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Workers {
+    type Error = ValueError;
+
+    fn try_from(n: i64) -> Result<Self, ValueError> {
+        match usize::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(ValueError::Workers(n)),
+        }
+    }
+}
+
+impl FromStr for Workers {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        // An unparsable number is reported as out of range: there is no useful difference.
+        let n = text.trim().parse::<i64>().unwrap_or(-1);
+        Self::try_from(n)
+    }
+}
+
+/// One entry of a codec preference list: a codec the registry knows, by RTP encoding name or
+/// alias (`PCMU`, `ulaw`, `opus`...), optionally at one rate (`L16/16000`, `opus/16000`).
+/// Without a rate, the codec runs at the rate media negotiation picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CodecPref {
+    /// The codec.
+    pub codec: CodecId,
+    /// The audio sample rate, when one is required.
+    pub sample_rate: Option<u32>,
+}
+
+impl CodecPref {
+    /// `codec` at whatever rate negotiation picks.
+    pub const fn any_rate(codec: CodecId) -> Self {
+        Self {
+            codec,
+            sample_rate: None,
+        }
+    }
+
+    /// The codec's static facts.
+    pub fn descriptor(&self) -> &'static CodecDescriptor {
+        self.codec.descriptor()
+    }
+}
+
+impl FromStr for CodecPref {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        let (name, rate) = match text.split_once('/') {
+            Some((name, rate)) => (name, Some(rate)),
+            None => (text, None),
+        };
+        let descriptor =
+            registry::by_name(name.trim()).ok_or_else(|| ValueError::UnknownCodec(text.into()))?;
+        let codec = descriptor.id;
+        if !registry::is_built(codec) {
+            return Err(ValueError::CodecNotBuilt {
+                codec,
+                feature: descriptor.feature.unwrap_or("default"),
+            });
+        }
+        let sample_rate = match rate {
+            None => None,
+            Some(rate) => {
+                let bad = || ValueError::CodecRate {
+                    codec,
+                    rate: rate.to_owned(),
+                };
+                let hz: u32 = rate.trim().parse().map_err(|_| bad())?;
+                if !descriptor.supports_sample_rate(hz) {
+                    return Err(bad());
+                }
+                Some(hz)
+            }
+        };
+        Ok(Self { codec, sample_rate })
+    }
+}
+
+impl TryFrom<String> for CodecPref {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+impl fmt::Display for CodecPref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.descriptor().name)?;
+        match self.sample_rate {
+            Some(hz) => write!(f, "/{hz}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A regular expression matched against the whole printed request URI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UriPattern(Regex);
+
+impl UriPattern {
+    /// The compiled expression.
+    pub fn regex(&self) -> &Regex {
+        &self.0
+    }
+}
+
+impl FromStr for UriPattern {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        Regex::new(text).map(Self).map_err(|e| ValueError::Pattern {
+            pattern: text.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl TryFrom<String> for UriPattern {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+/// Text that starts like a SIP URI (`sip:` or `sips:` and something after it, no whitespace).
+///
+/// This is a shape check only: the full RFC 3261 §19.1 grammar belongs to `tandem-sip`'s URI
+/// parser, which checks the value again when a request is built from it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SipUriText(String);
+
+impl SipUriText {
+    /// The URI as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for SipUriText {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        let lower = text.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("sip:")
+            .or_else(|| lower.strip_prefix("sips:"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !text.contains(char::is_whitespace) => {
+                Ok(Self(text.to_owned()))
+            }
+            _ => Err(ValueError::SipUri(text.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for SipUriText {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+impl fmt::Display for SipUriText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A `tracing-subscriber` filter: a level (`info`) or directives (`info,tandem=debug`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// The filter as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for LogFilter {
+    fn default() -> Self {
+        Self("info".into())
+    }
+}
+
+impl FromStr for LogFilter {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        // `tracing-subscriber` reads a bare word as a target name ("verbose" enables
+        // everything logged under a target called verbose, i.e. nothing); in a key called
+        // `level` a bare word is meant as a level, so it must be one.
+        if let Some(word) = text
+            .split(',')
+            .map(str::trim)
+            .find(|d| !d.is_empty() && !d.contains(['=', '[']) && d.parse::<LevelFilter>().is_err())
+        {
+            return Err(ValueError::LogFilter {
+                filter: text.to_owned(),
+                reason: format!(
+                    "{word:?} is not a level (off, error, warn, info, debug, trace);                      write target=level for a target"
+                ),
+            });
+        }
+        tracing_subscriber::EnvFilter::try_new(text)
+            .map(|_| Self(text.to_owned()))
+            .map_err(|e| ValueError::LogFilter {
+                filter: text.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl TryFrom<String> for LogFilter {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_reject_odd_or_inverted_bounds() {
+        let p: MediaPorts = "36000-36099".parse().unwrap();
+        assert_eq!((p.range().min(), p.range().max()), (36000, 36099));
+        assert_eq!(p.to_string(), "36000-36099");
+        assert_eq!(
+            "20001-29999".parse::<MediaPorts>(),
+            Err(ValueError::PortRange {
+                min: 20001,
+                max: 29999
+            })
+        );
+        assert_eq!(
+            "30000-20000".parse::<MediaPorts>(),
+            Err(ValueError::PortRange {
+                min: 30000,
+                max: 20000
+            })
+        );
+        for bad in ["20000", "a-b", "20000-70000", "-5", ""] {
+            assert_eq!(
+                bad.parse::<MediaPorts>(),
+                Err(ValueError::PortRangeSyntax(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn worker_counts_are_bounded() {
+        assert_eq!("4".parse::<Workers>().unwrap().get(), 4);
+        assert_eq!(Workers::try_from(0), Err(ValueError::Workers(0)));
+        assert_eq!(Workers::try_from(-3), Err(ValueError::Workers(-3)));
+        assert_eq!(Workers::try_from(5000), Err(ValueError::Workers(5000)));
+        assert!("many".parse::<Workers>().is_err());
+        assert!(Workers::per_core().get() >= 1);
+    }
+
+    #[test]
+    fn codec_preferences_accept_names_aliases_and_rates() {
+        let opus: CodecPref = "opus".parse().unwrap();
+        assert_eq!(opus, CodecPref::any_rate(CodecId::Opus));
+        let ulaw: CodecPref = "ulaw".parse().unwrap();
+        assert_eq!(ulaw.codec, CodecId::Pcmu);
+        assert_eq!(ulaw.to_string(), "PCMU");
+        let l16: CodecPref = "L16/16000".parse().unwrap();
+        assert_eq!(l16.sample_rate, Some(16000));
+        assert_eq!(l16.to_string(), "L16/16000");
+        assert_eq!(
+            "speex".parse::<CodecPref>(),
+            Err(ValueError::UnknownCodec("speex".into()))
+        );
+        assert_eq!(
+            "PCMU/16000".parse::<CodecPref>(),
+            Err(ValueError::CodecRate {
+                codec: CodecId::Pcmu,
+                rate: "16000".into()
+            })
+        );
+        assert!(matches!(
+            "opus/fast".parse::<CodecPref>(),
+            Err(ValueError::CodecRate { .. })
+        ));
+    }
+
+    #[test]
+    fn g729_is_refused_unless_built() {
+        let parsed = "G729".parse::<CodecPref>();
+        if registry::is_built(CodecId::G729) {
+            assert!(parsed.is_ok());
+        } else {
+            assert_eq!(
+                parsed,
+                Err(ValueError::CodecNotBuilt {
+                    codec: CodecId::G729,
+                    feature: "g729"
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_must_compile() {
+        let p: UriPattern = r"^sip:9(\d+)@".parse().unwrap();
+        assert!(p.regex().is_match("sip:9123@example.com"));
+        let err = "sip:(".parse::<UriPattern>().unwrap_err();
+        assert!(matches!(err, ValueError::Pattern { ref pattern, .. } if pattern == "sip:("));
+    }
+
+    #[test]
+    fn sip_uris_need_a_sip_scheme_and_no_spaces() {
+        assert!("sip:bob@127.0.0.1:5080".parse::<SipUriText>().is_ok());
+        assert!("SIPS:alice@example.com".parse::<SipUriText>().is_ok());
+        for bad in [
+            "bob@example.com",
+            "sip:",
+            "tel:+123",
+            "sip:bob @x",
+            "http://x",
+        ] {
+            assert_eq!(
+                bad.parse::<SipUriText>(),
+                Err(ValueError::SipUri(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_filters_are_checked_by_tracing_subscriber() {
+        assert!("debug".parse::<LogFilter>().is_ok());
+        assert!("info,tandem=trace".parse::<LogFilter>().is_ok());
+        assert!("off".parse::<LogFilter>().is_ok());
+        for bad in ["info,tandem=loud", "verbose", "info,chatty"] {
+            assert!(
+                matches!(bad.parse::<LogFilter>(), Err(ValueError::LogFilter { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

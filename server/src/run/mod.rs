@@ -1,0 +1,2 @@
+//! `tandem run`: the server.
+pub mod config;
