@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod error;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

@@ -1,0 +1,631 @@
+//! The header list of a message: ordered, case-insensitive, compact forms normalized.
+//!
+//! The storage contract is on [`Headers`].
+
+use std::fmt::{self, Write as _};
+
+use super::grammar;
+use crate::error::{ParseErrorKind, ValueError};
+
+macro_rules! header_names {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $lower:literal $(| $compact:literal)?, list: $list:literal; )*) => {
+        /// A header name RFC 3261 or a common extension defines; other names are kept as text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum HeaderName {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl HeaderName {
+            /// Every known name, in alphabetical order.
+            pub const ALL: &'static [HeaderName] = &[$(HeaderName::$variant,)*];
+
+            /// The full name, as printed.
+            pub const fn as_str(self) -> &'static str {
+                match self { $( Self::$variant => $name, )* }
+            }
+
+            /// The compact form (RFC 3261 §7.3.3 and later RFCs), if the header has one.
+            pub const fn compact_form(self) -> Option<&'static str> {
+                match self {
+                    $( $( Self::$variant => Some($compact), )? )*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// True for headers whose grammar is a comma-separated list (`#element`): their
+            /// values are split into one entry per element.
+            pub const fn is_list(self) -> bool {
+                match self { $( Self::$variant => $list, )* }
+            }
+
+            /// Recognizes a full or compact name, case-insensitively.
+            pub fn from_name(name: &str) -> Option<Self> {
+                let b = name.as_bytes();
+                let mut buf = [0u8; 24];
+                if b.len() > buf.len() {
+                    return None;
+                }
+                for (d, s) in buf.iter_mut().zip(b) {
+                    *d = s.to_ascii_lowercase();
+                }
+                let lower = std::str::from_utf8(&buf[..b.len()]).ok()?;
+                match lower {
+                    $( $lower $(| $compact)? => Some(Self::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+header_names! {
+    /// Accept (RFC 3261 §20.1).
+    Accept = "Accept", "accept", list: true;
+    /// Accept-Contact (RFC 3841).
+    AcceptContact = "Accept-Contact", "accept-contact" | "a", list: true;
+    /// Accept-Encoding (RFC 3261 §20.2).
+    AcceptEncoding = "Accept-Encoding", "accept-encoding", list: true;
+    /// Accept-Language (RFC 3261 §20.3).
+    AcceptLanguage = "Accept-Language", "accept-language", list: true;
+    /// Alert-Info (RFC 3261 §20.4).
+    AlertInfo = "Alert-Info", "alert-info", list: true;
+    /// Allow (RFC 3261 §20.5).
+    Allow = "Allow", "allow", list: true;
+    /// Allow-Events (RFC 6665).
+    AllowEvents = "Allow-Events", "allow-events" | "u", list: true;
+    /// Authentication-Info (RFC 3261 §20.6).
+    AuthenticationInfo = "Authentication-Info", "authentication-info", list: false;
+    /// Authorization (RFC 3261 §20.7).
+    Authorization = "Authorization", "authorization", list: false;
+    /// Call-ID (RFC 3261 §20.8).
+    CallId = "Call-ID", "call-id" | "i", list: false;
+    /// Call-Info (RFC 3261 §20.9).
+    CallInfo = "Call-Info", "call-info", list: true;
+    /// Contact (RFC 3261 §20.10).
+    Contact = "Contact", "contact" | "m", list: true;
+    /// Content-Disposition (RFC 3261 §20.11).
+    ContentDisposition = "Content-Disposition", "content-disposition", list: false;
+    /// Content-Encoding (RFC 3261 §20.12).
+    ContentEncoding = "Content-Encoding", "content-encoding" | "e", list: true;
+    /// Content-Language (RFC 3261 §20.13).
+    ContentLanguage = "Content-Language", "content-language", list: true;
+    /// Content-Length (RFC 3261 §20.14).
+    ContentLength = "Content-Length", "content-length" | "l", list: false;
+    /// Content-Type (RFC 3261 §20.15).
+    ContentType = "Content-Type", "content-type" | "c", list: false;
+    /// CSeq (RFC 3261 §20.16).
+    CSeq = "CSeq", "cseq", list: false;
+    /// Date (RFC 3261 §20.17).
+    Date = "Date", "date", list: false;
+    /// Error-Info (RFC 3261 §20.18).
+    ErrorInfo = "Error-Info", "error-info", list: true;
+    /// Event (RFC 6665).
+    Event = "Event", "event" | "o", list: false;
+    /// Expires (RFC 3261 §20.19).
+    Expires = "Expires", "expires", list: false;
+    /// From (RFC 3261 §20.20).
+    From = "From", "from" | "f", list: false;
+    /// Identity (RFC 8224).
+    Identity = "Identity", "identity" | "y", list: false;
+    /// In-Reply-To (RFC 3261 §20.21).
+    InReplyTo = "In-Reply-To", "in-reply-to", list: true;
+    /// Max-Forwards (RFC 3261 §20.22).
+    MaxForwards = "Max-Forwards", "max-forwards", list: false;
+    /// MIME-Version (RFC 3261 §20.24).
+    MimeVersion = "MIME-Version", "mime-version", list: false;
+    /// Min-Expires (RFC 3261 §20.23).
+    MinExpires = "Min-Expires", "min-expires", list: false;
+    /// Min-SE (RFC 4028).
+    MinSe = "Min-SE", "min-se", list: false;
+    /// Organization (RFC 3261 §20.25).
+    Organization = "Organization", "organization", list: false;
+    /// P-Asserted-Identity (RFC 3325).
+    PAssertedIdentity = "P-Asserted-Identity", "p-asserted-identity", list: true;
+    /// P-Preferred-Identity (RFC 3325).
+    PPreferredIdentity = "P-Preferred-Identity", "p-preferred-identity", list: true;
+    /// Path (RFC 3327).
+    Path = "Path", "path", list: true;
+    /// Priority (RFC 3261 §20.26).
+    Priority = "Priority", "priority", list: false;
+    /// Privacy (RFC 3323).
+    Privacy = "Privacy", "privacy", list: false;
+    /// Proxy-Authenticate (RFC 3261 §20.27).
+    ProxyAuthenticate = "Proxy-Authenticate", "proxy-authenticate", list: false;
+    /// Proxy-Authorization (RFC 3261 §20.28).
+    ProxyAuthorization = "Proxy-Authorization", "proxy-authorization", list: false;
+    /// Proxy-Require (RFC 3261 §20.29).
+    ProxyRequire = "Proxy-Require", "proxy-require", list: true;
+    /// RAck (RFC 3262).
+    RAck = "RAck", "rack", list: false;
+    /// Reason (RFC 3326).
+    Reason = "Reason", "reason", list: true;
+    /// Record-Route (RFC 3261 §20.30).
+    RecordRoute = "Record-Route", "record-route", list: true;
+    /// Refer-To (RFC 3515).
+    ReferTo = "Refer-To", "refer-to" | "r", list: false;
+    /// Referred-By (RFC 3892).
+    ReferredBy = "Referred-By", "referred-by" | "b", list: false;
+    /// Reject-Contact (RFC 3841).
+    RejectContact = "Reject-Contact", "reject-contact" | "j", list: true;
+    /// Replaces (RFC 3891).
+    Replaces = "Replaces", "replaces", list: false;
+    /// Reply-To (RFC 3261 §20.31).
+    ReplyTo = "Reply-To", "reply-to", list: false;
+    /// Request-Disposition (RFC 3841).
+    RequestDisposition = "Request-Disposition", "request-disposition" | "d", list: true;
+    /// Require (RFC 3261 §20.32).
+    Require = "Require", "require", list: true;
+    /// Retry-After (RFC 3261 §20.33).
+    RetryAfter = "Retry-After", "retry-after", list: false;
+    /// Route (RFC 3261 §20.34).
+    Route = "Route", "route", list: true;
+    /// RSeq (RFC 3262).
+    RSeq = "RSeq", "rseq", list: false;
+    /// Server (RFC 3261 §20.35).
+    Server = "Server", "server", list: false;
+    /// Service-Route (RFC 3608).
+    ServiceRoute = "Service-Route", "service-route", list: true;
+    /// Session-Expires (RFC 4028).
+    SessionExpires = "Session-Expires", "session-expires" | "x", list: false;
+    /// Subject (RFC 3261 §20.36).
+    Subject = "Subject", "subject" | "s", list: false;
+    /// Subscription-State (RFC 6665).
+    SubscriptionState = "Subscription-State", "subscription-state", list: false;
+    /// Supported (RFC 3261 §20.37).
+    Supported = "Supported", "supported" | "k", list: true;
+    /// Timestamp (RFC 3261 §20.38).
+    Timestamp = "Timestamp", "timestamp", list: false;
+    /// To (RFC 3261 §20.39).
+    To = "To", "to" | "t", list: false;
+    /// Unsupported (RFC 3261 §20.40).
+    Unsupported = "Unsupported", "unsupported", list: true;
+    /// User-Agent (RFC 3261 §20.41).
+    UserAgent = "User-Agent", "user-agent", list: false;
+    /// Via (RFC 3261 §20.42).
+    Via = "Via", "via" | "v", list: true;
+    /// Warning (RFC 3261 §20.43).
+    Warning = "Warning", "warning", list: true;
+    /// WWW-Authenticate (RFC 3261 §20.44).
+    WwwAuthenticate = "WWW-Authenticate", "www-authenticate", list: false;
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for HeaderName {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// The name of a stored entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    Known(HeaderName),
+    /// An extension header: its original spelling at `text[start..end]`.
+    Other {
+        start: u32,
+        end: u32,
+    },
+}
+
+/// One stored value: `text[start..end]`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    name: Name,
+    start: u32,
+    end: u32,
+}
+
+/// What a lookup looks for.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Known(HeaderName),
+    Other(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn of(name: &'a str) -> Self {
+        HeaderName::from_name(name).map_or(Key::Other(name), Key::Known)
+    }
+}
+
+/// An ordered list of headers.
+///
+/// [`Headers`] keeps every value in one string buffer and a vector of entries pointing into
+/// it, so parsing a message allocates twice for its headers however many it has. Each entry is
+/// one value: list headers (Via, Contact, Route, Supported… see [`HeaderName::is_list`]) written
+/// as `a, b` on one line are split into two entries, in order, so that "the top Via" or "the
+/// first Route" is simply the first entry of that name. Printing writes one line per entry
+/// under the header's full name (RFC 3261 §7.3.1 makes both forms equivalent).
+///
+/// Known names ([`HeaderName`]) and their compact forms (RFC 3261 §7.3.3) are recognized
+/// case-insensitively; other names keep their original spelling. Content-Length is not stored
+/// by the parser: the body's length is the truth and the printer always writes it.
+///
+/// Values are stored unfolded (RFC 3261 §7.3.1: a folded line is one SP) and without leading or
+/// trailing whitespace. A value never holds CR or LF: the setters replace them with spaces.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    text: String,
+    entries: Vec<Entry>,
+}
+
+impl Headers {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            text: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty list with room for `entries` values totalling `bytes` bytes.
+    pub fn with_capacity(entries: usize, bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    /// Number of values (a list header written `a, b` counts two).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no header.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every header in order as `(name, value)`. Known names come in their full form,
+    /// extension names as written.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (self.name_of(e), self.value_of(e)))
+    }
+
+    /// The first value of `name` (full or compact form, any case, or a [`HeaderName`]).
+    pub fn get(&self, name: impl AsRef<str>) -> Option<&str> {
+        let key = Key::of(name.as_ref());
+        self.entries
+            .iter()
+            .find(|e| self.matches(e, key))
+            .map(|e| self.value_of(e))
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let key = Key::of(name);
+        self.entries
+            .iter()
+            .filter(move |e| self.matches(e, key))
+            .map(|e| self.value_of(e))
+    }
+
+    /// Every value of a known header, in order (faster than [`Headers::get_all`]: no name
+    /// lookup).
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
+        self.entries
+            .iter()
+            .filter(move |e| e.name == Name::Known(name))
+            .map(|e| self.value_of(e))
+    }
+
+    /// The first value of a known header.
+    pub fn first(&self, name: HeaderName) -> Option<&str> {
+        self.values(name).next()
+    }
+
+    /// True when at least one `name` header is present.
+    pub fn contains(&self, name: impl AsRef<str>) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Number of values of `name`.
+    pub fn count(&self, name: impl AsRef<str>) -> usize {
+        let key = Key::of(name.as_ref());
+        self.entries.iter().filter(|e| self.matches(e, key)).count()
+    }
+
+    /// Appends a known header; `value` is written with its `Display` impl straight into the
+    /// buffer. CR and LF in the written text become spaces; surrounding whitespace is trimmed.
+    pub fn push(&mut self, name: HeaderName, value: impl fmt::Display) {
+        let (start, end) = self.write_value(value);
+        self.entries.push(Entry {
+            name: Name::Known(name),
+            start,
+            end,
+        });
+    }
+
+    /// Appends a header by name: known names (full or compact, any case) become their
+    /// [`HeaderName`], others are kept as spelled. The value is not split into list elements.
+    ///
+    /// # Errors
+    /// [`ParseErrorKind::InvalidHeaderName`] when `name` is not a token.
+    pub fn push_raw(&mut self, name: &str, value: impl fmt::Display) -> Result<(), ValueError> {
+        let name = self.intern_name(name)?;
+        let (start, end) = self.write_value(value);
+        self.entries.push(Entry { name, start, end });
+        Ok(())
+    }
+
+    /// Inserts a known header before the first header of the same name, or at the top when
+    /// there is none (a proxy's new Via, a pre-loaded Route).
+    pub fn push_front(&mut self, name: HeaderName, value: impl fmt::Display) {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.name == Name::Known(name))
+            .unwrap_or(0);
+        let (start, end) = self.write_value(value);
+        self.entries.insert(
+            at,
+            Entry {
+                name: Name::Known(name),
+                start,
+                end,
+            },
+        );
+    }
+
+    /// Replaces every value of a known header by one, placed where the first one was (or
+    /// appended).
+    pub fn set(&mut self, name: HeaderName, value: impl fmt::Display) {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.name == Name::Known(name));
+        let (start, end) = self.write_value(value);
+        let entry = Entry {
+            name: Name::Known(name),
+            start,
+            end,
+        };
+        match at {
+            Some(i) => {
+                self.entries[i] = entry;
+                let mut k = 0;
+                self.entries.retain(|e| {
+                    k += 1;
+                    k - 1 == i || e.name != Name::Known(name)
+                });
+            }
+            None => self.entries.push(entry),
+        }
+    }
+
+    /// Removes every value of `name`; returns how many there were.
+    pub fn remove(&mut self, name: impl AsRef<str>) -> usize {
+        let key = Key::of(name.as_ref());
+        let before = self.entries.len();
+        let text = &self.text;
+        self.entries.retain(|e| !Self::matches_in(text, e, key));
+        before - self.entries.len()
+    }
+
+    /// Removes the first value of `name` (the top Via, the first Route); returns whether there
+    /// was one.
+    pub fn remove_first(&mut self, name: impl AsRef<str>) -> bool {
+        let key = Key::of(name.as_ref());
+        match self.entries.iter().position(|e| self.matches(e, key)) {
+            Some(i) => {
+                self.entries.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends every value of `name` found in `other`, in order (e.g. Via and Record-Route
+    /// into a response, RFC 3261 §8.2.6.2).
+    pub fn copy_from(&mut self, other: &Headers, name: HeaderName) {
+        for v in other.values(name) {
+            self.push(name, v);
+        }
+    }
+
+    /// Drops the buffer space that removed values still occupy.
+    pub fn compact(&mut self) {
+        let mut text = String::with_capacity(self.text.len());
+        for e in &mut self.entries {
+            if let Name::Other { start, end } = e.name {
+                let s = text.len() as u32;
+                text.push_str(&self.text[start as usize..end as usize]);
+                e.name = Name::Other {
+                    start: s,
+                    end: text.len() as u32,
+                };
+            }
+            let s = text.len() as u32;
+            text.push_str(&self.text[e.start as usize..e.end as usize]);
+            e.start = s;
+            e.end = text.len() as u32;
+        }
+        self.text = text;
+    }
+
+    // ----- crate-internal construction (the parser) -----
+
+    /// The buffer the parser appends values to; pair with [`Headers::commit`].
+    pub(crate) fn text_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
+
+    /// Records `text[start..end]` (already in the buffer) as a value of `name`.
+    pub(crate) fn commit_known(&mut self, name: HeaderName, start: usize, end: usize) {
+        self.entries.push(Entry {
+            name: Name::Known(name),
+            start: start as u32,
+            end: end as u32,
+        });
+    }
+
+    /// Records `text[start..end]` as a value of the extension header at `text[ns..ne]`.
+    pub(crate) fn commit_other(&mut self, ns: usize, ne: usize, start: usize, end: usize) {
+        self.entries.push(Entry {
+            name: Name::Other {
+                start: ns as u32,
+                end: ne as u32,
+            },
+            start: start as u32,
+            end: end as u32,
+        });
+    }
+
+    // ----- helpers -----
+
+    fn intern_name(&mut self, name: &str) -> Result<Name, ValueError> {
+        if let Some(k) = HeaderName::from_name(name) {
+            return Ok(Name::Known(k));
+        }
+        if !grammar::is_token(name.as_bytes()) {
+            return Err(ValueError::new(ParseErrorKind::InvalidHeaderName, 0));
+        }
+        let start = self.text.len() as u32;
+        self.text.push_str(name);
+        Ok(Name::Other {
+            start,
+            end: self.text.len() as u32,
+        })
+    }
+
+    fn write_value(&mut self, value: impl fmt::Display) -> (u32, u32) {
+        let start = self.text.len();
+        // Writing into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+        if self.text.as_bytes()[start..]
+            .iter()
+            .any(|&b| b == b'\r' || b == b'\n')
+        {
+            let fixed = self.text[start..].replace(['\r', '\n'], " ");
+            self.text.truncate(start);
+            self.text.push_str(&fixed);
+        }
+        let v = &self.text[start..];
+        let lead = v.len() - v.trim_start_matches([' ', '\t']).len();
+        let trimmed_len = v.trim_matches([' ', '\t']).len();
+        ((start + lead) as u32, (start + lead + trimmed_len) as u32)
+    }
+
+    fn name_of<'a>(&'a self, e: &Entry) -> &'a str {
+        match e.name {
+            Name::Known(k) => k.as_str(),
+            Name::Other { start, end } => &self.text[start as usize..end as usize],
+        }
+    }
+
+    fn value_of<'a>(&'a self, e: &Entry) -> &'a str {
+        &self.text[e.start as usize..e.end as usize]
+    }
+
+    fn matches(&self, e: &Entry, key: Key<'_>) -> bool {
+        Self::matches_in(&self.text, e, key)
+    }
+
+    fn matches_in(text: &str, e: &Entry, key: Key<'_>) -> bool {
+        match (e.name, key) {
+            (Name::Known(a), Key::Known(b)) => a == b,
+            (Name::Other { start, end }, Key::Other(n)) => {
+                text[start as usize..end as usize].eq_ignore_ascii_case(n)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq for Headers {
+    /// Same names (known names by identity, extension names as spelled) and values, in the
+    /// same order.
+    fn eq(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len()
+            && self.entries.iter().zip(&other.entries).all(|(a, b)| {
+                let same_name = match (a.name, b.name) {
+                    (Name::Known(x), Name::Known(y)) => x == y,
+                    (Name::Other { .. }, Name::Other { .. }) => self.name_of(a) == other.name_of(b),
+                    _ => false,
+                };
+                same_name && self.value_of(a) == other.value_of(b)
+            })
+    }
+}
+
+impl Eq for Headers {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_case_insensitive_and_compact_forms_map_to_full_names() {
+        assert_eq!(HeaderName::from_name("v"), Some(HeaderName::Via));
+        assert_eq!(HeaderName::from_name("CALL-id"), Some(HeaderName::CallId));
+        assert_eq!(HeaderName::from_name("I"), Some(HeaderName::CallId));
+        assert_eq!(HeaderName::from_name("X-Custom"), None);
+        assert_eq!(HeaderName::Via.compact_form(), Some("v"));
+        assert_eq!(HeaderName::CSeq.compact_form(), None);
+        for &n in HeaderName::ALL {
+            assert_eq!(HeaderName::from_name(n.as_str()), Some(n), "{n}");
+            if let Some(c) = n.compact_form() {
+                assert_eq!(HeaderName::from_name(c), Some(n), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_find_values_in_order() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "SIP/2.0/UDP a");
+        h.push_raw("X-Thing", " one ").unwrap();
+        h.push(HeaderName::Via, "SIP/2.0/UDP b");
+        h.push_raw("m", "<sip:c@d>").unwrap();
+        assert_eq!(h.get("via"), Some("SIP/2.0/UDP a"));
+        assert_eq!(h.get("v"), Some("SIP/2.0/UDP a"));
+        assert_eq!(h.get("x-thing"), Some("one"));
+        assert_eq!(h.get(HeaderName::Contact), Some("<sip:c@d>"));
+        assert_eq!(h.count("Via"), 2);
+        let names: Vec<_> = h.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["Via", "X-Thing", "Via", "Contact"]);
+        assert!(h.push_raw("bad name", "x").is_err());
+    }
+
+    #[test]
+    fn mutations_keep_order() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "a");
+        h.push(HeaderName::Via, "b");
+        h.push(HeaderName::CSeq, "1 INVITE");
+        h.push_front(HeaderName::Via, "z");
+        assert!(h.remove_first("Via"));
+        h.set(HeaderName::CSeq, "2 INVITE");
+        assert_eq!(h.remove("via"), 2);
+        h.push(HeaderName::Subject, "evil\r\nVia: injected");
+        h.compact();
+        let all: Vec<_> = h.iter().collect();
+        assert_eq!(
+            all,
+            [("CSeq", "2 INVITE"), ("Subject", "evil  Via: injected")]
+        );
+    }
+
+    #[test]
+    fn equality_ignores_buffer_layout() {
+        let mut a = Headers::new();
+        a.push(HeaderName::To, "x");
+        a.push(HeaderName::From, "y");
+        a.remove("To");
+        let mut b = Headers::new();
+        b.push(HeaderName::From, "y");
+        assert_eq!(a, b);
+        b.push_raw("X-A", "1").unwrap();
+        a.push_raw("x-a", "1").unwrap();
+        assert_ne!(a, b);
+    }
+}

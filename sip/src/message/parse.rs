@@ -1,0 +1,523 @@
+//! The message parser: start line, header lines and body framing (RFC 3261 §7, §18.3, §25).
+//!
+//! One pass over the lines: each header value is copied once, unfolded, into the
+//! [`Headers`] buffer, and list headers are split in place (entries point into the buffer),
+//! so the header section costs two allocations however many headers it has. Strict where
+//! RFC 3261 is: single SP in the start line, `SIP/2.0` only, tokens for methods and header
+//! names, no control characters, UTF-8, a body at least as long as Content-Length. Tolerant
+//! where it allows or where it costs nothing to be: leading CRLFs (§7.5), bare LF line ends,
+//! whitespace before a header's colon, empty list elements, a missing reason phrase.
+//!
+//! Error offsets are exact for the start line and for header lines; inside a folded header
+//! value they point into the first line of the header.
+
+use super::grammar;
+use super::{HeaderName, Headers, Message, Method, Request, Response, StatusCode, Uri};
+use crate::error::{ParseError, ParseErrorKind};
+
+/// Where the parser is: for error reports.
+#[derive(Clone, Copy)]
+struct At {
+    offset: usize,
+    line: u32,
+}
+
+impl At {
+    fn err(self, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            kind,
+            offset: self.offset,
+            line: self.line,
+        }
+    }
+
+    fn plus(self, by: usize) -> Self {
+        Self {
+            offset: self.offset + by,
+            line: self.line,
+        }
+    }
+}
+
+/// The parsed start line.
+enum StartLine {
+    Request(Method, Uri),
+    Response(StatusCode, String),
+}
+
+/// The header being read: its value is `text[value_start..]` until the next header starts.
+struct Pending {
+    name: PendingName,
+    value_start: usize,
+    at: At,
+}
+
+#[derive(Clone, Copy)]
+enum PendingName {
+    Known(HeaderName),
+    /// An extension name at `text[start..end]`.
+    Other(usize, usize),
+}
+
+/// Parses one message; see [`Message::parse`].
+pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
+    let mut pos = 0;
+    let mut line = 1u32;
+    // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives, stream leftovers).
+    while pos < input.len() && matches!(input[pos], b'\r' | b'\n') {
+        if input[pos] == b'\n' {
+            line += 1;
+        }
+        pos += 1;
+    }
+    if pos == input.len() {
+        return Err(ParseError {
+            kind: ParseErrorKind::Empty,
+            offset: 0,
+            line: 1,
+        });
+    }
+
+    let at = At { offset: pos, line };
+    let (end, next) = next_line(input, pos).ok_or(at.err(ParseErrorKind::Unterminated))?;
+    let start = parse_start_line(checked_line(&input[pos..end], at)?, at)?;
+    pos = next;
+    line += 1;
+
+    let mut headers = Headers::with_capacity(16, input.len() - pos);
+    let mut content_length: Option<usize> = None;
+    let mut pending: Option<Pending> = None;
+    loop {
+        let at = At { offset: pos, line };
+        let (end, next) = next_line(input, pos).ok_or(at.err(ParseErrorKind::Unterminated))?;
+        let l = checked_line(&input[pos..end], at)?;
+        pos = next;
+        line += 1;
+        if l.is_empty() {
+            if let Some(p) = pending.take() {
+                finish(&mut headers, p, &mut content_length)?;
+            }
+            break;
+        }
+        let lb = l.as_bytes();
+        if grammar::is_ws(lb[0]) {
+            // A continuation line (LWS = [*WSP CRLF] 1*WSP): one SP replaces the fold.
+            if pending.is_none() {
+                return Err(at.err(ParseErrorKind::InvalidFolding));
+            }
+            let text = headers.text_mut();
+            let more = grammar::trim_ws(l);
+            if !more.is_empty() {
+                text.truncate(text.trim_end_matches([' ', '\t']).len());
+                text.push(' ');
+                text.push_str(more);
+            }
+            continue;
+        }
+        if let Some(p) = pending.take() {
+            finish(&mut headers, p, &mut content_length)?;
+        }
+        let colon = lb
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(at.err(ParseErrorKind::MissingColon))?;
+        let name = &l[..colon].trim_end_matches([' ', '\t']);
+        if !grammar::is_token(name.as_bytes()) {
+            return Err(at.err(ParseErrorKind::InvalidHeaderName));
+        }
+        let raw_value = &l[colon + 1..];
+        let value = raw_value.trim_start_matches([' ', '\t']);
+        let value_at = at.plus(colon + 1 + raw_value.len() - value.len());
+        let text = headers.text_mut();
+        let name = match HeaderName::from_name(name) {
+            Some(k) => PendingName::Known(k),
+            None => {
+                let ns = text.len();
+                text.push_str(name);
+                PendingName::Other(ns, text.len())
+            }
+        };
+        let value_start = text.len();
+        text.push_str(value);
+        pending = Some(Pending {
+            name,
+            value_start,
+            at: value_at,
+        });
+    }
+
+    let rest = &input[pos..];
+    let body = match content_length {
+        // RFC 3261 §18.3: bytes past Content-Length are discarded; fewer is an error.
+        Some(n) if n > rest.len() => {
+            return Err(At { offset: pos, line }.err(ParseErrorKind::BodyTooShort));
+        }
+        Some(n) => rest[..n].to_vec(),
+        None => rest.to_vec(),
+    };
+    Ok(match start {
+        StartLine::Request(method, uri) => Message::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }),
+        StartLine::Response(status, reason) => Message::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    })
+}
+
+/// The end of the line starting at `pos` (before CRLF or LF) and the start of the next one.
+#[inline]
+fn next_line(input: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let nl = pos + input[pos..].iter().position(|&b| b == b'\n')?;
+    let end = if nl > pos && input[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    Some((end, nl + 1))
+}
+
+/// The line as text, after checking it is UTF-8 and free of control characters but HTAB.
+#[inline]
+fn checked_line(l: &[u8], at: At) -> Result<&str, ParseError> {
+    let s = std::str::from_utf8(l)
+        .map_err(|e| at.plus(e.valid_up_to()).err(ParseErrorKind::InvalidUtf8))?;
+    if let Some(p) = l
+        .iter()
+        .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return Err(at.plus(p).err(ParseErrorKind::ControlCharacter));
+    }
+    Ok(s)
+}
+
+/// Stores the pending header: trims, splits list headers, takes Content-Length out.
+fn finish(
+    headers: &mut Headers,
+    p: Pending,
+    content_length: &mut Option<usize>,
+) -> Result<(), ParseError> {
+    let text = headers.text_mut();
+    text.truncate(text.trim_end_matches([' ', '\t']).len());
+    let end = text.len();
+    match p.name {
+        PendingName::Known(HeaderName::ContentLength) => {
+            let n = grammar::parse_u32(&text.as_bytes()[p.value_start..end])
+                .ok_or(p.at.err(ParseErrorKind::InvalidContentLength))?
+                as usize;
+            if content_length.is_some_and(|c| c != n) {
+                return Err(p.at.err(ParseErrorKind::ConflictingContentLength));
+            }
+            *content_length = Some(n);
+            // The printer writes the body's length; the stored headers never hold it.
+            text.truncate(p.value_start);
+        }
+        PendingName::Known(k) if k.is_list() => {
+            let mut i = p.value_start;
+            let mut any = false;
+            while i <= end {
+                let b = headers.text_mut().as_bytes();
+                let comma = grammar::find_unquoted(&b[..end], i, b',')
+                    .map_err(|e| p.at.plus(e.offset - p.value_start).err(e.kind))?;
+                let (s, e) = trim_range(b, i, comma);
+                if s < e {
+                    headers.commit_known(k, s, e);
+                    any = true;
+                }
+                i = comma + 1;
+            }
+            if !any {
+                headers.commit_known(k, p.value_start, p.value_start);
+            }
+        }
+        PendingName::Known(k) => headers.commit_known(k, p.value_start, end),
+        PendingName::Other(ns, ne) => headers.commit_other(ns, ne, p.value_start, end),
+    }
+    Ok(())
+}
+
+/// `[s, e)` without leading and trailing SP/HTAB.
+fn trim_range(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && grammar::is_ws(b[s]) {
+        s += 1;
+    }
+    while e > s && grammar::is_ws(b[e - 1]) {
+        e -= 1;
+    }
+    (s, e)
+}
+
+/// Request-Line = Method SP Request-URI SP SIP-Version;
+/// Status-Line = SIP-Version SP Status-Code SP Reason-Phrase.
+fn parse_start_line(s: &str, at: At) -> Result<StartLine, ParseError> {
+    let b = s.as_bytes();
+    let sp1 = b
+        .iter()
+        .position(|&c| c == b' ')
+        .ok_or(at.err(ParseErrorKind::InvalidStartLine))?;
+    let first = &s[..sp1];
+    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+        check_version(first).map_err(|k| at.err(k))?;
+        let code = b
+            .get(sp1 + 1..sp1 + 4)
+            .filter(|d| d.iter().all(u8::is_ascii_digit));
+        let after = b.get(sp1 + 4).copied();
+        let status = code
+            .filter(|_| after.is_none() || after == Some(b' '))
+            .and_then(grammar::parse_u32)
+            .and_then(|c| StatusCode::new(c as u16))
+            .ok_or(at.plus(sp1 + 1).err(ParseErrorKind::InvalidStatusCode))?;
+        // A missing SP before an empty Reason-Phrase is tolerated.
+        let reason = s.get(sp1 + 5..).unwrap_or_default();
+        return Ok(StartLine::Response(status, reason.to_owned()));
+    }
+    let method = Method::parse(first).map_err(|_| at.err(ParseErrorKind::InvalidMethod))?;
+    let rest = &s[sp1 + 1..];
+    let sp2 = rest
+        .bytes()
+        .position(|c| c == b' ')
+        .ok_or(at.plus(sp1 + 1).err(ParseErrorKind::InvalidStartLine))?;
+    let uri_at = at.plus(sp1 + 1);
+    if sp2 == 0 {
+        return Err(uri_at.err(ParseErrorKind::InvalidUri));
+    }
+    check_version(&rest[sp2 + 1..]).map_err(|k| uri_at.plus(sp2 + 1).err(k))?;
+    let uri = Uri::parse(&rest[..sp2]).map_err(|e| uri_at.plus(e.offset).err(e.kind))?;
+    Ok(StartLine::Request(method, uri))
+}
+
+/// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT, case-insensitive (§7.1); only 2.0 is spoken.
+fn check_version(v: &str) -> Result<(), ParseErrorKind> {
+    if v.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let well_formed = v.len() > 4
+        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v[4..].split_once('.').is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.bytes().all(|c| c.is_ascii_digit())
+                && minor.bytes().all(|c| c.is_ascii_digit())
+        });
+    Err(if well_formed {
+        ParseErrorKind::UnsupportedVersion
+    } else {
+        ParseErrorKind::InvalidStartLine
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.example.com>\r\n\
+From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.example.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\n";
+
+    fn request(bytes: &[u8]) -> Request {
+        match parse_message(bytes) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn error(bytes: &[u8]) -> ParseError {
+        parse_message(bytes).expect_err("must not parse")
+    }
+
+    #[test]
+    fn parses_a_request() {
+        let r = request(INVITE);
+        assert_eq!(r.method, Method::Invite);
+        assert_eq!(r.uri.to_string(), "sip:bob@biloxi.example.com");
+        assert_eq!(r.headers.len(), 8);
+        assert_eq!(r.headers.get("content-length"), None);
+        assert_eq!(r.body, b"v=0\n");
+        r.validate().unwrap();
+    }
+
+    #[test]
+    fn parses_a_response() {
+        let m = parse_message(b"\r\n\r\nSIP/2.0 180 Ringing\r\nv: SIP/2.0/UDP h\r\n\r\n").unwrap();
+        let Message::Response(r) = m else { panic!() };
+        assert_eq!(r.status, StatusCode::RINGING);
+        assert_eq!(r.reason, "Ringing");
+        assert_eq!(r.headers.get("Via"), Some("SIP/2.0/UDP h"));
+        assert!(r.body.is_empty());
+    }
+
+    #[test]
+    fn unfolds_splits_and_normalizes() {
+        let r = request(
+            b"OPTIONS sip:x SIP/2.0\r\nSubject: one\r\n   two \r\n\tthree\r\n\
+v: SIP/2.0/UDP a, SIP/2.0/UDP b ,\r\n SIP/2.0/UDP c\r\n\
+m: \"a, b\" <sip:a@b;x=1,2>, <sip:c@d>\r\nX-Odd : kept , as is\r\nSupported:\r\nl: 0\r\n\r\n",
+        );
+        let all: Vec<_> = r.headers.iter().collect();
+        assert_eq!(
+            all,
+            [
+                ("Subject", "one two three"),
+                ("Via", "SIP/2.0/UDP a"),
+                ("Via", "SIP/2.0/UDP b"),
+                ("Via", "SIP/2.0/UDP c"),
+                ("Contact", "\"a, b\" <sip:a@b;x=1,2>"),
+                ("Contact", "<sip:c@d>"),
+                ("X-Odd", "kept , as is"),
+                ("Supported", ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn content_length_frames_the_body() {
+        let head = b"MESSAGE sip:x SIP/2.0\r\nl: 3\r\n\r\n";
+        let mut m = head.to_vec();
+        m.extend_from_slice(b"abcdef");
+        assert_eq!(request(&m).body, b"abc");
+        let e = error(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 9\r\n\r\nabc");
+        assert_eq!(
+            (e.kind, e.offset, e.line),
+            (ParseErrorKind::BodyTooShort, 44, 4)
+        );
+        assert_eq!(request(b"MESSAGE sip:x SIP/2.0\r\n\r\nabc").body, b"abc");
+        let e = error(b"MESSAGE sip:x SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nabc");
+        assert_eq!(e.kind, ParseErrorKind::ConflictingContentLength);
+        assert_eq!(e.line, 3);
+        let e = error(b"MESSAGE sip:x SIP/2.0\r\nl: -1\r\n\r\n");
+        assert_eq!(e.kind, ParseErrorKind::InvalidContentLength);
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let cases: &[(&[u8], ParseErrorKind, usize, u32)] = &[
+            (b"", ParseErrorKind::Empty, 0, 1),
+            (b"\r\n\r\n", ParseErrorKind::Empty, 0, 1),
+            (
+                b"INVITE sip:x SIP/2.0\r\nTo: x\r\n",
+                ParseErrorKind::Unterminated,
+                29,
+                3,
+            ),
+            (b"INVITE sip:x SIP/2.0", ParseErrorKind::Unterminated, 0, 1),
+            (
+                b"INVITE  sip:x SIP/2.0\r\n\r\n",
+                ParseErrorKind::InvalidUri,
+                7,
+                1,
+            ),
+            (
+                b"INVITE sip:x SIP/3.0\r\n\r\n",
+                ParseErrorKind::UnsupportedVersion,
+                13,
+                1,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0 \r\n\r\n",
+                ParseErrorKind::InvalidStartLine,
+                13,
+                1,
+            ),
+            (
+                b"IN\"VITE sip:x SIP/2.0\r\n\r\n",
+                ParseErrorKind::InvalidMethod,
+                0,
+                1,
+            ),
+            (
+                b"INVITE sip:x@[::1 SIP/2.0\r\n\r\n",
+                ParseErrorKind::InvalidHost,
+                13,
+                1,
+            ),
+            (
+                b"SIP/2.0 99 Odd\r\n\r\n",
+                ParseErrorKind::InvalidStatusCode,
+                8,
+                1,
+            ),
+            (
+                b"SIP/2.0 2000 OK\r\n\r\n",
+                ParseErrorKind::InvalidStatusCode,
+                8,
+                1,
+            ),
+            (
+                b"SIP/1.0 200 OK\r\n\r\n",
+                ParseErrorKind::UnsupportedVersion,
+                0,
+                1,
+            ),
+            (
+                b"\r\nINVITE sip:x SIP/2.0\r\nTo x\r\n\r\n",
+                ParseErrorKind::MissingColon,
+                24,
+                3,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0\r\n To: x\r\n\r\n",
+                ParseErrorKind::InvalidFolding,
+                22,
+                2,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0\r\nT o: x\r\n\r\n",
+                ParseErrorKind::InvalidHeaderName,
+                22,
+                2,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0\r\nTo: a\rb\r\n\r\n",
+                ParseErrorKind::ControlCharacter,
+                27,
+                2,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0\r\nTo: a\xffb\r\n\r\n",
+                ParseErrorKind::InvalidUtf8,
+                27,
+                2,
+            ),
+            (
+                b"INVITE sip:x SIP/2.0\r\nv: \"a, b\r\n\r\n",
+                ParseErrorKind::UnterminatedQuote,
+                25,
+                2,
+            ),
+        ];
+        for &(input, kind, offset, line) in cases {
+            let e = error(input);
+            assert_eq!(
+                (e.kind, e.offset, e.line),
+                (kind, offset, line),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        let e = error(b"INVITE sip:x SIP/3.0\r\n\r\n");
+        assert_eq!(e.to_string(), "unsupported SIP version at line 1, byte 13");
+    }
+
+    #[test]
+    fn tolerates_bare_lf_and_empty_reason() {
+        let m = parse_message(b"SIP/2.0 200\nCSeq: 1 BYE\n\n").unwrap();
+        let Message::Response(r) = m else { panic!() };
+        assert_eq!((r.status.as_u16(), r.reason.as_str()), (200, ""));
+        assert_eq!(r.headers.cseq().unwrap().method, Method::Bye);
+    }
+}
