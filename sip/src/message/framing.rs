@@ -150,3 +150,74 @@ fn trim_ws_crlf(s: &[u8]) -> &[u8] {
         .map_or(start, |p| p + 1);
     &s[start..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"BYE sip:x SIP/2.0\r\nl: 3\r\n\r\nabc";
+
+    #[test]
+    fn frames_messages_and_keep_alives() {
+        assert_eq!(frame(b""), Ok(Frame::NeedMore));
+        assert_eq!(frame(b"\r"), Ok(Frame::NeedMore));
+        assert_eq!(
+            frame(b"\r\n"),
+            Ok(Frame::KeepAlive {
+                len: 2,
+                ping: false
+            })
+        );
+        assert_eq!(frame(b"\r\n\r"), Ok(Frame::NeedMore));
+        assert_eq!(
+            frame(b"\r\n\r\nBYE"),
+            Ok(Frame::KeepAlive { len: 4, ping: true })
+        );
+        assert_eq!(
+            frame(b"\r\nBYE"),
+            Ok(Frame::KeepAlive {
+                len: 2,
+                ping: false
+            })
+        );
+        assert_eq!(frame(MSG), Ok(Frame::Message { len: MSG.len() }));
+        let mut two = MSG.to_vec();
+        two.extend_from_slice(MSG);
+        assert_eq!(frame(&two), Ok(Frame::Message { len: MSG.len() }));
+        for cut in 0..MSG.len() {
+            assert_eq!(frame(&MSG[..cut]), Ok(Frame::NeedMore), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn reads_folded_and_repeated_content_length() {
+        let m = b"BYE sip:x SIP/2.0\r\nContent-Length :\r\n 2\r\nl: 2\r\n\r\nab";
+        assert_eq!(frame(m), Ok(Frame::Message { len: m.len() }));
+    }
+
+    #[test]
+    fn rejects_what_would_desynchronize_the_stream() {
+        let kind = |b: &[u8]| frame(b).map_err(|e| e.kind);
+        assert_eq!(
+            kind(b"BYE sip:x SIP/2.0\r\n\r\n"),
+            Err(ParseErrorKind::MissingContentLength)
+        );
+        assert_eq!(
+            kind(b"BYE sip:x SIP/2.0\r\nl: x\r\n\r\n"),
+            Err(ParseErrorKind::InvalidContentLength)
+        );
+        assert_eq!(
+            kind(b"BYE sip:x SIP/2.0\r\nl: 1\r\nl: 2\r\n\r\n"),
+            Err(ParseErrorKind::ConflictingContentLength)
+        );
+        assert_eq!(
+            kind(b"BYE sip:x SIP/2.0\r\nl: 99999999\r\n\r\n"),
+            Err(ParseErrorKind::BodyTooLong)
+        );
+        let mut long = b"BYE sip:x SIP/2.0\r\nX: ".to_vec();
+        long.resize(HEADERS_MAX + 10, b'a');
+        assert_eq!(kind(&long), Err(ParseErrorKind::HeadersTooLong));
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(kind(&long), Err(ParseErrorKind::HeadersTooLong));
+    }
+}

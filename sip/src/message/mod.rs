@@ -420,3 +420,88 @@ impl fmt::Display for Response {
         f.write_str(&String::from_utf8_lossy(&out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite() -> Request {
+        let uri = SipUri::new(Host::Domain("biloxi.example.com".into())).with_user("bob");
+        Request::new(Method::Invite, uri)
+            .with_header(HeaderName::Via, "SIP/2.0/UDP a.example;branch=z9hG4bK1")
+            .with_header(HeaderName::Via, "SIP/2.0/UDP b.example;branch=z9hG4bK2")
+            .with_header(HeaderName::RecordRoute, "<sip:p.example;lr>")
+            .with_header(HeaderName::MaxForwards, 70)
+            .with_header(HeaderName::From, "<sip:alice@atlanta.example.com>;tag=1")
+            .with_header(HeaderName::To, "<sip:bob@biloxi.example.com>")
+            .with_header(HeaderName::CallId, "c@a")
+            .with_header(HeaderName::CSeq, CSeq::new(1, Method::Invite))
+            .with_header(HeaderName::Timestamp, "54")
+            .with_body(&ContentType::sdp(), "v=0\r\n")
+    }
+
+    #[test]
+    fn built_request_prints_and_parses_back() {
+        let r = invite();
+        r.validate().unwrap();
+        let bytes = Message::from(r.clone()).to_bytes();
+        assert!(
+            bytes.ends_with(b"Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n")
+        );
+        assert_eq!(Request::parse(&bytes), Ok(r));
+        assert!(Response::parse(&bytes).is_err());
+    }
+
+    #[test]
+    fn response_from_request_copies_rfc3261_8_2_6_headers() {
+        let req = invite();
+        let mut ringing = Response::from_request(&req, StatusCode::RINGING);
+        ringing.set_to_tag("t1").unwrap();
+        ringing.set_to_tag("ignored: already tagged").unwrap();
+        let names: Vec<_> = ringing.headers.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "Via",
+                "Via",
+                "Record-Route",
+                "From",
+                "To",
+                "Call-ID",
+                "CSeq"
+            ]
+        );
+        assert_eq!(ringing.headers.to().unwrap().tag(), Some("t1"));
+        assert_eq!(ringing.reason, "Ringing");
+        ringing.validate().unwrap();
+
+        let trying = Response::from_request(&req, StatusCode::TRYING);
+        assert_eq!(trying.headers.get("Timestamp"), Some("54"));
+        assert!(!trying.headers.contains("Record-Route"));
+        let mut busy = Response::from_request(&req, StatusCode::BUSY_HERE);
+        assert!(!busy.headers.contains("Record-Route"));
+        assert!(busy.set_to_tag("not a token").is_err());
+    }
+
+    #[test]
+    fn validate_reports_missing_repeated_and_mismatched_headers() {
+        let mut r = invite();
+        r.headers.remove("Call-ID");
+        assert_eq!(r.validate(), Err(HeaderError::Missing(HeaderName::CallId)));
+        let mut r = invite();
+        r.headers.push(HeaderName::CSeq, "2 INVITE");
+        assert_eq!(r.validate(), Err(HeaderError::Repeated(HeaderName::CSeq)));
+        let mut r = invite();
+        r.method = Method::Bye;
+        assert!(matches!(
+            r.validate(),
+            Err(HeaderError::Invalid {
+                header: HeaderName::CSeq,
+                ..
+            })
+        ));
+        let mut r = invite();
+        r.headers.push(HeaderName::Contact, "<sip:x@y");
+        assert!(r.validate().is_err());
+    }
+}
