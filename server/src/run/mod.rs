@@ -1,2 +1,4 @@
 //! `tandem run`: the server.
 pub mod config;
+pub mod shutdown;
+pub mod transport;
