@@ -196,17 +196,18 @@ pub(crate) fn unquote(inner: &str) -> String {
     out
 }
 
-/// Writes `s` as a quoted string, escaping `"` and `\`. CR and LF cannot appear in a
-/// quoted string (not even escaped), so they are written as spaces.
+/// Writes `s` as a quoted string, escaping `"`, `\\` and control characters as quoted-pairs.
+/// CR and LF cannot appear in a quoted string (not even escaped), so they are written as
+/// spaces.
 pub(crate) fn write_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
-            '"' | '\\' => {
+            '\r' | '\n' => out.push(' '),
+            '"' | '\\' | '\0'..='\x08' | '\x0b'..='\x1f' | '\x7f' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\r' | '\n' => out.push(' '),
             _ => out.push(c),
         }
     }

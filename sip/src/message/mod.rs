@@ -180,7 +180,7 @@ impl Message {
     /// §8.2.2): exactly one To, From, Call-ID and CSeq, at least one Via, all well-formed;
     /// the CSeq method equal to a request's method; and every Via, Contact, Route,
     /// Record-Route, Max-Forwards, Expires, Min-Expires, Content-Type, Retry-After,
-    /// Session-Expires and Min-SE present well-formed.
+    /// Session-Expires, Min-SE and Date present well-formed.
     ///
     /// # Errors
     /// The first [`HeaderError`] found; a UAS answers a request that fails with 400 when it
@@ -229,6 +229,7 @@ fn validate_headers(h: &Headers) -> Result<CSeq, HeaderError> {
     h.retry_after()?;
     h.session_expires()?;
     h.min_se()?;
+    h.check_date()?;
     Ok(cseq)
 }
 

@@ -105,11 +105,15 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
             if pending.is_none() {
                 return Err(at.err(ParseErrorKind::InvalidFolding));
             }
+            let value_start = pending.as_ref().map_or(0, |p| p.value_start);
             let text = headers.text_mut();
             let more = grammar::trim_ws(l);
             if !more.is_empty() {
-                text.truncate(text.trim_end_matches([' ', '\t']).len());
-                text.push(' ');
+                let kept = text.trim_end_matches([' ', '\t']).len().max(value_start);
+                text.truncate(kept);
+                if text.len() > value_start {
+                    text.push(' ');
+                }
                 text.push_str(more);
             }
             continue;
@@ -183,16 +187,22 @@ fn next_line(input: &[u8], pos: usize) -> Option<(usize, usize)> {
     Some((end, nl + 1))
 }
 
-/// The line as text, after checking it is UTF-8 and free of control characters but HTAB.
+/// The line as text, after checking it is UTF-8 and free of control characters other than
+/// HTAB, except after a backslash: a `quoted-pair` may escape any octet but CR and LF
+/// (RFC 3261 §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and DEL in a display name that way).
 #[inline]
 fn checked_line(l: &[u8], at: At) -> Result<&str, ParseError> {
     let s = std::str::from_utf8(l)
         .map_err(|e| at.plus(e.valid_up_to()).err(ParseErrorKind::InvalidUtf8))?;
-    if let Some(p) = l
-        .iter()
-        .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    {
-        return Err(at.plus(p).err(ParseErrorKind::ControlCharacter));
+    let is_control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+    if let Some(p) = l.iter().position(|&b| is_control(b)) {
+        let mut prev = if p > 0 { l[p - 1] } else { 0 };
+        for (i, &b) in l.iter().enumerate().skip(p) {
+            if is_control(b) && (prev != b'\\' || b == b'\r') {
+                return Err(at.plus(i).err(ParseErrorKind::ControlCharacter));
+            }
+            prev = b;
+        }
     }
     Ok(s)
 }
@@ -289,6 +299,12 @@ fn parse_start_line(s: &str, at: At) -> Result<StartLine, ParseError> {
     }
     check_version(&rest[sp2 + 1..]).map_err(|k| uri_at.plus(sp2 + 1).err(k))?;
     let uri = Uri::parse(&rest[..sp2]).map_err(|e| uri_at.plus(e.offset).err(e.kind))?;
+    // RFC 3261 §19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+    if let Uri::Sip(u) = &uri {
+        if u.headers.is_some() {
+            return Err(uri_at.err(ParseErrorKind::InvalidUri));
+        }
+    }
     Ok(StartLine::Request(method, uri))
 }
 

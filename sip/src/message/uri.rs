@@ -83,9 +83,21 @@ impl Host {
                 if b.len() < 3 || b[b.len() - 1] != b']' {
                     return bad(0);
                 }
-                match s[1..s.len() - 1].parse::<Ipv6Addr>() {
+                let inner = &s[1..s.len() - 1];
+                match inner.parse::<Ipv6Addr>() {
                     Ok(a) => Ok(Self::Ipv6(a)),
-                    Err(_) => bad(1),
+                    // RFC 5118 §4.10: RFC 3261's IPv6reference ABNF lets a third colon precede
+                    // an embedded IPv4 address (`2001:db8:::192.0.2.1`); be liberal and read it
+                    // as the `::` it means.
+                    Err(_) => match inner.split_once(":::") {
+                        Some((head, tail)) if tail.parse::<Ipv4Addr>().is_ok() => {
+                            format!("{head}::{tail}")
+                                .parse::<Ipv6Addr>()
+                                .map(Self::Ipv6)
+                                .or(bad(1))
+                        }
+                        _ => bad(1),
+                    },
                 }
             }
             Some(_) => {

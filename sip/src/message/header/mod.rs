@@ -9,6 +9,7 @@
 
 mod content_type;
 mod cseq;
+mod date;
 mod name_addr;
 mod retry_after;
 mod session_expires;
@@ -193,6 +194,17 @@ impl Headers {
         single(self, HeaderName::MinSe, |s| {
             session_expires::parse_delta_with_params(s).map(|(secs, _)| secs)
         })
+    }
+
+    /// Checks the Date header, when present, is an RFC 1123 date in GMT (RFC 3261 §20.17).
+    ///
+    /// # Errors
+    /// [`HeaderError::Invalid`] when it is not.
+    pub fn check_date(&self) -> Result<(), HeaderError> {
+        single(self, HeaderName::Date, |v| {
+            date::check_date(grammar::trim_ws(v))
+        })
+        .map(drop)
     }
 
     /// The methods of every Allow header.

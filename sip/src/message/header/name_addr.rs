@@ -86,6 +86,10 @@ impl NameAddr {
             if end == i {
                 return Err(ValueError::new(ParseErrorKind::InvalidUri, i));
             }
+            // A URI with headers must be in angle brackets (§20.10; RFC 4475 §3.1.2.13).
+            if let Some(q) = b[i..end].iter().position(|&c| c == b'?') {
+                return Err(ValueError::new(ParseErrorKind::InvalidUri, i + q));
+            }
             (Uri::parse(&s[i..end]).map_err(|e| e.shifted(i))?, end)
         };
         let (params, end) = Params::parse_generic(b, after)?;
