@@ -225,16 +225,17 @@ pub enum NegotiationError {
         /// The stream index.
         stream: usize,
     },
-    /// The answer lists a codec the offer did not (RFC 3264 §6.1).
+    /// An accepted stream lists only codecs the offer did not (RFC 3264 §6.1: at least one
+    /// answered format must be an offered one).
     #[error("stream {stream}: payload type {payload_type} is not a codec that was offered")]
     UnofferedCodec {
         /// The stream index.
         stream: usize,
-        /// The payload type as the answer wrote it.
+        /// The first payload type the answer listed, as it wrote it.
         payload_type: u8,
     },
-    /// An accepted stream lists no payload type we can use.
-    #[error("stream {stream}: accepted with no usable codec")]
+    /// An accepted stream lists no payload type at all.
+    #[error("stream {stream}: accepted with no codec")]
     NoCodec {
         /// The stream index.
         stream: usize,

@@ -17,8 +17,9 @@ use super::stream::{
     remote_endpoints,
 };
 
-/// The payload type telephone-event gets when it is free: 101, by custom (sipp, baresip,
-/// Asterisk and rtpengine all use it).
+/// The payload type telephone-event/8000 gets when it is free: 101, by custom (sipp,
+/// baresip, Asterisk and rtpengine all use it). Events at other clock rates take the next
+/// free numbers.
 const TELEPHONE_EVENT_PT: u8 = 101;
 
 /// Builds an offer (RFC 3264 §5) from `policy`, with `origin` as our `o=` line.
@@ -96,6 +97,8 @@ fn offer_stream(
                 clocks.push(format.codec.clock_rate);
             }
         }
+        // telephone-event/8000 first, so that it gets 101 as peers expect.
+        clocks.sort_by_key(|&clock| clock != 8000);
         for clock in clocks {
             let codec = Codec::telephone_event(clock).with_fmtp(events.to_string());
             let pt = bindings
@@ -154,7 +157,9 @@ fn free_dynamic(
 ///
 /// Payload types are matched by codec, not number: an answer may renumber a codec
 /// (RFC 4317 §2.3); a dynamic type the answer lists without `a=rtpmap` means what our offer
-/// said. The first answered media codec is the one to send; others are alternatives.
+/// said. Answered formats we did not offer are ignored (RFC 3264 §6.1 allows them; RFC 4317
+/// §3.2 shows one), as long as one we offered remains. The first answered media codec is the
+/// one to send; others are alternatives.
 /// Telephone-event is kept at the chosen codec's clock rate. The stream direction is what
 /// both allow, seen from our side. Streams of any media type are negotiated (the offer may
 /// come from elsewhere, e.g. a B2BUA relaying video); non-RTP ones are reported as rejected
@@ -163,8 +168,8 @@ fn free_dynamic(
 /// # Errors
 ///
 /// [`NegotiationError`] when the answer breaks RFC 3264: a different number of `m=` lines,
-/// media type or protocol; a disabled stream accepted; no connection address; a codec we did
-/// not offer; or an accepted stream with no usable codec.
+/// media type or protocol; a disabled stream accepted; no connection address; or an
+/// accepted stream with no codec we offered.
 pub fn handle_answer(
     offer: &SessionDescription,
     answer: &SessionDescription,
@@ -217,31 +222,45 @@ fn answered_stream(
         .ok_or(NegotiationError::NoConnectionAddress { stream })?;
     let remote_on_hold = connection.address.is_unspecified();
 
-    // Each answered format with the number we offered for the same codec.
+    // Each answered format with the number we offered for the same codec. Formats we did
+    // not offer are skipped: RFC 3264 §6.1 lets an answer list them (RFC 4317 §3.2 does),
+    // but we will neither send nor expect them.
     let mut agreed: Vec<(PayloadFormat, PayloadType)> = Vec::new();
+    let mut unoffered = None;
     for pt in answered.payload_types() {
-        let unoffered = NegotiationError::UnofferedCodec {
-            stream,
-            payload_type: pt.get(),
-        };
-        let rtpmap = answered
+        let matched = answered
             .rtpmaps()
             .find(|r| r.payload_type == pt)
             .or_else(|| offered.rtpmap(pt))
-            .ok_or(unoffered)?;
-        let format = PayloadFormat::from_rtpmap(rtpmap, answered.fmtp(pt).map(|f| f.parameters));
-        let ours = offered
-            .payload_formats()
-            .filter(|o| o.codec.same_encoding(&format.codec))
-            .min_by_key(|o| o.payload_type != pt)
-            .ok_or(unoffered)?;
-        agreed.push((format, ours.payload_type));
+            .and_then(|rtpmap| {
+                let fmtp = answered.fmtp(pt).map(|f| f.parameters);
+                let format = PayloadFormat::from_rtpmap(rtpmap, fmtp);
+                let ours = offered
+                    .payload_formats()
+                    .filter(|o| o.codec.same_encoding(&format.codec))
+                    .min_by_key(|o| o.payload_type != pt)?;
+                Some((format, ours.payload_type))
+            });
+        match matched {
+            Some(pair) => agreed.push(pair),
+            None => {
+                unoffered.get_or_insert(pt);
+            }
+        }
+    }
+    if agreed.is_empty() {
+        return Err(match unoffered {
+            Some(pt) => NegotiationError::UnofferedCodec {
+                stream,
+                payload_type: pt.get(),
+            },
+            None => NegotiationError::NoCodec { stream },
+        });
     }
     let primary = agreed
         .iter()
         .position(|(f, _)| f.codec.is_media())
-        .or((!agreed.is_empty()).then_some(0))
-        .ok_or(NegotiationError::NoCodec { stream })?;
+        .unwrap_or(0);
     let (format, receive_payload_type) = agreed[primary].clone();
     let telephone_event = agreed
         .iter()
