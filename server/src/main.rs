@@ -22,6 +22,8 @@ enum Command {
     /// Detect or generate DTMF digits in WAV files.
     #[command(subcommand)]
     Dtmf(cli::dtmf::DtmfCommand),
+    /// Run the server (SIP listeners and the media runtime) until SIGTERM or SIGINT.
+    Run(cli::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +31,6 @@ fn main() -> ExitCode {
     match args.command {
         Command::Transcode(a) => cli::transcode::run(a),
         Command::Dtmf(c) => cli::dtmf::run(c),
+        Command::Run(a) => cli::run::run(a),
     }
 }

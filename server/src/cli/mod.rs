@@ -1,4 +1,5 @@
 //! One module per `tandem` subcommand.
 
 pub(crate) mod dtmf;
+pub(crate) mod run;
 pub(crate) mod transcode;
