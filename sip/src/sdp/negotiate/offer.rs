@@ -28,12 +28,13 @@ const TELEPHONE_EVENT_PT: u8 = 101;
 /// (codecs with an RFC 3551 static payload type use it; others get a dynamic one), plus one
 /// telephone-event format per distinct clock rate among them when `policy.telephone_events`
 /// is set, `a=ptime` from `policy.ptime_ms`, the direction `policy.direction` (hold is
-/// `SendOnly` or `Inactive`, RFC 3264 §8.4), and `a=rtcp-mux` if `policy.rtcp_mux`.
+/// `SendOnly` or `Inactive`, RFC 3264 §8.4), and `a=rtcp-mux` if `policy.rtcp_mux`. With no
+/// codec to offer, the stream is offered disabled (port 0).
 ///
 /// A re-offer passes the SDP we last sent as `previous` (§8): its `m=` lines are kept in
-/// place (streams cannot be removed, only disabled): live audio streams take the ports in
-/// order, the rest stay or become disabled with port 0, and remaining ports add streams at
-/// the end. `bindings` keeps dynamic payload type numbers stable (§8.3.2).
+/// place (streams cannot be removed, only disabled): audio streams take the ports in order
+/// (a disabled one is re-enabled, §8.1), the rest stay or become disabled with port 0, and
+/// remaining ports add streams at the end. `bindings` keeps dynamic payload type numbers stable (§8.3.2).
 pub fn create_offer(
     policy: &LocalPolicy,
     origin: Origin,
@@ -48,10 +49,11 @@ pub fn create_offer(
         .flat_map(|p| p.media.iter())
         .enumerate()
     {
-        let live = media.port != 0
-            && media.media_type == MediaType::Audio
-            && policy.accepts_protocol(&media.protocol);
-        let section = match ports.next_if(|_| live) {
+        // An audio slot is reused even if it was disabled (RFC 3264 §8.1 lets a new stream
+        // take a disabled slot); other media stay disabled.
+        let audio =
+            media.media_type == MediaType::Audio && policy.accepts_protocol(&media.protocol);
+        let section = match ports.next_if(|_| audio) {
             Some(port) => offer_stream(policy, index, port, media.protocol.clone(), bindings),
             None => rejected_media(media),
         };
@@ -112,6 +114,11 @@ fn offer_stream(
                 });
             }
         }
+    }
+    if formats.is_empty() {
+        // Nothing to offer: the stream is offered disabled (RFC 3264 §5.1 needs a format to
+        // accept a stream, and an `m=` line with none is only tolerated at port 0).
+        return MediaDescription::new(MediaType::Audio, 0, protocol, Vec::new());
     }
     let mut media = MediaDescription::new(
         MediaType::Audio,
