@@ -63,10 +63,13 @@ impl Params {
     /// Sets `name` to `value` (a flag when `None`): replaces the first parameter of that name,
     /// removes any later duplicates, or appends.
     ///
+    /// Names and unquoted values must be valid in both a URI and a header: ALPHA, DIGIT,
+    /// `- . ! * _ + ' ~` (and `: [ ]` in values, for IPv6 references), with `%` only as an
+    /// escape (`%41`). A quoted-string value is accepted too; it is only valid in a header
+    /// parameter.
+    ///
     /// # Errors
-    /// [`ParseErrorKind::InvalidParameter`] when `name` is not a token, or `value` is neither a
-    /// quoted string nor free of the delimiters that would end it early (`;`, `,`, `?`, `<`,
-    /// `>`, `=`, whitespace, quotes, controls).
+    /// [`ParseErrorKind::InvalidParameter`] when `name` or `value` has another character.
     pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(), ValueError> {
         if !is_param_name(name.as_bytes()) {
             return Err(ValueError::new(ParseErrorKind::InvalidParameter, 0));
@@ -212,20 +215,43 @@ fn push_param(out: &mut String, name: &str, value: Option<&str>) {
     }
 }
 
-/// A parameter name acceptable both in a URI and in a header: token or paramchar.
-fn is_param_name(s: &[u8]) -> bool {
+/// True when `s` is non-empty and every byte is valid unquoted in both a URI parameter
+/// (`paramchar`) and a header `generic-param` (`token` / `host`): ALPHA / DIGIT and
+/// `- . ! * _ + ' ~ : [ ]`, or `%` HEXDIG HEXDIG. Checking against both grammars lets one
+/// `Params` type serve URIs and headers without a setter producing text either would misread.
+fn is_portable(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => {
+                let hex = |k: usize| s.get(k).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            b if b.is_ascii_alphanumeric() => {}
+            b'-' | b'.' | b'!' | b'*' | b'_' | b'+' | b'\'' | b'~' | b':' | b'[' | b']' => {}
+            _ => return false,
+        }
+        i += 1;
+    }
     !s.is_empty()
-        && s.iter()
-            .all(|&b| grammar::is(b, TOKEN | UNRESERVED | PARAM_UNRESERVED))
 }
 
+/// A parameter name a setter accepts: portable, and no `:`, `[` or `]` (tokens only).
+fn is_param_name(s: &[u8]) -> bool {
+    is_portable(s) && !s.iter().any(|b| matches!(b, b':' | b'[' | b']'))
+}
+
+/// A parameter value a setter accepts: portable, or a complete quoted string (which only a
+/// header parameter may carry).
 fn is_settable_value(s: &[u8]) -> bool {
     if s.first() == Some(&b'"') {
         return grammar::scan_quoted(s, 0) == Ok(s.len());
     }
-    !s.is_empty()
-        && s.iter()
-            .all(|&b| grammar::is(b, TOKEN | UNRESERVED | PARAM_UNRESERVED) || b >= 0x80)
+    is_portable(s)
 }
 
 /// Iterator over a [`Params`] list, yielding `(name, value)`.

@@ -112,7 +112,8 @@ impl NameAddr {
     /// Sets the `tag` parameter.
     ///
     /// # Errors
-    /// [`ParseErrorKind::InvalidParameter`] when `tag` is not a token.
+    /// [`ParseErrorKind::InvalidParameter`] when `tag` is not a token or holds a character
+    /// [`Params::set`] refuses (`` ` ``, or `%` outside an escape).
     pub fn set_tag(&mut self, tag: &str) -> Result<(), ValueError> {
         if !grammar::is_token(tag.as_bytes()) {
             return Err(ValueError::new(ParseErrorKind::InvalidParameter, 0));

@@ -105,7 +105,8 @@ impl Via {
     /// [`MAGIC_COOKIE`]; generating it needs randomness, the caller's job).
     ///
     /// # Errors
-    /// [`ParseErrorKind::InvalidParameter`] when `branch` is not a token.
+    /// [`ParseErrorKind::InvalidParameter`] when `branch` is not a token or holds a character
+    /// [`Params::set`] refuses (`` ` ``, or `%` outside an escape).
     pub fn new(
         transport: Transport,
         host: impl Into<Host>,
