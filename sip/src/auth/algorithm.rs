@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn hashes_match_known_values() {
-        // printf '' | md5sum ; printf '' | sha256sum ; printf 'abc' | sha512sum -t? (see below)
+        // printf '' | md5sum ; printf '' | sha256sum
         assert_eq!(
             HashFunction::Md5.hash(b"").as_str(),
             "d41d8cd98f00b204e9800998ecf8427e"

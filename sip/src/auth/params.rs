@@ -268,10 +268,12 @@ impl<'a> Cursor<'a> {
             }
         }
         loop {
+            let separators_start = self.pos;
             self.skip_separators();
             if self.at_end() {
                 return Ok(item);
             }
+            let after_comma = self.input[separators_start..self.pos].contains(',');
             let element_start = self.pos;
             let name = self.token();
             if name.is_empty() {
@@ -279,9 +281,9 @@ impl<'a> Cursor<'a> {
             }
             self.skip_ws();
             if self.peek() != Some(b'=') {
-                // Not `name=`: this token is the scheme of the next challenge. It must follow
-                // a comma, which `skip_separators` consumed.
-                if !self.input[..element_start].trim_end().ends_with(',') {
+                // Not `name=`: this token is the scheme of the next challenge, which must
+                // follow a comma.
+                if !after_comma {
                     return Err(AuthError::UnexpectedCharacter { at: element_start });
                 }
                 self.pos = element_start;
@@ -478,6 +480,13 @@ mod tests {
             .iter()
             .map(|p| (p.name, p.value.as_ref()))
             .collect()
+    }
+
+    #[test]
+    fn known_names_are_indexed_by_their_discriminant() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(*name as usize, i, "{name}");
+        }
     }
 
     #[test]
