@@ -8,8 +8,8 @@
 //!   answerer and offerer.
 //! - [`builtin`] builds the sessions of the built-in destinations (echo, tone, conference).
 //!
-//! [`NegotiatedMedia`] is a plain struct of our own until `tandem-sip`'s SDP negotiation
-//! result lands; then a `From` conversion from it joins this module.
+//! [`NegotiatedMedia`] is the engine's view of a stream; [`leg_spec_for`] takes
+//! `tandem-sip`'s [`NegotiatedStream`] (the SDP offer/answer result) through it.
 
 pub mod builtin;
 pub mod capability;
@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use tandem_codecs::{CodecId, Format, RtpClock, registry};
 use tandem_core::rtp::PayloadType;
 use tandem_core::session::{CodecSpec, LegSpec};
+use tandem_sip::sdp::NegotiatedStream;
 
 use super::config::{Config, OpusSettings};
 
@@ -86,6 +87,58 @@ pub enum MediaError {
     /// The codec and telephone-events share a payload type.
     #[error("payload type {0} is used for both the codec and telephone-events")]
     PayloadTypeClash(u8),
+    /// The peer numbers a payload differently from us (RFC 3264 §5.1 allows it); a runtime
+    /// leg sends and receives one number.
+    #[error("the peer sends payload type {receive} for what we send as {send}")]
+    AsymmetricPayloadType {
+        /// The number we send with.
+        send: u8,
+        /// The number the peer sends with.
+        receive: u8,
+    },
+}
+
+impl TryFrom<&NegotiatedStream> for NegotiatedMedia {
+    type Error = MediaError;
+
+    /// The engine's view of an accepted SDP stream: the codec we send (the peer's payload
+    /// type and format parameters), telephone-events, and where RTP goes (`None` on hold).
+    ///
+    /// # Errors
+    ///
+    /// [`MediaError::AsymmetricPayloadType`] when the two sides number the codec or the
+    /// events differently.
+    fn try_from(stream: &NegotiatedStream) -> Result<Self, MediaError> {
+        let symmetric = |send: u8, receive: u8| {
+            if send == receive {
+                Ok(send)
+            } else {
+                Err(MediaError::AsymmetricPayloadType { send, receive })
+            }
+        };
+        let payload_type = symmetric(
+            stream.format.payload_type.get(),
+            stream.receive_payload_type.get(),
+        )?;
+        let telephone_event = stream
+            .telephone_event
+            .map(|te| symmetric(te.payload_type.get(), te.receive_payload_type.get()))
+            .transpose()?;
+        let codec = &stream.format.codec;
+        Ok(Self {
+            codec: NegotiatedCodec {
+                payload_type,
+                name: codec.name.clone(),
+                clock_rate: codec.clock_rate,
+                // More channels than fit in a u8 are refused by `codec_spec` all the same.
+                channels: Some(u8::try_from(codec.channels).unwrap_or(u8::MAX)),
+                fmtp: codec.fmtp.clone(),
+                ptime_ms: stream.ptime_ms,
+            },
+            telephone_event,
+            remote: stream.remote_rtp,
+        })
+    }
 }
 
 /// What the configuration decides about every leg.
@@ -235,8 +288,25 @@ pub fn leg_spec(media: &NegotiatedMedia, policy: &MediaPolicy) -> Result<LegSpec
     Ok(leg)
 }
 
+/// The [`LegSpec`] of a stream the SDP layer accepted: [`NegotiatedMedia::try_from`] then
+/// [`leg_spec`].
+///
+/// # Errors
+///
+/// [`MediaError`] as both.
+pub fn leg_spec_for(
+    stream: &NegotiatedStream,
+    policy: &MediaPolicy,
+) -> Result<LegSpec, MediaError> {
+    leg_spec(&NegotiatedMedia::try_from(stream)?, policy)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
+    use tandem_sip::sdp::{LocalSession, PayloadType as SdpPayloadType, SessionDescription};
+
     use super::*;
 
     fn codec(pt: u8, name: &str, clock_rate: u32) -> NegotiatedCodec {
@@ -380,5 +450,80 @@ mod tests {
         assert_eq!(fmtp_value(fmtp, "maxplaybackrate"), Some("16000"));
         assert_eq!(fmtp_value(fmtp, "stereo"), None);
         assert_eq!(fmtp_value("0-15", "x"), None);
+    }
+
+    /// Answers `offer` with the default capabilities and returns the accepted stream.
+    fn negotiate(offer: &str) -> NegotiatedStream {
+        let config = Config::default();
+        let media = MediaPolicy::from_config(&config);
+        let ours = IpAddr::from([127, 0, 0, 1]);
+        let caps = capability::capabilities(&config.codecs.preferences, &media);
+        let mut local = capability::local_policy(&caps, &media, ours);
+        local.rtp_ports = vec![36000];
+        let offer = SessionDescription::parse(offer.as_bytes()).unwrap();
+        let (_, negotiated) = LocalSession::new("tandem", 1, ours).answer(&offer, &local);
+        negotiated.streams[0]
+            .accepted()
+            .expect("a common codec")
+            .clone()
+    }
+
+    const SIPP_OFFER: &str = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\n\
+        c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6100 RTP/AVP 8 101\r\n\
+        a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+        a=fmtp:101 0-11,16\r\na=ptime:30\r\n";
+
+    #[test]
+    fn an_sdp_answer_maps_to_a_leg() {
+        let stream = negotiate(SIPP_OFFER);
+        let leg = leg_spec_for(&stream, &policy()).unwrap();
+        assert_eq!(leg.codec.format, Format::PCMA);
+        assert_eq!(leg.codec.payload_type, PayloadType::PCMA);
+        assert_eq!(leg.codec.ptime_ms, 30);
+        assert_eq!(leg.telephone_event, PayloadType::new(101));
+        assert_eq!(leg.remote, Some("127.0.0.1:6100".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_opus_answer_runs_at_the_peers_playback_rate() {
+        let stream = negotiate(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 6000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n\
+             a=fmtp:111 maxplaybackrate=16000;useinbandfec=1\r\n",
+        );
+        let leg = leg_spec_for(&stream, &policy()).unwrap();
+        assert_eq!(leg.codec.format, Format::opus(16000));
+        assert_eq!(leg.codec.payload_type, PayloadType::new(111).unwrap());
+        assert_eq!(leg.telephone_event, None);
+    }
+
+    #[test]
+    fn a_peer_on_hold_gives_a_leg_without_remote() {
+        let stream = negotiate(&SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"));
+        assert_eq!(leg_spec_for(&stream, &policy()).unwrap().remote, None);
+    }
+
+    #[test]
+    fn renumbered_payload_types_are_refused() {
+        let mut stream = negotiate(SIPP_OFFER);
+        stream.receive_payload_type = SdpPayloadType::new(9).unwrap();
+        assert_eq!(
+            leg_spec_for(&stream, &policy()),
+            Err(MediaError::AsymmetricPayloadType {
+                send: 8,
+                receive: 9
+            })
+        );
+        let mut stream = negotiate(SIPP_OFFER);
+        if let Some(te) = stream.telephone_event.as_mut() {
+            te.receive_payload_type = SdpPayloadType::new(100).unwrap();
+        }
+        assert_eq!(
+            leg_spec_for(&stream, &policy()),
+            Err(MediaError::AsymmetricPayloadType {
+                send: 101,
+                receive: 100
+            })
+        );
     }
 }

@@ -8,7 +8,7 @@
 //!   the transport and address; nothing is left bound on failure.
 //! - Everything received comes out of one channel ([`Transports::into_parts`]): a UDP
 //!   datagram is one [`Inbound`]; a TCP byte stream is framed into messages by headers and
-//!   Content-Length ([`framing`]) and each message is one [`Inbound`] carrying its
+//!   Content-Length (`tandem_sip::message::frame`) and each message is one [`Inbound`] carrying its
 //!   [`ConnectionId`]. CRLF keep-alives never reach the channel (a double-CRLF ping over TCP
 //!   is answered with a CRLF pong, RFC 5626 §4.4.1).
 //! - Everything sent goes through one [`OutboundSender`]. A TCP [`Outbound`] goes over its
@@ -27,7 +27,6 @@
 //!
 //! [`Phase::Stopping`]: super::shutdown::Phase::Stopping
 
-pub mod framing;
 mod tcp;
 mod udp;
 

@@ -1,5 +1,6 @@
 //! SIP over TCP: the listener, the table of open connections, and one task per connection
-//! that frames what it reads ([`framing`](super::framing)) and writes what is queued for it.
+//! that frames what it reads (`tandem-sip`'s [`frame`]: headers, then Content-Length bytes
+//! of body, RFC 3261 §18.3) and writes what is queued for it.
 //!
 //! A connection is known by its [`ConnectionId`] and its peer address. Outgoing connections
 //! are registered before they connect, so messages sent meanwhile queue behind the connect
@@ -20,7 +21,8 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
-use super::framing::{self, Frame};
+use tandem_sip::message::{Frame, ParseError, frame};
+
 use super::{
     BindError, CONNECT_TIMEOUT, CONNECTION_QUEUE, ConnectionId, Inbound, MAX_CONNECTIONS, Outbound,
     SendFailure, Shared, Transport, TransportEvent, TransportStats,
@@ -285,7 +287,7 @@ enum Closed {
     ByPeer,
     Idle,
     Io(std::io::Error),
-    Framing(framing::FramingError),
+    Framing(ParseError),
     /// The SIP layer dropped the event channel.
     NoListener,
 }
@@ -380,7 +382,7 @@ async fn deliver(
     shared: &Shared,
 ) -> Result<(), Closed> {
     loop {
-        match framing::frame(pending) {
+        match frame(pending) {
             Ok(Frame::NeedMore) => return Ok(()),
             Ok(Frame::KeepAlive { len, ping }) => {
                 pending.drain(..len);
