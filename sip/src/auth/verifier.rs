@@ -12,7 +12,8 @@
 //!
 //! `issued_secs` is the caller's clock (any epoch, the same on every call), `salt` the
 //! caller's random bytes. A nonce whose MAC does not verify is [`Rejection::ForgedNonce`]
-//! (also what nonces from before a secret change become); one older than the lifetime is
+//! (also what nonces from before a secret change become); one older than the lifetime, or
+//! more than a lifetime in the future (the caller's clock went back), is
 //! [`Rejection::StaleNonce`], reported only once the response digest proved the client knows
 //! the password, as RFC 7616 §3.3 asks of `stale=true`.
 //!
