@@ -272,7 +272,7 @@ fn parse_start_line(s: &str, at: At) -> Result<StartLine, ParseError> {
         .position(|&c| c == b' ')
         .ok_or(at.err(ParseErrorKind::InvalidStartLine))?;
     let first = &s[..sp1];
-    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+    if first.len() >= 4 && first.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         check_version(first).map_err(|k| at.err(k))?;
         let code = b
             .get(sp1 + 1..sp1 + 4)
@@ -314,7 +314,7 @@ fn check_version(v: &str) -> Result<(), ParseErrorKind> {
         return Ok(());
     }
     let well_formed = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")
         && v[4..].split_once('.').is_some_and(|(major, minor)| {
             !major.is_empty()
                 && !minor.is_empty()
