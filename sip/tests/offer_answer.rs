@@ -365,6 +365,27 @@ mod answering {
         assert_eq!(answer.sdp.media[0].formats, ["18"]);
     }
 
+    /// A re-offer we cannot accept at all is refused (488): the session keeps its SDP, its
+    /// version and its streams.
+    #[test]
+    fn unacceptable_reoffer_changes_nothing() {
+        let mut session = session();
+        let policy = gateway_policy();
+        let (first, _) = session.answer(&read("sipp-uac-pcap.offer.sdp"), &policy);
+        let mut reoffer = read("sipp-uac-pcap.offer.sdp");
+        reoffer.origin.session_version += 1;
+        reoffer.media[0].formats = vec!["18".into()];
+        reoffer.media[0].attributes.clear();
+        let (_, negotiated) = session.answer(&reoffer, &policy);
+        assert!(negotiated.rejects_everything());
+        assert_eq!(negotiated.change, MediaChange::Unchanged);
+        assert_eq!(session.local_description(), Some(&first));
+        assert!(session.streams()[0].accepted().is_some());
+        let (again, negotiated) = session.answer(&read("sipp-uac-pcap.offer.sdp"), &policy);
+        assert_eq!(again, first);
+        assert_eq!(negotiated.change, MediaChange::Unchanged);
+    }
+
     /// Static payload types need no rtpmap (RFC 8866 §6.6): `0 8 9` mean PCMU, PCMA, G722,
     /// and G.722's RTP clock is 8000 (RFC 3551 §4.5.2).
     #[test]

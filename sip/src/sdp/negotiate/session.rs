@@ -9,7 +9,7 @@ use super::answer::answer;
 use super::bindings::PayloadTypeBindings;
 use super::offer::{create_offer, handle_answer};
 use super::policy::LocalPolicy;
-use super::stream::{MediaChange, StreamOutcome};
+use super::stream::{MediaChange, NegotiatedStream, StreamOutcome};
 
 /// The result of an exchange: the streams now in force and whether the media changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,19 @@ pub struct Negotiated {
     pub streams: Vec<StreamOutcome>,
     /// Whether the media engine must update the session.
     pub change: MediaChange,
+}
+
+impl Negotiated {
+    /// The accepted streams.
+    pub fn accepted(&self) -> impl Iterator<Item = &NegotiatedStream> {
+        self.streams.iter().filter_map(StreamOutcome::accepted)
+    }
+
+    /// True if there were streams and none was accepted: an offer like that is refused
+    /// (SIP 488), not answered.
+    pub fn rejects_everything(&self) -> bool {
+        !self.streams.is_empty() && self.accepted().next().is_none()
+    }
 }
 
 /// Our side of one SDP session (one per dialog, or per leg of a B2BUA).
@@ -89,21 +102,32 @@ impl LocalSession {
         &self.streams
     }
 
-    /// Answers a (re-)offer from the peer (see [`answer`](super::answer())). An offer
-    /// arriving while ours is pending (glare, RFC 3261 §14.2 answers it with 491) is the
-    /// caller's to refuse; answering drops our pending offer.
+    /// Answers a (re-)offer from the peer (see [`answer`](super::answer())) and commits the
+    /// answer as our current SDP.
     ///
-    /// Returns the SDP to send and the streams now in force. If
-    /// `streams` rejects everything, the caller should send 488 instead, and the previous
-    /// streams stay in force only as far as the caller's signalling does.
+    /// Returns the SDP to send and the streams now in force. When the answer would reject
+    /// every stream ([`Negotiated::rejects_everything`]), nothing is committed: refuse the
+    /// offer (SIP 488 Not Acceptable Here) instead of sending the SDP, and the session stays
+    /// as it was (RFC 3261 §14.2 for a re-offer); `change` is then
+    /// [`MediaChange::Unchanged`].
+    ///
+    /// An offer arriving while ours is pending is glare (RFC 3261 §14.2: answer it 491)
+    /// and should not reach this method; answering drops our pending offer.
     pub fn answer(
         &mut self,
         offer: &SessionDescription,
         policy: &LocalPolicy,
     ) -> (SessionDescription, Negotiated) {
+        let answered = answer(offer, policy, self.origin());
+        if answered.rejects_everything() {
+            let negotiated = Negotiated {
+                streams: answered.streams,
+                change: MediaChange::Unchanged,
+            };
+            return (answered.sdp, negotiated);
+        }
         self.pending_offer = None;
         self.bindings.record(offer);
-        let answered = answer(offer, policy, self.origin());
         let sdp = self.stamp(answered.sdp);
         self.bindings.record(&sdp);
         (sdp, self.settle(answered.streams))
