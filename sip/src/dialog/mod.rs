@@ -1,1 +1,68 @@
 //! Dialogs (RFC 3261 §12), registrations and session timers (RFC 4028).
+//!
+//! Everything here is plain data over [`crate::message`] values, driven by the caller
+//! together with the transaction layer (this module does not depend on it): the caller feeds
+//! what arrived or was sent and gets back requests and responses to send. Time is an argument
+//! (`std::time::Instant`), and randomness (tags, Call-IDs, branches, cnonces, retry jitter) is
+//! supplied by the caller.
+//!
+//! - [`Dialog`], [`DialogId`], [`DialogStore`]: dialog state (early, confirmed, terminated),
+//!   in-dialog request builders (ACK, BYE, re-INVITE, UPDATE, INFO, OPTIONS) with loose and
+//!   strict routing, checks on received requests (CSeq order, glare), a bounded store.
+//! - [`uac`] and [`uas`]: the initial INVITE and OPTIONS, the response to an INVITE, and
+//!   Tandem's Allow/Accept/Supported values.
+//!
+//! Requests built here carry no Via: the caller adds the top Via with its own branch before
+//! giving the request to a client transaction.
+//!
+//! # Example: a UAS answers an INVITE, later hangs up
+//!
+//! ```
+//! use tandem_sip::dialog::{uas, Dialog, DialogStore};
+//! use tandem_sip::message::{ContentType, HeaderName, NameAddr, Request, StatusCode};
+//!
+//! let invite = Request::parse(b"INVITE sip:echo@192.0.2.10 SIP/2.0\r\n\
+//!     Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n\
+//!     Max-Forwards: 70\r\n\
+//!     From: <sip:alice@example.com>;tag=a1\r\n\
+//!     To: <sip:echo@192.0.2.10>\r\n\
+//!     Call-ID: 7@192.0.2.1\r\n\
+//!     CSeq: 1 INVITE\r\n\
+//!     Contact: <sip:alice@192.0.2.1:5060>\r\n\r\n")?;
+//! let mut dialogs = DialogStore::new(1024);
+//!
+//! // 200 OK with our tag (the caller's randomness), Contact and SDP answer.
+//! let contact = NameAddr::parse("<sip:tandem@192.0.2.10:5060>")?;
+//! let ok = uas::invite_response(&invite, StatusCode::OK, "t-5e1f", &contact)?
+//!     .with_body(&ContentType::sdp(), "v=0\r\n");
+//! let id = dialogs.insert(Dialog::new_uas(&invite, &ok)?).map_err(|e| e.into_dialog())
+//!     .expect("room in the store").id().clone();
+//! // ... hand `ok` to the server transaction; the ACK arrives; media flows ...
+//!
+//! // Hang up: a BYE to the peer's Contact, routed by the route set.
+//! let dialog = dialogs.get_mut(&id).expect("dialog");
+//! let mut bye = dialog.bye()?;
+//! bye.headers.push_front(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-2");
+//! assert_eq!(bye.uri.to_string(), "sip:alice@192.0.2.1:5060");
+//! assert_eq!(bye.headers.cseq()?.seq, 1);
+//! assert_eq!(dialogs.remove_terminated(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Real-time
+//!
+//! Signalling only: building and handling messages allocates; nothing blocks.
+
+#[allow(clippy::module_inception)] // dialog::dialog holds the Dialog type (RFC 3261 §12).
+mod dialog;
+mod error;
+mod id;
+mod store;
+pub mod uac;
+pub mod uas;
+
+pub use dialog::{Dialog, DialogState, InDialogRejection, MAX_FORWARDS, Role, glare_retry_delay};
+pub use error::DialogError;
+pub use id::DialogId;
+pub use store::{DialogStore, InsertError};
+pub use uac::UacParams;
