@@ -9,6 +9,8 @@
 //! - [`Dialog`], [`DialogId`], [`DialogStore`]: dialog state (early, confirmed, terminated),
 //!   in-dialog request builders (ACK, BYE, re-INVITE, UPDATE, INFO, OPTIONS) with loose and
 //!   strict routing, checks on received requests (CSeq order, glare), a bounded store.
+//! - [`session_timer`]: RFC 4028 negotiation (422, Min-SE, refresher) and the refresh/BYE
+//!   timer.
 //! - [`uac`] and [`uas`]: the initial INVITE and OPTIONS, the response to an INVITE, and
 //!   Tandem's Allow/Accept/Supported values.
 //!
@@ -57,6 +59,7 @@
 mod dialog;
 mod error;
 mod id;
+pub mod session_timer;
 mod store;
 pub mod uac;
 pub mod uas;
@@ -64,5 +67,8 @@ pub mod uas;
 pub use dialog::{Dialog, DialogState, InDialogRejection, MAX_FORWARDS, Role, glare_retry_delay};
 pub use error::DialogError;
 pub use id::DialogId;
+pub use session_timer::{
+    IntervalTooSmall, Negotiated, SessionTimer, SessionTimerAction, SessionTimerConfig,
+};
 pub use store::{DialogStore, InsertError};
 pub use uac::UacParams;
