@@ -441,6 +441,8 @@ pub struct Route {
     /// Matched against the whole printed request URI (`match` in the file).
     pub pattern: UriPattern,
     /// The target URI; `$1`, `${name}` insert the pattern's capture groups (`$$` is a `$`).
+    /// Without groups it was parsed as a SIP URI at load time; with groups only its scheme
+    /// was checked, and the SIP layer parses each expanded target.
     pub target: String,
     /// Codecs to offer on the outgoing leg, in order; `None` uses `[codecs] preferences`.
     pub codecs: Option<Vec<CodecPref>>,
@@ -489,9 +491,22 @@ impl TryFrom<RawRoute> for Route {
     type Error = RouteError;
 
     fn try_from(raw: RawRoute) -> Result<Self, RouteError> {
-        raw.target.parse::<SipUriText>()?;
+        let groups = group_references(&raw.target);
+        if groups.is_empty() {
+            raw.target.parse::<SipUriText>()?;
+        } else {
+            // A template is a URI only once its groups are in: check what can be checked now
+            // (the scheme); the SIP layer parses each expanded target.
+            let lower = raw.target.to_ascii_lowercase();
+            if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+                return Err(RouteError::Target(ValueError::SipUri {
+                    text: raw.target,
+                    reason: "not a sip: or sips: URI".into(),
+                }));
+            }
+        }
         let regex = raw.pattern.regex();
-        for group in group_references(&raw.target) {
+        for group in groups {
             let known = match group.parse::<usize>() {
                 Ok(index) => index < regex.captures_len(),
                 Err(_) => regex.capture_names().flatten().any(|n| n == group),

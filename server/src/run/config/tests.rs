@@ -365,6 +365,16 @@ fn bad_values_are_reported_at_their_line() {
             "not a SIP URI",
         ),
         (
+            "[[routes]]\nmatch = \"x\"\ntarget = \"sip:a@-bad-host-\"\n",
+            1,
+            "invalid host",
+        ),
+        (
+            "[[routes]]\nmatch = \"(x)\"\ntarget = \"tel:$1\"\n",
+            1,
+            "not a sip: or sips: URI",
+        ),
+        (
             "[[routes]]\nmatch = \"(x)\"\ntarget = \"sip:$2@h\"\n",
             1,
             "group `2`",

@@ -12,6 +12,7 @@ use regex::Regex;
 use serde::Deserialize;
 use tandem_codecs::{CodecDescriptor, CodecId, registry};
 use tandem_drivers::packet::PortRange;
+use tandem_sip::message::{SipUri, Uri};
 use tracing::level_filters::LevelFilter;
 
 /// A configuration value that cannot be used, and why.
@@ -63,8 +64,13 @@ pub enum ValueError {
         reason: String,
     },
     /// Something that should be a SIP URI is not one.
-    #[error("{0:?} is not a SIP URI (sip:... or sips:...)")]
-    SipUri(String),
+    #[error("{text:?} is not a SIP URI (sip:... or sips:...): {reason}")]
+    SipUri {
+        /// The text.
+        text: String,
+        /// What `tandem-sip`'s URI parser found wrong.
+        reason: String,
+    },
     /// A log filter that `tracing-subscriber` cannot parse.
     #[error("log level {filter:?} is not a valid filter: {reason}")]
     LogFilter {
@@ -282,18 +288,23 @@ impl TryFrom<String> for UriPattern {
     }
 }
 
-/// Text that starts like a SIP URI (`sip:` or `sips:` and something after it, no whitespace).
-///
-/// This is a shape check only: the full RFC 3261 §19.1 grammar belongs to `tandem-sip`'s URI
-/// parser, which checks the value again when a request is built from it.
+/// A `sip:` or `sips:` URI, parsed by `tandem-sip` (RFC 3261 §19.1), kept with its text.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct SipUriText(String);
+pub struct SipUriText {
+    text: String,
+    uri: SipUri,
+}
 
 impl SipUriText {
     /// The URI as written.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The parsed URI.
+    pub fn uri(&self) -> &SipUri {
+        &self.uri
     }
 }
 
@@ -301,15 +312,17 @@ impl FromStr for SipUriText {
     type Err = ValueError;
 
     fn from_str(text: &str) -> Result<Self, ValueError> {
-        let lower = text.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("sip:")
-            .or_else(|| lower.strip_prefix("sips:"));
-        match rest {
-            Some(rest) if !rest.is_empty() && !text.contains(char::is_whitespace) => {
-                Ok(Self(text.to_owned()))
-            }
-            _ => Err(ValueError::SipUri(text.to_owned())),
+        let error = |reason: String| ValueError::SipUri {
+            text: text.to_owned(),
+            reason,
+        };
+        match Uri::parse(text) {
+            Ok(Uri::Sip(uri)) => Ok(Self {
+                text: text.to_owned(),
+                uri,
+            }),
+            Ok(_) => Err(error("not a sip: or sips: URI".into())),
+            Err(e) => Err(error(e.to_string())),
         }
     }
 }
@@ -324,7 +337,7 @@ impl TryFrom<String> for SipUriText {
 
 impl fmt::Display for SipUriText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -476,9 +489,18 @@ mod tests {
     }
 
     #[test]
-    fn sip_uris_need_a_sip_scheme_and_no_spaces() {
-        assert!("sip:bob@127.0.0.1:5080".parse::<SipUriText>().is_ok());
-        assert!("SIPS:alice@example.com".parse::<SipUriText>().is_ok());
+    fn sip_uris_are_parsed_by_tandem_sip() {
+        let uri: SipUriText = "sip:bob@127.0.0.1:5080".parse().unwrap();
+        assert_eq!(uri.as_str(), "sip:bob@127.0.0.1:5080");
+        assert_eq!(uri.uri().port, Some(5080));
+        assert_eq!(uri.uri().user.as_deref(), Some("bob"));
+        assert!(
+            "SIPS:alice@example.com"
+                .parse::<SipUriText>()
+                .unwrap()
+                .uri()
+                .secure
+        );
         for bad in [
             "bob@example.com",
             "sip:",
@@ -486,9 +508,8 @@ mod tests {
             "sip:bob @x",
             "http://x",
         ] {
-            assert_eq!(
-                bad.parse::<SipUriText>(),
-                Err(ValueError::SipUri(bad.into())),
+            assert!(
+                matches!(bad.parse::<SipUriText>(), Err(ValueError::SipUri { ref text, .. }) if text == bad),
                 "{bad}"
             );
         }
