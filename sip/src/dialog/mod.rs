@@ -11,6 +11,7 @@
 //!   strict routing, checks on received requests (CSeq order, glare), a bounded store.
 //! - [`session_timer`]: RFC 4028 negotiation (422, Min-SE, refresher) and the refresh/BYE
 //!   timer.
+//! - [`dtmf_info`]: DTMF in INFO bodies (`application/dtmf-relay`, `application/dtmf`).
 //! - [`uac`] and [`uas`]: the initial INVITE and OPTIONS, the response to an INVITE, and
 //!   Tandem's Allow/Accept/Supported values.
 //!
@@ -57,6 +58,7 @@
 
 #[allow(clippy::module_inception)] // dialog::dialog holds the Dialog type (RFC 3261 §12).
 mod dialog;
+pub mod dtmf_info;
 mod error;
 mod id;
 pub mod session_timer;
@@ -65,6 +67,7 @@ pub mod uac;
 pub mod uas;
 
 pub use dialog::{Dialog, DialogState, InDialogRejection, MAX_FORWARDS, Role, glare_retry_delay};
+pub use dtmf_info::{DtmfFormat, DtmfInfoError, DtmfRelay, DtmfSignal};
 pub use error::DialogError;
 pub use id::DialogId;
 pub use session_timer::{
