@@ -102,6 +102,21 @@ pub(crate) fn is(b: u8, mask: u16) -> bool {
     TABLE[b as usize] & mask != 0
 }
 
+const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// True when one of the eight bytes in `w` is below 0x20 (controls, CR, LF, HTAB), is DEL
+/// (0x7F) or is not ASCII: the bytes a line scanner must look at one by one.
+#[inline(always)]
+pub(crate) fn word_has_special(w: u64) -> bool {
+    // Classic SWAR tests: (x - 0x01..) & !x & 0x80.. flags a zero byte, and subtracting 0x20
+    // instead flags a byte below 0x20 (exact for the first flagged byte, which is all we use).
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    let x = w ^ (LO * 0x7f);
+    let del = x.wrapping_sub(LO) & !x & HI;
+    (below_space | del | (w & HI)) != 0
+}
+
 /// True when `s` is a non-empty `token`.
 #[inline]
 pub(crate) fn is_token(s: &[u8]) -> bool {
@@ -269,6 +284,20 @@ mod tests {
         assert!(!is_token(b""));
         assert!(is(b'(', WORD) && !is(b'(', TOKEN));
         assert!(is(b';', USER_UNRESERVED) && !is(b'@', USER_UNRESERVED));
+    }
+
+    #[test]
+    fn special_words_are_found() {
+        let w = |s: &[u8; 8]| word_has_special(u64::from_le_bytes(*s));
+        assert!(!w(b"Via: SIP"));
+        assert!(!w(b" ~!09AZz"));
+        for special in [0u8, b'\t', b'\r', b'\n', 0x1f, 0x7f, 0x80, 0xff] {
+            for at in 0..8 {
+                let mut s = *b"abcdefgh";
+                s[at] = special;
+                assert!(w(&s), "{special:#x} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -78,9 +78,16 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
         });
     }
 
+    // One UTF-8 check for the whole input, up to its first invalid byte (a binary body may
+    // have some): every line of the header section must lie inside this prefix.
+    let text = match std::str::from_utf8(input) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&input[..e.valid_up_to()]).unwrap_or_default(),
+    };
+
     let at = At { offset: pos, line };
-    let (end, next) = next_line(input, pos).ok_or(at.err(ParseErrorKind::Unterminated))?;
-    let start = parse_start_line(checked_line(&input[pos..end], at)?, at)?;
+    let (end, next) = scan_line(input, text.len(), at)?;
+    let start = parse_start_line(&text[pos..end], at)?;
     pos = next;
     line += 1;
 
@@ -89,8 +96,8 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
     let mut pending: Option<Pending> = None;
     loop {
         let at = At { offset: pos, line };
-        let (end, next) = next_line(input, pos).ok_or(at.err(ParseErrorKind::Unterminated))?;
-        let l = checked_line(&input[pos..end], at)?;
+        let (end, next) = scan_line(input, text.len(), at)?;
+        let l = &text[pos..end];
         pos = next;
         line += 1;
         if l.is_empty() {
@@ -175,36 +182,45 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
     })
 }
 
-/// The end of the line starting at `pos` (before CRLF or LF) and the start of the next one.
+/// Finds the end of the line starting at `at.offset`: returns where its content ends (before
+/// CRLF, or before a bare LF, a tolerance) and where the next line starts. On the way it
+/// checks the line: no control character but HTAB, except after a backslash (a `quoted-pair`
+/// may escape any octet but CR and LF: RFC 3261 §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and
+/// DEL in a display name that way), no bare CR, and nothing past `utf8_len`, the valid UTF-8
+/// prefix of the input.
+///
+/// Eight bytes at a time: a word without a byte below 0x20, 0x7F or above 0x7F is skipped
+/// whole, so the per-byte work is spent only around line ends.
 #[inline]
-fn next_line(input: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let nl = pos + input[pos..].iter().position(|&b| b == b'\n')?;
-    let end = if nl > pos && input[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    Some((end, nl + 1))
-}
-
-/// The line as text, after checking it is UTF-8 and free of control characters other than
-/// HTAB, except after a backslash: a `quoted-pair` may escape any octet but CR and LF
-/// (RFC 3261 §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and DEL in a display name that way).
-#[inline]
-fn checked_line(l: &[u8], at: At) -> Result<&str, ParseError> {
-    let s = std::str::from_utf8(l)
-        .map_err(|e| at.plus(e.valid_up_to()).err(ParseErrorKind::InvalidUtf8))?;
-    let is_control = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
-    if let Some(p) = l.iter().position(|&b| is_control(b)) {
-        let mut prev = if p > 0 { l[p - 1] } else { 0 };
-        for (i, &b) in l.iter().enumerate().skip(p) {
-            if is_control(b) && (prev != b'\\' || b == b'\r') {
-                return Err(at.plus(i).err(ParseErrorKind::ControlCharacter));
+fn scan_line(input: &[u8], utf8_len: usize, at: At) -> Result<(usize, usize), ParseError> {
+    let start = at.offset;
+    let mut i = start;
+    loop {
+        while let Some(word) = input.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            if grammar::word_has_special(u64::from_le_bytes(*word)) {
+                break;
             }
-            prev = b;
+            i += 8;
         }
+        let Some(&b) = input.get(i) else {
+            return Err(at.err(ParseErrorKind::Unterminated));
+        };
+        let end = match b {
+            b'\n' => Some((i, i + 1)),
+            b'\r' if input.get(i + 1) == Some(&b'\n') => Some((i, i + 2)),
+            b'\t' | 0x20..=0x7e | 0x80.. => None,
+            // A control character (bare CR included) is only allowed as a quoted-pair.
+            _ if b != b'\r' && i > start && input[i - 1] == b'\\' => None,
+            _ => return Err(at.plus(i - start).err(ParseErrorKind::ControlCharacter)),
+        };
+        if let Some((end, next)) = end {
+            if end > utf8_len {
+                return Err(at.plus(utf8_len - start).err(ParseErrorKind::InvalidUtf8));
+            }
+            return Ok((end, next));
+        }
+        i += 1;
     }
-    Ok(s)
 }
 
 /// Stores the pending header: trims, splits list headers, takes Content-Length out.
@@ -228,7 +244,9 @@ fn finish(
             // The printer writes the body's length; the stored headers never hold it.
             text.truncate(p.value_start);
         }
-        PendingName::Known(k) if k.is_list() => {
+        PendingName::Known(k)
+            if k.is_list() && text.as_bytes()[p.value_start..end].contains(&b',') =>
+        {
             let mut i = p.value_start;
             let mut any = false;
             while i <= end {

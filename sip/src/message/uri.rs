@@ -421,15 +421,24 @@ impl SipUri {
         // user, ttl, method, maddr and transport must match when either URI has them; any
         // other parameter must match only when both have it.
         const MUST_MATCH: [&str; 5] = ["user", "ttl", "method", "maddr", "transport"];
-        for (name, value) in self.params.iter() {
-            match other.params.get(name) {
-                Some(v) if !param_value_eq(value, v) => return false,
-                None if MUST_MATCH.iter().any(|m| m.eq_ignore_ascii_case(name)) => return false,
+        let (mine, theirs) = (
+            canonical_params(&self.params),
+            canonical_params(&other.params),
+        );
+        let find = |list: &[(Vec<u8>, Option<Vec<u8>>)], name: &[u8]| {
+            list.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        };
+        for (name, value) in &mine {
+            match find(&theirs, name) {
+                Some(v) if v != *value => return false,
+                None if MUST_MATCH.iter().any(|m| m.as_bytes() == name.as_slice()) => {
+                    return false;
+                }
                 _ => {}
             }
         }
         for name in MUST_MATCH {
-            if other.params.contains(name) && !self.params.contains(name) {
+            if find(&theirs, name.as_bytes()).is_some() && find(&mine, name.as_bytes()).is_none() {
                 return false;
             }
         }
@@ -493,12 +502,13 @@ impl TelUri {
                 .map(|c| c.to_ascii_lowercase())
                 .collect::<Vec<u8>>()
         };
+        let (mine, theirs) = (
+            canonical_params(&self.params),
+            canonical_params(&other.params),
+        );
         digits(&self.number) == digits(&other.number)
-            && self.params.iter().count() == other.params.iter().count()
-            && self
-                .params
-                .iter()
-                .all(|(n, v)| other.params.get(n).is_some_and(|w| param_value_eq(v, w)))
+            && mine.len() == theirs.len()
+            && mine.iter().all(|p| theirs.contains(p))
     }
 }
 
@@ -579,12 +589,17 @@ fn opt_eq(a: &Option<String>, b: &Option<String>) -> bool {
     }
 }
 
-fn param_value_eq(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => unescape(a).eq_ignore_ascii_case(&unescape(b)),
-        _ => false,
+/// Parameters for comparison: names and values unescaped and in lower case (§19.1.4
+/// compares them case-insensitively after unescaping), first occurrence of each name only.
+fn canonical_params(params: &Params) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut out: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    for (name, value) in params.iter() {
+        let name = unescape(name).to_ascii_lowercase();
+        if out.iter().all(|(n, _)| *n != name) {
+            out.push((name, value.map(|v| unescape(v).to_ascii_lowercase())));
+        }
     }
+    out
 }
 
 /// Every `name=value` of `a` appears in `b` (names case-insensitive, values unescaped).
@@ -724,6 +739,10 @@ mod tests {
             "sip:carol@chicago.com;security=off"
         ));
         assert!(!eq("sip:a@b", "sips:a@b"));
+        // Escaped parameter names, and duplicates (the first one counts).
+        assert!(eq("sip:a@b;%6C%72", "sip:a@b;lr"));
+        assert!(eq("sip:a@b;x=1;x=2", "sip:a@b;x=1;x=2"));
+        assert!(eq("tel:+1-555;a=1;a=2", "tel:+1555;A=1"));
     }
 
     #[test]
