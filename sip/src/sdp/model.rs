@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::attributes::{Direction, Fmtp, Rtcp, Rtpmap, Ssrc, names};
+use super::attributes::{Direction, Fmtp, Rtcp, Rtpmap, Ssrc, TelephoneEvents, names};
 use super::payload::{PayloadFormat, PayloadType};
 
 /// A whole session description: the session-level lines and the media descriptions
@@ -464,6 +464,18 @@ impl MediaDescription {
         })
     }
 
+    /// The RFC 4733 telephone-event formats with the events each supports (its `a=fmtp`
+    /// list, or DTMF 0-15 without one, RFC 4733 §7.1.1). A format whose list does not parse
+    /// is skipped.
+    pub fn telephone_events(&self) -> impl Iterator<Item = (PayloadFormat, TelephoneEvents)> + '_ {
+        self.payload_formats()
+            .filter(|f| f.codec.is_telephone_event())
+            .filter_map(|f| {
+                let events = TelephoneEvents::from_fmtp(f.codec.fmtp.as_deref())?;
+                Some((f, events))
+            })
+    }
+
     /// `a=ptime` in milliseconds (RFC 8866 §6.4). A fractional value is rounded down.
     pub fn ptime_ms(&self) -> Option<u32> {
         self.attribute_value(names::PTIME).and_then(parse_ms)
@@ -535,6 +547,28 @@ mod tests {
         assert_eq!(parse_ms("20.0"), Some(20));
         assert_eq!(parse_ms("20.x"), None);
         assert_eq!(parse_ms("-1"), None);
+    }
+
+    #[test]
+    fn telephone_events_come_with_their_event_lists() {
+        let sdp: SessionDescription = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+            m=audio 1 RTP/AVP 96 101 102 103\r\na=rtpmap:96 opus/48000/2\r\n\
+            a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n\
+            a=rtpmap:102 telephone-event/48000\r\n\
+            a=rtpmap:103 telephone-event/16000\r\na=fmtp:103 x\r\n"
+            .parse()
+            .unwrap();
+        let events: Vec<_> = sdp.media[0]
+            .telephone_events()
+            .map(|(f, e)| (f.payload_type.get(), f.codec.clock_rate, e))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                (101, 8000, TelephoneEvents::DTMF_AND_FLASH),
+                (102, 48000, TelephoneEvents::DTMF)
+            ]
+        );
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Takes the next line, which must be a `field` line.
-    fn expect(&mut self, field: Field) -> Result<Line<'a>, SdpError> {
+    fn require(&mut self, field: Field) -> Result<Line<'a>, SdpError> {
         let number = self.lines.get(self.pos).map_or_else(
             || self.lines.last().map_or(1, |l| l.number.saturating_add(1)),
             |l| l.number,
@@ -175,12 +175,12 @@ impl<'a> Cursor<'a> {
 }
 
 fn session(cursor: &mut Cursor<'_>) -> Result<SessionDescription, SdpError> {
-    let version = cursor.expect(Field::Version)?;
+    let version = cursor.require(Field::Version)?;
     if version.value != "0" {
         return Err(version.error(SdpErrorKind::UnsupportedVersion));
     }
-    let origin = origin(&cursor.expect(Field::Origin)?)?;
-    let session_name = cursor.expect(Field::SessionName)?.value.to_owned();
+    let origin = origin(&cursor.require(Field::Origin)?)?;
+    let session_name = cursor.require(Field::SessionName)?.value.to_owned();
     let information = cursor.take_text(Field::Information);
     let uri = cursor.take_text(Field::Uri);
     let emails = cursor.take_all(Field::Email, |l| Ok(l.value.to_owned()))?;
@@ -190,7 +190,7 @@ fn session(cursor: &mut Cursor<'_>) -> Result<SessionDescription, SdpError> {
         .map(|l| connection(&l))
         .transpose()?;
     let bandwidths = cursor.take_all(Field::Bandwidth, bandwidth)?;
-    let mut timings = vec![timing(&cursor.expect(Field::Timing)?)?];
+    let mut timings = vec![timing(&cursor.require(Field::Timing)?)?];
     timings[0].repeats = cursor.take_all(Field::Repeat, |l| Ok(l.value.to_owned()))?;
     while let Some(line) = cursor.take(Field::Timing) {
         let mut next = timing(&line)?;
