@@ -165,6 +165,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         media: Arc::clone(&media),
         events: parts.events,
         outbound: parts.outbound,
+        transport_stats: parts.stats,
         udp_local,
         tcp_local,
         shutdown: shutdown.signal(),

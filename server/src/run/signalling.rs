@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::config::Config;
 use super::shutdown::ShutdownSignal;
-use super::transport::{OutboundSender, TransportEvent};
+use super::transport::{OutboundSender, TransportEvent, TransportStats};
 
 /// What the SIP layer is given at start-up.
 #[derive(Debug)]
@@ -40,6 +40,8 @@ pub struct SipContext {
     pub events: mpsc::Receiver<TransportEvent>,
     /// Where to send.
     pub outbound: OutboundSender,
+    /// The transports' counters, for metrics.
+    pub transport_stats: Arc<TransportStats>,
     /// The bound UDP listener, if UDP is on (for Via and Contact).
     pub udp_local: Option<SocketAddr>,
     /// The bound TCP listener, if TCP is on.

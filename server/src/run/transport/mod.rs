@@ -306,8 +306,9 @@ pub struct TransportTasks {
 }
 
 impl TransportTasks {
-    /// Waits until every transport task has returned (they return at
-    /// [`Phase::Stopping`](super::shutdown::Phase::Stopping)).
+    /// Waits until the listener and dispatcher tasks have returned (they return at
+    /// [`Phase::Stopping`](super::shutdown::Phase::Stopping); connection tasks end by
+    /// themselves at the same moment).
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
@@ -336,10 +337,7 @@ impl Transports {
         config: &TransportConfig,
         shutdown: ShutdownSignal,
     ) -> Result<Self, BindError> {
-        let udp = match config.udp {
-            true => Some(udp::bind(config.listen)?),
-            false => None,
-        };
+        let udp = config.udp.then(|| udp::bind(config.listen)).transpose()?;
         let udp_local = udp
             .as_ref()
             .map(|s| udp::local_addr(s, config.listen))
@@ -349,10 +347,7 @@ impl Transports {
             Some(local) if config.listen.port() == 0 => local,
             _ => config.listen,
         };
-        let listener = match config.tcp {
-            true => Some(tcp::bind(tcp_addr)?),
-            false => None,
-        };
+        let listener = config.tcp.then(|| tcp::bind(tcp_addr)).transpose()?;
         let tcp_local = listener
             .as_ref()
             .map(|l| tcp::local_addr(l, tcp_addr))
