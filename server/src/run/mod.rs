@@ -17,9 +17,10 @@
 //!
 //! On SIGTERM or SIGINT: [`Phase::Draining`](shutdown::Phase::Draining) with a deadline of
 //! `[sip] drain_timeout_s`; the signalling task refuses new calls and ends the others. When it
-//! returns, or at the deadline, or on a second signal: [`Phase::Stopping`](shutdown::Phase)
+//! returns, or at the deadline, or on a second signal: [`Phase::Stopping`](shutdown::Phase::Stopping)
 //! (transports close, within [`STOP_GRACE`]), then the media runtime stops. [`run`] returns
-//! `Ok` and the process exits 0.
+//! `Ok` and the process exits 0. A signalling task that ends before any signal is a failure:
+//! the same shutdown, then [`RunError::Signalling`] (exit 1).
 //!
 //! Failures: a bad configuration never gets here (the command line reports it and exits 2);
 //! anything that fails during start-up is a [`RunError`] (exit 1) whose message names what
@@ -73,6 +74,13 @@ pub enum RunError {
     /// The media runtime did not start.
     #[error("the media runtime did not start: {0}")]
     Media(#[from] RuntimeError),
+    /// The signalling task ended (returned or panicked) before any signal asked it to; the
+    /// rest was shut down cleanly.
+    #[error("the signalling task ended unasked: {reason}")]
+    Signalling {
+        /// It returned, or its panic message.
+        reason: String,
+    },
     /// The process could not set up its own machinery (threads, signal handlers).
     #[error("{what}: {reason}")]
     Setup {
@@ -171,26 +179,29 @@ pub fn run(config: Config) -> Result<(), RunError> {
         shutdown: shutdown.signal(),
     }));
 
-    control.block_on(async {
-        let mut signalling_done = false;
+    let failure = control.block_on(async {
         let first = tokio::select! {
-            name = signals.next() => name,
-            // The signalling task only returns early if it failed: shut down as if signalled.
-            _ = &mut signalling => {
-                signalling_done = true;
-                "the signalling task ended"
-            }
+            name = signals.next() => Ok(name),
+            ended = &mut signalling => Err(match ended {
+                Ok(()) => "it returned".to_owned(),
+                Err(e) => e.to_string(),
+            }),
         };
-        let deadline = tokio::time::Instant::now() + drain_timeout;
-        tracing::info!("{first}: draining calls for up to {drain_timeout:?}");
-        shutdown.drain(deadline);
-        if !signalling_done {
-            tokio::select! {
-                _ = &mut signalling => {}
-                () = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!("drain deadline reached with calls still up");
+        match &first {
+            Ok(name) => {
+                let deadline = tokio::time::Instant::now() + drain_timeout;
+                tracing::info!("{name}: draining calls for up to {drain_timeout:?}");
+                shutdown.drain(deadline);
+                tokio::select! {
+                    _ = &mut signalling => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        tracing::warn!("drain deadline reached with calls still up");
+                    }
+                    name = signals.next() => tracing::info!("{name} again: stopping now"),
                 }
-                name = signals.next() => tracing::info!("{name} again: stopping now"),
+            }
+            Err(reason) => {
+                tracing::error!("the signalling task ended unasked ({reason}): stopping")
             }
         }
         shutdown.stop();
@@ -200,6 +211,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         {
             tracing::warn!("SIP transports did not close within {STOP_GRACE:?}");
         }
+        first.err()
     });
     control.shutdown_timeout(STOP_GRACE);
     // Every task holding the runtime is gone with the control plane.
@@ -207,5 +219,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         media.shutdown();
     }
     tracing::info!("tandem stopped");
-    Ok(())
+    match failure {
+        Some(reason) => Err(RunError::Signalling { reason }),
+        None => Ok(()),
+    }
 }
