@@ -398,7 +398,11 @@ impl TransactionLayer {
                 continue;
             }
             slot.scheduled = None;
+            let before = self.out.events.len();
             slot.machine.on_timeout(now, &mut self.out);
+            let timed_out = self.out.events.len() > before
+                && matches!(self.out.events.back(), Some(Event::Timeout { .. }));
+            self.stats.timeouts += u64::from(timed_out);
             self.settle(id);
         }
         now
