@@ -12,6 +12,7 @@
 //! - [`session_timer`]: RFC 4028 negotiation (422, Min-SE, refresher) and the refresh/BYE
 //!   timer.
 //! - [`dtmf_info`]: DTMF in INFO bodies (`application/dtmf-relay`, `application/dtmf`).
+//! - [`registrar`]: RFC 3261 §10.3 REGISTER processing over a bounded binding store.
 //! - [`uac`] and [`uas`]: the initial INVITE and OPTIONS, the response to an INVITE, and
 //!   Tandem's Allow/Accept/Supported values.
 //!
@@ -61,6 +62,7 @@ mod dialog;
 pub mod dtmf_info;
 mod error;
 mod id;
+pub mod registrar;
 pub mod session_timer;
 mod store;
 pub mod uac;
@@ -70,6 +72,7 @@ pub use dialog::{Dialog, DialogState, InDialogRejection, MAX_FORWARDS, Role, gla
 pub use dtmf_info::{DtmfFormat, DtmfInfoError, DtmfRelay, DtmfSignal};
 pub use error::DialogError;
 pub use id::DialogId;
+pub use registrar::{CurrentBinding, Registrar, RegistrarConfig};
 pub use session_timer::{
     IntervalTooSmall, Negotiated, SessionTimer, SessionTimerAction, SessionTimerConfig,
 };
