@@ -425,6 +425,28 @@ mod answering {
         assert!(answer.sdp.media[0].rtcp_mux());
     }
 
+    /// RFC 3264 §6.1: each offered direction gets its mirror image, at session or media
+    /// level.
+    #[test]
+    fn directions_are_answered_with_their_mirror_image() {
+        for (offered, answered) in [
+            (Direction::SendRecv, Direction::SendRecv),
+            (Direction::SendOnly, Direction::RecvOnly),
+            (Direction::RecvOnly, Direction::SendOnly),
+            (Direction::Inactive, Direction::Inactive),
+        ] {
+            let mut media_level = read("sipp-uac-pcap.offer.sdp");
+            media_level.media[0].set_direction(offered);
+            let mut session_level = read("sipp-uac-pcap.offer.sdp");
+            session_level.attributes.push(offered.into());
+            for offer in [media_level, session_level] {
+                let answer = answer(&offer, &gateway_policy(), session().origin());
+                assert_eq!(answer.sdp.media[0].direction(), Some(answered), "{offered}");
+                assert_eq!(accepted(&answer.streams, 0).direction, answered);
+            }
+        }
+    }
+
     /// Putting the peer on hold from our side while answering: our policy direction limits
     /// the answer.
     #[test]
@@ -486,16 +508,19 @@ mod offering {
         assert_eq!(stream.remote_rtcp, addr(LOCALHOST, 30001));
     }
 
-    /// We hold (sendonly), the peer answers recvonly; then resume. Re-offering the same
-    /// thing keeps the version and reports no media change.
+    /// We hold (sendonly) keeping the codec in use, the peer answers recvonly; then resume.
+    /// Re-offering the same thing keeps the version and reports no media change.
     #[test]
     fn hold_and_resume_from_our_side() {
         let mut session = session();
-        let mut policy = gateway_policy();
-        let (first, _) = session.answer(&read("sipp-uac-pcap.offer.sdp"), &policy);
+        let (first, negotiated) =
+            session.answer(&read("sipp-uac-pcap.offer.sdp"), &gateway_policy());
+        let mut policy = gateway_policy().narrowed_to(accepted(&negotiated.streams, 0));
+        assert_eq!(policy.codecs, [Codec::pcma()]);
 
         policy.direction = Direction::SendOnly;
         let hold = session.create_offer(&policy);
+        golden("tandem-hold.offer.sdp", &hold);
         assert_eq!(
             hold.origin.session_version,
             first.origin.session_version + 1

@@ -6,6 +6,8 @@ use crate::sdp::attributes::{Direction, TelephoneEvents};
 use crate::sdp::model::TransportProtocol;
 use crate::sdp::payload::Codec;
 
+use super::stream::NegotiatedStream;
+
 /// Our side of a negotiation: the codecs we can terminate, our addresses, and our wishes.
 ///
 /// Per call, the server fills in `address` and `rtp_ports`; the rest usually comes from
@@ -51,6 +53,19 @@ impl LocalPolicy {
     /// Our entry for `codec` (same encoding name, clock and channels), if we support it.
     pub fn supported(&self, codec: &Codec) -> Option<&Codec> {
         self.codecs.iter().find(|ours| ours.same_encoding(codec))
+    }
+
+    /// This policy narrowed to the codec `stream` runs (with our format parameters for it,
+    /// if we list it): what a re-offer that must not change the codec offers, such as hold
+    /// and resume (RFC 3264 §8.4). Telephone events are kept; they are offered at that
+    /// codec's clock only.
+    pub fn narrowed_to(&self, stream: &NegotiatedStream) -> LocalPolicy {
+        let mut codec = stream.format.codec.clone();
+        codec.fmtp = self.supported(&codec).and_then(|ours| ours.fmtp.clone());
+        LocalPolicy {
+            codecs: vec![codec],
+            ..self.clone()
+        }
     }
 
     /// True for the transport protocols we answer: plain RTP (`RTP/AVP`, and `RTP/AVPF`,
