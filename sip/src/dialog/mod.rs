@@ -13,6 +13,8 @@
 //!   timer.
 //! - [`dtmf_info`]: DTMF in INFO bodies (`application/dtmf-relay`, `application/dtmf`).
 //! - [`registrar`]: RFC 3261 §10.3 REGISTER processing over a bounded binding store.
+//! - [`registration`]: RFC 3261 §10.2 outbound registration with digest auth, 423, back-off
+//!   and un-REGISTER.
 //! - [`uac`] and [`uas`]: the initial INVITE and OPTIONS, the response to an INVITE, and
 //!   Tandem's Allow/Accept/Supported values.
 //!
@@ -63,6 +65,7 @@ pub mod dtmf_info;
 mod error;
 mod id;
 pub mod registrar;
+pub mod registration;
 pub mod session_timer;
 mod store;
 pub mod uac;
@@ -73,6 +76,9 @@ pub use dtmf_info::{DtmfFormat, DtmfInfoError, DtmfRelay, DtmfSignal};
 pub use error::DialogError;
 pub use id::DialogId;
 pub use registrar::{CurrentBinding, Registrar, RegistrarConfig};
+pub use registration::{
+    Backoff, Registration, RegistrationConfig, RegistrationEvent, RegistrationState,
+};
 pub use session_timer::{
     IntervalTooSmall, Negotiated, SessionTimer, SessionTimerAction, SessionTimerConfig,
 };
