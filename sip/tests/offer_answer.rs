@@ -752,6 +752,14 @@ mod rfc4317 {
     #[test]
     fn section_5_1_no_media() {
         assert!(exchange("5.1", false).is_empty());
+        let mut session = session();
+        let offer = read("rfc4317/5.1-offer.sdp");
+        let (_, first) = session.answer(&offer, &gateway_policy());
+        let (_, second) = session.answer(&offer, &gateway_policy());
+        assert_eq!(
+            (first.change, second.change),
+            (MediaChange::Changed, MediaChange::Unchanged)
+        );
         let answer = answer(
             &read("rfc4317/5.1-offer.sdp"),
             &gateway_policy(),

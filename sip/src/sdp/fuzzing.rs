@@ -7,12 +7,15 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::attributes::TelephoneEvents;
 use super::model::{Host, Origin, SessionDescription};
-use super::negotiate::{LocalPolicy, StreamOutcome, answer, handle_answer};
+use super::negotiate::{
+    LocalPolicy, LocalSession, MediaChange, StreamOutcome, answer, handle_answer,
+};
 use super::payload::Codec;
 
 /// Parses `data`; whatever parses must print and re-parse to the same value, print the same
 /// again, and go through [`answer`] against a fixed policy, whose answer must in turn pass
-/// [`handle_answer`] as the answer to `data` and agree with it stream by stream.
+/// [`handle_answer`] as the answer to `data` and agree with it stream by stream; then the
+/// same through a [`LocalSession`], followed by a re-offer and its answer.
 ///
 /// Returns whether `data` parsed.
 ///
@@ -44,7 +47,40 @@ pub fn sdp_parse(data: &[u8]) -> bool {
             _ => panic!("answerer and offerer disagree on stream {}", ours.index()),
         }
     }
+    assert_session_flow(&offer, &policy);
     true
+}
+
+/// Through a [`LocalSession`]: answering the same offer twice changes nothing; a re-offer
+/// built on what the offer left (payload type bindings, `m=` lines) reprints, numbers each
+/// format once, keeps every `m=` line, and negotiates with a peer of the same policy.
+fn assert_session_flow(offer: &SessionDescription, policy: &LocalPolicy) {
+    let mut session = LocalSession::new("tandem", 1, policy.address);
+    let (first, negotiated) = session.answer(offer, policy);
+    let (again, renegotiated) = session.answer(offer, policy);
+    assert_eq!(again, first, "answering the same offer twice differs");
+    if !negotiated.rejects_everything() {
+        assert_eq!(renegotiated.change, MediaChange::Unchanged);
+    }
+    let reoffer = session.create_offer(policy);
+    assert_reprints(&reoffer);
+    if !negotiated.rejects_everything() {
+        assert!(
+            reoffer.media.len() >= offer.media.len(),
+            "a re-offer lost m= lines"
+        );
+    }
+    for media in &reoffer.media {
+        let mut numbers: Vec<_> = media.payload_types().collect();
+        numbers.sort();
+        let count = numbers.len();
+        numbers.dedup();
+        assert_eq!(numbers.len(), count, "a payload type is offered twice");
+    }
+    let peer = answer(&reoffer, policy, fuzz_origin());
+    if let Err(e) = session.handle_answer(&peer.sdp) {
+        panic!("a peer's answer to our re-offer fails negotiation: {e}");
+    }
 }
 
 fn assert_reprints(sdp: &SessionDescription) {

@@ -52,7 +52,8 @@ pub struct LocalSession {
     local: Option<SessionDescription>,
     pending_offer: Option<SessionDescription>,
     bindings: PayloadTypeBindings,
-    streams: Vec<StreamOutcome>,
+    /// The streams in force; `None` before the first completed exchange.
+    streams: Option<Vec<StreamOutcome>>,
 }
 
 impl LocalSession {
@@ -73,7 +74,7 @@ impl LocalSession {
             local: None,
             pending_offer: None,
             bindings: PayloadTypeBindings::new(),
-            streams: Vec::new(),
+            streams: None,
         }
     }
 
@@ -97,9 +98,9 @@ impl LocalSession {
         self.pending_offer.as_ref()
     }
 
-    /// The streams in force after the last completed exchange.
+    /// The streams in force after the last completed exchange (none before the first).
     pub fn streams(&self) -> &[StreamOutcome] {
-        &self.streams
+        self.streams.as_deref().unwrap_or_default()
     }
 
     /// Answers a (re-)offer from the peer (see [`answer`](super::answer())) and commits the
@@ -188,8 +189,8 @@ impl LocalSession {
     }
 
     fn settle(&mut self, streams: Vec<StreamOutcome>) -> Negotiated {
-        let change = MediaChange::between(&self.streams, &streams);
-        self.streams.clone_from(&streams);
+        let change = MediaChange::between(self.streams.as_deref(), &streams);
+        self.streams = Some(streams.clone());
         Negotiated { streams, change }
     }
 }

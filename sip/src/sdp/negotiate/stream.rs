@@ -175,9 +175,9 @@ pub enum MediaChange {
 }
 
 impl MediaChange {
-    /// Compares the streams of two successive exchanges.
-    pub fn between(previous: &[StreamOutcome], current: &[StreamOutcome]) -> Self {
-        if !previous.is_empty() && previous == current {
+    /// Compares the streams of an exchange with those of the previous one, if there was one.
+    pub fn between(previous: Option<&[StreamOutcome]>, current: &[StreamOutcome]) -> Self {
+        if previous == Some(current) {
             MediaChange::Unchanged
         } else {
             MediaChange::Changed
