@@ -752,10 +752,10 @@ mod rfc4317 {
     #[test]
     fn section_5_1_no_media() {
         assert!(exchange("5.1", false).is_empty());
-        let mut session = session();
+        let mut tandem = session();
         let offer = read("rfc4317/5.1-offer.sdp");
-        let (_, first) = session.answer(&offer, &gateway_policy());
-        let (_, second) = session.answer(&offer, &gateway_policy());
+        let (_, first) = tandem.answer(&offer, &gateway_policy());
+        let (_, second) = tandem.answer(&offer, &gateway_policy());
         assert_eq!(
             (first.change, second.change),
             (MediaChange::Changed, MediaChange::Unchanged)
