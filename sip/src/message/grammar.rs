@@ -105,16 +105,43 @@ pub(crate) fn is(b: u8, mask: u16) -> bool {
 const LO: u64 = u64::from_ne_bytes([0x01; 8]);
 const HI: u64 = u64::from_ne_bytes([0x80; 8]);
 
-/// True when one of the eight bytes in `w` is below 0x20 (controls, CR, LF, HTAB), is DEL
-/// (0x7F) or is not ASCII: the bytes a line scanner must look at one by one.
+/// Flags (0x80 in the byte's lane) the bytes of the little-endian word `w` that are below
+/// 0x20 (controls, CR, LF, HTAB), DEL (0x7F) or not ASCII: the bytes a line scanner must look
+/// at one by one. The lowest flag is exact; lanes above it may be flagged spuriously (a
+/// borrow moves up), so only `trailing_zeros() / 8` of a non-zero result is meaningful: the
+/// index of the first such byte.
 #[inline(always)]
-pub(crate) fn word_has_special(w: u64) -> bool {
+pub(crate) fn special_bytes(w: u64) -> u64 {
     // Classic SWAR tests: (x - 0x01..) & !x & 0x80.. flags a zero byte, and subtracting 0x20
-    // instead flags a byte below 0x20 (exact for the first flagged byte, which is all we use).
+    // instead flags a byte below 0x20.
     let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    let x = w ^ (LO * 0x7f);
-    let del = x.wrapping_sub(LO) & !x & HI;
-    (below_space | del | (w & HI)) != 0
+    below_space | zero_bytes(w ^ (LO * 0x7f)) | (w & HI)
+}
+
+/// Flags the zero bytes of `w` (lowest flag exact, as in [`special_bytes`]).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
+}
+
+/// Index of the first byte at or after `i` equal to `a`, `b` or `c`, eight bytes at a time;
+/// `s.len()` when there is none.
+#[inline]
+pub(crate) fn find_any3(s: &[u8], mut i: usize, a: u8, b: u8, c: u8) -> usize {
+    while let Some(word) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*word);
+        let hits = zero_bytes(w ^ (LO * u64::from(a)))
+            | zero_bytes(w ^ (LO * u64::from(b)))
+            | zero_bytes(w ^ (LO * u64::from(c)));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] != a && s[i] != b && s[i] != c {
+        i += 1;
+    }
+    i.min(s.len())
 }
 
 /// True when `s` is a non-empty `token`.
@@ -233,7 +260,9 @@ pub(crate) fn write_quoted(out: &mut String, s: &str) {
 /// Returns `s.len()` when there is none.
 pub(crate) fn find_unquoted(s: &[u8], mut i: usize, sep: u8) -> Result<usize, ValueError> {
     while i < s.len() {
-        match s[i] {
+        i = find_any3(s, i, b'"', b'<', sep);
+        let Some(&byte) = s.get(i) else { break };
+        match byte {
             b'"' => i = scan_quoted(s, i)?,
             b'<' => match s[i..].iter().position(|&b| b == b'>') {
                 Some(p) => i += p + 1,
@@ -287,17 +316,37 @@ mod tests {
     }
 
     #[test]
-    fn special_words_are_found() {
-        let w = |s: &[u8; 8]| word_has_special(u64::from_le_bytes(*s));
-        assert!(!w(b"Via: SIP"));
-        assert!(!w(b" ~!09AZz"));
+    fn special_bytes_are_found_first_one_exactly() {
+        let first = |s: &[u8; 8]| match special_bytes(u64::from_le_bytes(*s)) {
+            0 => None,
+            m => Some(m.trailing_zeros() / 8),
+        };
+        assert_eq!(first(b"Via: SIP"), None);
+        assert_eq!(first(b" ~!09AZz"), None);
         for special in [0u8, b'\t', b'\r', b'\n', 0x1f, 0x7f, 0x80, 0xff] {
             for at in 0..8 {
                 let mut s = *b"abcdefgh";
                 s[at] = special;
-                assert!(w(&s), "{special:#x} at {at}");
+                assert_eq!(first(&s), Some(at as u32), "{special:#x} at {at}");
+                // A second special byte later never hides the first.
+                if at < 7 {
+                    s[7] = 0x01;
+                    assert_eq!(first(&s), Some(at as u32), "{special:#x} at {at}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn find_any3_finds_the_first_of_three() {
+        let s = b"INVITE, ACK, \"x\" <y>";
+        assert_eq!(find_any3(s, 0, b'"', b'<', b','), 6);
+        assert_eq!(find_any3(s, 7, b'"', b'<', b','), 11);
+        assert_eq!(find_any3(s, 12, b'"', b'<', b','), 13);
+        assert_eq!(find_any3(s, 14, b'"', b'<', b','), 15);
+        assert_eq!(find_any3(s, 16, b'"', b'<', b','), 17);
+        assert_eq!(find_any3(s, 18, b'"', b'<', b','), s.len());
+        assert_eq!(find_any3(b"", 0, b'a', b'b', b'c'), 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::grammar;
 use crate::error::{ParseErrorKind, ValueError};
 
 macro_rules! header_names {
-    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $lower:literal $(| $compact:literal)?, list: $list:literal; )*) => {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $lower:literal $(| $compact:literal = $compact_str:literal)?, list: $list:literal; )*) => {
         /// A header name RFC 3261 or a common extension defines; other names are kept as text.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -28,7 +28,7 @@ macro_rules! header_names {
             /// The compact form (RFC 3261 §7.3.3 and later RFCs), if the header has one.
             pub const fn compact_form(self) -> Option<&'static str> {
                 match self {
-                    $( $( Self::$variant => Some($compact), )? )*
+                    $( $( Self::$variant => Some($compact_str), )? )*
                     #[allow(unreachable_patterns)]
                     _ => None,
                 }
@@ -42,6 +42,11 @@ macro_rules! header_names {
 
             /// Recognizes a full or compact name, case-insensitively.
             pub fn from_name(name: &str) -> Option<Self> {
+                // Most peers write the canonical spelling: try it before folding case.
+                match name {
+                    $( $name => return Some(Self::$variant), )*
+                    _ => {}
+                }
                 let b = name.as_bytes();
                 let mut buf = [0u8; 24];
                 if b.len() > buf.len() {
@@ -50,8 +55,7 @@ macro_rules! header_names {
                 for (d, s) in buf.iter_mut().zip(b) {
                     *d = s.to_ascii_lowercase();
                 }
-                let lower = std::str::from_utf8(&buf[..b.len()]).ok()?;
-                match lower {
+                match &buf[..b.len()] {
                     $( $lower $(| $compact)? => Some(Self::$variant), )*
                     _ => None,
                 }
@@ -62,133 +66,133 @@ macro_rules! header_names {
 
 header_names! {
     /// Accept (RFC 3261 §20.1).
-    Accept = "Accept", "accept", list: true;
+    Accept = "Accept", b"accept", list: true;
     /// Accept-Contact (RFC 3841).
-    AcceptContact = "Accept-Contact", "accept-contact" | "a", list: true;
+    AcceptContact = "Accept-Contact", b"accept-contact" | b"a" = "a", list: true;
     /// Accept-Encoding (RFC 3261 §20.2).
-    AcceptEncoding = "Accept-Encoding", "accept-encoding", list: true;
+    AcceptEncoding = "Accept-Encoding", b"accept-encoding", list: true;
     /// Accept-Language (RFC 3261 §20.3).
-    AcceptLanguage = "Accept-Language", "accept-language", list: true;
+    AcceptLanguage = "Accept-Language", b"accept-language", list: true;
     /// Alert-Info (RFC 3261 §20.4).
-    AlertInfo = "Alert-Info", "alert-info", list: true;
+    AlertInfo = "Alert-Info", b"alert-info", list: true;
     /// Allow (RFC 3261 §20.5).
-    Allow = "Allow", "allow", list: true;
+    Allow = "Allow", b"allow", list: true;
     /// Allow-Events (RFC 6665).
-    AllowEvents = "Allow-Events", "allow-events" | "u", list: true;
+    AllowEvents = "Allow-Events", b"allow-events" | b"u" = "u", list: true;
     /// Authentication-Info (RFC 3261 §20.6).
-    AuthenticationInfo = "Authentication-Info", "authentication-info", list: false;
+    AuthenticationInfo = "Authentication-Info", b"authentication-info", list: false;
     /// Authorization (RFC 3261 §20.7).
-    Authorization = "Authorization", "authorization", list: false;
+    Authorization = "Authorization", b"authorization", list: false;
     /// Call-ID (RFC 3261 §20.8).
-    CallId = "Call-ID", "call-id" | "i", list: false;
+    CallId = "Call-ID", b"call-id" | b"i" = "i", list: false;
     /// Call-Info (RFC 3261 §20.9).
-    CallInfo = "Call-Info", "call-info", list: true;
+    CallInfo = "Call-Info", b"call-info", list: true;
     /// Contact (RFC 3261 §20.10).
-    Contact = "Contact", "contact" | "m", list: true;
+    Contact = "Contact", b"contact" | b"m" = "m", list: true;
     /// Content-Disposition (RFC 3261 §20.11).
-    ContentDisposition = "Content-Disposition", "content-disposition", list: false;
+    ContentDisposition = "Content-Disposition", b"content-disposition", list: false;
     /// Content-Encoding (RFC 3261 §20.12).
-    ContentEncoding = "Content-Encoding", "content-encoding" | "e", list: true;
+    ContentEncoding = "Content-Encoding", b"content-encoding" | b"e" = "e", list: true;
     /// Content-Language (RFC 3261 §20.13).
-    ContentLanguage = "Content-Language", "content-language", list: true;
+    ContentLanguage = "Content-Language", b"content-language", list: true;
     /// Content-Length (RFC 3261 §20.14).
-    ContentLength = "Content-Length", "content-length" | "l", list: false;
+    ContentLength = "Content-Length", b"content-length" | b"l" = "l", list: false;
     /// Content-Type (RFC 3261 §20.15).
-    ContentType = "Content-Type", "content-type" | "c", list: false;
+    ContentType = "Content-Type", b"content-type" | b"c" = "c", list: false;
     /// CSeq (RFC 3261 §20.16).
-    CSeq = "CSeq", "cseq", list: false;
+    CSeq = "CSeq", b"cseq", list: false;
     /// Date (RFC 3261 §20.17).
-    Date = "Date", "date", list: false;
+    Date = "Date", b"date", list: false;
     /// Error-Info (RFC 3261 §20.18).
-    ErrorInfo = "Error-Info", "error-info", list: true;
+    ErrorInfo = "Error-Info", b"error-info", list: true;
     /// Event (RFC 6665).
-    Event = "Event", "event" | "o", list: false;
+    Event = "Event", b"event" | b"o" = "o", list: false;
     /// Expires (RFC 3261 §20.19).
-    Expires = "Expires", "expires", list: false;
+    Expires = "Expires", b"expires", list: false;
     /// From (RFC 3261 §20.20).
-    From = "From", "from" | "f", list: false;
+    From = "From", b"from" | b"f" = "f", list: false;
     /// Identity (RFC 8224).
-    Identity = "Identity", "identity" | "y", list: false;
+    Identity = "Identity", b"identity" | b"y" = "y", list: false;
     /// In-Reply-To (RFC 3261 §20.21).
-    InReplyTo = "In-Reply-To", "in-reply-to", list: true;
+    InReplyTo = "In-Reply-To", b"in-reply-to", list: true;
     /// Max-Forwards (RFC 3261 §20.22).
-    MaxForwards = "Max-Forwards", "max-forwards", list: false;
+    MaxForwards = "Max-Forwards", b"max-forwards", list: false;
     /// MIME-Version (RFC 3261 §20.24).
-    MimeVersion = "MIME-Version", "mime-version", list: false;
+    MimeVersion = "MIME-Version", b"mime-version", list: false;
     /// Min-Expires (RFC 3261 §20.23).
-    MinExpires = "Min-Expires", "min-expires", list: false;
+    MinExpires = "Min-Expires", b"min-expires", list: false;
     /// Min-SE (RFC 4028).
-    MinSe = "Min-SE", "min-se", list: false;
+    MinSe = "Min-SE", b"min-se", list: false;
     /// Organization (RFC 3261 §20.25).
-    Organization = "Organization", "organization", list: false;
+    Organization = "Organization", b"organization", list: false;
     /// P-Asserted-Identity (RFC 3325).
-    PAssertedIdentity = "P-Asserted-Identity", "p-asserted-identity", list: true;
+    PAssertedIdentity = "P-Asserted-Identity", b"p-asserted-identity", list: true;
     /// P-Preferred-Identity (RFC 3325).
-    PPreferredIdentity = "P-Preferred-Identity", "p-preferred-identity", list: true;
+    PPreferredIdentity = "P-Preferred-Identity", b"p-preferred-identity", list: true;
     /// Path (RFC 3327).
-    Path = "Path", "path", list: true;
+    Path = "Path", b"path", list: true;
     /// Priority (RFC 3261 §20.26).
-    Priority = "Priority", "priority", list: false;
+    Priority = "Priority", b"priority", list: false;
     /// Privacy (RFC 3323).
-    Privacy = "Privacy", "privacy", list: false;
+    Privacy = "Privacy", b"privacy", list: false;
     /// Proxy-Authenticate (RFC 3261 §20.27).
-    ProxyAuthenticate = "Proxy-Authenticate", "proxy-authenticate", list: false;
+    ProxyAuthenticate = "Proxy-Authenticate", b"proxy-authenticate", list: false;
     /// Proxy-Authorization (RFC 3261 §20.28).
-    ProxyAuthorization = "Proxy-Authorization", "proxy-authorization", list: false;
+    ProxyAuthorization = "Proxy-Authorization", b"proxy-authorization", list: false;
     /// Proxy-Require (RFC 3261 §20.29).
-    ProxyRequire = "Proxy-Require", "proxy-require", list: true;
+    ProxyRequire = "Proxy-Require", b"proxy-require", list: true;
     /// RAck (RFC 3262).
-    RAck = "RAck", "rack", list: false;
+    RAck = "RAck", b"rack", list: false;
     /// Reason (RFC 3326).
-    Reason = "Reason", "reason", list: true;
+    Reason = "Reason", b"reason", list: true;
     /// Record-Route (RFC 3261 §20.30).
-    RecordRoute = "Record-Route", "record-route", list: true;
+    RecordRoute = "Record-Route", b"record-route", list: true;
     /// Refer-To (RFC 3515).
-    ReferTo = "Refer-To", "refer-to" | "r", list: false;
+    ReferTo = "Refer-To", b"refer-to" | b"r" = "r", list: false;
     /// Referred-By (RFC 3892).
-    ReferredBy = "Referred-By", "referred-by" | "b", list: false;
+    ReferredBy = "Referred-By", b"referred-by" | b"b" = "b", list: false;
     /// Reject-Contact (RFC 3841).
-    RejectContact = "Reject-Contact", "reject-contact" | "j", list: true;
+    RejectContact = "Reject-Contact", b"reject-contact" | b"j" = "j", list: true;
     /// Replaces (RFC 3891).
-    Replaces = "Replaces", "replaces", list: false;
+    Replaces = "Replaces", b"replaces", list: false;
     /// Reply-To (RFC 3261 §20.31).
-    ReplyTo = "Reply-To", "reply-to", list: false;
+    ReplyTo = "Reply-To", b"reply-to", list: false;
     /// Request-Disposition (RFC 3841).
-    RequestDisposition = "Request-Disposition", "request-disposition" | "d", list: true;
+    RequestDisposition = "Request-Disposition", b"request-disposition" | b"d" = "d", list: true;
     /// Require (RFC 3261 §20.32).
-    Require = "Require", "require", list: true;
+    Require = "Require", b"require", list: true;
     /// Retry-After (RFC 3261 §20.33).
-    RetryAfter = "Retry-After", "retry-after", list: false;
+    RetryAfter = "Retry-After", b"retry-after", list: false;
     /// Route (RFC 3261 §20.34).
-    Route = "Route", "route", list: true;
+    Route = "Route", b"route", list: true;
     /// RSeq (RFC 3262).
-    RSeq = "RSeq", "rseq", list: false;
+    RSeq = "RSeq", b"rseq", list: false;
     /// Server (RFC 3261 §20.35).
-    Server = "Server", "server", list: false;
+    Server = "Server", b"server", list: false;
     /// Service-Route (RFC 3608).
-    ServiceRoute = "Service-Route", "service-route", list: true;
+    ServiceRoute = "Service-Route", b"service-route", list: true;
     /// Session-Expires (RFC 4028).
-    SessionExpires = "Session-Expires", "session-expires" | "x", list: false;
+    SessionExpires = "Session-Expires", b"session-expires" | b"x" = "x", list: false;
     /// Subject (RFC 3261 §20.36).
-    Subject = "Subject", "subject" | "s", list: false;
+    Subject = "Subject", b"subject" | b"s" = "s", list: false;
     /// Subscription-State (RFC 6665).
-    SubscriptionState = "Subscription-State", "subscription-state", list: false;
+    SubscriptionState = "Subscription-State", b"subscription-state", list: false;
     /// Supported (RFC 3261 §20.37).
-    Supported = "Supported", "supported" | "k", list: true;
+    Supported = "Supported", b"supported" | b"k" = "k", list: true;
     /// Timestamp (RFC 3261 §20.38).
-    Timestamp = "Timestamp", "timestamp", list: false;
+    Timestamp = "Timestamp", b"timestamp", list: false;
     /// To (RFC 3261 §20.39).
-    To = "To", "to" | "t", list: false;
+    To = "To", b"to" | b"t" = "t", list: false;
     /// Unsupported (RFC 3261 §20.40).
-    Unsupported = "Unsupported", "unsupported", list: true;
+    Unsupported = "Unsupported", b"unsupported", list: true;
     /// User-Agent (RFC 3261 §20.41).
-    UserAgent = "User-Agent", "user-agent", list: false;
+    UserAgent = "User-Agent", b"user-agent", list: false;
     /// Via (RFC 3261 §20.42).
-    Via = "Via", "via" | "v", list: true;
+    Via = "Via", b"via" | b"v" = "v", list: true;
     /// Warning (RFC 3261 §20.43).
-    Warning = "Warning", "warning", list: true;
+    Warning = "Warning", b"warning", list: true;
     /// WWW-Authenticate (RFC 3261 §20.44).
-    WwwAuthenticate = "WWW-Authenticate", "www-authenticate", list: false;
+    WwwAuthenticate = "WWW-Authenticate", b"www-authenticate", list: false;
 }
 
 impl fmt::Display for HeaderName {

@@ -116,7 +116,7 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
             let text = headers.text_mut();
             let more = grammar::trim_ws(l);
             if !more.is_empty() {
-                let kept = text.trim_end_matches([' ', '\t']).len().max(value_start);
+                let kept = trim_end(text.as_bytes(), value_start, text.len());
                 text.truncate(kept);
                 if text.len() > value_start {
                     text.push(' ');
@@ -132,13 +132,13 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
             .iter()
             .position(|&b| b == b':')
             .ok_or(at.err(ParseErrorKind::MissingColon))?;
-        let name = &l[..colon].trim_end_matches([' ', '\t']);
+        let name = &l[..trim_end(lb, 0, colon)];
         if !grammar::is_token(name.as_bytes()) {
             return Err(at.err(ParseErrorKind::InvalidHeaderName));
         }
-        let raw_value = &l[colon + 1..];
-        let value = raw_value.trim_start_matches([' ', '\t']);
-        let value_at = at.plus(colon + 1 + raw_value.len() - value.len());
+        let value_offset = grammar::skip_ws(lb, colon + 1);
+        let value = &l[value_offset..];
+        let value_at = at.plus(value_offset);
         let text = headers.text_mut();
         let name = match HeaderName::from_name(name) {
             Some(k) => PendingName::Known(k),
@@ -190,14 +190,17 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
 /// prefix of the input.
 ///
 /// Eight bytes at a time: a word without a byte below 0x20, 0x7F or above 0x7F is skipped
-/// whole, so the per-byte work is spent only around line ends.
+/// whole, and otherwise the scan jumps to its first such byte, so per-byte work is spent only
+/// on those bytes.
 #[inline]
 fn scan_line(input: &[u8], utf8_len: usize, at: At) -> Result<(usize, usize), ParseError> {
     let start = at.offset;
     let mut i = start;
     loop {
         while let Some(word) = input.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            if grammar::word_has_special(u64::from_le_bytes(*word)) {
+            let special = grammar::special_bytes(u64::from_le_bytes(*word));
+            if special != 0 {
+                i += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             i += 8;
@@ -230,8 +233,8 @@ fn finish(
     content_length: &mut Option<usize>,
 ) -> Result<(), ParseError> {
     let text = headers.text_mut();
-    text.truncate(text.trim_end_matches([' ', '\t']).len());
-    let end = text.len();
+    let end = trim_end(text.as_bytes(), p.value_start, text.len());
+    text.truncate(end);
     match p.name {
         PendingName::Known(HeaderName::ContentLength) => {
             let n = grammar::parse_u32(&text.as_bytes()[p.value_start..end])
@@ -244,9 +247,7 @@ fn finish(
             // The printer writes the body's length; the stored headers never hold it.
             text.truncate(p.value_start);
         }
-        PendingName::Known(k)
-            if k.is_list() && text.as_bytes()[p.value_start..end].contains(&b',') =>
-        {
+        PendingName::Known(k) if k.is_list() => {
             let mut i = p.value_start;
             let mut any = false;
             while i <= end {
@@ -268,6 +269,15 @@ fn finish(
         PendingName::Other(ns, ne) => headers.commit_other(ns, ne, p.value_start, end),
     }
     Ok(())
+}
+
+/// The end of `b[start..end]` without its trailing SP/HTAB.
+#[inline]
+fn trim_end(b: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && grammar::is_ws(b[end - 1]) {
+        end -= 1;
+    }
+    end
 }
 
 /// `[s, e)` without leading and trailing SP/HTAB.

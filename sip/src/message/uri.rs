@@ -101,24 +101,28 @@ impl Host {
                 }
             }
             Some(_) => {
-                if let Some(p) = b.iter().position(|&c| !grammar::is(c, HOSTNAME)) {
-                    return bad(p);
+                // One pass: hostname = *( domainlabel "." ) toplabel [ "." ], labels non-empty
+                // and neither starting nor ending with "-"; digits and dots only means IPv4.
+                let mut numeric = true;
+                let mut label_start = 0;
+                for (i, &c) in b.iter().enumerate() {
+                    match c {
+                        b'.' if i == label_start || b[i - 1] == b'-' => return bad(label_start),
+                        b'.' => label_start = i + 1,
+                        b'-' if i == label_start => return bad(i),
+                        b'0'..=b'9' => {}
+                        b'-' | b'a'..=b'z' | b'A'..=b'Z' => numeric = false,
+                        _ => return bad(i),
+                    }
                 }
-                if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+                if numeric {
                     return match s.parse::<Ipv4Addr>() {
                         Ok(a) => Ok(Self::Ipv4(a)),
                         Err(_) => bad(0),
                     };
                 }
-                // hostname = *( domainlabel "." ) toplabel [ "." ]: labels are non-empty and
-                // neither start nor end with "-".
-                let trimmed = b.strip_suffix(b".").unwrap_or(b);
-                let mut at = 0;
-                for label in trimmed.split(|&c| c == b'.') {
-                    if label.is_empty() || label[0] == b'-' || label[label.len() - 1] == b'-' {
-                        return bad(at);
-                    }
-                    at += label.len() + 1;
+                if b[b.len() - 1] == b'-' {
+                    return bad(label_start);
                 }
                 Ok(Self::Domain(s.to_owned()))
             }
