@@ -110,6 +110,11 @@ impl DialogStore {
         self.dialogs.values()
     }
 
+    /// Every dialog, mutably, in no particular order (e.g. to drive session timers).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Dialog> + '_ {
+        self.dialogs.values_mut()
+    }
+
     /// The dialogs of one dialog set (same Call-ID and local tag: the early dialogs forking
     /// made from one INVITE, RFC 3261 §12.1.2).
     pub fn dialog_set<'a>(&'a self, id: &'a DialogId) -> impl Iterator<Item = &'a Dialog> + 'a {
