@@ -557,6 +557,13 @@ fn misuse_is_a_typed_error() {
         l.send_request(t0, broken, addr(PEER), Transport::Udp),
         Err(TransactionError::InvalidMessage(_))
     ));
+    // A response missing its mandatory headers is refused.
+    receive(&mut l, t0, &wire_request("OPTIONS", "z9hG4bKm", "", 1));
+    let (server, _) = new_request(&events(&mut l));
+    assert!(matches!(
+        l.send_response(t0, server, ok.clone()),
+        Err(TransactionError::InvalidMessage(_))
+    ));
     // A terminated transaction's id is dead; time going backwards is harmless.
     let sent = transmits(&mut l);
     receive_from(

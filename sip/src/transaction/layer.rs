@@ -328,6 +328,7 @@ impl TransactionLayer {
     /// # Errors
     /// [`TransactionError::Unknown`] / [`TransactionError::Terminated`] for a dead id,
     /// [`TransactionError::WrongKind`] for a client transaction,
+    /// [`TransactionError::InvalidMessage`] when `response` fails [`Response::validate`],
     /// [`TransactionError::InvalidState`] when the state does not allow this response.
     pub fn send_response(
         &mut self,
@@ -337,6 +338,14 @@ impl TransactionLayer {
     ) -> Result<(), TransactionError> {
         let now = self.advance(now);
         let slot = lookup(&mut self.transactions, self.next_id, id)?;
+        if matches!(
+            slot.machine,
+            Machine::InviteServer(_) | Machine::NonInviteServer(_)
+        ) {
+            response
+                .validate()
+                .map_err(TransactionError::InvalidMessage)?;
+        }
         let result = match &mut slot.machine {
             Machine::InviteServer(m) => m.send_response(now, &response, &mut self.out),
             Machine::NonInviteServer(m) => m.send_response(now, &response, &mut self.out),
