@@ -53,7 +53,8 @@ pub fn sdp_parse(data: &[u8]) -> bool {
 
 /// Through a [`LocalSession`]: answering the same offer twice changes nothing; a re-offer
 /// built on what the offer left (payload type bindings, `m=` lines) reprints, numbers each
-/// format once, keeps every `m=` line, and negotiates with a peer of the same policy.
+/// format of a live stream once, keeps every `m=` line, and negotiates with a peer of the
+/// same policy.
 fn assert_session_flow(offer: &SessionDescription, policy: &LocalPolicy) {
     let mut session = LocalSession::new("tandem", 1, policy.address);
     let (first, negotiated) = session.answer(offer, policy);
@@ -70,7 +71,8 @@ fn assert_session_flow(offer: &SessionDescription, policy: &LocalPolicy) {
             "a re-offer lost m= lines"
         );
     }
-    for media in &reoffer.media {
+    // Live streams only: a disabled one echoes whatever formats it had, duplicates included.
+    for media in reoffer.media.iter().filter(|m| m.port != 0) {
         let mut numbers: Vec<_> = media.payload_types().collect();
         numbers.sort();
         let count = numbers.len();
