@@ -642,6 +642,7 @@ impl TransactionLayer {
                     id,
                     request,
                     source: origin.source,
+                    local: origin.local,
                     transport: origin.transport,
                 });
                 self.insert(id, machine, Key::Server(key));
@@ -670,6 +671,7 @@ impl TransactionLayer {
             id: matched,
             request: ack,
             source: origin.source,
+            local: origin.local,
             transport: origin.transport,
         });
     }

@@ -184,6 +184,8 @@ pub enum Event {
         request: Request,
         /// Who sent it.
         source: SocketAddr,
+        /// The local address it arrived on.
+        local: SocketAddr,
         /// How it came.
         transport: Transport,
     },
@@ -214,6 +216,8 @@ pub enum Event {
         request: Request,
         /// Who sent it.
         source: SocketAddr,
+        /// The local address it arrived on.
+        local: SocketAddr,
         /// How it came.
         transport: Transport,
     },
