@@ -145,6 +145,8 @@ pub struct Dialog {
     local_invite_pending: Option<u32>,
     /// The peer's INVITE we have not answered with a final response yet.
     remote_invite_pending: Option<u32>,
+    /// CSeq of the INVITE whose 2xx we sent and whose ACK has not come (§13.3.1.4).
+    awaiting_ack: Option<u32>,
 }
 
 /// The Contact of a message as an address.
@@ -206,6 +208,7 @@ impl Dialog {
             invite_seq: None,
             local_invite_pending: None,
             remote_invite_pending: (state == DialogState::Early).then_some(cseq.seq),
+            awaiting_ack: (state == DialogState::Confirmed).then_some(cseq.seq),
         })
     }
 
@@ -259,6 +262,7 @@ impl Dialog {
             invite_seq: Some(cseq.seq),
             local_invite_pending: (state == DialogState::Early).then_some(cseq.seq),
             remote_invite_pending: None,
+            awaiting_ack: None,
         })
     }
 
@@ -335,6 +339,13 @@ impl Dialog {
     /// True while an INVITE we received awaits our final response.
     pub fn remote_invite_pending(&self) -> bool {
         self.remote_invite_pending.is_some()
+    }
+
+    /// True from our 2xx to an INVITE until its ACK arrives: the caller retransmits the 2xx
+    /// meanwhile (RFC 3261 §13.3.1.4: T1 doubling up to T2, giving up after 64·T1 with a
+    /// BYE).
+    pub fn awaiting_ack(&self) -> bool {
+        self.awaiting_ack.is_some()
     }
 
     /// Ends the dialog without a BYE (e.g. the session timer expired after our BYE failed,
@@ -586,7 +597,13 @@ impl Dialog {
             };
         }
         let cseq = request.headers.cseq()?;
-        if matches!(request.method, Method::Ack | Method::Cancel) {
+        if request.method == Method::Ack {
+            if self.awaiting_ack == Some(cseq.seq) {
+                self.awaiting_ack = None;
+            }
+            return Ok(());
+        }
+        if request.method == Method::Cancel {
             return Ok(());
         }
         let new_target = if is_target_refresh(&request.method) {
@@ -637,8 +654,9 @@ impl Dialog {
     }
 
     /// Takes a response we sent for a request in this dialog (or for the dialog-creating
-    /// INVITE): a final response to a received INVITE ends it as pending; as UAS of an early
-    /// dialog, a 2xx confirms the dialog and a non-2xx final response terminates it.
+    /// INVITE): a final response to a received INVITE ends it as pending; a 2xx to it starts
+    /// [`Dialog::awaiting_ack`]; as UAS of an early dialog, a 2xx confirms the dialog and a
+    /// non-2xx final response terminates it.
     ///
     /// # Errors
     /// [`DialogError::Header`] when the response's CSeq is missing or malformed.
@@ -658,6 +676,7 @@ impl Dialog {
             };
         }
         if response.status.is_success() {
+            self.awaiting_ack = Some(cseq.seq);
             if let Some(c) = contact_address(&response.headers)? {
                 self.local_contact = c;
             }
@@ -940,6 +959,11 @@ mod tests {
             .unwrap();
         assert_eq!(d.state(), DialogState::Confirmed);
         assert!(!d.remote_invite_pending());
+        assert!(d.awaiting_ack());
+        d.handle_request(&from_alice("ACK", 9, "")).unwrap();
+        assert!(d.awaiting_ack(), "an ACK for another INVITE");
+        d.handle_request(&from_alice("ACK", 10, "")).unwrap();
+        assert!(!d.awaiting_ack());
 
         let mut d = Dialog::new_uas(&inv, &ringing).unwrap();
         d.record_sent_response(&uas_response(&inv, StatusCode::BUSY_HERE))

@@ -55,6 +55,88 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Example: a registrar handles a REGISTER
+//!
+//! ```
+//! use std::time::Instant;
+//! use tandem_sip::dialog::{Registrar, RegistrarConfig};
+//! use tandem_sip::message::{HeaderName, Request, StatusCode};
+//!
+//! # #[allow(clippy::disallowed_methods)] let now = Instant::now(); // the caller's clock
+//! let mut registrar = Registrar::new(RegistrarConfig::default());
+//! let register = Request::parse(b"REGISTER sip:tandem.example SIP/2.0\r\n\
+//!     Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-r1\r\n\
+//!     Max-Forwards: 70\r\n\
+//!     From: <sip:alice@tandem.example>;tag=a1\r\n\
+//!     To: <sip:alice@tandem.example>\r\n\
+//!     Call-ID: reg-1@192.0.2.1\r\n\
+//!     CSeq: 1 REGISTER\r\n\
+//!     Contact: <sip:alice@192.0.2.1:5060>;expires=600\r\n\r\n")?;
+//! // Authenticate first (crate::auth), then:
+//! let response = registrar.handle_register(now, &register, "reg-tag-1");
+//! assert_eq!(response.status, StatusCode::OK);
+//! assert_eq!(
+//!     response.headers.first(HeaderName::Contact),
+//!     Some("<sip:alice@192.0.2.1:5060>;expires=600")
+//! );
+//! // Later, routing an INVITE for alice:
+//! let contacts = registrar.lookup(now, &"sip:alice@tandem.example".parse()?);
+//! assert_eq!(contacts[0].contact.uri.to_string(), "sip:alice@192.0.2.1:5060");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Example: the registration client loop
+//!
+//! Here the registrar answers directly; in the server each REGISTER goes through a client
+//! transaction, whose final response feeds [`Registration::handle_response`] and whose
+//! timeout feeds [`Registration::handle_transaction_failure`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use tandem_sip::auth::DigestClient;
+//! use tandem_sip::dialog::{
+//!     Backoff, Registrar, RegistrarConfig, Registration, RegistrationConfig, RegistrationEvent,
+//! };
+//! use tandem_sip::message::HeaderName;
+//!
+//! # #[allow(clippy::disallowed_methods)] let start = Instant::now();
+//! let config = RegistrationConfig {
+//!     registrar: "sip:tandem.example".parse()?,
+//!     aor: "<sip:gateway@tandem.example>".parse()?,
+//!     contact: "<sip:gateway@192.0.2.10:5060>".parse()?,
+//!     expires: 600,
+//!     call_id: "8f3a2c@192.0.2.10".into(), // caller's randomness
+//!     from_tag: "77d1".into(),             // caller's randomness
+//!     backoff: Backoff::default(),
+//! };
+//! let credentials = DigestClient::new("gateway", "secret")?;
+//! let mut client = Registration::new(config, Some(credentials), [5; 32]); // seed: an OS RNG
+//! let mut registrar = Registrar::new(RegistrarConfig::default());
+//!
+//! let mut now = start;
+//! while now < start + Duration::from_secs(3600) {
+//!     client.handle_timeout(now);
+//!     while let Some(mut request) = client.poll_request() {
+//!         // The transaction layer fills in the branch of a Via without one.
+//!         request.headers.push_front(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5060");
+//!         let response = registrar.handle_register(now, &request, "r1");
+//!         client.handle_response(now, &response);
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         assert_eq!(event, RegistrationEvent::Registered { expires: 600 });
+//!     }
+//!     now = client.poll_timeout().expect("a refresh is scheduled"); // sleep until then
+//! }
+//! assert!(client.is_registered(now));
+//! client.unregister(now); // shutdown: REGISTER with Expires: 0
+//! let mut request = client.poll_request().expect("un-REGISTER");
+//! request.headers.push_front(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5060");
+//! client.handle_response(now, &registrar.handle_register(now, &request, "r1"));
+//! assert_eq!(client.poll_event(), Some(RegistrationEvent::Unregistered));
+//! assert!(registrar.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Real-time
 //!
 //! Signalling only: building and handling messages allocates; nothing blocks.
