@@ -245,8 +245,10 @@ impl<'a> Key<'a> {
 /// it, so parsing a message allocates twice for its headers however many it has. Each entry is
 /// one value: list headers (Via, Contact, Route, Supported… see [`HeaderName::is_list`]) written
 /// as `a, b` on one line are split into two entries, in order, so that "the top Via" or "the
-/// first Route" is simply the first entry of that name. Printing writes one line per entry
-/// under the header's full name (RFC 3261 §7.3.1 makes both forms equivalent).
+/// first Route" is simply the first entry of that name. Printing writes each entry under the
+/// header's full name, joining consecutive elements of token lists (Allow, Supported…) on one
+/// line and giving each address (Via, Route, Contact…) its own (RFC 3261 §7.3.1 makes both
+/// forms equivalent).
 ///
 /// Known names ([`HeaderName`]) and their compact forms (RFC 3261 §7.3.3) are recognized
 /// case-insensitively; other names keep their original spelling. Content-Length is not stored
@@ -295,6 +297,17 @@ impl Headers {
             .map(|e| (self.name_of(e), self.value_of(e)))
     }
 
+    /// Every header in order as `(known name, name, value)`, for the printer.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (Option<HeaderName>, &str, &str)> + '_ {
+        self.entries.iter().map(|e| {
+            let known = match e.name {
+                Name::Known(k) => Some(k),
+                Name::Other { .. } => None,
+            };
+            (known, self.name_of(e), self.value_of(e))
+        })
+    }
+
     /// The first value of `name` (full or compact form, any case, or a [`HeaderName`]).
     pub fn get(&self, name: impl AsRef<str>) -> Option<&str> {
         let key = Key::of(name.as_ref());
@@ -340,24 +353,21 @@ impl Headers {
 
     /// Appends a known header; `value` is written with its `Display` impl straight into the
     /// buffer. CR and LF in the written text become spaces; surrounding whitespace is trimmed.
+    /// A list header's value is split at its top-level commas into one entry per element, as
+    /// the parser does, so `push(Allow, "INVITE, BYE")` adds two entries.
     pub fn push(&mut self, name: HeaderName, value: impl fmt::Display) {
-        let (start, end) = self.write_value(value);
-        self.entries.push(Entry {
-            name: Name::Known(name),
-            start,
-            end,
-        });
+        self.append(Name::Known(name), value);
     }
 
     /// Appends a header by name: known names (full or compact, any case) become their
-    /// [`HeaderName`], others are kept as spelled. The value is not split into list elements.
+    /// [`HeaderName`] (and list values are split, as [`Headers::push`] does), others are kept
+    /// as spelled with their value whole.
     ///
     /// # Errors
     /// [`ParseErrorKind::InvalidHeaderName`] when `name` is not a token.
     pub fn push_raw(&mut self, name: &str, value: impl fmt::Display) -> Result<(), ValueError> {
         let name = self.intern_name(name)?;
-        let (start, end) = self.write_value(value);
-        self.entries.push(Entry { name, start, end });
+        self.append(name, value);
         Ok(())
     }
 
@@ -369,40 +379,22 @@ impl Headers {
             .iter()
             .position(|e| e.name == Name::Known(name))
             .unwrap_or(0);
-        let (start, end) = self.write_value(value);
-        self.entries.insert(
-            at,
-            Entry {
-                name: Name::Known(name),
-                start,
-                end,
-            },
-        );
+        let added = self.append(Name::Known(name), value);
+        self.entries[at..].rotate_right(added);
     }
 
-    /// Replaces every value of a known header by one, placed where the first one was (or
-    /// appended).
+    /// Replaces every value of a known header by `value` (split if a list), placed where the
+    /// first one was, or appended.
     pub fn set(&mut self, name: HeaderName, value: impl fmt::Display) {
         let at = self
             .entries
             .iter()
             .position(|e| e.name == Name::Known(name));
-        let (start, end) = self.write_value(value);
-        let entry = Entry {
-            name: Name::Known(name),
-            start,
-            end,
-        };
-        match at {
-            Some(i) => {
-                self.entries[i] = entry;
-                let mut k = 0;
-                self.entries.retain(|e| {
-                    k += 1;
-                    k - 1 == i || e.name != Name::Known(name)
-                });
-            }
-            None => self.entries.push(entry),
+        self.entries.retain(|e| e.name != Name::Known(name));
+        let added = self.append(Name::Known(name), value);
+        if let Some(at) = at {
+            // Entries before `at` were not of this name, so `at` is still their count.
+            self.entries[at..].rotate_right(added);
         }
     }
 
@@ -501,7 +493,49 @@ impl Headers {
         })
     }
 
-    fn write_value(&mut self, value: impl fmt::Display) -> (u32, u32) {
+    /// Writes `value` and appends its entries (one, or one per element of a list header);
+    /// returns how many.
+    fn append(&mut self, name: Name, value: impl fmt::Display) -> usize {
+        let (start, end) = self.write_value(value);
+        let entry = |start: usize, end: usize| Entry {
+            name,
+            start: start as u32,
+            end: end as u32,
+        };
+        let list = matches!(name, Name::Known(k) if k.is_list());
+        if !list || !self.text.as_bytes()[start..end].contains(&b',') {
+            self.entries.push(entry(start, end));
+            return 1;
+        }
+        let before = self.entries.len();
+        let mut i = start;
+        while i <= end {
+            let b = &self.text.as_bytes()[..end];
+            let Ok(comma) = grammar::find_unquoted(b, i, b',') else {
+                // An unbalanced quote or angle: keep the value whole, as written.
+                self.entries.truncate(before);
+                self.entries.push(entry(start, end));
+                return 1;
+            };
+            let s = grammar::skip_ws(b, i);
+            let mut e = comma;
+            while e > s && grammar::is_ws(b[e - 1]) {
+                e -= 1;
+            }
+            if s < e {
+                self.entries.push(entry(s, e));
+            }
+            i = comma + 1;
+        }
+        if self.entries.len() == before {
+            self.entries.push(entry(start, start));
+        }
+        self.entries.len() - before
+    }
+
+    /// Writes `value` at the end of the buffer: CR and LF become spaces, surrounding
+    /// whitespace is trimmed. Returns the value's span.
+    fn write_value(&mut self, value: impl fmt::Display) -> (usize, usize) {
         let start = self.text.len();
         // Writing into a String cannot fail.
         let _ = write!(self.text, "{value}");
@@ -513,10 +547,13 @@ impl Headers {
             self.text.truncate(start);
             self.text.push_str(&fixed);
         }
-        let v = &self.text[start..];
-        let lead = v.len() - v.trim_start_matches([' ', '\t']).len();
-        let trimmed_len = v.trim_matches([' ', '\t']).len();
-        ((start + lead) as u32, (start + lead + trimmed_len) as u32)
+        let b = self.text.as_bytes();
+        let s = grammar::skip_ws(b, start);
+        let mut e = b.len();
+        while e > s && grammar::is_ws(b[e - 1]) {
+            e -= 1;
+        }
+        (s, e)
     }
 
     fn name_of<'a>(&'a self, e: &Entry) -> &'a str {
@@ -616,6 +653,33 @@ mod tests {
         assert_eq!(
             all,
             [("CSeq", "2 INVITE"), ("Subject", "evil  Via: injected")]
+        );
+    }
+
+    #[test]
+    fn list_values_are_split_like_the_parser_splits_them() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Allow, "INVITE, ACK ,BYE");
+        h.push(HeaderName::Contact, "\"a, b\" <sip:a@b;x=1,2>, <sip:c@d>");
+        h.push(HeaderName::Subject, "not, a list");
+        h.push(HeaderName::Supported, "");
+        h.push(HeaderName::Route, "\"unbalanced, <sip:x>");
+        h.push_front(HeaderName::Allow, "OPTIONS, INFO");
+        h.set(HeaderName::Contact, "*");
+        let all: Vec<_> = h.iter().collect();
+        assert_eq!(
+            all,
+            [
+                ("Allow", "OPTIONS"),
+                ("Allow", "INFO"),
+                ("Allow", "INVITE"),
+                ("Allow", "ACK"),
+                ("Allow", "BYE"),
+                ("Contact", "*"),
+                ("Subject", "not, a list"),
+                ("Supported", ""),
+                ("Route", "\"unbalanced, <sip:x>"),
+            ]
         );
     }
 
