@@ -24,6 +24,9 @@ enum Command {
     Dtmf(cli::dtmf::DtmfCommand),
     /// Run the server (SIP listeners and the media runtime) until SIGTERM or SIGINT.
     Run(cli::run::RunArgs),
+    /// SIP tools: check a message file.
+    #[command(subcommand)]
+    Sip(cli::sip::SipCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +35,6 @@ fn main() -> ExitCode {
         Command::Transcode(a) => cli::transcode::run(a),
         Command::Dtmf(c) => cli::dtmf::run(c),
         Command::Run(a) => cli::run::run(a),
+        Command::Sip(c) => cli::sip::run(c),
     }
 }

@@ -2,4 +2,5 @@
 
 pub(crate) mod dtmf;
 pub(crate) mod run;
+pub(crate) mod sip;
 pub(crate) mod transcode;
