@@ -91,7 +91,8 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
     pos = next;
     line += 1;
 
-    let mut headers = Headers::with_capacity(16, input.len() - pos);
+    // 32 entries: a dozen headers plus the elements of split lists (Allow alone has ~8).
+    let mut headers = Headers::with_capacity(32, input.len() - pos);
     let mut content_length: Option<usize> = None;
     let mut pending: Option<Pending> = None;
     loop {
