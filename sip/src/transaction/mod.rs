@@ -44,6 +44,21 @@
 //!   passed up ([`Event::Stray2xx`], [`Event::Ack`]): they belong to dialogs.
 //! - Every transaction ends with exactly one [`Event::Terminated`].
 //!
+//! # Limits and choices
+//!
+//! - Not in RFC 3261 §17, added so nothing waits forever on a peer or a TU: Timer C on INVITE
+//!   client transactions in Proceeding, and an answer guard ([`Timer::Answer`]) on server
+//!   transactions whose TU never sends a final response. Both report [`Event::Timeout`].
+//! - Requests whose branch lacks the magic cookie (RFC 2543 peers) are matched with a
+//!   simplified key, not the full §17.2.3 procedure; see `key.rs`.
+//! - Responses are matched by branch and CSeq method only; the §18.1.2 check that the top
+//!   Via's sent-by is ours is not made (the layer does not know every name it is reached by).
+//! - A transport error fails transactions by destination and transport (a scan of the
+//!   table); a server transaction does not try the RFC 3263 backup addresses of §17.2.4.
+//! - [`Transmit`] owns its bytes rather than writing into a caller's buffer (STYLE's quinn
+//!   shape): transactions keep every message for retransmission anyway, and the server's
+//!   outbound queue takes a `Vec<u8>`, so owning saves a copy. This is signalling, not media.
+//!
 //! # Run loop
 //!
 //! ```
