@@ -67,12 +67,14 @@ pub struct EncoderConfig {
     pub g729_annex_b: bool,
 }
 
+impl EncoderConfig {
+    /// Every encoder on its defaults ([`OpusConfig::DEFAULT`], G.729 Annex B on).
+    pub const DEFAULT: Self = Self { opus: OpusConfig::DEFAULT, g729_annex_b: true };
+}
+
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self {
-            opus: OpusConfig::default(),
-            g729_annex_b: true,
-        }
+        Self::DEFAULT
     }
 }
 

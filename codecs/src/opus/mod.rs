@@ -54,18 +54,24 @@ pub struct OpusConfig {
     pub application: OpusApplication,
 }
 
+impl OpusConfig {
+    /// Tandem's telephony defaults: mono, complexity 5, VBR at [`default_bitrate`], in-band
+    /// FEC for 5% expected loss, no DTX, VoIP application.
+    pub const DEFAULT: Self = Self {
+        channels: 1,
+        complexity: 5,
+        bitrate_bps: None,
+        vbr: true,
+        inband_fec: true,
+        expected_loss_pct: 5,
+        dtx: false,
+        application: OpusApplication::Voip,
+    };
+}
+
 impl Default for OpusConfig {
     fn default() -> Self {
-        Self {
-            channels: 1,
-            complexity: 5,
-            bitrate_bps: None,
-            vbr: true,
-            inband_fec: true,
-            expected_loss_pct: 5,
-            dtx: false,
-            application: OpusApplication::Voip,
-        }
+        Self::DEFAULT
     }
 }
 

@@ -83,6 +83,7 @@ impl ConferenceSpec {
 pub struct EncoderBank {
     format: Format,
     ptime_ms: u32,
+    encoder: EncoderConfig,
     packetizers: Box<[Packetizer]>,
     users: usize,
     /// Outputs needed this tick / last tick (bit = output index).
@@ -110,13 +111,14 @@ impl EncoderBank {
                     spec.codec.format,
                     spec.codec.ptime_ms,
                     room.rate_hz,
-                    &EncoderConfig::default(),
+                    &spec.encoder,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             format: spec.codec.format,
             ptime_ms: spec.codec.ptime_ms,
+            encoder: spec.encoder,
             packetizers: packetizers.into_boxed_slice(),
             users: 0,
             needed: 0,
@@ -126,7 +128,9 @@ impl EncoderBank {
     }
 
     fn matches(&self, spec: &LegSpec) -> bool {
-        self.format == spec.codec.format && self.ptime_ms == spec.codec.ptime_ms
+        self.format == spec.codec.format
+            && self.ptime_ms == spec.codec.ptime_ms
+            && self.encoder == spec.encoder
     }
 }
 

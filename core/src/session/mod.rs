@@ -38,7 +38,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tandem_codecs::{CodecError, CodecId, Format};
+use tandem_codecs::{CodecError, CodecId, EncoderConfig, Format};
 use tandem_drivers::packet::PACKET_BUF_BYTES;
 use tandem_dsp::dtmf::DtmfError;
 use tandem_dsp::jitter::JitterConfigError;
@@ -136,11 +136,14 @@ pub struct LegSpec {
     pub adaptive_playout: bool,
     /// No RTP for this long reports [`EventKind::MediaTimeout`]; 0 disables it.
     pub media_timeout_ms: u32,
+    /// Settings of the encoder that codes what this leg receives from Tandem (Opus channels,
+    /// complexity, bitrate...), for sessions that encode.
+    pub encoder: EncoderConfig,
 }
 
 impl LegSpec {
     /// A leg with `codec`, no telephone-events, no known peer, no in-band detection, 40 ms
-    /// playout delay and a 30 s media timeout.
+    /// playout delay, a 30 s media timeout and default encoder settings.
     pub const fn new(codec: CodecSpec) -> Self {
         Self {
             codec,
@@ -151,7 +154,14 @@ impl LegSpec {
             playout_delay_ms: 40,
             adaptive_playout: false,
             media_timeout_ms: 30_000,
+            encoder: EncoderConfig::DEFAULT,
         }
+    }
+
+    /// With these encoder settings (sessions that encode towards this leg).
+    pub const fn with_encoder(mut self, encoder: EncoderConfig) -> Self {
+        self.encoder = encoder;
+        self
     }
 
     /// With the adaptive jitter buffer (on) or the fixed-delay reorder buffer (off).

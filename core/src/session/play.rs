@@ -16,7 +16,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tandem_codecs::EncoderConfig;
 use tandem_codecs::resample::Resampler;
 use tandem_dsp::dtmf::{DtmfGenerator, DtmfGeneratorConfig};
 use tandem_dsp::tone::{ToneGenerator, ToneSpec};
@@ -150,7 +149,7 @@ impl Play {
                 spec.leg.codec.format,
                 spec.leg.codec.ptime_ms,
                 rate,
-                &EncoderConfig::default(),
+                &spec.leg.encoder,
             )?,
             generator: DtmfGenerator::new(DtmfGeneratorConfig {
                 sample_rate_hz: rate,

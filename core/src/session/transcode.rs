@@ -38,7 +38,6 @@
 
 use std::net::SocketAddr;
 
-use tandem_codecs::EncoderConfig;
 use tandem_dsp::dtmf::{
     Digit, DtmfConfig, DtmfDetector, DtmfEvent, DtmfEventKind, DtmfGenerator, DtmfGeneratorConfig,
 };
@@ -173,7 +172,7 @@ impl Direction {
             dst.codec.format,
             dst.codec.ptime_ms,
             rate,
-            &EncoderConfig::default(),
+            &dst.encoder,
         )?;
         Ok(Self {
             playout,
