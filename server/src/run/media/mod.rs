@@ -16,7 +16,7 @@ pub mod capability;
 
 use std::net::SocketAddr;
 
-use tandem_codecs::{CodecId, Format, RtpClock, registry};
+use tandem_codecs::{CodecId, EncoderConfig, Format, RtpClock, registry};
 use tandem_core::rtp::PayloadType;
 use tandem_core::session::{CodecSpec, LegSpec};
 use tandem_sip::sdp::NegotiatedStream;
@@ -275,7 +275,13 @@ pub fn codec_spec(codec: &NegotiatedCodec, policy: &MediaPolicy) -> Result<Codec
 /// [`MediaError`] as [`codec_spec`], and [`MediaError::PayloadTypeClash`].
 pub fn leg_spec(media: &NegotiatedMedia, policy: &MediaPolicy) -> Result<LegSpec, MediaError> {
     let codec = codec_spec(&media.codec, policy)?;
-    let mut leg = LegSpec::new(codec).with_media_timeout_ms(policy.timeout_ms);
+    let encoder = EncoderConfig {
+        opus: policy.opus.encoder,
+        ..EncoderConfig::DEFAULT
+    };
+    let mut leg = LegSpec::new(codec)
+        .with_media_timeout_ms(policy.timeout_ms)
+        .with_encoder(encoder);
     if let Some(pt) = media.telephone_event {
         if pt == media.codec.payload_type {
             return Err(MediaError::PayloadTypeClash(pt));
@@ -322,6 +328,23 @@ mod tests {
 
     fn policy() -> MediaPolicy {
         MediaPolicy::default()
+    }
+
+    #[test]
+    fn legs_encode_with_the_configured_opus_settings() {
+        let mut p = policy();
+        p.opus.encoder.channels = 2;
+        p.opus.encoder.complexity = 10;
+        p.opus.encoder.bitrate_bps = Some(32_000);
+        let mut opus = codec(96, "opus", 48000);
+        opus.channels = Some(2);
+        let media = NegotiatedMedia {
+            codec: opus,
+            telephone_event: None,
+            remote: None,
+        };
+        let leg = leg_spec(&media, &p).unwrap();
+        assert_eq!(leg.encoder.opus, p.opus.encoder);
     }
 
     #[test]
