@@ -4,6 +4,7 @@
 #
 #   scripts/deps.sh build   what building needs (cmake builds the bundled libopus 1.5)
 #   scripts/deps.sh test    that, plus the real peers and references the tests run against
+#   scripts/deps.sh bench   that, plus the peers the engine benchmarks compare against
 set -euo pipefail
 
 build=(cmake pkg-config gcc make)
@@ -16,12 +17,18 @@ test=(
   tshark                # pcap captures decode as RTP
   sip-tester            # sipp: SIP calls and load against `tandem run`
   baresip-core          # baresip: a real SIP phone (digest REGISTER, RFC 4733 DTMF)
+  kamailio              # drives Tandem over the ng protocol with its rtpengine module
+)
+# Side-by-side benchmark peers (not needed by the tests).
+bench=(
+  rtpengine-daemon rtpengine-utils   # rtpengine in userspace mode, for same-run comparisons
 )
 
 case "${1:-build}" in
   build) wanted=("${build[@]}") ;;
   test) wanted=("${build[@]}" "${test[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  bench) wanted=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -36,7 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # PESQ (ITU-T P.862) scores the jitter-buffer evaluation (benches/scripts/pesq_score.py).
-if [ "${1:-build}" = test ] && ! python3 -c "import pesq, numpy" 2>/dev/null; then
+if [ "${1:-build}" != build ] && ! python3 -c "import pesq, numpy" 2>/dev/null; then
   python3 -m pip install --quiet pesq numpy || echo "warning: pip install pesq numpy failed; only the jitter evaluation needs it" >&2
 fi
 if ! command -v cargo >/dev/null; then
