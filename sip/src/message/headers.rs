@@ -450,7 +450,7 @@ impl Headers {
 
     // ----- crate-internal construction (the parser) -----
 
-    /// The buffer the parser appends values to; pair with [`Headers::commit`].
+    /// The buffer the parser appends values to; pair with `commit_known` or `commit_other`.
     pub(crate) fn text_mut(&mut self) -> &mut String {
         &mut self.text
     }

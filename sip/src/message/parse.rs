@@ -129,14 +129,18 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
         if let Some(p) = pending.take() {
             finish(&mut headers, p, &mut content_length)?;
         }
-        let colon = lb
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(at.err(ParseErrorKind::MissingColon))?;
-        let name = &l[..trim_end(lb, 0, colon)];
-        if !grammar::is_token(name.as_bytes()) {
-            return Err(at.err(ParseErrorKind::InvalidHeaderName));
+        // header-name HCOLON: a token, optional SP/HTAB, ":" (one pass over the name).
+        let name_end = grammar::scan_token(lb, 0);
+        let colon = grammar::skip_ws(lb, name_end);
+        if lb.get(colon) != Some(&b':') {
+            let kind = if name_end == 0 || lb[colon..].contains(&b':') {
+                ParseErrorKind::InvalidHeaderName
+            } else {
+                ParseErrorKind::MissingColon
+            };
+            return Err(at.err(kind));
         }
+        let name = &l[..name_end];
         let value_offset = grammar::skip_ws(lb, colon + 1);
         let value = &l[value_offset..];
         let value_at = at.plus(value_offset);
@@ -228,6 +232,7 @@ fn scan_line(input: &[u8], utf8_len: usize, at: At) -> Result<(usize, usize), Pa
 }
 
 /// Stores the pending header: trims, splits list headers, takes Content-Length out.
+#[inline]
 fn finish(
     headers: &mut Headers,
     p: Pending,
