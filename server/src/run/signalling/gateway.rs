@@ -1,0 +1,1422 @@
+//! The B2BUA behind configured `[[routes]]`: an inbound INVITE routed to
+//! [`Destination::Gateway`](crate::run::routing::Destination::Gateway) becomes an outbound
+//! INVITE to the route's target, offering the route's codecs, and the two calls are bridged
+//! by one media session (`Transcode`, or `Relay` when both sides run the same codec).
+//!
+//! # Contract for the signalling loop
+//!
+//! SIP goes through the loop's [`TransactionLayer`], which every method takes: the gateway
+//! sends requests, ACKs and responses on it itself (drain `poll_transmit` afterwards, as
+//! after any other call). Media runtime calls block, so the gateway never makes them: it
+//! returns [`MediaAction`]s, which the loop runs (through `spawn_blocking`), reporting the
+//! result of [`MediaAction::Create`] back with [`Gateway::handle_media_created`];
+//! [`run_media_actions`] does that on tokio's blocking pool.
+//!
+//! | what happened | call |
+//! |---|---|
+//! | a new INVITE routed to a gateway target | [`Gateway::handle_invite`] |
+//! | a `Create` finished | [`Gateway::handle_media_created`] |
+//! | `Event::Response` for a transaction [`Gateway::owns_transaction`] | [`Gateway::handle_response`] |
+//! | `Event::Timeout` / `Event::TransportError` for one of its transactions | [`Gateway::handle_transaction_failed`] |
+//! | `Event::Cancel` for one of its server transactions | [`Gateway::handle_cancel`] |
+//! | an in-dialog request (To tag) [`Gateway::owns_request`] says is ours (BYE, ACK, re-INVITE...) | [`Gateway::handle_in_dialog`] |
+//! | `Event::Stray2xx` | [`Gateway::handle_stray_2xx`] |
+//! | a media timeout event for a session | [`Gateway::handle_media_timeout`] |
+//! | draining at shutdown | [`Gateway::hangup_all`] |
+//!
+//! # Call flow
+//!
+//! 1. INVITE in (with an SDP offer; a late offer is refused with 488): the offer is answered
+//!    in a dry run to learn the inbound leg's codec; the outbound leg's codec is the route's
+//!    first codec as the SDP layer would number it. → `Create`.
+//! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
+//!    route's codecs at the outbound leg's RTP port) goes to the target's `host:port` (an IP
+//!    literal; there is no DNS here).
+//! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, the answer is
+//!    checked against the codec the session was built with (another codec ends the call:
+//!    BYE out, 488 in), `SetRemote` for the outbound leg, and the inbound INVITE is answered
+//!    200 with our SDP. Outbound failure → the same status in (408 for a timeout, 503 for a
+//!    transport error or a 3xx we do not follow), and `Remove`.
+//! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
+//!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
+//!
+//! Not done: re-INVITEs on bridged calls are refused with 488 (the session keeps running),
+//! 2xx retransmission to the caller until its ACK (loopback and reliable links do not lose
+//! it), following 3xx redirects, authenticating to a challenging target.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tandem_core::runtime::{Runtime, SessionHandle};
+use tandem_core::session::{LegId, LegSpec, SessionId, SessionSpec};
+use tandem_sip::dialog::{Dialog, DialogId, UacParams, uas};
+use tandem_sip::message::{
+    ContentType, HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Uri,
+};
+use tandem_sip::sdp::{LocalPolicy, LocalSession, NegotiatedStream, SessionDescription, answer};
+use tandem_sip::transaction::{TransactionId, TransactionLayer};
+use tokio::sync::mpsc;
+
+use crate::run::config::CodecPref;
+use crate::run::media::{MediaPolicy, capability, leg_spec_for};
+
+/// A placeholder RTP port for dry-run negotiations (any non-zero port: only the codec
+/// choice is kept from them).
+const DRY_RUN_PORT: u16 = 9;
+
+/// Identifies one bridged call for the loop (in [`MediaAction::Create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GatewayCallId(pub u64);
+
+impl std::fmt::Display for GatewayCallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "gw{}", self.0)
+    }
+}
+
+/// A media runtime call for the loop to make (blocking: through `spawn_blocking`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaAction {
+    /// Create `spec` and report the result with [`Gateway::handle_media_created`].
+    Create {
+        /// The call it is for.
+        call: GatewayCallId,
+        /// The two-leg session: leg 0 the caller, leg 1 the callee.
+        spec: SessionSpec,
+    },
+    /// The callee's RTP address, known from its answer.
+    SetRemote {
+        /// The session.
+        session: SessionId,
+        /// The outbound leg.
+        leg: LegId,
+        /// Where the callee receives RTP.
+        remote: SocketAddr,
+    },
+    /// The call ended: remove its session.
+    Remove {
+        /// The session.
+        session: SessionId,
+    },
+}
+
+/// The result of a [`MediaAction::Create`], for [`Gateway::handle_media_created`].
+#[derive(Debug)]
+pub struct MediaCreated {
+    /// The call it was for.
+    pub call: GatewayCallId,
+    /// The session, or why the runtime refused it.
+    pub created: Result<SessionHandle, String>,
+}
+
+/// Runs `actions` on tokio's blocking pool (runtime calls block until the worker replies)
+/// and reports each `Create`'s result on `results`. `SetRemote` and `Remove` failures are
+/// only logged: the session is gone or going either way. Needs a tokio runtime.
+pub fn run_media_actions(
+    runtime: &Arc<Runtime>,
+    actions: Vec<MediaAction>,
+    results: &mpsc::UnboundedSender<MediaCreated>,
+) {
+    for action in actions {
+        let runtime = Arc::clone(runtime);
+        let results = results.clone();
+        tokio::task::spawn_blocking(move || match action {
+            MediaAction::Create { call, spec } => {
+                let created = runtime.create_session(&spec).map_err(|e| e.to_string());
+                if let Err(mpsc::error::SendError(MediaCreated {
+                    created: Ok(handle),
+                    ..
+                })) = results.send(MediaCreated { call, created })
+                {
+                    // Nobody listens any more: do not leak the session.
+                    let _ = runtime.remove_session(handle.id);
+                }
+            }
+            MediaAction::SetRemote {
+                session,
+                leg,
+                remote,
+            } => {
+                if let Err(e) = runtime.set_remote(session, leg, remote) {
+                    tracing::debug!(?session, "gateway: set_remote failed: {e}");
+                }
+            }
+            MediaAction::Remove { session } => {
+                if let Err(e) = runtime.remove_session(session) {
+                    tracing::debug!(?session, "gateway: remove_session failed: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// Where a gateway call goes, as [`routing`](crate::run::routing) decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTarget<'a> {
+    /// The target URI (capture groups substituted).
+    pub target: &'a str,
+    /// Codecs to offer on the outbound leg, in order.
+    pub codecs: &'a [CodecPref],
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the media session.
+    CreatingMedia,
+    /// The outbound INVITE is out, no final response yet.
+    Calling,
+    /// Both sides answered.
+    Bridged,
+    /// Ended; waiting only for the media session to be gone (a `Create` in flight).
+    Ended,
+}
+
+#[derive(Debug)]
+struct Call {
+    phase: Phase,
+    /// The inbound INVITE and its server transaction.
+    inbound_request: Request,
+    inbound_txn: TransactionId,
+    /// Our To tag towards the caller.
+    inbound_tag: String,
+    inbound_session: LocalSession,
+    inbound_policy: LocalPolicy,
+    inbound_offer: SessionDescription,
+    /// The target, its address, and the outbound leg's policy.
+    target: Uri,
+    destination: SocketAddr,
+    outbound_policy: LocalPolicy,
+    outbound_session: LocalSession,
+    /// The codec the session's outbound leg was built with.
+    outbound_leg: LegSpec,
+    /// The outbound INVITE (for the dialog and the CANCEL) and its client transaction.
+    outbound_request: Option<Request>,
+    outbound_txn: Option<TransactionId>,
+    media: Option<SessionHandle>,
+    inbound_dialog: Option<Dialog>,
+    outbound_dialog: Option<Dialog>,
+    ringing_sent: bool,
+    /// The caller cancelled while the outbound leg was still being set up.
+    cancelled: bool,
+}
+
+/// The gateway calls in progress. See the module docs.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Our SIP address (Via, Contact).
+    local: SocketAddr,
+    /// Our media address (SDP `c=`).
+    media_address: IpAddr,
+    policy: MediaPolicy,
+    calls: HashMap<GatewayCallId, Call>,
+    /// Transactions (server and client) of each call.
+    transactions: HashMap<TransactionId, GatewayCallId>,
+    /// Dialogs (either side) of each call.
+    dialogs: HashMap<DialogId, GatewayCallId>,
+    sessions: HashMap<SessionId, GatewayCallId>,
+    next_call: u64,
+}
+
+/// 64 unpredictable bits (per-process random hash keys: enough for tags and Call-IDs).
+fn random_u64() -> u64 {
+    RandomState::new().hash_one(0u8)
+}
+
+fn token() -> String {
+    format!("{:016x}", random_u64())
+}
+
+/// The address a request to `uri` goes to: its host, which must be an IP literal, and its
+/// port (5060 when absent).
+pub fn uri_destination(uri: &Uri) -> Option<SocketAddr> {
+    let sip = uri.as_sip()?;
+    let ip = match &sip.host {
+        Host::Ipv4(ip) => IpAddr::V4(*ip),
+        Host::Ipv6(ip) => IpAddr::V6(*ip),
+        Host::Domain(_) => return None,
+    };
+    Some(SocketAddr::new(ip, sip.port.unwrap_or(5060)))
+}
+
+/// Where an in-dialog request built by [`Dialog`] goes: its first Route (loose routing),
+/// else its Request-URI.
+fn next_hop(request: &Request) -> Option<SocketAddr> {
+    match request.headers.routes().next() {
+        Some(Ok(route)) => uri_destination(&route.uri),
+        Some(Err(_)) => None,
+        None => uri_destination(&request.uri),
+    }
+}
+
+/// Our Via for requests we send from `local` (the layer adds the branch).
+fn via(local: SocketAddr) -> String {
+    format!("SIP/2.0/UDP {local};rport")
+}
+
+/// Our Contact at `local`, with `user` (escaped as on the wire) when there is one.
+fn contact(local: SocketAddr, user: Option<&str>) -> NameAddr {
+    let text = match user {
+        Some(u) if !u.is_empty() => format!("<sip:{u}@{local}>"),
+        _ => format!("<sip:tandem@{local}>"),
+    };
+    NameAddr::parse(&text).unwrap_or_else(|_| NameAddr::new(Uri::Other(text)))
+}
+
+/// 502 Bad Gateway (RFC 3261 §21.5.3): the route's target cannot be reached as written.
+fn bad_gateway() -> StatusCode {
+    StatusCode::new(502).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// The inbound final status for an outbound final non-2xx status.
+fn inbound_status(outbound: StatusCode) -> StatusCode {
+    match outbound.as_u16() {
+        // Redirects are not followed, and a challenge was for us, not for the caller.
+        300..=399 | 401 | 407 => StatusCode::SERVICE_UNAVAILABLE,
+        _ => outbound,
+    }
+}
+
+impl Gateway {
+    /// A gateway sending SIP from `local` and media from `media_address`.
+    pub fn new(local: SocketAddr, media_address: IpAddr, policy: MediaPolicy) -> Self {
+        Self {
+            local,
+            media_address,
+            policy,
+            calls: HashMap::new(),
+            transactions: HashMap::new(),
+            dialogs: HashMap::new(),
+            sessions: HashMap::new(),
+            next_call: 1,
+        }
+    }
+
+    /// Calls in progress (for leak checks and metrics).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when transaction `id` (server or client) belongs to a gateway call.
+    pub fn owns_transaction(&self, id: TransactionId) -> bool {
+        self.transactions.contains_key(&id)
+    }
+
+    /// True when `request` (with a To tag) belongs to one of the gateway's dialogs.
+    pub fn owns_request(&self, request: &Request) -> bool {
+        matches!(DialogId::of_received_request(request), Ok(Some(id)) if self.dialogs.contains_key(&id))
+    }
+
+    /// The call a media session belongs to.
+    pub fn call_of_session(&self, session: SessionId) -> Option<GatewayCallId> {
+        self.sessions.get(&session).copied()
+    }
+
+    fn via(&self) -> String {
+        via(self.local)
+    }
+
+    /// Takes a new INVITE (server transaction `server`) routed to `target`, whose caller is
+    /// answered with `inbound_codecs` (its endpoint's preferences or `[codecs]`).
+    ///
+    /// Refusals are answered here (488 without a usable offer, 502 for a target that is not
+    /// a SIP URI with an IP address) and return no action.
+    pub fn handle_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        server: TransactionId,
+        request: &Request,
+        target: &GatewayTarget<'_>,
+        inbound_codecs: &[CodecPref],
+    ) -> Vec<MediaAction> {
+        let refuse = |layer: &mut TransactionLayer, status: StatusCode, why: &str| {
+            tracing::info!(
+                target = target.target,
+                "gateway call refused ({status}): {why}"
+            );
+            let mut r = Response::from_request(request, status);
+            let _ = r.set_to_tag(&token());
+            let _ = layer.send_response(now, server, r);
+            Vec::new()
+        };
+        let Some((uri, destination)) = Uri::parse(target.target)
+            .ok()
+            .and_then(|u| uri_destination(&u).map(|d| (u, d)))
+        else {
+            return refuse(layer, bad_gateway(), "target is not sip:<ip>[:port]");
+        };
+        let Ok(offer) = SessionDescription::parse(&request.body) else {
+            return refuse(
+                layer,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                "no usable SDP offer",
+            );
+        };
+        let inbound_policy = capability::local_policy(
+            &capability::capabilities(inbound_codecs, &self.policy),
+            &self.policy,
+            self.media_address,
+        );
+        let Some(inbound_leg) = self.dry_answer(&offer, &inbound_policy) else {
+            return refuse(layer, StatusCode::NOT_ACCEPTABLE_HERE, "no common codec");
+        };
+        let outbound_policy = capability::local_policy(
+            &capability::offer(target.codecs, &self.policy),
+            &self.policy,
+            self.media_address,
+        );
+        let Some(outbound_leg) = self.dry_offer(&outbound_policy) else {
+            return refuse(
+                layer,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                "route has no codec we run",
+            );
+        };
+        let id = GatewayCallId(self.next_call);
+        self.next_call += 1;
+        let spec = if inbound_leg.codec == outbound_leg.codec
+            && inbound_leg.telephone_event == outbound_leg.telephone_event
+        {
+            SessionSpec::Relay {
+                a: inbound_leg,
+                b: outbound_leg,
+            }
+        } else {
+            SessionSpec::Transcode {
+                a: inbound_leg,
+                b: outbound_leg,
+            }
+        };
+        let session_id = random_u64();
+        self.calls.insert(
+            id,
+            Call {
+                phase: Phase::CreatingMedia,
+                inbound_request: request.clone(),
+                inbound_txn: server,
+                inbound_tag: token(),
+                inbound_session: LocalSession::new("tandem", session_id, self.media_address),
+                inbound_policy,
+                inbound_offer: offer,
+                target: uri,
+                destination,
+                outbound_policy,
+                outbound_session: LocalSession::new(
+                    "tandem",
+                    session_id.wrapping_add(1),
+                    self.media_address,
+                ),
+                outbound_leg,
+                outbound_request: None,
+                outbound_txn: None,
+                media: None,
+                inbound_dialog: None,
+                outbound_dialog: None,
+                ringing_sent: false,
+                cancelled: false,
+            },
+        );
+        self.transactions.insert(server, id);
+        tracing::info!(call = %id, target = target.target, "gateway call: creating media");
+        vec![MediaAction::Create { call: id, spec }]
+    }
+
+    /// The leg the caller's `offer` gives under `policy`, by answering it in a dry run.
+    fn dry_answer(&self, offer: &SessionDescription, policy: &LocalPolicy) -> Option<LegSpec> {
+        let mut policy = policy.clone();
+        policy.rtp_ports = vec![DRY_RUN_PORT];
+        let answered = answer(
+            offer,
+            &policy,
+            LocalSession::new("-", 0, self.media_address).origin(),
+        );
+        let stream = answered.accepted().next()?;
+        leg_spec_for(stream, &self.policy).ok()
+    }
+
+    /// The leg our offer under `policy` gives when the callee picks its first codec: our
+    /// offer, answered in a dry run by a peer that supports only that codec.
+    fn dry_offer(&self, policy: &LocalPolicy) -> Option<LegSpec> {
+        let mut policy = policy.clone();
+        policy.rtp_ports = vec![DRY_RUN_PORT];
+        let mut ours = LocalSession::new("-", 0, self.media_address);
+        let offer = ours.create_offer(&policy);
+        let mut callee_policy = policy.clone();
+        callee_policy.codecs.truncate(1);
+        let answered = answer(
+            &offer,
+            &callee_policy,
+            LocalSession::new("-", 1, self.media_address).origin(),
+        );
+        let negotiated = ours.handle_answer(&answered.sdp).ok()?;
+        let stream = negotiated.accepted().next()?;
+        let mut leg = leg_spec_for(stream, &self.policy).ok()?;
+        // The callee's address comes with its real answer (`SetRemote`).
+        leg.remote = None;
+        Some(leg)
+    }
+
+    /// The result of [`MediaAction::Create`] for `call`: the outbound INVITE goes out, or
+    /// the caller gets 503. `Err` carries the runtime's reason, for the log.
+    pub fn handle_media_created(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        created: Result<SessionHandle, String>,
+    ) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // The call is gone; a session created anyway must not leak.
+            return created
+                .map(|h| vec![MediaAction::Remove { session: h.id }])
+                .unwrap_or_default();
+        };
+        let handle = match created {
+            Ok(handle) => handle,
+            Err(reason) => {
+                tracing::warn!(call = %id, "gateway call: no media session: {reason}");
+                if !call.cancelled && call.phase != Phase::Ended {
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    respond_inbound(now, layer, call, status);
+                }
+                self.forget(id);
+                return Vec::new();
+            }
+        };
+        self.sessions.insert(handle.id, id);
+        let session = handle.id;
+        call.media = Some(handle.clone());
+        if call.cancelled || call.phase == Phase::Ended {
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        }
+        let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
+            respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        };
+        let mut policy = call.outbound_policy.clone();
+        policy.rtp_ports = vec![port];
+        let offer = call.outbound_session.create_offer(&policy);
+        let caller = call
+            .inbound_request
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user.clone()));
+        let from_text = format!(
+            "<sip:{}@{}>",
+            caller.as_deref().unwrap_or("tandem"),
+            self.local
+        );
+        let Ok(from) = NameAddr::parse(&from_text) else {
+            respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        };
+        let contact = contact(self.local, caller.as_deref());
+        let params = UacParams::new(
+            call.target.clone(),
+            from,
+            token(),
+            NameAddr::new(call.target.clone()),
+            format!("{}@tandem", token()),
+            contact,
+        );
+        let request = match params.invite(offer.to_string().as_bytes()) {
+            Ok(mut r) => {
+                r.headers.push_front(HeaderName::Via, via(self.local));
+                r
+            }
+            Err(e) => {
+                tracing::warn!(call = %id, "gateway call: outbound INVITE not built: {e}");
+                respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+                self.forget(id);
+                return vec![MediaAction::Remove { session }];
+            }
+        };
+        match layer.send_request(now, request.clone(), call.destination, Transport::Udp) {
+            Ok(txn) => {
+                call.outbound_txn = Some(txn);
+                call.outbound_request = Some(request);
+                call.phase = Phase::Calling;
+                self.transactions.insert(txn, id);
+                tracing::info!(call = %id, destination = %call.destination, "gateway call: INVITE out");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(call = %id, "gateway call: outbound INVITE not sent: {e}");
+                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                self.forget(id);
+                vec![MediaAction::Remove { session }]
+            }
+        }
+    }
+
+    /// A response on one of the gateway's client transactions (the outbound INVITE, or a
+    /// BYE we sent: those need nothing).
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        txn: TransactionId,
+        response: &Response,
+    ) -> Vec<MediaAction> {
+        let Some(&id) = self.transactions.get(&txn) else {
+            return Vec::new();
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.outbound_txn != Some(txn) {
+            return Vec::new();
+        }
+        let code = response.status.as_u16();
+        match code {
+            100 => Vec::new(),
+            101..=199 => {
+                if !call.ringing_sent && !call.cancelled && call.phase == Phase::Calling {
+                    call.ringing_sent = true;
+                    let contact = contact(self.local, None);
+                    if let Ok(ringing) = uas::invite_response(
+                        &call.inbound_request,
+                        StatusCode::RINGING,
+                        &call.inbound_tag,
+                        &contact,
+                    ) {
+                        let _ = layer.send_response(now, call.inbound_txn, ringing);
+                    }
+                }
+                Vec::new()
+            }
+            200..=299 => self.answered(now, layer, id, response),
+            _ => {
+                call.outbound_txn = None;
+                if !call.cancelled && call.phase == Phase::Calling {
+                    tracing::info!(call = %id, status = code, "gateway call: callee refused");
+                    respond_inbound(now, layer, call, inbound_status(response.status));
+                }
+                self.transactions.remove(&txn);
+                self.end(id)
+            }
+        }
+    }
+
+    /// The callee answered 2xx.
+    fn answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        response: &Response,
+    ) -> Vec<MediaAction> {
+        let local = self.local;
+        let our_contact = contact(local, None);
+        let via = self.via();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        // A retransmitted 2xx: ACK it again.
+        if let Some(dialog) = &call.outbound_dialog {
+            send_ack(layer, dialog, &via);
+            return Vec::new();
+        }
+        let Some(invite) = call.outbound_request.as_ref() else {
+            return Vec::new();
+        };
+        let mut dialog = match Dialog::new_uac(invite, response) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(call = %id, "gateway call: unusable 2xx: {e}");
+                return Vec::new();
+            }
+        };
+        send_ack(layer, &dialog, &via);
+        if call.cancelled || call.phase != Phase::Calling {
+            // It crossed our CANCEL: end it at once.
+            send_bye(now, layer, &mut dialog, &via);
+            return Vec::new();
+        }
+        self.dialogs.insert(dialog.id().clone(), id);
+        call.outbound_dialog = Some(dialog);
+        let Some(session) = call.media.as_ref().map(|m| m.id) else {
+            return Vec::new();
+        };
+        let outbound_leg = call
+            .media
+            .as_ref()
+            .and_then(|m| m.legs.get(1))
+            .map(|l| l.leg);
+        let negotiated = SessionDescription::parse(&response.body)
+            .ok()
+            .and_then(|sdp| call.outbound_session.handle_answer(&sdp).ok());
+        let stream: Option<NegotiatedStream> =
+            negotiated.and_then(|n| n.accepted().next().cloned());
+        let leg = stream
+            .as_ref()
+            .and_then(|s| leg_spec_for(s, &self.policy).ok());
+        let usable = leg
+            .as_ref()
+            .is_some_and(|l| l.codec == call.outbound_leg.codec);
+        if !usable {
+            tracing::info!(
+                call = %id,
+                "gateway call: the callee answered without the codec the session runs ({:?})",
+                leg.map(|l| l.codec.format)
+            );
+            if let Some(d) = call.outbound_dialog.as_mut() {
+                send_bye(now, layer, d, &via);
+            }
+            respond_inbound(now, layer, call, StatusCode::NOT_ACCEPTABLE_HERE);
+            return self.end(id);
+        }
+        let mut actions = Vec::new();
+        if let (Some(remote), Some(leg)) = (stream.and_then(|s| s.remote_rtp), outbound_leg) {
+            actions.push(MediaAction::SetRemote {
+                session,
+                leg,
+                remote,
+            });
+        }
+        // Answer the caller with the inbound leg's port.
+        let port = call
+            .media
+            .as_ref()
+            .and_then(|m| m.legs.first())
+            .map(|l| l.rtp.port());
+        let mut policy = call.inbound_policy.clone();
+        policy.rtp_ports = port.into_iter().collect();
+        let (sdp, _) = call.inbound_session.answer(&call.inbound_offer, &policy);
+        let user = call
+            .inbound_request
+            .uri
+            .as_sip()
+            .and_then(|s| s.user.clone());
+        let contact = match user {
+            Some(u) => contact(local, Some(&u)),
+            None => our_contact,
+        };
+        let ok = uas::invite_response(
+            &call.inbound_request,
+            StatusCode::OK,
+            &call.inbound_tag,
+            &contact,
+        )
+        .map(|r| r.with_body(&ContentType::sdp(), sdp.to_string()));
+        match ok {
+            Ok(ok) => {
+                if let Ok(dialog) = Dialog::new_uas(&call.inbound_request, &ok) {
+                    self.dialogs.insert(dialog.id().clone(), id);
+                    call.inbound_dialog = Some(dialog);
+                }
+                let _ = layer.send_response(now, call.inbound_txn, ok);
+                call.phase = Phase::Bridged;
+                tracing::info!(call = %id, session = ?session, "gateway call: bridged");
+                actions
+            }
+            Err(e) => {
+                tracing::warn!(call = %id, "gateway call: 200 not built: {e}");
+                if let Some(d) = call.outbound_dialog.as_mut() {
+                    send_bye(now, layer, d, &via);
+                }
+                respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+                self.end(id)
+            }
+        }
+    }
+
+    /// One of the gateway's transactions timed out or could not be sent.
+    pub fn handle_transaction_failed(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        txn: TransactionId,
+        timed_out: bool,
+    ) -> Vec<MediaAction> {
+        let Some(id) = self.transactions.remove(&txn) else {
+            return Vec::new();
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.outbound_txn != Some(txn) {
+            return Vec::new();
+        }
+        call.outbound_txn = None;
+        if !call.cancelled && call.phase == Phase::Calling {
+            let status = if timed_out {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            tracing::info!(call = %id, "gateway call: callee unreachable ({status})");
+            respond_inbound(now, layer, call, status);
+        }
+        self.end(id)
+    }
+
+    /// The caller cancelled the INVITE on server transaction `txn` (the layer answered the
+    /// CANCEL): 487 to the caller, CANCEL to the callee.
+    pub fn handle_cancel(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        txn: TransactionId,
+    ) -> Vec<MediaAction> {
+        let Some(&id) = self.transactions.get(&txn) else {
+            return Vec::new();
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.inbound_txn != txn || call.cancelled || call.phase == Phase::Bridged {
+            return Vec::new();
+        }
+        call.cancelled = true;
+        respond_inbound(now, layer, call, StatusCode::REQUEST_TERMINATED);
+        tracing::info!(call = %id, "gateway call: cancelled by the caller");
+        match call.phase {
+            // The Create result ends it.
+            Phase::CreatingMedia => Vec::new(),
+            Phase::Calling => {
+                if let Some(out) = call.outbound_txn {
+                    if layer.cancel(now, out).is_ok() {
+                        // The 487 (or a crossing 2xx) ends the call.
+                        return Vec::new();
+                    }
+                }
+                self.end(id)
+            }
+            Phase::Bridged | Phase::Ended => Vec::new(),
+        }
+    }
+
+    /// A request inside one of the gateway's dialogs ([`Self::owns_request`]), on server
+    /// transaction `txn` (`None` for an ACK, which has none).
+    pub fn handle_in_dialog(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        txn: Option<TransactionId>,
+        request: &Request,
+    ) -> Vec<MediaAction> {
+        let via = self.via();
+        let Ok(Some(dialog_id)) = DialogId::of_received_request(request) else {
+            return Vec::new();
+        };
+        let Some(&id) = self.dialogs.get(&dialog_id) else {
+            return Vec::new();
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        let from_caller = call
+            .inbound_dialog
+            .as_ref()
+            .is_some_and(|d| d.id() == &dialog_id);
+        let (this, other) = if from_caller {
+            (&mut call.inbound_dialog, &mut call.outbound_dialog)
+        } else {
+            (&mut call.outbound_dialog, &mut call.inbound_dialog)
+        };
+        let Some(dialog) = this.as_mut() else {
+            return Vec::new();
+        };
+        let checked = dialog.handle_request(request);
+        let Some(txn) = txn else {
+            // ACK: nothing to answer.
+            return Vec::new();
+        };
+        let response = match checked {
+            Err(rejection) => rejection.response(request, random_u64()),
+            Ok(()) => match request.method {
+                Method::Bye => dialog.response(request, StatusCode::OK),
+                // A session change would need the other side renegotiated: not done here.
+                Method::Invite | Method::Update if !request.body.is_empty() => {
+                    let mut r = dialog.response(request, StatusCode::NOT_ACCEPTABLE_HERE);
+                    r.reason = "Not Acceptable Here (bridged call)".to_owned();
+                    r
+                }
+                _ => dialog.response(request, StatusCode::OK),
+            },
+        };
+        let _ = dialog.record_sent_response(&response);
+        let _ = layer.send_response(now, txn, response);
+        if request.method != Method::Bye || !dialog.is_terminated() {
+            return Vec::new();
+        }
+        tracing::info!(call = %id, from_caller, "gateway call: hung up");
+        if let Some(other) = other.as_mut() {
+            send_bye(now, layer, other, &via);
+        }
+        self.end(id)
+    }
+
+    /// A 2xx to INVITE that matched no transaction: a retransmission of a callee's 2xx after
+    /// the transaction ended; ACK it again if it is ours.
+    pub fn handle_stray_2xx(&mut self, layer: &mut TransactionLayer, response: &Response) -> bool {
+        let Ok(id) = DialogId::of_received_response(response) else {
+            return false;
+        };
+        let via = self.via();
+        let Some(call) = self.dialogs.get(&id).and_then(|c| self.calls.get(c)) else {
+            return false;
+        };
+        if let Some(dialog) = call.outbound_dialog.as_ref().filter(|d| d.id() == &id) {
+            send_ack(layer, dialog, &via);
+            return true;
+        }
+        false
+    }
+
+    /// The media session `session` saw no RTP for the configured time: BYE both sides.
+    pub fn handle_media_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        session: SessionId,
+    ) -> Vec<MediaAction> {
+        match self.sessions.get(&session).copied() {
+            Some(id) => {
+                tracing::info!(call = %id, "gateway call: media timeout");
+                self.hangup(now, layer, id)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Ends every call (shutdown): BYE to bridged calls, 503 to callers still waiting,
+    /// CANCEL to callees still ringing.
+    pub fn hangup_all(&mut self, now: Instant, layer: &mut TransactionLayer) -> Vec<MediaAction> {
+        let ids: Vec<GatewayCallId> = self.calls.keys().copied().collect();
+        ids.into_iter()
+            .flat_map(|id| self.hangup(now, layer, id))
+            .collect()
+    }
+
+    fn hangup(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let via = self.via();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        match call.phase {
+            Phase::Bridged => {
+                for dialog in [&mut call.inbound_dialog, &mut call.outbound_dialog]
+                    .into_iter()
+                    .flatten()
+                {
+                    send_bye(now, layer, dialog, &via);
+                }
+                self.end(id)
+            }
+            Phase::Calling | Phase::CreatingMedia => {
+                if !call.cancelled {
+                    respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                }
+                call.cancelled = true;
+                if let Some(out) = call.outbound_txn {
+                    let _ = layer.cancel(now, out);
+                }
+                if call.phase == Phase::CreatingMedia {
+                    Vec::new()
+                } else {
+                    self.end(id)
+                }
+            }
+            Phase::Ended => Vec::new(),
+        }
+    }
+
+    /// Ends call `id`: its session is removed; a `Create` still in flight is removed when it
+    /// reports.
+    fn end(&mut self, id: GatewayCallId) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.phase == Phase::CreatingMedia {
+            call.phase = Phase::Ended;
+            return Vec::new();
+        }
+        let session = call.media.as_ref().map(|m| m.id);
+        self.forget(id);
+        session
+            .map(|session| vec![MediaAction::Remove { session }])
+            .unwrap_or_default()
+    }
+
+    /// Drops every trace of call `id`. The BYEs it sent run on without an owner: their
+    /// responses need no action.
+    fn forget(&mut self, id: GatewayCallId) {
+        if let Some(call) = self.calls.remove(&id) {
+            if let Some(media) = call.media {
+                self.sessions.remove(&media.id);
+            }
+            for dialog in [call.inbound_dialog, call.outbound_dialog]
+                .into_iter()
+                .flatten()
+            {
+                self.dialogs.remove(dialog.id());
+            }
+            self.transactions.retain(|_, c| *c != id);
+        }
+    }
+}
+
+/// A final response to the caller's INVITE, with our tag.
+fn respond_inbound(now: Instant, layer: &mut TransactionLayer, call: &Call, status: StatusCode) {
+    let mut r = Response::from_request(&call.inbound_request, status);
+    let _ = r.set_to_tag(&call.inbound_tag);
+    if let Err(e) = layer.send_response(now, call.inbound_txn, r) {
+        tracing::debug!("gateway: response {status} to the caller not sent: {e}");
+    }
+}
+
+/// The ACK for the 2xx that created `dialog`, sent to its next hop.
+fn send_ack(layer: &mut TransactionLayer, dialog: &Dialog, via: &str) {
+    let Ok(mut ack) = dialog.ack() else {
+        return;
+    };
+    ack.headers.push_front(HeaderName::Via, via);
+    if let Some(destination) = next_hop(&ack) {
+        if let Err(e) = layer.send_ack(ack, destination, Transport::Udp) {
+            tracing::debug!("gateway: ACK not sent: {e}");
+        }
+    }
+}
+
+/// A BYE in `dialog`, on a client transaction of its own.
+fn send_bye(now: Instant, layer: &mut TransactionLayer, dialog: &mut Dialog, via: &str) {
+    let Ok(mut bye) = dialog.bye() else {
+        return;
+    };
+    bye.headers.push_front(HeaderName::Via, via);
+    let Some(destination) = next_hop(&bye) else {
+        tracing::debug!("gateway: BYE has no IP destination");
+        return;
+    };
+    if let Err(e) = layer.send_request(now, bye, destination, Transport::Udp) {
+        tracing::debug!("gateway: BYE not sent: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tandem_core::bus::LegPorts;
+    use tandem_sip::message::Message;
+    use tandem_sip::transaction::{Config as LayerConfig, Event, Input, Transmit};
+
+    use super::*;
+    use crate::run::config::Config;
+
+    const LOCAL: &str = "127.0.0.1:5060";
+    const CALLER: &str = "127.0.0.1:5062";
+    const CALLEE: &str = "127.0.0.1:5080";
+
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    /// sipp's `uac_pcap` INVITE: PCMA and telephone-event.
+    fn caller_invite(branch: &str) -> Vec<u8> {
+        let sdp = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n\
+                   c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6100 RTP/AVP 8 101\r\n\
+                   a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+                   a=fmtp:101 0-11,16\r\n";
+        format!(
+            "INVITE sip:opus-1@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {CALLER};branch={branch}\r\n\
+             Max-Forwards: 70\r\n\
+             From: sipp <sip:sipp@{CALLER}>;tag=caller1\r\n\
+             To: <sip:opus-1@127.0.0.1:5060>\r\n\
+             Call-ID: in-1@127.0.0.1\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:sipp@{CALLER}>\r\n\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    }
+
+    /// `uas_opus_only.xml`'s answer.
+    const OPUS_ANSWER: &str = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\n\
+        c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 96\r\n\
+        a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=ptime:20\r\n";
+
+    struct Harness {
+        now: Instant,
+        layer: TransactionLayer,
+        gateway: Gateway,
+        config: Config,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let config = Config::from_toml(
+                "[[routes]]\nmatch = '^sip:opus-'\ntarget = \"sip:127.0.0.1:5080\"\n\
+                 codecs = [\"opus\"]\n",
+            )
+            .unwrap();
+            let policy = MediaPolicy::from_config(&config);
+            Self {
+                now: origin(),
+                layer: TransactionLayer::new(LayerConfig::default(), [9; 16]),
+                gateway: Gateway::new(LOCAL.parse().unwrap(), [127, 0, 0, 1].into(), policy),
+                config,
+            }
+        }
+
+        /// Feeds `bytes` from `source` and returns the layer's events.
+        fn receive(&mut self, source: &str, bytes: &[u8]) -> Vec<Event> {
+            self.layer.handle(
+                self.now,
+                Input::Received {
+                    source: source.parse().unwrap(),
+                    local: LOCAL.parse().unwrap(),
+                    transport: Transport::Udp,
+                    connection: None,
+                    bytes,
+                },
+            );
+            std::iter::from_fn(|| self.layer.poll_event()).collect()
+        }
+
+        fn sent(&mut self) -> Vec<Transmit> {
+            std::iter::from_fn(|| self.layer.poll_transmit()).collect()
+        }
+
+        /// The INVITE arrives and is routed to the opus route; returns its transaction.
+        fn invite(&mut self) -> (TransactionId, Vec<MediaAction>) {
+            let events = self.receive(CALLER, &caller_invite("z9hG4bK-in1"));
+            let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+                panic!("a new INVITE");
+            };
+            let route = &self.config.routes[0];
+            let target = GatewayTarget {
+                target: &route.target,
+                codecs: self.config.codecs_of_route(route),
+            };
+            let prefs = self.config.codecs.preferences.clone();
+            let actions = self.gateway.handle_invite(
+                self.now,
+                &mut self.layer,
+                id,
+                &request,
+                &target,
+                &prefs,
+            );
+            (id, actions)
+        }
+
+        /// The session is created with inbound port 36000 and outbound port 36002; returns
+        /// the outbound INVITE.
+        fn media_created(&mut self, call: GatewayCallId) -> Request {
+            let handle = SessionHandle {
+                id: SessionId(7),
+                worker: 0,
+                legs: vec![
+                    LegPorts {
+                        leg: LegId(0),
+                        rtp: "127.0.0.1:36000".parse().unwrap(),
+                        rtcp_port: 36001,
+                    },
+                    LegPorts {
+                        leg: LegId(1),
+                        rtp: "127.0.0.1:36002".parse().unwrap(),
+                        rtcp_port: 36003,
+                    },
+                ],
+            };
+            let actions =
+                self.gateway
+                    .handle_media_created(self.now, &mut self.layer, call, Ok(handle));
+            assert!(actions.is_empty());
+            let sent = self.sent();
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].destination, CALLEE.parse().unwrap());
+            Request::parse(&sent[0].bytes).unwrap()
+        }
+
+        /// The callee answers `invite` with `status` (and the opus SDP for a 2xx); returns
+        /// the gateway's actions.
+        fn callee_answers(&mut self, invite: &Request, status: StatusCode) -> Vec<MediaAction> {
+            let mut r = Response::from_request(invite, status);
+            if status.as_u16() != 100 {
+                r.set_to_tag("callee1").unwrap();
+            }
+            if status.is_success() {
+                r.headers
+                    .push(HeaderName::Contact, format!("<sip:{CALLEE}>"));
+                r = r.with_body(&ContentType::sdp(), OPUS_ANSWER);
+            }
+            let bytes = Message::from(r).to_bytes();
+            let mut actions = Vec::new();
+            for event in self.receive(CALLEE, &bytes) {
+                if let Event::Response { id, response } = event {
+                    assert!(self.gateway.owns_transaction(id));
+                    actions.extend(self.gateway.handle_response(
+                        self.now,
+                        &mut self.layer,
+                        id,
+                        &response,
+                    ));
+                }
+            }
+            actions
+        }
+    }
+
+    fn spec_call(actions: &[MediaAction]) -> (GatewayCallId, &SessionSpec) {
+        match actions {
+            [MediaAction::Create { call, spec }] => (*call, spec),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn response_of(t: &Transmit) -> Response {
+        Response::parse(&t.bytes).unwrap()
+    }
+
+    #[test]
+    fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
+        let mut h = Harness::new();
+        let (_, actions) = h.invite();
+        let (call, spec) = spec_call(&actions);
+        let SessionSpec::Transcode { a, b } = spec else {
+            panic!("PCMA to opus transcodes: {spec:?}");
+        };
+        assert_eq!(a.codec.format, tandem_codecs::Format::PCMA);
+        assert_eq!(a.remote, Some("127.0.0.1:6100".parse().unwrap()));
+        assert_eq!(b.codec.format.codec, tandem_codecs::CodecId::Opus);
+        assert_eq!(b.remote, None, "known from the answer");
+
+        let invite = h.media_created(call);
+        let body = String::from_utf8(invite.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36002 RTP/AVP 96"), "{body}");
+        assert!(body.contains("opus/48000/2"), "{body}");
+        assert!(!body.contains("PCMA"), "{body}");
+        assert_ne!(invite.headers.call_id().unwrap(), "in-1@127.0.0.1");
+        assert_eq!(invite.uri.to_string(), "sip:127.0.0.1:5080");
+        assert!(invite.headers.top_via().unwrap().branch().is_some());
+
+        assert!(h.callee_answers(&invite, StatusCode::RINGING).is_empty());
+        let ringing = h.sent();
+        assert_eq!(ringing.len(), 1);
+        assert_eq!(ringing[0].destination, CALLER.parse().unwrap());
+        assert_eq!(response_of(&ringing[0]).status, StatusCode::RINGING);
+
+        let actions = h.callee_answers(&invite, StatusCode::OK);
+        assert_eq!(
+            actions,
+            [MediaAction::SetRemote {
+                session: SessionId(7),
+                leg: LegId(1),
+                remote: "127.0.0.1:6000".parse().unwrap()
+            }]
+        );
+        let sent = h.sent();
+        assert_eq!(sent.len(), 2, "ACK out and 200 in");
+        let ack = Request::parse(&sent[0].bytes).unwrap();
+        assert_eq!(
+            (ack.method.clone(), sent[0].destination),
+            (Method::Ack, CALLEE.parse().unwrap())
+        );
+        let ok = response_of(&sent[1]);
+        assert_eq!(
+            (ok.status, sent[1].destination),
+            (StatusCode::OK, CALLER.parse().unwrap())
+        );
+        let answer = String::from_utf8(ok.body.clone()).unwrap();
+        assert!(answer.contains("m=audio 36000 RTP/AVP 8 101"), "{answer}");
+
+        // The caller ACKs and hangs up.
+        let to = ok.headers.to().unwrap();
+        let bye = format!(
+            "BYE sip:opus-1@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-bye1\r\n\
+             Max-Forwards: 70\r\nFrom: sipp <sip:sipp@{CALLER}>;tag=caller1\r\nTo: {to}\r\n\
+             Call-ID: in-1@127.0.0.1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let events = h.receive(CALLER, bye.as_bytes());
+        let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+            panic!("a BYE");
+        };
+        assert!(h.gateway.owns_request(&request));
+        let actions = h
+            .gateway
+            .handle_in_dialog(h.now, &mut h.layer, Some(id), &request);
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(7)
+            }]
+        );
+        let sent = h.sent();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(response_of(&sent[0]).status, StatusCode::OK);
+        let bye_out = Request::parse(&sent[1].bytes).unwrap();
+        assert_eq!(bye_out.method, Method::Bye);
+        assert_eq!(sent[1].destination, CALLEE.parse().unwrap());
+        assert_eq!(h.gateway.calls(), 0);
+        assert!(!h.gateway.owns_request(&request));
+    }
+
+    #[test]
+    fn a_busy_callee_makes_a_busy_caller_and_frees_the_session() {
+        let mut h = Harness::new();
+        let (server, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let invite = h.media_created(call);
+        let actions = h.callee_answers(&invite, StatusCode::BUSY_HERE);
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(7)
+            }]
+        );
+        let sent = h.sent();
+        // The layer ACKs the 486 itself; the caller gets 486.
+        assert!(sent.iter().any(|t| t.destination == CALLER.parse().unwrap()
+            && response_of(t).status == StatusCode::BUSY_HERE));
+        assert_eq!(h.gateway.calls(), 0);
+        assert!(!h.gateway.owns_transaction(server));
+    }
+
+    #[test]
+    fn a_silent_callee_times_out_as_408() {
+        let mut h = Harness::new();
+        let (_, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let _invite = h.media_created(call);
+        h.now += Duration::from_secs(40);
+        h.layer.handle(h.now, Input::Timeout);
+        let events: Vec<Event> = std::iter::from_fn(|| h.layer.poll_event()).collect();
+        let mut actions = Vec::new();
+        for event in events {
+            if let Event::Timeout { id, .. } = event {
+                if h.gateway.owns_transaction(id) {
+                    actions.extend(h.gateway.handle_transaction_failed(
+                        h.now,
+                        &mut h.layer,
+                        id,
+                        true,
+                    ));
+                }
+            }
+        }
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(7)
+            }]
+        );
+        let to_caller: Vec<u16> = h
+            .sent()
+            .iter()
+            .filter(|t| t.destination == CALLER.parse().unwrap())
+            .filter_map(|t| Response::parse(&t.bytes).ok())
+            .map(|r| r.status.as_u16())
+            .collect();
+        assert!(to_caller.contains(&408), "{to_caller:?}");
+    }
+
+    #[test]
+    fn a_cancel_before_the_session_exists_removes_it_when_it_comes() {
+        let mut h = Harness::new();
+        let (server, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        assert!(
+            h.gateway
+                .handle_cancel(h.now, &mut h.layer, server)
+                .is_empty()
+        );
+        assert_eq!(
+            response_of(&h.sent()[0]).status,
+            StatusCode::REQUEST_TERMINATED
+        );
+        let handle = SessionHandle {
+            id: SessionId(8),
+            worker: 0,
+            legs: Vec::new(),
+        };
+        let actions = h
+            .gateway
+            .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(8)
+            }]
+        );
+        assert!(h.sent().is_empty(), "no INVITE goes out");
+        assert_eq!(h.gateway.calls(), 0);
+    }
+
+    #[test]
+    fn a_cancel_while_ringing_cancels_the_callee() {
+        let mut h = Harness::new();
+        let (server, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let invite = h.media_created(call);
+        h.callee_answers(&invite, StatusCode::RINGING);
+        h.sent();
+        assert!(
+            h.gateway
+                .handle_cancel(h.now, &mut h.layer, server)
+                .is_empty()
+        );
+        let sent = h.sent();
+        assert!(sent.iter().any(|t| t.destination == CALLER.parse().unwrap()
+            && response_of(t).status == StatusCode::REQUEST_TERMINATED));
+        let cancel = sent
+            .iter()
+            .find(|t| t.destination == CALLEE.parse().unwrap())
+            .map(|t| Request::parse(&t.bytes).unwrap())
+            .expect("a CANCEL to the callee");
+        assert_eq!(cancel.method, Method::Cancel);
+        let actions = h.callee_answers(&invite, StatusCode::REQUEST_TERMINATED);
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(7)
+            }]
+        );
+        assert_eq!(h.gateway.calls(), 0);
+    }
+
+    #[test]
+    fn targets_must_be_ip_literals_and_offers_usable() {
+        let mut h = Harness::new();
+        let events = h.receive(CALLER, &caller_invite("z9hG4bK-in2"));
+        let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+            panic!("a new INVITE");
+        };
+        let prefs = h.config.codecs.preferences.clone();
+        let target = GatewayTarget {
+            target: "sip:callee@gateway.example",
+            codecs: &prefs,
+        };
+        let actions = h
+            .gateway
+            .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs);
+        assert!(actions.is_empty());
+        assert_eq!(response_of(&h.sent()[0]).status.as_u16(), 502);
+        assert_eq!(h.gateway.calls(), 0);
+        assert_eq!(
+            uri_destination(&Uri::parse("sip:x@[::1]").unwrap()),
+            Some("[::1]:5060".parse().unwrap())
+        );
+    }
+}
