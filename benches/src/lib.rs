@@ -1,1 +1,4 @@
-//! Criterion benches live in `benches/`; this crate has no library code of its own.
+//! Criterion benches live in `benches/`; the library holds the whole-engine load generator
+//! (`tandem-loadgen`, [`loadgen`]).
+
+pub mod loadgen;

@@ -1,0 +1,87 @@
+//! `tandem-loadgen`: whole-engine load over the ng protocol, against any ng speaker
+//! (rtpengine, or `tandem run --ng`).
+//!
+//! For each step (`--start`, `--step`, `--max`), N calls are set up through ng
+//! ([`step`]), real-time paced RTP of espeak-ng speech flows both ways ([`speech`],
+//! [`shard`]), what comes back is checked ([`rx`]: payload type, loss, lateness; a sample is
+//! decoded), the engine's CPU is read from `/proc` ([`cpu`]), the calls are deleted, and one
+//! line is printed ([`report`]). The run stops at the first step that fails (loss or late
+//! over 0.1 %, a wrong payload type, an undecodable packet, or the loadgen itself falling
+//! behind) and prints the most calls that passed.
+//!
+//! Everything is bounded: at most [`options::MAX_STEPS`] steps of at most
+//! [`options::MAX_SECONDS_PER_STEP`] s and [`options::MAX_CALLS`] calls; every ng command
+//! gives up after [`ng::ATTEMPTS`] tries. Only loopback addresses are used.
+
+pub mod cpu;
+pub mod ng;
+pub mod options;
+pub mod report;
+pub mod rx;
+pub mod sdp;
+pub mod shard;
+pub mod speech;
+pub mod step;
+
+use options::{Options, Scenario};
+
+/// Runs the whole stepped load and prints the table.
+pub fn run(options: &Options) -> Result<(), String> {
+    let mut ng = ng::NgClient::new(options.ng)?;
+    ng.call(&ng::ping()).map_err(|e| format!("ng ping to {}: {e}", options.ng))?;
+    let engine_pid = options.engine_pid.or_else(|| cpu::pid_of_udp_port(options.ng.port()));
+    let media = step::Media::new(options)?;
+    let steps = options.steps();
+    let bound = steps.len() as u64 * (options.window + options.warmup).as_secs();
+    println!(
+        "tandem-loadgen: {} at {} (pid {}), scenario {}, {} s per step after {} s warm-up, \
+         late > {} ms; at most {} steps (~{} s of media)",
+        options.label,
+        options.ng,
+        engine_pid.map_or("unknown: no CPU figures".into(), |p| p.to_string()),
+        match options.scenario {
+            Scenario::Transcode => format!(
+                "transcode PCMU/8000 ↔ {} (codec: {{mask: [all], transcode: [{}]}})",
+                media.callee.name, options.codec
+            ),
+            Scenario::Passthrough => "passthrough PCMU/8000".into(),
+        },
+        options.window.as_secs(),
+        options.warmup.as_secs(),
+        options.late_ms,
+        steps.len(),
+        bound,
+    );
+    println!(
+        "media: {} (20 ms packets); {} CPUs, load average {:.2} at start; \
+         a channel is one direction of one call (2 per call, 50 packets/s in and out)",
+        if media.caller_speech.real && media.callee_speech.real {
+            "espeak-ng speech"
+        } else {
+            "tone bursts (espeak-ng or sox missing)"
+        },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        step::load_average(),
+    );
+    println!("{}", report::header());
+    let mut passed = None;
+    for (i, &calls) in steps.iter().enumerate() {
+        let result = match step::run_step(options, &media, &mut ng, engine_pid, i, calls) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{calls:>6} step failed: {e}");
+                break;
+            }
+        };
+        println!("{}", report::row(&result));
+        if report::failure(&result).is_some() {
+            break;
+        }
+        passed = Some(calls);
+    }
+    match passed {
+        Some(n) => println!("{}: most calls that passed: {n} ({} channels)", options.label, n * 2),
+        None => println!("{}: no step passed", options.label),
+    }
+    Ok(())
+}

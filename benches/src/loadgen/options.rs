@@ -1,0 +1,189 @@
+//! Command-line options of `tandem-loadgen`, with their bounds.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Most calls any step may carry.
+pub const MAX_CALLS: usize = 5_000;
+/// Most steps one invocation runs.
+pub const MAX_STEPS: usize = 40;
+/// Longest measurement window per step.
+pub const MAX_SECONDS_PER_STEP: u64 = 120;
+/// Most shard threads.
+pub const MAX_THREADS: usize = 8;
+
+/// The usage text.
+pub const USAGE: &str = "\
+tandem-loadgen: N calls through an ng media engine (rtpengine, or tandem run --ng), stepped up
+until loss or lateness appears. Loopback only.
+
+  --ng ADDR                 the engine's ng socket (127.0.0.1:2223)
+  --engine-pid PID          the engine process, for its CPU (default: the owner of the ng port)
+  --label NAME              engine name printed with the table (engine)
+  --scenario S              transcode (PCMU caller, --codec callee) | passthrough (PCMU both)
+  --codec-opts CODEC        the callee codec asked with codec{mask:[all],transcode:[CODEC]}
+                            (opus/48000/2: rtpengine's default Opus settings)
+  --start N --step N --max N   calls in the first step, added per step, most calls (5, 5, 50)
+  --seconds-per-step S      measurement window per step (10); plus --warmup S (2)
+  --late-ms MS              a packet later than this behind its stream's schedule is late (40)
+  --threads T               loadgen threads (1)
+  --per-socket K            loadgen endpoints sharing one socket (16)
+  --ports MIN-MAX           loadgen's own UDP ports (61000-64999)
+";
+
+/// What the calls carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// PCMU caller, `--codec-opts` callee: the engine transcodes both ways.
+    Transcode,
+    /// PCMU on both sides: the engine relays.
+    Passthrough,
+}
+
+/// Parsed options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The engine's ng address.
+    pub ng: SocketAddr,
+    /// The engine's PID.
+    pub engine_pid: Option<u32>,
+    /// Engine label for the output.
+    pub label: String,
+    /// Scenario.
+    pub scenario: Scenario,
+    /// Callee codec for transcoding.
+    pub codec: String,
+    /// First step's calls.
+    pub start: usize,
+    /// Calls added per step.
+    pub step: usize,
+    /// Most calls.
+    pub max: usize,
+    /// Measurement window per step.
+    pub window: Duration,
+    /// Warm-up per step.
+    pub warmup: Duration,
+    /// Lateness threshold.
+    pub late_ms: u32,
+    /// Shard threads.
+    pub threads: usize,
+    /// Endpoints per socket.
+    pub per_socket: usize,
+    /// Loadgen's port range.
+    pub ports: (u16, u16),
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            ng: SocketAddr::from(([127, 0, 0, 1], 2223)),
+            engine_pid: None,
+            label: "engine".into(),
+            scenario: Scenario::Transcode,
+            codec: "opus/48000/2".into(),
+            start: 5,
+            step: 5,
+            max: 50,
+            window: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            late_ms: 40,
+            threads: 1,
+            per_socket: 16,
+            ports: (61000, 64999),
+        }
+    }
+}
+
+impl Options {
+    /// Reads `args` (without the program name).
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut o = Options::default();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            if flag == "--help" || flag == "-h" {
+                return Err(USAGE.into());
+            }
+            let value = it.next().ok_or(format!("{flag} needs a value"))?;
+            let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+            match flag.as_str() {
+                "--ng" => o.ng = value.parse().map_err(|e| format!("--ng {value}: {e}"))?,
+                "--engine-pid" => o.engine_pid = Some(number(value)? as u32),
+                "--label" => o.label = value.clone(),
+                "--scenario" => {
+                    o.scenario = match value.as_str() {
+                        "transcode" => Scenario::Transcode,
+                        "passthrough" | "relay" => Scenario::Passthrough,
+                        other => return Err(format!("unknown scenario {other}")),
+                    }
+                }
+                "--codec-opts" | "--codec" => o.codec = value.clone(),
+                "--start" => o.start = number(value)? as usize,
+                "--step" => o.step = number(value)? as usize,
+                "--max" => o.max = number(value)? as usize,
+                "--seconds-per-step" => o.window = Duration::from_secs(number(value)?),
+                "--warmup" => o.warmup = Duration::from_secs(number(value)?),
+                "--late-ms" => o.late_ms = number(value)? as u32,
+                "--threads" => o.threads = number(value)? as usize,
+                "--per-socket" => o.per_socket = number(value)? as usize,
+                "--ports" => {
+                    let (lo, hi) = value.split_once('-').ok_or("--ports MIN-MAX")?;
+                    o.ports = (number(lo)? as u16, number(hi)? as u16);
+                }
+                other => return Err(format!("unknown option {other}\n\n{USAGE}")),
+            }
+        }
+        o.check()?;
+        Ok(o)
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        if !self.ng.ip().is_loopback() {
+            return Err("--ng must be a loopback address".into());
+        }
+        self.start = self.start.clamp(1, MAX_CALLS);
+        self.max = self.max.clamp(self.start, MAX_CALLS);
+        self.step = self.step.max(1);
+        self.window = self.window.clamp(Duration::from_secs(1), Duration::from_secs(MAX_SECONDS_PER_STEP));
+        self.warmup = self.warmup.clamp(Duration::from_secs(1), Duration::from_secs(10));
+        self.threads = self.threads.clamp(1, MAX_THREADS);
+        self.per_socket = self.per_socket.clamp(1, 1024);
+        self.late_ms = self.late_ms.clamp(1, 1000);
+        if self.ports.0 >= self.ports.1 {
+            return Err("--ports: MIN must be below MAX".into());
+        }
+        Ok(())
+    }
+
+    /// The calls of each step: start, start + step, … up to max, at most [`MAX_STEPS`].
+    pub fn steps(&self) -> Vec<usize> {
+        (0..MAX_STEPS)
+            .map(|i| self.start + i * self.step)
+            .take_while(|&n| n <= self.max)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn steps_are_bounded() {
+        let o = Options::parse(&args("--start 5 --step 5 --max 20")).unwrap();
+        assert_eq!(o.steps(), vec![5, 10, 15, 20]);
+        let o = Options::parse(&args("--start 1 --step 1 --max 100000")).unwrap();
+        assert_eq!(o.steps().len(), MAX_STEPS);
+    }
+
+    #[test]
+    fn refuses_remote_engines_and_unknown_flags() {
+        assert!(Options::parse(&args("--ng 10.0.0.1:2223")).is_err());
+        assert!(Options::parse(&args("--frobnicate 1")).is_err());
+        let o = Options::parse(&args("--scenario passthrough --ng 127.0.0.1:2300")).unwrap();
+        assert_eq!((o.scenario, o.ng.port()), (Scenario::Passthrough, 2300));
+    }
+}

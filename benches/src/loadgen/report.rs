@@ -1,0 +1,122 @@
+//! The table `tandem-loadgen` prints, and the pass rule of a step.
+//!
+//! A **channel** is one direction of one call through the engine: 50 packets a second in,
+//! 50 out (20 ms packets). A call has two: caller → callee (PCMU in, the callee's codec out
+//! when transcoding) and callee → caller. CPU per channel per 20 ms is the engine's CPU time
+//! over the window divided by channels and by the window's 20 ms periods: the cost of moving
+//! one packet through, decode and encode included.
+
+use std::fmt::Write as _;
+
+use crate::loadgen::step::StepResult;
+
+/// Loss or lateness above this share (%) fails a step.
+pub const MAX_BAD_PCT: f64 = 0.1;
+
+/// Channels per call.
+pub const CHANNELS_PER_CALL: usize = 2;
+
+/// Why a step failed, or `None` when it passed.
+pub fn failure(r: &StepResult) -> Option<String> {
+    let s = &r.shards;
+    let mut why = Vec::new();
+    if s.rx.lost_pct() > MAX_BAD_PCT {
+        why.push(format!("loss {:.3} %", s.rx.lost_pct()));
+    }
+    if s.rx.late_pct() > MAX_BAD_PCT {
+        why.push(format!("late {:.3} %", s.rx.late_pct()));
+    }
+    if s.rx.wrong_pt > 0 {
+        why.push(format!("{} packets with another payload type", s.rx.wrong_pt));
+    }
+    if s.decode_errors > 0 {
+        why.push(format!("{} of {} sampled packets undecodable", s.decode_errors, s.decoded));
+    }
+    if s.slots_behind > 0 {
+        why.push(format!("the loadgen fell behind in {} slots", s.slots_behind));
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+/// The header line.
+pub fn header() -> String {
+    format!(
+        "{:>6} {:>8} {:>8} {:>11} {:>8} {:>8} {:>7} {:>9} {:>8} {:>6} {:>4}",
+        "calls", "channels", "engine %", "µs/ch/20ms", "lost %", "late %", "bad PT", "decoded",
+        "loadgen%", "load", "ok"
+    )
+}
+
+/// One step's line.
+pub fn row(r: &StepResult) -> String {
+    let channels = r.calls * CHANNELS_PER_CALL;
+    let wall = r.wall.as_secs_f64().max(1e-9);
+    let (cpu_pct, per_channel) = match r.engine_cpu {
+        Some(cpu) => {
+            let periods = wall / 0.020;
+            (
+                format!("{:.1}", 100.0 * cpu.as_secs_f64() / wall),
+                format!("{:.1}", 1e6 * cpu.as_secs_f64() / periods / channels as f64),
+            )
+        }
+        None => ("-".into(), "-".into()),
+    };
+    let s = &r.shards;
+    let mut line = format!(
+        "{:>6} {:>8} {:>8} {:>11} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>6.2} {:>4}",
+        r.calls,
+        channels,
+        cpu_pct,
+        per_channel,
+        s.rx.lost_pct(),
+        s.rx.late_pct(),
+        s.rx.wrong_pt,
+        format!("{}/{}", s.decoded - s.decode_errors, s.decoded),
+        100.0 * r.loadgen_cpu.as_secs_f64() / wall,
+        r.load,
+        if failure(r).is_none() { "yes" } else { "no" }
+    );
+    if let Some(why) = failure(r) {
+        let _ = write!(line, "  ({why})");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::loadgen::rx::RxTotals;
+    use crate::loadgen::shard::ShardResult;
+
+    fn result(lost: u64, late: u64) -> StepResult {
+        StepResult {
+            calls: 10,
+            engine_cpu: Some(Duration::from_millis(500)),
+            loadgen_cpu: Duration::from_millis(100),
+            wall: Duration::from_secs(10),
+            shards: ShardResult {
+                rx: RxTotals { expected: 10_000, received: 10_000 - lost, lost, late, ..RxTotals::default() },
+                decoded: 40,
+                ..ShardResult::default()
+            },
+            load: 0.5,
+        }
+    }
+
+    #[test]
+    fn cpu_per_channel_per_packet_time() {
+        // 0.5 s of CPU over 10 s = 5 %; 500 periods of 20 ms, 20 channels: 50 µs.
+        let line = row(&result(0, 0));
+        assert!(line.contains("     5.0 ") && line.contains(" 50.0 "), "{line}");
+        assert!(line.ends_with(" yes"), "{line}");
+    }
+
+    #[test]
+    fn loss_or_lateness_over_a_thousandth_fails() {
+        assert!(failure(&result(10, 0)).is_none()); // exactly 0.1 %
+        assert!(failure(&result(11, 0)).is_some());
+        assert!(failure(&result(0, 11)).is_some());
+    }
+}
