@@ -55,8 +55,8 @@ use crate::bus::{
     Command, CommandError, Consumer, Digits, Event, LegPorts, Notice, Producer, Reply, RequestId,
 };
 use crate::session::{
-    ConferenceSpec, LegId, LegSpec, PreparedMember, PreparedSession, SessionError, SessionId,
-    SessionSpec,
+    ConferenceSpec, LegId, LegReport, LegSpec, PreparedMember, PreparedSession, SessionError,
+    SessionId, SessionSpec,
 };
 use crate::worker::placement;
 use crate::worker::{StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, WorkerStats};
@@ -495,6 +495,55 @@ impl Runtime {
         }
     }
 
+    /// Replaces a running relay, transcode, echo or play session by one built from `spec`,
+    /// on the same worker and the same ports (the legs keep their port pairs, index for
+    /// index), and waits for the worker. The new legs start afresh: new SSRCs, counters from
+    /// zero. Used where ports must be advertised before the media is known (an ng `offer`
+    /// allocates them, its `answer` says which codecs run).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::Session`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (a conference, or a different leg count: the old session
+    /// keeps running), [`RuntimeError::Timeout`] (the runtime then removes the session if
+    /// the worker replaced it after all).
+    pub fn replace_session(
+        &self,
+        id: SessionId,
+        spec: &SessionSpec,
+    ) -> Result<SessionHandle, RuntimeError> {
+        let record = self.record(id)?;
+        let session = Box::new(PreparedSession::new(id, spec)?);
+        let cost = session.cost();
+        let stats = &self.shared.workers[record.worker].stats;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::Replace { request, session },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, record.worker)? {
+            Reply::Installed { legs, .. } => {
+                placement::release(stats, record.cost);
+                placement::charge(stats, cost);
+                if let Some(r) = lock(&self.sessions).get_mut(&id) {
+                    r.cost = cost;
+                }
+                Ok(SessionHandle {
+                    id,
+                    worker: record.worker,
+                    legs: legs.into_iter().flatten().collect(),
+                })
+            }
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Err(RuntimeError::Timeout {
+                worker: record.worker,
+            }),
+        }
+    }
+
     /// Stops a session, closes its ports, and waits for the worker to confirm.
     ///
     /// # Errors
@@ -650,6 +699,36 @@ impl Runtime {
                 digits,
             },
         )
+    }
+
+    /// One leg's statistics: counters, RFC 3550 receive figures, round-trip time. Waits for
+    /// the worker, like the other requests.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (no such leg), [`RuntimeError::Timeout`].
+    pub fn leg_report(&self, session: SessionId, leg: LegId) -> Result<LegReport, RuntimeError> {
+        let record = self.record(session)?;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::QueryLeg {
+                request,
+                session,
+                leg,
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, record.worker)? {
+            Reply::Leg(report) => Ok(report),
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Err(RuntimeError::Timeout {
+                worker: record.worker,
+            }),
+        }
     }
 
     /// Stops the workers (removing every session) and the pump, and waits for them.

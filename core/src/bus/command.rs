@@ -72,6 +72,16 @@ pub enum Command {
         /// The session, built on the control plane.
         session: Box<PreparedSession>,
     },
+    /// Swap a running one- or two-leg session for `session` (built with the same id),
+    /// keeping the legs' open port pairs, so the ports signalling already advertised stay
+    /// valid (an ng `offer` opens ports before the answer says which codecs run). Replied to
+    /// with [`Reply::Installed`](crate::bus::Reply::Installed).
+    Replace {
+        /// For the reply.
+        request: RequestId,
+        /// The new session, built on the control plane.
+        session: Box<PreparedSession>,
+    },
     /// Stop a session and close its ports. Replied to with `Done` when `request` is given.
     Remove {
         /// For the reply, if wanted.
@@ -117,6 +127,16 @@ pub enum Command {
         leg: LegId,
         /// The digits.
         digits: Digits,
+    },
+    /// Read one leg's statistics ([`LegReport`](crate::session::LegReport)). Replied to
+    /// with [`Reply::Leg`](crate::bus::Reply::Leg).
+    QueryLeg {
+        /// For the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The leg.
+        leg: LegId,
     },
 }
 

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use crate::bus::command::{CommandError, RequestId};
 use crate::session::conference::EncoderBank;
-use crate::session::{LegId, PreparedMember, PreparedSession, SessionId};
+use crate::session::{LegId, LegReport, PreparedMember, PreparedSession, SessionId};
 
 /// How a DTMF digit reached Tandem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +104,8 @@ pub enum Reply {
     },
     /// The command was carried out.
     Done,
+    /// One leg's statistics, for [`Command::QueryLeg`](crate::bus::Command::QueryLeg).
+    Leg(LegReport),
     /// The command failed; the state is as before it.
     Failed(CommandError),
 }

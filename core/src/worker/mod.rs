@@ -331,6 +331,19 @@ impl<B: PacketIo> Worker<B> {
                     }
                 }
             }
+            Command::Replace { request, session } => {
+                let id = session.id();
+                match self.replace(now_us, session) {
+                    Ok((legs, old)) => {
+                        self.out.notice(Notice::Retired(Retired::Session(old)));
+                        (Some(request), Reply::Installed { session: id, legs })
+                    }
+                    Err((error, session)) => {
+                        self.out.notice(Notice::Retired(Retired::Session(session)));
+                        (Some(request), Reply::Failed(error))
+                    }
+                }
+            }
             Command::Remove { request, session } => match self.remove(now_us, session) {
                 Ok(session) => {
                     self.out.notice(Notice::Retired(Retired::Session(session)));
@@ -372,6 +385,20 @@ impl<B: PacketIo> Worker<B> {
             } => (
                 None,
                 Self::result(self.send_digits(session, leg, digits.as_str())),
+            ),
+            Command::QueryLeg {
+                request,
+                session,
+                leg,
+            } => (
+                Some(request),
+                match self.leg_of(session, leg) {
+                    Ok(_) => self.leg_report(session, leg).map_or(
+                        Reply::Failed(CommandError::UnknownLeg { session, leg }),
+                        Reply::Leg,
+                    ),
+                    Err(error) => Reply::Failed(error),
+                },
             ),
         };
         if let Reply::Failed(_) = reply {
@@ -500,6 +527,57 @@ impl<B: PacketIo> Worker<B> {
         self.sessions[slot] = Some(session);
         self.totals.sessions += 1;
         Ok(legs)
+    }
+
+    /// Replaces session `session.id()` by `session`, moving each leg's port pair (and so its
+    /// routing, which names the slot and leg index) to the new session's leg at the same
+    /// index. Returns the legs' ports and the old session, to be freed off the worker.
+    /// Allocates nothing and makes no system call.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`]; [`CommandError::WrongKind`] when either is a
+    /// conference or their leg counts differ. The new session is handed back, the old one
+    /// keeps running.
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    pub fn replace(
+        &mut self,
+        now_us: u64,
+        mut session: Box<PreparedSession>,
+    ) -> Result<
+        ([Option<LegPorts>; 2], Box<PreparedSession>),
+        (CommandError, Box<PreparedSession>),
+    > {
+        let id = session.id();
+        let Some(slot) = self.slot_of(id) else {
+            return Err((CommandError::UnknownSession(id), session));
+        };
+        let Some(mut old) = self.sessions[slot].take() else {
+            return Err((CommandError::UnknownSession(id), session));
+        };
+        if old.conference().is_some()
+            || session.conference().is_some()
+            || old.leg_count() != session.leg_count()
+        {
+            self.sessions[slot] = Some(old);
+            return Err((CommandError::WrongKind(id), session));
+        }
+        let mut pairs: [Option<PortPair>; 2] = [None; 2];
+        for (index, pair) in pairs.iter_mut().enumerate().take(session.leg_count()) {
+            *pair = old.leg_mut(index).and_then(|leg| leg.pair.take());
+        }
+        let mut legs = [None; 2];
+        for (index, pair) in pairs.into_iter().enumerate() {
+            if let Some(pair) = pair {
+                let ports = self.ports(LegId(index as u32), pair);
+                if let Some(leg) = session.leg_mut(index) {
+                    leg.install(now_us, pair, Some(ports.rtp));
+                }
+                legs[index] = Some(ports);
+            }
+        }
+        self.sessions[slot] = Some(session);
+        Ok((legs, old))
     }
 
     /// Removes a session: sends each leg's RTCP BYE, closes its ports, and returns it, to be

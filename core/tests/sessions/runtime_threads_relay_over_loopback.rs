@@ -217,3 +217,42 @@ fn runtime_over_udp_relays_in_real_time() {
     runtime.remove_session(call.id).unwrap();
     runtime.shutdown();
 }
+
+/// `Runtime::leg_report` asks the leg's worker for its statistics: packets sent in are
+/// counted; an unknown leg is the worker's refusal, an unknown session the runtime's.
+#[test]
+fn runtime_leg_report_reads_a_legs_statistics() {
+    let net = LoopbackNet::new();
+    let runtime = start(&net, 1, 64);
+    let mut peer = Peer::new_on(&net, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 21)), 30100);
+    let (sa, _) = peer.socket();
+    let call = runtime
+        .create_session(&SessionSpec::Relay {
+            a: LegSpec::new(CodecSpec::PCMU),
+            b: LegSpec::new(CodecSpec::PCMU),
+        })
+        .unwrap();
+    let mut stream = Stream::new(0x42, PayloadType::PCMU);
+    for i in 0..5u8 {
+        peer.send(0, sa, call.legs[0].rtp, &stream.packet(&[i; 160], 160));
+    }
+    let mut report = runtime.leg_report(call.id, LegId::A).unwrap();
+    for _ in 0..100 {
+        if report.counters.rtp_accepted >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        report = runtime.leg_report(call.id, LegId::A).unwrap();
+    }
+    assert_eq!(report.counters.rtp_accepted, 5);
+    assert!(matches!(
+        runtime.leg_report(call.id, LegId(7)),
+        Err(RuntimeError::Command(_))
+    ));
+    runtime.remove_session(call.id).unwrap();
+    assert!(matches!(
+        runtime.leg_report(call.id, LegId::A),
+        Err(RuntimeError::UnknownSession(_))
+    ));
+    runtime.shutdown();
+}
