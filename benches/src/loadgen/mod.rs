@@ -60,7 +60,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         } else {
             "tone bursts (espeak-ng or sox missing)"
         },
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        online_cpus(),
         step::load_average(),
     );
     println!("{}", report::header());
@@ -84,4 +84,11 @@ pub fn run(options: &Options) -> Result<(), String> {
         None => println!("{}: no step passed", options.label),
     }
     Ok(())
+}
+
+/// CPUs of the machine (not of this process's affinity mask, which a `taskset` narrows).
+fn online_cpus() -> usize {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0)
 }

@@ -41,9 +41,9 @@ pub fn failure(r: &StepResult) -> Option<String> {
 /// The header line.
 pub fn header() -> String {
     format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>8} {:>8} {:>7} {:>9} {:>8} {:>6} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
         "calls", "channels", "engine %", "µs/ch/20ms", "lost %", "late %", "bad PT", "decoded",
-        "loadgen%", "load", "ok"
+        "delay+ms", "loadgen%", "lag ms", "load", "ok"
     )
 }
 
@@ -63,7 +63,7 @@ pub fn row(r: &StepResult) -> String {
     };
     let s = &r.shards;
     let mut line = format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>6.2} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
         r.calls,
         channels,
         cpu_pct,
@@ -72,7 +72,9 @@ pub fn row(r: &StepResult) -> String {
         s.rx.late_pct(),
         s.rx.wrong_pt,
         format!("{}/{}", s.decoded - s.decode_errors, s.decoded),
+        s.rx.max_excess_us as f64 / 1000.0,
         100.0 * r.loadgen_cpu.as_secs_f64() / wall,
+        s.max_lag_us as f64 / 1000.0,
         r.load,
         if failure(r).is_none() { "yes" } else { "no" }
     );

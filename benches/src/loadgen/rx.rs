@@ -8,16 +8,23 @@
 //!   number from the first to the last one seen, and at least `window / ptime` packets minus
 //!   [`EDGE_SLACK`] (so a stream that stalls, or never starts, counts as lost even without a
 //!   gap). Duplicates are not counted twice.
-//! - **Lateness** compares arrival with the schedule the RTP timestamps imply: the offset
-//!   `arrival − timestamp / clock` of the earliest packet so far is the stream's path delay,
-//!   and a packet whose offset exceeds it by more than the threshold is late. This needs no
-//!   stamp in the payload, so it works through transcoding.
+//! - **Lateness** compares arrival with the schedule the RTP timestamps imply: the smallest
+//!   offset `arrival − timestamp / clock` over the last [`BASELINE_NS`] to 2 × that is the
+//!   stream's path delay, and a packet whose offset exceeds it by more than the threshold is
+//!   late. The baseline slides, as an adaptive jitter buffer follows the path: a lasting step
+//!   in the engine's delay makes about a second of packets late, not the rest of the run
+//!   (the step itself shows in `max_excess_us`, measured against the run's earliest
+//!   packet). This needs no stamp in the payload, so it works through transcoding.
 //! - **Payload type**: a packet with another PT than negotiated counts as `wrong_pt` and is
 //!   otherwise ignored. A new SSRC starts the baselines over (counted in `ssrc_changes`).
 
 /// Packets by which a stream's count may fall short of `window / ptime` at the window's two
 /// edges without counting as loss (one at each edge, plus one for rounding).
 pub const EDGE_SLACK: u64 = 3;
+
+/// Length of the blocks over which the lateness baseline is the smallest offset (the
+/// baseline is the minimum of the current and the previous block).
+pub const BASELINE_NS: i64 = 1_000_000_000;
 
 /// Recent sequence numbers remembered for duplicate detection.
 const HISTORY: u64 = 128;
@@ -39,6 +46,9 @@ pub struct RxTotals {
     pub duplicates: u64,
     /// Times the stream's SSRC changed.
     pub ssrc_changes: u64,
+    /// The most any window packet arrived behind the run's earliest offset, µs (over
+    /// streams: the maximum).
+    pub max_excess_us: u64,
 }
 
 impl RxTotals {
@@ -51,6 +61,7 @@ impl RxTotals {
         self.wrong_pt += other.wrong_pt;
         self.duplicates += other.duplicates;
         self.ssrc_changes += other.ssrc_changes;
+        self.max_excess_us = self.max_excess_us.max(other.max_excess_us);
     }
 
     /// Lost packets as a percentage of expected.
@@ -96,7 +107,11 @@ pub struct RxStream {
     base: Option<(u16, u32)>,
     /// Bit i set: sequence `highest_seq − i` arrived.
     seen: u128,
+    /// Smallest offset of the run, of the current baseline block, and of the previous one.
     min_offset_ns: i64,
+    block: i64,
+    block_min_ns: i64,
+    prev_block_min_ns: i64,
     window_first: Option<i64>,
     window_last: i64,
     totals: RxTotals,
@@ -116,6 +131,9 @@ impl RxStream {
             base: None,
             seen: 0,
             min_offset_ns: i64::MAX,
+            block: i64::MIN,
+            block_min_ns: i64::MAX,
+            prev_block_min_ns: i64::MAX,
             window_first: None,
             window_last: i64::MIN,
             totals: RxTotals::default(),
@@ -144,6 +162,8 @@ impl RxStream {
             self.base = Some((p.seq.wrapping_sub(next as u16), p.ts));
             self.last_ts = 0;
             self.min_offset_ns = i64::MAX;
+            self.block_min_ns = i64::MAX;
+            self.prev_block_min_ns = i64::MAX;
         }
         let (base_seq, base_ts) = self.base.unwrap_or((p.seq, p.ts));
         // Extend the 16-bit sequence number and the 32-bit timestamp around the highest so far.
@@ -177,13 +197,24 @@ impl RxStream {
         }
 
         let offset = p.arrival_ns - ext_ts * 1_000_000_000 / self.clock_rate;
-        let late = self.min_offset_ns != i64::MAX && offset - self.min_offset_ns > self.late_ns;
+        let block = p.arrival_ns.div_euclid(BASELINE_NS);
+        if block != self.block {
+            self.prev_block_min_ns =
+                if block == self.block + 1 { self.block_min_ns } else { i64::MAX };
+            self.block_min_ns = i64::MAX;
+            self.block = block;
+        }
+        let baseline = self.block_min_ns.min(self.prev_block_min_ns);
+        let late = baseline != i64::MAX && offset - baseline > self.late_ns;
+        self.block_min_ns = self.block_min_ns.min(offset);
         self.min_offset_ns = self.min_offset_ns.min(offset);
         if !in_window {
             return false;
         }
         self.totals.received += 1;
         self.totals.late += u64::from(late);
+        let excess = (offset - self.min_offset_ns).max(0) as u64 / 1000;
+        self.totals.max_excess_us = self.totals.max_excess_us.max(excess);
         if self.window_first.is_none_or(|f| ext_seq < f) {
             self.window_first = Some(ext_seq);
         }
@@ -264,6 +295,19 @@ mod tests {
         let t = s.totals(45);
         assert_eq!((t.received, t.late), (45, 1));
         assert!((t.late_pct() - 100.0 / 45.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_lasting_step_in_delay_is_late_for_about_one_baseline_block() {
+        let mut s = RxStream::new(0, 8000, 40);
+        // 10 s of packets; from packet 200 (4 s) on, every packet arrives 60 ms later.
+        for i in 0..500 {
+            let step = if i >= 200 { 60 } else { 0 };
+            s.on_packet(&packet(i, 20 * i + step), true);
+        }
+        let t = s.totals(500);
+        assert!((40..=100).contains(&t.late), "{t:?}");
+        assert_eq!(t.max_excess_us, 60_000);
     }
 
     #[test]

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Side by side, in one run: tandem-loadgen against rtpengine (userspace, --table=-1) and then
+# against `tandem run --ng`, each engine pinned to one core and the loadgen to the other.
+#
+#   benches/scripts/loadgen_vs_rtpengine.sh [loadgen options...]
+#   e.g. benches/scripts/loadgen_vs_rtpengine.sh --scenario transcode --start 10 --step 10 --max 80
+#
+# Environment:
+#   LOADGEN      the loadgen binary ($CARGO_TARGET_DIR/release/loadgen, built if missing)
+#   TANDEM       the tandem binary ($CARGO_TARGET_DIR/release/tandem; Tandem is skipped if absent)
+#   ENGINES      which engines, in order (default "rtpengine tandem")
+#   ENGINE_CPU   core for the engine (0); LOADGEN_CPU core for the loadgen (1)
+#   LOADGEN_RT   1: run the loadgen SCHED_FIFO (chrt -f 10) so that other work on a shared
+#                machine does not delay its packets (it sleeps between 1 ms slots)
+#
+# Only loopback addresses are used; each engine is stopped by its PID, and every run is
+# bounded by the loadgen's own limits plus a timeout.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+LOADGEN="${LOADGEN:-$TARGET/release/loadgen}"
+TANDEM="${TANDEM:-$TARGET/release/tandem}"
+ENGINES="${ENGINES:-rtpengine tandem}"
+ENGINE_CPU="${ENGINE_CPU:-0}"
+LOADGEN_CPU="${LOADGEN_CPU:-1}"
+# Longest a whole loadgen run may take (40 steps of 130 s is the loadgen's own bound).
+RUN_TIMEOUT="${RUN_TIMEOUT:-1800}"
+NG_RTPENGINE=127.0.0.1:22230
+NG_TANDEM=127.0.0.1:22231
+
+if [[ ! -x "$LOADGEN" ]]; then
+    cargo build --release -p tandem-benches --bin loadgen
+fi
+run_loadgen=(timeout "$RUN_TIMEOUT" taskset -c "$LOADGEN_CPU")
+if [[ "${LOADGEN_RT:-0}" == 1 ]]; then
+    run_loadgen=(timeout "$RUN_TIMEOUT" chrt -f 10 taskset -c "$LOADGEN_CPU")
+fi
+
+WORK="$(mktemp -d /tmp/loadgen-vs.XXXXXX)"
+# Each engine runs under `timeout` (so it ends even if this script is killed); WRAPPER_PID is
+# that timeout process, ENGINE_PID the engine itself (its child), whose CPU is measured.
+WRAPPER_PID=""
+ENGINE_PID=""
+stop_engine() {
+    if [[ -n "$WRAPPER_PID" ]] && kill -0 "$WRAPPER_PID" 2>/dev/null; then
+        kill -TERM "$WRAPPER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$WRAPPER_PID" 2>/dev/null || break; sleep 0.1; done
+        [[ -n "$ENGINE_PID" ]] && kill -KILL "$ENGINE_PID" 2>/dev/null || true
+        kill -KILL "$WRAPPER_PID" 2>/dev/null || true
+    fi
+    WRAPPER_PID=""
+    ENGINE_PID=""
+}
+ENGINE_TIMEOUT=$((RUN_TIMEOUT + 60))
+trap stop_engine EXIT
+
+echo "# $(date -u '+%F %T') UTC, $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)," \
+     "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), logs in $WORK"
+echo "# engine on CPU $ENGINE_CPU, loadgen on CPU $LOADGEN_CPU, loadgen options: $*"
+
+for engine in $ENGINES; do
+    case "$engine" in
+    rtpengine)
+        command -v rtpengine >/dev/null || { echo "rtpengine: not installed (scripts/deps.sh bench)"; continue; }
+        # --num-threads=1: one media thread, the like-for-like of `tandem run --workers 1`.
+        timeout "$ENGINE_TIMEOUT" taskset -c "$ENGINE_CPU" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
+            --listen-ng="$NG_RTPENGINE" --port-min=30000 --port-max=39999 --foreground \
+            --log-stderr --log-level=3 --num-threads=1 > "$WORK/rtpengine.log" 2>&1 &
+        WRAPPER_PID=$!
+        ng="$NG_RTPENGINE"
+        label="rtpengine $(rtpengine --version 2>&1 | awk '/Version/ {print $2}')"
+        ;;
+    tandem)
+        [[ -x "$TANDEM" ]] || { echo "tandem: no binary at $TANDEM (cargo build --release -p tandem)"; continue; }
+        timeout "$ENGINE_TIMEOUT" taskset -c "$ENGINE_CPU" "$TANDEM" run --workers 1 --ng "$NG_TANDEM" \
+            --rtp-ports 40000-49999 --sip 127.0.0.1:25060 --api 127.0.0.1:28088 \
+            > "$WORK/tandem.log" 2>&1 &
+        WRAPPER_PID=$!
+        ng="$NG_TANDEM"
+        label="tandem"
+        ;;
+    *) echo "unknown engine $engine"; continue ;;
+    esac
+    sleep 1
+    ENGINE_PID="$(pgrep -P "$WRAPPER_PID" | head -1 || true)"
+    if [[ -z "$ENGINE_PID" ]]; then
+        echo "$label: did not start; see $WORK/$engine.log"
+        stop_engine
+        continue
+    fi
+    echo
+    "${run_loadgen[@]}" "$LOADGEN" --ng "$ng" --engine-pid "$ENGINE_PID" --label "$label" "$@" \
+        || echo "$label: loadgen exited with $?"
+    stop_engine
+done
