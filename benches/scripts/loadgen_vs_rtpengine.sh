@@ -12,6 +12,9 @@
 #   ENGINE_CPU   core for the engine (0); LOADGEN_CPU core for the loadgen (1)
 #   LOADGEN_RT   1: run the loadgen SCHED_FIFO (chrt -f 10) so that other work on a shared
 #                machine does not delay its packets (it sleeps between 1 ms slots)
+#   ENGINE_RT    1: run the engine SCHED_FIFO too (chrt -f 5): on a shared, loaded machine this
+#                measures the engine's CPU capacity instead of the other tenants' scheduling
+#                delays (the kernel's RT throttling still leaves 5 % of the core to others)
 #
 # Only loopback addresses are used; each engine is stopped by its PID, and every run is
 # bounded by the loadgen's own limits plus a timeout.
@@ -53,18 +56,22 @@ stop_engine() {
     ENGINE_PID=""
 }
 ENGINE_TIMEOUT=$((RUN_TIMEOUT + 60))
+engine_prefix=(timeout "$ENGINE_TIMEOUT" taskset -c "$ENGINE_CPU")
+if [[ "${ENGINE_RT:-0}" == 1 ]]; then
+    engine_prefix=(timeout "$ENGINE_TIMEOUT" chrt -f 5 taskset -c "$ENGINE_CPU")
+fi
 trap stop_engine EXIT
 
 echo "# $(date -u '+%F %T') UTC, $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)," \
      "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), logs in $WORK"
-echo "# engine on CPU $ENGINE_CPU, loadgen on CPU $LOADGEN_CPU, loadgen options: $*"
+echo "# engine on CPU $ENGINE_CPU${ENGINE_RT:+ (ENGINE_RT=$ENGINE_RT)}, loadgen on CPU $LOADGEN_CPU${LOADGEN_RT:+ (LOADGEN_RT=$LOADGEN_RT)}, loadgen options: $*"
 
 for engine in $ENGINES; do
     case "$engine" in
     rtpengine)
         command -v rtpengine >/dev/null || { echo "rtpengine: not installed (scripts/deps.sh bench)"; continue; }
         # --num-threads=1: one media thread, the like-for-like of `tandem run --workers 1`.
-        timeout "$ENGINE_TIMEOUT" taskset -c "$ENGINE_CPU" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
+        "${engine_prefix[@]}" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
             --listen-ng="$NG_RTPENGINE" --port-min=30000 --port-max=39999 --foreground \
             --log-stderr --log-level=3 --num-threads=1 > "$WORK/rtpengine.log" 2>&1 &
         WRAPPER_PID=$!
@@ -73,7 +80,7 @@ for engine in $ENGINES; do
         ;;
     tandem)
         [[ -x "$TANDEM" ]] || { echo "tandem: no binary at $TANDEM (cargo build --release -p tandem)"; continue; }
-        timeout "$ENGINE_TIMEOUT" taskset -c "$ENGINE_CPU" "$TANDEM" run --workers 1 --ng "$NG_TANDEM" \
+        "${engine_prefix[@]}" "$TANDEM" run --workers 1 --ng "$NG_TANDEM" \
             --rtp-ports 40000-49999 --sip 127.0.0.1:25060 --api 127.0.0.1:28088 \
             > "$WORK/tandem.log" 2>&1 &
         WRAPPER_PID=$!

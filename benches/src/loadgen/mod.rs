@@ -35,7 +35,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let bound = steps.len() as u64 * (options.window + options.warmup).as_secs();
     println!(
         "tandem-loadgen: {} at {} (pid {}), scenario {}, {} s per step after {} s warm-up, \
-         late > {} ms; at most {} steps (~{} s of media)",
+         late > {} ms, pass if loss and late ≤ {} %; at most {} steps (~{} s of media)",
         options.label,
         options.ng,
         engine_pid.map_or("unknown: no CPU figures".into(), |p| p.to_string()),
@@ -49,6 +49,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         options.window.as_secs(),
         options.warmup.as_secs(),
         options.late_ms,
+        options.max_bad_pct,
         steps.len(),
         bound,
     );
@@ -73,8 +74,8 @@ pub fn run(options: &Options) -> Result<(), String> {
                 break;
             }
         };
-        println!("{}", report::row(&result));
-        if report::failure(&result).is_some() {
+        println!("{}", report::row(&result, options.max_bad_pct));
+        if report::failure(&result, options.max_bad_pct).is_some() {
             break;
         }
         passed = Some(calls);

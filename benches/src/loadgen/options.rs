@@ -26,6 +26,7 @@ until loss or lateness appears. Loopback only.
   --start N --step N --max N   calls in the first step, added per step, most calls (5, 5, 50)
   --seconds-per-step S      measurement window per step (10); plus --warmup S (2)
   --late-ms MS              a packet later than this behind its stream's schedule is late (40)
+  --max-bad-pct P           a step passes with loss and late each at most P % (0.1)
   --threads T               loadgen threads (1)
   --per-socket K            loadgen endpoints sharing one socket (16)
   --ports MIN-MAX           loadgen's own UDP ports (61000-64999)
@@ -41,7 +42,7 @@ pub enum Scenario {
 }
 
 /// Parsed options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// The engine's ng address.
     pub ng: SocketAddr,
@@ -65,6 +66,8 @@ pub struct Options {
     pub warmup: Duration,
     /// Lateness threshold.
     pub late_ms: u32,
+    /// Pass threshold for loss and for lateness, %.
+    pub max_bad_pct: f64,
     /// Shard threads.
     pub threads: usize,
     /// Endpoints per socket.
@@ -87,6 +90,7 @@ impl Default for Options {
             window: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             late_ms: 40,
+            max_bad_pct: crate::loadgen::report::MAX_BAD_PCT,
             threads: 1,
             per_socket: 16,
             ports: (61000, 64999),
@@ -123,6 +127,9 @@ impl Options {
                 "--seconds-per-step" => o.window = Duration::from_secs(number(value)?),
                 "--warmup" => o.warmup = Duration::from_secs(number(value)?),
                 "--late-ms" => o.late_ms = number(value)? as u32,
+                "--max-bad-pct" => {
+                    o.max_bad_pct = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
+                }
                 "--threads" => o.threads = number(value)? as usize,
                 "--per-socket" => o.per_socket = number(value)? as usize,
                 "--ports" => {
@@ -148,6 +155,9 @@ impl Options {
         self.threads = self.threads.clamp(1, MAX_THREADS);
         self.per_socket = self.per_socket.clamp(1, 1024);
         self.late_ms = self.late_ms.clamp(1, 1000);
+        if !(0.0..=100.0).contains(&self.max_bad_pct) {
+            return Err("--max-bad-pct must be 0 to 100".into());
+        }
         if self.ports.0 >= self.ports.1 {
             return Err("--ports: MIN must be below MAX".into());
         }

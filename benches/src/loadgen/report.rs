@@ -10,20 +10,21 @@ use std::fmt::Write as _;
 
 use crate::loadgen::step::StepResult;
 
-/// Loss or lateness above this share (%) fails a step.
+/// Loss or lateness above this share (%) fails a step, unless `--max-bad-pct` says otherwise.
 pub const MAX_BAD_PCT: f64 = 0.1;
 
 /// Channels per call.
 pub const CHANNELS_PER_CALL: usize = 2;
 
-/// Why a step failed, or `None` when it passed.
-pub fn failure(r: &StepResult) -> Option<String> {
+/// Why a step failed (loss or lateness over `max_bad_pct` %, anything wrong with the
+/// packets, the loadgen falling behind), or `None` when it passed.
+pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
     let s = &r.shards;
     let mut why = Vec::new();
-    if s.rx.lost_pct() > MAX_BAD_PCT {
+    if s.rx.lost_pct() > max_bad_pct {
         why.push(format!("loss {:.3} %", s.rx.lost_pct()));
     }
-    if s.rx.late_pct() > MAX_BAD_PCT {
+    if s.rx.late_pct() > max_bad_pct {
         why.push(format!("late {:.3} %", s.rx.late_pct()));
     }
     if s.rx.wrong_pt > 0 {
@@ -48,7 +49,7 @@ pub fn header() -> String {
 }
 
 /// One step's line.
-pub fn row(r: &StepResult) -> String {
+pub fn row(r: &StepResult, max_bad_pct: f64) -> String {
     let channels = r.calls * CHANNELS_PER_CALL;
     let wall = r.wall.as_secs_f64().max(1e-9);
     let (cpu_pct, per_channel) = match r.engine_cpu {
@@ -76,9 +77,9 @@ pub fn row(r: &StepResult) -> String {
         100.0 * r.loadgen_cpu.as_secs_f64() / wall,
         s.max_lag_us as f64 / 1000.0,
         r.load,
-        if failure(r).is_none() { "yes" } else { "no" }
+        if failure(r, max_bad_pct).is_none() { "yes" } else { "no" }
     );
-    if let Some(why) = failure(r) {
+    if let Some(why) = failure(r, max_bad_pct) {
         let _ = write!(line, "  ({why})");
     }
     line
@@ -110,15 +111,16 @@ mod tests {
     #[test]
     fn cpu_per_channel_per_packet_time() {
         // 0.5 s of CPU over 10 s = 5 %; 500 periods of 20 ms, 20 channels: 50 µs.
-        let line = row(&result(0, 0));
+        let line = row(&result(0, 0), MAX_BAD_PCT);
         assert!(line.contains("     5.0 ") && line.contains(" 50.0 "), "{line}");
         assert!(line.ends_with(" yes"), "{line}");
     }
 
     #[test]
     fn loss_or_lateness_over_a_thousandth_fails() {
-        assert!(failure(&result(10, 0)).is_none()); // exactly 0.1 %
-        assert!(failure(&result(11, 0)).is_some());
-        assert!(failure(&result(0, 11)).is_some());
+        assert!(failure(&result(10, 0), MAX_BAD_PCT).is_none()); // exactly 0.1 %
+        assert!(failure(&result(11, 0), MAX_BAD_PCT).is_some());
+        assert!(failure(&result(0, 11), MAX_BAD_PCT).is_some());
+        assert!(failure(&result(0, 11), 1.0).is_none());
     }
 }
