@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // Each test binary uses part of this module.
 
+pub(crate) mod capture;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -1,0 +1,1282 @@
+//! Calls as a user agent server (RFC 3261 §13, §14, §15; RFC 3264; RFC 3311; RFC 4028;
+//! RFC 6086): what Tandem does with each request of a call, and with the media events of its
+//! leg.
+//!
+//! # An incoming call
+//!
+//! 1. INVITE (out of dialog): refused with 503 + Retry-After while draining or over the
+//!    limits (`overload`); from a configured endpoint, challenged (401) until its digest
+//!    credentials verify ([`registrar`](super::registrar)), and then negotiated with the
+//!    endpoint's codec preferences; handed to the [`gateway`](super::gateway) when routing
+//!    picks a `[[routes]]` target; 404 when routing finds nothing, 422 for a too-short
+//!    session interval, 415/400 for a body that is not a readable SDP, 488 without an offer
+//!    or without a common codec. Otherwise the
+//!    offer is negotiated once with a placeholder port to learn the leg (codec,
+//!    telephone-events, peer address), and the media leg is created in the background. The
+//!    transaction layer sends 100 Trying if that takes more than 200 ms.
+//! 2. The leg exists: the offer is answered for real with the leg's RTP port, and the 200
+//!    (SDP, Contact, To tag, Allow, Supported, Session-Expires) creates the dialog. The
+//!    runtime refusing the leg (workers full, ports exhausted) is 503 + Retry-After; a leg it
+//!    cannot build is 488.
+//! 3. The 2xx is retransmitted until the ACK (RFC 3261 §13.3.1.4); no ACK within 64·T1 ends
+//!    the call with a BYE.
+//!
+//! An INVITE without SDP (the offer would go in our 200, the answer in the ACK) is refused
+//! with 488: the media leg needs the peer's codec before it can exist, so supporting it would
+//! mean creating a leg per offered codec or re-creating it after the ACK.
+//!
+//! # During the call
+//!
+//! - re-INVITE / UPDATE with an offer: hold (`sendonly`/`inactive`), resume and a moved peer
+//!   are answered at once with the same leg (a moved peer is [`sessions::set_remote`]); an
+//!   offer that changes the codec (or its packet time or telephone-events) gets a new leg,
+//!   answered with its ports, and the old leg is removed. A re-INVITE without SDP gets our
+//!   current SDP as the offer in the 200 (the answer comes in the ACK); an UPDATE without SDP
+//!   is a session refresh.
+//! - INFO with `application/dtmf-relay` or `application/dtmf`: 200 and the log line
+//!   `dtmf call=<call-id> digit=<d> source=info`. RFC 4733 and in-band digits reported by the
+//!   runtime give the same line with `source=rtp`.
+//! - BYE: 200, the leg is removed. CANCEL before the 200: the layer answers it 200, we answer
+//!   the INVITE 487 and drop the call; a leg still being created is removed when it arrives.
+//! - Media timeout (no RTP for `media.timeout_s`): BYE. Session timer (RFC 4028): a refresh
+//!   (UPDATE when the peer allows it, else a re-INVITE with our current SDP) when we are the
+//!   refresher, BYE when the session expires.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_core::bus::{Event, EventKind};
+use tandem_core::runtime::RuntimeError;
+use tandem_core::session::LegSpec;
+use tandem_sip::dialog::uas::{ACCEPT, ALLOW, SUPPORTED, invite_response};
+use tandem_sip::dialog::{
+    Dialog, DialogId, DtmfRelay, InsertError, Negotiated, SessionTimer, SessionTimerAction,
+};
+use tandem_sip::message::{
+    ContentType, HeaderName, Host, Method, NameAddr, Request, Response, SipUri, StatusCode,
+    Transport,
+};
+use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription};
+use tandem_sip::transaction::TransactionId;
+
+use super::calls::{Call, CallKey, Pending2xx, Renegotiation};
+use super::gateway::GatewayTarget;
+use super::sessions::{self, MediaBinding, Target};
+use super::{ClientOwner, Signalling, SignallingStats};
+use crate::run::media::{capability, leg_spec_for};
+use crate::run::routing::{self, Destination};
+
+/// RFC 3261 T1: the first 2xx retransmission interval.
+const T1: Duration = Duration::from_millis(500);
+
+/// RFC 3261 T2: the longest 2xx retransmission interval.
+const T2: Duration = Duration::from_secs(4);
+
+/// How long a 2xx waits for its ACK before the call is given up (RFC 3261 §13.3.1.4: 64·T1).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
+/// The port of the trial negotiation that learns the leg before it exists (RFC 863's discard
+/// port: never sent anywhere).
+const PLACEHOLDER_PORT: u16 = 9;
+
+/// What an in-dialog request we sent was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Hanging up.
+    Bye,
+    /// A session timer refresh (UPDATE or re-INVITE).
+    Refresh,
+}
+
+/// Why an offer cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum OfferError {
+    /// No body: the offer would come in the ACK.
+    #[error("no SDP offer (an offer in the ACK is not supported)")]
+    Missing,
+    /// A body of another type.
+    #[error("the body is not application/sdp")]
+    NotSdp,
+    /// An SDP that does not parse.
+    #[error("malformed SDP: {0}")]
+    Malformed(String),
+}
+
+impl OfferError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Missing => StatusCode::NOT_ACCEPTABLE_HERE,
+            Self::NotSdp => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The SDP offer a request carries.
+fn offer_of(request: &Request) -> Result<SessionDescription, OfferError> {
+    if request.body.is_empty() {
+        return Err(OfferError::Missing);
+    }
+    match request.headers.content_type() {
+        Ok(Some(ct)) if ct.is("application", "sdp") => {}
+        _ => return Err(OfferError::NotSdp),
+    }
+    SessionDescription::parse(&request.body).map_err(|e| OfferError::Malformed(e.to_string()))
+}
+
+/// Our policy with one RTP port.
+fn policy_with_port(base: &LocalPolicy, port: u16) -> LocalPolicy {
+    let mut policy = base.clone();
+    policy.rtp_ports = vec![port];
+    policy
+}
+
+/// Answers `offer` on a copy of `session` at `port`: the committed copy, the answer, and the
+/// leg it asks for; or why the offer is refused (488).
+fn negotiate(
+    state: &Signalling,
+    base: &LocalPolicy,
+    session: &LocalSession,
+    offer: &SessionDescription,
+    port: u16,
+) -> Result<(LocalSession, SessionDescription, LegSpec), String> {
+    let mut trial = session.clone();
+    let (answer, negotiated) = trial.answer(offer, &policy_with_port(base, port));
+    if negotiated.rejects_everything() {
+        return Err("no common codec".into());
+    }
+    let stream = negotiated
+        .accepted()
+        .next()
+        .ok_or_else(|| "no audio stream".to_owned())?;
+    let leg = leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())?;
+    Ok((trial, answer, leg))
+}
+
+/// True when `new` runs on the leg that `old` describes (only the peer's address may
+/// differ, which the runtime can change in place).
+fn same_leg(old: &LegSpec, new: &LegSpec) -> bool {
+    old.codec == new.codec && old.telephone_event == new.telephone_event
+}
+
+/// Our Contact for `transport`.
+fn contact(state: &Signalling, transport: &Transport) -> NameAddr {
+    let local = state
+        .local_addr(transport)
+        .unwrap_or_else(|| SocketAddr::new(state.media_address(), 5060));
+    let param = if matches!(transport, Transport::Tcp) {
+        ";transport=tcp"
+    } else {
+        ""
+    };
+    let text = format!("<sip:tandem@{local}{param}>");
+    // Always parses (an IP literal and a port); the bare host is a fallback that cannot fail.
+    NameAddr::parse(&text)
+        .unwrap_or_else(|_| NameAddr::new(SipUri::new(Host::Ipv4(Ipv4Addr::LOCALHOST))))
+}
+
+/// A final response to a dialog-creating INVITE with our tag (and, for a 2xx, our Contact,
+/// Allow and Supported).
+fn invite_reply(
+    state: &Signalling,
+    invite: &Request,
+    status: StatusCode,
+    tag: &str,
+    transport: Transport,
+) -> Response {
+    invite_response(invite, status, tag, &contact(state, &transport))
+        .unwrap_or_else(|_| Response::from_request(invite, status))
+}
+
+/// Refuses an initial INVITE.
+fn refuse(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    invite: &Request,
+    status: StatusCode,
+    transport: Transport,
+) {
+    let tag = state.random.tag();
+    let mut response = invite_reply(state, invite, status, &tag, transport);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = state.admission.retry_after(response);
+        SignallingStats::bump(&state.stats.rejected_overload);
+    } else {
+        SignallingStats::bump(&state.stats.rejected_call);
+    }
+    state.respond(now, id, response);
+}
+
+/// The call's Call-ID, for logs.
+fn call_id(request: &Request) -> String {
+    request.headers.call_id().unwrap_or("-").to_owned()
+}
+
+/// An initial INVITE. See the module docs.
+pub(super) fn handle_invite(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    request: Request,
+    source: SocketAddr,
+    transport: Transport,
+) {
+    let call_id = call_id(&request);
+    if !state.running {
+        tracing::debug!(call = %call_id, "INVITE refused: draining");
+        return refuse(
+            state,
+            now,
+            id,
+            &request,
+            StatusCode::SERVICE_UNAVAILABLE,
+            transport,
+        );
+    }
+    let identity = match state.registrar.authenticate(now, &request) {
+        Ok(identity) => identity,
+        // A challenge (401) or a refusal (403, 400) for a configured endpoint.
+        Err(response) => return state.respond(now, id, response),
+    };
+    let live = state.calls.len() + state.gateway.calls();
+    if let Err(refusal) = state.admission.admit(now, live) {
+        tracing::debug!(call = %call_id, "INVITE refused: {refusal}");
+        return refuse(
+            state,
+            now,
+            id,
+            &request,
+            StatusCode::SERVICE_UNAVAILABLE,
+            transport,
+        );
+    }
+    if !request.headers.contains("Contact") {
+        tracing::debug!(call = %call_id, "INVITE refused: no Contact");
+        return refuse(state, now, id, &request, StatusCode::BAD_REQUEST, transport);
+    }
+    let user = request
+        .uri
+        .as_sip()
+        .and_then(|u| u.user_unescaped())
+        .map(|u| String::from_utf8_lossy(&u).into_owned());
+    let uri = request.uri.to_string();
+    let config = Arc::clone(&state.config);
+    // An authenticated endpoint gets its own codec preferences.
+    let preferences = identity
+        .as_ref()
+        .and_then(|who| config.endpoint(&who.username, &who.realm))
+        .map_or(config.codecs.preferences.as_slice(), |e| {
+            config.codecs_of(e)
+        });
+    let target = match routing::route(&config, &uri, user.as_deref()) {
+        Destination::Echo => Target::Echo,
+        Destination::Tone => Target::Tone,
+        Destination::Conference { room } => Target::Conference { room },
+        Destination::Gateway {
+            route,
+            target,
+            codecs,
+        } => {
+            tracing::debug!(call = %call_id, route, %target, "INVITE to a gateway route");
+            let target = GatewayTarget {
+                target: &target,
+                codecs,
+            };
+            let actions = state.gateway.handle_invite(
+                now,
+                &mut state.layer,
+                id,
+                &request,
+                &target,
+                preferences,
+            );
+            return state.run_gateway(actions);
+        }
+        Destination::NotFound => {
+            tracing::debug!(call = %call_id, %uri, "INVITE refused: no such destination");
+            return refuse(state, now, id, &request, StatusCode::NOT_FOUND, transport);
+        }
+    };
+    let timer = match state.timer_config.negotiate_uas(&request) {
+        Ok(timer) => timer,
+        Err(too_small) => {
+            let mut response = too_small.response(&request);
+            let _ = response.set_to_tag(&state.random.tag());
+            return state.respond(now, id, response);
+        }
+    };
+    let offer = match offer_of(&request) {
+        Ok(offer) => offer,
+        Err(e) => {
+            tracing::info!(call = %call_id, "INVITE refused with {}: {e}", e.status().as_u16());
+            let status = e.status();
+            return refuse(state, now, id, &request, status, transport);
+        }
+    };
+    let sdp = LocalSession::new("tandem", state.random.next_u64(), state.media_address());
+    let policy = match identity {
+        Some(_) => {
+            let caps = capability::capabilities(preferences, &state.media_policy);
+            capability::local_policy(&caps, &state.media_policy, state.media_address())
+        }
+        None => state.local_policy.clone(),
+    };
+    let leg = match negotiate(state, &policy, &sdp, &offer, PLACEHOLDER_PORT) {
+        Ok((_, _, leg)) => leg,
+        Err(reason) => {
+            tracing::info!(call = %call_id, "INVITE refused with 488: {reason}");
+            return refuse(
+                state,
+                now,
+                id,
+                &request,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                transport,
+            );
+        }
+    };
+    let local_tag = state.random.tag();
+    let key = state.calls.insert(Call {
+        call_id,
+        invite: request,
+        invite_transaction: Some(id),
+        source,
+        transport,
+        local_tag,
+        target: target.clone(),
+        policy,
+        sdp,
+        offer: Some(offer),
+        leg,
+        media: None,
+        dialog: None,
+        pending_2xx: None,
+        renegotiation: None,
+        timer_negotiated: timer,
+        timer: None,
+    });
+    state.calls.bind_transaction(id, key);
+    sessions::create(state, key, target, leg);
+}
+
+/// A media leg was created (or not) for `key`: the initial INVITE's, or a
+/// renegotiation's.
+pub(super) fn handle_media_created(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    result: Result<MediaBinding, RuntimeError>,
+) {
+    let Some(call) = state.calls.get(key) else {
+        // The call ended (CANCEL, BYE, drain) while its leg was being made.
+        if let Ok(media) = result {
+            sessions::release(state, media);
+        }
+        return;
+    };
+    if call.media.is_none() {
+        answer_invite(state, now, key, result);
+    } else {
+        answer_renegotiation(state, now, key, result);
+    }
+}
+
+/// The status for a leg the runtime did not create: 488 for a leg it cannot build, 503 when
+/// it is full or stalled.
+fn media_failure_status(error: &RuntimeError) -> StatusCode {
+    match error {
+        RuntimeError::Session(_) => StatusCode::NOT_ACCEPTABLE_HERE,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Sends the 200 to the initial INVITE, now that the leg exists.
+fn answer_invite(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    result: Result<MediaBinding, RuntimeError>,
+) {
+    let media = match result {
+        Ok(media) => media,
+        Err(e) => {
+            let Some(call) = state.calls.remove(key) else {
+                return;
+            };
+            let status = media_failure_status(&e);
+            tracing::info!(call = %call.call_id, "INVITE refused with {}: no media leg: {e}", status.as_u16());
+            if let Some(id) = call.invite_transaction {
+                refuse_call(state, now, id, &call, status);
+            }
+            return;
+        }
+    };
+    let port = media.rtp.port();
+    let Some(base) = state.calls.get(key).map(|c| c.policy.clone()) else {
+        return;
+    };
+    let policy = policy_with_port(&base, port);
+    let contact = {
+        let transport = state
+            .calls
+            .get(key)
+            .map_or(Transport::Udp, |c| c.transport.clone());
+        contact(state, &transport)
+    };
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    let Some(id) = call.invite_transaction else {
+        return;
+    };
+    let Some(offer) = call.offer.take() else {
+        return;
+    };
+    let (answer, negotiated) = call.sdp.answer(&offer, &policy);
+    if negotiated.rejects_everything() {
+        let call = state.calls.remove(key);
+        sessions::release(state, media);
+        if let Some(call) = call {
+            refuse_call(state, now, id, &call, StatusCode::NOT_ACCEPTABLE_HERE);
+        }
+        return;
+    }
+    let ok = invite_response(&call.invite, StatusCode::OK, &call.local_tag, &contact).map(|r| {
+        let mut r = r.with_body(&ContentType::sdp(), answer.to_string());
+        if let Some(timer) = &call.timer_negotiated {
+            timer.add_to_response(&mut r);
+        }
+        r
+    });
+    let created =
+        ok.map_err(|e| e.to_string())
+            .and_then(|ok| match Dialog::new_uas(&call.invite, &ok) {
+                Ok(dialog) => Ok((ok, dialog)),
+                Err(e) => Err(e.to_string()),
+            });
+    let (ok, dialog) = match created {
+        Ok(created) => created,
+        Err(reason) => {
+            tracing::info!(call = %call.call_id, "INVITE refused with 400: {reason}");
+            let call = state.calls.remove(key);
+            sessions::release(state, media);
+            if let Some(call) = call {
+                refuse_call(state, now, id, &call, StatusCode::BAD_REQUEST);
+            }
+            return;
+        }
+    };
+    let dialog_id = match state.dialogs.insert(dialog) {
+        Ok(dialog) => {
+            let _ = dialog.record_sent_response(&ok);
+            dialog.id().clone()
+        }
+        Err(InsertError::Exists(_)) | Err(_) => {
+            tracing::info!(call = %call.call_id, "INVITE refused with 503: dialog store full");
+            let call = state.calls.remove(key);
+            sessions::release(state, media);
+            if let Some(call) = call {
+                refuse_call(state, now, id, &call, StatusCode::SERVICE_UNAVAILABLE);
+            }
+            return;
+        }
+    };
+    let cseq = call.invite.headers.cseq().map_or(0, |c| c.seq);
+    call.invite_transaction = None;
+    call.dialog = Some(dialog_id.clone());
+    call.media = Some(media.clone());
+    call.timer = call
+        .timer_negotiated
+        .as_ref()
+        .map(|n| SessionTimer::start(now, n));
+    let timer_at = call.timer.as_ref().and_then(SessionTimer::poll_timeout);
+    let reliable = !matches!(call.transport, Transport::Udp);
+    let pending = Pending2xx {
+        transaction: id,
+        cseq,
+        response: ok.clone(),
+        retransmit: !reliable,
+        next: now + T1,
+        interval: T1,
+        give_up: now + ACK_WAIT,
+    };
+    let wake = if reliable {
+        pending.give_up
+    } else {
+        pending.next
+    };
+    call.pending_2xx = Some(pending);
+    tracing::debug!(call = %call.call_id, port, "call answered");
+    state.calls.bind_dialog(dialog_id, key);
+    state.calls.bind_leg(&media, key);
+    state.calls.schedule(wake, key);
+    if let Some(at) = timer_at {
+        state.calls.schedule(at, key);
+    }
+    SignallingStats::bump(&state.stats.calls_answered);
+    state.respond(now, id, ok);
+}
+
+/// Refuses the initial INVITE of a call already taken out of the table.
+fn refuse_call(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    call: &Call,
+    status: StatusCode,
+) {
+    let mut response = invite_reply(
+        state,
+        &call.invite,
+        status,
+        &call.local_tag,
+        call.transport.clone(),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = state.admission.retry_after(response);
+        SignallingStats::bump(&state.stats.rejected_overload);
+    } else if status != StatusCode::REQUEST_TERMINATED {
+        SignallingStats::bump(&state.stats.rejected_call);
+    }
+    state.respond(now, id, response);
+}
+
+/// CANCEL matched the INVITE of server transaction `id` before its final response.
+pub(super) fn handle_cancel(state: &mut Signalling, now: Instant, id: TransactionId) {
+    let Some(key) = state.calls.by_transaction(id) else {
+        return;
+    };
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    if call.invite_transaction == Some(id) {
+        // The initial INVITE: the call ends here. A leg still being made is removed when
+        // it arrives (the call is gone by then).
+        if let Some(call) = state.calls.remove(key) {
+            tracing::debug!(call = %call.call_id, "call cancelled");
+            refuse_call(state, now, id, &call, StatusCode::REQUEST_TERMINATED);
+            if let Some(media) = call.media {
+                sessions::release(state, media);
+            }
+        }
+    } else if call
+        .renegotiation
+        .as_ref()
+        .is_some_and(|r| r.transaction == id)
+    {
+        // A re-INVITE waiting for a new leg: the session stays as it was (RFC 3261 §9.2).
+        let Some(reneg) = call.renegotiation.take() else {
+            return;
+        };
+        let dialog_id = call.dialog.clone();
+        reject_in_dialog(
+            state,
+            now,
+            id,
+            dialog_id.as_ref(),
+            &reneg.request,
+            StatusCode::REQUEST_TERMINATED,
+        );
+    }
+}
+
+/// Sends `status` to an in-dialog request, and tells the dialog when it answers an INVITE.
+fn reject_in_dialog(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    dialog: Option<&DialogId>,
+    request: &Request,
+    status: StatusCode,
+) {
+    let response = match dialog.and_then(|d| state.dialogs.get_mut(d)) {
+        Some(dialog) => {
+            let response = dialog.response(request, status);
+            let _ = dialog.record_sent_response(&response);
+            response
+        }
+        None => Response::from_request(request, status),
+    };
+    state.respond(now, id, response);
+}
+
+/// An ACK for a 2xx (the layer handles ACKs for non-2xx responses).
+pub(super) fn handle_ack(state: &mut Signalling, now: Instant, ack: &Request) {
+    let Ok(Some(dialog_id)) = DialogId::of_received_request(ack) else {
+        return;
+    };
+    if let Some(dialog) = state.dialogs.get_mut(&dialog_id) {
+        let _ = dialog.handle_request(ack);
+    }
+    let Some(key) = state.calls.by_dialog(&dialog_id) else {
+        return;
+    };
+    let seq = ack.headers.cseq().map_or(0, |c| c.seq);
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    if call.pending_2xx.as_ref().is_some_and(|p| p.cseq == seq) {
+        call.pending_2xx = None;
+    }
+    // The answer to the offer we put in a 2xx (a re-INVITE without SDP).
+    if call.sdp.pending_offer().is_some() && !ack.body.is_empty() {
+        let moved = match SessionDescription::parse(&ack.body) {
+            Ok(answer) => match call.sdp.handle_answer(&answer) {
+                Ok(negotiated) => negotiated
+                    .accepted()
+                    .next()
+                    .and_then(|s| s.remote_rtp)
+                    .filter(|&r| Some(r) != call.leg.remote),
+                Err(e) => {
+                    tracing::info!(call = %call.call_id, "the answer in the ACK is refused: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                call.sdp.cancel_offer();
+                tracing::info!(call = %call.call_id, "the answer in the ACK does not parse: {e}");
+                None
+            }
+        };
+        if let (Some(remote), Some(media)) = (moved, call.media.clone()) {
+            call.leg.remote = Some(remote);
+            sessions::set_remote(state, &media, remote);
+        }
+    }
+    let _ = now;
+}
+
+/// A BYE.
+pub(super) fn handle_bye(state: &mut Signalling, now: Instant, id: TransactionId, bye: &Request) {
+    let dialog_id = match state.dialogs.handle_request(bye) {
+        Err(rejection) => {
+            let response = rejection.response(bye, state.random.next_u64());
+            return state.respond(now, id, response);
+        }
+        Ok(dialog) => {
+            let response = dialog.response(bye, StatusCode::OK);
+            let dialog_id = dialog.id().clone();
+            state.respond(now, id, response);
+            dialog_id
+        }
+    };
+    match state.calls.by_dialog(&dialog_id) {
+        Some(key) => end_call(state, now, key, "BYE received", false),
+        None => {
+            state.dialogs.remove(&dialog_id);
+        }
+    }
+}
+
+/// An INFO: DTMF bodies are reported; an empty INFO is a keep-alive.
+pub(super) fn handle_info(state: &mut Signalling, now: Instant, id: TransactionId, info: &Request) {
+    let status = match state.dialogs.handle_request(info) {
+        Err(rejection) => {
+            let response = rejection.response(info, state.random.next_u64());
+            return state.respond(now, id, response);
+        }
+        Ok(_) => match DtmfRelay::from_request(info) {
+            Ok(Some(relay)) => {
+                tracing::info!(
+                    "dtmf call={} digit={} source=info",
+                    call_id(info),
+                    relay.signal.as_char()
+                );
+                StatusCode::OK
+            }
+            Ok(None) if info.body.is_empty() => StatusCode::OK,
+            Ok(None) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Err(e) => {
+                tracing::debug!(call = %call_id(info), "INFO refused: {e}");
+                StatusCode::BAD_REQUEST
+            }
+        },
+    };
+    let mut response = Response::from_request(info, status);
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        response = response.with_header(HeaderName::Accept, ACCEPT);
+    }
+    state.respond(now, id, response);
+}
+
+/// A re-INVITE or an UPDATE (RFC 3311) in a dialog: a new offer, a session refresh, or both.
+pub(super) fn handle_reinvite(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    request: Request,
+) {
+    let dialog_id = match state.dialogs.handle_request(&request) {
+        Err(rejection) => {
+            let response = rejection.response(&request, state.random.next_u64());
+            return state.respond(now, id, response);
+        }
+        Ok(dialog) => dialog.id().clone(),
+    };
+    let reject = |state: &mut Signalling, status| {
+        reject_in_dialog(state, now, id, Some(&dialog_id), &request, status);
+    };
+    let Some(key) = state.calls.by_dialog(&dialog_id) else {
+        return reject(state, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
+    };
+    let Some(call) = state.calls.get(key) else {
+        return reject(state, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
+    };
+    let Some(media) = call.media.clone() else {
+        return reject(state, StatusCode::REQUEST_PENDING);
+    };
+    if call.renegotiation.is_some() {
+        return reject(state, StatusCode::REQUEST_PENDING);
+    }
+    let timer = match state.timer_config.negotiate_uas(&request) {
+        Ok(timer) => timer,
+        Err(too_small) => {
+            let response = too_small.response(&request);
+            if let Some(dialog) = state.dialogs.get_mut(&dialog_id) {
+                let _ = dialog.record_sent_response(&response);
+            }
+            return state.respond(now, id, response);
+        }
+    };
+    let is_invite = request.method == Method::Invite;
+    let body = match offer_of(&request) {
+        Ok(offer) => {
+            let (trial, answer, leg) = match negotiate(
+                state,
+                &call.policy,
+                &call.sdp,
+                &offer,
+                media.rtp.port(),
+            ) {
+                Ok(negotiated) => negotiated,
+                Err(reason) => {
+                    tracing::info!(call = %call.call_id, "{} refused with 488: {reason}", request.method);
+                    return reject(state, StatusCode::NOT_ACCEPTABLE_HERE);
+                }
+            };
+            if !same_leg(&call.leg, &leg) {
+                // A new codec: a new leg, answered when it exists.
+                let target = call.target.clone();
+                if let Some(call) = state.calls.get_mut(key) {
+                    call.renegotiation = Some(Renegotiation {
+                        transaction: id,
+                        request,
+                        offer,
+                        leg,
+                        timer,
+                    });
+                }
+                state.calls.bind_transaction(id, key);
+                return sessions::create(state, key, target, leg);
+            }
+            let moved = leg.remote.filter(|&r| Some(r) != call.leg.remote);
+            if let Some(call) = state.calls.get_mut(key) {
+                call.sdp = trial;
+                call.leg = leg;
+            }
+            if let Some(remote) = moved {
+                sessions::set_remote(state, &media, remote);
+            }
+            Some(answer)
+        }
+        Err(OfferError::Missing) if is_invite => {
+            // RFC 3261 §14.2: the offer goes in our 2xx. Offer what runs now, so the
+            // answer cannot change the leg.
+            let policy = current_policy(state, key, media.rtp.port());
+            state
+                .calls
+                .get_mut(key)
+                .map(|call| call.sdp.create_offer(&policy))
+        }
+        Err(OfferError::Missing) => None,
+        Err(e) => {
+            tracing::info!(call = %call.call_id, "{} refused: {e}", request.method);
+            return reject(state, e.status());
+        }
+    };
+    accept_in_dialog(state, now, key, id, &request, body, timer);
+}
+
+/// Our policy narrowed to the codec the call runs, at `port`: what a re-offer that must not
+/// change the leg offers.
+fn current_policy(state: &Signalling, key: CallKey, port: u16) -> LocalPolicy {
+    let Some(call) = state.calls.get(key) else {
+        return policy_with_port(&state.local_policy, port);
+    };
+    let mut policy = policy_with_port(&call.policy, port);
+    let running = Some(call)
+        .and_then(|call| call.sdp.streams().iter().find_map(|s| s.accepted()))
+        .map(|stream| stream.format.codec.clone());
+    if let Some(mut codec) = running {
+        codec.fmtp = policy.supported(&codec).and_then(|ours| ours.fmtp.clone());
+        policy.codecs = vec![codec];
+    }
+    policy
+}
+
+/// Sends the 2xx to an in-dialog INVITE or UPDATE carrying `body` (an answer, or for a
+/// re-INVITE without SDP our offer), and restarts the session timer.
+fn accept_in_dialog(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    id: TransactionId,
+    request: &Request,
+    body: Option<SessionDescription>,
+    timer: Option<Negotiated>,
+) {
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
+        return;
+    };
+    let mut ok = dialog
+        .response(request, StatusCode::OK)
+        .with_header(HeaderName::Allow, ALLOW)
+        .with_header(HeaderName::Supported, SUPPORTED);
+    if let Some(sdp) = body {
+        ok = ok.with_body(&ContentType::sdp(), sdp.to_string());
+    }
+    if let Some(negotiated) = &timer {
+        negotiated.add_to_response(&mut ok);
+        call.timer_negotiated = Some(*negotiated);
+        match call.timer.as_mut() {
+            Some(running) => running.handle_refreshed(now, negotiated),
+            None => call.timer = Some(SessionTimer::start(now, negotiated)),
+        }
+    }
+    let _ = dialog.record_sent_response(&ok);
+    let timer_at = call.timer.as_ref().and_then(SessionTimer::poll_timeout);
+    let mut wake = timer_at;
+    if request.method == Method::Invite {
+        let reliable = !matches!(call.transport, Transport::Udp);
+        let pending = Pending2xx {
+            transaction: id,
+            cseq: request.headers.cseq().map_or(0, |c| c.seq),
+            response: ok.clone(),
+            retransmit: !reliable,
+            next: now + T1,
+            interval: T1,
+            give_up: now + ACK_WAIT,
+        };
+        let at = if reliable {
+            pending.give_up
+        } else {
+            pending.next
+        };
+        wake = Some(wake.map_or(at, |w| w.min(at)));
+        call.pending_2xx = Some(pending);
+        state.calls.bind_transaction(id, key);
+    }
+    if let Some(at) = wake {
+        state.calls.schedule(at, key);
+    }
+    if let Some(at) = timer_at {
+        state.calls.schedule(at, key);
+    }
+    state.respond(now, id, ok);
+}
+
+/// A new leg for a renegotiation exists (or not): answer with its ports, remove the old one.
+fn answer_renegotiation(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    result: Result<MediaBinding, RuntimeError>,
+) {
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    let Some(reneg) = call.renegotiation.take() else {
+        // Cancelled, or the call moved on: the new leg is not wanted.
+        if let Ok(media) = result {
+            sessions::release(state, media);
+        }
+        return;
+    };
+    let dialog_id = call.dialog.clone();
+    let media = match result {
+        Ok(media) => media,
+        Err(e) => {
+            tracing::info!(call = %call.call_id, "{} refused: no new media leg: {e}", reneg.request.method);
+            let status = media_failure_status(&e);
+            return reject_in_dialog(
+                state,
+                now,
+                reneg.transaction,
+                dialog_id.as_ref(),
+                &reneg.request,
+                status,
+            );
+        }
+    };
+    let policy = policy_with_port(&call.policy, media.rtp.port());
+    let (answer, negotiated) = call.sdp.answer(&reneg.offer, &policy);
+    if negotiated.rejects_everything() {
+        sessions::release(state, media);
+        return reject_in_dialog(
+            state,
+            now,
+            reneg.transaction,
+            dialog_id.as_ref(),
+            &reneg.request,
+            StatusCode::NOT_ACCEPTABLE_HERE,
+        );
+    }
+    let old = call.media.replace(media.clone());
+    call.leg = reneg.leg;
+    tracing::debug!(call = %call.call_id, port = media.rtp.port(), "media leg replaced");
+    if let Some(old) = old {
+        state.calls.unbind_leg(&old);
+        sessions::release(state, old);
+    }
+    state.calls.bind_leg(&media, key);
+    accept_in_dialog(
+        state,
+        now,
+        key,
+        reneg.transaction,
+        &reneg.request,
+        Some(answer),
+        reneg.timer,
+    );
+}
+
+/// Where in-dialog requests of `dialog` go: the first route or the remote target when it is
+/// an address, else where the INVITE came from.
+fn destination(dialog: &Dialog, fallback: SocketAddr) -> SocketAddr {
+    let target = dialog
+        .route_set()
+        .first()
+        .map(|r| &r.uri)
+        .unwrap_or_else(|| dialog.remote_target());
+    let Some(sip) = target.as_sip() else {
+        return fallback;
+    };
+    let ip = match &sip.host {
+        Host::Ipv4(ip) => IpAddr::V4(*ip),
+        Host::Ipv6(ip) => IpAddr::V6(*ip),
+        Host::Domain(_) => return fallback,
+    };
+    let port = sip.port.unwrap_or(if sip.secure { 5061 } else { 5060 });
+    SocketAddr::new(ip, port)
+}
+
+/// Sends an in-dialog request of call `key`.
+fn send_in_dialog(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    request: Request,
+    purpose: Purpose,
+) {
+    let Some(call) = state.calls.get(key) else {
+        return;
+    };
+    let fallback = call.source;
+    let transport = call.transport.clone();
+    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get(d)) else {
+        return;
+    };
+    let destination = destination(dialog, fallback);
+    state.send_request(
+        now,
+        request,
+        destination,
+        transport,
+        ClientOwner::Call { call: key, purpose },
+    );
+}
+
+/// Ends call `key`: BYE when `bye` and a dialog exists, the final response to an unanswered
+/// INVITE (503 while draining, else 487), the leg removed, the dialog forgotten.
+pub(super) fn end_call(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    reason: &str,
+    bye: bool,
+) {
+    if bye {
+        let request = state
+            .calls
+            .get(key)
+            .and_then(|call| call.dialog.as_ref())
+            .and_then(|d| state.dialogs.get_mut(d))
+            .map(Dialog::bye);
+        match request {
+            Some(Ok(request)) => send_in_dialog(state, now, key, request, Purpose::Bye),
+            Some(Err(e)) => tracing::debug!("no BYE: {e}"),
+            None => {}
+        }
+    }
+    let Some(call) = state.calls.remove(key) else {
+        return;
+    };
+    tracing::debug!(call = %call.call_id, reason, "call ended");
+    if let Some(id) = call.invite_transaction {
+        let status = if state.running {
+            StatusCode::REQUEST_TERMINATED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        refuse_call(state, now, id, &call, status);
+    }
+    if let Some(reneg) = &call.renegotiation {
+        reject_in_dialog(
+            state,
+            now,
+            reneg.transaction,
+            call.dialog.as_ref(),
+            &reneg.request,
+            StatusCode::REQUEST_TERMINATED,
+        );
+    }
+    if let Some(dialog) = &call.dialog {
+        state.dialogs.remove(dialog);
+    }
+    if let Some(media) = call.media {
+        sessions::release(state, media);
+    }
+}
+
+/// The calls' own timers: 2xx retransmissions and ACK give-up, session timers.
+pub(super) fn handle_timers(state: &mut Signalling, now: Instant) {
+    for key in state.calls.due(now) {
+        let Some(call) = state.calls.get_mut(key) else {
+            continue;
+        };
+        let mut resend = None;
+        let mut give_up = false;
+        let mut wake = Vec::new();
+        if let Some(pending) = call.pending_2xx.as_mut() {
+            if now >= pending.give_up {
+                give_up = true;
+            } else {
+                if pending.retransmit && now >= pending.next {
+                    resend = Some((pending.transaction, pending.response.clone()));
+                    pending.interval = (pending.interval * 2).min(T2);
+                    pending.next = now + pending.interval;
+                }
+                wake.push(if pending.retransmit {
+                    pending.next.min(pending.give_up)
+                } else {
+                    pending.give_up
+                });
+            }
+        }
+        let mut action = None;
+        if let Some(timer) = call.timer.as_mut() {
+            if timer.poll_timeout().is_some_and(|at| now >= at) {
+                action = timer.handle_timeout(now);
+            }
+            wake.extend(timer.poll_timeout());
+        }
+        if give_up {
+            tracing::info!(call = %call.call_id, "no ACK for the 2xx: hanging up");
+            end_call(state, now, key, "no ACK", true);
+            continue;
+        }
+        for at in wake {
+            state.calls.schedule(at, key);
+        }
+        if let Some((id, response)) = resend {
+            state.respond(now, id, response);
+        }
+        match action {
+            Some(SessionTimerAction::SendBye) => {
+                tracing::info!("session timer expired: hanging up");
+                end_call(state, now, key, "session expired", true);
+            }
+            Some(SessionTimerAction::SendRefresh) => refresh(state, now, key),
+            _ => {}
+        }
+    }
+}
+
+/// Sends a session refresh (RFC 4028 §7.4): an UPDATE without SDP when the peer allows
+/// UPDATE, else a re-INVITE with our current SDP.
+fn refresh(state: &mut Signalling, now: Instant, key: CallKey) {
+    let Some(call) = state.calls.get(key) else {
+        return;
+    };
+    let allows_update = call
+        .invite
+        .headers
+        .allow()
+        .any(|m| m.is_ok_and(|m| m == Method::Update));
+    let port = call.media.as_ref().map_or(0, |m| m.rtp.port());
+    let policy = current_policy(state, key, port);
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
+        return;
+    };
+    let request = if allows_update {
+        dialog.update(&[])
+    } else {
+        let offer = call.sdp.create_offer(&policy);
+        dialog.reinvite(offer.to_string().as_bytes())
+    };
+    match request {
+        Ok(mut request) => {
+            if let Some(timer) = &call.timer {
+                timer.add_to_request(&mut request, &state.timer_config);
+            }
+            send_in_dialog(state, now, key, request, Purpose::Refresh);
+        }
+        Err(e) => {
+            call.sdp.cancel_offer();
+            tracing::debug!(call = %call.call_id, "no session refresh: {e}");
+        }
+    }
+}
+
+/// A response to a request a call sent.
+pub(super) fn handle_response(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    purpose: Purpose,
+    response: &Response,
+) {
+    if purpose == Purpose::Bye || !response.status.is_final() {
+        return;
+    }
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
+        return;
+    };
+    let _ = dialog.handle_response(response);
+    let is_invite = response
+        .headers
+        .cseq()
+        .is_ok_and(|c| c.method == Method::Invite);
+    if !response.status.is_success() {
+        if is_invite {
+            call.sdp.cancel_offer();
+        }
+        let code = response.status.as_u16();
+        if code == 481 || code == 408 {
+            tracing::info!(call = %call.call_id, "session refresh answered {code}: the call is gone");
+            end_call(state, now, key, "refresh refused", false);
+        }
+        return;
+    }
+    let mut ack = None;
+    if is_invite {
+        ack = dialog.ack().ok();
+        if let Ok(answer) = SessionDescription::parse(&response.body) {
+            if let Err(e) = call.sdp.handle_answer(&answer) {
+                tracing::debug!(call = %call.call_id, "refresh answer refused: {e}");
+            }
+        } else {
+            call.sdp.cancel_offer();
+        }
+    }
+    let negotiated = state
+        .timer_config
+        .negotiate_uac(response)
+        .or(call.timer_negotiated);
+    let mut wake = None;
+    if let (Some(timer), Some(negotiated)) = (call.timer.as_mut(), negotiated) {
+        timer.handle_refreshed(now, &negotiated);
+        wake = timer.poll_timeout();
+    }
+    if let Some(at) = wake {
+        state.calls.schedule(at, key);
+    }
+    if let Some(mut ack) = ack {
+        let Some(call) = state.calls.get(key) else {
+            return;
+        };
+        let transport = call.transport.clone();
+        let fallback = call.source;
+        let destination = call
+            .dialog
+            .as_ref()
+            .and_then(|d| state.dialogs.get(d))
+            .map_or(fallback, |d| destination(d, fallback));
+        let Some(local) = state.local_addr(&transport) else {
+            return;
+        };
+        let name = if matches!(transport, Transport::Tcp) {
+            "TCP"
+        } else {
+            "UDP"
+        };
+        ack.headers
+            .push_front(HeaderName::Via, format!("SIP/2.0/{name} {local};rport"));
+        if let Err(e) = state.layer.send_ack(ack, destination, transport) {
+            tracing::debug!("ACK not sent: {e}");
+        }
+    }
+}
+
+/// A request a call sent timed out or could not be sent. A failed refresh leaves the
+/// session timer to end the call; a failed BYE has nothing left to end.
+pub(super) fn handle_request_failed(
+    _state: &mut Signalling,
+    _now: Instant,
+    _key: CallKey,
+    purpose: Purpose,
+) {
+    tracing::debug!(?purpose, "in-dialog request failed");
+}
+
+/// A server transaction timed out or failed: a call still waiting on it is over.
+pub(super) fn handle_server_failed(state: &mut Signalling, now: Instant, id: TransactionId) {
+    let Some(key) = state.calls.by_transaction(id) else {
+        return;
+    };
+    let Some(call) = state.calls.get(key) else {
+        return;
+    };
+    if call.invite_transaction == Some(id) {
+        // The INVITE transaction gave up before we answered (the answer guard).
+        end_call(state, now, key, "INVITE transaction failed", false);
+    } else if call
+        .pending_2xx
+        .as_ref()
+        .is_some_and(|p| p.transaction == id)
+    {
+        end_call(state, now, key, "the 2xx could not be sent", true);
+    }
+}
+
+/// An event from the runtime about one of our legs.
+pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Event) {
+    if event.kind == EventKind::MediaTimeout
+        && state.gateway.call_of_session(event.session).is_some()
+    {
+        let actions = state
+            .gateway
+            .handle_media_timeout(now, &mut state.layer, event.session);
+        return state.run_gateway(actions);
+    }
+    let Some(key) = event
+        .leg
+        .and_then(|leg| state.calls.by_leg(event.session, leg))
+    else {
+        return;
+    };
+    let Some(call) = state.calls.get(key) else {
+        return;
+    };
+    match event.kind {
+        EventKind::Dtmf { digit, .. } => {
+            tracing::info!("dtmf call={} digit={digit} source=rtp", call.call_id);
+        }
+        EventKind::MediaTimeout => {
+            tracing::info!(call = %call.call_id, "no RTP within media.timeout_s: hanging up");
+            end_call(state, now, key, "media timeout", true);
+        }
+        _ => {}
+    }
+}
