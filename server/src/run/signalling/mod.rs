@@ -112,6 +112,8 @@ pub struct SipContext {
 pub struct SignallingStats {
     /// Calls in the call table (from the INVITE until torn down).
     pub calls_live: AtomicU64,
+    /// The most calls ever in the call table at once.
+    pub calls_peak: AtomicU64,
     /// Dialogs held.
     pub dialogs_live: AtomicU64,
     /// Media legs alive on the runtime (an echo or tone session, or a conference leg).
@@ -145,9 +147,10 @@ impl SignallingStats {
     pub fn summary(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "calls_live={} dialogs_live={} sessions_live={} rooms_live={} gateway_calls_live={} \
+            "calls_live={} calls_peak={} dialogs_live={} sessions_live={} rooms_live={} gateway_calls_live={} \
              calls_answered={} rejected_overload={} rejected_call={} malformed={} send_dropped={}",
             get(&self.calls_live),
+            get(&self.calls_peak),
             get(&self.dialogs_live),
             get(&self.sessions_live),
             get(&self.rooms_live),
@@ -359,6 +362,9 @@ impl Signalling {
             }
         }
         SignallingStats::set(&self.stats.calls_live, self.calls.len());
+        self.stats
+            .calls_peak
+            .fetch_max(self.calls.len() as u64, Ordering::Relaxed);
         SignallingStats::set(&self.stats.dialogs_live, self.dialogs.len());
         SignallingStats::set(&self.stats.gateway_calls_live, self.gateway.calls());
     }
