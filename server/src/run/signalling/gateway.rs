@@ -27,15 +27,17 @@
 //! # Call flow
 //!
 //! 1. INVITE in (with an SDP offer; a late offer is refused with 488): the offer is answered
-//!    in a dry run to learn the inbound leg's codec; the outbound leg's codec is the route's
-//!    first codec as the SDP layer would number it. → `Create`.
+//!    in a dry run to learn the inbound leg's codec; the outbound leg's is the route's first
+//!    codec as the SDP layer would number it, without telephone-event. → `Create`.
 //! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
 //!    route's codecs at the outbound leg's RTP port) goes to the target's `host:port` (an IP
 //!    literal; there is no DNS here).
 //! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, the answer is
-//!    checked against the codec the session was built with (another codec ends the call:
-//!    BYE out, 488 in), `SetRemote` for the outbound leg, and the inbound INVITE is answered
-//!    200 with our SDP. Outbound failure → the same status in (408 for a timeout, 503 for a
+//!    checked against the format the session was built with (the route's first codec,
+//!    without telephone-event): when the callee chose another codec of the route, or
+//!    accepted telephone-event, the session is re-created for what
+//!    it chose (`Remove`, `Create`) and a re-INVITE gives the callee the new port. Then
+//!    `SetRemote` for the outbound leg, and the inbound INVITE is answered 200 with our SDP. Outbound failure → the same status in (408 for a timeout, 503 for a
 //!    transport error or a 3xx we do not follow), and `Remove`.
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
 //!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
@@ -170,6 +172,11 @@ enum Phase {
     CreatingMedia,
     /// The outbound INVITE is out, no final response yet.
     Calling,
+    /// The callee answered with another format than the session's: a new session is
+    /// being created.
+    Recreating,
+    /// The re-INVITE with the new session's port is out.
+    Reoffering,
     /// Both sides answered.
     Bridged,
     /// Ended; waiting only for the media session to be gone (a `Create` in flight).
@@ -192,8 +199,12 @@ struct Call {
     destination: SocketAddr,
     outbound_policy: LocalPolicy,
     outbound_session: LocalSession,
-    /// The codec the session's outbound leg was built with.
+    /// The caller's leg of the session.
+    inbound_leg: LegSpec,
+    /// The callee's leg the session was built with.
     outbound_leg: LegSpec,
+    /// The callee's accepted stream, once it answered.
+    outbound_stream: Option<NegotiatedStream>,
     /// The outbound INVITE (for the dialog and the CANCEL) and its client transaction.
     outbound_request: Option<Request>,
     outbound_txn: Option<TransactionId>,
@@ -241,6 +252,24 @@ pub fn uri_destination(uri: &Uri) -> Option<SocketAddr> {
         Host::Domain(_) => return None,
     };
     Some(SocketAddr::new(ip, sip.port.unwrap_or(5060)))
+}
+
+/// The accepted stream of the SDP answer in `response`, processed by `session` (which
+/// holds our pending offer).
+fn answer_stream(session: &mut LocalSession, response: &Response) -> Option<NegotiatedStream> {
+    let sdp = SessionDescription::parse(&response.body).ok()?;
+    let negotiated = session.handle_answer(&sdp).ok()?;
+    negotiated.accepted().next().cloned()
+}
+
+/// The two-leg session for caller leg `a` and callee leg `b`: a relay when both run the
+/// same codec and events, else a transcoder.
+fn session_spec(a: LegSpec, b: LegSpec) -> SessionSpec {
+    if a.codec == b.codec && a.telephone_event == b.telephone_event {
+        SessionSpec::Relay { a, b }
+    } else {
+        SessionSpec::Transcode { a, b }
+    }
 }
 
 /// Where an in-dialog request built by [`Dialog`] goes: its first Route (loose routing),
@@ -379,19 +408,7 @@ impl Gateway {
         };
         let id = GatewayCallId(self.next_call);
         self.next_call += 1;
-        let spec = if inbound_leg.codec == outbound_leg.codec
-            && inbound_leg.telephone_event == outbound_leg.telephone_event
-        {
-            SessionSpec::Relay {
-                a: inbound_leg,
-                b: outbound_leg,
-            }
-        } else {
-            SessionSpec::Transcode {
-                a: inbound_leg,
-                b: outbound_leg,
-            }
-        };
+        let spec = session_spec(inbound_leg, outbound_leg);
         let session_id = random_u64();
         self.calls.insert(
             id,
@@ -411,7 +428,9 @@ impl Gateway {
                     session_id.wrapping_add(1),
                     self.media_address,
                 ),
+                inbound_leg,
                 outbound_leg,
+                outbound_stream: None,
                 outbound_request: None,
                 outbound_txn: None,
                 media: None,
@@ -439,8 +458,11 @@ impl Gateway {
         leg_spec_for(stream, &self.policy).ok()
     }
 
-    /// The leg our offer under `policy` gives when the callee picks its first codec: our
-    /// offer, answered in a dry run by a peer that supports only that codec.
+    /// The leg our offer under `policy` gives when the callee picks its first codec and no
+    /// telephone-event: our offer, answered in a dry run by a peer that supports only that
+    /// codec. (Guessing without events means a callee that leaves them out, as many
+    /// gateways do, never receives a payload type it did not accept; one that accepts them
+    /// costs a re-created session and a re-INVITE.)
     fn dry_offer(&self, policy: &LocalPolicy) -> Option<LegSpec> {
         let mut policy = policy.clone();
         policy.rtp_ports = vec![DRY_RUN_PORT];
@@ -448,6 +470,7 @@ impl Gateway {
         let offer = ours.create_offer(&policy);
         let mut callee_policy = policy.clone();
         callee_policy.codecs.truncate(1);
+        callee_policy.telephone_events = None;
         let answered = answer(
             &offer,
             &callee_policy,
@@ -480,6 +503,9 @@ impl Gateway {
             Ok(handle) => handle,
             Err(reason) => {
                 tracing::warn!(call = %id, "gateway call: no media session: {reason}");
+                if call.phase == Phase::Recreating {
+                    return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
+                }
                 if !call.cancelled && call.phase != Phase::Ended {
                     let status = StatusCode::SERVICE_UNAVAILABLE;
                     respond_inbound(now, layer, call, status);
@@ -494,6 +520,9 @@ impl Gateway {
         if call.cancelled || call.phase == Phase::Ended {
             self.forget(id);
             return vec![MediaAction::Remove { session }];
+        }
+        if call.phase == Phase::Recreating {
+            return self.reoffer(now, layer, id);
         }
         let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
             respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
@@ -597,17 +626,22 @@ impl Gateway {
             200..=299 => self.answered(now, layer, id, response),
             _ => {
                 call.outbound_txn = None;
+                self.transactions.remove(&txn);
+                if call.phase == Phase::Reoffering {
+                    tracing::info!(call = %id, status = code, "gateway call: callee refused the re-INVITE");
+                    return self.fail_bridged(now, layer, id, StatusCode::NOT_ACCEPTABLE_HERE);
+                }
                 if !call.cancelled && call.phase == Phase::Calling {
                     tracing::info!(call = %id, status = code, "gateway call: callee refused");
                     respond_inbound(now, layer, call, inbound_status(response.status));
                 }
-                self.transactions.remove(&txn);
                 self.end(id)
             }
         }
     }
 
-    /// The callee answered 2xx.
+    /// The callee answered 2xx (to the INVITE, or to our re-INVITE after a re-created
+    /// session).
     fn answered(
         &mut self,
         now: Instant,
@@ -615,12 +649,13 @@ impl Gateway {
         id: GatewayCallId,
         response: &Response,
     ) -> Vec<MediaAction> {
-        let local = self.local;
-        let our_contact = contact(local, None);
         let via = self.via();
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
+        if call.phase == Phase::Reoffering {
+            return self.reoffer_answered(now, layer, id, response);
+        }
         // A retransmitted 2xx: ACK it again.
         if let Some(dialog) = &call.outbound_dialog {
             send_ack(layer, dialog, &via);
@@ -644,68 +679,89 @@ impl Gateway {
         }
         self.dialogs.insert(dialog.id().clone(), id);
         call.outbound_dialog = Some(dialog);
-        let Some(session) = call.media.as_ref().map(|m| m.id) else {
-            return Vec::new();
-        };
-        let outbound_leg = call
-            .media
-            .as_ref()
-            .and_then(|m| m.legs.get(1))
-            .map(|l| l.leg);
-        let negotiated = SessionDescription::parse(&response.body)
-            .ok()
-            .and_then(|sdp| call.outbound_session.handle_answer(&sdp).ok());
-        let stream: Option<NegotiatedStream> =
-            negotiated.and_then(|n| n.accepted().next().cloned());
+        let stream = answer_stream(&mut call.outbound_session, response);
         let leg = stream
             .as_ref()
             .and_then(|s| leg_spec_for(s, &self.policy).ok());
-        let usable = leg
-            .as_ref()
-            .is_some_and(|l| l.codec == call.outbound_leg.codec);
-        if !usable {
+        let (Some(stream), Some(leg)) = (stream, leg) else {
+            tracing::info!(call = %id, "gateway call: the callee's answer is unusable");
+            return self.fail_bridged(now, layer, id, StatusCode::NOT_ACCEPTABLE_HERE);
+        };
+        let same = leg.codec == call.outbound_leg.codec
+            && leg.telephone_event == call.outbound_leg.telephone_event;
+        if !same {
+            // The session runs another codec (or telephone-event) than the callee chose:
+            // build the right one, then tell the callee its new port (re-INVITE).
             tracing::info!(
                 call = %id,
-                "gateway call: the callee answered without the codec the session runs ({:?})",
-                leg.map(|l| l.codec.format)
+                chosen = ?leg.codec.format,
+                "gateway call: the callee chose another format; re-creating the session"
             );
-            if let Some(d) = call.outbound_dialog.as_mut() {
-                send_bye(now, layer, d, &via);
-            }
-            respond_inbound(now, layer, call, StatusCode::NOT_ACCEPTABLE_HERE);
-            return self.end(id);
+            let old = call.media.take().map(|m| m.id);
+            call.outbound_leg = leg;
+            call.outbound_stream = Some(stream);
+            call.phase = Phase::Recreating;
+            let mut actions: Vec<MediaAction> = old
+                .map(|session| {
+                    self.sessions.remove(&session);
+                    MediaAction::Remove { session }
+                })
+                .into_iter()
+                .collect();
+            actions.push(MediaAction::Create {
+                call: id,
+                spec: session_spec(call.inbound_leg, leg),
+            });
+            return actions;
         }
+        call.outbound_stream = Some(stream);
+        self.bridge(now, layer, id)
+    }
+
+    /// The session exists and the callee's answer matches it: point the outbound leg at
+    /// the callee and answer the caller.
+    fn bridge(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let local = self.local;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(media) = call.media.clone() else {
+            return Vec::new();
+        };
+        let session = media.id;
         let mut actions = Vec::new();
-        if let (Some(remote), Some(leg)) = (stream.and_then(|s| s.remote_rtp), outbound_leg) {
+        let remote = call.outbound_stream.as_ref().and_then(|s| s.remote_rtp);
+        if let (Some(remote), Some(leg)) = (remote, media.legs.get(1)) {
             actions.push(MediaAction::SetRemote {
                 session,
-                leg,
+                leg: leg.leg,
                 remote,
             });
         }
         // Answer the caller with the inbound leg's port.
-        let port = call
-            .media
-            .as_ref()
-            .and_then(|m| m.legs.first())
-            .map(|l| l.rtp.port());
         let mut policy = call.inbound_policy.clone();
-        policy.rtp_ports = port.into_iter().collect();
+        policy.rtp_ports = media
+            .legs
+            .first()
+            .map(|l| l.rtp.port())
+            .into_iter()
+            .collect();
         let (sdp, _) = call.inbound_session.answer(&call.inbound_offer, &policy);
         let user = call
             .inbound_request
             .uri
             .as_sip()
             .and_then(|s| s.user.clone());
-        let contact = match user {
-            Some(u) => contact(local, Some(&u)),
-            None => our_contact,
-        };
         let ok = uas::invite_response(
             &call.inbound_request,
             StatusCode::OK,
             &call.inbound_tag,
-            &contact,
+            &contact(local, user.as_deref()),
         )
         .map(|r| r.with_body(&ContentType::sdp(), sdp.to_string()));
         match ok {
@@ -721,13 +777,106 @@ impl Gateway {
             }
             Err(e) => {
                 tracing::warn!(call = %id, "gateway call: 200 not built: {e}");
-                if let Some(d) = call.outbound_dialog.as_mut() {
-                    send_bye(now, layer, d, &via);
-                }
-                respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
-                self.end(id)
+                self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR)
             }
         }
+    }
+
+    /// The re-created session exists: offer its port to the callee in a re-INVITE.
+    fn reoffer(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let via = self.via();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        let port = call
+            .media
+            .as_ref()
+            .and_then(|m| m.legs.get(1))
+            .map(|l| l.rtp.port());
+        let (Some(port), Some(stream)) = (port, call.outbound_stream.as_ref()) else {
+            return self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR);
+        };
+        let mut policy = call.outbound_policy.narrowed_to(stream);
+        if call.outbound_leg.telephone_event.is_none() {
+            policy.telephone_events = None;
+        }
+        policy.rtp_ports = vec![port];
+        let offer = call.outbound_session.create_offer(&policy);
+        let request = call
+            .outbound_dialog
+            .as_mut()
+            .and_then(|d| d.reinvite(offer.to_string().as_bytes()).ok());
+        let Some(mut request) = request else {
+            return self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR);
+        };
+        request.headers.push_front(HeaderName::Via, via);
+        let sent = next_hop(&request)
+            .and_then(|to| layer.send_request(now, request, to, Transport::Udp).ok());
+        let Some(txn) = sent else {
+            return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
+        };
+        call.outbound_txn = Some(txn);
+        call.phase = Phase::Reoffering;
+        self.transactions.insert(txn, id);
+        Vec::new()
+    }
+
+    /// The callee accepted our re-INVITE: ACK it and bridge.
+    fn reoffer_answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        response: &Response,
+    ) -> Vec<MediaAction> {
+        let via = self.via();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if let Some(dialog) = call.outbound_dialog.as_mut() {
+            let _ = dialog.handle_response(response);
+            send_ack(layer, dialog, &via);
+        }
+        let stream = answer_stream(&mut call.outbound_session, response);
+        let leg = stream
+            .as_ref()
+            .and_then(|s| leg_spec_for(s, &self.policy).ok());
+        match (stream, leg) {
+            (Some(stream), Some(leg)) if leg.codec == call.outbound_leg.codec => {
+                call.outbound_stream = Some(stream);
+                self.bridge(now, layer, id)
+            }
+            _ => {
+                tracing::info!(call = %id, "gateway call: the callee's re-answer is unusable");
+                self.fail_bridged(now, layer, id, StatusCode::NOT_ACCEPTABLE_HERE)
+            }
+        }
+    }
+
+    /// Gives up on a call whose callee answered but that cannot be bridged: BYE to the
+    /// callee, `status` to the caller.
+    fn fail_bridged(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        status: StatusCode,
+    ) -> Vec<MediaAction> {
+        let via = self.via();
+        if let Some(call) = self.calls.get_mut(&id) {
+            if let Some(d) = call.outbound_dialog.as_mut() {
+                send_bye(now, layer, d, &via);
+            }
+            if !call.cancelled {
+                respond_inbound(now, layer, call, status);
+            }
+        }
+        self.end(id)
     }
 
     /// One of the gateway's transactions timed out or could not be sent.
@@ -748,13 +897,16 @@ impl Gateway {
             return Vec::new();
         }
         call.outbound_txn = None;
+        let status = if timed_out {
+            StatusCode::REQUEST_TIMEOUT
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        tracing::info!(call = %id, "gateway call: callee unreachable ({status})");
+        if call.phase == Phase::Reoffering {
+            return self.fail_bridged(now, layer, id, status);
+        }
         if !call.cancelled && call.phase == Phase::Calling {
-            let status = if timed_out {
-                StatusCode::REQUEST_TIMEOUT
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            tracing::info!(call = %id, "gateway call: callee unreachable ({status})");
             respond_inbound(now, layer, call, status);
         }
         self.end(id)
@@ -791,6 +943,10 @@ impl Gateway {
                     }
                 }
                 self.end(id)
+            }
+            // The callee answered already: hang it up.
+            Phase::Recreating | Phase::Reoffering => {
+                self.fail_bridged(now, layer, id, StatusCode::REQUEST_TERMINATED)
             }
             Phase::Bridged | Phase::Ended => Vec::new(),
         }
@@ -933,6 +1089,9 @@ impl Gateway {
                     self.end(id)
                 }
             }
+            Phase::Recreating | Phase::Reoffering => {
+                self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE)
+            }
             Phase::Ended => Vec::new(),
         }
     }
@@ -1065,10 +1224,15 @@ mod tests {
 
     impl Harness {
         fn new() -> Self {
-            let config = Config::from_toml(
+            Self::with_codecs(r#"["opus"]"#)
+        }
+
+        /// A gateway whose `opus-` route offers `codecs` (a TOML list).
+        fn with_codecs(codecs: &str) -> Self {
+            let config = Config::from_toml(&format!(
                 "[[routes]]\nmatch = '^sip:opus-'\ntarget = \"sip:127.0.0.1:5080\"\n\
-                 codecs = [\"opus\"]\n",
-            )
+                 codecs = {codecs}\n"
+            ))
             .unwrap();
             let policy = MediaPolicy::from_config(&config);
             Self {
@@ -1124,21 +1288,21 @@ mod tests {
         /// The session is created with inbound port 36000 and outbound port 36002; returns
         /// the outbound INVITE.
         fn media_created(&mut self, call: GatewayCallId) -> Request {
+            self.session_created(call, 7, 36000)
+        }
+
+        /// Session `session` is created with inbound port `port` and outbound port
+        /// `port + 2`; returns the request that goes out to the callee.
+        fn session_created(&mut self, call: GatewayCallId, session: u64, port: u16) -> Request {
+            let ports = |leg: u32, rtp: u16| LegPorts {
+                leg: LegId(leg),
+                rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+                rtcp_port: rtp + 1,
+            };
             let handle = SessionHandle {
-                id: SessionId(7),
+                id: SessionId(session),
                 worker: 0,
-                legs: vec![
-                    LegPorts {
-                        leg: LegId(0),
-                        rtp: "127.0.0.1:36000".parse().unwrap(),
-                        rtcp_port: 36001,
-                    },
-                    LegPorts {
-                        leg: LegId(1),
-                        rtp: "127.0.0.1:36002".parse().unwrap(),
-                        rtcp_port: 36003,
-                    },
-                ],
+                legs: vec![ports(0, port), ports(1, port + 2)],
             };
             let actions =
                 self.gateway
@@ -1153,14 +1317,24 @@ mod tests {
         /// The callee answers `invite` with `status` (and the opus SDP for a 2xx); returns
         /// the gateway's actions.
         fn callee_answers(&mut self, invite: &Request, status: StatusCode) -> Vec<MediaAction> {
+            self.callee_answers_with(invite, status, OPUS_ANSWER)
+        }
+
+        /// As [`Self::callee_answers`], with `sdp` in a 2xx.
+        fn callee_answers_with(
+            &mut self,
+            invite: &Request,
+            status: StatusCode,
+            sdp: &str,
+        ) -> Vec<MediaAction> {
             let mut r = Response::from_request(invite, status);
-            if status.as_u16() != 100 {
+            if status.as_u16() != 100 && r.headers.to().unwrap().tag().is_none() {
                 r.set_to_tag("callee1").unwrap();
             }
             if status.is_success() {
                 r.headers
                     .push(HeaderName::Contact, format!("<sip:{CALLEE}>"));
-                r = r.with_body(&ContentType::sdp(), OPUS_ANSWER);
+                r = r.with_body(&ContentType::sdp(), sdp);
             }
             let bytes = Message::from(r).to_bytes();
             let mut actions = Vec::new();
@@ -1394,6 +1568,78 @@ mod tests {
             }]
         );
         assert_eq!(h.gateway.calls(), 0);
+    }
+
+    #[test]
+    fn a_callee_choosing_another_route_codec_gets_a_new_session_and_a_reinvite() {
+        let mut h = Harness::with_codecs(r#"["opus", "PCMU"]"#);
+        let (_, actions) = h.invite();
+        let (call, spec) = spec_call(&actions);
+        let SessionSpec::Transcode { b, .. } = spec else {
+            panic!("{spec:?}");
+        };
+        assert_eq!(
+            b.codec.format.codec,
+            tandem_codecs::CodecId::Opus,
+            "the first codec"
+        );
+        assert_eq!(b.telephone_event, None);
+        let invite = h.media_created(call);
+        let body = String::from_utf8(invite.body.clone()).unwrap();
+        assert!(body.contains("a=rtpmap:0 PCMU/8000"), "{body}");
+
+        let pcmu = "v=0\r\no=callee 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+                    t=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+                    a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+        let actions = h.callee_answers_with(&invite, StatusCode::OK, pcmu);
+        let [
+            MediaAction::Remove { session },
+            MediaAction::Create { call: again, spec },
+        ] = actions.as_slice()
+        else {
+            panic!("{actions:?}");
+        };
+        assert_eq!((*session, *again), (SessionId(7), call));
+        let SessionSpec::Transcode { a, b } = spec else {
+            panic!("{spec:?}");
+        };
+        assert_eq!(a.codec.format, tandem_codecs::Format::PCMA);
+        assert_eq!(b.codec.format, tandem_codecs::Format::PCMU);
+        assert_eq!(b.telephone_event.map(|pt| pt.get()), Some(101));
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1, "the ACK; the caller waits");
+        assert_eq!(Request::parse(&sent[0].bytes).unwrap().method, Method::Ack);
+
+        let reinvite = h.session_created(call, 9, 36004);
+        assert_eq!(reinvite.method, Method::Invite);
+        assert_eq!(reinvite.headers.to().unwrap().tag(), Some("callee1"));
+        assert_eq!(reinvite.headers.cseq().unwrap().seq, 2);
+        let body = String::from_utf8(reinvite.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36006 RTP/AVP 0 101"), "{body}");
+        assert!(!body.contains("opus"), "{body}");
+
+        let actions = h.callee_answers_with(&reinvite, StatusCode::OK, pcmu);
+        assert_eq!(
+            actions,
+            [MediaAction::SetRemote {
+                session: SessionId(9),
+                leg: LegId(1),
+                remote: "127.0.0.1:6000".parse().unwrap()
+            }]
+        );
+        let sent = h.sent();
+        assert_eq!(sent.len(), 2, "ACK out and 200 in");
+        let ack = Request::parse(&sent[0].bytes).unwrap();
+        assert_eq!(
+            (ack.method, ack.headers.cseq().unwrap().seq),
+            (Method::Ack, 2)
+        );
+        let ok = response_of(&sent[1]);
+        assert_eq!(ok.status, StatusCode::OK);
+        let answer = String::from_utf8(ok.body).unwrap();
+        assert!(answer.contains("m=audio 36004 RTP/AVP 8 101"), "{answer}");
+        assert_eq!(h.gateway.call_of_session(SessionId(9)), Some(call));
+        assert_eq!(h.gateway.call_of_session(SessionId(7)), None);
     }
 
     #[test]
