@@ -28,8 +28,11 @@ use options::{Options, Scenario};
 /// Runs the whole stepped load and prints the table.
 pub fn run(options: &Options) -> Result<(), String> {
     let mut ng = ng::NgClient::new(options.ng)?;
-    ng.call(&ng::ping()).map_err(|e| format!("ng ping to {}: {e}", options.ng))?;
-    let engine_pid = options.engine_pid.or_else(|| cpu::pid_of_udp_port(options.ng.port()));
+    ng.call(&ng::ping())
+        .map_err(|e| format!("ng ping to {}: {e}", options.ng))?;
+    let engine_pid = options
+        .engine_pid
+        .or_else(|| cpu::pid_of_udp_port(options.ng.port()));
     let media = step::Media::new(options)?;
     let steps = options.steps();
     let bound = steps.len() as u64 * (options.window + options.warmup).as_secs();
@@ -81,7 +84,11 @@ pub fn run(options: &Options) -> Result<(), String> {
         passed = Some(calls);
     }
     match passed {
-        Some(n) => println!("{}: most calls that passed: {n} ({} channels)", options.label, n * 2),
+        Some(n) => println!(
+            "{}: most calls that passed: {n} ({} channels)",
+            options.label,
+            n * 2
+        ),
         None => println!("{}: no step passed", options.label),
     }
     Ok(())

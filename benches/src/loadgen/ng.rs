@@ -62,7 +62,10 @@ pub fn offer(ids: &CallIds, sdp: &str, codec: &CodecRequest) -> Value {
         ("call-id", text(&ids.call_id)),
         ("from-tag", text(&ids.from_tag)),
         ("sdp", text(sdp)),
-        ("replace", Value::List(vec![text("origin"), text("session-connection")])),
+        (
+            "replace",
+            Value::List(vec![text("origin"), text("session-connection")]),
+        ),
         ("ICE", text("remove")),
         ("transport-protocol", text("RTP/AVP")),
     ];
@@ -86,7 +89,10 @@ pub fn answer(ids: &CallIds, sdp: &str) -> Value {
         ("from-tag", text(&ids.from_tag)),
         ("to-tag", text(&ids.to_tag)),
         ("sdp", text(sdp)),
-        ("replace", Value::List(vec![text("origin"), text("session-connection")])),
+        (
+            "replace",
+            Value::List(vec![text("origin"), text("session-connection")]),
+        ),
         ("ICE", text("remove")),
         ("transport-protocol", text("RTP/AVP")),
     ])
@@ -173,11 +179,17 @@ impl NgClient {
     /// Binds an ephemeral loopback port for talking to `engine`.
     pub fn new(engine: SocketAddr) -> Result<NgClient, String> {
         if !engine.ip().is_loopback() {
-            return Err(format!("{engine}: the loadgen only drives loopback engines"));
+            return Err(format!(
+                "{engine}: the loadgen only drives loopback engines"
+            ));
         }
-        let bind: SocketAddr = if engine.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        let bind: SocketAddr = if engine.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        }
+        .parse()
+        .map_err(|e| format!("{e}"))?;
         let socket = UdpSocket::bind(bind).map_err(|e| format!("ng socket: {e}"))?;
         socket
             .set_read_timeout(Some(REPLY_TIMEOUT))
@@ -219,7 +231,10 @@ impl NgClient {
                 }
             }
         }
-        Err(format!("no ng reply from {} after {ATTEMPTS} tries", self.engine))
+        Err(format!(
+            "no ng reply from {} after {ATTEMPTS} tries",
+            self.engine
+        ))
     }
 }
 
@@ -263,7 +278,10 @@ mod tests {
     #[test]
     fn answer_and_delete_carry_the_tags() {
         let a = String::from_utf8_lossy(&encode("k", &answer(&ids(), "s"))).into_owned();
-        assert!(a.contains("6:to-tag2:t1") && a.contains("8:from-tag2:f1"), "{a}");
+        assert!(
+            a.contains("6:to-tag2:t1") && a.contains("8:from-tag2:f1"),
+            "{a}"
+        );
         let d = String::from_utf8_lossy(&encode("k", &delete(&ids()))).into_owned();
         assert_eq!(d, "k d7:call-id2:c17:command6:delete8:from-tag2:f1e");
     }
@@ -274,7 +292,10 @@ mod tests {
         let reply = b"0_5232_1 d3:sdp31:v=0\r\nm=audio 30000 RTP/AVP 96\r\n6:result2:oke";
         let r = Reply::parse(reply, "0_5232_1").unwrap();
         assert_eq!(r.result, "ok");
-        assert_eq!(r.sdp.as_deref(), Some("v=0\r\nm=audio 30000 RTP/AVP 96\r\n"));
+        assert_eq!(
+            r.sdp.as_deref(),
+            Some("v=0\r\nm=audio 30000 RTP/AVP 96\r\n")
+        );
         let pong = Reply::parse(b"7 d6:result4:ponge", "7").unwrap();
         assert_eq!(pong.result, "pong");
         let err = Reply::parse(b"7 d12:error-reason12:Unknown call6:result5:errore", "7");

@@ -150,8 +150,13 @@ impl Options {
         self.start = self.start.clamp(1, MAX_CALLS);
         self.max = self.max.clamp(self.start, MAX_CALLS);
         self.step = self.step.max(1);
-        self.window = self.window.clamp(Duration::from_secs(1), Duration::from_secs(MAX_SECONDS_PER_STEP));
-        self.warmup = self.warmup.clamp(Duration::from_secs(1), Duration::from_secs(10));
+        self.window = self.window.clamp(
+            Duration::from_secs(1),
+            Duration::from_secs(MAX_SECONDS_PER_STEP),
+        );
+        self.warmup = self
+            .warmup
+            .clamp(Duration::from_secs(1), Duration::from_secs(10));
         self.threads = self.threads.clamp(1, MAX_THREADS);
         self.per_socket = self.per_socket.clamp(1, 1024);
         self.late_ms = self.late_ms.clamp(1, 1000);

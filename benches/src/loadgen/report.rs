@@ -28,13 +28,22 @@ pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
         why.push(format!("late {:.3} %", s.rx.late_pct()));
     }
     if s.rx.wrong_pt > 0 {
-        why.push(format!("{} packets with another payload type", s.rx.wrong_pt));
+        why.push(format!(
+            "{} packets with another payload type",
+            s.rx.wrong_pt
+        ));
     }
     if s.decode_errors > 0 {
-        why.push(format!("{} of {} sampled packets undecodable", s.decode_errors, s.decoded));
+        why.push(format!(
+            "{} of {} sampled packets undecodable",
+            s.decode_errors, s.decoded
+        ));
     }
     if s.slots_behind > 0 {
-        why.push(format!("the loadgen fell behind in {} slots", s.slots_behind));
+        why.push(format!(
+            "the loadgen fell behind in {} slots",
+            s.slots_behind
+        ));
     }
     (!why.is_empty()).then(|| why.join(", "))
 }
@@ -43,8 +52,19 @@ pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
 pub fn header() -> String {
     format!(
         "{:>6} {:>8} {:>8} {:>11} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
-        "calls", "channels", "engine %", "µs/ch/20ms", "lost %", "late %", "bad PT", "decoded",
-        "delay+ms", "loadgen%", "lag ms", "load", "ok"
+        "calls",
+        "channels",
+        "engine %",
+        "µs/ch/20ms",
+        "lost %",
+        "late %",
+        "bad PT",
+        "decoded",
+        "delay+ms",
+        "loadgen%",
+        "lag ms",
+        "load",
+        "ok"
     )
 }
 
@@ -77,7 +97,11 @@ pub fn row(r: &StepResult, max_bad_pct: f64) -> String {
         100.0 * r.loadgen_cpu.as_secs_f64() / wall,
         s.max_lag_us as f64 / 1000.0,
         r.load,
-        if failure(r, max_bad_pct).is_none() { "yes" } else { "no" }
+        if failure(r, max_bad_pct).is_none() {
+            "yes"
+        } else {
+            "no"
+        }
     );
     if let Some(why) = failure(r, max_bad_pct) {
         let _ = write!(line, "  ({why})");
@@ -100,7 +124,13 @@ mod tests {
             loadgen_cpu: Duration::from_millis(100),
             wall: Duration::from_secs(10),
             shards: ShardResult {
-                rx: RxTotals { expected: 10_000, received: 10_000 - lost, lost, late, ..RxTotals::default() },
+                rx: RxTotals {
+                    expected: 10_000,
+                    received: 10_000 - lost,
+                    lost,
+                    late,
+                    ..RxTotals::default()
+                },
                 decoded: 40,
                 ..ShardResult::default()
             },
@@ -112,7 +142,10 @@ mod tests {
     fn cpu_per_channel_per_packet_time() {
         // 0.5 s of CPU over 10 s = 5 %; 500 periods of 20 ms, 20 channels: 50 µs.
         let line = row(&result(0, 0), MAX_BAD_PCT);
-        assert!(line.contains("     5.0 ") && line.contains(" 50.0 "), "{line}");
+        assert!(
+            line.contains("     5.0 ") && line.contains(" 50.0 "),
+            "{line}"
+        );
         assert!(line.ends_with(" yes"), "{line}");
     }
 

@@ -76,7 +76,11 @@ impl RxTotals {
 }
 
 fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
 }
 
 /// One packet's header fields, as the receiver reads them.
@@ -177,7 +181,11 @@ impl RxStream {
         // Duplicate detection over the last HISTORY numbers.
         let duplicate = if ext_seq > self.highest_seq {
             let shift = (ext_seq - self.highest_seq) as u64;
-            self.seen = if shift >= HISTORY { 0 } else { self.seen << shift };
+            self.seen = if shift >= HISTORY {
+                0
+            } else {
+                self.seen << shift
+            };
             self.seen |= 1;
             self.highest_seq = ext_seq;
             self.last_ts = ext_ts;
@@ -199,8 +207,11 @@ impl RxStream {
         let offset = p.arrival_ns - ext_ts * 1_000_000_000 / self.clock_rate;
         let block = p.arrival_ns.div_euclid(BASELINE_NS);
         if block != self.block {
-            self.prev_block_min_ns =
-                if block == self.block + 1 { self.block_min_ns } else { i64::MAX };
+            self.prev_block_min_ns = if block == self.block + 1 {
+                self.block_min_ns
+            } else {
+                i64::MAX
+            };
             self.block_min_ns = i64::MAX;
             self.block = block;
         }
@@ -336,8 +347,18 @@ mod tests {
 
     #[test]
     fn totals_add_up() {
-        let mut a = RxTotals { expected: 100, received: 99, lost: 1, ..RxTotals::default() };
-        a.add(&RxTotals { expected: 100, received: 100, late: 2, ..RxTotals::default() });
+        let mut a = RxTotals {
+            expected: 100,
+            received: 99,
+            lost: 1,
+            ..RxTotals::default()
+        };
+        a.add(&RxTotals {
+            expected: 100,
+            received: 100,
+            late: 2,
+            ..RxTotals::default()
+        });
         assert_eq!((a.expected, a.lost, a.late), (200, 1, 2));
         assert!((a.lost_pct() - 0.5).abs() < 1e-9);
         assert!((a.late_pct() - 100.0 * 2.0 / 199.0).abs() < 1e-9);

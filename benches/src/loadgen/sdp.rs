@@ -22,14 +22,22 @@ pub struct SdpCodec {
 impl SdpCodec {
     /// PCMU/8000 on its static payload type 0.
     pub fn pcmu() -> SdpCodec {
-        SdpCodec { pt: 0, name: "PCMU".into(), clock_rate: 8000, channels: 1 }
+        SdpCodec {
+            pt: 0,
+            name: "PCMU".into(),
+            clock_rate: 8000,
+            channels: 1,
+        }
     }
 
     /// Reads `name/clock[/channels[/...]]` (the ng `transcode` syntax; further fields such as
     /// rtpengine's bitrate are ignored here), on payload type `pt`.
     pub fn parse(spec: &str, pt: u8) -> Result<SdpCodec, String> {
         let mut parts = spec.split('/');
-        let name = parts.next().filter(|n| !n.is_empty()).ok_or("empty codec")?;
+        let name = parts
+            .next()
+            .filter(|n| !n.is_empty())
+            .ok_or("empty codec")?;
         let clock_rate = parts
             .next()
             .ok_or(format!("{spec}: no clock rate"))?
@@ -39,14 +47,22 @@ impl SdpCodec {
             Some(c) if !c.is_empty() => c.parse().map_err(|e| format!("{spec}: {e}"))?,
             _ => 1,
         };
-        Ok(SdpCodec { pt, name: name.into(), clock_rate, channels })
+        Ok(SdpCodec {
+            pt,
+            name: name.into(),
+            clock_rate,
+            channels,
+        })
     }
 
     fn rtpmap(&self) -> String {
         if self.channels == 1 {
             format!("a=rtpmap:{} {}/{}\r\n", self.pt, self.name, self.clock_rate)
         } else {
-            format!("a=rtpmap:{} {}/{}/{}\r\n", self.pt, self.name, self.clock_rate, self.channels)
+            format!(
+                "a=rtpmap:{} {}/{}/{}\r\n",
+                self.pt, self.name, self.clock_rate, self.channels
+            )
         }
     }
 }
@@ -138,14 +154,21 @@ pub fn media_endpoint(sdp: &str) -> Result<MediaEndpoint, String> {
     if port == 0 {
         return Err("the audio stream was rejected (port 0)".into());
     }
-    let ip = media_addr.or(session_addr).ok_or("no c= address in the SDP")?;
+    let ip = media_addr
+        .or(session_addr)
+        .ok_or("no c= address in the SDP")?;
     let (encoding, clock_rate) = rtpmap.unwrap_or_else(|| match pt {
         0 => ("PCMU".into(), 8000),
         8 => ("PCMA".into(), 8000),
         9 => ("G722".into(), 8000),
         _ => (String::new(), 8000),
     });
-    Ok(MediaEndpoint { addr: SocketAddr::new(ip, port), pt, encoding, clock_rate })
+    Ok(MediaEndpoint {
+        addr: SocketAddr::new(ip, port),
+        pt,
+        encoding,
+        clock_rate,
+    })
 }
 
 #[cfg(test)]
@@ -160,7 +183,10 @@ mod tests {
                    a=rtpmap:96 opus/48000/2\r\na=sendrecv\r\na=rtcp:30001\r\n";
         let e = media_endpoint(sdp).unwrap();
         assert_eq!(e.addr, "127.0.0.1:30000".parse().unwrap());
-        assert_eq!((e.pt, e.encoding.as_str(), e.clock_rate), (96, "opus", 48000));
+        assert_eq!(
+            (e.pt, e.encoding.as_str(), e.clock_rate),
+            (96, "opus", 48000)
+        );
     }
 
     #[test]
@@ -188,6 +214,9 @@ mod tests {
         let e = media_endpoint(&sdp).unwrap();
         assert_eq!((e.addr.port(), e.pt, e.clock_rate), (61000, 96, 48000));
         let pcmu = party(8, "127.0.0.1:61002".parse().unwrap(), &SdpCodec::pcmu());
-        assert!(pcmu.contains("m=audio 61002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"), "{pcmu}");
+        assert!(
+            pcmu.contains("m=audio 61002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"),
+            "{pcmu}"
+        );
     }
 }

@@ -156,7 +156,11 @@ impl Shard {
         let addrs = addrs_rx
             .recv()
             .map_err(|_| "shard thread ended early".to_string())??;
-        Ok(Shard { addrs, plan: plan_tx, thread })
+        Ok(Shard {
+            addrs,
+            plan: plan_tx,
+            thread,
+        })
     }
 
     /// Hands the shard its plan; it starts sending at `plan.start`.
@@ -166,7 +170,9 @@ impl Shard {
 
     /// Waits for the end of the run started by [`start`](Self::start).
     pub fn finish(self) -> Result<ShardResult, String> {
-        self.thread.join().map_err(|_| "shard thread panicked".to_string())?
+        self.thread
+            .join()
+            .map_err(|_| "shard thread panicked".to_string())?
     }
 
     /// Sends the shard home without running.
@@ -192,7 +198,9 @@ fn open(bind: IpAddr, ports: PortRange, sockets: usize) -> Result<(UdpIo, Vec<Po
 
 /// Nanoseconds since the UNIX epoch (the clock of kernel receive timestamps).
 fn unix_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The send state of one endpoint.
@@ -203,66 +211,207 @@ struct Sender {
     frame: usize,
 }
 
-fn run(io: &mut UdpIo, pairs: &[PortPair], plan: &Plan) -> ShardResult {
-    let n = plan.endpoints.len();
-    let mut result = ShardResult::default();
-    let mut senders: Vec<Sender> = (0..n)
-        .map(|i| Sender {
-            seq: (i as u16).wrapping_mul(4099),
-            ts: (i as u32).wrapping_mul(2_654_435_761),
-            ssrc: 0x4c47_0000 ^ (i as u32).wrapping_mul(40_503),
-            // Streams start at different points of the speech.
-            frame: i * 37,
-        })
-        .collect();
-    let mut by_slot: Vec<Vec<usize>> = vec![Vec::new(); SLOTS_PER_PACKET as usize];
-    for i in 0..n {
-        by_slot[i * SLOTS_PER_PACKET as usize / n.max(1)].push(i);
+/// The send side of a run: every endpoint's RTP state, which endpoints send in which slot,
+/// and one packet buffer per endpoint.
+struct Pacer {
+    senders: Vec<Sender>,
+    by_slot: Vec<Vec<usize>>,
+    out: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+}
+
+impl Pacer {
+    fn new(n: usize) -> Pacer {
+        let senders = (0..n)
+            .map(|i| Sender {
+                seq: (i as u16).wrapping_mul(4099),
+                ts: (i as u32).wrapping_mul(2_654_435_761),
+                ssrc: 0x4c47_0000 ^ (i as u32).wrapping_mul(40_503),
+                // Streams start at different points of the speech.
+                frame: i * 37,
+            })
+            .collect();
+        let mut by_slot = vec![Vec::new(); SLOTS_PER_PACKET as usize];
+        for i in 0..n {
+            by_slot[i * SLOTS_PER_PACKET as usize / n].push(i);
+        }
+        Pacer {
+            senders,
+            by_slot,
+            out: vec![vec![0u8; 1600]; n],
+            lens: vec![0; n],
+        }
     }
-    let mut streams: Vec<RxStream> = plan
-        .endpoints
-        .iter()
-        .map(|e| RxStream::new(e.rx_pt, e.rx_clock, plan.late_ms))
-        .collect();
-    let by_source: HashMap<SocketAddr, usize> =
-        plan.endpoints.iter().enumerate().map(|(i, e)| (e.engine, i)).collect();
-    let rtcp_sockets: Vec<bool> = {
-        let mut v = vec![false; io.socket_id_max()];
+
+    /// Builds and sends the packets due in `slot`.
+    fn send(
+        &mut self,
+        io: &mut UdpIo,
+        pairs: &[PortPair],
+        plan: &Plan,
+        slot: u64,
+        result: &mut ShardResult,
+    ) {
+        let due = &self.by_slot[(slot % SLOTS_PER_PACKET) as usize];
+        for &i in due {
+            let e = &plan.endpoints[i];
+            let s = &mut self.senders[i];
+            let header = RtpHeader::new(
+                PayloadType::new(e.send_pt).unwrap_or(PayloadType::PCMU),
+                SeqNo(s.seq),
+                RtpTimestamp(s.ts),
+                Ssrc(s.ssrc),
+            );
+            let body = &e.speech.frames[s.frame % e.speech.frames.len()];
+            self.lens[i] = header.emit_packet(body, &mut self.out[i]).unwrap_or(0);
+            s.seq = s.seq.wrapping_add(1);
+            s.ts = s.ts.wrapping_add(e.speech.ts_step);
+            s.frame += 1;
+        }
+        for chunk in due.chunks(MAX_BATCH) {
+            let batch: Vec<Transmit<'_>> = chunk
+                .iter()
+                .map(|&i| Transmit {
+                    socket: pairs[plan.endpoints[i].socket].rtp,
+                    destination: plan.endpoints[i].engine,
+                    payload: &self.out[i][..self.lens[i]],
+                })
+                .collect();
+            let sent = io.send_batch(Timestamp::ZERO, &batch).unwrap_or(0);
+            result.sent += sent as u64;
+            result.send_dropped += (batch.len() - sent) as u64;
+        }
+    }
+}
+
+/// The receive side of a run: one [`RxStream`] per endpoint, found by the engine address
+/// the packet came from, the measurement window on the kernel timestamps' clock, and the
+/// decoders of the sampled decodability check.
+struct Receiver {
+    streams: Vec<RxStream>,
+    formats: Vec<Option<Format>>,
+    by_source: HashMap<SocketAddr, usize>,
+    rtcp_sockets: Vec<bool>,
+    decoders: Vec<(Format, Box<dyn Decoder>)>,
+    pcm: Vec<i16>,
+    bufs: Vec<PacketBuf>,
+    meta: Vec<RecvMeta>,
+    window: (i64, i64),
+}
+
+impl Receiver {
+    fn new(io: &UdpIo, pairs: &[PortPair], plan: &Plan) -> Receiver {
+        let mut rtcp_sockets = vec![false; io.socket_id_max()];
         for p in pairs {
-            if let Some(slot) = v.get_mut(p.rtcp.index()) {
+            if let Some(slot) = rtcp_sockets.get_mut(p.rtcp.index()) {
                 *slot = true;
             }
         }
-        v
-    };
-    let mut decoders: Vec<(Format, Box<dyn Decoder>)> = Vec::new();
-    for e in &plan.endpoints {
-        if let Some(f) = e.rx_format {
+        let mut decoders: Vec<(Format, Box<dyn Decoder>)> = Vec::new();
+        for f in plan.endpoints.iter().filter_map(|e| e.rx_format) {
             if !decoders.iter().any(|(g, _)| *g == f) {
                 if let Ok(d) = registry::new_decoder(f) {
                     decoders.push((f, d));
                 }
             }
         }
+        // Kernel timestamps are on the realtime clock; the window is placed on it once.
+        let (now_instant, now_realtime) = (Instant::now(), unix_ns());
+        let start = if plan.start >= now_instant {
+            now_realtime + (plan.start - now_instant).as_nanos() as i64
+        } else {
+            now_realtime - (now_instant - plan.start).as_nanos() as i64
+        };
+        let window_start = start + plan.warmup.as_nanos() as i64;
+        Receiver {
+            streams: plan
+                .endpoints
+                .iter()
+                .map(|e| RxStream::new(e.rx_pt, e.rx_clock, plan.late_ms))
+                .collect(),
+            formats: plan.endpoints.iter().map(|e| e.rx_format).collect(),
+            by_source: plan
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.engine, i))
+                .collect(),
+            rtcp_sockets,
+            decoders,
+            // 100 ms at 48 kHz: more than any packet of the run decodes to.
+            pcm: vec![0i16; 4800],
+            bufs: PacketBuf::new_vec(MAX_BATCH),
+            meta: RecvMeta::new_vec(MAX_BATCH),
+            window: (window_start, window_start + plan.window.as_nanos() as i64),
+        }
     }
-    let mut pcm = vec![0i16; 48_000 / 10];
-    let mut out: Vec<Vec<u8>> = vec![vec![0u8; 1600]; n];
-    let mut lens = vec![0usize; n];
-    let mut bufs = PacketBuf::new_vec(MAX_BATCH);
-    let mut meta = RecvMeta::new_vec(MAX_BATCH);
 
-    // Kernel timestamps are on the realtime clock; the window is placed on it once.
-    let (now_instant, now_realtime) = (Instant::now(), unix_ns());
-    let realtime_at_start = if plan.start >= now_instant {
-        now_realtime + (plan.start - now_instant).as_nanos() as i64
-    } else {
-        now_realtime - (now_instant - plan.start).as_nanos() as i64
-    };
-    let window_start = realtime_at_start + plan.warmup.as_nanos() as i64;
-    let window_end = window_start + plan.window.as_nanos() as i64;
+    /// Reads everything that has arrived, accounting each packet.
+    fn drain(&mut self, io: &mut UdpIo, result: &mut ShardResult) {
+        loop {
+            let got = io
+                .recv_batch(Timestamp::ZERO, &mut self.bufs, &mut self.meta)
+                .unwrap_or(0);
+            let fallback_now = unix_ns();
+            for k in 0..got {
+                let m = self.meta[k];
+                let arrival = m.timestamp.map_or(fallback_now, |t| t.as_nanos() as i64);
+                self.account(k, &m, arrival, result);
+            }
+            if got < MAX_BATCH {
+                break;
+            }
+        }
+    }
+
+    fn account(&mut self, k: usize, m: &RecvMeta, arrival: i64, result: &mut ShardResult) {
+        if self
+            .rtcp_sockets
+            .get(m.socket.index())
+            .copied()
+            .unwrap_or(false)
+        {
+            result.rtcp += 1;
+            return;
+        }
+        let (Some(&stream), Ok(packet)) = (
+            self.by_source.get(&m.source),
+            RtpPacket::new_checked(self.bufs[k].payload(m.len)),
+        ) else {
+            result.stray += 1;
+            return;
+        };
+        let p = RxPacket {
+            arrival_ns: arrival,
+            pt: packet.payload_type().get(),
+            seq: packet.sequence_number().0,
+            ts: packet.timestamp().0,
+            ssrc: packet.ssrc().0,
+        };
+        let in_window = arrival >= self.window.0 && arrival < self.window.1;
+        let rx = &mut self.streams[stream];
+        if !rx.on_packet(&p, in_window) || rx.received() % DECODE_EVERY != 1 {
+            return;
+        }
+        let format = self.formats[stream];
+        if let Some((_, d)) = self.decoders.iter_mut().find(|(f, _)| Some(*f) == format) {
+            result.decoded += 1;
+            if !matches!(d.decode(packet.payload(), &mut self.pcm), Ok(n) if n > 0) {
+                result.decode_errors += 1;
+            }
+        }
+    }
+}
+
+fn run(io: &mut UdpIo, pairs: &[PortPair], plan: &Plan) -> ShardResult {
+    let mut result = ShardResult::default();
+    if plan.endpoints.is_empty() {
+        return result;
+    }
+    let mut pacer = Pacer::new(plan.endpoints.len());
+    let mut receiver = Receiver::new(io, pairs, plan);
     let end = plan.start + plan.warmup + plan.window;
     let mut slot: u64 = 0;
-
     loop {
         let deadline = plan.start + SLOT * slot as u32;
         if deadline >= end {
@@ -278,80 +427,12 @@ fn run(io: &mut UdpIo, pairs: &[PortPair], plan: &Plan) -> ShardResult {
                 result.slots_behind += 1;
             }
         }
-        // Send what is due in this slot.
-        let due = &by_slot[(slot % SLOTS_PER_PACKET) as usize];
-        for &i in due {
-            let e = &plan.endpoints[i];
-            let s = &mut senders[i];
-            let header = RtpHeader::new(
-                PayloadType::new(e.send_pt).unwrap_or(PayloadType::PCMU),
-                SeqNo(s.seq),
-                RtpTimestamp(s.ts),
-                Ssrc(s.ssrc),
-            );
-            let body = &e.speech.frames[s.frame % e.speech.frames.len()];
-            lens[i] = header.emit_packet(body, &mut out[i]).unwrap_or(0);
-            s.seq = s.seq.wrapping_add(1);
-            s.ts = s.ts.wrapping_add(e.speech.ts_step);
-            s.frame += 1;
-        }
-        for chunk in due.chunks(MAX_BATCH) {
-            let batch: Vec<Transmit<'_>> = chunk
-                .iter()
-                .map(|&i| Transmit {
-                    socket: pairs[plan.endpoints[i].socket].rtp,
-                    destination: plan.endpoints[i].engine,
-                    payload: &out[i][..lens[i]],
-                })
-                .collect();
-            let sent = io.send_batch(Timestamp::ZERO, &batch).unwrap_or(0);
-            result.sent += sent as u64;
-            result.send_dropped += (batch.len() - sent) as u64;
-        }
-        // Drain what arrived.
-        loop {
-            let got = io.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta).unwrap_or(0);
-            let fallback_now = unix_ns();
-            for (buf, m) in bufs.iter().zip(&meta).take(got) {
-                if rtcp_sockets.get(m.socket.index()).copied().unwrap_or(false) {
-                    result.rtcp += 1;
-                    continue;
-                }
-                let (Some(&k), Ok(packet)) =
-                    (by_source.get(&m.source), RtpPacket::new_checked(buf.payload(m.len)))
-                else {
-                    result.stray += 1;
-                    continue;
-                };
-                let arrival = m.timestamp.map_or(fallback_now, |t| t.as_nanos() as i64);
-                let p = RxPacket {
-                    arrival_ns: arrival,
-                    pt: packet.payload_type().get(),
-                    seq: packet.sequence_number().0,
-                    ts: packet.timestamp().0,
-                    ssrc: packet.ssrc().0,
-                };
-                let in_window = arrival >= window_start && arrival < window_end;
-                let stream = &mut streams[k];
-                if stream.on_packet(&p, in_window) && stream.received() % DECODE_EVERY == 1 {
-                    let format = plan.endpoints[k].rx_format;
-                    if let Some((_, d)) = decoders.iter_mut().find(|(f, _)| Some(*f) == format) {
-                        result.decoded += 1;
-                        match d.decode(packet.payload(), &mut pcm) {
-                            Ok(samples) if samples > 0 => {}
-                            _ => result.decode_errors += 1,
-                        }
-                    }
-                }
-            }
-            if got < MAX_BATCH {
-                break;
-            }
-        }
+        pacer.send(io, pairs, plan, slot, &mut result);
+        receiver.drain(io, &mut result);
         slot += 1;
     }
     let window_slots = plan.window.as_millis() as u64 / u64::from(PTIME_MS);
-    for s in &streams {
+    for s in &receiver.streams {
         result.rx.add(&s.totals(window_slots));
     }
     result

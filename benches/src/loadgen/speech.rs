@@ -40,13 +40,26 @@ fn speech(rate: u32) -> Result<Vec<i16>, String> {
     if !raw.exists() {
         let wav = dir.join("harvard.wav");
         if !wav.exists() {
-            run(Command::new("espeak-ng").args(["-v", "en-us", "-w"]).arg(&wav).arg(TEXT))?;
+            run(Command::new("espeak-ng")
+                .args(["-v", "en-us", "-w"])
+                .arg(&wav)
+                .arg(TEXT))?;
         }
         // Write under another name first, so an interrupted run leaves no half file.
         let part = dir.join(format!("harvard-{rate}.part.s16"));
         run(Command::new("sox")
             .arg(&wav)
-            .args(["-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1", "-r"])
+            .args([
+                "-t",
+                "raw",
+                "-e",
+                "signed-integer",
+                "-b",
+                "16",
+                "-c",
+                "1",
+                "-r",
+            ])
             .arg(rate.to_string())
             .arg(&part))?;
         std::fs::rename(&part, &raw).map_err(|e| e.to_string())?;
@@ -56,12 +69,18 @@ fn speech(rate: u32) -> Result<Vec<i16>, String> {
 
 fn run(command: &mut Command) -> Result<(), String> {
     let status = command.status().map_err(|e| format!("{command:?}: {e}"))?;
-    status.success().then_some(()).ok_or(format!("{command:?}: {status}"))
+    status
+        .success()
+        .then_some(())
+        .ok_or(format!("{command:?}: {status}"))
 }
 
 fn read_s16(path: &Path) -> Result<Vec<i16>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect())
 }
 
 /// Speech-like tone bursts: 300 ms on, 100 ms off, pitch and level varying per burst.
@@ -70,7 +89,11 @@ fn tone_bursts(rate: u32, samples: usize) -> Vec<i16> {
         .map(|i| {
             let t = i as f64 / f64::from(rate);
             let burst = (t / 0.4) as usize;
-            let amp = if t % 0.4 < 0.3 { 3000.0 + 1500.0 * (burst % 3) as f64 } else { 0.0 };
+            let amp = if t % 0.4 < 0.3 {
+                3000.0 + 1500.0 * (burst % 3) as f64
+            } else {
+                0.0
+            };
             let hz = 300.0 * (1.0 + 0.15 * (burst % 4) as f64);
             (amp * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16
         })
@@ -115,7 +138,10 @@ pub struct EncodedSpeech {
 /// Encodes the speech for `codec` as 20 ms packets.
 pub fn encode(codec: &SdpCodec) -> Result<EncodedSpeech, String> {
     let format = format_of(&codec.name, codec.clock_rate)?;
-    let config = EncoderConfig { opus: loadgen_opus(codec.channels), ..EncoderConfig::DEFAULT };
+    let config = EncoderConfig {
+        opus: loadgen_opus(codec.channels),
+        ..EncoderConfig::DEFAULT
+    };
     let mut encoder = registry::new_encoder(format, &config).map_err(|e| e.to_string())?;
     let (pcm, real) = pcm(format.sample_rate);
     let per_frame = format.samples_in_ms(PTIME_MS);
@@ -123,12 +149,18 @@ pub fn encode(codec: &SdpCodec) -> Result<EncodedSpeech, String> {
     let frames = pcm
         .chunks_exact(per_frame)
         .map(|chunk| {
-            let n = encoder.encode(chunk, &mut payload).map_err(|e| e.to_string())?;
+            let n = encoder
+                .encode(chunk, &mut payload)
+                .map_err(|e| e.to_string())?;
             Ok(payload[..n].to_vec())
         })
         .collect::<Result<Vec<_>, String>>()?;
     if frames.is_empty() {
         return Err("no speech frames".into());
     }
-    Ok(EncodedSpeech { frames, ts_step: codec.clock_rate * PTIME_MS / 1000, real })
+    Ok(EncodedSpeech {
+        frames,
+        ts_step: codec.clock_rate * PTIME_MS / 1000,
+        real,
+    })
 }

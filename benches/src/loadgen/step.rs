@@ -51,7 +51,13 @@ impl Media {
         };
         let caller_speech = Arc::new(speech::encode(&caller)?);
         let callee_speech = Arc::new(speech::encode(&callee)?);
-        Ok(Media { caller, callee, request, caller_speech, callee_speech })
+        Ok(Media {
+            caller,
+            callee,
+            request,
+            caller_speech,
+            callee_speech,
+        })
     }
 }
 
@@ -112,7 +118,10 @@ fn setup_call(
         ));
     }
     // The callee answers with the engine's payload type for its codec.
-    let callee_codec = SdpCodec { pt: to_callee.pt, ..media.callee.clone() };
+    let callee_codec = SdpCodec {
+        pt: to_callee.pt,
+        ..media.callee.clone()
+    };
     let answer_sdp = sdp::party(session + 1, callee_addr, &callee_codec);
     let reply = ng.call(&ng::answer(ids, &answer_sdp))?;
     let to_caller = sdp::media_endpoint(reply.sdp.as_deref().ok_or("answer reply without SDP")?)?;
@@ -122,11 +131,16 @@ fn setup_call(
             to_caller.encoding, to_caller.pt, media.caller.name
         ));
     }
-    Ok(CallMedia { to_caller, to_callee })
+    Ok(CallMedia {
+        to_caller,
+        to_callee,
+    })
 }
 
 fn delete_all(ng: &mut NgClient, step: usize, calls: usize) -> usize {
-    (0..calls).filter(|&c| ng.call(&ng::delete(&ids(step, c))).is_err()).count()
+    (0..calls)
+        .filter(|&c| ng.call(&ng::delete(&ids(step, c))).is_err())
+        .count()
 }
 
 /// Runs one step of `calls` calls (the `step`-th of the run).
@@ -210,7 +224,13 @@ pub fn run_step(
             late_ms: options.late_ms,
         });
     }
-    let sample = || (engine_pid.map(|p| process_cpu(Some(p))), process_cpu(None), Instant::now());
+    let sample = || {
+        (
+            engine_pid.map(|p| process_cpu(Some(p))),
+            process_cpu(None),
+            Instant::now(),
+        )
+    };
     sleep_until(start + options.warmup);
     let (engine0, self0, wall0) = sample();
     sleep_until(start + options.warmup + options.window);
