@@ -20,6 +20,9 @@ use crate::loadgen::sdp::{self, MediaEndpoint, SdpCodec};
 use crate::loadgen::shard::{Endpoint, Plan, Shard, ShardResult};
 use crate::loadgen::speech::{self, EncodedSpeech};
 
+/// Consecutive failed `delete`s after which the rest are not tried.
+const MAX_FAILED_DELETES: usize = 3;
+
 /// Time between handing the shards their plans and the first packet.
 const LEAD_IN: Duration = Duration::from_millis(100);
 
@@ -137,10 +140,23 @@ fn setup_call(
     })
 }
 
+/// Deletes calls `0..calls` of `step`; returns how many were not deleted. Gives up after
+/// [`MAX_FAILED_DELETES`] failures in a row (the engine is gone: each would wait
+/// [`ng::ATTEMPTS`] × [`ng::REPLY_TIMEOUT`]), so a dead engine costs seconds, not hours.
 fn delete_all(ng: &mut NgClient, step: usize, calls: usize) -> usize {
-    (0..calls)
-        .filter(|&c| ng.call(&ng::delete(&ids(step, c))).is_err())
-        .count()
+    let (mut failed, mut failed_in_a_row) = (0, 0);
+    for c in 0..calls {
+        if ng.call(&ng::delete(&ids(step, c))).is_ok() {
+            failed_in_a_row = 0;
+            continue;
+        }
+        failed += 1;
+        failed_in_a_row += 1;
+        if failed_in_a_row == MAX_FAILED_DELETES {
+            return failed + (calls - c - 1);
+        }
+    }
+    failed
 }
 
 /// Runs one step of `calls` calls (the `step`-th of the run).
