@@ -1,7 +1,7 @@
 //! `tandem run` as a SIP UAS with real peers on loopback: OPTIONS over UDP and TCP, refused
 //! INVITEs (404, 488, late offer), CANCEL, a sipp `uac_pcap` call to `echo` whose RTP and
-//! RFC 2833 digits come back, and a call that lives through INFO DTMF, hold, resume, a codec
-//! change, UPDATE, in-dialog OPTIONS and BYE. Every test ends with Tandem's shutdown line
+//! RFC 2833 digits come back, a call that lives through INFO DTMF, hold, resume, a codec
+//! change, UPDATE, in-dialog OPTIONS and BYE, and a call to `tone` that hears the test tone. Every test ends with Tandem's shutdown line
 //! reporting no call, dialog or media session left.
 
 mod support;
@@ -331,6 +331,63 @@ fn a_call_lives_through_info_hold_resume_codec_change_update_and_bye() {
             .lines()
             .any(|l| l.contains("dtmf call=") && l.contains("digit=5 source=info")),
         "{stderr}"
+    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_no_leaks(&stderr);
+}
+
+#[test]
+fn a_call_to_tone_hears_the_test_tone() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    assert!(
+        tshark_available(),
+        "tshark is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(29);
+    let tandem = Tandem::start(&ports.run_args());
+    let capture = Capture::start(
+        &std::env::temp_dir(),
+        ports.rtp_min,
+        ports.rtp_max,
+        Duration::from_secs(30),
+    );
+    // sipp's basic UAC offers PCMU, sends no RTP, and hangs up after 3 s.
+    let uac = Sipp::new(
+        "tone-uac",
+        "uac",
+        ports.peer_sip,
+        ports.peer_media,
+        1,
+        Duration::from_secs(20),
+    )
+    .args(&[
+        ports.sip_addr().to_string().as_str(),
+        "-s",
+        "tone",
+        "-d",
+        "3000",
+    ])
+    .run(Duration::from_secs(25));
+    let packets = capture.finish(ports.rtp_min, ports.rtp_max);
+    let (status, stderr) = tandem.terminate();
+    assert_eq!(uac.code, Some(0), "{}\n{stderr}", uac.output);
+    let tone: Vec<_> = packets
+        .iter()
+        .filter(|p| p.dst == ports.peer_media && p.payload_type == 0)
+        .collect();
+    // 3 s of 20 ms packets, each a full-scale-ish 1020 Hz tone (PCMU silence is 0xFF/0x7F).
+    assert!(tone.len() >= 120, "{} tone packets", tone.len());
+    let loud = tone
+        .iter()
+        .filter(|p| p.payload.len() == 160 && p.payload.iter().any(|&b| b & 0x7F < 0x60))
+        .count();
+    assert!(
+        loud + 2 >= tone.len(),
+        "{loud} of {} packets carry the tone",
+        tone.len()
     );
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_no_leaks(&stderr);

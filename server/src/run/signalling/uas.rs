@@ -1280,3 +1280,108 @@ pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Ev
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tandem_core::rtp::PayloadType;
+    use tandem_core::session::CodecSpec;
+
+    use super::*;
+
+    fn request(extra: &str, body: &str) -> Request {
+        Request::parse(
+            format!(
+                "INVITE sip:echo@127.0.0.1 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-u\r\n\
+                 Max-Forwards: 70\r\n\
+                 From: <sip:a@127.0.0.1>;tag=f\r\n\
+                 To: <sip:echo@127.0.0.1>\r\n\
+                 Call-ID: u1\r\n\
+                 CSeq: 1 INVITE\r\n\
+                 Contact: <sip:a@127.0.0.1:5062>\r\n\
+                 {extra}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn offers_are_told_apart_from_missing_foreign_and_broken_bodies() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                   m=audio 6000 RTP/AVP 0\r\n";
+        let sdp_type = "Content-Type: application/sdp\r\n";
+        assert!(offer_of(&request(sdp_type, sdp)).is_ok());
+        assert_eq!(offer_of(&request("", "")), Err(OfferError::Missing));
+        assert_eq!(
+            offer_of(&request("Content-Type: text/plain\r\n", "hello")),
+            Err(OfferError::NotSdp)
+        );
+        let broken = offer_of(&request(sdp_type, "v=9\r\n")).unwrap_err();
+        assert!(matches!(broken, OfferError::Malformed(_)), "{broken:?}");
+        assert_eq!(
+            OfferError::Missing.status(),
+            StatusCode::NOT_ACCEPTABLE_HERE
+        );
+        assert_eq!(
+            OfferError::NotSdp.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_moved_peer_keeps_the_leg_and_a_new_codec_does_not() {
+        let leg = LegSpec::new(CodecSpec::PCMU);
+        let moved = leg.with_remote("127.0.0.1:7000".parse().unwrap());
+        assert!(same_leg(&leg, &moved));
+        assert!(!same_leg(&leg, &LegSpec::new(CodecSpec::PCMA)));
+        let events = leg.with_telephone_event(PayloadType::new(101).unwrap());
+        assert!(!same_leg(&leg, &events));
+    }
+
+    #[test]
+    fn in_dialog_requests_go_to_the_first_route_or_the_target_when_they_are_addresses() {
+        let fallback: SocketAddr = "127.0.0.1:5999".parse().unwrap();
+        let dialog = |contact: &str, record_route: &str| {
+            let mut invite = request(record_route, "");
+            invite.headers.remove("Contact");
+            invite.headers.push(HeaderName::Contact, contact);
+            let contact = NameAddr::parse("<sip:tandem@127.0.0.1:5060>").unwrap();
+            let ok = invite_response(&invite, StatusCode::OK, "t", &contact).unwrap();
+            Dialog::new_uas(&invite, &ok).unwrap()
+        };
+        let direct = dialog("<sip:a@127.0.0.1:5062>", "");
+        assert_eq!(
+            destination(&direct, fallback),
+            "127.0.0.1:5062".parse().unwrap()
+        );
+        let default_port = dialog("<sip:a@192.0.2.7>", "");
+        assert_eq!(
+            destination(&default_port, fallback),
+            "192.0.2.7:5060".parse().unwrap()
+        );
+        let by_name = dialog("<sip:a@phone.example>", "");
+        assert_eq!(destination(&by_name, fallback), fallback);
+        let routed = dialog(
+            "<sip:a@127.0.0.1:5062>",
+            "Record-Route: <sip:127.0.0.1:5070;lr>\r\n",
+        );
+        assert_eq!(
+            destination(&routed, fallback),
+            "127.0.0.1:5070".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn legs_the_runtime_cannot_build_are_488_and_a_full_runtime_is_503() {
+        let full = RuntimeError::QueueFull { worker: 0 };
+        assert_eq!(media_failure_status(&full), StatusCode::SERVICE_UNAVAILABLE);
+        let timeout = RuntimeError::Timeout { worker: 1 };
+        assert_eq!(
+            media_failure_status(&timeout),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
