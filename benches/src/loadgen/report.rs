@@ -4,7 +4,9 @@
 //! 50 out (20 ms packets). A call has two: caller → callee (PCMU in, the callee's codec out
 //! when transcoding) and callee → caller. CPU per channel per 20 ms is the engine's CPU time
 //! over the window divided by channels and by the window's 20 ms periods: the cost of moving
-//! one packet through, decode and encode included.
+//! one packet through, decode and encode included. `calls/core` is what that cost allows on
+//! one fully busy core (calls × 100 / engine CPU %): a projection from CPU alone, which the
+//! loss and lateness columns confirm or not.
 
 use std::fmt::Write as _;
 
@@ -51,11 +53,12 @@ pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
 /// The header line.
 pub fn header() -> String {
     format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
         "calls",
         "channels",
         "engine %",
         "µs/ch/20ms",
+        "calls/core",
         "lost %",
         "late %",
         "bad PT",
@@ -72,23 +75,27 @@ pub fn header() -> String {
 pub fn row(r: &StepResult, max_bad_pct: f64) -> String {
     let channels = r.calls * CHANNELS_PER_CALL;
     let wall = r.wall.as_secs_f64().max(1e-9);
-    let (cpu_pct, per_channel) = match r.engine_cpu {
-        Some(cpu) => {
+    let (cpu_pct, per_channel, per_core) = match r.engine_cpu {
+        Some(cpu) if !cpu.is_zero() => {
             let periods = wall / 0.020;
+            let pct = 100.0 * cpu.as_secs_f64() / wall;
             (
-                format!("{:.1}", 100.0 * cpu.as_secs_f64() / wall),
+                format!("{pct:.1}"),
                 format!("{:.1}", 1e6 * cpu.as_secs_f64() / periods / channels as f64),
+                format!("{:.0}", 100.0 * r.calls as f64 / pct),
             )
         }
-        None => ("-".into(), "-".into()),
+        Some(_) => ("0.0".into(), "0.0".into(), "-".into()),
+        None => ("-".into(), "-".into(), "-".into()),
     };
     let s = &r.shards;
     let mut line = format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
         r.calls,
         channels,
         cpu_pct,
         per_channel,
+        per_core,
         s.rx.lost_pct(),
         s.rx.late_pct(),
         s.rx.wrong_pt,
