@@ -14,7 +14,7 @@
 //! served more than [`BEHIND_MS`] after its deadline is counted in `slots_behind`: then the
 //! loadgen, not the engine, made packets late.
 //!
-//! Bounded: a run ends at `start + warmup + window`, whatever happens.
+//! Bounded: a run ends at `start + warmup + window +` [`TAIL`], whatever happens.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -42,6 +42,10 @@ const SLOTS_PER_PACKET: u64 = PTIME_MS as u64;
 pub const BEHIND_MS: u64 = 20;
 /// Every this many packets of a stream, one is decoded as a check.
 pub const DECODE_EVERY: u64 = 25;
+/// The shard goes on sending this long after the window (what it receives then is not
+/// counted): the engine is still under load, and the shard thread still alive, when the
+/// step samples CPU times at the window's end (a thread's time leaves `/proc/PID/task` with it).
+pub const TAIL: Duration = Duration::from_millis(200);
 /// Receive buffer asked for each socket (the kernel caps it at `net.core.rmem_max`).
 const RECV_BUFFER_BYTES: usize = 4 << 20;
 
@@ -410,7 +414,7 @@ fn run(io: &mut UdpIo, pairs: &[PortPair], plan: &Plan) -> ShardResult {
     }
     let mut pacer = Pacer::new(plan.endpoints.len());
     let mut receiver = Receiver::new(io, pairs, plan);
-    let end = plan.start + plan.warmup + plan.window;
+    let end = plan.start + plan.warmup + plan.window + TAIL;
     let mut slot: u64 = 0;
     loop {
         let deadline = plan.start + SLOT * slot as u32;
