@@ -106,12 +106,16 @@ impl Host {
                 let mut numeric = true;
                 let mut label_start = 0;
                 for (i, &c) in b.iter().enumerate() {
+                    if grammar::is(c, grammar::ALPHANUM) {
+                        // Digits sort below letters.
+                        numeric &= c <= b'9';
+                        continue;
+                    }
                     match c {
                         b'.' if i == label_start || b[i - 1] == b'-' => return bad(label_start),
                         b'.' => label_start = i + 1,
                         b'-' if i == label_start => return bad(i),
-                        b'0'..=b'9' => {}
-                        b'-' | b'a'..=b'z' | b'A'..=b'Z' => numeric = false,
+                        b'-' => numeric = false,
                         _ => return bad(i),
                     }
                 }
