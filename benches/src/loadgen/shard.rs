@@ -225,7 +225,8 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn new(n: usize) -> Pacer {
+    fn new(endpoints: &[Endpoint]) -> Pacer {
+        let n = endpoints.len();
         let senders = (0..n)
             .map(|i| Sender {
                 seq: (i as u16).wrapping_mul(4099),
@@ -238,6 +239,11 @@ impl Pacer {
         let mut by_slot = vec![Vec::new(); SLOTS_PER_PACKET as usize];
         for i in 0..n {
             by_slot[i * SLOTS_PER_PACKET as usize / n].push(i);
+        }
+        // Callers and callees alternate sockets; grouped by socket, each run of a slot's
+        // packets on one socket is one sendmmsg.
+        for slot in &mut by_slot {
+            slot.sort_by_key(|&i| endpoints[i].socket);
         }
         Pacer {
             senders,
@@ -412,7 +418,7 @@ fn run(io: &mut UdpIo, pairs: &[PortPair], plan: &Plan) -> ShardResult {
     if plan.endpoints.is_empty() {
         return result;
     }
-    let mut pacer = Pacer::new(plan.endpoints.len());
+    let mut pacer = Pacer::new(&plan.endpoints);
     let mut receiver = Receiver::new(io, pairs, plan);
     let end = plan.start + plan.warmup + plan.window + TAIL;
     let mut slot: u64 = 0;
