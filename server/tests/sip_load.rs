@@ -213,3 +213,50 @@ fn a_thousand_concurrent_calls_to_echo() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_no_leaks(&stderr);
 }
+
+#[test]
+fn calls_the_runtime_has_no_ports_for_get_503_and_the_others_are_served() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(19);
+    // Four media ports: room for two legs (RTP and RTCP each), whatever the limits say.
+    let tandem = Tandem::start(&args(&ports, "56000-56003", "1", None));
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_accepts_503.xml");
+    let run = Sipp::new(
+        "no-ports",
+        &scenario.display().to_string(),
+        ports.peer_sip,
+        ports.peer_media,
+        10,
+        Duration::from_secs(20),
+    )
+    .args(&[
+        ports.sip_addr().to_string().as_str(),
+        "-s",
+        "echo",
+        "-r",
+        "10",
+        "-l",
+        "10",
+        "-d",
+        "2000",
+    ])
+    .run(Duration::from_secs(25));
+    assert!(answers_options(&ports), "OPTIONS after the run");
+    let (status, stderr) = tandem.terminate();
+    let stats = run.stats.expect("a stat file");
+    assert_eq!(run.code, Some(0), "{}\n{stderr}", run.output);
+    assert_eq!((stats.created(), stats.failed()), (10, 0));
+    let refused = shutdown_counter(&stderr, "rejected_overload");
+    let answered = shutdown_counter(&stderr, "calls_answered");
+    assert!(
+        refused > 0 && answered >= 2,
+        "refused {refused}, answered {answered}:\n{stderr}"
+    );
+    assert_eq!(refused + answered, 10, "{stderr}");
+    assert!(stderr.contains("no media leg"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_no_leaks(&stderr);
+}

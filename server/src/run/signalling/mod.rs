@@ -12,8 +12,9 @@
 //!   others (BYE), and returns once they have ended; at [`Phase::Stopping`] it returns at once.
 //!   Start-up waits for it until the deadline, then stops everything.
 //! - Media runtime calls block the calling thread until the worker replies (at most the
-//!   runtime's reply timeout), so the task makes them on tokio's blocking pool
-//!   ([`sessions`]) and hears back through a channel: a slow worker never stalls signalling.
+//!   runtime's reply timeout), so the task makes them on tokio's blocking pool (the
+//!   `sessions` module) and hears back through a channel: a slow worker never stalls
+//!   signalling.
 //!
 //! # The loop ([`serve`])
 //!
@@ -147,7 +148,8 @@ impl SignallingStats {
     pub fn summary(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "calls_live={} calls_peak={} dialogs_live={} sessions_live={} rooms_live={} gateway_calls_live={} \
+            "calls_live={} calls_peak={} dialogs_live={} sessions_live={} rooms_live={} \
+             gateway_calls_live={} \
              calls_answered={} rejected_overload={} rejected_call={} malformed={} send_dropped={}",
             get(&self.calls_live),
             get(&self.calls_peak),
@@ -431,7 +433,11 @@ impl Signalling {
             }
             Event::Malformed { source, error } => {
                 SignallingStats::bump(&self.stats.malformed);
-                tracing::debug!(%source, reason = error.reason(), "malformed SIP input dropped: {error}");
+                tracing::debug!(
+                    %source,
+                    reason = error.reason(),
+                    "malformed SIP input dropped: {error}"
+                );
             }
             other => tracing::debug!(?other, "SIP transaction event ignored"),
         }

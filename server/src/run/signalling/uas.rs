@@ -406,7 +406,11 @@ fn answer_invite(
                 return;
             };
             let status = media_failure_status(&e);
-            tracing::info!(call = %call.call_id, "INVITE refused with {}: no media leg: {e}", status.as_u16());
+            tracing::info!(
+                call = %call.call_id,
+                "INVITE refused with {}: no media leg: {e}",
+                status.as_u16()
+            );
             if let Some(id) = call.invite_transaction {
                 refuse_call(state, now, id, &call, status);
             }
@@ -743,19 +747,18 @@ pub(super) fn handle_reinvite(
     let is_invite = request.method == Method::Invite;
     let body = match offer_of(&request) {
         Ok(offer) => {
-            let (trial, answer, leg) = match negotiate(
-                state,
-                &call.policy,
-                &call.sdp,
-                &offer,
-                media.rtp.port(),
-            ) {
-                Ok(negotiated) => negotiated,
-                Err(reason) => {
-                    tracing::info!(call = %call.call_id, "{} refused with 488: {reason}", request.method);
-                    return reject(state, StatusCode::NOT_ACCEPTABLE_HERE);
-                }
-            };
+            let (trial, answer, leg) =
+                match negotiate(state, &call.policy, &call.sdp, &offer, media.rtp.port()) {
+                    Ok(negotiated) => negotiated,
+                    Err(reason) => {
+                        tracing::info!(
+                            call = %call.call_id,
+                            "{} refused with 488: {reason}",
+                            request.method
+                        );
+                        return reject(state, StatusCode::NOT_ACCEPTABLE_HERE);
+                    }
+                };
             if !same_leg(&call.leg, &leg) {
                 // A new codec: a new leg, answered when it exists.
                 let target = call.target.clone();
@@ -901,7 +904,11 @@ fn answer_renegotiation(
     let media = match result {
         Ok(media) => media,
         Err(e) => {
-            tracing::info!(call = %call.call_id, "{} refused: no new media leg: {e}", reneg.request.method);
+            tracing::info!(
+                call = %call.call_id,
+                "{} refused: no new media leg: {e}",
+                reneg.request.method
+            );
             let status = media_failure_status(&e);
             return reject_in_dialog(
                 state,
@@ -1164,7 +1171,10 @@ pub(super) fn handle_response(
         }
         let code = response.status.as_u16();
         if code == 481 || code == 408 {
-            tracing::info!(call = %call.call_id, "session refresh answered {code}: the call is gone");
+            tracing::info!(
+                call = %call.call_id,
+                "session refresh answered {code}: the call is gone"
+            );
             end_call(state, now, key, "refresh refused", false);
         }
         return;
