@@ -1,7 +1,8 @@
 //! `tandem run` as a SIP UAS with real peers on loopback: OPTIONS over UDP and TCP, refused
 //! INVITEs (404, 488, late offer), CANCEL, a sipp `uac_pcap` call to `echo` whose RTP and
 //! RFC 2833 digits come back, a call that lives through INFO DTMF, hold, resume, a codec
-//! change, UPDATE, in-dialog OPTIONS and BYE, and a call to `tone` that hears the test tone. Every test ends with Tandem's shutdown line
+//! change, UPDATE, in-dialog OPTIONS and BYE, a call to `tone` that hears the test tone, and
+//! calls over TCP. Every test ends with Tandem's shutdown line
 //! reporting no call, dialog or media session left.
 
 mod support;
@@ -391,4 +392,42 @@ fn a_call_to_tone_hears_the_test_tone() {
     );
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_no_leaks(&stderr);
+}
+
+#[test]
+fn calls_over_tcp_are_answered_on_their_connection() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(18);
+    let tandem = Tandem::start(&ports.run_args());
+    // sipp's basic UAC over one TCP connection (-t t1): INVITE, 200, ACK, BYE, 200.
+    let uac = Sipp::new(
+        "tcp-uac",
+        "uac",
+        ports.peer_sip,
+        ports.peer_media,
+        10,
+        Duration::from_secs(20),
+    )
+    .args(&[
+        ports.sip_addr().to_string().as_str(),
+        "-t",
+        "t1",
+        "-s",
+        "echo",
+        "-r",
+        "5",
+        "-d",
+        "500",
+    ])
+    .run(Duration::from_secs(25));
+    let (status, stderr) = tandem.terminate();
+    assert_eq!(uac.code, Some(0), "{}\n{stderr}", uac.output);
+    let stats = uac.stats.expect("a stat file");
+    assert_eq!((stats.successful(), stats.failed()), (10, 0));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let line = assert_no_leaks(&stderr);
+    assert!(line.contains("calls_answered=10"), "{line}");
 }
