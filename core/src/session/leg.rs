@@ -70,6 +70,10 @@ pub struct LegCounters {
     pub send_dropped: u64,
     /// RFC 4733 packets handled.
     pub telephone_events: u64,
+    /// Bytes of the RTP packets that passed every check (whole datagrams).
+    pub rtp_bytes_accepted: u64,
+    /// Bytes of the RTP packets queued for sending (whole datagrams).
+    pub bytes_sent: u64,
 }
 
 /// A leg's state as metrics and tests see it: counters, RFC 3550 receive figures and the
@@ -310,6 +314,7 @@ impl Leg {
             ctx.emit(Some(self.id), EventKind::SourceLocked { address });
         }
         self.counters.rtp_accepted += 1;
+        self.counters.rtp_bytes_accepted += packet.as_bytes().len() as u64;
         self.last_source = Some(source);
         self.rx_stats
             .handle_packet(ctx.now_us, ssrc, seq, ts, packet.payload().len());
@@ -422,6 +427,7 @@ impl Leg {
         match sent.filter(|_| queued) {
             Some((timestamp, payload_len)) => {
                 self.counters.sent += 1;
+                self.counters.bytes_sent += input.len() as u64;
                 self.tx_stats.handle_sent(now_us, timestamp, payload_len);
                 true
             }
@@ -448,11 +454,15 @@ impl Leg {
         let (seq, first) = self.out.next();
         let mut header = RtpHeader::new(payload_type, seq, timestamp, self.out.ssrc);
         header.marker = marker || first;
+        let mut written = 0;
         let queued = ctx.tx.push_with(pair.rtp, destination, |buf| {
-            header.emit_packet(payload, buf).ok()
+            let len = header.emit_packet(payload, buf).ok()?;
+            written = len;
+            Some(len)
         });
         if queued {
             self.counters.sent += 1;
+            self.counters.bytes_sent += written as u64;
             self.tx_stats
                 .handle_sent(ctx.now_us, timestamp, payload.len());
         } else {
