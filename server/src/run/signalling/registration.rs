@@ -47,6 +47,8 @@ struct Entry {
     machine: Registration,
     /// The REGISTER transaction outstanding, if any.
     transaction: Option<TransactionId>,
+    /// Given up at shutdown without an un-REGISTER (nothing was bound): ignored from then on.
+    stopped: bool,
 }
 
 /// Every outbound registration. See the module docs.
@@ -93,15 +95,17 @@ impl Registrations {
     /// True when no REGISTER awaits an answer or is ready to go (shutdown waits for this
     /// after [`Self::unregister_all`]).
     pub fn is_settled(&self) -> bool {
-        self.entries
-            .iter()
-            .all(|e| e.transaction.is_none() && e.machine.state() != RegistrationState::ReadyToSend)
+        self.entries.iter().all(|e| {
+            e.stopped
+                || (e.transaction.is_none() && e.machine.state() != RegistrationState::ReadyToSend)
+        })
     }
 
     /// When [`Self::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.entries
             .iter()
+            .filter(|e| !e.stopped)
             .filter_map(|e| e.machine.poll_timeout())
             .min()
     }
@@ -109,7 +113,7 @@ impl Registrations {
     /// Sends every REGISTER due at `now` (refreshes, retries, and the first ones).
     pub fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
         let local = self.local;
-        for entry in &mut self.entries {
+        for entry in self.entries.iter_mut().filter(|e| !e.stopped) {
             entry.machine.handle_timeout(now);
             entry.flush(now, layer, local);
         }
@@ -149,10 +153,17 @@ impl Registrations {
         }
     }
 
-    /// Shutdown: removes every binding we hold (`Expires: 0`) and stops retrying.
+    /// Shutdown: removes every binding we hold (`Expires: 0`; a REGISTER still awaiting
+    /// its answer is followed by one) and stops retrying the others, which hold nothing to
+    /// remove and whose registrar may not answer at all (waiting for it would only hold up
+    /// the drain).
     pub fn unregister_all(&mut self, now: Instant, layer: &mut TransactionLayer) {
         let local = self.local;
         for entry in &mut self.entries {
+            if entry.transaction.is_none() && !entry.machine.is_registered(now) {
+                entry.stopped = true;
+                continue;
+            }
             entry.machine.unregister(now);
             entry.flush(now, layer, local);
         }
@@ -203,6 +214,7 @@ impl Entry {
             destination,
             machine,
             transaction: None,
+            stopped: false,
         })
     }
 
@@ -398,6 +410,11 @@ mod tests {
         );
         assert_eq!(regs.registered(t0), 0);
         assert_eq!(regs.poll_timeout(), Some(t0 + Backoff::default().first));
+        // Nothing is bound: shutdown sends no un-REGISTER and waits for nothing.
+        regs.unregister_all(t0, &mut layer);
+        assert!(layer.poll_transmit().is_none());
+        assert!(regs.is_settled());
+        assert_eq!(regs.poll_timeout(), None);
     }
 
     #[test]
