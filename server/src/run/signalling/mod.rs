@@ -27,8 +27,8 @@
 //!
 //! Requests are dispatched by method in `Signalling::handle_request`, one arm per module:
 //! [`registrar`] (REGISTER, and the digest check of INVITEs from configured endpoints),
-//! `uas` (INVITE, re-INVITE, UPDATE, ACK, BYE, CANCEL, INFO for echo, tone and conference
-//! calls), [`gateway`] (INVITEs that routing sends to a `[[routes]]` target, and every
+//! `uas`, `in_dialog` and `refresh` (INVITE, re-INVITE, UPDATE, ACK, BYE, CANCEL, INFO,
+//! 2xx retransmission and session timers for echo, tone and conference calls), [`gateway`] (INVITEs that routing sends to a `[[routes]]` target, and every
 //! in-dialog request of those calls), and `options`. Events of client transactions go to
 //! whoever sent the request: [`registration`] and [`gateway`] say which transactions are
 //! theirs (`owns_transaction`); the calls' own requests (BYE, session refreshes) are
@@ -45,9 +45,11 @@
 mod calls;
 mod drain;
 pub mod gateway;
+mod in_dialog;
 mod options;
 mod overload;
 mod random;
+mod refresh;
 pub mod registrar;
 pub mod registration;
 mod sessions;
@@ -305,7 +307,7 @@ impl Signalling {
     /// Time passed: the layer's timers and ours.
     fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle(now, Input::Timeout);
-        uas::handle_timers(self, now);
+        refresh::handle_timers(self, now);
         if self.registrar.poll_timeout().is_some_and(|at| at <= now) {
             self.registrar.handle_timeout(now);
         }
@@ -453,22 +455,22 @@ impl Signalling {
         transport: SipTransport,
     ) {
         use tandem_sip::message::Method;
-        let in_dialog = request
+        let to_tagged = request
             .headers
             .to()
             .is_ok_and(|to| to.tag().is_some_and(|t| !t.is_empty()));
-        if in_dialog && self.gateway.owns_request(&request) {
+        if to_tagged && self.gateway.owns_request(&request) {
             let actions = self
                 .gateway
                 .handle_in_dialog(now, &mut self.layer, Some(id), &request);
             return self.run_gateway(actions);
         }
         match request.method {
-            Method::Invite if in_dialog => uas::handle_reinvite(self, now, id, request),
+            Method::Invite if to_tagged => in_dialog::handle_reinvite(self, now, id, request),
             Method::Invite => uas::handle_invite(self, now, id, request, source, transport),
-            Method::Update => uas::handle_reinvite(self, now, id, request),
-            Method::Bye => uas::handle_bye(self, now, id, &request),
-            Method::Info => uas::handle_info(self, now, id, &request),
+            Method::Update => in_dialog::handle_reinvite(self, now, id, request),
+            Method::Bye => in_dialog::handle_bye(self, now, id, &request),
+            Method::Info => in_dialog::handle_info(self, now, id, &request),
             Method::Options => {
                 let response = options::response(&request, &mut self.random);
                 self.respond(now, id, response);
@@ -511,7 +513,7 @@ impl Signalling {
         }
         match owner {
             Some(ClientOwner::Call { call, purpose }) => {
-                uas::handle_response(self, now, call, purpose, &response);
+                refresh::handle_response(self, now, call, purpose, &response);
             }
             None => tracing::debug!(%id, "response for a request nobody waits for"),
         }
@@ -531,7 +533,7 @@ impl Signalling {
             return self.run_gateway(actions);
         }
         if let Some(ClientOwner::Call { call, purpose }) = self.clients.get(&id).copied() {
-            uas::handle_request_failed(self, now, call, purpose);
+            refresh::handle_request_failed(self, now, call, purpose);
         } else {
             uas::handle_server_failed(self, now, id);
         }

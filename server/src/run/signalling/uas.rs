@@ -1,6 +1,7 @@
-//! Calls as a user agent server (RFC 3261 §13, §14, §15; RFC 3264; RFC 3311; RFC 4028;
-//! RFC 6086): what Tandem does with each request of a call, and with the media events of its
-//! leg.
+//! Calls as a user agent server (RFC 3261 §13; RFC 3264): a new INVITE to `echo`, `tone` or
+//! `conf-<room>` becomes a media leg and a dialog; CANCEL, ACK, hanging up, and the media
+//! events of a call's leg. In-dialog requests are [`in_dialog`](super::in_dialog)'s; the
+//! calls' timers are [`refresh`](super::refresh)'s.
 //!
 //! # An incoming call
 //!
@@ -10,10 +11,10 @@
 //!    endpoint's codec preferences; handed to the [`gateway`](super::gateway) when routing
 //!    picks a `[[routes]]` target; 404 when routing finds nothing, 422 for a too-short
 //!    session interval, 415/400 for a body that is not a readable SDP, 488 without an offer
-//!    or without a common codec. Otherwise the
-//!    offer is negotiated once with a placeholder port to learn the leg (codec,
-//!    telephone-events, peer address), and the media leg is created in the background. The
-//!    transaction layer sends 100 Trying if that takes more than 200 ms.
+//!    or without a common codec. Otherwise the offer is negotiated once with a placeholder
+//!    port to learn the leg (codec, telephone-events, peer address), and the media leg is
+//!    created in the background. The transaction layer sends 100 Trying if that takes more
+//!    than 200 ms.
 //! 2. The leg exists: the offer is answered for real with the leg's RTP port, and the 200
 //!    (SDP, Contact, To tag, Allow, Supported, Session-Expires) creates the dialog. The
 //!    runtime refusing the leg (workers full, ports exhausted) is 503 + Retry-After; a leg it
@@ -25,22 +26,12 @@
 //! with 488: the media leg needs the peer's codec before it can exist, so supporting it would
 //! mean creating a leg per offered codec or re-creating it after the ACK.
 //!
-//! # During the call
+//! # Ending
 //!
-//! - re-INVITE / UPDATE with an offer: hold (`sendonly`/`inactive`), resume and a moved peer
-//!   are answered at once with the same leg (a moved peer is [`sessions::set_remote`]); an
-//!   offer that changes the codec (or its packet time or telephone-events) gets a new leg,
-//!   answered with its ports, and the old leg is removed. A re-INVITE without SDP gets our
-//!   current SDP as the offer in the 200 (the answer comes in the ACK); an UPDATE without SDP
-//!   is a session refresh.
-//! - INFO with `application/dtmf-relay` or `application/dtmf`: 200 and the log line
-//!   `dtmf call=<call-id> digit=<d> source=info`. RFC 4733 and in-band digits reported by the
-//!   runtime give the same line with `source=rtp`.
-//! - BYE: 200, the leg is removed. CANCEL before the 200: the layer answers it 200, we answer
-//!   the INVITE 487 and drop the call; a leg still being created is removed when it arrives.
-//! - Media timeout (no RTP for `media.timeout_s`): BYE. Session timer (RFC 4028): a refresh
-//!   (UPDATE when the peer allows it, else a re-INVITE with our current SDP) when we are the
-//!   refresher, BYE when the session expires.
+//! CANCEL before the 200: the layer answers it 200, we answer the INVITE 487 and drop the
+//! call; a leg still being created is removed when it arrives. Media timeout (no RTP for
+//! `media.timeout_s`): BYE. RFC 4733 and in-band digits reported by the runtime are logged as
+//! `dtmf call=<call-id> digit=<d> source=rtp`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -49,32 +40,30 @@ use std::time::{Duration, Instant};
 use tandem_core::bus::{Event, EventKind};
 use tandem_core::runtime::RuntimeError;
 use tandem_core::session::LegSpec;
-use tandem_sip::dialog::uas::{ACCEPT, ALLOW, SUPPORTED, invite_response};
-use tandem_sip::dialog::{
-    Dialog, DialogId, DtmfRelay, InsertError, Negotiated, SessionTimer, SessionTimerAction,
-};
+use tandem_sip::dialog::uas::invite_response;
+use tandem_sip::dialog::{Dialog, DialogId, InsertError, SessionTimer};
 use tandem_sip::message::{
-    ContentType, HeaderName, Host, Method, NameAddr, Request, Response, SipUri, StatusCode,
-    Transport,
+    ContentType, Host, NameAddr, Request, Response, SipUri, StatusCode, Transport,
 };
 use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription};
 use tandem_sip::transaction::TransactionId;
 
-use super::calls::{Call, CallKey, Pending2xx, Renegotiation};
+use super::calls::{Call, CallKey, Pending2xx};
 use super::gateway::GatewayTarget;
+use super::in_dialog;
 use super::sessions::{self, MediaBinding, Target};
 use super::{ClientOwner, Signalling, SignallingStats};
 use crate::run::media::{capability, leg_spec_for};
 use crate::run::routing::{self, Destination};
 
 /// RFC 3261 T1: the first 2xx retransmission interval.
-const T1: Duration = Duration::from_millis(500);
+pub(super) const T1: Duration = Duration::from_millis(500);
 
 /// RFC 3261 T2: the longest 2xx retransmission interval.
-const T2: Duration = Duration::from_secs(4);
+pub(super) const T2: Duration = Duration::from_secs(4);
 
 /// How long a 2xx waits for its ACK before the call is given up (RFC 3261 §13.3.1.4: 64·T1).
-const ACK_WAIT: Duration = Duration::from_secs(32);
+pub(super) const ACK_WAIT: Duration = Duration::from_secs(32);
 
 /// The port of the trial negotiation that learns the leg before it exists (RFC 863's discard
 /// port: never sent anywhere).
@@ -91,7 +80,7 @@ pub(super) enum Purpose {
 
 /// Why an offer cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum OfferError {
+pub(super) enum OfferError {
     /// No body: the offer would come in the ACK.
     #[error("no SDP offer (an offer in the ACK is not supported)")]
     Missing,
@@ -104,7 +93,7 @@ enum OfferError {
 }
 
 impl OfferError {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             Self::Missing => StatusCode::NOT_ACCEPTABLE_HERE,
             Self::NotSdp => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -114,7 +103,7 @@ impl OfferError {
 }
 
 /// The SDP offer a request carries.
-fn offer_of(request: &Request) -> Result<SessionDescription, OfferError> {
+pub(super) fn offer_of(request: &Request) -> Result<SessionDescription, OfferError> {
     if request.body.is_empty() {
         return Err(OfferError::Missing);
     }
@@ -126,7 +115,7 @@ fn offer_of(request: &Request) -> Result<SessionDescription, OfferError> {
 }
 
 /// Our policy with one RTP port.
-fn policy_with_port(base: &LocalPolicy, port: u16) -> LocalPolicy {
+pub(super) fn policy_with_port(base: &LocalPolicy, port: u16) -> LocalPolicy {
     let mut policy = base.clone();
     policy.rtp_ports = vec![port];
     policy
@@ -134,7 +123,7 @@ fn policy_with_port(base: &LocalPolicy, port: u16) -> LocalPolicy {
 
 /// Answers `offer` on a copy of `session` at `port`: the committed copy, the answer, and the
 /// leg it asks for; or why the offer is refused (488).
-fn negotiate(
+pub(super) fn negotiate(
     state: &Signalling,
     base: &LocalPolicy,
     session: &LocalSession,
@@ -156,7 +145,7 @@ fn negotiate(
 
 /// True when `new` runs on the leg that `old` describes (only the peer's address may
 /// differ, which the runtime can change in place).
-fn same_leg(old: &LegSpec, new: &LegSpec) -> bool {
+pub(super) fn same_leg(old: &LegSpec, new: &LegSpec) -> bool {
     old.codec == new.codec && old.telephone_event == new.telephone_event
 }
 
@@ -210,7 +199,7 @@ fn refuse(
 }
 
 /// The call's Call-ID, for logs.
-fn call_id(request: &Request) -> String {
+pub(super) fn call_id(request: &Request) -> String {
     request.headers.call_id().unwrap_or("-").to_owned()
 }
 
@@ -379,13 +368,13 @@ pub(super) fn handle_media_created(
     if call.media.is_none() {
         answer_invite(state, now, key, result);
     } else {
-        answer_renegotiation(state, now, key, result);
+        in_dialog::answer_renegotiation(state, now, key, result);
     }
 }
 
 /// The status for a leg the runtime did not create: 488 for a leg it cannot build, 503 when
 /// it is full or stalled.
-fn media_failure_status(error: &RuntimeError) -> StatusCode {
+pub(super) fn media_failure_status(error: &RuntimeError) -> StatusCode {
     match error {
         RuntimeError::Session(_) => StatusCode::NOT_ACCEPTABLE_HERE,
         _ => StatusCode::SERVICE_UNAVAILABLE,
@@ -587,7 +576,7 @@ pub(super) fn handle_cancel(state: &mut Signalling, now: Instant, id: Transactio
 }
 
 /// Sends `status` to an in-dialog request, and tells the dialog when it answers an INVITE.
-fn reject_in_dialog(
+pub(super) fn reject_in_dialog(
     state: &mut Signalling,
     now: Instant,
     id: TransactionId,
@@ -652,309 +641,9 @@ pub(super) fn handle_ack(state: &mut Signalling, now: Instant, ack: &Request) {
     let _ = now;
 }
 
-/// A BYE.
-pub(super) fn handle_bye(state: &mut Signalling, now: Instant, id: TransactionId, bye: &Request) {
-    let dialog_id = match state.dialogs.handle_request(bye) {
-        Err(rejection) => {
-            let response = rejection.response(bye, state.random.next_u64());
-            return state.respond(now, id, response);
-        }
-        Ok(dialog) => {
-            let response = dialog.response(bye, StatusCode::OK);
-            let dialog_id = dialog.id().clone();
-            state.respond(now, id, response);
-            dialog_id
-        }
-    };
-    match state.calls.by_dialog(&dialog_id) {
-        Some(key) => end_call(state, now, key, "BYE received", false),
-        None => {
-            state.dialogs.remove(&dialog_id);
-        }
-    }
-}
-
-/// An INFO: DTMF bodies are reported; an empty INFO is a keep-alive.
-pub(super) fn handle_info(state: &mut Signalling, now: Instant, id: TransactionId, info: &Request) {
-    let status = match state.dialogs.handle_request(info) {
-        Err(rejection) => {
-            let response = rejection.response(info, state.random.next_u64());
-            return state.respond(now, id, response);
-        }
-        Ok(_) => match DtmfRelay::from_request(info) {
-            Ok(Some(relay)) => {
-                tracing::info!(
-                    "dtmf call={} digit={} source=info",
-                    call_id(info),
-                    relay.signal.as_char()
-                );
-                StatusCode::OK
-            }
-            Ok(None) if info.body.is_empty() => StatusCode::OK,
-            Ok(None) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Err(e) => {
-                tracing::debug!(call = %call_id(info), "INFO refused: {e}");
-                StatusCode::BAD_REQUEST
-            }
-        },
-    };
-    let mut response = Response::from_request(info, status);
-    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        response = response.with_header(HeaderName::Accept, ACCEPT);
-    }
-    state.respond(now, id, response);
-}
-
-/// A re-INVITE or an UPDATE (RFC 3311) in a dialog: a new offer, a session refresh, or both.
-pub(super) fn handle_reinvite(
-    state: &mut Signalling,
-    now: Instant,
-    id: TransactionId,
-    request: Request,
-) {
-    let dialog_id = match state.dialogs.handle_request(&request) {
-        Err(rejection) => {
-            let response = rejection.response(&request, state.random.next_u64());
-            return state.respond(now, id, response);
-        }
-        Ok(dialog) => dialog.id().clone(),
-    };
-    let reject = |state: &mut Signalling, status| {
-        reject_in_dialog(state, now, id, Some(&dialog_id), &request, status);
-    };
-    let Some(key) = state.calls.by_dialog(&dialog_id) else {
-        return reject(state, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
-    };
-    let Some(call) = state.calls.get(key) else {
-        return reject(state, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
-    };
-    let Some(media) = call.media.clone() else {
-        return reject(state, StatusCode::REQUEST_PENDING);
-    };
-    if call.renegotiation.is_some() {
-        return reject(state, StatusCode::REQUEST_PENDING);
-    }
-    let timer = match state.timer_config.negotiate_uas(&request) {
-        Ok(timer) => timer,
-        Err(too_small) => {
-            let response = too_small.response(&request);
-            if let Some(dialog) = state.dialogs.get_mut(&dialog_id) {
-                let _ = dialog.record_sent_response(&response);
-            }
-            return state.respond(now, id, response);
-        }
-    };
-    let is_invite = request.method == Method::Invite;
-    let body = match offer_of(&request) {
-        Ok(offer) => {
-            let (trial, answer, leg) =
-                match negotiate(state, &call.policy, &call.sdp, &offer, media.rtp.port()) {
-                    Ok(negotiated) => negotiated,
-                    Err(reason) => {
-                        tracing::info!(
-                            call = %call.call_id,
-                            "{} refused with 488: {reason}",
-                            request.method
-                        );
-                        return reject(state, StatusCode::NOT_ACCEPTABLE_HERE);
-                    }
-                };
-            if !same_leg(&call.leg, &leg) {
-                // A new codec: a new leg, answered when it exists.
-                let target = call.target.clone();
-                if let Some(call) = state.calls.get_mut(key) {
-                    call.renegotiation = Some(Renegotiation {
-                        transaction: id,
-                        request,
-                        offer,
-                        leg,
-                        timer,
-                    });
-                }
-                state.calls.bind_transaction(id, key);
-                return sessions::create(state, key, target, leg);
-            }
-            let moved = leg.remote.filter(|&r| Some(r) != call.leg.remote);
-            if let Some(call) = state.calls.get_mut(key) {
-                call.sdp = trial;
-                call.leg = leg;
-            }
-            if let Some(remote) = moved {
-                sessions::set_remote(state, &media, remote);
-            }
-            Some(answer)
-        }
-        Err(OfferError::Missing) if is_invite => {
-            // RFC 3261 §14.2: the offer goes in our 2xx. Offer what runs now, so the
-            // answer cannot change the leg.
-            let policy = current_policy(state, key, media.rtp.port());
-            state
-                .calls
-                .get_mut(key)
-                .map(|call| call.sdp.create_offer(&policy))
-        }
-        Err(OfferError::Missing) => None,
-        Err(e) => {
-            tracing::info!(call = %call.call_id, "{} refused: {e}", request.method);
-            return reject(state, e.status());
-        }
-    };
-    accept_in_dialog(state, now, key, id, &request, body, timer);
-}
-
-/// Our policy narrowed to the codec the call runs, at `port`: what a re-offer that must not
-/// change the leg offers.
-fn current_policy(state: &Signalling, key: CallKey, port: u16) -> LocalPolicy {
-    let Some(call) = state.calls.get(key) else {
-        return policy_with_port(&state.local_policy, port);
-    };
-    let mut policy = policy_with_port(&call.policy, port);
-    let running = Some(call)
-        .and_then(|call| call.sdp.streams().iter().find_map(|s| s.accepted()))
-        .map(|stream| stream.format.codec.clone());
-    if let Some(mut codec) = running {
-        codec.fmtp = policy.supported(&codec).and_then(|ours| ours.fmtp.clone());
-        policy.codecs = vec![codec];
-    }
-    policy
-}
-
-/// Sends the 2xx to an in-dialog INVITE or UPDATE carrying `body` (an answer, or for a
-/// re-INVITE without SDP our offer), and restarts the session timer.
-fn accept_in_dialog(
-    state: &mut Signalling,
-    now: Instant,
-    key: CallKey,
-    id: TransactionId,
-    request: &Request,
-    body: Option<SessionDescription>,
-    timer: Option<Negotiated>,
-) {
-    let Some(call) = state.calls.get_mut(key) else {
-        return;
-    };
-    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
-        return;
-    };
-    let mut ok = dialog
-        .response(request, StatusCode::OK)
-        .with_header(HeaderName::Allow, ALLOW)
-        .with_header(HeaderName::Supported, SUPPORTED);
-    if let Some(sdp) = body {
-        ok = ok.with_body(&ContentType::sdp(), sdp.to_string());
-    }
-    if let Some(negotiated) = &timer {
-        negotiated.add_to_response(&mut ok);
-        call.timer_negotiated = Some(*negotiated);
-        match call.timer.as_mut() {
-            Some(running) => running.handle_refreshed(now, negotiated),
-            None => call.timer = Some(SessionTimer::start(now, negotiated)),
-        }
-    }
-    let _ = dialog.record_sent_response(&ok);
-    let timer_at = call.timer.as_ref().and_then(SessionTimer::poll_timeout);
-    let mut wake = timer_at;
-    if request.method == Method::Invite {
-        let reliable = !matches!(call.transport, Transport::Udp);
-        let pending = Pending2xx {
-            transaction: id,
-            cseq: request.headers.cseq().map_or(0, |c| c.seq),
-            response: ok.clone(),
-            retransmit: !reliable,
-            next: now + T1,
-            interval: T1,
-            give_up: now + ACK_WAIT,
-        };
-        let at = if reliable {
-            pending.give_up
-        } else {
-            pending.next
-        };
-        wake = Some(wake.map_or(at, |w| w.min(at)));
-        call.pending_2xx = Some(pending);
-        state.calls.bind_transaction(id, key);
-    }
-    if let Some(at) = wake {
-        state.calls.schedule(at, key);
-    }
-    if let Some(at) = timer_at {
-        state.calls.schedule(at, key);
-    }
-    state.respond(now, id, ok);
-}
-
-/// A new leg for a renegotiation exists (or not): answer with its ports, remove the old one.
-fn answer_renegotiation(
-    state: &mut Signalling,
-    now: Instant,
-    key: CallKey,
-    result: Result<MediaBinding, RuntimeError>,
-) {
-    let Some(call) = state.calls.get_mut(key) else {
-        return;
-    };
-    let Some(reneg) = call.renegotiation.take() else {
-        // Cancelled, or the call moved on: the new leg is not wanted.
-        if let Ok(media) = result {
-            sessions::release(state, media);
-        }
-        return;
-    };
-    let dialog_id = call.dialog.clone();
-    let media = match result {
-        Ok(media) => media,
-        Err(e) => {
-            tracing::info!(
-                call = %call.call_id,
-                "{} refused: no new media leg: {e}",
-                reneg.request.method
-            );
-            let status = media_failure_status(&e);
-            return reject_in_dialog(
-                state,
-                now,
-                reneg.transaction,
-                dialog_id.as_ref(),
-                &reneg.request,
-                status,
-            );
-        }
-    };
-    let policy = policy_with_port(&call.policy, media.rtp.port());
-    let (answer, negotiated) = call.sdp.answer(&reneg.offer, &policy);
-    if negotiated.rejects_everything() {
-        sessions::release(state, media);
-        return reject_in_dialog(
-            state,
-            now,
-            reneg.transaction,
-            dialog_id.as_ref(),
-            &reneg.request,
-            StatusCode::NOT_ACCEPTABLE_HERE,
-        );
-    }
-    let old = call.media.replace(media.clone());
-    call.leg = reneg.leg;
-    tracing::debug!(call = %call.call_id, port = media.rtp.port(), "media leg replaced");
-    if let Some(old) = old {
-        state.calls.unbind_leg(&old);
-        sessions::release(state, old);
-    }
-    state.calls.bind_leg(&media, key);
-    accept_in_dialog(
-        state,
-        now,
-        key,
-        reneg.transaction,
-        &reneg.request,
-        Some(answer),
-        reneg.timer,
-    );
-}
-
 /// Where in-dialog requests of `dialog` go: the first route or the remote target when it is
 /// an address, else where the INVITE came from.
-fn destination(dialog: &Dialog, fallback: SocketAddr) -> SocketAddr {
+pub(super) fn destination(dialog: &Dialog, fallback: SocketAddr) -> SocketAddr {
     let target = dialog
         .route_set()
         .first()
@@ -973,7 +662,7 @@ fn destination(dialog: &Dialog, fallback: SocketAddr) -> SocketAddr {
 }
 
 /// Sends an in-dialog request of call `key`.
-fn send_in_dialog(
+pub(super) fn send_in_dialog(
     state: &mut Signalling,
     now: Instant,
     key: CallKey,
@@ -1050,196 +739,6 @@ pub(super) fn end_call(
     }
 }
 
-/// The calls' own timers: 2xx retransmissions and ACK give-up, session timers.
-pub(super) fn handle_timers(state: &mut Signalling, now: Instant) {
-    for key in state.calls.due(now) {
-        let Some(call) = state.calls.get_mut(key) else {
-            continue;
-        };
-        let mut resend = None;
-        let mut give_up = false;
-        let mut wake = Vec::new();
-        if let Some(pending) = call.pending_2xx.as_mut() {
-            if now >= pending.give_up {
-                give_up = true;
-            } else {
-                if pending.retransmit && now >= pending.next {
-                    resend = Some((pending.transaction, pending.response.clone()));
-                    pending.interval = (pending.interval * 2).min(T2);
-                    pending.next = now + pending.interval;
-                }
-                wake.push(if pending.retransmit {
-                    pending.next.min(pending.give_up)
-                } else {
-                    pending.give_up
-                });
-            }
-        }
-        let mut action = None;
-        if let Some(timer) = call.timer.as_mut() {
-            if timer.poll_timeout().is_some_and(|at| now >= at) {
-                action = timer.handle_timeout(now);
-            }
-            wake.extend(timer.poll_timeout());
-        }
-        if give_up {
-            tracing::info!(call = %call.call_id, "no ACK for the 2xx: hanging up");
-            end_call(state, now, key, "no ACK", true);
-            continue;
-        }
-        for at in wake {
-            state.calls.schedule(at, key);
-        }
-        if let Some((id, response)) = resend {
-            state.respond(now, id, response);
-        }
-        match action {
-            Some(SessionTimerAction::SendBye) => {
-                tracing::info!("session timer expired: hanging up");
-                end_call(state, now, key, "session expired", true);
-            }
-            Some(SessionTimerAction::SendRefresh) => refresh(state, now, key),
-            _ => {}
-        }
-    }
-}
-
-/// Sends a session refresh (RFC 4028 §7.4): an UPDATE without SDP when the peer allows
-/// UPDATE, else a re-INVITE with our current SDP.
-fn refresh(state: &mut Signalling, now: Instant, key: CallKey) {
-    let Some(call) = state.calls.get(key) else {
-        return;
-    };
-    let allows_update = call
-        .invite
-        .headers
-        .allow()
-        .any(|m| m.is_ok_and(|m| m == Method::Update));
-    let port = call.media.as_ref().map_or(0, |m| m.rtp.port());
-    let policy = current_policy(state, key, port);
-    let Some(call) = state.calls.get_mut(key) else {
-        return;
-    };
-    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
-        return;
-    };
-    let request = if allows_update {
-        dialog.update(&[])
-    } else {
-        let offer = call.sdp.create_offer(&policy);
-        dialog.reinvite(offer.to_string().as_bytes())
-    };
-    match request {
-        Ok(mut request) => {
-            if let Some(timer) = &call.timer {
-                timer.add_to_request(&mut request, &state.timer_config);
-            }
-            send_in_dialog(state, now, key, request, Purpose::Refresh);
-        }
-        Err(e) => {
-            call.sdp.cancel_offer();
-            tracing::debug!(call = %call.call_id, "no session refresh: {e}");
-        }
-    }
-}
-
-/// A response to a request a call sent.
-pub(super) fn handle_response(
-    state: &mut Signalling,
-    now: Instant,
-    key: CallKey,
-    purpose: Purpose,
-    response: &Response,
-) {
-    if purpose == Purpose::Bye || !response.status.is_final() {
-        return;
-    }
-    let Some(call) = state.calls.get_mut(key) else {
-        return;
-    };
-    let Some(dialog) = call.dialog.as_ref().and_then(|d| state.dialogs.get_mut(d)) else {
-        return;
-    };
-    let _ = dialog.handle_response(response);
-    let is_invite = response
-        .headers
-        .cseq()
-        .is_ok_and(|c| c.method == Method::Invite);
-    if !response.status.is_success() {
-        if is_invite {
-            call.sdp.cancel_offer();
-        }
-        let code = response.status.as_u16();
-        if code == 481 || code == 408 {
-            tracing::info!(
-                call = %call.call_id,
-                "session refresh answered {code}: the call is gone"
-            );
-            end_call(state, now, key, "refresh refused", false);
-        }
-        return;
-    }
-    let mut ack = None;
-    if is_invite {
-        ack = dialog.ack().ok();
-        if let Ok(answer) = SessionDescription::parse(&response.body) {
-            if let Err(e) = call.sdp.handle_answer(&answer) {
-                tracing::debug!(call = %call.call_id, "refresh answer refused: {e}");
-            }
-        } else {
-            call.sdp.cancel_offer();
-        }
-    }
-    let negotiated = state
-        .timer_config
-        .negotiate_uac(response)
-        .or(call.timer_negotiated);
-    let mut wake = None;
-    if let (Some(timer), Some(negotiated)) = (call.timer.as_mut(), negotiated) {
-        timer.handle_refreshed(now, &negotiated);
-        wake = timer.poll_timeout();
-    }
-    if let Some(at) = wake {
-        state.calls.schedule(at, key);
-    }
-    if let Some(mut ack) = ack {
-        let Some(call) = state.calls.get(key) else {
-            return;
-        };
-        let transport = call.transport.clone();
-        let fallback = call.source;
-        let destination = call
-            .dialog
-            .as_ref()
-            .and_then(|d| state.dialogs.get(d))
-            .map_or(fallback, |d| destination(d, fallback));
-        let Some(local) = state.local_addr(&transport) else {
-            return;
-        };
-        let name = if matches!(transport, Transport::Tcp) {
-            "TCP"
-        } else {
-            "UDP"
-        };
-        ack.headers
-            .push_front(HeaderName::Via, format!("SIP/2.0/{name} {local};rport"));
-        if let Err(e) = state.layer.send_ack(ack, destination, transport) {
-            tracing::debug!("ACK not sent: {e}");
-        }
-    }
-}
-
-/// A request a call sent timed out or could not be sent. A failed refresh leaves the
-/// session timer to end the call; a failed BYE has nothing left to end.
-pub(super) fn handle_request_failed(
-    _state: &mut Signalling,
-    _now: Instant,
-    _key: CallKey,
-    purpose: Purpose,
-) {
-    tracing::debug!(?purpose, "in-dialog request failed");
-}
-
 /// A server transaction timed out or failed: a call still waiting on it is over.
 pub(super) fn handle_server_failed(state: &mut Signalling, now: Instant, id: TransactionId) {
     let Some(key) = state.calls.by_transaction(id) else {
@@ -1295,6 +794,7 @@ pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Ev
 mod tests {
     use tandem_core::rtp::PayloadType;
     use tandem_core::session::CodecSpec;
+    use tandem_sip::message::HeaderName;
 
     use super::*;
 
