@@ -32,13 +32,14 @@
 //! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
 //!    route's codecs at the outbound leg's RTP port) goes to the target's `host:port` (an IP
 //!    literal; there is no DNS here).
-//! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, the answer is
-//!    checked against the format the session was built with (the route's first codec,
-//!    without telephone-event): when the callee chose another codec of the route, or
-//!    accepted telephone-event, the session is re-created for what
-//!    it chose (`Remove`, `Create`) and a re-INVITE gives the callee the new port. Then
-//!    `SetRemote` for the outbound leg, and the inbound INVITE is answered 200 with our SDP. Outbound failure → the same status in (408 for a timeout, 503 for a
-//!    transport error or a 3xx we do not follow), and `Remove`.
+//! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, and the
+//!    answer is checked against the format the session was built with (the route's first
+//!    codec, without telephone-event): when the callee chose another codec of the route, or
+//!    accepted telephone-event, the session is re-created for what it chose (`Remove`,
+//!    `Create`) and a re-INVITE gives the callee the new port. Then `SetRemote` for the
+//!    outbound leg, and the inbound INVITE is answered 200 with our SDP. Outbound failure →
+//!    the same status in (408 for a timeout, 503 for a transport error, a challenge or a
+//!    3xx we do not follow), and `Remove`.
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
 //!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
 //!
@@ -1183,7 +1184,7 @@ mod tests {
     const CALLER: &str = "127.0.0.1:5062";
     const CALLEE: &str = "127.0.0.1:5080";
 
-    #[allow(clippy::disallowed_methods)]
+    /// The origin of virtual time: only offsets from it matter.
     fn origin() -> Instant {
         Instant::now()
     }

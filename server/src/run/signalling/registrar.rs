@@ -351,7 +351,7 @@ mod tests {
         "127.0.0.1:5091".parse().unwrap()
     }
 
-    #[allow(clippy::disallowed_methods)]
+    /// The origin of virtual time: only offsets from it matter.
     fn origin() -> Instant {
         Instant::now()
     }

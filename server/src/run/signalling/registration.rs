@@ -268,7 +268,7 @@ mod tests {
     use super::*;
     use crate::run::config::Config;
 
-    #[allow(clippy::disallowed_methods)]
+    /// The origin of virtual time: only offsets from it matter.
     fn origin() -> Instant {
         Instant::now()
     }
