@@ -4,8 +4,10 @@
 //!
 //! - [`run`]: the `tandem run` server: configuration, start-up and graceful shutdown, SIP
 //!   transports, call routing, and the mapping from negotiated media to runtime sessions.
+//! - [`ng`]: the rtpengine-compatible ng control protocol (Kamailio's `rtpengine` module).
 //!
 //! The other subcommands (`transcode`, `dtmf`) are self-contained and live with the command
 //! line in `main.rs`'s `cli` module.
 
+pub mod ng;
 pub mod run;

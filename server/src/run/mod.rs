@@ -152,6 +152,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
     ))?;
     check_interface(config.media.interface)?;
     let media = Arc::new(Runtime::start(config.media.runtime_config())?);
+    let ng = control
+        .block_on(crate::ng::NgServer::bind(config.ng.listen))
+        .map_err(setup("binding the ng listener"))?;
+    tracing::info!("ng listening on udp {}", config.ng.listen);
     // Installed before the ready line, so a signal sent on seeing it is handled, not fatal.
     let mut signals = control.block_on(async { Signals::install() })?;
 
@@ -166,6 +170,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
         media.workers(),
     );
 
+    let ng_calls = crate::ng::Calls::new(
+        Arc::clone(&media),
+        media::MediaPolicy::from_config(&config),
+        config.media.interface,
+    );
+    let ng_task = control.spawn(ng.serve(ng_calls, media.subscribe(), shutdown.signal()));
     let drain_timeout = config.sip.drain_timeout();
     let parts = transports.into_parts();
     let mut signalling = control.spawn(signalling::serve(SipContext {
@@ -211,6 +221,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         {
             tracing::warn!("SIP transports did not close within {STOP_GRACE:?}");
         }
+        let _ = tokio::time::timeout(STOP_GRACE, ng_task).await;
         first.err()
     });
     control.shutdown_timeout(STOP_GRACE);

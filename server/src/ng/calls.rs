@@ -1,0 +1,843 @@
+//! The call table and the commands that change it: rtpengine's call model on Tandem's
+//! runtime.
+//!
+//! # Model
+//!
+//! A call is keyed by `call-id`; its two sides (rtpengine's monologues) by their tags: the
+//! `from-tag` of the first offer is side 0, the `to-tag` of the answer side 1. One runtime
+//! session carries the call's audio: leg 0 faces side 0, leg 1 faces side 1.
+//!
+//! - `offer` from side `o`: Tandem opens both legs at once (a relay placeholder on the
+//!   offerer's codec, no media timeout) because the SDP to the answerer must carry the port
+//!   of leg `1 - o` before anything is known about the answerer. The SDP returned is the
+//!   offer rewritten with that port and the codecs [`plan_offer`] chose.
+//! - `answer`: the answerer's codec is known; the session is replaced, on the same ports
+//!   ([`Runtime::replace_session`]), by a relay when the answerer chose one of the offerer's
+//!   formats, else by a transcoder from the offerer's first usable format. The SDP returned
+//!   is the answer rewritten with leg `o`'s port and the offerer's format.
+//! - A re-offer (either side) keeps the ports; its answer replaces the session again.
+//! - `delete` removes the session and the call; a media timeout does the same (logged).
+//!
+//! Every method here blocks on the runtime (a worker's reply): the server calls them from a
+//! blocking thread, never from the async reactor.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tandem_core::runtime::{Runtime, RuntimeError};
+use tandem_core::session::{LegId, LegReport, LegSpec, SessionId, SessionSpec};
+use tandem_sip::sdp::{Connection, Host, PayloadFormat, SessionDescription};
+
+use super::bencode::{Value, dict};
+use super::codecs::{PlanError, negotiated_codec, plan_offer};
+use super::flags::{FlagError, Flags};
+use super::sdp_rewrite::{Advertised, StreamError, audio_stream, rewrite};
+use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
+
+/// Why a command failed; the reply's `error-reason` is the message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// A required key is absent or not a string.
+    #[error("missing or malformed key {0:?}")]
+    Key(&'static str),
+    /// No call with this `call-id`.
+    #[error("Unknown call-ID")]
+    UnknownCall,
+    /// A tag that is neither side of the call.
+    #[error("Unknown tag {0:?}")]
+    UnknownTag(String),
+    /// An `answer` without a pending offer.
+    #[error("no offer is pending for this call")]
+    NoOffer,
+    /// The SDP does not parse.
+    #[error("unparsable SDP: {0}")]
+    Sdp(String),
+    /// The SDP has no stream Tandem can carry.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The options are refused.
+    #[error(transparent)]
+    Flags(#[from] FlagError),
+    /// The codec options leave nothing to offer.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The answer chose nothing that was offered.
+    #[error("the answer accepts none of the offered codecs")]
+    NoCommonCodec,
+    /// The negotiated media cannot run.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// The runtime refused (ports exhausted, overloaded...).
+    #[error("media runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    /// The command or option is not implemented.
+    #[error("{0} is not supported yet")]
+    NotSupported(String),
+}
+
+/// What one side sent in its last SDP.
+#[derive(Debug, Clone, Default)]
+struct Side {
+    tag: String,
+    label: Option<String>,
+    /// Where its RTP goes (its SDP's address), `None` on hold.
+    remote: Option<SocketAddr>,
+    /// The format Tandem speaks with it, once answered.
+    codec: Option<PayloadFormat>,
+}
+
+/// An offer waiting for its answer.
+#[derive(Debug, Clone)]
+struct PendingOffer {
+    offerer: usize,
+    plan: super::codecs::OfferPlan,
+    offerer_ptime: Option<u32>,
+    /// `ptime` of the offer: what Tandem sends towards the answerer.
+    answerer_ptime: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Call {
+    created: u64,
+    created_us: u64,
+    last_signal: u64,
+    sides: [Side; 2],
+    session: SessionId,
+    ports: [SocketAddr; 2],
+    via_branch: Option<String>,
+    pending: Option<PendingOffer>,
+    transcoding: bool,
+    answered: bool,
+    /// The legs of the answered session, to rebuild it (a relay becomes a transcoder when
+    /// digits must be inserted).
+    legs: Option<[LegSpec; 2]>,
+}
+
+/// Counts for `statistics`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    calls: u64,
+    timeouts: u64,
+    deleted: u64,
+}
+
+/// The call table. See the module docs.
+#[derive(Debug)]
+pub struct Calls {
+    runtime: Arc<Runtime>,
+    policy: MediaPolicy,
+    interface: IpAddr,
+    calls: HashMap<String, Call>,
+    by_session: HashMap<SessionId, String>,
+    totals: Totals,
+}
+
+fn now_unix() -> (u64, u64) {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (since.as_secs(), since.as_micros() as u64)
+}
+
+fn text<'a>(message: &'a Value, key: &'static str) -> Result<&'a str, CallError> {
+    message
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or(CallError::Key(key))
+}
+
+fn optional(message: &Value, key: &str) -> Option<String> {
+    message.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Where a side's RTP goes: the stream's (or session's) `c=` and the `m=` port; `None` for
+/// hold (`0.0.0.0`) or a name Tandem would have to resolve. `SIP-source-address` takes
+/// the address from `received-from` instead.
+fn remote_of(sdp: &SessionDescription, index: usize, flags: &Flags) -> Option<SocketAddr> {
+    let port = sdp.media[index].port;
+    let ip = sdp
+        .media_connection(index)
+        .and_then(|c: &Connection| match &c.address {
+            Host::Ip(ip) if !ip.is_unspecified() => Some(*ip),
+            _ => None,
+        })?;
+    let ip = match (flags.sip_source_address, flags.received_from) {
+        (true, Some(from)) => from,
+        _ => ip,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn parse_sdp(message: &Value) -> Result<SessionDescription, CallError> {
+    let bytes = message
+        .get("sdp")
+        .and_then(Value::as_bytes)
+        .ok_or(CallError::Key("sdp"))?;
+    SessionDescription::parse(bytes).map_err(|e| CallError::Sdp(e.to_string()))
+}
+
+/// The reply to a successful `offer` or `answer`.
+fn sdp_reply(sdp: &SessionDescription, warnings: &[String]) -> Value {
+    let mut entries = vec![(b"sdp".to_vec(), Value::Bytes(sdp.to_bytes()))];
+    if !warnings.is_empty() {
+        entries.push((b"warning".to_vec(), Value::str(&warnings.join("; "))));
+    }
+    entries.push((b"result".to_vec(), Value::str("ok")));
+    Value::Dict(entries)
+}
+
+impl Calls {
+    /// An empty table whose sessions run on `runtime`, legs built by `policy`, SDP
+    /// advertising `interface`.
+    pub fn new(runtime: Arc<Runtime>, policy: MediaPolicy, interface: IpAddr) -> Self {
+        Self {
+            runtime,
+            policy,
+            interface,
+            calls: HashMap::new(),
+            by_session: HashMap::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Calls in the table.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call is up.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The media policy legs are built with.
+    pub fn policy(&self) -> &MediaPolicy {
+        &self.policy
+    }
+
+    /// `offer`. See the module docs.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError`]; nothing changes on error.
+    pub fn offer(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call_id = text(message, "call-id")?.to_owned();
+        let from_tag = text(message, "from-tag")?.to_owned();
+        let mut flags = Flags::parse(message)?;
+        // Checked before anything is opened.
+        Self::advertised(self.interface, &flags, SocketAddr::new(self.interface, 0))?;
+        let mut sdp = parse_sdp(message)?;
+        let index = audio_stream(&sdp)?;
+        let offered: Vec<PayloadFormat> = sdp.media[index].payload_formats().collect();
+        let plan = plan_offer(&offered, &flags.codec, &self.policy)?;
+        if !plan.unsupported.is_empty() {
+            flags.warnings.push(format!(
+                "codecs Tandem cannot run were removed: {}",
+                plan.unsupported.join(", ")
+            ));
+        }
+        let remote = remote_of(&sdp, index, &flags);
+        let offerer_ptime = sdp.media[index].ptime_ms();
+        let (now, now_us) = now_unix();
+        let offerer = match self.calls.get(&call_id) {
+            Some(call) if call.sides[0].tag == from_tag => 0,
+            Some(call) if call.sides[1].tag == from_tag => 1,
+            Some(_) => return Err(CallError::UnknownTag(from_tag)),
+            None => {
+                self.create(&call_id, &from_tag, &plan.offerer[0], remote, now, now_us)?;
+                0
+            }
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return Err(CallError::UnknownCall);
+        };
+        if let Some(moved) = remote.filter(|r| call.sides[offerer].remote != Some(*r)) {
+            // A re-offer that moved: send there at once, learn the source again.
+            self.runtime
+                .set_remote(call.session, LegId(offerer as u32), moved)?;
+        }
+        let side = &mut call.sides[offerer];
+        side.remote = remote;
+        if flags.label.is_some() {
+            side.label = flags.label.clone();
+        }
+        if let Some(branch) = optional(message, "via-branch") {
+            call.via_branch = Some(branch);
+        }
+        call.last_signal = now;
+        let ours = call.ports[1 - offerer];
+        let advertised = Self::advertised(self.interface, &flags, ours)?;
+        let disabled = rewrite(
+            &mut sdp,
+            index,
+            &plan.answerer,
+            advertised,
+            &flags,
+            flags.ptime_ms,
+        );
+        if disabled > 0 {
+            flags.warnings.push(format!(
+                "{disabled} other media stream(s) disabled: Tandem carries one audio stream"
+            ));
+        }
+        call.pending = Some(PendingOffer {
+            offerer,
+            plan,
+            offerer_ptime,
+            answerer_ptime: flags.ptime_ms,
+        });
+        Ok(sdp_reply(&sdp, &flags.warnings))
+    }
+
+    fn advertised(
+        interface: IpAddr,
+        flags: &Flags,
+        port: SocketAddr,
+    ) -> Result<Advertised, CallError> {
+        let address = flags.media_address.unwrap_or(interface);
+        let family_ok = match flags.address_family.as_deref() {
+            Some("IP4") => address.is_ipv4(),
+            Some("IP6") => address.is_ipv6(),
+            _ => true,
+        };
+        if !family_ok {
+            return Err(
+                FlagError::AddressFamily(flags.address_family.clone().unwrap_or_default()).into(),
+            );
+        }
+        Ok(Advertised {
+            address,
+            rtp_port: port.port(),
+        })
+    }
+
+    /// Opens the call's ports: a relay placeholder on the offerer's first format, leg 0
+    /// sending to the offerer, no media timeout until the answer.
+    fn create(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        format: &PayloadFormat,
+        remote: Option<SocketAddr>,
+        now: u64,
+        now_us: u64,
+    ) -> Result<(), CallError> {
+        let mut policy = self.policy;
+        policy.timeout_ms = 0;
+        let media = NegotiatedMedia {
+            codec: negotiated_codec(format, None),
+            telephone_event: None,
+            remote,
+        };
+        let a = leg_spec(&media, &policy)?;
+        let b = leg_spec(
+            &NegotiatedMedia {
+                remote: None,
+                ..media
+            },
+            &policy,
+        )?;
+        let handle = self.runtime.create_session(&SessionSpec::Relay { a, b })?;
+        let port = |i: usize| {
+            handle
+                .legs
+                .iter()
+                .find(|l| l.leg == LegId(i as u32))
+                .map(|l| l.rtp)
+        };
+        let (Some(p0), Some(p1)) = (port(0), port(1)) else {
+            let _ = self.runtime.remove_session(handle.id);
+            return Err(CallError::Runtime(RuntimeError::UnknownSession(handle.id)));
+        };
+        self.by_session.insert(handle.id, call_id.to_owned());
+        self.totals.calls += 1;
+        self.calls.insert(
+            call_id.to_owned(),
+            Call {
+                created: now,
+                created_us: now_us,
+                last_signal: now,
+                sides: [
+                    Side {
+                        tag: from_tag.to_owned(),
+                        remote,
+                        ..Side::default()
+                    },
+                    Side::default(),
+                ],
+                session: handle.id,
+                ports: [p0, p1],
+                via_branch: None,
+                pending: None,
+                transcoding: false,
+                answered: false,
+                legs: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// `answer`. See the module docs.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError`]; the call keeps its previous media on error.
+    pub fn answer(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call_id = text(message, "call-id")?;
+        let from_tag = text(message, "from-tag")?;
+        let to_tag = optional(message, "to-tag");
+        let flags = Flags::parse(message)?;
+        let mut sdp = parse_sdp(message)?;
+        let index = audio_stream(&sdp)?;
+        let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
+        let pending = call.pending.clone().ok_or(CallError::NoOffer)?;
+        let o = pending.offerer;
+        let a = 1 - o;
+        if call.sides[o].tag != from_tag {
+            return Err(CallError::UnknownTag(from_tag.to_owned()));
+        }
+        let remote = remote_of(&sdp, index, &flags);
+        let answer_formats: Vec<PayloadFormat> = sdp.media[index].payload_formats().collect();
+        let offered = &pending.plan.answerer;
+        // The first media format of the answer that was offered (RFC 3264 §6.1: the
+        // answerer lists what it will receive, preferred first).
+        let chosen = answer_formats
+            .iter()
+            .filter(|f| f.codec.is_media())
+            .find(|f| {
+                offered
+                    .iter()
+                    .any(|o| o.payload_type == f.payload_type || o.codec.same_encoding(&f.codec))
+            })
+            .cloned()
+            .ok_or(CallError::NoCommonCodec)?;
+        let answer_event = answer_formats
+            .iter()
+            .find(|f| f.codec.is_telephone_event() && f.codec.clock_rate == 8000)
+            .cloned();
+        let answerer_ptime = sdp.media[index].ptime_ms();
+        // Relay when the offerer offered the chosen format itself; else transcode from the
+        // offerer's first usable format.
+        let relayed = pending
+            .plan
+            .offerer
+            .iter()
+            .find(|f| f.payload_type == chosen.payload_type && f.codec.same_encoding(&chosen.codec))
+            .cloned();
+        let offerer_format = relayed
+            .clone()
+            .unwrap_or_else(|| pending.plan.offerer[0].clone());
+        let offerer_event = match &relayed {
+            // A relay passes RFC 4733 through only when both sides have it.
+            Some(_) => pending
+                .plan
+                .offerer_event
+                .clone()
+                .filter(|_| answer_event.is_some()),
+            // A transcoder converts between RFC 4733 and in-band as each side negotiated.
+            None => pending.plan.offerer_event.clone(),
+        };
+        let mut answerer_policy = self.policy;
+        if let Some((_, bps)) = pending
+            .plan
+            .bitrates
+            .iter()
+            .find(|(pt, _)| *pt == chosen.payload_type.get())
+        {
+            answerer_policy.opus.encoder.bitrate_bps = Some(*bps);
+        }
+        let offerer_leg = leg_spec(
+            &NegotiatedMedia {
+                codec: negotiated_codec(&offerer_format, flags.ptime_ms.or(pending.offerer_ptime)),
+                telephone_event: offerer_event.as_ref().map(|f| f.payload_type.get()),
+                remote: call.sides[o].remote,
+            },
+            &self.policy,
+        )?;
+        let answerer_leg = leg_spec(
+            &NegotiatedMedia {
+                codec: negotiated_codec(&chosen, pending.answerer_ptime.or(answerer_ptime)),
+                telephone_event: answer_event
+                    .as_ref()
+                    .filter(|_| offered.iter().any(|f| f.codec.is_telephone_event()))
+                    .map(|f| f.payload_type.get()),
+                remote,
+            },
+            &answerer_policy,
+        )?;
+        let transcoding =
+            relayed.is_none() || offerer_leg.codec.format != answerer_leg.codec.format;
+        let mut legs: [LegSpec; 2] = [offerer_leg, answerer_leg];
+        if o == 1 {
+            legs.swap(0, 1);
+        }
+        let [leg0, leg1] = legs;
+        let spec = if transcoding {
+            SessionSpec::Transcode { a: leg0, b: leg1 }
+        } else {
+            SessionSpec::Relay { a: leg0, b: leg1 }
+        };
+        // A repeated answer (183 then 200 with the same SDP) changes nothing: keep the
+        // session, whose legs have learnt their peers already.
+        if call.legs != Some([leg0, leg1]) {
+            self.runtime.replace_session(call.session, &spec)?;
+        }
+        let (now, _) = now_unix();
+        call.last_signal = now;
+        call.transcoding = transcoding;
+        call.answered = true;
+        call.legs = Some([leg0, leg1]);
+        // The offer stays pending: a provisional and a final answer may both carry SDP.
+        call.sides[o].codec = Some(offerer_format.clone());
+        call.sides[a].codec = Some(chosen.clone());
+        let chosen_format = chosen;
+        call.sides[a].remote = remote;
+        if let Some(tag) = to_tag {
+            call.sides[a].tag = tag;
+        }
+        if flags.label.is_some() {
+            call.sides[a].label = flags.label.clone();
+        }
+        // A relay tells the offerer what the answerer accepts (its format parameters, the
+        // same payload types); a transcoder tells it what Tandem accepts from it.
+        let mut towards_offerer = vec![relayed.map_or(offerer_format, |_| chosen_format)];
+        towards_offerer.extend(match (&answer_event, offerer_event) {
+            (Some(answer), Some(ours))
+                if !transcoding && answer.payload_type == ours.payload_type =>
+            {
+                Some(answer.clone())
+            }
+            (_, ours) => ours,
+        });
+        let advertised = Self::advertised(self.interface, &flags, call.ports[o])?;
+        // rtpengine writes the packet time it sends with when it transcodes.
+        let ptime = flags
+            .ptime_ms
+            .or_else(|| transcoding.then_some(legs_ptime(&spec, o)));
+        rewrite(&mut sdp, index, &towards_offerer, advertised, &flags, ptime);
+        Ok(sdp_reply(&sdp, &flags.warnings))
+    }
+}
+
+fn legs_ptime(spec: &SessionSpec, leg: usize) -> u32 {
+    match spec {
+        SessionSpec::Relay { a, b } | SessionSpec::Transcode { a, b } => {
+            if leg == 0 {
+                a.codec.ptime_ms
+            } else {
+                b.codec.ptime_ms
+            }
+        }
+        _ => 20,
+    }
+}
+
+/// `{packets, bytes, errors}`.
+fn counts(packets: u64, bytes: Option<u64>, errors: u64) -> Value {
+    let mut entries = vec![(b"packets".to_vec(), Value::Int(packets as i64))];
+    if let Some(bytes) = bytes {
+        entries.push((b"bytes".to_vec(), Value::Int(bytes as i64)));
+    }
+    entries.push((b"errors".to_vec(), Value::Int(errors as i64)));
+    Value::Dict(entries)
+}
+
+fn endpoint(address: SocketAddr) -> Value {
+    dict([
+        (
+            "family",
+            Value::str(if address.is_ipv4() { "IPv4" } else { "IPv6" }),
+        ),
+        ("address", Value::str(&address.ip().to_string())),
+        ("port", Value::Int(i64::from(address.port()))),
+    ])
+}
+
+impl Calls {
+    fn call_id(message: &Value) -> Result<&str, CallError> {
+        text(message, "call-id")
+    }
+
+    /// The statistics of a call in rtpengine's shape (a subset): `created`, `last signal`,
+    /// `tags` with one `medias` entry per side holding the stream's local port, peer and
+    /// received counters, and `totals` (RTP and RTCP received). RTCP is counted in
+    /// packets only: Tandem does not count RTCP bytes, and says so by leaving `bytes` out.
+    fn stats(&self, call: &Call) -> Result<Vec<(Vec<u8>, Value)>, CallError> {
+        let mut reports: [Option<LegReport>; 2] = [None, None];
+        for (i, report) in reports.iter_mut().enumerate() {
+            *report = Some(self.runtime.leg_report(call.session, LegId(i as u32))?);
+        }
+        let mut tags = Vec::new();
+        let (mut rtp, mut rtp_bytes, mut rtp_errors, mut rtcp, mut rtcp_errors) = (0, 0, 0, 0, 0);
+        for (i, side) in call.sides.iter().enumerate() {
+            let Some(report) = reports[i] else { continue };
+            let c = report.counters;
+            rtp += c.rtp_accepted;
+            rtp_bytes += c.rtp_bytes_accepted;
+            rtp_errors += c.malformed + c.source_dropped;
+            rtcp += c.rtcp_received;
+            rtcp_errors += c.rtcp_dropped;
+            let mut stream = vec![
+                (
+                    b"local port".to_vec(),
+                    Value::Int(i64::from(call.ports[i].port())),
+                ),
+                (
+                    b"local address".to_vec(),
+                    Value::str(&call.ports[i].ip().to_string()),
+                ),
+            ];
+            if let Some(peer) = report.peer.or(side.remote) {
+                stream.push((b"endpoint".to_vec(), endpoint(peer)));
+            }
+            if let Some(advertised) = side.remote {
+                stream.push((b"advertised endpoint".to_vec(), endpoint(advertised)));
+            }
+            stream.push((
+                b"stats".to_vec(),
+                counts(
+                    c.rtp_accepted,
+                    Some(c.rtp_bytes_accepted),
+                    c.malformed + c.source_dropped,
+                ),
+            ));
+            // Tandem's own: what it sent to this peer.
+            stream.push((
+                b"sent".to_vec(),
+                counts(c.sent, Some(c.bytes_sent), c.send_dropped),
+            ));
+            let mut media = vec![
+                (b"index".to_vec(), Value::Int(1)),
+                (b"type".to_vec(), Value::str("audio")),
+                (b"protocol".to_vec(), Value::str("RTP/AVP")),
+            ];
+            if let Some(codec) = &side.codec {
+                let r = codec.rtpmap();
+                let name = match r.channels {
+                    Some(ch) => format!("{}/{}/{ch}", r.encoding_name, r.clock_rate),
+                    None => format!("{}/{}", r.encoding_name, r.clock_rate),
+                };
+                media.push((b"codec".to_vec(), Value::str(&name)));
+            }
+            media.push((b"streams".to_vec(), Value::List(vec![Value::Dict(stream)])));
+            let mut tag = vec![
+                (b"tag".to_vec(), Value::str(&side.tag)),
+                (b"created".to_vec(), Value::Int(call.created as i64)),
+            ];
+            if let Some(label) = &side.label {
+                tag.push((b"label".to_vec(), Value::str(label)));
+            }
+            tag.push((
+                b"in dialogue with".to_vec(),
+                Value::str(&call.sides[1 - i].tag),
+            ));
+            tag.push((b"medias".to_vec(), Value::List(vec![Value::Dict(media)])));
+            let key = if side.tag.is_empty() {
+                format!("(side {i})")
+            } else {
+                side.tag.clone()
+            };
+            tags.push((key.into_bytes(), Value::Dict(tag)));
+        }
+        Ok(vec![
+            (b"created".to_vec(), Value::Int(call.created as i64)),
+            (
+                b"created_us".to_vec(),
+                Value::Int((call.created_us % 1_000_000) as i64),
+            ),
+            (b"last signal".to_vec(), Value::Int(call.last_signal as i64)),
+            (b"tags".to_vec(), Value::Dict(tags)),
+            (
+                b"totals".to_vec(),
+                dict([
+                    ("RTP", counts(rtp, Some(rtp_bytes), rtp_errors)),
+                    ("RTCP", counts(rtcp, None, rtcp_errors)),
+                ]),
+            ),
+        ])
+    }
+
+    fn ok_with(mut entries: Vec<(Vec<u8>, Value)>) -> Value {
+        entries.push((b"result".to_vec(), Value::str("ok")));
+        Value::Dict(entries)
+    }
+
+    /// `delete`: the call's final statistics, then its session and entry are gone. The
+    /// whole call goes, whatever `to-tag` or `via-branch` say (Tandem keeps no per-branch
+    /// state to delete separately).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`].
+    pub fn delete(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call_id = Self::call_id(message)?;
+        let call = self.calls.get(call_id).ok_or(CallError::UnknownCall)?;
+        // Statistics are best effort: a stalled worker must not keep the call alive.
+        let stats = self.stats(call).unwrap_or_default();
+        self.remove(call_id);
+        Ok(Self::ok_with(stats))
+    }
+
+    fn remove(&mut self, call_id: &str) {
+        if let Some(call) = self.calls.remove(call_id) {
+            self.by_session.remove(&call.session);
+            self.totals.deleted += 1;
+            if let Err(e) = self.runtime.remove_session(call.session) {
+                tracing::warn!("ng: removing the session of call {call_id}: {e}");
+            }
+        }
+    }
+
+    /// `query`: the call's statistics.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`], [`CallError::Runtime`].
+    pub fn query(&self, message: &Value) -> Result<Value, CallError> {
+        let call = self
+            .calls
+            .get(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        Ok(Self::ok_with(self.stats(call)?))
+    }
+
+    /// `list`: up to `limit` (default 32) call-ids.
+    pub fn list(&self, message: &Value) -> Value {
+        let limit = message
+            .get("limit")
+            .and_then(Value::as_int)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(32);
+        let mut ids: Vec<&String> = self.calls.keys().collect();
+        ids.sort();
+        let calls = ids
+            .into_iter()
+            .take(limit)
+            .map(|id| Value::str(id))
+            .collect();
+        Self::ok_with(vec![(b"calls".to_vec(), Value::List(calls))])
+    }
+
+    /// `statistics`: current and total counts (a subset of rtpengine's: sessions own and
+    /// total, transcoded media, calls timed out and deleted).
+    pub fn statistics(&self) -> Value {
+        let own = self.calls.len() as i64;
+        let transcoded = self.calls.values().filter(|c| c.transcoding).count() as i64;
+        let current = dict([
+            ("sessionsown", Value::Int(own)),
+            ("sessionsforeign", Value::Int(0)),
+            ("sessionstotal", Value::Int(own)),
+            ("transcodedmedia", Value::Int(transcoded)),
+        ]);
+        let total = dict([
+            ("managedsessions", Value::Int(self.totals.calls as i64)),
+            ("deletedsessions", Value::Int(self.totals.deleted as i64)),
+            ("timeoutsessions", Value::Int(self.totals.timeouts as i64)),
+        ]);
+        Self::ok_with(vec![(
+            b"statistics".to_vec(),
+            dict([("currentstatistics", current), ("totalstatistics", total)]),
+        )])
+    }
+
+    /// `play DTMF`: the side named by `from-tag` (or `label`) "generates" the digit, so it
+    /// is sent to the other side, as RFC 4733 events where that side negotiated them, else
+    /// as tones (transcoded calls). `duration`, `volume` and `pause` are the runtime's
+    /// (a warning says so when given).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError`] for an unknown call or tag, a bad `code`, a relay whose receiving side
+    /// has no telephone-event (a relay cannot insert tones).
+    pub fn play_dtmf(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call = self
+            .calls
+            .get(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        let code = message
+            .get("code")
+            .or_else(|| message.get("digit"))
+            .ok_or(CallError::Key("code"))?;
+        let digit = match code {
+            Value::Int(n @ 0..=15) => b"0123456789*#ABCD"[*n as usize] as char,
+            other => match other.as_str().map(str::trim) {
+                Some(s) if s.len() == 1 => s.chars().next().unwrap_or('?'),
+                _ => return Err(CallError::Key("code")),
+            },
+        };
+        let generator = match (optional(message, "from-tag"), optional(message, "label")) {
+            (Some(tag), _) => call
+                .sides
+                .iter()
+                .position(|s| s.tag == tag)
+                .ok_or(CallError::UnknownTag(tag))?,
+            (None, Some(label)) => call
+                .sides
+                .iter()
+                .position(|s| s.label.as_deref() == Some(label.as_str()))
+                .ok_or(CallError::UnknownTag(label))?,
+            (None, None) => return Err(CallError::Key("from-tag")),
+        };
+        let receiver = LegId((1 - generator) as u32);
+        let call = self
+            .calls
+            .get_mut(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        if !call.transcoding {
+            // A relay only forwards what the peers send; inserting a digit needs an encoder.
+            // The call becomes a same-codec transcoder on the same ports (rtpengine switches
+            // to transcoding for DTMF injection too).
+            let [a, b] = call
+                .legs
+                .ok_or_else(|| CallError::NotSupported("play DTMF before the answer".into()))?;
+            self.runtime
+                .replace_session(call.session, &SessionSpec::Transcode { a, b })?;
+            call.transcoding = true;
+        }
+        self.runtime
+            .send_digits(call.session, receiver, &digit.to_string())
+            .map_err(|e| match e {
+                RuntimeError::InvalidDigits => CallError::Key("code"),
+                other => CallError::Runtime(other),
+            })?;
+        let ignored: Vec<&str> = ["duration", "volume", "pause"]
+            .into_iter()
+            .filter(|k| message.get(k).is_some())
+            .collect();
+        let mut entries = Vec::new();
+        if !ignored.is_empty() {
+            entries.push((
+                b"warning".to_vec(),
+                Value::str(&format!(
+                    "{} not supported: the runtime's digit timing is used",
+                    ignored.join(", ")
+                )),
+            ));
+        }
+        Ok(Self::ok_with(entries))
+    }
+
+    /// A leg of `session` saw no RTP for its media timeout: its call is deleted (logged),
+    /// as rtpengine does. Sessions not in the table (already deleted) are ignored.
+    pub fn media_timeout(&mut self, session: SessionId) {
+        let Some(call_id) = self.by_session.get(&session).cloned() else {
+            return;
+        };
+        if self.calls.get(&call_id).is_some_and(|c| c.answered) {
+            tracing::info!("ng: call {call_id} timed out (no media): deleted");
+            self.totals.timeouts += 1;
+            self.remove(&call_id);
+        }
+    }
+
+    /// Removes every call (shutdown).
+    pub fn clear(&mut self) {
+        let ids: Vec<String> = self.calls.keys().cloned().collect();
+        for id in ids {
+            self.remove(&id);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The ng control protocol: Kamailio's and OpenSIPS's `rtpengine` modules drive Tandem as they
+//! drive rtpengine.
+//!
+//! A datagram is `<cookie> <bencoded dictionary>`; the reply is `<cookie> <dictionary>`.
+//!
+//! - [`bencode`]: the encoding (a reader that rejects malformed input with a typed error).
+//! - [`command`]: framing, command names, dispatch, error replies.
+//! - [`cookie_cache`]: replies kept per cookie, so retransmissions are answered, not re-run.
+//! - [`flags`]: the options of `offer`/`answer`: applied, ignored with a warning, or refused.
+//! - [`codecs`]: `codec` `strip`/`mask`/`transcode`/`except` on the offerer's formats.
+//! - [`sdp_rewrite`]: the SDP with Tandem's address and ports.
+//! - [`calls`]: rtpengine's call model (call-id, tags) on the media runtime.
+//! - [`server`]: the UDP listener and the media-timeout watcher.
+//!
+//! # Supported
+//!
+//! `ping`, `offer`, `answer`, `delete`, `query`, `list`, `statistics`, `play DTMF`. Refused
+//! with "... is not supported yet": `block DTMF`/`unblock DTMF`, `block media`/`unblock media`,
+//! `play media`/`stop media`, `start recording`/`stop recording`. One audio stream per call
+//! (other streams are disabled in the SDP, with a warning); plain RTP only (SRTP, DTLS and
+//! ICE other than `ICE=remove` are refused).
+
+pub mod bencode;
+pub mod calls;
+pub mod codecs;
+pub mod command;
+pub mod cookie_cache;
+pub mod flags;
+pub mod sdp_rewrite;
+pub mod server;
+
+pub use calls::Calls;
+pub use server::NgServer;
