@@ -9,6 +9,9 @@
 #   LOADGEN      the loadgen binary ($CARGO_TARGET_DIR/release/loadgen, built if missing)
 #   TANDEM       the tandem binary ($CARGO_TARGET_DIR/release/tandem; Tandem is skipped if absent)
 #   ENGINES      which engines, in order (default "rtpengine tandem")
+#   TANDEM_CONFIG  tandem's config file; by default one written here with rtpengine's Opus
+#                encoder settings (stereo, complexity 10, 32 kbit/s, application audio, no
+#                FEC, as its libavcodec libopus encoder has them), for a like-for-like run
 #   ENGINE_CPU   core for the engine (0); LOADGEN_CPU core for the loadgen (1)
 #   LOADGEN_RT   1: run the loadgen SCHED_FIFO (chrt -f 10) so that other work on a shared
 #                machine does not delay its packets (it sleeps between 1 ms slots)
@@ -80,7 +83,11 @@ for engine in $ENGINES; do
         ;;
     tandem)
         [[ -x "$TANDEM" ]] || { echo "tandem: no binary at $TANDEM (cargo build --release -p tandem)"; continue; }
-        "${engine_prefix[@]}" "$TANDEM" run --workers 1 --ng "$NG_TANDEM" \
+        config="${TANDEM_CONFIG:-$WORK/tandem-like-rtpengine.toml}"
+        if [[ -z "${TANDEM_CONFIG:-}" ]]; then
+            printf '[opus]\nchannels = 2\ncomplexity = 10\nbitrate = 32000\napplication = "audio"\nfec = false\n' > "$config"
+        fi
+        "${engine_prefix[@]}" "$TANDEM" run --config "$config" --workers 1 --ng "$NG_TANDEM" \
             --rtp-ports 40000-49999 --sip 127.0.0.1:25060 --api 127.0.0.1:28088 \
             > "$WORK/tandem.log" 2>&1 &
         WRAPPER_PID=$!
