@@ -22,6 +22,7 @@
 //! | an in-dialog request (To tag) [`Gateway::owns_request`] says is ours (BYE, ACK, re-INVITE...) | [`Gateway::handle_in_dialog`] |
 //! | `Event::Stray2xx` | [`Gateway::handle_stray_2xx`] |
 //! | a media timeout event for a session | [`Gateway::handle_media_timeout`] |
+//! | [`Gateway::poll_timeout`] is due | [`Gateway::handle_timeout`] |
 //! | draining at shutdown | [`Gateway::hangup_all`] |
 //!
 //! # Call flow
@@ -43,16 +44,18 @@
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
 //!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
 //!
+//! The 200 to the caller is retransmitted until its ACK ([`Gateway::poll_timeout`],
+//! [`Gateway::handle_timeout`]); no ACK within 64·T1 hangs the call up.
+//!
 //! Not done: re-INVITEs on bridged calls are refused with 488 (the session keeps running),
-//! 2xx retransmission to the caller until its ACK (loopback and reliable links do not lose
-//! it), following 3xx redirects, authenticating to a challenging target.
+//! following 3xx redirects, authenticating to a challenging target.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tandem_core::runtime::{Runtime, SessionHandle};
 use tandem_core::session::{LegId, LegSpec, SessionId, SessionSpec};
@@ -66,6 +69,19 @@ use tokio::sync::mpsc;
 
 use crate::run::config::CodecPref;
 use crate::run::media::{MediaPolicy, capability, leg_spec_for};
+
+/// RFC 3261 §17.1.1.1 T1 and T2 at their defaults, for retransmitting our 2xx (§13.3.1.4).
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// Our 200 to a caller, retransmitted until its ACK.
+#[derive(Debug)]
+struct OkRetransmit {
+    response: Response,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
 
 /// A placeholder RTP port for dry-run negotiations (any non-zero port: only the codec
 /// choice is kept from them).
@@ -213,6 +229,8 @@ struct Call {
     inbound_dialog: Option<Dialog>,
     outbound_dialog: Option<Dialog>,
     ringing_sent: bool,
+    /// Our 200 to the caller until its ACK comes (RFC 3261 §13.3.1.4).
+    ok_retransmit: Option<OkRetransmit>,
     /// The caller cancelled while the outbound leg was still being set up.
     cancelled: bool,
 }
@@ -324,6 +342,49 @@ impl Gateway {
             sessions: HashMap::new(),
             next_call: 1,
         }
+    }
+
+    /// When [`Self::handle_timeout`] must run next: the next retransmission of a 200 to a
+    /// caller that has not ACKed it.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.next))
+            .min()
+    }
+
+    /// Retransmits the 200s due at `now` (RFC 3261 §13.3.1.4: T1 doubling up to T2) and
+    /// hangs up calls whose caller never ACKed within 64·T1.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+    ) -> Vec<MediaAction> {
+        let due: Vec<GatewayCallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.ok_retransmit.as_ref().is_some_and(|r| r.next <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut actions = Vec::new();
+        for id in due {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let Some(retransmit) = call.ok_retransmit.as_mut() else {
+                continue;
+            };
+            if now >= retransmit.give_up {
+                tracing::info!(call = %id, "gateway call: the caller never ACKed our 200");
+                call.ok_retransmit = None;
+                actions.extend(self.hangup(now, layer, id));
+                continue;
+            }
+            let _ = layer.send_response(now, call.inbound_txn, retransmit.response.clone());
+            retransmit.interval = (retransmit.interval * 2).min(T2);
+            retransmit.next = now + retransmit.interval;
+        }
+        actions
     }
 
     /// Calls in progress (for leak checks and metrics).
@@ -438,6 +499,7 @@ impl Gateway {
                 inbound_dialog: None,
                 outbound_dialog: None,
                 ringing_sent: false,
+                ok_retransmit: None,
                 cancelled: false,
             },
         );
@@ -771,7 +833,13 @@ impl Gateway {
                     self.dialogs.insert(dialog.id().clone(), id);
                     call.inbound_dialog = Some(dialog);
                 }
-                let _ = layer.send_response(now, call.inbound_txn, ok);
+                let _ = layer.send_response(now, call.inbound_txn, ok.clone());
+                call.ok_retransmit = Some(OkRetransmit {
+                    response: ok,
+                    next: now + T1,
+                    interval: T1,
+                    give_up: now + 64 * T1,
+                });
                 call.phase = Phase::Bridged;
                 tracing::info!(call = %id, session = ?session, "gateway call: bridged");
                 actions
@@ -985,6 +1053,9 @@ impl Gateway {
             return Vec::new();
         };
         let checked = dialog.handle_request(request);
+        if request.method == Method::Ack && from_caller {
+            call.ok_retransmit = None;
+        }
         let Some(txn) = txn else {
             // ACK: nothing to answer.
             return Vec::new();
@@ -1171,8 +1242,6 @@ fn send_bye(now: Instant, layer: &mut TransactionLayer, dialog: &mut Dialog, via
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tandem_core::bus::LegPorts;
     use tandem_sip::message::Message;
     use tandem_sip::transaction::{Config as LayerConfig, Event, Input, Transmit};
@@ -1641,6 +1710,73 @@ mod tests {
         assert!(answer.contains("m=audio 36004 RTP/AVP 8 101"), "{answer}");
         assert_eq!(h.gateway.call_of_session(SessionId(9)), Some(call));
         assert_eq!(h.gateway.call_of_session(SessionId(7)), None);
+    }
+
+    #[test]
+    fn the_200_to_the_caller_is_retransmitted_until_its_ack() {
+        let mut h = Harness::new();
+        let (_, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let invite = h.media_created(call);
+        h.callee_answers(&invite, StatusCode::OK);
+        let ok = response_of(&h.sent()[1]);
+        assert_eq!(h.gateway.poll_timeout(), Some(h.now + T1));
+        // T1, then 2·T1 later: the same 200 again each time.
+        for wait in [T1, 2 * T1] {
+            h.now += wait;
+            assert!(h.gateway.handle_timeout(h.now, &mut h.layer).is_empty());
+            let again = h.sent();
+            assert_eq!(again.len(), 1);
+            assert_eq!(response_of(&again[0]), ok);
+        }
+        let ack = format!(
+            "ACK sip:opus-1@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-ack1\r\n\
+             Max-Forwards: 70\r\nFrom: sipp <sip:sipp@{CALLER}>;tag=caller1\r\nTo: {}\r\n\
+             Call-ID: in-1@127.0.0.1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            ok.headers.to().unwrap()
+        );
+        let events = h.receive(CALLER, ack.as_bytes());
+        let Some(Event::Ack { request, .. }) = events.into_iter().next() else {
+            panic!("an ACK");
+        };
+        assert!(h.gateway.owns_request(&request));
+        assert!(
+            h.gateway
+                .handle_in_dialog(h.now, &mut h.layer, None, &request)
+                .is_empty()
+        );
+        assert_eq!(h.gateway.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_caller_that_never_acks_is_hung_up_after_64_t1() {
+        let mut h = Harness::new();
+        let (_, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let invite = h.media_created(call);
+        h.callee_answers(&invite, StatusCode::OK);
+        h.sent();
+        let start = h.now;
+        let mut actions = Vec::new();
+        while let Some(at) = h.gateway.poll_timeout() {
+            assert!(at <= start + 64 * T1 + T2, "bounded");
+            h.now = at;
+            actions.extend(h.gateway.handle_timeout(h.now, &mut h.layer));
+        }
+        assert_eq!(
+            actions,
+            [MediaAction::Remove {
+                session: SessionId(7)
+            }]
+        );
+        let byes = h
+            .sent()
+            .iter()
+            .filter_map(|t| Request::parse(&t.bytes).ok())
+            .filter(|r| r.method == Method::Bye)
+            .count();
+        assert_eq!(byes, 2, "both sides hung up");
+        assert_eq!(h.gateway.calls(), 0);
     }
 
     #[test]
