@@ -323,6 +323,7 @@ fn kamailio_relays_a_pcma_call_through_tandem() {
         outcome.uas_sdp[0]
     );
     let legs = legs_of(&outcome.query);
+    eprintln!("relay, mid-call (codec, received, sent) per side: {legs:?}");
     assert_eq!(legs.len(), 2, "{:?}", outcome.query);
     for (codec, received, sent) in &legs {
         assert_eq!(codec, "PCMA/8000");
@@ -362,6 +363,7 @@ fn kamailio_transcodes_pcma_to_opus_through_tandem() {
     );
     let mut legs = legs_of(&outcome.query);
     legs.sort();
+    eprintln!("transcode, mid-call (codec, received, sent) per side: {legs:?}");
     assert_eq!(legs.len(), 2, "{:?}", outcome.query);
     assert_eq!(legs[0].0, "PCMA/8000");
     assert_eq!(legs[1].0, "opus/48000/2");

@@ -124,11 +124,13 @@ pub fn rewrite(
             .map(|f| f.payload_type.get().to_string())
             .collect();
         let direction = media.direction();
-        media.attributes.retain(|a| {
-            !DROPPED.contains(&a.name.as_str())
-                && !matches!(a.name.as_str(), "rtpmap" | "fmtp")
-                && !(ptime_ms.is_some() && a.name == "ptime")
-        });
+        // Formats are rewritten below; a ptime set here replaces the peer's.
+        let replaced = |name: &str| {
+            DROPPED.contains(&name)
+                || matches!(name, "rtpmap" | "fmtp")
+                || (ptime_ms.is_some() && name == "ptime")
+        };
+        media.attributes.retain(|a| !replaced(&a.name));
         let mut head = Vec::with_capacity(formats.len() * 2);
         for format in formats {
             head.push(Attribute::new("rtpmap", format.rtpmap().to_string()));
