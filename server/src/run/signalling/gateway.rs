@@ -15,7 +15,7 @@
 //! | what happened | call |
 //! |---|---|
 //! | a new INVITE routed to a gateway target | [`Gateway::handle_invite`] |
-//! | a `Create` finished | [`Gateway::handle_media_created`] |
+//! | a `Create` or `Replace` finished | [`Gateway::handle_media_created`] |
 //! | `Event::Response` for a transaction [`Gateway::owns_transaction`] | [`Gateway::handle_response`] |
 //! | `Event::Timeout` / `Event::TransportError` for one of its transactions | [`Gateway::handle_transaction_failed`] |
 //! | `Event::Cancel` for one of its server transactions | [`Gateway::handle_cancel`] |
@@ -36,9 +36,9 @@
 //! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, and the
 //!    answer is checked against the format the session was built with (the route's first
 //!    codec, without telephone-event): when the callee chose another codec of the route, or
-//!    accepted telephone-event, the session is re-created for what it chose (`Remove`,
-//!    `Create`) and a re-INVITE gives the callee the new port. Then `SetRemote` for the
-//!    outbound leg, and the inbound INVITE is answered 200 with our SDP. Outbound failure →
+//!    accepted telephone-event, the session is rebuilt for what it chose on the same ports
+//!    (`Replace`). Then `SetRemote` for the outbound leg, and the inbound INVITE is
+//!    answered 200 with our SDP. Outbound failure →
 //!    the same status in (408 for a timeout, 503 for a transport error, a challenge or a
 //!    3xx we do not follow), and `Remove`.
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
@@ -107,6 +107,17 @@ pub enum MediaAction {
         /// The two-leg session: leg 0 the caller, leg 1 the callee.
         spec: SessionSpec,
     },
+    /// Rebuild `session` from `spec` on the same ports (the callee chose another format
+    /// than the session was built with) and report it like a `Create`, with
+    /// [`Gateway::handle_media_created`].
+    Replace {
+        /// The call it is for.
+        call: GatewayCallId,
+        /// The session to rebuild.
+        session: SessionId,
+        /// Its new description.
+        spec: SessionSpec,
+    },
     /// The callee's RTP address, known from its answer.
     SetRemote {
         /// The session.
@@ -155,6 +166,18 @@ pub fn run_media_actions(
                     let _ = runtime.remove_session(handle.id);
                 }
             }
+            MediaAction::Replace {
+                call,
+                session,
+                spec,
+            } => {
+                let created = runtime
+                    .replace_session(session, &spec)
+                    .map_err(|e| e.to_string());
+                if results.send(MediaCreated { call, created }).is_err() {
+                    let _ = runtime.remove_session(session);
+                }
+            }
             MediaAction::SetRemote {
                 session,
                 leg,
@@ -189,11 +212,9 @@ enum Phase {
     CreatingMedia,
     /// The outbound INVITE is out, no final response yet.
     Calling,
-    /// The callee answered with another format than the session's: a new session is
-    /// being created.
-    Recreating,
-    /// The re-INVITE with the new session's port is out.
-    Reoffering,
+    /// The callee answered with another format than the session's: the session is being
+    /// rebuilt on the same ports.
+    Replacing,
     /// Both sides answered.
     Bridged,
     /// Ended; waiting only for the media session to be gone (a `Create` in flight).
@@ -523,9 +544,8 @@ impl Gateway {
 
     /// The leg our offer under `policy` gives when the callee picks its first codec and no
     /// telephone-event: our offer, answered in a dry run by a peer that supports only that
-    /// codec. (Guessing without events means a callee that leaves them out, as many
-    /// gateways do, never receives a payload type it did not accept; one that accepts them
-    /// costs a re-created session and a re-INVITE.)
+    /// codec. (Guessing without events means a callee that leaves them out never receives
+    /// a payload type it did not accept; one that accepts them costs a session rebuild.)
     fn dry_offer(&self, policy: &LocalPolicy) -> Option<LegSpec> {
         let mut policy = policy.clone();
         policy.rtp_ports = vec![DRY_RUN_PORT];
@@ -566,7 +586,7 @@ impl Gateway {
             Ok(handle) => handle,
             Err(reason) => {
                 tracing::warn!(call = %id, "gateway call: no media session: {reason}");
-                if call.phase == Phase::Recreating {
+                if call.phase == Phase::Replacing {
                     return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
                 }
                 if !call.cancelled && call.phase != Phase::Ended {
@@ -584,8 +604,8 @@ impl Gateway {
             self.forget(id);
             return vec![MediaAction::Remove { session }];
         }
-        if call.phase == Phase::Recreating {
-            return self.reoffer(now, layer, id);
+        if call.phase == Phase::Replacing {
+            return self.bridge(now, layer, id);
         }
         let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
             respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
@@ -690,10 +710,6 @@ impl Gateway {
             _ => {
                 call.outbound_txn = None;
                 self.transactions.remove(&txn);
-                if call.phase == Phase::Reoffering {
-                    tracing::info!(call = %id, status = code, "gateway call: callee refused the re-INVITE");
-                    return self.fail_bridged(now, layer, id, StatusCode::NOT_ACCEPTABLE_HERE);
-                }
                 if !call.cancelled && call.phase == Phase::Calling {
                     tracing::info!(call = %id, status = code, "gateway call: callee refused");
                     respond_inbound(now, layer, call, inbound_status(response.status));
@@ -703,8 +719,7 @@ impl Gateway {
         }
     }
 
-    /// The callee answered 2xx (to the INVITE, or to our re-INVITE after a re-created
-    /// session).
+    /// The callee answered 2xx.
     fn answered(
         &mut self,
         now: Instant,
@@ -716,9 +731,6 @@ impl Gateway {
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        if call.phase == Phase::Reoffering {
-            return self.reoffer_answered(now, layer, id, response);
-        }
         // A retransmitted 2xx: ACK it again.
         if let Some(dialog) = &call.outbound_dialog {
             send_ack(layer, dialog, &via);
@@ -754,28 +766,23 @@ impl Gateway {
             && leg.telephone_event == call.outbound_leg.telephone_event;
         if !same {
             // The session runs another codec (or telephone-event) than the callee chose:
-            // build the right one, then tell the callee its new port (re-INVITE).
+            // rebuild it for what the callee chose, on the ports already offered.
             tracing::info!(
                 call = %id,
                 chosen = ?leg.codec.format,
-                "gateway call: the callee chose another format; re-creating the session"
+                "gateway call: the callee chose another format; rebuilding the session"
             );
-            let old = call.media.take().map(|m| m.id);
+            let Some(session) = call.media.as_ref().map(|m| m.id) else {
+                return self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR);
+            };
             call.outbound_leg = leg;
             call.outbound_stream = Some(stream);
-            call.phase = Phase::Recreating;
-            let mut actions: Vec<MediaAction> = old
-                .map(|session| {
-                    self.sessions.remove(&session);
-                    MediaAction::Remove { session }
-                })
-                .into_iter()
-                .collect();
-            actions.push(MediaAction::Create {
+            call.phase = Phase::Replacing;
+            return vec![MediaAction::Replace {
                 call: id,
+                session,
                 spec: session_spec(call.inbound_leg, leg),
-            });
-            return actions;
+            }];
         }
         call.outbound_stream = Some(stream);
         self.bridge(now, layer, id)
@@ -851,82 +858,6 @@ impl Gateway {
         }
     }
 
-    /// The re-created session exists: offer its port to the callee in a re-INVITE.
-    fn reoffer(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        id: GatewayCallId,
-    ) -> Vec<MediaAction> {
-        let via = self.via();
-        let Some(call) = self.calls.get_mut(&id) else {
-            return Vec::new();
-        };
-        let port = call
-            .media
-            .as_ref()
-            .and_then(|m| m.legs.get(1))
-            .map(|l| l.rtp.port());
-        let (Some(port), Some(stream)) = (port, call.outbound_stream.as_ref()) else {
-            return self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR);
-        };
-        let mut policy = call.outbound_policy.narrowed_to(stream);
-        if call.outbound_leg.telephone_event.is_none() {
-            policy.telephone_events = None;
-        }
-        policy.rtp_ports = vec![port];
-        let offer = call.outbound_session.create_offer(&policy);
-        let request = call
-            .outbound_dialog
-            .as_mut()
-            .and_then(|d| d.reinvite(offer.to_string().as_bytes()).ok());
-        let Some(mut request) = request else {
-            return self.fail_bridged(now, layer, id, StatusCode::SERVER_INTERNAL_ERROR);
-        };
-        request.headers.push_front(HeaderName::Via, via);
-        let sent = next_hop(&request)
-            .and_then(|to| layer.send_request(now, request, to, Transport::Udp).ok());
-        let Some(txn) = sent else {
-            return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
-        };
-        call.outbound_txn = Some(txn);
-        call.phase = Phase::Reoffering;
-        self.transactions.insert(txn, id);
-        Vec::new()
-    }
-
-    /// The callee accepted our re-INVITE: ACK it and bridge.
-    fn reoffer_answered(
-        &mut self,
-        now: Instant,
-        layer: &mut TransactionLayer,
-        id: GatewayCallId,
-        response: &Response,
-    ) -> Vec<MediaAction> {
-        let via = self.via();
-        let Some(call) = self.calls.get_mut(&id) else {
-            return Vec::new();
-        };
-        if let Some(dialog) = call.outbound_dialog.as_mut() {
-            let _ = dialog.handle_response(response);
-            send_ack(layer, dialog, &via);
-        }
-        let stream = answer_stream(&mut call.outbound_session, response);
-        let leg = stream
-            .as_ref()
-            .and_then(|s| leg_spec_for(s, &self.policy).ok());
-        match (stream, leg) {
-            (Some(stream), Some(leg)) if leg.codec == call.outbound_leg.codec => {
-                call.outbound_stream = Some(stream);
-                self.bridge(now, layer, id)
-            }
-            _ => {
-                tracing::info!(call = %id, "gateway call: the callee's re-answer is unusable");
-                self.fail_bridged(now, layer, id, StatusCode::NOT_ACCEPTABLE_HERE)
-            }
-        }
-    }
-
     /// Gives up on a call whose callee answered but that cannot be bridged: BYE to the
     /// callee, `status` to the caller.
     fn fail_bridged(
@@ -972,9 +903,6 @@ impl Gateway {
             StatusCode::SERVICE_UNAVAILABLE
         };
         tracing::info!(call = %id, "gateway call: callee unreachable ({status})");
-        if call.phase == Phase::Reoffering {
-            return self.fail_bridged(now, layer, id, status);
-        }
         if !call.cancelled && call.phase == Phase::Calling {
             respond_inbound(now, layer, call, status);
         }
@@ -1014,9 +942,7 @@ impl Gateway {
                 self.end(id)
             }
             // The callee answered already: hang it up.
-            Phase::Recreating | Phase::Reoffering => {
-                self.fail_bridged(now, layer, id, StatusCode::REQUEST_TERMINATED)
-            }
+            Phase::Replacing => self.fail_bridged(now, layer, id, StatusCode::REQUEST_TERMINATED),
             Phase::Bridged | Phase::Ended => Vec::new(),
         }
     }
@@ -1161,9 +1087,7 @@ impl Gateway {
                     self.end(id)
                 }
             }
-            Phase::Recreating | Phase::Reoffering => {
-                self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE)
-            }
+            Phase::Replacing => self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE),
             Phase::Ended => Vec::new(),
         }
     }
@@ -1641,7 +1565,7 @@ mod tests {
     }
 
     #[test]
-    fn a_callee_choosing_another_route_codec_gets_a_new_session_and_a_reinvite() {
+    fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_ports() {
         let mut h = Harness::with_codecs(r#"["opus", "PCMU"]"#);
         let (_, actions) = h.invite();
         let (call, spec) = spec_call(&actions);
@@ -1663,8 +1587,11 @@ mod tests {
                     a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
         let actions = h.callee_answers_with(&invite, StatusCode::OK, pcmu);
         let [
-            MediaAction::Remove { session },
-            MediaAction::Create { call: again, spec },
+            MediaAction::Replace {
+                call: again,
+                session,
+                spec,
+            },
         ] = actions.as_slice()
         else {
             panic!("{actions:?}");
@@ -1680,36 +1607,36 @@ mod tests {
         assert_eq!(sent.len(), 1, "the ACK; the caller waits");
         assert_eq!(Request::parse(&sent[0].bytes).unwrap().method, Method::Ack);
 
-        let reinvite = h.session_created(call, 9, 36004);
-        assert_eq!(reinvite.method, Method::Invite);
-        assert_eq!(reinvite.headers.to().unwrap().tag(), Some("callee1"));
-        assert_eq!(reinvite.headers.cseq().unwrap().seq, 2);
-        let body = String::from_utf8(reinvite.body.clone()).unwrap();
-        assert!(body.contains("m=audio 36006 RTP/AVP 0 101"), "{body}");
-        assert!(!body.contains("opus"), "{body}");
-
-        let actions = h.callee_answers_with(&reinvite, StatusCode::OK, pcmu);
+        // The runtime rebuilt it on the same ports: the caller is answered, no re-INVITE.
+        let ports = |leg: u32, rtp: u16| LegPorts {
+            leg: LegId(leg),
+            rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+            rtcp_port: rtp + 1,
+        };
+        let handle = SessionHandle {
+            id: SessionId(7),
+            worker: 0,
+            legs: vec![ports(0, 36000), ports(1, 36002)],
+        };
+        let actions = h
+            .gateway
+            .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
         assert_eq!(
             actions,
             [MediaAction::SetRemote {
-                session: SessionId(9),
+                session: SessionId(7),
                 leg: LegId(1),
                 remote: "127.0.0.1:6000".parse().unwrap()
             }]
         );
         let sent = h.sent();
-        assert_eq!(sent.len(), 2, "ACK out and 200 in");
-        let ack = Request::parse(&sent[0].bytes).unwrap();
-        assert_eq!(
-            (ack.method, ack.headers.cseq().unwrap().seq),
-            (Method::Ack, 2)
-        );
-        let ok = response_of(&sent[1]);
+        assert_eq!(sent.len(), 1, "only the 200 to the caller");
+        assert_eq!(sent[0].destination, CALLER.parse().unwrap());
+        let ok = response_of(&sent[0]);
         assert_eq!(ok.status, StatusCode::OK);
         let answer = String::from_utf8(ok.body).unwrap();
-        assert!(answer.contains("m=audio 36004 RTP/AVP 8 101"), "{answer}");
-        assert_eq!(h.gateway.call_of_session(SessionId(9)), Some(call));
-        assert_eq!(h.gateway.call_of_session(SessionId(7)), None);
+        assert!(answer.contains("m=audio 36000 RTP/AVP 8 101"), "{answer}");
+        assert_eq!(h.gateway.call_of_session(SessionId(7)), Some(call));
     }
 
     #[test]
