@@ -113,9 +113,21 @@ const HARMLESS_FLAGS: &[&str] = &[
 ];
 
 /// Keys that are part of the command's addressing or are read elsewhere (`command`,
-/// `call-id`, tags, `sdp`, DTMF and media options), or that announce the peer's own
-/// capabilities (`supports: [load limit]`: Kamailio tells us it honours a "load limit"
-/// reply; Tandem never sends one).
+/// `call-id`, tags, `sdp`, the `play DTMF` and `list` options), and keys accepted because
+/// they change nothing here:
+///
+/// - `supports: [load limit]`: Kamailio says it understands a "load limit" reply; Tandem
+///   never sends one.
+/// - `direction` and `interface`: names of rtpengine's logical interfaces for bridging
+///   networks; Tandem has one media interface (`[media] interface`), which every direction
+///   maps to.
+/// - `received-from`: used only with `SIP-source-address`; otherwise each leg learns its
+///   peer's real source from the RTP (symmetric RTP), which covers NAT.
+/// - `metadata`: opaque to rtpengine as well (it stores it for recordings).
+/// - `delete-delay`: calls are deleted at once; a late retransmitted `delete` is answered
+///   from the cookie cache.
+/// - `from-label`/`to-label`: `label` is kept per side; these only select sides in
+///   rtpengine's media-playback commands, which Tandem refuses.
 const STRUCTURAL_KEYS: &[&str] = &[
     "command",
     "call-id",
