@@ -205,6 +205,33 @@ fn with_sdp(body: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
     Value::Dict(entries).to_bytes()
 }
 
+/// `transcode: [opus/48000/2/32000]` sets the Opus bitrate of the callee's leg; without
+/// a bitrate the configured `[opus]` settings apply.
+#[test]
+fn a_bitrate_in_the_transcode_codec_sets_the_opus_encoder() {
+    let runtime = runtime(42000);
+    let policy = MediaPolicy::default();
+    let mut calls = Calls::new(Arc::clone(&runtime), policy, LOCALHOST);
+    let s = samples("transcode");
+    let offer =
+        String::from_utf8_lossy(&s[2].body).replace("12:opus/48000/2", "18:opus/48000/2/32000");
+    assert_eq!(
+        handle(&mut calls, offer.as_bytes())
+            .get("result")
+            .and_then(Value::as_str),
+        Some("ok")
+    );
+    handle(&mut calls, &s[4].body);
+    let [caller, callee] = calls.legs("1-5244@127.0.0.1").expect("answered");
+    assert_eq!(callee.encoder.opus.bitrate_bps, Some(32_000));
+    assert_eq!(caller.encoder.opus, policy.opus.encoder);
+    handle(&mut calls, &s[6].body);
+    handle(&mut calls, &s[2].body);
+    handle(&mut calls, &s[4].body);
+    let [_, callee] = calls.legs("1-5244@127.0.0.1").expect("answered");
+    assert_eq!(callee.encoder.opus, policy.opus.encoder);
+}
+
 #[test]
 fn errors_are_replies_with_a_reason() {
     let runtime = runtime(42050);

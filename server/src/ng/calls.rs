@@ -218,6 +218,11 @@ impl Calls {
         &self.policy
     }
 
+    /// The legs of an answered call, leg 0 facing the first offerer: what the runtime runs.
+    pub fn legs(&self, call_id: &str) -> Option<[LegSpec; 2]> {
+        self.calls.get(call_id)?.legs
+    }
+
     /// `offer`. See the module docs.
     ///
     /// # Errors
