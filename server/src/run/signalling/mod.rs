@@ -318,6 +318,10 @@ impl Signalling {
         {
             self.registrations.handle_timeout(now, &mut self.layer);
         }
+        if self.gateway.poll_timeout().is_some_and(|at| at <= now) {
+            let actions = self.gateway.handle_timeout(now, &mut self.layer);
+            self.run_gateway(actions);
+        }
     }
 
     /// When the loop must wake up if nothing arrives.
@@ -327,6 +331,7 @@ impl Signalling {
             self.calls.next_wakeup(),
             self.registrar.poll_timeout(),
             self.registrations.poll_timeout(),
+            self.gateway.poll_timeout(),
         ]
         .into_iter()
         .flatten()
