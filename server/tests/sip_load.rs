@@ -126,7 +126,7 @@ fn calls_past_max_calls_get_503_and_the_others_are_served() {
     );
     let ports = Ports::for_test(25);
     let config = "[limits]\nmax_calls = 5\nretry_after_s = 3\n";
-    let tandem = Tandem::start(&args(&ports, "52000-52999", "1", Some(config)));
+    let tandem = Tandem::start(&args(&ports, "56100-56999", "1", Some(config)));
     let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/uac_accepts_503.xml");
     let run = Sipp::new(
         "overload",
