@@ -2,6 +2,7 @@
 //! glue, the control plane and the end-to-end tests build on named, documented parts instead
 //! of reaching into `main.rs`.
 //!
+//! - [`api`]: the REST + WebSocket control API (ARI-like) and `/metrics`.
 //! - [`run`]: the `tandem run` server: configuration, start-up and graceful shutdown, SIP
 //!   transports, call routing, and the mapping from negotiated media to runtime sessions.
 //! - [`ng`]: the rtpengine-compatible ng control protocol (Kamailio's `rtpengine` module).
@@ -9,5 +10,6 @@
 //! The other subcommands (`transcode`, `dtmf`) are self-contained and live with the command
 //! line in `main.rs`'s `cli` module.
 
+pub mod api;
 pub mod ng;
 pub mod run;

@@ -9,9 +9,10 @@
 //!    and the cheapest to undo.
 //! 4. A check that the media interface is an address of this host, then the media
 //!    [`Runtime`] (workers, interface, port range from `[media]`).
-//! 5. SIGTERM and SIGINT handlers, then one `tandem ready:` line listing what listens where.
+//! 5. The REST + WebSocket API ([`crate::api`]) on `[api] listen`, over the same runtime.
+//! 6. SIGTERM and SIGINT handlers, then one `tandem ready:` line listing what listens where.
 //!    Tests and scripts wait for that line.
-//! 6. The signalling task ([`signalling::serve`]) with a [`signalling::SipContext`].
+//! 7. The signalling task ([`signalling::serve`]) with a [`signalling::SipContext`].
 //!
 //! # Shutdown
 //!
@@ -156,18 +157,36 @@ pub fn run(config: Config) -> Result<(), RunError> {
         .block_on(crate::ng::NgServer::bind(config.ng.listen))
         .map_err(setup("binding the ng listener"))?;
     tracing::info!("ng listening on udp {}", config.ng.listen);
+    let api_listener = control
+        .block_on(tokio::net::TcpListener::bind(config.api.listen))
+        .map_err(|e| RunError::Setup {
+            what: "binding the API listener",
+            reason: format!("{}: {e}", config.api.listen),
+        })?;
+    let api_local = api_listener.local_addr().ok();
+    let metrics = Arc::new(crate::api::Metrics::default());
+    let api = crate::api::Api::new(
+        Arc::clone(&media),
+        Arc::clone(&metrics),
+        crate::api::ApiSettings::from_config(&config.api),
+    );
+    let mut api_stop = shutdown.signal();
+    let api_task = control.spawn(crate::api::serve(api, api_listener, async move {
+        api_stop.stopping().await;
+    }));
     // Installed before the ready line, so a signal sent on seeing it is handled, not fatal.
     let mut signals = control.block_on(async { Signals::install() })?;
 
     let (udp_local, tcp_local) = (transports.udp_local(), transports.tcp_local());
     let show = |addr: Option<SocketAddr>| addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
     tracing::info!(
-        "{READY} sip udp={} tcp={}; media {} ports {} on {} workers",
+        "{READY} sip udp={} tcp={}; media {} ports {} on {} workers; api {}",
         show(udp_local),
         show(tcp_local),
         config.media.interface,
         config.media.ports,
         media.workers(),
+        show(api_local),
     );
 
     let ng_calls = crate::ng::Calls::new(
@@ -220,6 +239,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
             .is_err()
         {
             tracing::warn!("SIP transports did not close within {STOP_GRACE:?}");
+        }
+        if tokio::time::timeout(STOP_GRACE, api_task).await.is_err() {
+            tracing::warn!("the API did not close within {STOP_GRACE:?}");
         }
         let _ = tokio::time::timeout(STOP_GRACE, ng_task).await;
         first.err()

@@ -163,12 +163,22 @@ impl MediaSection {
 pub struct ApiSection {
     /// REST + WebSocket listen address (default 127.0.0.1:8088).
     pub listen: SocketAddr,
+    /// API keys accepted as `Authorization: Bearer KEY` or `?api_key=KEY` (default none).
+    pub keys: Vec<String>,
+    /// `[[api.users]]`: basic-auth users (default none). With no keys and no users the API
+    /// needs no credentials.
+    pub users: Vec<crate::api::auth::ApiUser>,
+    /// Source networks allowed to use the API, CIDR (default: every source).
+    pub allow: Vec<crate::api::auth::Network>,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8088),
+            keys: Vec::new(),
+            users: Vec::new(),
+            allow: Vec::new(),
         }
     }
 }

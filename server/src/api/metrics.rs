@@ -1,0 +1,336 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), written by hand.
+//!
+//! Two sources: the media runtime's own counters (read at scrape time from
+//! [`Runtime::worker_stats`]), and a [`Metrics`] registry of atomics that the control plane
+//! bumps. The registry is one `Arc<Metrics>` shared by everything in `tandem run`:
+//!
+//! - the SIP glue calls [`Metrics::sip_response`] with each response code it sends or
+//!   receives, and [`Metrics::call_started`] / [`Metrics::call_ended`] around each call;
+//! - whoever builds a transcoding session calls [`Metrics::transcoder_started`] /
+//!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges);
+//! - DTMF events are counted by the API's event pump, per source, for every session.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use tandem_core::bus::DtmfSource;
+use tandem_core::runtime::Runtime;
+use tandem_core::worker::TICK_COST_BUCKETS_US;
+
+/// SIP response codes counted individually: 100–699.
+const SIP_CODES: usize = 600;
+
+/// Counters the control plane bumps. See the module docs for who bumps what.
+#[derive(Debug)]
+pub struct Metrics {
+    sip_responses: Box<[AtomicU64]>,
+    calls_live: AtomicI64,
+    calls_total: AtomicU64,
+    dtmf_rfc4733: AtomicU64,
+    dtmf_inband: AtomicU64,
+    transcoders: Mutex<BTreeMap<(String, String), i64>>,
+    api_requests: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            sip_responses: (0..SIP_CODES).map(|_| AtomicU64::new(0)).collect(),
+            calls_live: AtomicI64::new(0),
+            calls_total: AtomicU64::new(0),
+            dtmf_rfc4733: AtomicU64::new(0),
+            dtmf_inband: AtomicU64::new(0),
+            transcoders: Mutex::new(BTreeMap::new()),
+            api_requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one SIP response with status `code` (codes outside 100–699 are ignored).
+    pub fn sip_response(&self, code: u16) {
+        if let Some(slot) = usize::from(code)
+            .checked_sub(100)
+            .and_then(|i| self.sip_responses.get(i))
+        {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A call began (SIP glue).
+    pub fn call_started(&self) {
+        self.calls_live.fetch_add(1, Ordering::Relaxed);
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call ended (SIP glue).
+    pub fn call_ended(&self) {
+        self.calls_live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts one DTMF digit received.
+    pub fn dtmf(&self, source: DtmfSource) {
+        match source {
+            DtmfSource::Rfc4733 => &self.dtmf_rfc4733,
+            DtmfSource::InBand => &self.dtmf_inband,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A transcoder between codecs `a` and `b` (encoding names) started.
+    pub fn transcoder_started(&self, a: &str, b: &str) {
+        self.transcoder_delta(a, b, 1);
+    }
+
+    /// A transcoder between `a` and `b` stopped.
+    pub fn transcoder_stopped(&self, a: &str, b: &str) {
+        self.transcoder_delta(a, b, -1);
+    }
+
+    fn transcoder_delta(&self, a: &str, b: &str, delta: i64) {
+        // A pair is counted once whichever side is which.
+        let key = if a <= b { (a, b) } else { (b, a) };
+        let mut map = self
+            .transcoders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry((key.0.to_owned(), key.1.to_owned())).or_insert(0) += delta;
+    }
+
+    /// Counts one API request.
+    pub fn api_request(&self) {
+        self.api_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition: runtime counters, then the registry's, then `extra` (name, help,
+    /// type, value) families the caller adds.
+    pub fn render(&self, runtime: &Runtime, extra: &[(&str, &str, &str, f64)]) -> String {
+        let mut out = String::with_capacity(8192);
+        let stats = runtime.worker_stats();
+        let family = |out: &mut String, name: &str, help: &str, kind: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+        };
+        let per_worker: [(
+            &str,
+            &str,
+            &str,
+            fn(&tandem_core::worker::StatsSnapshot) -> u64,
+        ); 12] = [
+            ("tandem_worker_ticks_total", "Ticks run.", "counter", |s| {
+                s.ticks
+            }),
+            (
+                "tandem_worker_missed_deadlines_total",
+                "10 ms deadlines the worker woke up too late for.",
+                "counter",
+                |s| s.missed_deadlines,
+            ),
+            (
+                "tandem_worker_tick_cost_max_nanoseconds",
+                "The most expensive tick, ns.",
+                "gauge",
+                |s| s.cost_max_ns,
+            ),
+            (
+                "tandem_worker_rx_packets_total",
+                "Datagrams received.",
+                "counter",
+                |s| s.rx_packets,
+            ),
+            (
+                "tandem_worker_tx_packets_total",
+                "Datagrams sent.",
+                "counter",
+                |s| s.tx_packets,
+            ),
+            (
+                "tandem_worker_io_errors_total",
+                "Batch I/O calls that failed.",
+                "counter",
+                |s| s.io_errors,
+            ),
+            (
+                "tandem_worker_events_dropped_total",
+                "Events dropped because the notice ring was full.",
+                "counter",
+                |s| s.events_dropped,
+            ),
+            (
+                "tandem_worker_commands_total",
+                "Commands applied.",
+                "counter",
+                |s| s.commands,
+            ),
+            (
+                "tandem_worker_commands_failed_total",
+                "Commands refused.",
+                "counter",
+                |s| s.commands_failed,
+            ),
+            (
+                "tandem_worker_sessions",
+                "Sessions running.",
+                "gauge",
+                |s| s.sessions,
+            ),
+            (
+                "tandem_worker_legs",
+                "Legs with open ports.",
+                "gauge",
+                |s| s.legs,
+            ),
+            ("tandem_worker_load", "Placement load.", "gauge", |s| s.load),
+        ];
+        for (name, help, kind, get) in per_worker {
+            family(&mut out, name, help, kind);
+            for (w, s) in stats.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", get(s));
+            }
+        }
+        family(
+            &mut out,
+            "tandem_packets_dropped_total",
+            "Datagrams dropped, by reason.",
+            "counter",
+        );
+        for (w, s) in stats.iter().enumerate() {
+            for (reason, n) in [
+                ("unrouted", s.rx_unrouted),
+                ("truncated", s.rx_truncated),
+                ("tx_dropped", s.tx_dropped),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "tandem_packets_dropped_total{{worker=\"{w}\",reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+        family(
+            &mut out,
+            "tandem_worker_tick_cost_seconds",
+            "Tick cost (decode, mix, encode, I/O of one 10 ms tick).",
+            "histogram",
+        );
+        for (w, s) in stats.iter().enumerate() {
+            let mut cumulative = 0u64;
+            for (i, n) in s.cost_buckets.iter().enumerate() {
+                cumulative += n;
+                let le = TICK_COST_BUCKETS_US
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_owned(), |us| format!("{}", *us as f64 / 1e6));
+                let _ = writeln!(
+                    out,
+                    "tandem_worker_tick_cost_seconds_bucket{{worker=\"{w}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            if TICK_COST_BUCKETS_US.len() >= s.cost_buckets.len() {
+                let _ = writeln!(
+                    out,
+                    "tandem_worker_tick_cost_seconds_bucket{{worker=\"{w}\",le=\"+Inf\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "tandem_worker_tick_cost_seconds_sum{{worker=\"{w}\"}} {}",
+                s.cost_sum_ns as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "tandem_worker_tick_cost_seconds_count{{worker=\"{w}\"}} {cumulative}"
+            );
+        }
+        family(
+            &mut out,
+            "tandem_legs",
+            "Legs with open ports, all workers.",
+            "gauge",
+        );
+        let _ = writeln!(
+            out,
+            "tandem_legs {}",
+            stats.iter().map(|s| s.legs).sum::<u64>()
+        );
+        family(&mut out, "tandem_calls", "SIP calls up.", "gauge");
+        let _ = writeln!(
+            out,
+            "tandem_calls {}",
+            self.calls_live.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "tandem_calls_total",
+            "SIP calls begun.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "tandem_calls_total {}",
+            self.calls_total.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "tandem_dtmf_events_total",
+            "DTMF digits received, by source.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "tandem_dtmf_events_total{{source=\"rfc4733\"}} {}",
+            self.dtmf_rfc4733.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tandem_dtmf_events_total{{source=\"inband\"}} {}",
+            self.dtmf_inband.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "tandem_transcoders",
+            "Transcoders running, by codec pair.",
+            "gauge",
+        );
+        for ((a, b), n) in self
+            .transcoders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(out, "tandem_transcoders{{a=\"{a}\",b=\"{b}\"}} {n}");
+        }
+        family(
+            &mut out,
+            "tandem_sip_responses_total",
+            "SIP responses, by status code.",
+            "counter",
+        );
+        for (i, n) in self.sip_responses.iter().enumerate() {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "tandem_sip_responses_total{{code=\"{}\"}} {n}",
+                    i + 100
+                );
+            }
+        }
+        family(
+            &mut out,
+            "tandem_api_requests_total",
+            "REST API requests.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "tandem_api_requests_total {}",
+            self.api_requests.load(Ordering::Relaxed)
+        );
+        for (name, help, kind, value) in extra {
+            family(&mut out, name, help, kind);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
+}

@@ -1,0 +1,84 @@
+//! A MOS estimate per leg from the ITU-T G.107 E-model, in its common simplified form
+//! (Cole & Rosenbluth, "Voice over IP performance monitoring", 2001):
+//!
+//! ```text
+//! R      = 93.2 − Id − Ie,eff                       (G.107 defaults: Ro − Is ≈ 93.2, A = 0)
+//! Id     = 0.024·d + 0.11·(d − 177.3)·H(d − 177.3)  (d: one-way delay, ms)
+//! Ie,eff = Ie + (95 − Ie) · Ppl / (Ppl + Bpl)       (G.107 §3.6, random loss: BurstR = 1)
+//! MOS    = 1 + 0.035·R + R·(R − 60)·(100 − R)·7·10⁻⁶  (G.107 Annex B), 1 below R = 0, 4.5 above 100
+//! ```
+//!
+//! `Ie` (equipment impairment) and `Bpl` (packet-loss robustness) come from ITU-T G.113
+//! Appendix I: G.711 with packet loss concealment Ie = 0, Bpl = 25.1; G.729A with VAD Ie = 11,
+//! Bpl = 19.0. G.113 gives no narrowband values for G.722 or Opus; they are scored as G.711
+//! with concealment (an assumption, flagged in the API output as `mos_model`).
+
+use tandem_codecs::CodecId;
+
+/// `Ie` and `Bpl` of a codec (G.113 Appendix I), and whether G.113 lists it.
+pub fn impairment(codec: CodecId) -> (f64, f64, bool) {
+    match codec {
+        CodecId::Pcmu | CodecId::Pcma => (0.0, 25.1, true),
+        CodecId::G729 => (11.0, 19.0, true),
+        CodecId::L16 | CodecId::G722 | CodecId::Opus => (0.0, 25.1, false),
+    }
+}
+
+/// The E-model rating factor R for a codec, a loss percentage and a one-way delay.
+pub fn r_factor(codec: CodecId, loss_percent: f64, one_way_delay_ms: f64) -> f64 {
+    let (ie, bpl, _) = impairment(codec);
+    let d = one_way_delay_ms.max(0.0);
+    let id = 0.024 * d + if d > 177.3 { 0.11 * (d - 177.3) } else { 0.0 };
+    let ppl = loss_percent.clamp(0.0, 100.0);
+    let ie_eff = ie + (95.0 - ie) * ppl / (ppl + bpl);
+    93.2 - id - ie_eff
+}
+
+/// MOS (1.0–4.5) from R (G.107 Annex B).
+pub fn mos_from_r(r: f64) -> f64 {
+    if r <= 0.0 {
+        1.0
+    } else if r >= 100.0 {
+        4.5
+    } else {
+        1.0 + 0.035 * r + r * (r - 60.0) * (100.0 - r) * 7e-6
+    }
+}
+
+/// The one-way delay the estimate assumes: half the round trip (when RTCP measured it), the
+/// playout buffer, twice the jitter and the packet time.
+pub fn one_way_delay_ms(
+    rtt_ms: Option<f64>,
+    playout_ms: f64,
+    jitter_ms: f64,
+    ptime_ms: f64,
+) -> f64 {
+    rtt_ms.unwrap_or(0.0) / 2.0 + playout_ms + 2.0 * jitter_ms + ptime_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_g711_scores_about_4_4() {
+        let mos = mos_from_r(r_factor(CodecId::Pcmu, 0.0, 20.0));
+        assert!((4.3..4.45).contains(&mos), "{mos}");
+    }
+
+    #[test]
+    fn loss_and_delay_lower_the_score() {
+        let clean = mos_from_r(r_factor(CodecId::Pcmu, 0.0, 50.0));
+        let lossy = mos_from_r(r_factor(CodecId::Pcmu, 5.0, 50.0));
+        let late = mos_from_r(r_factor(CodecId::Pcmu, 0.0, 400.0));
+        assert!(lossy < clean && late < clean);
+        // G.729A costs Ie = 11 before any loss.
+        assert!(mos_from_r(r_factor(CodecId::G729, 0.0, 50.0)) < clean);
+    }
+
+    #[test]
+    fn bounds() {
+        assert_eq!(mos_from_r(-5.0), 1.0);
+        assert_eq!(mos_from_r(120.0), 4.5);
+    }
+}

@@ -1,0 +1,167 @@
+//! The WebSocket event stream: RFC 4733 digits sent to a channel arrive as
+//! `ChannelDtmfReceived`; a consumer that does not read loses the oldest events, is told how
+//! many with `EventsLost`, and stays connected; user events reach their application.
+
+mod api_common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use api_common::{call, local_rtp, peer, rtp, start};
+use serde_json::{Value, json};
+use tandem::api::ApiSettings;
+use tokio_tungstenite::tungstenite::{self, Message, WebSocket, stream::MaybeTlsStream};
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn connect(addr: std::net::SocketAddr, app: &str) -> Socket {
+    let (socket, _) = tungstenite::connect(format!("ws://{addr}/events?app={app}")).unwrap();
+    if let MaybeTlsStream::Plain(s) = socket.get_ref() {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
+    socket
+}
+
+/// The next JSON event, if one arrives within `wait`.
+fn next_event(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+    None
+}
+
+fn wait_for(socket: &mut Socket, kind: &str, wait: Duration) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Some(e) = next_event(socket, Duration::from_millis(200)) {
+            if e["type"] == kind {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn api_ws_receives_channel_dtmf_received_for_rfc4733_digits() {
+    let server = start(43800, ApiSettings::default());
+    let mut ws = connect(server.addr, "ivr");
+    let a = peer();
+    let c = call(
+        &server,
+        "POST",
+        "/channels",
+        Some(
+            json!({"codec": "PCMU", "telephone_event": 101, "app": "ivr",
+                    "remote": a.local_addr().unwrap().to_string()}),
+        ),
+    );
+    assert_eq!(c.status, 201, "{}", c.text);
+    let id = c.json["id"].as_str().unwrap().to_owned();
+    let created = wait_for(&mut ws, "ChannelCreated", Duration::from_secs(2)).unwrap();
+    assert_eq!(created["channel"]["id"], id.as_str());
+    assert_eq!(created["application"], "ivr");
+    let to = local_rtp(&c.json);
+    // Some audio, then digit 7 (event 7) as RFC 4733: three updates and three end packets.
+    let mut seq = 0u16;
+    for i in 0..5u32 {
+        a.send_to(&rtp(0, i == 0, seq, i * 160, 0x77, &[0xff; 160]), to)
+            .unwrap();
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ts = 5 * 160;
+    for (n, end) in [
+        (1u16, false),
+        (2, false),
+        (3, false),
+        (4, true),
+        (4, true),
+        (4, true),
+    ] {
+        let duration = n * 160;
+        let payload = [
+            7,
+            if end { 0x80 | 10 } else { 10 },
+            (duration >> 8) as u8,
+            duration as u8,
+        ];
+        a.send_to(&rtp(101, n == 1, seq, ts, 0x77, &payload), to)
+            .unwrap();
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dtmf = wait_for(&mut ws, "ChannelDtmfReceived", Duration::from_secs(3))
+        .expect("ChannelDtmfReceived");
+    assert_eq!(dtmf["digit"], "7");
+    assert_eq!(dtmf["channel"]["id"], id.as_str());
+    assert_eq!(dtmf["source"], "rfc4733");
+    let _ = ws.close(None);
+}
+
+#[test]
+fn api_slow_consumer_gets_events_lost_and_stays_connected() {
+    let server = start(
+        43900,
+        ApiSettings {
+            queue_capacity: 8,
+            ..ApiSettings::default()
+        },
+    );
+    let mut ws = connect(server.addr, "slow");
+    // Let the hub register the client.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.api.hub().clients() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    const N: u64 = 20_000;
+    for n in 0..N {
+        server.api.hub().publish(
+            Some("slow"),
+            json!({"type": "UserEvent", "n": n, "pad": "x".repeat(200)}),
+        );
+    }
+    let (mut events, mut lost, mut markers) = (0u64, 0u64, 0u64);
+    let mut last_n = None;
+    while events + lost < N {
+        let e = next_event(&mut ws, Duration::from_secs(3))
+            .expect("the stream accounts for every event");
+        if e["type"] == "EventsLost" {
+            lost += e["count"].as_u64().unwrap();
+            markers += 1;
+        } else {
+            let n = e["n"].as_u64().unwrap();
+            assert!(last_n.is_none_or(|last| n > last), "order kept");
+            last_n = Some(n);
+            events += 1;
+        }
+    }
+    assert_eq!(events + lost, N, "no silent loss");
+    assert!(
+        lost > 0 && markers > 0,
+        "the slow consumer was told of its losses"
+    );
+    assert_eq!(last_n, Some(N - 1), "the newest event survives");
+    // Still connected: a user event posted now arrives.
+    let posted = call(
+        &server,
+        "POST",
+        "/events/user/ping?application=slow",
+        Some(json!({"k": 1})),
+    );
+    assert_eq!(posted.status, 204, "{}", posted.text);
+    let ping = wait_for(&mut ws, "UserEvent", Duration::from_secs(2)).unwrap();
+    assert_eq!(ping["eventname"], "ping");
+    assert_eq!(ping["userevent"]["k"], 1);
+}
