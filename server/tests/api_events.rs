@@ -165,3 +165,60 @@ fn api_slow_consumer_gets_events_lost_and_stays_connected() {
     assert_eq!(ping["eventname"], "ping");
     assert_eq!(ping["userevent"]["k"], 1);
 }
+
+#[test]
+fn api_mixing_bridge_lifecycle_is_reported_on_the_stream() {
+    let server = start(43950, ApiSettings::default());
+    let mut ws = connect(server.addr, "conf");
+    let bridge = call(&server, "POST", "/bridges", Some(json!({"app": "conf"})));
+    assert_eq!(bridge.status, 201, "{}", bridge.text);
+    assert_eq!(bridge.json["bridge_type"], "mixing");
+    let bid = bridge.json["id"].as_str().unwrap().to_owned();
+    let created = wait_for(&mut ws, "BridgeCreated", Duration::from_secs(2)).unwrap();
+    assert_eq!(created["bridge"]["id"], bid.as_str());
+    let mut ids = Vec::new();
+    for codec in ["PCMU", "G722"] {
+        let c = call(
+            &server,
+            "POST",
+            "/channels",
+            Some(json!({"codec": codec, "app": "conf"})),
+        );
+        assert_eq!(c.status, 201, "{}", c.text);
+        ids.push(c.json["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let added = call(
+            &server,
+            "POST",
+            &format!("/bridges/{bid}/addChannel?channel={id}"),
+            None,
+        );
+        assert_eq!(added.status, 200, "{}", added.text);
+        assert_eq!(added.json["channel"]["carrier"], "mixing");
+        let entered = wait_for(&mut ws, "ChannelEnteredBridge", Duration::from_secs(2)).unwrap();
+        assert_eq!(entered["channel"]["id"], id.as_str());
+    }
+    let twice = call(
+        &server,
+        "POST",
+        &format!("/bridges/{bid}/addChannel?channel={}", ids[0]),
+        None,
+    );
+    assert_eq!(twice.status, 409);
+    assert_eq!(
+        call(&server, "DELETE", &format!("/channels/{}", ids[0]), None).status,
+        204
+    );
+    let left = wait_for(&mut ws, "ChannelLeftBridge", Duration::from_secs(2)).unwrap();
+    assert_eq!(left["channel"]["id"], ids[0].as_str());
+    wait_for(&mut ws, "ChannelDestroyed", Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        call(&server, "DELETE", &format!("/bridges/{bid}"), None).status,
+        204
+    );
+    wait_for(&mut ws, "BridgeDestroyed", Duration::from_secs(2)).unwrap();
+    let remaining = call(&server, "GET", &format!("/channels/{}", ids[1]), None).json;
+    assert_eq!(remaining["carrier"], "holding");
+    assert!(remaining["bridge"].is_null());
+}

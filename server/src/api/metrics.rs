@@ -19,6 +19,14 @@ use tandem_core::bus::DtmfSource;
 use tandem_core::runtime::Runtime;
 use tandem_core::worker::TICK_COST_BUCKETS_US;
 
+/// A per-worker family: name, help, type, and how to read it from a snapshot.
+type WorkerFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&tandem_core::worker::StatsSnapshot) -> u64,
+);
+
 /// SIP response codes counted individually: 100–699.
 const SIP_CODES: usize = 600;
 
@@ -113,12 +121,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
-        let per_worker: [(
-            &str,
-            &str,
-            &str,
-            fn(&tandem_core::worker::StatsSnapshot) -> u64,
-        ); 12] = [
+        let per_worker: [WorkerFamily; 12] = [
             ("tandem_worker_ticks_total", "Ticks run.", "counter", |s| {
                 s.ticks
             }),

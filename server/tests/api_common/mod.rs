@@ -1,5 +1,5 @@
 //! Shared by the `api_*` tests: the API served in-process over a real media runtime on
-//! loopback UDP (each test on its own 100-port slice of 43000–43999), a minimal HTTP/1.1
+//! loopback UDP (each test on its own 50-port slice of 43000–43999), a minimal HTTP/1.1
 //! client, and RTP packet builders.
 
 #![allow(dead_code, unreachable_pub)]
@@ -23,12 +23,12 @@ pub struct Server {
     _rt: tokio::runtime::Runtime,
 }
 
-/// Starts the API with `settings` over a one-worker runtime on ports `first..first+99`.
+/// Starts the API with `settings` over a one-worker runtime on ports `first..=first+49`.
 pub fn start(first: u16, settings: ApiSettings) -> Server {
     let config = RuntimeConfig {
         workers: 1,
         pin: false,
-        ports: PortRange::new(first, first + 99).unwrap(),
+        ports: PortRange::new(first, first + 49).unwrap(),
         worker: WorkerConfig {
             max_sessions: 64,
             tx_queue: 256,
