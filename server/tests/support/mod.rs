@@ -148,8 +148,9 @@ impl Tandem {
     /// If the ready line does not come within [`READY_TIMEOUT`] (the process is stopped and
     /// its stderr shown).
     pub(crate) fn start<S: AsRef<str>>(args: &[S]) -> Self {
+        let args = with_own_control_ports(args);
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args(args.iter().map(AsRef::as_ref))
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -178,7 +179,7 @@ impl Tandem {
                     let stderr = lines.lock().unwrap().join("\n");
                     panic!(
                         "tandem {:?} was not ready within {READY_TIMEOUT:?} (status {status:?}); stderr:\n{stderr}",
-                        args.iter().map(AsRef::as_ref).collect::<Vec<_>>()
+                        args
                     );
                 }
             }
@@ -492,4 +493,19 @@ impl Drop for SippProcess {
         let _ = stop(&mut self.child, Signal::SIGTERM);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `args`, plus `--api 127.0.0.1:0` and `--ng 127.0.0.1:0` for a `run` that names neither:
+/// tests start many servers at once, and the defaults (8088, 2223) would collide between them
+/// or with anything else on the machine. Port 0 lets the kernel choose.
+fn with_own_control_ports<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    let mut args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    if args.first().map(String::as_str) == Some("run") {
+        for flag in ["--api", "--ng"] {
+            if !args.iter().any(|a| a == flag) {
+                args.extend([flag.to_owned(), "127.0.0.1:0".to_owned()]);
+            }
+        }
+    }
+    args
 }
