@@ -69,7 +69,10 @@ pub struct EncoderConfig {
 
 impl EncoderConfig {
     /// Every encoder on its defaults ([`OpusConfig::DEFAULT`], G.729 Annex B on).
-    pub const DEFAULT: Self = Self { opus: OpusConfig::DEFAULT, g729_annex_b: true };
+    pub const DEFAULT: Self = Self {
+        opus: OpusConfig::DEFAULT,
+        g729_annex_b: true,
+    };
 }
 
 impl Default for EncoderConfig {

@@ -517,10 +517,10 @@ impl Runtime {
         let cost = session.cost();
         let stats = &self.shared.workers[record.worker].stats;
         let request = self.request();
-        if let Err(e) = self.shared.send(
-            record.worker,
-            Command::Replace { request, session },
-        ) {
+        if let Err(e) = self
+            .shared
+            .send(record.worker, Command::Replace { request, session })
+        {
             self.forget(request);
             return Err(e);
         }

@@ -29,7 +29,7 @@ mod relay_passes_payloads_unchanged_and_rewrites_headers;
 mod rtp_bleed_packets_after_lock_are_dropped_and_counted;
 #[path = "sessions/runtime_threads_relay_over_loopback.rs"]
 mod runtime_threads_relay_over_loopback;
-#[path = "sessions/transcode_pcmu_opus_carries_a_tone.rs"]
-mod transcode_pcmu_opus_carries_a_tone;
 #[path = "sessions/transcode_opus_leg_uses_its_encoder_settings.rs"]
 mod transcode_opus_leg_uses_its_encoder_settings;
+#[path = "sessions/transcode_pcmu_opus_carries_a_tone.rs"]
+mod transcode_pcmu_opus_carries_a_tone;

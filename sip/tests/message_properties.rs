@@ -199,7 +199,10 @@ fn extra_headers() -> impl Strategy<Value = Vec<(String, String)>> {
             (Just("Subject".to_owned()), "[ -~]{0,30}"),
             (Just("Supported".to_owned()), token()),
             (Just("Allow".to_owned()), "[A-Z]{1,8}(, ?[A-Z]{1,8}){0,3}"),
-            (Just("Accept".to_owned()), "([a-z]{1,6}/[a-z]{1,6}(, ?)?){0,3}"),
+            (
+                Just("Accept".to_owned()),
+                "([a-z]{1,6}/[a-z]{1,6}(, ?)?){0,3}"
+            ),
             (Just("User-Agent".to_owned()), "[ -~]{0,30}"),
         ],
         0..5,

@@ -168,12 +168,7 @@ impl Direction {
             off_ms: DIGIT_PAUSE_MS,
             ..DtmfGeneratorConfig::default()
         })?;
-        let packetizer = Packetizer::new(
-            dst.codec.format,
-            dst.codec.ptime_ms,
-            rate,
-            &dst.encoder,
-        )?;
+        let packetizer = Packetizer::new(dst.codec.format, dst.codec.ptime_ms, rate, &dst.encoder)?;
         Ok(Self {
             playout,
             detector,

@@ -544,10 +544,8 @@ impl<B: PacketIo> Worker<B> {
         &mut self,
         now_us: u64,
         mut session: Box<PreparedSession>,
-    ) -> Result<
-        ([Option<LegPorts>; 2], Box<PreparedSession>),
-        (CommandError, Box<PreparedSession>),
-    > {
+    ) -> Result<([Option<LegPorts>; 2], Box<PreparedSession>), (CommandError, Box<PreparedSession>)>
+    {
         let id = session.id();
         let Some(slot) = self.slot_of(id) else {
             return Err((CommandError::UnknownSession(id), session));
