@@ -5,7 +5,8 @@
 //! a CPU, in ns): `/proc/PID/stat` counts in 10 ms ticks, too coarse for a few seconds of a
 //! lightly loaded engine. A thread that ends between two samples takes its time with it, so
 //! the figures suit engines whose threads live as long as the run (rtpengine's and Tandem's
-//! do); when `schedstat` cannot be read, the ticks of `stat` are used.
+//! do); when `schedstat` cannot be read, or reads zero (kernels built without scheduler
+//! statistics, and some sandboxes, report `0 0 0`), the ticks of `stat` are used.
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub fn parse_stat(stat: &str) -> Option<Duration> {
 /// CPU time used so far by process `pid` (`None`: this process), summed over its threads.
 pub fn process_cpu(pid: Option<u32>) -> Result<Duration, String> {
     let dir = pid.map_or("/proc/self".to_string(), |p| format!("/proc/{p}"));
-    if let Some(ns) = threads_schedstat_ns(&dir) {
+    if let Some(ns) = threads_schedstat_ns(&dir).filter(|&ns| ns > 0) {
         return Ok(Duration::from_nanos(ns));
     }
     let path = format!("{dir}/stat");
@@ -104,8 +105,9 @@ mod tests {
             Some(431_946_305)
         );
         assert_eq!(parse_schedstat(""), None);
-        // This process has run for some time already.
-        assert!(process_cpu(None).is_ok_and(|d| d > Duration::ZERO));
+        // Some source of CPU time is readable for this process (it may still read zero
+        // ticks this early in a test run, so only readability is asserted).
+        assert!(process_cpu(None).is_ok());
     }
 
     #[test]
