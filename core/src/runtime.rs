@@ -55,8 +55,8 @@ use crate::bus::{
     Command, CommandError, Consumer, Digits, Event, LegPorts, Notice, Producer, Reply, RequestId,
 };
 use crate::session::{
-    ConferenceSpec, LegId, LegReport, LegSpec, PreparedMember, PreparedSession, SessionError,
-    SessionId, SessionSpec,
+    ConferenceSpec, ControlChange, LegControls, LegId, LegReport, LegSpec, PreparedMember,
+    PreparedSession, SessionError, SessionId, SessionSpec,
 };
 use crate::worker::placement;
 use crate::worker::{StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, WorkerStats};
@@ -699,6 +699,42 @@ impl Runtime {
                 digits,
             },
         )
+    }
+
+    /// Changes some of a leg's media controls (hold, mute, block) and returns them as they
+    /// are after the change. Waits for the worker, like the other requests.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (no such leg), [`RuntimeError::Timeout`].
+    pub fn set_leg_controls(
+        &self,
+        session: SessionId,
+        leg: LegId,
+        change: ControlChange,
+    ) -> Result<LegControls, RuntimeError> {
+        let record = self.record(session)?;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::SetLegControls {
+                request,
+                session,
+                leg,
+                change,
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, record.worker)? {
+            Reply::Controls(controls) => Ok(controls),
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Err(RuntimeError::Timeout {
+                worker: record.worker,
+            }),
+        }
     }
 
     /// One leg's statistics: counters, RFC 3550 receive figures, round-trip time. Waits for

@@ -17,6 +17,8 @@ mod dtmf_conversion_yields_each_digit_once;
 mod echo_returns_what_was_sent;
 #[path = "sessions/full_command_queue_returns_an_error.rs"]
 mod full_command_queue_returns_an_error;
+#[path = "sessions/leg_controls_stop_media_where_they_should.rs"]
+mod leg_controls_stop_media_where_they_should;
 #[path = "sessions/legs_send_rtcp_reports_and_measure_round_trip_time.rs"]
 mod legs_send_rtcp_reports_and_measure_round_trip_time;
 #[path = "sessions/media_timeout_is_reported_once_until_media_resumes.rs"]

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use tandem_drivers::PortError;
 
-use crate::session::{LegId, PreparedMember, PreparedSession, SessionId};
+use crate::session::{ControlChange, LegId, PreparedMember, PreparedSession, SessionId};
 
 /// Identifies a request so its reply can be matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +127,19 @@ pub enum Command {
         leg: LegId,
         /// The digits.
         digits: Digits,
+    },
+    /// Change some of a leg's media controls (direction, mute, block; see
+    /// [`controls`](crate::session::controls)). Replied to with
+    /// [`Reply::Controls`](crate::bus::Reply::Controls), the leg's controls after the change.
+    SetLegControls {
+        /// For the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The leg.
+        leg: LegId,
+        /// What to change.
+        change: ControlChange,
     },
     /// Read one leg's statistics ([`LegReport`](crate::session::LegReport)). Replied to
     /// with [`Reply::Leg`](crate::bus::Reply::Leg).

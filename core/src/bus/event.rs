@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use crate::bus::command::{CommandError, RequestId};
 use crate::session::conference::EncoderBank;
-use crate::session::{LegId, LegReport, PreparedMember, PreparedSession, SessionId};
+use crate::session::{LegControls, LegId, LegReport, PreparedMember, PreparedSession, SessionId};
 
 /// How a DTMF digit reached Tandem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,6 +106,9 @@ pub enum Reply {
     Done,
     /// One leg's statistics, for [`Command::QueryLeg`](crate::bus::Command::QueryLeg).
     Leg(LegReport),
+    /// A leg's controls after a
+    /// [`Command::SetLegControls`](crate::bus::Command::SetLegControls).
+    Controls(LegControls),
     /// The command failed; the state is as before it.
     Failed(CommandError),
 }

@@ -28,6 +28,14 @@
 //! `Joined` / `Left` per leg, `TalkingStarted` / `TalkingStopped` from each leg's talk
 //! detector, `Dtmf` from RFC 4733 and (when the leg asks for it) the in-band detector.
 //!
+//! # Controls
+//!
+//! A leg whose audio is withheld by its [controls](super::controls) (muted in, media
+//! blocked, or not received) is muted in the mixer: never seated, never heard, its talk and
+//! DTMF detectors still report. A leg muted out is deaf in the mixer and gets one packet of
+//! silence in its codec (encoded when the leg was built) per packet time. A leg on hold
+//! gets nothing. A room forwards no DTMF, so blocking DTMF changes nothing here.
+//!
 //! # Real-time
 //!
 //! Building the room (on the control plane) allocates the mixer and the member and bank tables for
@@ -151,6 +159,12 @@ pub(crate) struct Member {
     output: Option<OutputId>,
     step: u32,
     digits: DigitQueue,
+    /// One packet of encoded silence in the leg's codec, sent while it is muted out (the
+    /// mixer treats it as deaf). Empty if the codec produced none (DTX).
+    silence: Box<[u8]>,
+    /// Ticks per packet, and ticks since the last silent packet.
+    ticks_per_packet: u32,
+    silent_ticks: u32,
 }
 
 impl std::fmt::Debug for Member {
@@ -181,6 +195,8 @@ impl Member {
         let events_max = dtmf.as_ref().map_or(0, |d| d.events_max(frame));
         let bank = EncoderBank::new(spec, room)?;
         let step = bank.packetizers[0].rtp_step();
+        let ticks_per_packet = (spec.codec.ptime_ms / FRAME_MS).max(1);
+        let silence = encoded_silence(spec, rate, ticks_per_packet)?;
         Ok(Self {
             leg: Leg::new(leg, spec, leg_seed(session, leg)),
             rate,
@@ -196,6 +212,9 @@ impl Member {
             output: None,
             step,
             digits: DigitQueue::new(),
+            silence,
+            ticks_per_packet,
+            silent_ticks: 0,
         })
     }
 
@@ -240,6 +259,20 @@ impl Member {
             Some(self.talk.level_dbov())
         }
     }
+}
+
+/// One packet of silence in `spec`'s codec: zero PCM at the room `rate` through a fresh
+/// packetizer. Allocates (control plane).
+fn encoded_silence(spec: &LegSpec, rate: u32, frames: u32) -> Result<Box<[u8]>, SessionError> {
+    let mut packetizer =
+        Packetizer::new(spec.codec.format, spec.codec.ptime_ms, rate, &spec.encoder)?;
+    let zeros = vec![0i16; samples(rate, FRAME_MS)];
+    for _ in 0..frames {
+        if packetizer.push_frame(&zeros).is_some() {
+            break;
+        }
+    }
+    Ok(packetizer.ready().unwrap_or_default().into())
 }
 
 /// A conference room. See the module docs.
@@ -428,6 +461,18 @@ impl Conference {
             };
             leg.out.advance(bank.packetizers[0].frame_units());
             let Some(output) = output else {
+                if leg.controls.mute_out {
+                    // Deaf in the mixer: keep the stream flowing with silence.
+                    member.silent_ticks += 1;
+                    if member.silent_ticks >= member.ticks_per_packet {
+                        member.silent_ticks = 0;
+                        if !busy && !member.silence.is_empty() {
+                            let ts = RtpTimestamp(leg.out.clock().0.wrapping_sub(member.step));
+                            let pt = leg.spec.codec.payload_type;
+                            leg.send(ctx, pt, false, ts, &member.silence);
+                        }
+                    }
+                }
                 continue;
             };
             let o = output.index();
@@ -454,6 +499,26 @@ impl Conference {
                 leg.send(ctx, pt, false, ts, payload);
             }
         }
+    }
+
+    /// Applies `change` to the controls of the leg at `index` and tells the mixer: a leg
+    /// whose audio is withheld is muted there, a leg muted out is deaf (and hears encoded
+    /// silence instead).
+    pub(crate) fn set_controls(
+        &mut self,
+        index: usize,
+        now_us: u64,
+        change: &super::ControlChange,
+    ) -> Option<super::LegControls> {
+        let member = &mut self.members.get_mut(index)?.as_deref_mut()?.member;
+        let controls = member.leg.controls.with(change);
+        member.leg.set_controls(now_us, controls);
+        if let Some(p) = member.participant {
+            let _ = self.mixer.set_muted(p, controls.audio_in_withheld());
+            let _ = self.mixer.set_deaf(p, controls.mute_out);
+        }
+        member.silent_ticks = 0;
+        Some(controls)
     }
 
     /// Queues RFC 4733 digits into the leg at `index` (legs without telephone-events cannot

@@ -37,6 +37,7 @@ use crate::rtp::{
     SourceConfig, SourceFilter, SplitMix64, Ssrc, TelephoneEventReceiver, TelephoneEventSender,
     classify, emit_report,
 };
+use crate::session::controls::{LegControls, silence_byte};
 use crate::session::{Ctx, LegId, LegSpec};
 
 /// The CNAME every leg sends in its SDES (RFC 3550 §6.5.1; one per endpoint is enough for
@@ -74,6 +75,12 @@ pub struct LegCounters {
     pub rtp_bytes_accepted: u64,
     /// Bytes of the RTP packets queued for sending (whole datagrams).
     pub bytes_sent: u64,
+    /// RTP packets from the peer not passed on because of the leg's
+    /// [controls](super::LegControls): not received (hold), media or DTMF blocked.
+    pub blocked: u64,
+    /// RTP packets for the peer not sent because of the leg's controls: not sending
+    /// (hold), or muted audio a relay cannot silence.
+    pub withheld: u64,
 }
 
 /// A leg's state as metrics and tests see it: counters, RFC 3550 receive figures and the
@@ -115,7 +122,8 @@ pub(crate) struct OutStream {
     seq: SeqNo,
     /// RTP clock at the end of the current tick's frame.
     clock: RtpTimestamp,
-    first: bool,
+    /// The next packet carries the marker bit (the first one, and the first after a pause).
+    pub(crate) first: bool,
 }
 
 impl OutStream {
@@ -170,6 +178,7 @@ pub(crate) struct Leg {
     pub(crate) te_tx: Option<TelephoneEventSender>,
     pub(crate) counters: LegCounters,
     clock_rate: u32,
+    pub(crate) controls: LegControls,
 }
 
 fn source_config(spec: &LegSpec) -> SourceConfig {
@@ -225,6 +234,7 @@ impl Leg {
             }),
             counters: LegCounters::default(),
             clock_rate,
+            controls: LegControls::NORMAL,
         }
     }
 
@@ -268,6 +278,26 @@ impl Leg {
         self.rewriter.signal_switch();
     }
 
+    /// Applies new controls at `now_us`. A leg that starts sending again continues its
+    /// stream (next sequence number, timestamp advanced by the pause, marker bit); one that
+    /// starts receiving again restarts its media timeout.
+    pub(crate) fn set_controls(&mut self, now_us: u64, controls: LegControls) {
+        let before = std::mem::replace(&mut self.controls, controls);
+        if !before.direction.sends() && controls.direction.sends() {
+            self.rewriter.signal_switch();
+            self.out.first = true;
+        }
+        if !before.direction.receives() && controls.direction.receives() {
+            self.last_media_us = now_us;
+            self.timed_out = false;
+        }
+    }
+
+    /// The payload byte that silences this leg's codec in place, if it has one (G.711).
+    pub(crate) fn silence_byte(&self) -> Option<u8> {
+        silence_byte(self.spec.codec.format.codec)
+    }
+
     /// Checks one datagram that arrived on the RTP port. Returns the packet and what it
     /// carries, or `None` when it was dropped (and counted) or consumed (RTCP multiplexed on
     /// the RTP port).
@@ -289,6 +319,11 @@ impl Leg {
                 self.counters.malformed += 1;
                 return None;
             }
+        }
+        if !self.controls.direction.receives() {
+            // On hold from our side: nothing the peer sends is used (RTCP above still is).
+            self.counters.blocked += 1;
+            return None;
         }
         let Ok(packet) = RtpPacket::new_checked(datagram) else {
             self.counters.malformed += 1;
@@ -400,13 +435,19 @@ impl Leg {
     }
 
     /// Forwards a packet received on another leg (or this one, for echo) to this leg's peer,
-    /// rewritten into this leg's continuous output stream with payload type `payload_type`.
+    /// rewritten into this leg's continuous output stream with payload type `payload_type`;
+    /// with `silence`, every payload byte is overwritten with it (G.711 mute).
     pub(crate) fn forward(
         &mut self,
         ctx: &mut Ctx<'_>,
         input: &[u8],
         payload_type: PayloadType,
+        silence: Option<u8>,
     ) -> bool {
+        if !self.controls.direction.sends() {
+            self.counters.withheld += 1;
+            return false;
+        }
         let (Some(pair), Some(destination)) = (self.pair, self.destination()) else {
             self.counters.send_dropped += 1;
             return false;
@@ -421,6 +462,9 @@ impl Leg {
             let mut packet = RtpPacket::new_unchecked(out);
             let rewritten = rewriter.rewrite_in_place(now_us, &mut packet).ok()?;
             packet.set_payload_type(payload_type);
+            if let Some(byte) = silence {
+                packet.payload_mut().fill(byte);
+            }
             sent = Some((rewritten.timestamp, packet.payload().len()));
             Some(len)
         });
@@ -447,6 +491,10 @@ impl Leg {
         timestamp: RtpTimestamp,
         payload: &[u8],
     ) -> bool {
+        if !self.controls.direction.sends() {
+            self.counters.withheld += 1;
+            return false;
+        }
         let (Some(pair), Some(destination)) = (self.pair, self.destination()) else {
             self.counters.send_dropped += 1;
             return false;
@@ -504,7 +552,12 @@ impl Leg {
             te.handle_timeout(now);
         }
         let timeout_us = u64::from(self.spec.media_timeout_ms) * 1000;
-        if timeout_us > 0 && !self.timed_out && now.saturating_sub(self.last_media_us) >= timeout_us
+        // A leg that does not receive (hold) expects no media: no timeout meanwhile.
+        let expecting = self.controls.direction.receives();
+        if expecting
+            && timeout_us > 0
+            && !self.timed_out
+            && now.saturating_sub(self.last_media_us) >= timeout_us
         {
             self.timed_out = true;
             ctx.emit(Some(self.id), EventKind::MediaTimeout);

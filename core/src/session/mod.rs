@@ -27,6 +27,7 @@
 //! conversion falls out of the encoder's PCM FIFO.
 
 pub mod conference;
+pub mod controls;
 pub mod echo;
 pub(crate) mod leg;
 pub mod media;
@@ -53,6 +54,7 @@ use crate::rtp::{PayloadType, Ssrc};
 use crate::worker::tick::TxQueue;
 
 pub use conference::ConferenceSpec;
+pub use controls::{ControlChange, LegControls, MediaDirection};
 pub use leg::{LegCounters, LegReport};
 pub use play::{PlaySource, PlaySpec, ToneStep};
 
@@ -507,6 +509,23 @@ impl PreparedSession {
             Kind::Play(s) => s.send_digits(digits),
             Kind::Relay(_) | Kind::Echo(_) => false,
         }
+    }
+
+    /// Applies `change` to the controls of leg `index` at `now_us`; returns the leg's
+    /// controls after it, or `None` if there is no such leg.
+    pub(crate) fn set_controls(
+        &mut self,
+        index: usize,
+        now_us: u64,
+        change: &ControlChange,
+    ) -> Option<LegControls> {
+        if let Kind::Conference(room) = &mut self.kind {
+            return room.set_controls(index, now_us, change);
+        }
+        let leg = self.leg_mut(index)?;
+        let controls = leg.controls.with(change);
+        leg.set_controls(now_us, controls);
+        Some(controls)
     }
 
     /// The conference, if this session is one.

@@ -11,6 +11,9 @@
 //!   [`EventKind::PlaybackFinished`] once and then sends silence (or starts over with
 //!   `repeat`). Media arriving from the peer is checked and counted (it locks the source and
 //!   feeds RTCP) and its RFC 4733 digits are reported, but it is not played anywhere.
+//! - [Controls](super::controls): a leg muted out hears encoded silence instead of the
+//!   source (which keeps advancing; digits sent by command still play); a leg on hold gets
+//!   nothing. Controls on what the leg sends have nothing to act on.
 //! - Real-time: ticks copy from the rendered buffer into the encoder; nothing allocates.
 
 use std::net::SocketAddr;
@@ -187,6 +190,9 @@ impl Play {
                 self.finished = true;
                 ctx.emit(Some(self.leg.id), EventKind::PlaybackFinished);
             }
+        }
+        if self.leg.controls.mute_out {
+            self.frame.fill(0);
         }
         if !self.generator.is_idle() {
             let n = self.generator.generate_into(&mut self.tone);

@@ -11,6 +11,10 @@
 //! - RFC 4733 packets pass through when both legs negotiated telephone-events, and are
 //!   reported as DTMF events either way; comfort noise passes through. A relay cannot convert
 //!   DTMF between RFC 4733 and in-band: that needs decoding, a transcoding session.
+//! - [Controls](super::controls): media or DTMF blocked on the sending leg is not
+//!   forwarded; muted audio (mute in on the sending leg, mute out on the receiving one) is
+//!   G.711 silence or, for other codecs, not sent; a receiving leg that does not send (hold)
+//!   gets nothing.
 //! - Real-time: forwarding copies the datagram into the transmit queue and rewrites it there;
 //!   nothing allocates.
 
@@ -19,6 +23,32 @@ use std::net::SocketAddr;
 use crate::rtp::PayloadType;
 use crate::session::leg::{Leg, PayloadClass};
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
+
+/// Whether a packet of `class` accepted on `from` goes on to `to`, by the legs' controls:
+/// `None` when it does not (counted on the leg whose control stopped it), else the byte to
+/// silence its payload with, if muted. Shared with [`echo`](super::echo), where both legs
+/// are the same.
+pub(crate) fn passthrough(class: PayloadClass, from: &mut Leg, to: &mut Leg) -> Option<Option<u8>> {
+    let (sender, receiver) = (from.controls, to.controls);
+    match class {
+        PayloadClass::TelephoneEvent if sender.block_dtmf => {
+            from.counters.blocked += 1;
+            None
+        }
+        PayloadClass::Media | PayloadClass::ComfortNoise if sender.block_media => {
+            from.counters.blocked += 1;
+            None
+        }
+        PayloadClass::Media if sender.mute_in || receiver.mute_out => match to.silence_byte() {
+            Some(byte) => Some(Some(byte)),
+            None => {
+                to.counters.withheld += 1;
+                None
+            }
+        },
+        _ => Some(None),
+    }
+}
 
 /// A relay session. See the module docs.
 #[derive(Debug)]
@@ -63,7 +93,9 @@ impl Relay {
                 None => return,
             },
         };
-        to.forward(ctx, packet.as_bytes(), payload_type);
+        if let Some(silence) = passthrough(class, from, to) {
+            to.forward(ctx, packet.as_bytes(), payload_type, silence);
+        }
     }
 
     pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {

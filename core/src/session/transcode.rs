@@ -31,6 +31,15 @@
 //! While B's RFC 4733 sender is busy, B's audio packets are held back (its timestamps keep
 //! running), so a receiver never sees tones and events for the same digit.
 //!
+//! # Controls
+//!
+//! Per direction, the [controls](super::controls) of both legs apply: the source's audio is
+//! silenced after detection (mute in), or the destination hears silence (mute out), both as
+//! encoded zero PCM; blocked media from the source means no audio packets go out (its
+//! DTMF still does), and blocked DTMF is reported but neither re-sent, nor turned into
+//! tones, nor converted from tones. A destination on hold gets nothing
+//! ([`Leg::send`] withholds) while its clock keeps running.
+//!
 //! # Real-time
 //!
 //! Building the session (on the control plane) builds every codec, buffer, detector and generator; the per-packet and
@@ -187,7 +196,10 @@ impl Direction {
         let now = ctx.now_us;
         // RFC 4733 digits from the source: re-sent as events, or generated as tones.
         let generator = &mut self.generator;
+        // Blocked DTMF is still reported (drained), never carried across.
+        let carry_digits = !src.controls.block_dtmf;
         src.drain_digits(ctx, |notice| match notice {
+            _ if !carry_digits => {}
             DigitNotice::Began { event, .. } => match &mut dst.te_tx {
                 Some(sender) => {
                     let ts = dst.out.clock();
@@ -218,7 +230,7 @@ impl Direction {
                     DtmfEventKind::Begin => {
                         // A source that negotiated telephone-events sends its digits as
                         // events too: converting its tones as well would double them.
-                        let convert = src.spec.telephone_event.is_none();
+                        let convert = src.spec.telephone_event.is_none() && carry_digits;
                         if let Some(sender) = dst.te_tx.as_mut().filter(|_| convert) {
                             let back_us =
                                 (pos_end - event.start.min(pos_end)) * 1_000_000 / u64::from(rate);
@@ -244,7 +256,7 @@ impl Direction {
                                 source: DtmfSource::InBand,
                             },
                         );
-                        if src.spec.telephone_event.is_none() {
+                        if src.spec.telephone_event.is_none() && carry_digits {
                             if let Some(sender) = &mut dst.te_tx {
                                 sender.end(now);
                             }
@@ -253,7 +265,12 @@ impl Direction {
                 }
             }
         }
-        if !self.generator.is_idle() {
+        // Mute after detection, so digits are still found and reported.
+        if src.controls.mute_in || dst.controls.mute_out {
+            self.pcm.fill(0);
+        }
+        let tones = !self.generator.is_idle();
+        if tones {
             let n = self.generator.generate_into(&mut self.tone);
             self.pcm[..n].copy_from_slice(&self.tone[..n]);
             self.pcm[n..].fill(0);
@@ -262,7 +279,9 @@ impl Direction {
         let busy = dst.poll_events(ctx);
         dst.out.advance(self.packetizer.frame_units());
         if let Some(len) = self.packetizer.push_frame(&self.pcm) {
-            if len > 0 && !busy {
+            if src.controls.block_media && !tones && len > 0 {
+                src.counters.blocked += 1;
+            } else if len > 0 && !busy {
                 let ts = RtpTimestamp(dst.out.clock().0.wrapping_sub(self.packetizer.rtp_step()));
                 let pt = dst.spec.codec.payload_type;
                 if let Some(payload) = self.packetizer.ready() {

@@ -49,7 +49,8 @@ use crate::bus::{
 };
 use crate::rtp::rtcp::NtpTime;
 use crate::session::{
-    Ctx, LegCounters, LegId, LegReport, PreparedMember, PreparedSession, SessionId,
+    ControlChange, Ctx, LegControls, LegCounters, LegId, LegReport, PreparedMember,
+    PreparedSession, SessionId,
 };
 
 pub use stats::{StatsSnapshot, TICK_COST_BUCKETS_US, WorkerStats};
@@ -386,6 +387,18 @@ impl<B: PacketIo> Worker<B> {
                 None,
                 Self::result(self.send_digits(session, leg, digits.as_str())),
             ),
+            Command::SetLegControls {
+                request,
+                session,
+                leg,
+                change,
+            } => (
+                Some(request),
+                match self.set_leg_controls(now_us, session, leg, &change) {
+                    Ok(controls) => Reply::Controls(controls),
+                    Err(error) => Reply::Failed(error),
+                },
+            ),
             Command::QueryLeg {
                 request,
                 session,
@@ -561,8 +574,12 @@ impl<B: PacketIo> Worker<B> {
             return Err((CommandError::WrongKind(id), session));
         }
         let mut pairs: [Option<PortPair>; 2] = [None; 2];
+        let mut controls = [LegControls::NORMAL; 2];
         for (index, pair) in pairs.iter_mut().enumerate().take(session.leg_count()) {
-            *pair = old.leg_mut(index).and_then(|leg| leg.pair.take());
+            if let Some(leg) = old.leg_mut(index) {
+                *pair = leg.pair.take();
+                controls[index] = leg.controls;
+            }
         }
         let mut legs = [None; 2];
         for (index, pair) in pairs.into_iter().enumerate() {
@@ -570,6 +587,8 @@ impl<B: PacketIo> Worker<B> {
                 let ports = self.ports(LegId(index as u32), pair);
                 if let Some(leg) = session.leg_mut(index) {
                     leg.install(now_us, pair, Some(ports.rtp));
+                    // Hold, mute and blocking outlive a renegotiation.
+                    leg.controls = controls[index];
                 }
                 legs[index] = Some(ports);
             }
@@ -789,6 +808,25 @@ impl<B: PacketIo> Worker<B> {
         } else {
             Err(CommandError::WrongKind(id))
         }
+    }
+
+    /// Changes some of a leg's media controls at `now_us`; returns its controls after.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`].
+    pub fn set_leg_controls(
+        &mut self,
+        now_us: u64,
+        id: SessionId,
+        leg: LegId,
+        change: &ControlChange,
+    ) -> Result<LegControls, CommandError> {
+        let (slot, index) = self.leg_of(id, leg)?;
+        self.sessions[slot]
+            .as_mut()
+            .and_then(|s| s.set_controls(index, now_us, change))
+            .ok_or(CommandError::UnknownLeg { session: id, leg })
     }
 
     /// The counters of one leg.
