@@ -54,6 +54,9 @@ use tandem_drivers::packet::{PacketIo, PortRange};
 use crate::bus::{
     Command, CommandError, Consumer, Digits, Event, LegPorts, Notice, Producer, Reply, RequestId,
 };
+use crate::recording::{
+    Recorder, RecordingError, RecordingHandle, RecordingId, RecordingReport, RecordingSpec,
+};
 use crate::session::{
     ConferenceSpec, ControlChange, LegControls, LegId, LegReport, LegSpec, PreparedMember,
     PreparedSession, SessionError, SessionId, SessionSpec,
@@ -124,6 +127,9 @@ pub enum RuntimeError {
     /// The session is not a conference room.
     #[error("session {0:?} is not a conference room")]
     NotAConference(SessionId),
+    /// A recording cannot start (its file cannot be created...).
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
     /// Digits other than `0-9 * # A-D`, or too many at once.
     #[error("invalid DTMF digit string")]
     InvalidDigits,
@@ -207,6 +213,8 @@ pub struct Runtime {
     leg_costs: Mutex<HashMap<(SessionId, LegId), u32>>,
     next_session: AtomicU64,
     next_request: AtomicU64,
+    next_recording: AtomicU64,
+    recorder: Recorder,
     stop_workers: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
@@ -352,6 +360,10 @@ impl Runtime {
             subscribers: Mutex::new(Vec::new()),
             stop_pump: AtomicBool::new(false),
         });
+        let recorder = Recorder::start().map_err(|e| RuntimeError::Thread {
+            worker: usize::MAX,
+            reason: e.to_string(),
+        })?;
         let pump_shared = Arc::clone(&shared);
         let pump = std::thread::Builder::new()
             .name("tandem-media-pump".into())
@@ -367,6 +379,8 @@ impl Runtime {
             leg_costs: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
+            next_recording: AtomicU64::new(1),
+            recorder,
             stop_workers,
             threads,
             pump: Some(pump),
@@ -734,6 +748,121 @@ impl Runtime {
             _ => Err(RuntimeError::Timeout {
                 worker: record.worker,
             }),
+        }
+    }
+
+    /// Starts recording a session into `spec.path` (see [`crate::recording`]): creates the
+    /// file on this thread, attaches a tap on the session's worker and waits for it. The file
+    /// is finished, and a [`RecordingReport`] sent to [`subscribe_recordings`]
+    /// (Self::subscribe_recordings) subscribers, when the recording is stopped or the
+    /// session removed.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::Recording`] (the file cannot be
+    /// created), [`RuntimeError::QueueFull`], [`RuntimeError::Command`] (already recorded),
+    /// [`RuntimeError::Timeout`]. On every error but a timeout no file is left behind.
+    pub fn start_recording(
+        &self,
+        session: SessionId,
+        spec: &RecordingSpec,
+    ) -> Result<RecordingHandle, RuntimeError> {
+        let record = self.record(session)?;
+        let id = RecordingId(self.next_recording.fetch_add(1, Ordering::Relaxed));
+        let (tap, pending) = self.recorder.open(id, session, spec)?;
+        let request = self.request();
+        if let Err(e) = self.shared.send(
+            record.worker,
+            Command::StartRecording {
+                request,
+                session,
+                tap: Box::new(tap),
+            },
+        ) {
+            self.forget(request);
+            return Err(e);
+        }
+        let handle = RecordingHandle {
+            id,
+            session,
+            path: spec.path.clone(),
+        };
+        match self.wait(request, record.worker) {
+            Ok(Reply::Done) => {
+                self.recorder.commit(pending)?;
+                Ok(handle)
+            }
+            Ok(Reply::Failed(error)) => Err(RuntimeError::Command(error)),
+            Ok(_) | Err(_) => {
+                // The worker may attach the tap after all: let the recorder drain it.
+                self.recorder.commit(pending)?;
+                Err(RuntimeError::Timeout {
+                    worker: record.worker,
+                })
+            }
+        }
+    }
+
+    /// Pauses (`paused`) or resumes a session's recording; paused time is left out of the
+    /// file.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (not recorded), [`RuntimeError::Timeout`].
+    pub fn pause_recording(&self, session: SessionId, paused: bool) -> Result<(), RuntimeError> {
+        let record = self.record(session)?;
+        let request = self.request();
+        self.call(
+            record.worker,
+            request,
+            Command::PauseRecording {
+                request: Some(request),
+                session,
+                paused,
+            },
+        )
+    }
+
+    /// Stops a session's recording; the recorder then finishes the file and reports it.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (not recorded), [`RuntimeError::Timeout`].
+    pub fn stop_recording(&self, session: SessionId) -> Result<(), RuntimeError> {
+        let record = self.record(session)?;
+        let request = self.request();
+        self.call(
+            record.worker,
+            request,
+            Command::StopRecording {
+                request: Some(request),
+                session,
+            },
+        )
+    }
+
+    /// A new subscription to finished recordings. Drop the receiver to unsubscribe.
+    pub fn subscribe_recordings(&self) -> mpsc::Receiver<RecordingReport> {
+        self.recorder.subscribe()
+    }
+
+    /// Sends a command answered by `Done` and waits for it.
+    fn call(
+        &self,
+        worker: usize,
+        request: RequestId,
+        command: Command,
+    ) -> Result<(), RuntimeError> {
+        if let Err(e) = self.shared.send(worker, command) {
+            self.forget(request);
+            return Err(e);
+        }
+        match self.wait(request, worker)? {
+            Reply::Done => Ok(()),
+            Reply::Failed(error) => Err(RuntimeError::Command(error)),
+            _ => Err(RuntimeError::Timeout { worker }),
         }
     }
 

@@ -4,7 +4,9 @@
 //! coming and going and a DTMF-detecting leg, an echo and a looping player — over the loopback
 //! backend, and the test fails on any allocation made on the worker's thread meanwhile.
 //! Midway, legs are put on hold, muted and blocked (and later released) in every session
-//! kind, so the controls' paths run inside the window too.
+//! kind, so the controls' paths run inside the window too. The first relay and the
+//! transcoder are recorded (stereo; one recording paused and resumed mid-window); the
+//! recorder thread drains and writes the files on its own thread.
 //!
 //! The global allocator counts allocations made on the current thread while armed (it never
 //! panics inside the allocator: the test asserts afterwards). Peers run on the same thread
@@ -16,7 +18,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tandem_codecs::{EncoderConfig, Format, registry};
-use tandem_core::bus::{EventKind, Notice};
+use tandem_core::bus::{Command, EventKind, Notice, RequestId};
+use tandem_core::recording::{FinishReason, Recorder, RecordingId, RecordingSpec};
 use tandem_core::rtp::telephone_event::SenderConfig;
 use tandem_core::rtp::{
     EventCode, PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc, TelephoneEventSender,
@@ -341,6 +344,31 @@ fn worker_steady_state_allocates_nothing() {
         let _ = p;
     }
 
+    // Record the PCMU relay and the transcoder. The rings hold the whole run (3,300 packets
+    // per recording), so the recorder's pace cannot drop anything.
+    let recorder = Recorder::start().unwrap();
+    let reports = recorder.subscribe();
+    let dir = std::env::temp_dir().join(format!("tandem-alloc-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for session in [1u64, 3] {
+        let spec = RecordingSpec {
+            ring_chunks: 8192,
+            ..RecordingSpec::new(dir.join(format!("{session}.wav")))
+        };
+        let (tap, pending) = recorder
+            .open(RecordingId(session), SessionId(session), &spec)
+            .unwrap();
+        worker.apply(
+            now,
+            Command::StartRecording {
+                request: RequestId(session),
+                session: SessionId(session),
+                tap: Box::new(tap),
+            },
+        );
+        recorder.commit(pending).unwrap();
+    }
+
     let mut bufs = PacketBuf::new_vec(MAX_BATCH);
     let mut meta = RecvMeta::new_vec(MAX_BATCH);
     let mut received = 0u64;
@@ -374,6 +402,20 @@ fn worker_steady_state_allocates_nothing() {
             }
         }
         now_us += TICK_US;
+        // Pause the relay's recording for 2 s of the measured window.
+        let pause = [(WARM_TICKS + 1000, true), (WARM_TICKS + 1200, false)];
+        for (at, paused) in pause {
+            if tick == at {
+                worker.apply(
+                    now_us,
+                    Command::PauseRecording {
+                        request: None,
+                        session: SessionId(1),
+                        paused,
+                    },
+                );
+            }
+        }
         worker.tick(now_us);
         loop {
             let n = peer
@@ -396,6 +438,39 @@ fn worker_steady_state_allocates_nothing() {
     }
     let allocations = window.expect("the measured ticks ran").finish();
     assert_eq!(allocations.count, 0, "steady state: {allocations}");
+    // The recordings ran: stopping them hands the taps back; the recorder finishes the files.
+    for session in [1u64, 3] {
+        worker.apply(
+            now_us,
+            Command::StopRecording {
+                request: None,
+                session: SessionId(session),
+            },
+        );
+    }
+    while control.poll_notice().is_some() {}
+    let mut finished: Vec<_> = (0..2)
+        .map(|_| {
+            reports
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap()
+        })
+        .collect();
+    finished.sort_by_key(|r| r.id);
+    let media_ms = ((WARM_TICKS + MEASURED_TICKS) as u64 * TICK_US) / 1000;
+    for (report, expected_ms) in finished.iter().zip([media_ms - 2000, media_ms]) {
+        assert_eq!(report.reason, FinishReason::Stopped, "{report:?}");
+        assert_eq!(
+            (report.channels, report.dropped_frames),
+            (2, 0),
+            "{report:?}"
+        );
+        assert!(
+            report.duration_ms.abs_diff(expected_ms) <= 60,
+            "{report:?}, expected about {expected_ms} ms"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     // The mix really ran: media flowed, digits were detected and converted, talkers talked.
     let stats = worker.stats().snapshot();
     assert_eq!(stats.ticks as usize, WARM_TICKS + MEASURED_TICKS);

@@ -1,4 +1,5 @@
-//! RIFF/WAVE files holding 16-bit PCM: a parser that never panics and a writer of mono files.
+//! RIFF/WAVE files holding 16-bit PCM: a parser that never panics, a writer of mono files, and
+//! [`WavStream`], which writes interleaved channels as they arrive (call recordings).
 //!
 //! The reader follows the Microsoft RIFF/WAVE layout ("Multimedia Programming Interface and
 //! Data Specifications 1.0", 1991, and the `WAVEFORMATEXTENSIBLE` addendum):
@@ -252,6 +253,13 @@ pub fn to_bytes(sample_rate: u32, samples: &[i16]) -> Vec<u8> {
 
 /// The canonical 44-byte header of a mono 16-bit PCM WAV file with `data_bytes` of audio.
 pub fn header(sample_rate: u32, data_bytes: u32) -> [u8; HEADER_LEN] {
+    header_channels(sample_rate, 1, data_bytes)
+}
+
+/// The canonical 44-byte header of a 16-bit PCM WAV file of `channels` interleaved channels
+/// with `data_bytes` of audio.
+pub fn header_channels(sample_rate: u32, channels: u16, data_bytes: u32) -> [u8; HEADER_LEN] {
+    let block_align = channels.saturating_mul(2);
     let mut h = [0u8; HEADER_LEN];
     h[0..4].copy_from_slice(b"RIFF");
     h[4..8].copy_from_slice(&data_bytes.saturating_add(36).to_le_bytes());
@@ -259,14 +267,137 @@ pub fn header(sample_rate: u32, data_bytes: u32) -> [u8; HEADER_LEN] {
     h[12..16].copy_from_slice(b"fmt ");
     h[16..20].copy_from_slice(&16u32.to_le_bytes());
     h[20..22].copy_from_slice(&FORMAT_PCM.to_le_bytes());
-    h[22..24].copy_from_slice(&1u16.to_le_bytes());
+    h[22..24].copy_from_slice(&channels.to_le_bytes());
     h[24..28].copy_from_slice(&sample_rate.to_le_bytes());
-    h[28..32].copy_from_slice(&sample_rate.wrapping_mul(2).to_le_bytes());
-    h[32..34].copy_from_slice(&2u16.to_le_bytes());
+    h[28..32].copy_from_slice(
+        &sample_rate
+            .wrapping_mul(u32::from(block_align))
+            .to_le_bytes(),
+    );
+    h[32..34].copy_from_slice(&block_align.to_le_bytes());
     h[34..36].copy_from_slice(&16u16.to_le_bytes());
     h[36..40].copy_from_slice(b"data");
     h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
     h
+}
+
+/// A WAV file written as audio arrives (call recording): the header goes out first with
+/// zero sizes, interleaved frames are appended, and [`WavStream::finish`] patches the sizes.
+///
+/// Unlike [`write()`], the file is written in place, so a recording can be listed while it
+/// runs; a process that dies mid-recording leaves a file whose header says "no data" (players
+/// and [`parse`] then see an empty or truncated file, never garbage).
+#[derive(Debug)]
+pub struct WavStream {
+    out: std::io::BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+    channels: u16,
+    sample_rate: u32,
+    data_bytes: u64,
+}
+
+impl WavStream {
+    /// Creates (or truncates) `path` and writes a header for `channels` channels at
+    /// `sample_rate`.
+    ///
+    /// # Errors
+    /// [`FileError::UnsupportedSampleRate`] outside 1 to 384 kHz; [`FileError::Io`] when the
+    /// file cannot be created (missing or unwritable directory...).
+    pub fn create(path: &Path, sample_rate: u32, channels: u16) -> Result<Self, FileError> {
+        use std::io::Write;
+        super::raw::check_rate(sample_rate)?;
+        let io = |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        out.write_all(&header_channels(sample_rate, channels.max(1), 0))
+            .map_err(io)?;
+        Ok(Self {
+            out,
+            path: path.to_path_buf(),
+            channels: channels.max(1),
+            sample_rate,
+            data_bytes: 0,
+        })
+    }
+
+    /// Appends interleaved samples (a whole number of frames).
+    ///
+    /// # Errors
+    /// [`FileError::TooLong`] past the WAV size limit (nothing is written);
+    /// [`FileError::Io`].
+    pub fn write(&mut self, interleaved: &[i16]) -> Result<(), FileError> {
+        use std::io::Write;
+        let bytes = interleaved.len() as u64 * 2;
+        if self.data_bytes + bytes > MAX_DATA_BYTES {
+            return Err(FileError::TooLong {
+                container: "WAV",
+                bytes: self.data_bytes + bytes,
+            });
+        }
+        let mut buf = [0u8; 1024];
+        for chunk in interleaved.chunks(buf.len() / 2) {
+            for (dst, s) in buf.chunks_exact_mut(2).zip(chunk) {
+                dst.copy_from_slice(&s.to_le_bytes());
+            }
+            self.out
+                .write_all(&buf[..chunk.len() * 2])
+                .map_err(|source| FileError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        self.data_bytes += bytes;
+        Ok(())
+    }
+
+    /// Frames written so far (samples per channel).
+    pub fn frames(&self) -> u64 {
+        self.data_bytes / (2 * u64::from(self.channels))
+    }
+
+    /// Sets the sample rate [`finish`](Self::finish) writes into the header (for a stream
+    /// whose rate is known only once audio arrives).
+    pub fn set_sample_rate(&mut self, sample_rate: u32) {
+        self.sample_rate = sample_rate;
+    }
+
+    /// The sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// The channel count.
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Patches the header's sizes, flushes and closes the file. Returns the frames written.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn finish(mut self) -> Result<u64, FileError> {
+        use std::io::{Seek, SeekFrom, Write};
+        let path = self.path.clone();
+        let io = |source| FileError::Io {
+            path: path.clone(),
+            source,
+        };
+        let header = header_channels(self.sample_rate, self.channels, self.data_bytes as u32);
+        self.out.flush().map_err(io)?;
+        let file = self.out.get_mut();
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&header).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(self.data_bytes / (2 * u64::from(self.channels)))
+    }
 }
 
 #[cfg(test)]
@@ -498,5 +629,32 @@ mod tests {
             "no temporary file left"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_streamed_stereo_file_reads_back_downmixed_with_its_header_patched() {
+        let dir = std::env::temp_dir().join(format!("tandem-wavstream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stereo.wav");
+        let mut w = WavStream::create(&path, 8000, 2).unwrap();
+        w.write(&[100, 300, -100, -300]).unwrap();
+        w.write(&[0, 2]).unwrap();
+        assert_eq!(w.frames(), 3);
+        assert_eq!(w.finish().unwrap(), 3);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + 12);
+        let (info, pcm) = parse(&bytes).unwrap();
+        assert_eq!((info.sample_rate, info.channels), (8000, 2));
+        assert_eq!(pcm, [200, -200, 1]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stream_into_a_missing_directory_is_an_io_error() {
+        let path = std::path::Path::new("/nonexistent-tandem-dir/x.wav");
+        assert!(matches!(
+            WavStream::create(path, 8000, 1),
+            Err(FileError::Io { .. })
+        ));
     }
 }

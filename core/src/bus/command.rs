@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use tandem_drivers::PortError;
 
+use crate::recording::Tap;
 use crate::session::{ControlChange, LegId, PreparedMember, PreparedSession, SessionId};
 
 /// Identifies a request so its reply can be matched.
@@ -141,6 +142,35 @@ pub enum Command {
         /// What to change.
         change: ControlChange,
     },
+    /// Attach a recording to a session (one at a time). Replied to with `Done`; on failure
+    /// the tap comes back as [`Retired::Tap`](crate::bus::Retired::Tap).
+    StartRecording {
+        /// For the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The recording's worker side, built by the recorder.
+        tap: Box<Tap>,
+    },
+    /// Pause (`paused: true`) or resume a session's recording. Replied to with `Done` when
+    /// `request` is given.
+    PauseRecording {
+        /// For the reply, if wanted.
+        request: Option<RequestId>,
+        /// The session.
+        session: SessionId,
+        /// Pause or resume.
+        paused: bool,
+    },
+    /// Detach a session's recording; its tap goes back as
+    /// [`Retired::Tap`](crate::bus::Retired::Tap) and the recorder finishes the file.
+    /// Replied to with `Done` when `request` is given.
+    StopRecording {
+        /// For the reply, if wanted.
+        request: Option<RequestId>,
+        /// The session.
+        session: SessionId,
+    },
     /// Read one leg's statistics ([`LegReport`](crate::session::LegReport)). Replied to
     /// with [`Reply::Leg`](crate::bus::Reply::Leg).
     QueryLeg {
@@ -186,6 +216,12 @@ pub enum CommandError {
     /// The command does not apply to this kind of session.
     #[error("session {0:?} does not support this command")]
     WrongKind(SessionId),
+    /// The session is already being recorded.
+    #[error("session {0:?} is already being recorded")]
+    RecordingActive(SessionId),
+    /// The session is not being recorded.
+    #[error("session {0:?} is not being recorded")]
+    NotRecording(SessionId),
     /// Opening the leg's ports failed.
     #[error("opening ports failed: {0}")]
     Ports(#[from] PortError),
@@ -204,6 +240,8 @@ impl CommandError {
             Self::SessionsFull { .. } => "sessions_full",
             Self::RoomFull { .. } => "room_full",
             Self::WrongKind(_) => "wrong_kind",
+            Self::RecordingActive(_) => "recording_active",
+            Self::NotRecording(_) => "not_recording",
             Self::Ports(_) => "ports",
             Self::SocketId(_) => "socket_id",
         }

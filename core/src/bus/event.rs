@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 
 use crate::bus::command::{CommandError, RequestId};
+use crate::recording::Tap;
 use crate::session::conference::EncoderBank;
 use crate::session::{LegControls, LegId, LegReport, PreparedMember, PreparedSession, SessionId};
 
@@ -123,6 +124,9 @@ pub enum Retired {
     Member(Box<PreparedMember>),
     /// A conference encoder bank no leg uses any more (or a joining leg's spare).
     Encoders(Box<EncoderBank>),
+    /// A stopped recording's tap (or one that could not be attached): dropping it tells the
+    /// recorder to finish the file.
+    Tap(Box<Tap>),
 }
 
 /// Everything the worker → control-plane ring carries.

@@ -236,6 +236,18 @@ impl<T> Consumer<T> {
         self.tail_cache.wrapping_sub(self.head)
     }
 
+    /// True once the [`Producer`] is gone: after this returns true, [`pop`](Self::pop)
+    /// sees every value the producer pushed, and nothing more will come.
+    pub fn is_abandoned(&self) -> bool {
+        let alone = Arc::strong_count(&self.shared) == 1;
+        if alone {
+            // The producer's `Arc` drop is a Release decrement; this fence pairs with it, so
+            // every `tail` it published is visible to the next `pop`.
+            crate::sync::fence(Ordering::Acquire);
+        }
+        alone
+    }
+
     /// True when nothing is queued right now.
     pub fn is_empty(&mut self) -> bool {
         self.len() == 0

@@ -356,6 +356,15 @@ impl Leg {
         self.last_media_us = ctx.now_us;
         self.timed_out = false;
         let class = if pt == self.spec.codec.payload_type {
+            if let Some(tap) = ctx.tap.as_deref_mut() {
+                tap.record(
+                    ctx.now_us,
+                    self.id,
+                    self.spec.codec.format,
+                    ts,
+                    packet.payload(),
+                );
+            }
             PayloadClass::Media
         } else if Some(pt) == self.spec.telephone_event {
             self.counters.telephone_events += 1;

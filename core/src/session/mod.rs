@@ -48,6 +48,7 @@ use tandem_dsp::talk::TalkConfigError;
 use tandem_dsp::tone::ToneError;
 
 use crate::bus::{Event, EventKind, Outbox};
+use crate::recording::Tap;
 use crate::rtp::header::HEADER_LEN_MAX_WITHOUT_EXTENSION;
 use crate::rtp::rtcp::NtpTime;
 use crate::rtp::{PayloadType, Ssrc};
@@ -340,6 +341,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) tx: &'a mut TxQueue,
     /// Events and replies.
     pub(crate) out: &'a mut Outbox,
+    /// The session's recording, if one runs: legs copy accepted media into it.
+    pub(crate) tap: Option<&'a mut Tap>,
 }
 
 impl Ctx<'_> {
@@ -374,6 +377,8 @@ pub struct PreparedSession {
     id: SessionId,
     pub(crate) kind: Kind,
     cost: u32,
+    /// The recording attached by the worker, if any (kept across a replace).
+    pub(crate) tap: Option<Box<Tap>>,
 }
 
 impl PreparedSession {
@@ -410,7 +415,12 @@ impl PreparedSession {
                 (Kind::Play(play::Play::new(id, play)?), cost)
             }
         };
-        Ok(Self { id, kind, cost })
+        Ok(Self {
+            id,
+            kind,
+            cost,
+            tap: None,
+        })
     }
 
     /// The session's id.
@@ -468,6 +478,15 @@ impl PreparedSession {
         source: SocketAddr,
         datagram: &mut [u8],
     ) {
+        // Lend the session's recording tap to its legs for this packet.
+        let ctx = &mut Ctx {
+            now_us: ctx.now_us,
+            ntp: ctx.ntp,
+            session: ctx.session,
+            tx: &mut *ctx.tx,
+            out: &mut *ctx.out,
+            tap: self.tap.as_deref_mut(),
+        };
         match &mut self.kind {
             Kind::Relay(s) => s.handle_rtp(index, ctx, source, datagram),
             Kind::Transcode(s) => s.handle_rtp(index, ctx, source, datagram),

@@ -47,6 +47,7 @@ use crate::bus::{
     Command, CommandError, Consumer, EventKind, Full, LegPorts, Notice, Outbox, Producer, Reply,
     RequestId, Retired, channel,
 };
+use crate::recording::Tap;
 use crate::rtp::rtcp::NtpTime;
 use crate::session::{
     ControlChange, Ctx, LegControls, LegCounters, LegId, LegReport, PreparedMember,
@@ -276,6 +277,7 @@ impl<B: PacketIo> Worker<B> {
                     session: session.id(),
                     tx,
                     out,
+                    tap: None,
                 };
                 let datagram = &mut buf.bytes_mut()[..meta.len.min(PACKET_BUF_BYTES)];
                 if route.rtcp {
@@ -296,6 +298,7 @@ impl<B: PacketIo> Worker<B> {
                 session: session.id(),
                 tx,
                 out,
+                tap: None,
             };
             session.tick(&mut ctx);
         }
@@ -399,6 +402,32 @@ impl<B: PacketIo> Worker<B> {
                     Err(error) => Reply::Failed(error),
                 },
             ),
+            Command::StartRecording {
+                request,
+                session,
+                tap,
+            } => match self.start_recording(session, tap) {
+                Ok(()) => (Some(request), Reply::Done),
+                Err((error, tap)) => {
+                    self.out.notice(Notice::Retired(Retired::Tap(tap)));
+                    (Some(request), Reply::Failed(error))
+                }
+            },
+            Command::PauseRecording {
+                request,
+                session,
+                paused,
+            } => (
+                request,
+                Self::result(self.pause_recording(now_us, session, paused)),
+            ),
+            Command::StopRecording { request, session } => match self.stop_recording(session) {
+                Ok(tap) => {
+                    self.out.notice(Notice::Retired(Retired::Tap(tap)));
+                    (request, Reply::Done)
+                }
+                Err(error) => (request, Reply::Failed(error)),
+            },
             Command::QueryLeg {
                 request,
                 session,
@@ -593,6 +622,8 @@ impl<B: PacketIo> Worker<B> {
                 legs[index] = Some(ports);
             }
         }
+        // A recording follows the call into its new session (ng offer, then answer).
+        session.tap = old.tap.take();
         self.sessions[slot] = Some(session);
         Ok((legs, old))
     }
@@ -622,6 +653,7 @@ impl<B: PacketIo> Worker<B> {
             session: id,
             tx: &mut self.tx,
             out: &mut self.out,
+            tap: None,
         };
         for index in 0..slots {
             if let Some(leg) = session.leg_mut(index) {
@@ -743,6 +775,7 @@ impl<B: PacketIo> Worker<B> {
             session: id,
             tx: &mut self.tx,
             out: &mut self.out,
+            tap: None,
         });
         self.flush(now_us);
         if let Some(pair) = member.member.leg.pair.take() {
@@ -827,6 +860,68 @@ impl<B: PacketIo> Worker<B> {
             .as_mut()
             .and_then(|s| s.set_controls(index, now_us, change))
             .ok_or(CommandError::UnknownLeg { session: id, leg })
+    }
+
+    /// Attaches a recording to a session. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::RecordingActive`], with the tap
+    /// handed back.
+    #[allow(clippy::result_large_err)]
+    pub fn start_recording(
+        &mut self,
+        id: SessionId,
+        tap: Box<Tap>,
+    ) -> Result<(), (CommandError, Box<Tap>)> {
+        let Some(session) = self
+            .slot_of(id)
+            .and_then(|slot| self.sessions[slot].as_mut())
+        else {
+            return Err((CommandError::UnknownSession(id), tap));
+        };
+        if session.tap.is_some() {
+            return Err((CommandError::RecordingActive(id), tap));
+        }
+        session.tap = Some(tap);
+        Ok(())
+    }
+
+    /// Pauses or resumes a session's recording.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::NotRecording`].
+    pub fn pause_recording(
+        &mut self,
+        now_us: u64,
+        id: SessionId,
+        paused: bool,
+    ) -> Result<(), CommandError> {
+        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let tap = self.sessions[slot]
+            .as_mut()
+            .and_then(|s| s.tap.as_deref_mut())
+            .ok_or(CommandError::NotRecording(id))?;
+        if paused {
+            tap.pause(now_us);
+        } else {
+            tap.resume(now_us);
+        }
+        Ok(())
+    }
+
+    /// Detaches a session's recording and returns its tap, to be dropped off the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::NotRecording`].
+    pub fn stop_recording(&mut self, id: SessionId) -> Result<Box<Tap>, CommandError> {
+        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        self.sessions[slot]
+            .as_mut()
+            .and_then(|s| s.tap.take())
+            .ok_or(CommandError::NotRecording(id))
     }
 
     /// The counters of one leg.
