@@ -481,6 +481,8 @@ pub struct Packetizer {
     rtp_step: u32,
     /// RTP timestamp units per 10 ms frame.
     frame_units: u32,
+    /// Leading frames still to discard (see [`stagger`](Packetizer::stagger)).
+    skip: u32,
     encode_errors: u64,
 }
 
@@ -528,8 +530,24 @@ impl Packetizer {
             ready: None,
             rtp_step: clock * ptime_ms / 1000,
             frame_units: clock * FRAME_MS / 1000,
+            skip: 0,
             encode_errors: 0,
         })
+    }
+
+    /// Shifts this packetizer's packets by `slot` 10 ms frames (modulo the frames in one
+    /// packet) by discarding that many of its first frames.
+    ///
+    /// A packetizer completes a packet on every `ptime / 10 ms`-th frame counted from its
+    /// first, so the encoders of sessions installed in the same tick would all run in the
+    /// same tick, every other tick for 20 ms packets: that tick then costs twice the
+    /// average and misses its deadline at half the CPU. Staggered, the encodes spread
+    /// evenly over the ticks. Only the first frames of a stream are discarded (a session's
+    /// start, where the playout is still buffering silence); the RTP timestamps stay
+    /// continuous because the caller advances its clock every frame.
+    pub fn stagger(&mut self, slot: u32) {
+        let frames = (self.rtp_step / self.frame_units.max(1)).max(1);
+        self.skip = slot % frames;
     }
 
     /// The largest payload this packetizer produces.
@@ -555,6 +573,11 @@ impl Packetizer {
     /// Takes one 10 ms frame; if it completes a packet, encodes it. Returns the payload
     /// length when a packet is ready (zero: nothing to send this time, DTX). Never allocates.
     pub fn push_frame(&mut self, pcm: &[i16]) -> Option<usize> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            self.ready = None;
+            return None;
+        }
         let pushed = match &mut self.resampler {
             Some(r) => {
                 let n = r.process(pcm, &mut self.resampled);
@@ -710,5 +733,26 @@ mod tests {
         assert_eq!(p.ready().map(<[u8]>::len), Some(160));
         assert_eq!(p.push_frame(&frame), None);
         assert!(p.ready().is_none());
+    }
+
+    /// Frames (1-based) on which a packetizer of `ptime_ms` in `slot` completes a packet.
+    fn packet_frames(ptime_ms: u32, slot: u32) -> Vec<usize> {
+        let mut p =
+            Packetizer::new(Format::PCMU, ptime_ms, 8000, &EncoderConfig::default()).unwrap();
+        p.stagger(slot);
+        let frame = [0i16; 80];
+        (1..=12)
+            .filter(|_| p.push_frame(&frame).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn staggered_packetizers_complete_their_packets_in_different_ticks() {
+        assert_eq!(packet_frames(20, 0), [2, 4, 6, 8, 10, 12]);
+        assert_eq!(packet_frames(20, 1), [3, 5, 7, 9, 11]);
+        // Slots wrap at the frames per packet.
+        assert_eq!(packet_frames(20, 2), packet_frames(20, 0));
+        assert_eq!(packet_frames(30, 2), [5, 8, 11]);
+        assert_eq!(packet_frames(10, 7), (1..=12).collect::<Vec<_>>());
     }
 }

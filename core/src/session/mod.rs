@@ -450,6 +450,15 @@ impl PreparedSession {
         }
     }
 
+    /// Puts the session's encoders in tick slot `slot` (transcoding sessions; the others
+    /// encode nothing of their own or share their encodes), so that sessions installed
+    /// together do not all encode in the same tick. See [`media::Packetizer::stagger`].
+    pub(crate) fn stagger(&mut self, slot: u32) {
+        if let Kind::Transcode(s) = &mut self.kind {
+            s.stagger(slot);
+        }
+    }
+
     /// The leg at routing index `index`.
     pub(crate) fn leg_mut(&mut self, index: usize) -> Option<&mut leg::Leg> {
         match &mut self.kind {

@@ -314,6 +314,15 @@ impl Transcode {
         })
     }
 
+    /// Spreads this session's encodes over the ticks (see [`Packetizer::stagger`]): A → B
+    /// encodes in slot `slot`, B → A in the next, so that even the two directions of one
+    /// session do not encode in the same tick.
+    pub(crate) fn stagger(&mut self, slot: u32) {
+        let [ab, ba] = &mut self.dirs;
+        ab.packetizer.stagger(slot);
+        ba.packetizer.stagger(slot.wrapping_add(1));
+    }
+
     /// The processing rate, Hz.
     pub fn rate(&self) -> u32 {
         self.rate

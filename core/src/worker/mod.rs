@@ -55,7 +55,7 @@ use crate::session::{
 };
 
 pub use stats::{StatsSnapshot, TICK_COST_BUCKETS_US, WorkerStats};
-pub use tick::{TICK, TICK_US, TickClock, TickInfo};
+pub use tick::{MAX_CATCH_UP, TICK, TICK_US, TickClock, TickInfo};
 
 use stats::Totals;
 use tick::TxQueue;
@@ -166,6 +166,8 @@ pub struct Worker<B: PacketIo> {
     out: Outbox,
     stats: Arc<WorkerStats>,
     totals: Totals,
+    /// The tick slot the next installed session encodes in ([`PreparedSession::stagger`]).
+    next_stagger: u32,
 }
 
 impl<B: PacketIo> std::fmt::Debug for Worker<B> {
@@ -198,6 +200,7 @@ impl<B: PacketIo> Worker<B> {
             out: Outbox::new(notice_tx),
             stats: Arc::clone(&stats),
             totals: Totals::default(),
+            next_stagger: 0,
         };
         let control = WorkerControl {
             commands: command_tx,
@@ -566,9 +569,16 @@ impl<B: PacketIo> Worker<B> {
                 self.totals.legs += 1;
             }
         }
+        self.stagger(&mut session);
         self.sessions[slot] = Some(session);
         self.totals.sessions += 1;
         Ok(legs)
+    }
+
+    /// Spreads sessions' encodes over the ticks: each session installed takes the next slot.
+    fn stagger(&mut self, session: &mut PreparedSession) {
+        session.stagger(self.next_stagger);
+        self.next_stagger = self.next_stagger.wrapping_add(1);
     }
 
     /// Replaces session `session.id()` by `session`, moving each leg's port pair (and so its
@@ -624,6 +634,7 @@ impl<B: PacketIo> Worker<B> {
         }
         // A recording follows the call into its new session (ng offer, then answer).
         session.tap = old.tap.take();
+        self.stagger(&mut session);
         self.sessions[slot] = Some(session);
         Ok((legs, old))
     }
@@ -945,8 +956,8 @@ impl<B: PacketIo> Worker<B> {
         let mut clock = TickClock::new(quantum);
         while !stop.load(Ordering::Relaxed) {
             let info = clock.wait();
-            if info.missed > 0 {
-                self.stats.record_missed(info.missed);
+            if info.missed() > 0 {
+                self.stats.record_missed(info.missed());
             }
             self.tick(info.now_us);
         }
