@@ -8,7 +8,9 @@
 //!    [`ROOM_NAME_MAX`] characters of `A-Z a-z 0-9 . _ -`;
 //! 2. the configured `[[routes]]`, first match wins, each matched against the whole printed
 //!    request URI;
-//! 3. otherwise [`Destination::NotFound`] (the SIP layer answers 404).
+//! 3. otherwise [`Destination::NotFound`]: the SIP layer then asks its registrar whether the
+//!    user part is a registered endpoint (calls to registered users), and answers 480 or 404
+//!    when it is not. That lookup stays out of here so routing keeps no state.
 
 use super::config::{CodecPref, Config};
 

@@ -42,6 +42,17 @@ use tandem_sip::message::{HeaderName, Method, Request, Response, StatusCode, Uri
 
 use crate::run::config::{Config, Endpoint};
 
+/// Where a call for a user part can reach that user, as far as the registrar knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A configured endpoint with current bindings: its contacts, most recent last.
+    Registered(Vec<Uri>),
+    /// A configured endpoint with no current binding (RFC 3261 §21.4.18: 480).
+    Unregistered,
+    /// Not a configured endpoint (404).
+    Unknown,
+}
+
 /// Who a request came from, once its digest credentials verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointIdentity {
@@ -214,6 +225,19 @@ impl Registrar {
                 .map(|b| b.contact.uri)
                 .collect()
         })
+    }
+
+    /// Where a call to `user` (a request URI's user part) goes: see [`Location`].
+    pub fn locate(&self, now: Instant, user: &str) -> Location {
+        if !self.realms.contains_key(user) {
+            return Location::Unknown;
+        }
+        let contacts = self.contacts_for(now, user);
+        if contacts.is_empty() {
+            Location::Unregistered
+        } else {
+            Location::Registered(contacts)
+        }
     }
 
     /// Bindings held (expired ones included until [`Self::handle_timeout`]).
@@ -422,11 +446,22 @@ mod tests {
             [Uri::parse("sip:alice-0x55@127.0.0.1:5091").unwrap()]
         );
         assert!(reg.contacts_for(t0, "bob").is_empty());
+        assert_eq!(
+            reg.locate(t0, "alice"),
+            Location::Registered(vec![Uri::parse("sip:alice-0x55@127.0.0.1:5091").unwrap()])
+        );
+        assert_eq!(reg.locate(t0, "bob"), Location::Unregistered);
+        assert_eq!(reg.locate(t0, "carol"), Location::Unknown);
         assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(60)));
         assert_eq!(reg.handle_timeout(t0 + Duration::from_secs(60)), 1);
         assert!(
             reg.contacts_for(t0 + Duration::from_secs(60), "alice")
                 .is_empty()
+        );
+        // Expired: still a configured endpoint, now unreachable (480, not 404).
+        assert_eq!(
+            reg.locate(t0 + Duration::from_secs(60), "alice"),
+            Location::Unregistered
         );
     }
 

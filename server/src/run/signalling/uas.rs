@@ -9,7 +9,10 @@
 //!    limits (`overload`); from a configured endpoint, challenged (401) until its digest
 //!    credentials verify ([`registrar`](super::registrar)), and then negotiated with the
 //!    endpoint's codec preferences; handed to the [`gateway`](super::gateway) when routing
-//!    picks a `[[routes]]` target; 404 when routing finds nothing, 422 for a too-short
+//!    picks a `[[routes]]` target, or when routing finds nothing but the user part names a
+//!    registered endpoint (the call goes to its most recent contact; forking to every
+//!    contact is not done); 480 Temporarily Unavailable for a configured endpoint with no
+//!    current binding (RFC 3261 §21.4.18); 404 for anything else; 422 for a too-short
 //!    session interval, 415/400 for a body that is not a readable SDP, 488 without an offer
 //!    or without a common codec. Otherwise the offer is negotiated once with a placeholder
 //!    port to learn the leg (codec, telephone-events, peer address), and the media leg is
@@ -51,8 +54,10 @@ use tandem_sip::transaction::TransactionId;
 use super::calls::{Call, CallKey, Pending2xx};
 use super::gateway::GatewayTarget;
 use super::in_dialog;
+use super::registrar::Location;
 use super::sessions::{self, MediaBinding, Target};
 use super::{ClientOwner, Signalling, SignallingStats};
+use crate::run::config::CodecPref;
 use crate::run::media::{capability, leg_spec_for};
 use crate::run::routing::{self, Destination};
 
@@ -273,19 +278,37 @@ pub(super) fn handle_invite(
                 target: &target,
                 codecs,
             };
-            let actions = state.gateway.handle_invite(
-                now,
-                &mut state.layer,
-                id,
-                &request,
-                &target,
-                preferences,
-            );
-            return state.run_gateway(actions);
+            return to_gateway(state, now, id, &request, &target, preferences);
         }
         Destination::NotFound => {
-            tracing::debug!(call = %call_id, %uri, "INVITE refused: no such destination");
-            return refuse(state, now, id, &request, StatusCode::NOT_FOUND, transport);
+            let location = user.as_deref().map(|u| (u, state.registrar.locate(now, u)));
+            return match location {
+                Some((user, Location::Registered(contacts))) => {
+                    // Forking to every contact is not done: the most recent binding wins.
+                    let contact = contacts.last().map(ToString::to_string).unwrap_or_default();
+                    tracing::info!(call = %call_id, user, %contact, "INVITE to a registered user");
+                    let target = GatewayTarget {
+                        target: &contact,
+                        codecs: config
+                            .endpoints
+                            .iter()
+                            .find(|e| e.username == user)
+                            .map_or(config.codecs.preferences.as_slice(), |e| {
+                                config.codecs_of(e)
+                            }),
+                    };
+                    to_gateway(state, now, id, &request, &target, preferences)
+                }
+                Some((user, Location::Unregistered)) => {
+                    tracing::info!(call = %call_id, user, "INVITE refused with 480: not registered");
+                    let status = StatusCode::TEMPORARILY_UNAVAILABLE;
+                    refuse(state, now, id, &request, status, transport)
+                }
+                Some((_, Location::Unknown)) | None => {
+                    tracing::debug!(call = %call_id, %uri, "INVITE refused: no such destination");
+                    refuse(state, now, id, &request, StatusCode::NOT_FOUND, transport)
+                }
+            };
         }
     };
     let timer = match state.timer_config.negotiate_uas(&request) {
@@ -348,6 +371,22 @@ pub(super) fn handle_invite(
     });
     state.calls.bind_transaction(id, key);
     sessions::create(state, key, target, leg);
+}
+
+/// Hands an initial INVITE to the B2BUA for `target`, the caller answered with `preferences`.
+fn to_gateway(
+    state: &mut Signalling,
+    now: Instant,
+    id: TransactionId,
+    request: &Request,
+    target: &GatewayTarget<'_>,
+    preferences: &[CodecPref],
+) {
+    let actions =
+        state
+            .gateway
+            .handle_invite(now, &mut state.layer, id, request, target, preferences);
+    state.run_gateway(actions);
 }
 
 /// A media leg was created (or not) for `key`: the initial INVITE's, or a

@@ -1,0 +1,193 @@
+//! Calls to users registered with Tandem: a configured endpoint (`alice`) that is not
+//! registered is 480 Temporarily Unavailable, an unknown user 404; once a sipp client has
+//! registered alice with digest authentication (its Contact naming the sipp UAS that answers
+//! her calls), a sipp `uac_pcap` call to `sip:alice@<tandem>` is bridged by Tandem's B2BUA to
+//! that contact. The caller sends PCMA and alice accepts only PCMU, so tshark must see PCMA
+//! on the caller's side and PCMU on alice's, both ways; the BYE ends both legs, and the
+//! shutdown line reports nothing left.
+//!
+//! Ports: test 11 (Tandem, the caller), and test 12's peer ports for alice (the registering
+//! client, then the UAS on the same SIP port: the binding outlives the client).
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::capture::{Capture, tshark_available};
+use support::{Ports, Sipp, Tandem, sipp_available};
+
+fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-reg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sends an INVITE with an SDP offer for `user` from a bare UDP socket and returns the
+/// first final response's status code (within 5 s).
+fn invite_status(server: SocketAddr, user: &str) -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let sdp = "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:{user}@{server} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{user};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:raw@127.0.0.1:{port}>;tag=raw-{user}\r\n\
+         To: <sip:{user}@{server}>\r\n\
+         Call-ID: raw-{user}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:raw@127.0.0.1:{port}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    socket.send_to(invite.as_bytes(), server).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0; 65_536];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            let code = text
+                .strip_prefix("SIP/2.0 ")
+                .and_then(|t| t.get(..3))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if code >= 200 {
+                return code;
+            }
+        }
+    }
+    panic!("no final response to the INVITE for {user} within 5 s");
+}
+
+#[test]
+fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    assert!(
+        tshark_available(),
+        "tshark is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(11);
+    let alice = Ports::for_test(12);
+    let dir = scratch("call");
+    let config = dir.join("tandem.toml");
+    std::fs::write(
+        &config,
+        "[[endpoints]]\nusername = \"alice\"\npassword = \"secret\"\ncodecs = [\"PCMU\"]\n",
+    )
+    .unwrap();
+    let mut args = ports.run_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let tandem = Tandem::start(&args);
+    let server = ports.sip_addr().to_string();
+
+    // Not registered yet: 480. Nobody by that name: 404.
+    assert_eq!(invite_status(ports.sip_addr(), "alice"), 480);
+    assert_eq!(invite_status(ports.sip_addr(), "carol"), 404);
+
+    let register = Sipp::new(
+        "alice-register",
+        &scenario("uac_register_digest.xml"),
+        alice.peer_sip,
+        alice.peer_media,
+        1,
+        Duration::from_secs(10),
+    )
+    .args(&[
+        server.as_str(),
+        "-s",
+        "alice",
+        "-au",
+        "alice",
+        "-ap",
+        "secret",
+    ])
+    .args(&["-key", "contact_port", &alice.peer_sip.to_string()])
+    .run(Duration::from_secs(15));
+    assert_eq!(
+        register.code,
+        Some(0),
+        "REGISTER: {}\n{}",
+        register.output,
+        tandem.stderr()
+    );
+
+    let limit = Duration::from_secs(40);
+    let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
+    let callee = Sipp::new(
+        "alice-uas",
+        "uas",
+        alice.peer_sip,
+        alice.peer_media,
+        1,
+        limit,
+    )
+    .args(&["-rtp_echo"])
+    .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let caller = Sipp::new(
+        "alice-caller",
+        &scenario("uac_pcap_digits.xml"),
+        ports.peer_sip,
+        ports.peer_media,
+        1,
+        Duration::from_secs(35),
+    )
+    .args(&[server.as_str(), "-s", "alice"])
+    .run(limit);
+    let callee = callee.wait(Duration::from_secs(10));
+    let packets = capture.finish(ports.rtp_min, ports.rtp_max);
+    let (status, stderr) = tandem.terminate();
+
+    assert_eq!(caller.code, Some(0), "caller: {}\n{stderr}", caller.output);
+    assert_eq!(callee.code, Some(0), "alice: {}\n{stderr}", callee.output);
+    let count = |pred: &dyn Fn(&support::capture::RtpPacket) -> bool| {
+        packets.iter().filter(|p| pred(p)).count()
+    };
+    let (caller_port, alice_port) = (ports.peer_media, alice.peer_media);
+    let caller_sent = count(&|p| p.src == caller_port && p.payload_type == 8);
+    let alice_got = count(&|p| p.dst == alice_port && p.payload_type == 0);
+    let alice_echoed = count(&|p| p.src == alice_port && p.payload_type == 0);
+    let caller_got = count(&|p| p.dst == caller_port && p.payload_type == 8);
+    // g711a.pcap holds 236 packets of 30 ms; the transcoder sends 20 ms frames.
+    assert!(caller_sent > 200, "PCMA from the caller: {caller_sent}");
+    assert!(alice_got > 200, "PCMU to alice: {alice_got}");
+    assert!(alice_echoed > 200, "PCMU echoed by alice: {alice_echoed}");
+    assert!(caller_got > 200, "PCMA back to the caller: {caller_got}");
+    // Each side sees only the codec it accepted.
+    assert_eq!(count(&|p| p.dst == alice_port && p.payload_type == 8), 0);
+    assert_eq!(count(&|p| p.dst == caller_port && p.payload_type == 0), 0);
+    assert!(stderr.contains("INVITE to a registered user"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("signalling stopped"))
+        .unwrap_or_else(|| panic!("no shutdown line:\n{stderr}"));
+    for zero in [
+        "calls_live=0",
+        "dialogs_live=0",
+        "sessions_live=0",
+        "gateway_calls_live=0",
+    ] {
+        assert!(line.contains(zero), "{zero} expected: {line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
