@@ -42,8 +42,8 @@ pub(super) struct Pending2xx {
     pub(super) give_up: Instant,
 }
 
-/// A re-INVITE or UPDATE whose offer changes the codec: answered once the new media leg
-/// exists (it has new ports).
+/// A re-INVITE or UPDATE whose offer changes the codec: answered once the session is rebuilt
+/// on the same ports (echo, tone) or a new conference leg exists (new ports).
 #[derive(Debug, Clone)]
 pub(super) struct Renegotiation {
     /// Its server transaction.
@@ -79,8 +79,12 @@ pub(super) struct Call {
     pub(super) policy: LocalPolicy,
     /// Our side of the SDP session.
     pub(super) sdp: LocalSession,
-    /// The initial offer, until it is answered.
+    /// The initial offer, until it is answered; `None` for an INVITE without SDP (a late
+    /// offer: ours goes in the 200, the answer comes in the ACK).
     pub(super) offer: Option<SessionDescription>,
+    /// The session is being rebuilt for another codec on the same ports (the answer in the
+    /// ACK chose another codec than the leg was built with); a re-INVITE meanwhile is 491.
+    pub(super) replacing: bool,
     /// The leg as last negotiated.
     pub(super) leg: LegSpec,
     /// The media leg, once created.

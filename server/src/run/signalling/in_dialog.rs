@@ -3,8 +3,10 @@
 //!
 //! - re-INVITE / UPDATE with an offer: hold (`sendonly`/`inactive`), resume and a moved peer
 //!   are answered at once with the same leg (a moved peer is [`sessions::set_remote`]); an
-//!   offer that changes the codec (or its packet time or telephone-events) gets a new leg,
-//!   answered with its ports, and the old leg is removed. A re-INVITE without SDP gets our
+//!   offer that changes the codec (or its packet time or telephone-events) rebuilds an echo or
+//!   tone session on the same ports ([`sessions::replace`]: peers and NAT bindings keep
+//!   working) and is answered once it runs; a conference leg cannot be rebuilt inside its
+//!   room, so it gets a new leg, answered with its ports, and the old leg is removed. A re-INVITE without SDP gets our
 //!   current SDP as the offer in the 200 (the answer comes in the ACK); an UPDATE without SDP
 //!   is a session refresh. Each 2xx restarts the session timer (RFC 4028).
 //! - INFO with `application/dtmf-relay` or `application/dtmf`: 200 and the log line
@@ -113,7 +115,7 @@ pub(super) fn handle_reinvite(
     let Some(media) = call.media.clone() else {
         return reject(state, StatusCode::REQUEST_PENDING);
     };
-    if call.renegotiation.is_some() {
+    if call.renegotiation.is_some() || call.replacing {
         return reject(state, StatusCode::REQUEST_PENDING);
     }
     let timer = match state.timer_config.negotiate_uas(&request) {
@@ -142,7 +144,8 @@ pub(super) fn handle_reinvite(
                     }
                 };
             if !same_leg(&call.leg, &leg) {
-                // A new codec: a new leg, answered when it exists.
+                // A new codec: the session rebuilt on the same ports, or a new conference
+                // leg; answered when it runs.
                 let target = call.target.clone();
                 if let Some(call) = state.calls.get_mut(key) {
                     call.renegotiation = Some(Renegotiation {
@@ -154,6 +157,12 @@ pub(super) fn handle_reinvite(
                     });
                 }
                 state.calls.bind_transaction(id, key);
+                if target.replaceable() {
+                    if let Some(call) = state.calls.get_mut(key) {
+                        call.replacing = true;
+                    }
+                    return sessions::replace(state, key, &media, &target, leg);
+                }
                 return sessions::create(state, key, target, leg);
             }
             let moved = leg.remote.filter(|&r| Some(r) != call.leg.remote);
@@ -265,7 +274,8 @@ fn accept_in_dialog(
     state.respond(now, id, ok);
 }
 
-/// A new leg for a renegotiation exists (or not): answer with its ports, remove the old one.
+/// The session for a renegotiation was rebuilt, or its new conference leg exists (or not):
+/// answer with its ports, and remove the old leg when it was another.
 pub(super) fn answer_renegotiation(
     state: &mut Signalling,
     now: Instant,
@@ -305,7 +315,14 @@ pub(super) fn answer_renegotiation(
     let policy = policy_with_port(&call.policy, media.rtp.port());
     let (answer, negotiated) = call.sdp.answer(&reneg.offer, &policy);
     if negotiated.rejects_everything() {
-        sessions::release(state, media);
+        // A rebuilt session is still the call's (it ends with the call); a new leg is not.
+        if call
+            .media
+            .as_ref()
+            .is_none_or(|m| m.session != media.session)
+        {
+            sessions::release(state, media);
+        }
         return reject_in_dialog(
             state,
             now,
@@ -320,7 +337,10 @@ pub(super) fn answer_renegotiation(
     tracing::debug!(call = %call.call_id, port = media.rtp.port(), "media leg replaced");
     if let Some(old) = old {
         state.calls.unbind_leg(&old);
-        sessions::release(state, old);
+        // A rebuilt session is the old one, on the same ports: nothing to remove.
+        if old.session != media.session {
+            sessions::release(state, old);
+        }
     }
     state.calls.bind_leg(&media, key);
     accept_in_dialog(

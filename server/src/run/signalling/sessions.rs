@@ -1,6 +1,7 @@
 //! Media operations for calls, off the signalling task: creating and removing echo and tone
 //! sessions, joining and leaving conference rooms (creating a room for its first caller and
-//! removing it with its last), moving a leg's peer, and forwarding the runtime's events.
+//! removing it with its last), rebuilding an echo or tone session for another codec on the
+//! same ports, moving a leg's peer, and forwarding the runtime's events.
 //!
 //! Runtime calls block until the worker replies, so each operation runs on tokio's blocking
 //! pool and reports back on a channel ([`MediaDone`]) that the signalling loop reads; the loop
@@ -59,8 +60,23 @@ pub(super) enum MediaDone {
         /// The new leg, or why there is none.
         result: Result<MediaBinding, RuntimeError>,
     },
+    /// An echo or tone session was rebuilt (or not) for `call` on the same ports.
+    Replaced {
+        /// The call.
+        call: CallKey,
+        /// The rebuilt leg, or why it was not rebuilt.
+        result: Result<MediaBinding, RuntimeError>,
+    },
     /// A leg was removed.
     Released,
+}
+
+impl Target {
+    /// True when the call's session can be rebuilt in place ([`replace`]): echo and tone
+    /// sessions belong to their call alone; a conference leg shares its room's session.
+    pub(super) fn replaceable(&self) -> bool {
+        matches!(self, Self::Echo | Self::Tone)
+    }
 }
 
 /// Events the signalling task waits for; a slow task makes the forwarder wait (the runtime
@@ -198,6 +214,33 @@ pub(super) fn create(state: &mut Signalling, call: CallKey, target: Target, leg:
     });
 }
 
+/// Rebuilds `media`'s echo or tone session for `target` with leg `leg` in the background, on
+/// the same worker and RTP port (peers and NAT bindings keep working); the result comes back
+/// as [`MediaDone::Replaced`]. Only for [`Target::replaceable`] targets (a conference is
+/// refused by the runtime). The live count does not change: one session replaces another.
+pub(super) fn replace(
+    state: &mut Signalling,
+    call: CallKey,
+    media: &MediaBinding,
+    target: &Target,
+    leg: LegSpec,
+) {
+    state.media_pending += 1;
+    let runtime = Arc::clone(&state.runtime);
+    let done = state.media_done.clone();
+    let session = media.session;
+    let spec = match target {
+        Target::Tone => builtin::tone(leg),
+        _ => builtin::echo(leg),
+    };
+    tokio::task::spawn_blocking(move || {
+        let result = runtime
+            .replace_session(session, &spec)
+            .and_then(|h| single_leg(&h));
+        let _ = done.send(MediaDone::Replaced { call, result });
+    });
+}
+
 /// Removes a media leg in the background; [`MediaDone::Released`] reports it.
 pub(super) fn release(state: &mut Signalling, media: MediaBinding) {
     state.media_pending += 1;
@@ -237,6 +280,9 @@ pub(super) fn handle_done(state: &mut Signalling, now: Instant, done: MediaDone)
     state.media_pending = state.media_pending.saturating_sub(1);
     match done {
         MediaDone::Created { call, result } => uas::handle_media_created(state, now, call, result),
+        MediaDone::Replaced { call, result } => {
+            uas::handle_media_replaced(state, now, call, result);
+        }
         MediaDone::Released => {}
     }
 }

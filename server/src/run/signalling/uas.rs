@@ -13,8 +13,8 @@
 //!    registered endpoint (the call goes to its most recent contact; forking to every
 //!    contact is not done); 480 Temporarily Unavailable for a configured endpoint with no
 //!    current binding (RFC 3261 §21.4.18); 404 for anything else; 422 for a too-short
-//!    session interval, 415/400 for a body that is not a readable SDP, 488 without an offer
-//!    or without a common codec. Otherwise the offer is negotiated once with a placeholder
+//!    session interval, 415/400 for a body that is not a readable SDP, 488 without a common
+//!    codec. Otherwise the offer is negotiated once with a placeholder
 //!    port to learn the leg (codec, telephone-events, peer address), and the media leg is
 //!    created in the background. The transaction layer sends 100 Trying if that takes more
 //!    than 200 ms.
@@ -25,9 +25,15 @@
 //! 3. The 2xx is retransmitted until the ACK (RFC 3261 §13.3.1.4); no ACK within 64·T1 ends
 //!    the call with a BYE.
 //!
-//! An INVITE without SDP (the offer would go in our 200, the answer in the ACK) is refused
-//! with 488: the media leg needs the peer's codec before it can exist, so supporting it would
-//! mean creating a leg per offered codec or re-creating it after the ACK.
+//! # A late offer (RFC 3261 §13.2.1, RFC 3264)
+//!
+//! An INVITE without SDP gets our offer in the 200: every codec of our policy for the caller,
+//! at the leg's RTP port. The leg cannot wait for the answer, so it is built for the answer we
+//! expect (our first codec, with telephone-event); when the ACK's answer chooses otherwise,
+//! an echo or tone session is rebuilt for it on the same port (`sessions::replace`), and a
+//! conference leg keeps running as built (its room's session cannot be rebuilt for one leg).
+//! An ACK without an answer, or with one we cannot use, ends the call with a BYE: the caller
+//! had to answer (§13.2.1) and there is no session without it.
 //!
 //! # Ending
 //!
@@ -48,7 +54,7 @@ use tandem_sip::dialog::{Dialog, DialogId, InsertError, SessionTimer};
 use tandem_sip::message::{
     ContentType, Host, NameAddr, Request, Response, SipUri, StatusCode, Transport,
 };
-use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription};
+use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription, answer};
 use tandem_sip::transaction::TransactionId;
 
 use super::calls::{Call, CallKey, Pending2xx};
@@ -86,8 +92,8 @@ pub(super) enum Purpose {
 /// Why an offer cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(super) enum OfferError {
-    /// No body: the offer would come in the ACK.
-    #[error("no SDP offer (an offer in the ACK is not supported)")]
+    /// No body: a late offer (ours goes in the 2xx, the answer comes in the ACK).
+    #[error("no SDP offer")]
     Missing,
     /// A body of another type.
     #[error("the body is not application/sdp")]
@@ -146,6 +152,30 @@ pub(super) fn negotiate(
         .ok_or_else(|| "no audio stream".to_owned())?;
     let leg = leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())?;
     Ok((trial, answer, leg))
+}
+
+/// The leg a late offer's call starts with: what our offer under `policy` gives when the
+/// caller takes our first codec and our telephone-events (answered here in a dry run by such
+/// a caller). The ACK's answer may still choose otherwise (see the module docs).
+fn late_offer_leg(state: &Signalling, policy: &LocalPolicy) -> Result<LegSpec, String> {
+    let ours_policy = policy_with_port(policy, PLACEHOLDER_PORT);
+    let mut ours = LocalSession::new("-", 0, state.media_address());
+    let offer = ours.create_offer(&ours_policy);
+    let mut caller = ours_policy;
+    caller.codecs.truncate(1);
+    let caller_origin = LocalSession::new("-", 1, state.media_address());
+    let answered = answer(&offer, &caller, caller_origin.origin());
+    let negotiated = ours
+        .handle_answer(&answered.sdp)
+        .map_err(|e| e.to_string())?;
+    let stream = negotiated
+        .accepted()
+        .next()
+        .ok_or_else(|| "no codec to offer".to_owned())?;
+    let mut leg = leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())?;
+    // The caller's address comes with its answer.
+    leg.remote = None;
+    Ok(leg)
 }
 
 /// True when `new` runs on the leg that `old` describes (only the peer's address may
@@ -320,7 +350,8 @@ pub(super) fn handle_invite(
         }
     };
     let offer = match offer_of(&request) {
-        Ok(offer) => offer,
+        Ok(offer) => Some(offer),
+        Err(OfferError::Missing) => None,
         Err(e) => {
             tracing::info!(call = %call_id, "INVITE refused with {}: {e}", e.status().as_u16());
             let status = e.status();
@@ -335,8 +366,12 @@ pub(super) fn handle_invite(
         }
         None => state.local_policy.clone(),
     };
-    let leg = match negotiate(state, &policy, &sdp, &offer, PLACEHOLDER_PORT) {
-        Ok((_, _, leg)) => leg,
+    let leg = match &offer {
+        Some(offer) => negotiate(state, &policy, &sdp, offer, PLACEHOLDER_PORT).map(|n| n.2),
+        None => late_offer_leg(state, &policy),
+    };
+    let leg = match leg {
+        Ok(leg) => leg,
         Err(reason) => {
             tracing::info!(call = %call_id, "INVITE refused with 488: {reason}");
             return refuse(
@@ -360,7 +395,8 @@ pub(super) fn handle_invite(
         target: target.clone(),
         policy,
         sdp,
-        offer: Some(offer),
+        offer,
+        replacing: false,
         leg,
         media: None,
         dialog: None,
@@ -463,20 +499,24 @@ fn answer_invite(
     let Some(id) = call.invite_transaction else {
         return;
     };
-    let Some(offer) = call.offer.take() else {
-        return;
-    };
-    let (answer, negotiated) = call.sdp.answer(&offer, &policy);
-    if negotiated.rejects_everything() {
-        let call = state.calls.remove(key);
-        sessions::release(state, media);
-        if let Some(call) = call {
-            refuse_call(state, now, id, &call, StatusCode::NOT_ACCEPTABLE_HERE);
+    let sdp = match call.offer.take() {
+        Some(offer) => {
+            let (answer, negotiated) = call.sdp.answer(&offer, &policy);
+            if negotiated.rejects_everything() {
+                let call = state.calls.remove(key);
+                sessions::release(state, media);
+                if let Some(call) = call {
+                    refuse_call(state, now, id, &call, StatusCode::NOT_ACCEPTABLE_HERE);
+                }
+                return;
+            }
+            answer
         }
-        return;
-    }
+        // A late offer: ours, answered in the ACK.
+        None => call.sdp.create_offer(&policy),
+    };
     let ok = invite_response(&call.invite, StatusCode::OK, &call.local_tag, &contact).map(|r| {
-        let mut r = r.with_body(&ContentType::sdp(), answer.to_string());
+        let mut r = r.with_body(&ContentType::sdp(), sdp.to_string());
         if let Some(timer) = &call.timer_negotiated {
             timer.add_to_response(&mut r);
         }
@@ -652,32 +692,95 @@ pub(super) fn handle_ack(state: &mut Signalling, now: Instant, ack: &Request) {
     if call.pending_2xx.as_ref().is_some_and(|p| p.cseq == seq) {
         call.pending_2xx = None;
     }
-    // The answer to the offer we put in a 2xx (a re-INVITE without SDP).
-    if call.sdp.pending_offer().is_some() && !ack.body.is_empty() {
-        let moved = match SessionDescription::parse(&ack.body) {
-            Ok(answer) => match call.sdp.handle_answer(&answer) {
-                Ok(negotiated) => negotiated
-                    .accepted()
-                    .next()
-                    .and_then(|s| s.remote_rtp)
-                    .filter(|&r| Some(r) != call.leg.remote),
-                Err(e) => {
-                    tracing::info!(call = %call.call_id, "the answer in the ACK is refused: {e}");
-                    None
-                }
-            },
-            Err(e) => {
-                call.sdp.cancel_offer();
-                tracing::info!(call = %call.call_id, "the answer in the ACK does not parse: {e}");
-                None
+    if call.sdp.pending_offer().is_none() {
+        return;
+    }
+    // The answer to the offer we put in a 2xx: a late offer's (the INVITE's CSeq), or a
+    // re-INVITE's without SDP.
+    let initial = call.invite.headers.cseq().is_ok_and(|c| c.seq == seq);
+    let answered = if ack.body.is_empty() {
+        Err("the ACK has no answer".to_owned())
+    } else {
+        SessionDescription::parse(&ack.body)
+            .map_err(|e| format!("the answer in the ACK does not parse: {e}"))
+            .and_then(|answer| {
+                call.sdp
+                    .handle_answer(&answer)
+                    .map_err(|e| format!("the answer in the ACK is refused: {e}"))
+            })
+            .and_then(|negotiated| {
+                let stream = negotiated.accepted().next().ok_or("no stream accepted")?;
+                leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())
+            })
+    };
+    let leg = match answered {
+        Ok(leg) => leg,
+        Err(reason) => {
+            call.sdp.cancel_offer();
+            tracing::info!(call = %call.call_id, "{reason}");
+            if initial {
+                // RFC 3261 §13.2.1: the caller must answer our offer; without an answer
+                // there is no session to keep.
+                end_call(state, now, key, "no usable answer in the ACK", true);
             }
-        };
-        if let (Some(remote), Some(media)) = (moved, call.media.clone()) {
+            return;
+        }
+    };
+    let Some(media) = call.media.clone() else {
+        return;
+    };
+    if same_leg(&call.leg, &leg) {
+        if let Some(remote) = leg.remote.filter(|&r| Some(r) != call.leg.remote) {
             call.leg.remote = Some(remote);
             sessions::set_remote(state, &media, remote);
         }
+    } else if call.target.replaceable() {
+        // The caller chose another codec than the leg was built for: rebuild the session
+        // for it on the port our offer named.
+        tracing::debug!(call = %call.call_id, "the answer chose another codec: rebuilding");
+        call.leg = leg;
+        call.replacing = true;
+        let target = call.target.clone();
+        sessions::replace(state, key, &media, &target, leg);
+    } else {
+        tracing::info!(
+            call = %call.call_id,
+            "the answer chose another codec than the conference leg runs; the leg is kept"
+        );
+        if let Some(remote) = leg.remote {
+            sessions::set_remote(state, &media, remote);
+        }
     }
-    let _ = now;
+}
+
+/// An echo or tone session was rebuilt (or not) for call `key` on the same ports: for a
+/// re-INVITE's codec change, or for the answer in a late offer's ACK.
+pub(super) fn handle_media_replaced(
+    state: &mut Signalling,
+    now: Instant,
+    key: CallKey,
+    result: Result<MediaBinding, RuntimeError>,
+) {
+    // A call that ended meanwhile released its session, old or rebuilt: nothing is left.
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
+    call.replacing = false;
+    if call.renegotiation.is_some() {
+        return in_dialog::answer_renegotiation(state, now, key, result);
+    }
+    match result {
+        Ok(media) => {
+            if let Some(old) = call.media.replace(media.clone()) {
+                state.calls.unbind_leg(&old);
+            }
+            state.calls.bind_leg(&media, key);
+        }
+        Err(e) => {
+            tracing::info!(call = %call.call_id, "the answered codec cannot run: {e}");
+            end_call(state, now, key, "session not rebuilt for the answer", true);
+        }
+    }
 }
 
 /// Where in-dialog requests of `dialog` go: the first route or the remote target when it is
