@@ -12,4 +12,5 @@
 
 pub mod api;
 pub mod ng;
+pub mod recordings;
 pub mod run;

@@ -256,9 +256,9 @@ fn errors_are_replies_with_a_reason() {
     assert!(
         reason(b"d7:command11:block media7:call-id1:xe", &mut calls).contains("not supported yet")
     );
-    assert!(
-        reason(b"d7:command15:start recording7:call-id1:xe", &mut calls)
-            .contains("not supported yet")
+    assert_eq!(
+        reason(b"d7:command15:start recording7:call-id1:xe", &mut calls),
+        "Unknown call-ID"
     );
     assert!(
         reason(

@@ -327,16 +327,6 @@ pub(crate) async fn mute() -> ApiError {
     ApiError::not_implemented("mute/unmute: the media runtime has no per-leg gain control yet")
 }
 
-/// `POST|DELETE /channels/{id}/record`, `GET /recordings`: not supported yet.
-pub(crate) async fn record() -> ApiError {
-    ApiError::not_implemented("recordings: the media runtime cannot record yet")
-}
-
-/// `GET /recordings`.
-pub(crate) async fn recordings() -> ApiError {
-    record().await
-}
-
 async fn set_talk_detection(api: Arc<Api>, id: String, on: bool) -> ApiResult<StatusCode> {
     let mut media = api.media();
     let channel = media

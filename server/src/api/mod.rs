@@ -23,7 +23,7 @@
 //!
 //! [`server`] (router, limits, serving), [`auth`] (API keys, basic auth, source ACL),
 //! [`error`] (the stable error shape), [`openapi`] (the document at `/openapi.json`),
-//! [`channels`], [`bridges`], [`playbacks`], [`events`] (the WebSocket stream and its
+//! [`channels`], [`bridges`], [`playbacks`], [`recordings`], [`events`] (the WebSocket stream and its
 //! bounded queues), [`metrics`] (`/metrics` and the registry other parts bump), [`mos`]
 //! (the E-model MOS estimate).
 
@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod mos;
 pub mod openapi;
 pub mod playbacks;
+pub mod recordings;
 pub mod server;
 mod state;
 

@@ -103,12 +103,55 @@ pub const ROUTES: &[Route] = &[
         204,
         "Stop reporting talking for this channel.",
     ),
-    missing(
+    route(
         "post",
         "/channels/{id}/record",
-        "Record: not implemented (the runtime cannot record yet).",
+        201,
+        "Record what the channel sends, mono WAV ({name, format=wav, maxDurationSeconds?, ifExists=fail|overwrite}, body or query). Follows the channel's session: moving the channel finishes it.",
     ),
-    missing("get", "/recordings", "Recordings: not implemented."),
+    route(
+        "delete",
+        "/channels/{id}/record",
+        204,
+        "Stop the channel's recording.",
+    ),
+    route(
+        "get",
+        "/recordings",
+        200,
+        "List recordings (API and ng), running and finished.",
+    ),
+    route("get", "/recordings/{name}", 200, "A recording."),
+    route(
+        "delete",
+        "/recordings/{name}",
+        204,
+        "Delete a finished recording and its file.",
+    ),
+    route(
+        "get",
+        "/recordings/{name}/file",
+        200,
+        "The WAV file of a finished recording (audio/wav).",
+    ),
+    route(
+        "post",
+        "/recordings/{name}/stop",
+        204,
+        "Stop a recording; RecordingFinished follows once the file is complete.",
+    ),
+    route(
+        "post",
+        "/recordings/{name}/pause",
+        204,
+        "Pause a recording (paused time is left out of the file).",
+    ),
+    route(
+        "delete",
+        "/recordings/{name}/pause",
+        204,
+        "Resume a paused recording.",
+    ),
     route("get", "/bridges", 200, "List bridges."),
     route(
         "post",

@@ -27,7 +27,7 @@ use super::error::{ApiError, ApiResult};
 use super::events::Hub;
 use super::metrics::Metrics;
 use super::state::State as Media;
-use super::{bridges, channels, events, openapi, playbacks};
+use super::{bridges, channels, events, openapi, playbacks, recordings};
 use crate::run::config::ApiSection;
 
 /// How the API is set up.
@@ -41,6 +41,9 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Most requests served at once.
     pub max_in_flight: usize,
+    /// The recordings table to share (with ng); `None` makes one writing to
+    /// `[recording] dir`'s default.
+    pub recordings: Option<Arc<crate::recordings::Recordings>>,
 }
 
 impl Default for ApiSettings {
@@ -50,6 +53,7 @@ impl Default for ApiSettings {
             queue_capacity: Hub::DEFAULT_CAPACITY,
             max_body_bytes: 64 * 1024,
             max_in_flight: 64,
+            recordings: None,
         }
     }
 }
@@ -75,6 +79,7 @@ pub struct Api {
     media: Mutex<Media>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) recordings: Arc<crate::recordings::Recordings>,
     settings: ApiSettings,
     in_flight: Semaphore,
 }
@@ -84,7 +89,14 @@ impl Api {
     /// that turns runtime events into API events; it ends when the API is dropped).
     pub fn new(runtime: Arc<Runtime>, metrics: Arc<Metrics>, settings: ApiSettings) -> Arc<Self> {
         let events = runtime.subscribe();
+        let recordings = settings.recordings.clone().unwrap_or_else(|| {
+            crate::recordings::Recordings::new(
+                Arc::clone(&runtime),
+                crate::run::config::RecordingSection::default().dir,
+            )
+        });
         let api = Arc::new(Self {
+            recordings,
             runtime,
             media: Mutex::new(Media::default()),
             hub: Hub::new(settings.queue_capacity),
@@ -98,6 +110,14 @@ impl Api {
             .spawn(move || pump(&weak, &events));
         if let Err(e) = spawned {
             tracing::error!("the API event pump did not start: {e}");
+        }
+        let weak = Arc::downgrade(&api);
+        let recording_events = api.recordings.subscribe();
+        let spawned = std::thread::Builder::new()
+            .name("tandem-api-recordings".into())
+            .spawn(move || recordings::pump(&weak, &recording_events));
+        if let Err(e) = spawned {
+            tracing::error!("the API recording event pump did not start: {e}");
         }
         api
     }
@@ -242,8 +262,21 @@ pub fn router(api: Arc<Api>) -> Router {
             "/channels/{id}/talk_detect",
             post(channels::talk_detect_on).delete(channels::talk_detect_off),
         )
-        .route("/channels/{id}/record", post(channels::record))
-        .route("/recordings", get(channels::recordings))
+        .route(
+            "/channels/{id}/record",
+            post(recordings::record).delete(recordings::stop_channel),
+        )
+        .route("/recordings", get(recordings::list))
+        .route(
+            "/recordings/{name}",
+            get(recordings::get_one).delete(recordings::delete),
+        )
+        .route("/recordings/{name}/file", get(recordings::file))
+        .route("/recordings/{name}/stop", post(recordings::stop))
+        .route(
+            "/recordings/{name}/pause",
+            post(recordings::pause).delete(recordings::unpause),
+        )
         .route("/bridges", get(bridges::list).post(bridges::create))
         .route(
             "/bridges/{id}",

@@ -34,7 +34,9 @@ use super::bencode::{Value, dict};
 use super::codecs::{PlanError, negotiated_codec, plan_offer};
 use super::flags::{FlagError, Flags};
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, rewrite};
+use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
+use tandem_core::recording::Channels;
 
 /// Why a command failed; the reply's `error-reason` is the message.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,12 @@ pub enum CallError {
     /// The runtime refused (ports exhausted, overloaded...).
     #[error("media runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    /// A recording cannot start, stop or pause.
+    #[error(transparent)]
+    Recording(#[from] RecordingsError),
+    /// `stop recording` or `pause recording` on a call that is not being recorded.
+    #[error("the call is not being recorded")]
+    NotRecording,
     /// The command or option is not implemented.
     #[error("{0} is not supported yet")]
     NotSupported(String),
@@ -133,6 +141,7 @@ pub struct Calls {
     calls: HashMap<String, Call>,
     by_session: HashMap<SessionId, String>,
     totals: Totals,
+    recordings: Arc<Recordings>,
 }
 
 fn now_unix() -> (u64, u64) {
@@ -192,8 +201,15 @@ fn sdp_reply(sdp: &SessionDescription, warnings: &[String]) -> Value {
 impl Calls {
     /// An empty table whose sessions run on `runtime`, legs built by `policy`, SDP
     /// advertising `interface`.
+    /// Recordings go to [`crate::run::config::RecordingSection`]'s default directory until
+    /// [`with_recordings`](Self::with_recordings) says otherwise.
     pub fn new(runtime: Arc<Runtime>, policy: MediaPolicy, interface: IpAddr) -> Self {
+        let recordings = Recordings::new(
+            Arc::clone(&runtime),
+            crate::run::config::RecordingSection::default().dir,
+        );
         Self {
+            recordings,
             runtime,
             policy,
             interface,
@@ -201,6 +217,17 @@ impl Calls {
             by_session: HashMap::new(),
             totals: Totals::default(),
         }
+    }
+
+    /// With recordings kept in `recordings` (shared with the REST API).
+    pub fn with_recordings(mut self, recordings: Arc<Recordings>) -> Self {
+        self.recordings = recordings;
+        self
+    }
+
+    /// The recordings ng starts.
+    pub fn recordings(&self) -> &Arc<Recordings> {
+        &self.recordings
     }
 
     /// Calls in the table.
@@ -294,6 +321,9 @@ impl Calls {
             offerer_ptime,
             answerer_ptime: flags.ptime_ms,
         });
+        if flags.record_call {
+            self.record(&call_id)?;
+        }
         Ok(sdp_reply(&sdp, &flags.warnings))
     }
 
@@ -523,6 +553,10 @@ impl Calls {
             .ptime_ms
             .or_else(|| transcoding.then_some(legs_ptime(&spec, o)));
         rewrite(&mut sdp, index, &towards_offerer, advertised, &flags, ptime);
+        if flags.record_call {
+            let call_id = call_id.to_owned();
+            self.record(&call_id)?;
+        }
         Ok(sdp_reply(&sdp, &flags.warnings))
     }
 }
@@ -823,6 +857,104 @@ impl Calls {
             ));
         }
         Ok(Self::ok_with(entries))
+    }
+
+    /// Starts recording `call_id` unless it is recorded already (a paused recording
+    /// resumes, as rtpengine's does). The file is `<call-id>.wav` (unsafe characters
+    /// replaced), or `<call-id>-N.wav` after an earlier recording of the same call.
+    fn record(&mut self, call_id: &str) -> Result<(), CallError> {
+        let call = self.calls.get(call_id).ok_or(CallError::UnknownCall)?;
+        if let Some(running) = self.recordings.of_session(call.session) {
+            self.recordings.pause(&running.name, false)?;
+            return Ok(());
+        }
+        let base = name_from(call_id);
+        let mut attempt = 1;
+        loop {
+            let name = if attempt == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            match self.recordings.start(
+                &name,
+                &format!("ng:{call_id}"),
+                call.session,
+                Channels::Stereo,
+                None,
+                IfExists::Fail,
+            ) {
+                Err(RecordingsError::Exists(_)) if attempt < 100 => attempt += 1,
+                Err(e) => return Err(e.into()),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// The running recording of the call `message` names.
+    fn running_recording(
+        &self,
+        message: &Value,
+    ) -> Result<crate::recordings::Recording, CallError> {
+        let call = self
+            .calls
+            .get(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        self.recordings
+            .of_session(call.session)
+            .ok_or(CallError::NotRecording)
+    }
+
+    /// `start recording`: records the whole call into one stereo WAV (leg 0, facing the
+    /// first offerer, left). Starting a recorded call again changes nothing (resumes it when
+    /// paused). `output-destination` and `recording-dir` are not followed (a warning says
+    /// so): files go to `[recording] dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`], [`CallError::Recording`] (directory not writable...).
+    pub fn start_recording(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call_id = Self::call_id(message)?.to_owned();
+        self.record(&call_id)?;
+        let ignored: Vec<&str> = ["output-destination", "recording-dir", "recording-file"]
+            .into_iter()
+            .filter(|k| message.get(k).is_some())
+            .collect();
+        let mut entries = Vec::new();
+        if !ignored.is_empty() {
+            entries.push((
+                b"warning".to_vec(),
+                Value::str(&format!(
+                    "{} not supported: recordings go to {}",
+                    ignored.join(", "),
+                    self.recordings.dir().display()
+                )),
+            ));
+        }
+        Ok(Self::ok_with(entries))
+    }
+
+    /// `stop recording`: the call's recording ends; its file is complete moments later.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`], [`CallError::NotRecording`], [`CallError::Recording`].
+    pub fn stop_recording(&mut self, message: &Value) -> Result<Value, CallError> {
+        let recording = self.running_recording(message)?;
+        self.recordings.stop(&recording.name)?;
+        Ok(Self::ok_with(Vec::new()))
+    }
+
+    /// `pause recording`: nothing is written until `start recording`; the paused time is
+    /// left out of the file.
+    ///
+    /// # Errors
+    ///
+    /// As [`stop_recording`](Self::stop_recording).
+    pub fn pause_recording(&mut self, message: &Value) -> Result<Value, CallError> {
+        let recording = self.running_recording(message)?;
+        self.recordings.pause(&recording.name, true)?;
+        Ok(Self::ok_with(Vec::new()))
     }
 
     /// A leg of `session` saw no RTP for its media timeout: its call is deleted (logged),

@@ -68,10 +68,14 @@ pub enum Command {
     Statistics,
     /// `play DTMF`.
     PlayDtmf,
+    /// `start recording`.
+    StartRecording,
+    /// `stop recording`.
+    StopRecording,
+    /// `pause recording`.
+    PauseRecording,
     /// `block DTMF`, `unblock DTMF`, `block media`, `unblock media`, `play media`,
-    /// `stop media`, `start recording`, `stop recording`, `pause recording`: refused with
-    /// "not supported yet" (the runtime cannot mute a direction, play into, or record a
-    /// relayed call yet).
+    /// `stop media`: refused with "not supported yet".
     NotSupported(&'static str),
 }
 
@@ -85,9 +89,6 @@ const REFUSED: &[&str] = &[
     "unsilence media",
     "play media",
     "stop media",
-    "start recording",
-    "stop recording",
-    "pause recording",
     "start forwarding",
     "stop forwarding",
 ];
@@ -112,6 +113,9 @@ impl Command {
             "list" => Command::List,
             "statistics" => Command::Statistics,
             "play dtmf" => Command::PlayDtmf,
+            "start recording" => Command::StartRecording,
+            "stop recording" => Command::StopRecording,
+            "pause recording" => Command::PauseRecording,
             other => Command::NotSupported(REFUSED.iter().find(|r| **r == other)?),
         })
     }
@@ -147,6 +151,9 @@ pub fn handle(calls: &mut Calls, body: &[u8]) -> Value {
         Command::List => Ok(calls.list(&message)),
         Command::Statistics => Ok(calls.statistics()),
         Command::PlayDtmf => calls.play_dtmf(&message),
+        Command::StartRecording => calls.start_recording(&message),
+        Command::StopRecording => calls.stop_recording(&message),
+        Command::PauseRecording => calls.pause_recording(&message),
         Command::NotSupported(name) => Err(CallError::NotSupported(name.to_owned())),
     };
     result.unwrap_or_else(|e| {
@@ -208,8 +215,12 @@ mod tests {
         assert_eq!(Command::from_name("play DTMF"), Some(Command::PlayDtmf));
         assert_eq!(Command::from_name("play-dtmf"), Some(Command::PlayDtmf));
         assert_eq!(
-            Command::from_name("start recording"),
-            Some(Command::NotSupported("start recording"))
+            Command::from_name("start-recording"),
+            Some(Command::StartRecording)
+        );
+        assert_eq!(
+            Command::from_name("stop media"),
+            Some(Command::NotSupported("stop media"))
         );
         assert_eq!(Command::from_name("frobnicate"), None);
     }

@@ -78,6 +78,9 @@ pub struct Flags {
     pub ptime_ms: Option<u32>,
     /// `label`, kept with the monologue for `query`.
     pub label: Option<String>,
+    /// `record call: yes` or `flags: [record-call]`: record the call (stereo WAV in
+    /// `[recording] dir`).
+    pub record_call: bool,
     /// What was asked and is not done, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -229,9 +232,7 @@ impl Flags {
                 "no-rtcp-attribute" => flags.no_rtcp_attribute = true,
                 "full-rtcp-attribute" => flags.full_rtcp_attribute = true,
                 "SIP-source-address" => flags.sip_source_address = true,
-                "record-call" => flags
-                    .warnings
-                    .push("recording is not supported: the call is not recorded".into()),
+                "record-call" => flags.record_call = true,
                 f if HARMLESS_FLAGS.contains(&f) => {}
                 f if codec_flag(&mut flags.codec, f) => {}
                 other => flags
@@ -317,9 +318,7 @@ impl Flags {
             .map(str::to_owned);
         let record = message.get("record call").and_then(Value::as_str);
         if matches!(record, Some("yes" | "on" | "true")) {
-            flags
-                .warnings
-                .push("recording is not supported: the call is not recorded".into());
+            flags.record_call = true;
         }
         if message.get("DTMF-log-dest").is_some() {
             flags
@@ -392,7 +391,8 @@ mod tests {
         let odd = decode(b"d5:flagsl10:frobnicatee11:record call3:yes5:ptime2:30e").unwrap();
         let flags = Flags::parse(&odd).unwrap();
         assert_eq!(flags.ptime_ms, Some(30));
-        assert_eq!(flags.warnings.len(), 2, "{:?}", flags.warnings);
+        assert!(flags.record_call);
+        assert_eq!(flags.warnings.len(), 1, "{:?}", flags.warnings);
         let bad = decode(b"d5:ptime3:abce").unwrap();
         assert_eq!(Flags::parse(&bad), Err(FlagError::Malformed("ptime")));
     }

@@ -165,10 +165,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     let api_local = api_listener.local_addr().ok();
     let metrics = Arc::new(crate::api::Metrics::default());
+    let recordings =
+        crate::recordings::Recordings::new(Arc::clone(&media), config.recording.dir.clone());
     let api = crate::api::Api::new(
         Arc::clone(&media),
         Arc::clone(&metrics),
-        crate::api::ApiSettings::from_config(&config.api),
+        crate::api::ApiSettings {
+            recordings: Some(Arc::clone(&recordings)),
+            ..crate::api::ApiSettings::from_config(&config.api)
+        },
     );
     let mut api_stop = shutdown.signal();
     let api_task = control.spawn(crate::api::serve(api, api_listener, async move {
@@ -193,7 +198,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         Arc::clone(&media),
         media::MediaPolicy::from_config(&config),
         config.media.interface,
-    );
+    )
+    .with_recordings(recordings);
     let ng_task = control.spawn(ng.serve(ng_calls, media.subscribe(), shutdown.signal()));
     let drain_timeout = config.sip.drain_timeout();
     let parts = transports.into_parts();

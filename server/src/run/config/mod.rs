@@ -41,6 +41,8 @@ pub struct Config {
     pub api: ApiSection,
     /// `[ng]`: the rtpengine-compatible ng control protocol.
     pub ng: NgSection,
+    /// `[recording]`: where call recordings go.
+    pub recording: RecordingSection,
     /// `[limits]`: overload protection.
     pub limits: Limits,
     /// `[codecs]`: what Tandem offers and prefers.
@@ -195,6 +197,24 @@ impl Default for NgSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223),
+        }
+    }
+}
+
+/// `[recording]`: call recordings (ng `start recording`, `record call`; REST
+/// `POST /channels/{id}/record`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSection {
+    /// Directory of the WAV files, created when the first recording starts (default
+    /// `recordings`, relative to the working directory).
+    pub dir: std::path::PathBuf,
+}
+
+impl Default for RecordingSection {
+    fn default() -> Self {
+        Self {
+            dir: std::path::PathBuf::from("recordings"),
         }
     }
 }
