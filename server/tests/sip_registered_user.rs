@@ -3,8 +3,8 @@
 //! registered alice with digest authentication (its Contact naming the sipp UAS that answers
 //! her calls), a sipp `uac_pcap` call to `sip:alice@<tandem>` is bridged by Tandem's B2BUA to
 //! that contact. The caller sends PCMA and alice accepts only PCMU, so tshark must see PCMA
-//! on the caller's side and PCMU on alice's, both ways; the BYE ends both legs, and the
-//! shutdown line reports nothing left.
+//! on the caller's side and PCMU on alice's, both ways; the caller's RFC 4733 digits are
+//! logged, and again from alice's side (they reach her in-band and she echoes them); the BYE ends both legs, and the shutdown line reports nothing left.
 //!
 //! Ports: test 11 (Tandem, the caller), and test 12's peer ports for alice (the registering
 //! client, then the UAS on the same SIP port: the binding outlives the client).
@@ -176,6 +176,19 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     assert_eq!(count(&|p| p.dst == alice_port && p.payload_type == 8), 0);
     assert_eq!(count(&|p| p.dst == caller_port && p.payload_type == 0), 0);
     assert!(stderr.contains("INVITE to a registered user"), "{stderr}");
+    // The caller's RFC 4733 digits are logged once each with its Call-ID, as for any other
+    // call; alice has no telephone-event, so they reach her in-band, and her echo of them is
+    // logged with the Call-ID of Tandem's INVITE to her (which Tandem made up: `...@tandem`).
+    let digits = |to_alice: bool| -> Vec<&str> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("dtmf call=") && l.contains("source=rtp"))
+            .filter(|l| l.contains("@tandem digit=") == to_alice)
+            .filter_map(|l| l.split("digit=").nth(1)?.split(' ').next())
+            .collect()
+    };
+    assert_eq!(digits(false), ["1", "2", "3", "#"], "{stderr}");
+    assert_eq!(digits(true), ["1", "2", "3", "#"], "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
     let line = stderr
         .lines()

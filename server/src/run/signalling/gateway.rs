@@ -47,8 +47,20 @@
 //! The 200 to the caller is retransmitted until its ACK ([`Gateway::poll_timeout`],
 //! [`Gateway::handle_timeout`]); no ACK within 64·T1 hangs the call up.
 //!
-//! Not done: re-INVITEs on bridged calls are refused with 488 (the session keeps running),
-//! following 3xx redirects, authenticating to a challenging target.
+//! 5. A re-INVITE or UPDATE from either side that keeps that side's codec (hold and resume,
+//!    a moved peer, a session refresh repeating its SDP) is answered here, 200 with our SDP at
+//!    the same port, without touching the other side (a moved peer is `SetRemote`); a
+//!    re-INVITE without SDP gets our current SDP as the offer. An offer that changes the codec
+//!    is refused with 488 (the session keeps running): forwarding it to the other side is not
+//!    done. Hold is not applied to the media here.
+//! 6. DTMF: the session's RFC 4733 and in-band digits are logged by the signalling loop
+//!    (`dtmf call=<call-id> digit=<d> source=rtp`, with the Call-ID of the side they came
+//!    from, [`Gateway::call_id_of_leg`]); INFO digits are answered 200 and logged
+//!    `source=info` (not forwarded).
+//!
+//! Not done: forwarding re-INVITEs and INFO to the other side, following 3xx redirects,
+//! authenticating to a challenging target, targets over TCP (`;transport=tcp` is ignored:
+//! requests go over UDP), targets by host name (no DNS).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -59,7 +71,7 @@ use std::time::{Duration, Instant};
 
 use tandem_core::runtime::{Runtime, SessionHandle};
 use tandem_core::session::{LegId, LegSpec, SessionId, SessionSpec};
-use tandem_sip::dialog::{Dialog, DialogId, UacParams, uas};
+use tandem_sip::dialog::{Dialog, DialogId, DtmfRelay, UacParams, uas};
 use tandem_sip::message::{
     ContentType, HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Uri,
 };
@@ -426,6 +438,23 @@ impl Gateway {
     /// The call a media session belongs to.
     pub fn call_of_session(&self, session: SessionId) -> Option<GatewayCallId> {
         self.sessions.get(&session).copied()
+    }
+
+    /// The Call-ID of the side whose media runs on `leg` of `session`: the caller's for
+    /// the first leg, the callee's (our outbound INVITE's) for the second.
+    pub fn call_id_of_leg(&self, session: SessionId, leg: LegId) -> Option<String> {
+        let call = self.calls.get(self.sessions.get(&session)?)?;
+        let index = call
+            .media
+            .as_ref()?
+            .legs
+            .iter()
+            .position(|l| l.leg == leg)?;
+        let request = match index {
+            0 => &call.inbound_request,
+            _ => call.outbound_request.as_ref()?,
+        };
+        request.headers.call_id().ok().map(str::to_owned)
     }
 
     fn via(&self) -> String {
@@ -975,6 +1004,25 @@ impl Gateway {
         } else {
             (&mut call.outbound_dialog, &mut call.inbound_dialog)
         };
+        let (side_session, side_policy, side_leg, leg_index) = if from_caller {
+            (
+                &mut call.inbound_session,
+                &call.inbound_policy,
+                &mut call.inbound_leg,
+                0,
+            )
+        } else {
+            (
+                &mut call.outbound_session,
+                &call.outbound_policy,
+                &mut call.outbound_leg,
+                1,
+            )
+        };
+        let side_media = call.media.as_ref().and_then(|m| {
+            let ports = m.legs.get(leg_index)?;
+            Some((m.id, ports.leg, ports.rtp.port()))
+        });
         let Some(dialog) = this.as_mut() else {
             return Vec::new();
         };
@@ -982,19 +1030,87 @@ impl Gateway {
         if request.method == Method::Ack && from_caller {
             call.ok_retransmit = None;
         }
+        let mut actions = Vec::new();
         let Some(txn) = txn else {
-            // ACK: nothing to answer.
-            return Vec::new();
+            // ACK: it may answer the offer we put in a 200 to a re-INVITE without SDP.
+            if side_session.pending_offer().is_some() {
+                match SessionDescription::parse(&request.body) {
+                    Ok(answer) if !request.body.is_empty() => {
+                        let _ = side_session.handle_answer(&answer);
+                    }
+                    _ => side_session.cancel_offer(),
+                }
+            }
+            return actions;
         };
         let response = match checked {
             Err(rejection) => rejection.response(request, random_u64()),
             Ok(()) => match request.method {
                 Method::Bye => dialog.response(request, StatusCode::OK),
-                // A session change would need the other side renegotiated: not done here.
-                Method::Invite | Method::Update if !request.body.is_empty() => {
-                    let mut r = dialog.response(request, StatusCode::NOT_ACCEPTABLE_HERE);
-                    r.reason = "Not Acceptable Here (bridged call)".to_owned();
-                    r
+                Method::Invite | Method::Update => {
+                    let offer = SessionDescription::parse(&request.body);
+                    let sdp = match (&offer, side_media) {
+                        (_, None) => None,
+                        (Ok(offer), Some((session, leg, port))) if !request.body.is_empty() => {
+                            let running = *side_leg;
+                            answer_locally(
+                                side_session,
+                                side_policy,
+                                &self.policy,
+                                offer,
+                                port,
+                                &running,
+                            )
+                            .map(|(sdp, new)| {
+                                if new.remote.is_some() && new.remote != side_leg.remote {
+                                    side_leg.remote = new.remote;
+                                    actions.extend(new.remote.map(|remote| {
+                                        MediaAction::SetRemote {
+                                            session,
+                                            leg,
+                                            remote,
+                                        }
+                                    }));
+                                }
+                                sdp
+                            })
+                        }
+                        // No SDP: an UPDATE is a refresh; a re-INVITE gets our offer.
+                        (_, Some(_)) if request.body.is_empty() => {
+                            (request.method == Method::Invite).then(|| {
+                                let mut policy = running_policy(side_session, side_policy);
+                                if let Some((_, _, port)) = side_media {
+                                    policy.rtp_ports = vec![port];
+                                }
+                                side_session.create_offer(&policy)
+                            })
+                        }
+                        _ => None,
+                    };
+                    match sdp {
+                        Some(sdp) => dialog
+                            .response(request, StatusCode::OK)
+                            .with_body(&ContentType::sdp(), sdp.to_string()),
+                        None if request.body.is_empty() && request.method == Method::Update => {
+                            dialog.response(request, StatusCode::OK)
+                        }
+                        None => {
+                            // A new codec would need the other side renegotiated: not done.
+                            let mut r = dialog.response(request, StatusCode::NOT_ACCEPTABLE_HERE);
+                            r.reason = "Not Acceptable Here (bridged call)".to_owned();
+                            r
+                        }
+                    }
+                }
+                Method::Info => {
+                    if let Ok(Some(relay)) = DtmfRelay::from_request(request) {
+                        tracing::info!(
+                            "dtmf call={} digit={} source=info",
+                            request.headers.call_id().unwrap_or("-"),
+                            relay.signal.as_char()
+                        );
+                    }
+                    dialog.response(request, StatusCode::OK)
                 }
                 _ => dialog.response(request, StatusCode::OK),
             },
@@ -1002,7 +1118,7 @@ impl Gateway {
         let _ = dialog.record_sent_response(&response);
         let _ = layer.send_response(now, txn, response);
         if request.method != Method::Bye || !dialog.is_terminated() {
-            return Vec::new();
+            return actions;
         }
         tracing::info!(call = %id, from_caller, "gateway call: hung up");
         if let Some(other) = other.as_mut() {
@@ -1125,6 +1241,52 @@ impl Gateway {
             self.transactions.retain(|_, c| *c != id);
         }
     }
+}
+
+/// Our policy for one side narrowed to the codec that side runs: what an answer or re-offer
+/// that must not change the session uses.
+fn running_policy(session: &LocalSession, policy: &LocalPolicy) -> LocalPolicy {
+    let mut policy = policy.clone();
+    let running = session
+        .streams()
+        .iter()
+        .find_map(|s| s.accepted())
+        .map(|stream| stream.format.codec.clone());
+    if let Some(mut codec) = running {
+        codec.fmtp = policy.supported(&codec).and_then(|ours| ours.fmtp.clone());
+        policy.codecs = vec![codec];
+    }
+    policy
+}
+
+/// Answers a re-offer from one side on its own, at RTP `port` with the codec `running` that
+/// side runs: the answer and the leg it describes, committed to `session` only when the leg
+/// keeps `running`'s format; `None` otherwise (the session is left as it was).
+fn answer_locally(
+    session: &mut LocalSession,
+    policy: &LocalPolicy,
+    media: &MediaPolicy,
+    offer: &SessionDescription,
+    port: u16,
+    running: &LegSpec,
+) -> Option<(SessionDescription, LegSpec)> {
+    let mut trial = session.clone();
+    let mut policy = running_policy(session, policy);
+    policy.rtp_ports = vec![port];
+    let (answer, negotiated) = trial.answer(offer, &policy);
+    let stream = negotiated.accepted().next()?;
+    let leg = leg_spec_for(stream, media).ok()?;
+    if !same_format(&leg, running) {
+        return None;
+    }
+    *session = trial;
+    Some((answer, leg))
+}
+
+/// True when `new` runs the codec and telephone-events of `old` (only the peer or the
+/// direction changed).
+fn same_format(new: &LegSpec, old: &LegSpec) -> bool {
+    new.codec == old.codec && new.telephone_event == old.telephone_event
 }
 
 /// A final response to the caller's INVITE, with our tag.
@@ -1439,6 +1601,87 @@ mod tests {
         assert_eq!(sent[1].destination, CALLEE.parse().unwrap());
         assert_eq!(h.gateway.calls(), 0);
         assert!(!h.gateway.owns_request(&request));
+    }
+
+    /// A caller's in-dialog INVITE after `ok` (the 200 it got), CSeq `cseq`, with `sdp`.
+    fn caller_reinvite(ok: &Response, cseq: u32, sdp: &str) -> String {
+        let to = ok.headers.to().unwrap();
+        let content_type = if sdp.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        format!(
+            "INVITE sip:opus-1@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-re{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: sipp <sip:sipp@{CALLER}>;tag=caller1\r\nTo: {to}\r\n\
+             Call-ID: in-1@127.0.0.1\r\nCSeq: {cseq} INVITE\r\nContact: <sip:sipp@{CALLER}>\r\n\
+             {content_type}Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    #[test]
+    fn hold_and_resume_on_a_bridged_call_are_answered_locally_and_a_codec_change_is_488() {
+        let mut h = Harness::new();
+        let (_, actions) = h.invite();
+        let (call, _) = spec_call(&actions);
+        let invite = h.media_created(call);
+        h.callee_answers(&invite, StatusCode::OK);
+        let ok = response_of(&h.sent()[1]);
+        let offer = |direction: &str, port: u16, codecs: &str| {
+            format!(
+                "v=0\r\no=user1 53655765 2353687638 IN IP4 127.0.0.1\r\ns=-\r\n\
+                 c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {codecs}\r\n\
+                 a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+                 a=rtpmap:96 opus/48000/2\r\na=fmtp:101 0-11,16\r\na={direction}\r\n"
+            )
+        };
+        let reinvite = |h: &mut Harness, cseq: u32, sdp: &str| {
+            let bytes = caller_reinvite(&ok, cseq, sdp);
+            let events = h.receive(CALLER, bytes.as_bytes());
+            let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+                panic!("a re-INVITE");
+            };
+            assert!(h.gateway.owns_request(&request));
+            let actions = h
+                .gateway
+                .handle_in_dialog(h.now, &mut h.layer, Some(id), &request);
+            let sent = h.sent();
+            assert_eq!(sent.len(), 1, "only the caller hears of it");
+            assert_eq!(sent[0].destination, CALLER.parse().unwrap());
+            (response_of(&sent[0]), actions)
+        };
+        // Hold: answered recvonly at the same port, the callee untouched.
+        let (held, actions) = reinvite(&mut h, 2, &offer("sendonly", 6100, "8 101"));
+        assert_eq!(held.status, StatusCode::OK);
+        let body = String::from_utf8(held.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
+        assert!(body.contains("a=recvonly"), "{body}");
+        assert!(actions.is_empty(), "{actions:?}");
+        // Resume from another port: sendrecv, and the caller's leg follows it.
+        let (resumed, actions) = reinvite(&mut h, 3, &offer("sendrecv", 6200, "8 101"));
+        assert_eq!(resumed.status, StatusCode::OK);
+        let body = String::from_utf8(resumed.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
+        assert!(body.contains("a=sendrecv"), "{body}");
+        assert_eq!(
+            actions,
+            [MediaAction::SetRemote {
+                session: SessionId(7),
+                leg: LegId(0),
+                remote: "127.0.0.1:6200".parse().unwrap()
+            }]
+        );
+        // Another codec would need the callee renegotiated: 488, the session keeps running.
+        let (refused, actions) = reinvite(&mut h, 4, &offer("sendrecv", 6200, "96"));
+        assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE_HERE);
+        assert!(actions.is_empty());
+        // No SDP: our current SDP is the offer.
+        let (offered, _) = reinvite(&mut h, 5, "");
+        assert_eq!(offered.status, StatusCode::OK);
+        let body = String::from_utf8(offered.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
+        assert_eq!(h.gateway.calls(), 1);
     }
 
     #[test]

@@ -40,7 +40,7 @@
 //! CANCEL before the 200: the layer answers it 200, we answer the INVITE 487 and drop the
 //! call; a leg still being created is removed when it arrives. Media timeout (no RTP for
 //! `media.timeout_s`): BYE. RFC 4733 and in-band digits reported by the runtime are logged as
-//! `dtmf call=<call-id> digit=<d> source=rtp`.
+//! `dtmf call=<call-id> digit=<d> source=rtp`, gateway calls' too.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -903,13 +903,26 @@ pub(super) fn handle_server_failed(state: &mut Signalling, now: Instant, id: Tra
 
 /// An event from the runtime about one of our legs.
 pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Event) {
-    if event.kind == EventKind::MediaTimeout
-        && state.gateway.call_of_session(event.session).is_some()
-    {
-        let actions = state
-            .gateway
-            .handle_media_timeout(now, &mut state.layer, event.session);
-        return state.run_gateway(actions);
+    if state.gateway.call_of_session(event.session).is_some() {
+        match event.kind {
+            EventKind::MediaTimeout => {
+                let actions =
+                    state
+                        .gateway
+                        .handle_media_timeout(now, &mut state.layer, event.session);
+                state.run_gateway(actions);
+            }
+            // Logged as for other calls, with the Call-ID of the side the digit came from.
+            EventKind::Dtmf { digit, .. } => {
+                let call = event
+                    .leg
+                    .and_then(|leg| state.gateway.call_id_of_leg(event.session, leg))
+                    .unwrap_or_else(|| "-".to_owned());
+                tracing::info!("dtmf call={call} digit={digit} source=rtp");
+            }
+            _ => {}
+        }
+        return;
     }
     let Some(key) = event
         .leg
