@@ -229,6 +229,11 @@ pub struct Limits {
     pub calls_per_second: u32,
     /// The Retry-After of a 503, seconds (default 5).
     pub retry_after_s: u32,
+    /// Most SIP transactions alive at once; beyond it new requests get a stateless 503
+    /// (default 131,072). Finished transactions linger for retransmissions (RFC 3261 Timer
+    /// J, RFC 6026 Timer L: 32 s over UDP), two per call, so a sustained rate of R calls/s
+    /// needs about 64 × R.
+    pub max_transactions: usize,
 }
 
 impl Default for Limits {
@@ -237,6 +242,7 @@ impl Default for Limits {
             max_calls: 2000,
             calls_per_second: 1000,
             retry_after_s: 5,
+            max_transactions: 131_072,
         }
     }
 }

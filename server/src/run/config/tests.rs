@@ -55,9 +55,10 @@ fn an_empty_file_is_the_default_configuration() {
         (
             c.limits.max_calls,
             c.limits.calls_per_second,
-            c.limits.retry_after_s
+            c.limits.retry_after_s,
+            c.limits.max_transactions
         ),
-        (2000, 1000, 5)
+        (2000, 1000, 5, 131_072)
     );
     let prefs: Vec<String> = c.codecs.preferences.iter().map(|p| p.to_string()).collect();
     assert_eq!(prefs, ["opus", "G722", "PCMU", "PCMA"]);
@@ -151,6 +152,7 @@ fn a_complete_file_sets_every_key() {
         max_calls = 10
         calls_per_second = 0
         retry_after_s = 30
+        max_transactions = 4096
         [codecs]
         preferences = ["PCMA", "L16/16000"]
         telephone_event = false
@@ -190,6 +192,7 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
     assert_eq!(c.limits.max_calls, 10);
     assert_eq!(c.limits.retry_after_s, 30);
+    assert_eq!(c.limits.max_transactions, 4096);
     assert_eq!(c.codecs.preferences[1].sample_rate, Some(16000));
     assert!(!c.codecs.telephone_event);
     assert_eq!(c.codecs.ptime_ms, 30);

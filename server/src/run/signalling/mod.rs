@@ -231,6 +231,7 @@ impl Signalling {
         let limits = &config.limits;
         let layer_config = transaction::Config {
             overload_retry_after: Some(limits.retry_after_s),
+            max_transactions: limits.max_transactions.max(1),
             ..transaction::Config::default()
         };
         let media_policy = MediaPolicy::from_config(&config);

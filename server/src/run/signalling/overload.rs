@@ -96,6 +96,7 @@ mod tests {
             max_calls,
             calls_per_second,
             retry_after_s: 7,
+            ..Limits::default()
         }
     }
 
