@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tandem_core::bus::LegPorts;
 use tandem_core::session::{ConferenceSpec, SessionSpec};
 
 use super::channels::{parse_body, to_json as channel_json};
@@ -166,14 +167,16 @@ fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
                 .ok_or_else(|| ApiError::conflict("the bridge has no room"))?;
             let ports = api.runtime.join(room, &channel.current_spec())?;
             state::release(&api.runtime, &channel.carrier);
+            let carrier = Carrier {
+                kind: CarrierKind::Mixing,
+                session: room,
+                leg: ports.leg,
+                ports,
+            };
+            state::carry_mute(&api.runtime, &carrier, channel.mute);
             let mut media = api.media();
             if let Some(c) = media.channels.get_mut(channel_id) {
-                c.carrier = Carrier {
-                    kind: CarrierKind::Mixing,
-                    session: room,
-                    leg: ports.leg,
-                    ports,
-                };
+                c.carrier = carrier;
                 c.bridge = Some(bridge_id.to_owned());
                 c.playback = None;
             }
@@ -219,15 +222,18 @@ fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
                 if !relay {
                     api.metrics.transcoder_started(&names.0, &names.1);
                 }
+                let carrier_of = |ports: LegPorts| Carrier {
+                    kind: CarrierKind::TwoParty,
+                    session: handle.id,
+                    leg: ports.leg,
+                    ports,
+                };
+                state::carry_mute(&api.runtime, &carrier_of(pa), first.mute);
+                state::carry_mute(&api.runtime, &carrier_of(pb), channel.mute);
                 let mut media = api.media();
                 for (cid, ports) in [(first_id.as_str(), pa), (channel_id, pb)] {
                     if let Some(c) = media.channels.get_mut(cid) {
-                        c.carrier = Carrier {
-                            kind: CarrierKind::TwoParty,
-                            session: handle.id,
-                            leg: ports.leg,
-                            ports,
-                        };
+                        c.carrier = carrier_of(ports);
                         c.playback = None;
                     }
                 }
@@ -340,7 +346,9 @@ pub(crate) fn leave_bridge(api: &Api, channel_id: &str) -> ApiResult<()> {
     }
     let mut carriers = Vec::with_capacity(rehome.len());
     for c in &rehome {
-        carriers.push(state::hold(&api.runtime, &c.current_spec())?);
+        let carrier = state::hold(&api.runtime, &c.current_spec())?;
+        state::carry_mute(&api.runtime, &carrier, c.mute);
+        carriers.push(carrier);
     }
     match channel.carrier.kind {
         CarrierKind::TwoParty => {

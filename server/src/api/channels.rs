@@ -123,6 +123,12 @@ pub(crate) fn to_json(channel: &Channel) -> Value {
             CarrierKind::Mixing => "mixing",
         },
         "talk_detection": channel.talk_detection,
+        "muted": match (channel.mute.inbound, channel.mute.outbound) {
+            (false, false) => Value::Null,
+            (true, false) => json!("in"),
+            (false, true) => json!("out"),
+            (true, true) => json!("both"),
+        },
     })
 }
 
@@ -162,6 +168,8 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
         "packets_malformed": c.malformed,
         "packets_source_dropped": c.source_dropped,
         "packets_send_dropped": c.send_dropped,
+        "packets_blocked": c.blocked,
+        "packets_withheld": c.withheld,
         "telephone_events": c.telephone_events,
         "rtcp_received": c.rtcp_received,
         "rtcp_sent": c.rtcp_sent,
@@ -202,6 +210,7 @@ pub(crate) async fn create(
             playback: None,
             peer: None,
             talk_detection: true,
+            mute: state::Mute::default(),
         };
         let json = to_json(&channel);
         media.channels.insert(id, channel);
@@ -322,9 +331,64 @@ pub(crate) async fn dtmf(
     .await
 }
 
-/// `POST|DELETE /channels/{id}/mute`: not supported by the runtime yet.
-pub(crate) async fn mute() -> ApiError {
-    ApiError::not_implemented("mute/unmute: the media runtime has no per-leg gain control yet")
+/// `POST /channels/{id}/mute?direction=in|out|both` (ARI; `both` by default): `in` makes
+/// what the channel says silence for everyone else, `out` makes what it hears silence. The
+/// RTP streams keep flowing (see `tandem_core::session::controls` for how each session kind
+/// makes silence). The mute stays with the channel when it moves between bridges.
+pub(crate) async fn mute(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
+    set_mute(api, id, &query, true).await
+}
+
+/// `DELETE /channels/{id}/mute?direction=in|out|both`: unmute those directions.
+pub(crate) async fn unmute(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
+    set_mute(api, id, &query, false).await
+}
+
+async fn set_mute(
+    api: Arc<Api>,
+    id: String,
+    query: &HashMap<String, String>,
+    on: bool,
+) -> ApiResult<StatusCode> {
+    let (inbound, outbound) = match query.get("direction").map(String::as_str) {
+        None | Some("both") => (true, true),
+        Some("in") => (true, false),
+        Some("out") => (false, true),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "direction must be in, out or both, not {other:?}"
+            )));
+        }
+    };
+    blocking(&api, move |api| {
+        let mut media = api.media();
+        let channel = media
+            .channels
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("channel", &id))?;
+        let mut mute = channel.mute;
+        if inbound {
+            mute.inbound = on;
+        }
+        if outbound {
+            mute.outbound = on;
+        }
+        channel.mute = mute;
+        let carrier = channel.carrier;
+        drop(media);
+        api.runtime
+            .set_leg_controls(carrier.session, carrier.leg, mute.change())?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 async fn set_talk_detection(api: Arc<Api>, id: String, on: bool) -> ApiResult<StatusCode> {

@@ -85,12 +85,18 @@ pub const ROUTES: &[Route] = &[
         201,
         "Start a playback ({media: digits:123 | wav:/path | tone:440+480/2000,0/4000, repeat?}). 409 while bridged.",
     ),
-    missing(
+    route(
         "post",
         "/channels/{id}/mute",
-        "Mute: not implemented (the runtime has no per-leg gain control yet).",
+        204,
+        "Mute (?direction=in|out|both, default both, as ARI): in silences what the channel says for the others, out what it hears. Streams keep flowing (encoded silence; a relay of a non-G.711 codec sends nothing). Kept across bridges.",
     ),
-    missing("delete", "/channels/{id}/mute", "Unmute: not implemented."),
+    route(
+        "delete",
+        "/channels/{id}/mute",
+        204,
+        "Unmute (?direction=in|out|both, default both).",
+    ),
     route(
         "post",
         "/channels/{id}/talk_detect",

@@ -126,6 +126,14 @@ pub(crate) async fn play(
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the play session has no leg"));
         };
         state::release(&api.runtime, &channel.carrier);
+        let carrier = Carrier {
+            kind: CarrierKind::Playback,
+            session: handle.id,
+            leg: ports.leg,
+            ports,
+        };
+        // A muted-out channel hears silence instead of the playback, as in ARI.
+        state::carry_mute(&api.runtime, &carrier, channel.mute);
         let mut media = api.media();
         let pb_id = media.id("pb");
         let pb = Playback {
@@ -137,12 +145,7 @@ pub(crate) async fn play(
         };
         let mut previous = None;
         let channel_now = media.channels.get_mut(&id).map(|c| {
-            c.carrier = Carrier {
-                kind: CarrierKind::Playback,
-                session: handle.id,
-                leg: ports.leg,
-                ports,
-            };
+            c.carrier = carrier;
             previous = c.playback.replace(pb_id.clone());
             channel_json(c)
         });
@@ -203,6 +206,7 @@ pub(crate) async fn stop(
         };
         if let Some(channel) = channel.filter(|c| c.carrier.session == pb.session) {
             let carrier = state::hold(&api.runtime, &channel.current_spec())?;
+            state::carry_mute(&api.runtime, &carrier, channel.mute);
             state::release(&api.runtime, &channel.carrier);
             if let Some(c) = api.media().channels.get_mut(&channel.id) {
                 c.carrier = carrier;

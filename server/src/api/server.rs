@@ -256,7 +256,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/channels/{id}/play", post(playbacks::play))
         .route(
             "/channels/{id}/mute",
-            post(channels::mute).delete(channels::mute),
+            post(channels::mute).delete(channels::unmute),
         )
         .route(
             "/channels/{id}/talk_detect",

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use tandem_core::bus::LegPorts;
 use tandem_core::runtime::{Runtime, RuntimeError};
-use tandem_core::session::{ConferenceSpec, LegId, LegSpec, SessionId, SessionSpec};
+use tandem_core::session::{ConferenceSpec, ControlChange, LegId, LegSpec, SessionId, SessionSpec};
 
 /// What kind of session carries a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,37 @@ pub(crate) struct Channel {
     pub(crate) peer: Option<SocketAddr>,
     /// Whether the runtime's talk detection reports for this channel (the API filters).
     pub(crate) talk_detection: bool,
+    /// ARI mute, kept across carriers (each new carrier gets it again).
+    pub(crate) mute: Mute,
+}
+
+/// Which ARI mute directions are on: `in` (what the channel says reaches nobody) and `out`
+/// (the channel hears silence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Mute {
+    pub(crate) inbound: bool,
+    pub(crate) outbound: bool,
+}
+
+impl Mute {
+    /// The runtime change that sets exactly these directions.
+    pub(crate) fn change(self) -> ControlChange {
+        ControlChange {
+            mute_in: Some(self.inbound),
+            mute_out: Some(self.outbound),
+            ..ControlChange::NONE
+        }
+    }
+}
+
+/// Gives a channel's new carrier its mute (a new carrier starts unmuted).
+pub(crate) fn carry_mute(runtime: &Runtime, carrier: &Carrier, mute: Mute) {
+    if mute == Mute::default() {
+        return;
+    }
+    if let Err(e) = runtime.set_leg_controls(carrier.session, carrier.leg, mute.change()) {
+        tracing::warn!("muting {carrier:?} again failed: {e}");
+    }
 }
 
 impl Channel {

@@ -27,7 +27,7 @@ pub(crate) struct Capture {
 }
 
 /// One RTP packet as tshark decoded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RtpPacket {
     /// UDP source port.
     pub(crate) src: u16,
@@ -37,6 +37,14 @@ pub(crate) struct RtpPacket {
     pub(crate) payload_type: u8,
     /// The payload bytes.
     pub(crate) payload: Vec<u8>,
+    /// Seconds since the capture's first packet.
+    pub(crate) time: f64,
+    /// RTP SSRC.
+    pub(crate) ssrc: u32,
+    /// RTP sequence number.
+    pub(crate) seq: u16,
+    /// RTP marker bit.
+    pub(crate) marker: bool,
 }
 
 impl Capture {
@@ -101,6 +109,15 @@ impl Capture {
             .args(["-d", &format!("udp.port=={min}-{max},rtp"), "-Y", "rtp"])
             .args(["-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport"])
             .args(["-e", "rtp.p_type", "-e", "rtp.payload"])
+            .args([
+                "-e",
+                "frame.time_relative",
+                "-e",
+                "rtp.ssrc",
+                "-e",
+                "rtp.seq",
+            ])
+            .args(["-e", "rtp.marker"])
             .stderr(Stdio::null())
             .output()
             .expect("tshark reads the capture");
@@ -127,11 +144,21 @@ fn parse_line(line: &str) -> Option<RtpPacket> {
         .chunks_exact(2)
         .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
         .collect();
+    let time = fields.next()?.parse().ok()?;
+    let ssrc = fields
+        .next()
+        .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())?;
+    let seq = fields.next()?.parse().ok()?;
+    let marker = matches!(fields.next(), Some("1" | "True" | "true"));
     Some(RtpPacket {
         src,
         dst,
         payload_type,
         payload,
+        time,
+        ssrc,
+        seq,
+        marker,
     })
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tandem_core::session::{LegId, LegSpec, SessionId};
+use tandem_core::session::{LegId, LegSpec, MediaDirection, SessionId};
 use tandem_sip::dialog::{DialogId, Negotiated, SessionTimer};
 use tandem_sip::message::{Request, Response, Transport};
 use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription};
@@ -54,6 +54,8 @@ pub(super) struct Renegotiation {
     pub(super) offer: SessionDescription,
     /// The leg the offer asks for.
     pub(super) leg: LegSpec,
+    /// Which way media flows on it, as the answer says.
+    pub(super) direction: MediaDirection,
     /// Its session timer negotiation.
     pub(super) timer: Option<Negotiated>,
 }
@@ -87,6 +89,9 @@ pub(super) struct Call {
     pub(super) replacing: bool,
     /// The leg as last negotiated.
     pub(super) leg: LegSpec,
+    /// Which way media flows on the leg as last negotiated, seen from Tandem (the peer's
+    /// hold is our `RecvOnly` or `Inactive`).
+    pub(super) direction: MediaDirection,
     /// The media leg, once created.
     pub(super) media: Option<MediaBinding>,
     /// The dialog, once the 2xx is sent.

@@ -2,11 +2,14 @@
 //! and UPDATE, BYE, INFO.
 //!
 //! - re-INVITE / UPDATE with an offer: hold (`sendonly`/`inactive`), resume and a moved peer
-//!   are answered at once with the same leg (a moved peer is [`sessions::set_remote`]); an
+//!   are answered at once with the same leg (a moved peer is [`sessions::set_remote`]; the
+//!   answer's direction, `recvonly`/`inactive`/`sendrecv`, goes to the leg's controls with
+//!   [`sessions::set_direction`], so Tandem stops sending to a peer on hold); an
 //!   offer that changes the codec (or its packet time or telephone-events) rebuilds an echo or
 //!   tone session on the same ports ([`sessions::replace`]: peers and NAT bindings keep
 //!   working) and is answered once it runs; a conference leg cannot be rebuilt inside its
-//!   room, so it gets a new leg, answered with its ports, and the old leg is removed. A re-INVITE without SDP gets our
+//!   room, so it gets a new leg, answered with its ports, and the old leg is removed. A
+//!   re-INVITE without SDP gets our
 //!   current SDP as the offer in the 200 (the answer comes in the ACK); an UPDATE without SDP
 //!   is a session refresh. Each 2xx restarts the session timer (RFC 4028).
 //! - INFO with `application/dtmf-relay` or `application/dtmf`: 200 and the log line
@@ -20,6 +23,7 @@
 use std::time::Instant;
 
 use tandem_core::runtime::RuntimeError;
+use tandem_core::session::MediaDirection;
 use tandem_sip::dialog::uas::{ACCEPT, ALLOW, SUPPORTED};
 use tandem_sip::dialog::{DtmfRelay, Negotiated, SessionTimer};
 use tandem_sip::message::{
@@ -131,7 +135,7 @@ pub(super) fn handle_reinvite(
     let is_invite = request.method == Method::Invite;
     let body = match offer_of(&request) {
         Ok(offer) => {
-            let (trial, answer, leg) =
+            let (trial, answer, leg, direction) =
                 match negotiate(state, &call.policy, &call.sdp, &offer, media.rtp.port()) {
                     Ok(negotiated) => negotiated,
                     Err(reason) => {
@@ -153,6 +157,7 @@ pub(super) fn handle_reinvite(
                         request,
                         offer,
                         leg,
+                        direction,
                         timer,
                     });
                 }
@@ -166,12 +171,19 @@ pub(super) fn handle_reinvite(
                 return sessions::create(state, key, target, leg);
             }
             let moved = leg.remote.filter(|&r| Some(r) != call.leg.remote);
+            let turned = (direction != call.direction).then_some(direction);
             if let Some(call) = state.calls.get_mut(key) {
                 call.sdp = trial;
                 call.leg = leg;
+                call.direction = direction;
             }
             if let Some(remote) = moved {
                 sessions::set_remote(state, &media, remote);
+            }
+            if let Some(direction) = turned {
+                // Hold or resume: the same leg, told which way media flows now.
+                tracing::debug!(call = %call_id(&request), ?direction, "media direction");
+                sessions::set_direction(state, &media, direction);
             }
             Some(answer)
         }
@@ -334,6 +346,15 @@ pub(super) fn answer_renegotiation(
     }
     let old = call.media.replace(media.clone());
     call.leg = reneg.leg;
+    // A rebuilt session keeps its legs' controls, a new conference leg starts sending both
+    // ways: tell the leg unless both already agree with the answer.
+    let previous = std::mem::replace(&mut call.direction, reneg.direction);
+    if reneg.direction != MediaDirection::SendRecv || previous != MediaDirection::SendRecv {
+        sessions::set_direction(state, &media, reneg.direction);
+    }
+    let Some(call) = state.calls.get_mut(key) else {
+        return;
+    };
     tracing::debug!(call = %call.call_id, port = media.rtp.port(), "media leg replaced");
     if let Some(old) = old {
         state.calls.unbind_leg(&old);

@@ -1,7 +1,8 @@
 //! Media operations for calls, off the signalling task: creating and removing echo and tone
 //! sessions, joining and leaving conference rooms (creating a room for its first caller and
 //! removing it with its last), rebuilding an echo or tone session for another codec on the
-//! same ports, moving a leg's peer, and forwarding the runtime's events.
+//! same ports, moving a leg's peer or changing its direction (hold), and forwarding the
+//! runtime's events.
 //!
 //! Runtime calls block until the worker replies, so each operation runs on tokio's blocking
 //! pool and reports back on a channel ([`MediaDone`]) that the signalling loop reads; the loop
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tandem_core::bus::{Event, EventKind};
 use tandem_core::runtime::{Runtime, RuntimeError, SessionHandle};
-use tandem_core::session::{LegId, LegSpec, SessionId};
+use tandem_core::session::{ControlChange, LegId, LegSpec, MediaDirection, SessionId};
 use tokio::sync::mpsc;
 
 use super::calls::CallKey;
@@ -271,6 +272,23 @@ pub(super) fn set_remote(state: &Signalling, media: &MediaBinding, remote: Socke
     tokio::task::spawn_blocking(move || {
         if let Err(e) = runtime.set_remote(session, leg, remote) {
             tracing::warn!(?session, %remote, "moving a media leg failed: {e}");
+        }
+    });
+}
+
+/// Tells a leg which way media flows now (hold, resume). Fire and forget: applied by the
+/// worker within a tick or so of the answer going out.
+pub(super) fn set_direction(state: &Signalling, media: &MediaBinding, direction: MediaDirection) {
+    let runtime = Arc::clone(&state.runtime);
+    let (session, leg) = (media.session, media.leg);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = runtime.set_leg_controls(session, leg, ControlChange::direction(direction))
+        {
+            tracing::warn!(
+                ?session,
+                ?direction,
+                "changing a media leg's direction failed: {e}"
+            );
         }
     });
 }

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use tandem_core::bus::{Event, EventKind};
 use tandem_core::runtime::RuntimeError;
-use tandem_core::session::LegSpec;
+use tandem_core::session::{LegSpec, MediaDirection};
 use tandem_sip::dialog::uas::invite_response;
 use tandem_sip::dialog::{Dialog, DialogId, InsertError, SessionTimer};
 use tandem_sip::message::{
@@ -140,7 +140,7 @@ pub(super) fn negotiate(
     session: &LocalSession,
     offer: &SessionDescription,
     port: u16,
-) -> Result<(LocalSession, SessionDescription, LegSpec), String> {
+) -> Result<(LocalSession, SessionDescription, LegSpec, MediaDirection), String> {
     let mut trial = session.clone();
     let (answer, negotiated) = trial.answer(offer, &policy_with_port(base, port));
     if negotiated.rejects_everything() {
@@ -151,7 +151,8 @@ pub(super) fn negotiate(
         .next()
         .ok_or_else(|| "no audio stream".to_owned())?;
     let leg = leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())?;
-    Ok((trial, answer, leg))
+    let direction = MediaDirection::from_flags(stream.sends(), stream.receives());
+    Ok((trial, answer, leg, direction))
 }
 
 /// The leg a late offer's call starts with: what our offer under `policy` gives when the
@@ -366,12 +367,14 @@ pub(super) fn handle_invite(
         }
         None => state.local_policy.clone(),
     };
-    let leg = match &offer {
-        Some(offer) => negotiate(state, &policy, &sdp, offer, PLACEHOLDER_PORT).map(|n| n.2),
-        None => late_offer_leg(state, &policy),
+    let negotiated = match &offer {
+        Some(offer) => negotiate(state, &policy, &sdp, offer, PLACEHOLDER_PORT)
+            .map(|(_, _, leg, direction)| (leg, direction)),
+        // A late offer: the direction comes with the caller's answer (sendrecv until then).
+        None => late_offer_leg(state, &policy).map(|leg| (leg, MediaDirection::SendRecv)),
     };
-    let leg = match leg {
-        Ok(leg) => leg,
+    let (leg, direction) = match negotiated {
+        Ok(negotiated) => negotiated,
         Err(reason) => {
             tracing::info!(call = %call_id, "INVITE refused with 488: {reason}");
             return refuse(
@@ -398,6 +401,7 @@ pub(super) fn handle_invite(
         offer,
         replacing: false,
         leg,
+        direction,
         media: None,
         dialog: None,
         pending_2xx: None,
@@ -580,7 +584,12 @@ fn answer_invite(
         pending.next
     };
     call.pending_2xx = Some(pending);
+    let direction = call.direction;
     tracing::debug!(call = %call.call_id, port, "call answered");
+    if direction != MediaDirection::SendRecv {
+        // An INVITE that starts on hold.
+        sessions::set_direction(state, &media, direction);
+    }
     state.calls.bind_dialog(dialog_id, key);
     state.calls.bind_leg(&media, key);
     state.calls.schedule(wake, key);
