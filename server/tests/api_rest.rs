@@ -216,10 +216,13 @@ fn api_playback_plays_tones_and_finishes() {
         Some(json!({"media": "video:x"})),
     );
     assert_eq!(wrong.status, 400);
+    // Mute (both directions by default, as ARI) is on the channel.
     assert_eq!(
         call(&server, "POST", &format!("/channels/{id}/mute"), None).status,
-        501
+        204
     );
+    let muted = call(&server, "GET", &format!("/channels/{id}"), None).json;
+    assert_eq!(muted["muted"], "both");
 }
 
 #[test]

@@ -254,7 +254,7 @@ fn errors_are_replies_with_a_reason() {
     assert!(reason(b"d7:command5:hello", &mut calls).contains("could not decode"));
     assert!(reason(b"d7:command5:helloe", &mut calls).contains("unknown command"));
     assert!(
-        reason(b"d7:command11:block media7:call-id1:xe", &mut calls).contains("not supported yet")
+        reason(b"d7:command11:block media7:call-id1:xe", &mut calls).contains("Unknown call-ID")
     );
     assert_eq!(
         reason(b"d7:command15:start recording7:call-id1:xe", &mut calls),

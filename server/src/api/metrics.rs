@@ -6,8 +6,11 @@
 //!
 //! - the SIP glue calls [`Metrics::sip_response`] with each response code it sends or
 //!   receives, and [`Metrics::call_started`] / [`Metrics::call_ended`] around each call;
+//!   the ng call table does the same around each ng call (offer of a new call-id to its
+//!   delete or media timeout);
 //! - whoever builds a transcoding session calls [`Metrics::transcoder_started`] /
-//!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges);
+//!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges,
+//!   the ng call table for each answered call that transcodes);
 //! - DTMF events are counted by the API's event pump, per source, for every session.
 
 use std::collections::BTreeMap;
@@ -67,13 +70,13 @@ impl Metrics {
         }
     }
 
-    /// A call began (SIP glue).
+    /// A call began (SIP glue, ng).
     pub fn call_started(&self) {
         self.calls_live.fetch_add(1, Ordering::Relaxed);
         self.calls_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A call ended (SIP glue).
+    /// A call ended (SIP glue, ng).
     pub fn call_ended(&self) {
         self.calls_live.fetch_sub(1, Ordering::Relaxed);
     }
@@ -256,7 +259,7 @@ impl Metrics {
             "tandem_legs {}",
             stats.iter().map(|s| s.legs).sum::<u64>()
         );
-        family(&mut out, "tandem_calls", "SIP calls up.", "gauge");
+        family(&mut out, "tandem_calls", "Calls up (SIP and ng).", "gauge");
         let _ = writeln!(
             out,
             "tandem_calls {}",
@@ -265,7 +268,7 @@ impl Metrics {
         family(
             &mut out,
             "tandem_calls_total",
-            "SIP calls begun.",
+            "Calls begun (SIP and ng).",
             "counter",
         );
         let _ = writeln!(

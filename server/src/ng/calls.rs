@@ -17,6 +17,12 @@
 //!   is the answer rewritten with leg `o`'s port and the offerer's format.
 //! - A re-offer (either side) keeps the ports; its answer replaces the session again.
 //! - `delete` removes the session and the call; a media timeout does the same (logged).
+//! - `block media` / `silence media` / `block DTMF` and their `un…` twins set the
+//!   [controls](tandem_core::session::controls) of the leg facing the addressed side:
+//!   media (or DTMF) *from* that side is no longer forwarded (or is silenced). The side is
+//!   named by `from-tag` (or `label`); `all`, or no tag at all, means both sides. The
+//!   controls live in the runtime's leg and survive the session being replaced on an
+//!   answer or re-offer.
 //!
 //! Every method here blocks on the runtime (a worker's reply): the server calls them from a
 //! blocking thread, never from the async reactor.
@@ -27,13 +33,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tandem_core::runtime::{Runtime, RuntimeError};
-use tandem_core::session::{LegId, LegReport, LegSpec, SessionId, SessionSpec};
+use tandem_core::session::{ControlChange, LegId, LegReport, LegSpec, SessionId, SessionSpec};
 use tandem_sip::sdp::{Connection, Host, PayloadFormat, SessionDescription};
 
 use super::bencode::{Value, dict};
 use super::codecs::{PlanError, negotiated_codec, plan_offer};
 use super::flags::{FlagError, Flags};
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, rewrite};
+use crate::api::Metrics;
 use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
 use tandem_core::recording::Channels;
@@ -122,6 +129,85 @@ struct Call {
     /// The legs of the answered session, to rebuild it (a relay becomes a transcoder when
     /// digits must be inserted).
     legs: Option<[LegSpec; 2]>,
+    /// The codec pair counted in the metrics' transcoders while the session transcodes.
+    transcoder: Option<(String, String)>,
+}
+
+/// The codec pair of a transcoding session with legs `legs`, by encoding name.
+fn codec_pair(legs: &[LegSpec; 2]) -> (String, String) {
+    let name = |leg: &LegSpec| leg.codec.format.codec.descriptor().name.to_owned();
+    (name(&legs[0]), name(&legs[1]))
+}
+
+/// Moves a call's count in the metrics' transcoders from `counted` to `now`.
+fn retally(
+    metrics: &Metrics,
+    counted: &mut Option<(String, String)>,
+    now: Option<(String, String)>,
+) {
+    if *counted == now {
+        return;
+    }
+    if let Some((a, b)) = counted.take() {
+        metrics.transcoder_stopped(&a, &b);
+    }
+    if let Some((a, b)) = &now {
+        metrics.transcoder_started(a, b);
+    }
+    *counted = now;
+}
+
+/// What a blocking command does to the addressed sides' legs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaControl {
+    /// `block media` (true) / `unblock media` (false): the side's media is not forwarded.
+    BlockMedia(bool),
+    /// `silence media` / `unsilence media`: the side's audio is forwarded as silence.
+    SilenceMedia(bool),
+    /// `block DTMF` / `unblock DTMF`: the side's DTMF is not forwarded (still reported).
+    BlockDtmf(bool),
+}
+
+impl MediaControl {
+    fn change(self) -> ControlChange {
+        let mut change = ControlChange::NONE;
+        match self {
+            Self::BlockMedia(on) => change.block_media = Some(on),
+            Self::SilenceMedia(on) => change.mute_in = Some(on),
+            Self::BlockDtmf(on) => change.block_dtmf = Some(on),
+        }
+        change
+    }
+}
+
+/// The sides a blocking command addresses, as rtpengine reads them: `from-tag` (or
+/// `label`) names one; `all` (a key or a flag), or no tag at all, means both.
+fn addressed_sides(call: &Call, message: &Value) -> Result<[Option<usize>; 2], CallError> {
+    let flagged_all = message
+        .get("flags")
+        .and_then(Value::as_list)
+        .is_some_and(|flags| flags.iter().any(|f| f.as_str() == Some("all")));
+    let keyed_all = message.get("all").is_some_and(|v| {
+        v.as_int().is_some_and(|n| n != 0)
+            || v.as_str()
+                .is_some_and(|s| matches!(s, "all" | "yes" | "true"))
+    });
+    let by = |found: Option<usize>, name: String| {
+        found
+            .map(|i| [Some(i), None])
+            .ok_or(CallError::UnknownTag(name))
+    };
+    match (optional(message, "from-tag"), optional(message, "label")) {
+        _ if flagged_all || keyed_all => Ok([Some(0), Some(1)]),
+        (Some(tag), _) => by(call.sides.iter().position(|s| s.tag == tag), tag),
+        (None, Some(label)) => by(
+            call.sides
+                .iter()
+                .position(|s| s.label.as_deref() == Some(label.as_str())),
+            label,
+        ),
+        (None, None) => Ok([Some(0), Some(1)]),
+    }
 }
 
 /// Counts for `statistics`.
@@ -142,6 +228,8 @@ pub struct Calls {
     by_session: HashMap<SessionId, String>,
     totals: Totals,
     recordings: Arc<Recordings>,
+    /// The `/metrics` counters: calls started and ended, transcoders per codec pair.
+    metrics: Arc<Metrics>,
 }
 
 fn now_unix() -> (u64, u64) {
@@ -216,7 +304,15 @@ impl Calls {
             calls: HashMap::new(),
             by_session: HashMap::new(),
             totals: Totals::default(),
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// Counts calls and transcoders in `metrics` (the ones `/metrics` shows) instead of a
+    /// private set.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// With recordings kept in `recordings` (shared with the REST API).
@@ -389,6 +485,7 @@ impl Calls {
         };
         self.by_session.insert(handle.id, call_id.to_owned());
         self.totals.calls += 1;
+        self.metrics.call_started();
         self.calls.insert(
             call_id.to_owned(),
             Call {
@@ -410,6 +507,7 @@ impl Calls {
                 transcoding: false,
                 answered: false,
                 legs: None,
+                transcoder: None,
             },
         );
         Ok(())
@@ -525,6 +623,8 @@ impl Calls {
         call.transcoding = transcoding;
         call.answered = true;
         call.legs = Some([leg0, leg1]);
+        let pair = transcoding.then(|| codec_pair(&[leg0, leg1]));
+        retally(&self.metrics, &mut call.transcoder, pair);
         // The offer stays pending: a provisional and a final answer may both carry SDP.
         call.sides[o].codec = Some(offerer_format.clone());
         call.sides[a].codec = Some(chosen.clone());
@@ -721,9 +821,11 @@ impl Calls {
     }
 
     fn remove(&mut self, call_id: &str) {
-        if let Some(call) = self.calls.remove(call_id) {
+        if let Some(mut call) = self.calls.remove(call_id) {
             self.by_session.remove(&call.session);
             self.totals.deleted += 1;
+            self.metrics.call_ended();
+            retally(&self.metrics, &mut call.transcoder, None);
             if let Err(e) = self.runtime.remove_session(call.session) {
                 tracing::warn!("ng: removing the session of call {call_id}: {e}");
             }
@@ -835,6 +937,11 @@ impl Calls {
             self.runtime
                 .replace_session(call.session, &SessionSpec::Transcode { a, b })?;
             call.transcoding = true;
+            retally(
+                &self.metrics,
+                &mut call.transcoder,
+                Some(codec_pair(&[a, b])),
+            );
         }
         self.runtime
             .send_digits(call.session, receiver, &digit.to_string())
@@ -954,6 +1061,28 @@ impl Calls {
     pub fn pause_recording(&mut self, message: &Value) -> Result<Value, CallError> {
         let recording = self.running_recording(message)?;
         self.recordings.pause(&recording.name, true)?;
+        Ok(Self::ok_with(Vec::new()))
+    }
+
+    /// `block media`, `unblock media`, `silence media`, `unsilence media`, `block DTMF`,
+    /// `unblock DTMF`: `control` applied to the legs facing the addressed sides (see the
+    /// module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`], [`CallError::UnknownTag`] for a tag or label that is
+    /// neither side, [`CallError::Runtime`] when the worker does not answer.
+    pub fn control(&mut self, message: &Value, control: MediaControl) -> Result<Value, CallError> {
+        let call = self
+            .calls
+            .get(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        let sides = addressed_sides(call, message)?;
+        let change = control.change();
+        for side in sides.into_iter().flatten() {
+            self.runtime
+                .set_leg_controls(call.session, LegId(side as u32), change)?;
+        }
         Ok(Self::ok_with(Vec::new()))
     }
 

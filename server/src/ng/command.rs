@@ -6,7 +6,7 @@
 //! the reply) and is dropped; anything after a cookie gets a reply, an error if need be.
 
 use super::bencode::{Value, decode, dict};
-use super::calls::{CallError, Calls};
+use super::calls::{CallError, Calls, MediaControl};
 
 /// A datagram split at the first space: the cookie and the encoded dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,19 +74,15 @@ pub enum Command {
     StopRecording,
     /// `pause recording`.
     PauseRecording,
-    /// `block DTMF`, `unblock DTMF`, `block media`, `unblock media`, `play media`,
-    /// `stop media`: refused with "not supported yet".
+    /// `block media`, `unblock media`, `silence media`, `unsilence media`, `block DTMF`,
+    /// `unblock DTMF`.
+    Control(MediaControl),
+    /// `play media`, `stop media`: refused with "not supported yet".
     NotSupported(&'static str),
 }
 
 /// Commands Tandem knows but refuses, by their normalised names.
 const REFUSED: &[&str] = &[
-    "block dtmf",
-    "unblock dtmf",
-    "block media",
-    "unblock media",
-    "silence media",
-    "unsilence media",
     "play media",
     "stop media",
     "start forwarding",
@@ -116,6 +112,12 @@ impl Command {
             "start recording" => Command::StartRecording,
             "stop recording" => Command::StopRecording,
             "pause recording" => Command::PauseRecording,
+            "block media" => Command::Control(MediaControl::BlockMedia(true)),
+            "unblock media" => Command::Control(MediaControl::BlockMedia(false)),
+            "silence media" => Command::Control(MediaControl::SilenceMedia(true)),
+            "unsilence media" => Command::Control(MediaControl::SilenceMedia(false)),
+            "block dtmf" => Command::Control(MediaControl::BlockDtmf(true)),
+            "unblock dtmf" => Command::Control(MediaControl::BlockDtmf(false)),
             other => Command::NotSupported(REFUSED.iter().find(|r| **r == other)?),
         })
     }
@@ -154,6 +156,7 @@ pub fn handle(calls: &mut Calls, body: &[u8]) -> Value {
         Command::StartRecording => calls.start_recording(&message),
         Command::StopRecording => calls.stop_recording(&message),
         Command::PauseRecording => calls.pause_recording(&message),
+        Command::Control(control) => calls.control(&message, control),
         Command::NotSupported(name) => Err(CallError::NotSupported(name.to_owned())),
     };
     result.unwrap_or_else(|e| {
@@ -223,5 +226,13 @@ mod tests {
             Some(Command::NotSupported("stop media"))
         );
         assert_eq!(Command::from_name("frobnicate"), None);
+        assert_eq!(
+            Command::from_name("unblock-DTMF"),
+            Some(Command::Control(MediaControl::BlockDtmf(false)))
+        );
+        assert_eq!(
+            Command::from_name("silence media"),
+            Some(Command::Control(MediaControl::SilenceMedia(true)))
+        );
     }
 }

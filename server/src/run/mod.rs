@@ -199,7 +199,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         media::MediaPolicy::from_config(&config),
         config.media.interface,
     )
-    .with_recordings(recordings);
+    .with_recordings(recordings)
+    .with_metrics(Arc::clone(&metrics));
     let ng_task = control.spawn(ng.serve(ng_calls, media.subscribe(), shutdown.signal()));
     let drain_timeout = config.sip.drain_timeout();
     let parts = transports.into_parts();

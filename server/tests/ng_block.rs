@@ -1,0 +1,335 @@
+//! ng `block media` / `unblock media` / `silence media` / `unsilence media` / `block DTMF` /
+//! `unblock DTMF` against `tandem run` over UDP, with two real RTP peers: media from the
+//! addressed side stops (or turns to silence) while the other direction flows, DTMF is held
+//! back while audio flows, errors name the unknown call or tag, and `/metrics` counts the ng
+//! calls and their transcoders.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use tandem::ng::bencode::{Value, decode};
+
+use support::{Ports, Tandem};
+
+struct Ng {
+    socket: UdpSocket,
+    cookie: u32,
+}
+
+impl Ng {
+    fn new(ports: &Ports) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        socket.connect(("127.0.0.1", ports.ng)).unwrap();
+        Self { socket, cookie: 0 }
+    }
+
+    /// Sends `{command, call-id, entries...}` and returns the reply dictionary.
+    fn command(&mut self, command: &str, call: &str, entries: &[(&str, Value)]) -> Value {
+        let mut dict = vec![
+            (b"command".to_vec(), Value::str(command)),
+            (b"call-id".to_vec(), Value::str(call)),
+        ];
+        dict.extend(
+            entries
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone())),
+        );
+        self.cookie += 1;
+        let cookie = format!("mc{}", self.cookie);
+        let mut datagram = format!("{cookie} ").into_bytes();
+        datagram.extend_from_slice(&Value::Dict(dict).to_bytes());
+        self.socket.send(&datagram).unwrap();
+        let mut buf = vec![0u8; 65_535];
+        let len = self.socket.recv(&mut buf).expect("an ng reply");
+        let body = buf[..len]
+            .strip_prefix(format!("{cookie} ").as_bytes())
+            .expect("the cookie")
+            .to_vec();
+        decode(&body).unwrap()
+    }
+}
+
+fn result(reply: &Value) -> &str {
+    reply.get("result").and_then(Value::as_str).unwrap_or("")
+}
+
+fn sdp(port: u16, formats: &str) -> Value {
+    let mut text = format!(
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {formats} 101\r\n"
+    );
+    for f in formats.split(' ') {
+        let name = if f == "0" { "PCMU" } else { "PCMA" };
+        text.push_str(&format!("a=rtpmap:{f} {name}/8000\r\n"));
+    }
+    text.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n");
+    Value::Bytes(text.into_bytes())
+}
+
+/// The `m=audio` port of a reply's SDP: where that side sends.
+fn port_of(reply: &Value) -> u16 {
+    let sdp =
+        String::from_utf8_lossy(reply.get("sdp").and_then(Value::as_bytes).unwrap()).into_owned();
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no m=audio port in {sdp}"))
+}
+
+fn peer() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    socket
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// RTP packets as (payload type, payload).
+type Packets = Vec<(u8, Vec<u8>)>;
+
+/// RTP datagrams `socket` receives within `wait`.
+fn received(socket: &UdpSocket, wait: Duration) -> Packets {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            let is_rtcp = (200..=204).contains(&buf[1]);
+            if n > 12 && !is_rtcp {
+                got.push((buf[1] & 0x7F, buf[12..n].to_vec()));
+            }
+        }
+    }
+    got
+}
+
+/// A call between two peers, relayed in PCMU.
+struct Call {
+    a: UdpSocket,
+    b: UdpSocket,
+    to_a_leg: SocketAddr,
+    to_b_leg: SocketAddr,
+    seq: u16,
+}
+
+impl Call {
+    /// 10 packets each way (A sends `byte_a`, B `0x34`; with `dtmf`, A's packets alternate
+    /// with RFC 4733 events); returns what A and B received.
+    fn exchange(&mut self, byte_a: u8, dtmf: bool) -> (Packets, Packets) {
+        received(&self.a, Duration::from_millis(100));
+        received(&self.b, Duration::from_millis(100));
+        for i in 0..10u16 {
+            let s = self.seq;
+            self.seq += 1;
+            let ts = u32::from(s) * 160;
+            let from_a = if dtmf && i % 2 == 1 {
+                rtp(101, s, ts, 0xa, &[1, 10, 0, 160])
+            } else {
+                rtp(0, s, ts, 0xa, &[byte_a; 160])
+            };
+            self.a.send_to(&from_a, self.to_a_leg).unwrap();
+            self.b
+                .send_to(&rtp(0, s, ts, 0xb, &[0x34; 160]), self.to_b_leg)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (
+            received(&self.a, Duration::from_millis(400)),
+            received(&self.b, Duration::from_millis(400)),
+        )
+    }
+}
+
+fn metrics(ports: &Ports) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", ports.api)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tandem\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+fn metric(text: &str, name: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn ng_blocking_commands_stop_exactly_the_media_they_name() {
+    let ports = Ports::for_test(32);
+    let tandem = Tandem::start(&ports.run_args());
+    let mut ng = Ng::new(&ports);
+    let (a, b) = (peer(), peer());
+    let (pa, pb) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let offer = ng.command(
+        "offer",
+        "blk",
+        &[("from-tag", Value::str("ta")), ("sdp", sdp(pa, "0"))],
+    );
+    assert_eq!(result(&offer), "ok", "{offer:?}");
+    let answer = ng.command(
+        "answer",
+        "blk",
+        &[
+            ("from-tag", Value::str("ta")),
+            ("to-tag", Value::str("tb")),
+            ("sdp", sdp(pb, "0")),
+        ],
+    );
+    assert_eq!(result(&answer), "ok", "{answer:?}");
+    let mut call = Call {
+        to_a_leg: SocketAddr::from(([127, 0, 0, 1], port_of(&answer))),
+        to_b_leg: SocketAddr::from(([127, 0, 0, 1], port_of(&offer))),
+        a,
+        b,
+        seq: 0,
+    };
+    let audio = |got: &[(u8, Vec<u8>)], byte: u8| {
+        got.iter()
+            .filter(|(pt, p)| *pt == 0 && p.iter().all(|&x| x == byte))
+            .count()
+    };
+
+    let (at_a, at_b) = call.exchange(0x12, false);
+    assert!(
+        audio(&at_b, 0x12) >= 8 && audio(&at_a, 0x34) >= 8,
+        "relayed both ways"
+    );
+
+    let tag = |t: &str| [("from-tag", Value::str(t))];
+    let blocked = ng.command("block media", "blk", &tag("ta"));
+    assert_eq!(result(&blocked), "ok", "{blocked:?}");
+    let (at_a, at_b) = call.exchange(0x12, false);
+    assert!(
+        at_b.is_empty(),
+        "media from the blocked side leaked: {}",
+        at_b.len()
+    );
+    assert!(audio(&at_a, 0x34) >= 8, "the other direction still flows");
+
+    assert_eq!(
+        result(&ng.command("unblock media", "blk", &tag("ta"))),
+        "ok"
+    );
+    let (_, at_b) = call.exchange(0x12, false);
+    assert!(audio(&at_b, 0x12) >= 8, "unblocked media flows again");
+
+    assert_eq!(
+        result(&ng.command("silence media", "blk", &tag("ta"))),
+        "ok"
+    );
+    let (at_a, at_b) = call.exchange(0x12, false);
+    assert!(
+        audio(&at_b, 0xFF) >= 8,
+        "silenced media arrives as PCMU silence"
+    );
+    assert_eq!(audio(&at_b, 0x12), 0, "the silenced audio leaked");
+    assert!(audio(&at_a, 0x34) >= 8);
+    assert_eq!(
+        result(&ng.command("unsilence media", "blk", &tag("ta"))),
+        "ok"
+    );
+
+    // No tag: the whole call. Audio keeps flowing, the events do not.
+    assert_eq!(result(&ng.command("block DTMF", "blk", &[])), "ok");
+    let (_, at_b) = call.exchange(0x12, true);
+    assert!(audio(&at_b, 0x12) >= 4, "audio flows while DTMF is blocked");
+    assert!(
+        !at_b.iter().any(|(pt, _)| *pt == 101),
+        "blocked DTMF leaked"
+    );
+    assert_eq!(result(&ng.command("unblock DTMF", "blk", &[])), "ok");
+    let (_, at_b) = call.exchange(0x12, true);
+    assert!(
+        at_b.iter().any(|(pt, _)| *pt == 101),
+        "unblocked DTMF is relayed"
+    );
+
+    // rtpengine's errors.
+    let unknown = ng.command("block media", "nosuchcall", &tag("ta"));
+    assert_eq!(result(&unknown), "error");
+    assert_eq!(
+        unknown.get("error-reason").and_then(Value::as_str),
+        Some("Unknown call-ID")
+    );
+    let bad_tag = ng.command("block DTMF", "blk", &tag("nobody"));
+    assert_eq!(result(&bad_tag), "error");
+    assert!(
+        bad_tag
+            .get("error-reason")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.contains("Unknown tag")),
+        "{bad_tag:?}"
+    );
+
+    // A second call transcodes PCMU -> PCMA: /metrics counts both calls and the transcoder.
+    let offer = ng.command(
+        "offer",
+        "tc",
+        &[
+            ("from-tag", Value::str("x")),
+            ("sdp", sdp(pa, "0")),
+            (
+                "codec",
+                Value::Dict(vec![(
+                    b"transcode".to_vec(),
+                    Value::List(vec![Value::str("PCMA")]),
+                )]),
+            ),
+        ],
+    );
+    assert_eq!(result(&offer), "ok", "{offer:?}");
+    let answer = ng.command(
+        "answer",
+        "tc",
+        &[
+            ("from-tag", Value::str("x")),
+            ("to-tag", Value::str("y")),
+            ("sdp", sdp(pb, "8")),
+        ],
+    );
+    assert_eq!(result(&answer), "ok", "{answer:?}");
+    let text = metrics(&ports);
+    assert_eq!(metric(&text, "tandem_calls_total"), Some(2), "{text}");
+    assert_eq!(metric(&text, "tandem_calls"), Some(2), "{text}");
+    assert_eq!(
+        metric(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
+        Some(1),
+        "{text}"
+    );
+    assert_eq!(result(&ng.command("delete", "tc", &tag("x"))), "ok");
+    assert_eq!(result(&ng.command("delete", "blk", &tag("ta"))), "ok");
+    let text = metrics(&ports);
+    assert_eq!(metric(&text, "tandem_calls"), Some(0), "{text}");
+    assert_eq!(
+        metric(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
+        Some(0),
+        "{text}"
+    );
+
+    let (status, stderr) = tandem.terminate();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
