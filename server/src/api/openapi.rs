@@ -35,16 +35,6 @@ const fn route(
     }
 }
 
-const fn missing(method: &'static str, path: &'static str, summary: &'static str) -> Route {
-    Route {
-        method,
-        path,
-        summary,
-        not_implemented: true,
-        status: 501,
-    }
-}
-
 /// Every operation of the API.
 pub const ROUTES: &[Route] = &[
     route("get", "/openapi.json", 200, "This document."),
