@@ -52,7 +52,9 @@
 //!    the same port, without touching the other side (a moved peer is `SetRemote`); a
 //!    re-INVITE without SDP gets our current SDP as the offer. An offer that changes the codec
 //!    is refused with 488 (the session keeps running): forwarding it to the other side is not
-//!    done. Hold is not applied to the media here.
+//!    done. The answer's direction goes to that side's leg (`SetDirection`): Tandem stops
+//!    sending RTP to a side on hold (`recvonly`/`inactive`) until it resumes, while the other
+//!    side's media keeps flowing.
 //! 6. DTMF: the session's RFC 4733 and in-band digits are logged by the signalling loop
 //!    (`dtmf call=<call-id> digit=<d> source=rtp`, with the Call-ID of the side they came
 //!    from, [`Gateway::call_id_of_leg`]); INFO digits are answered 200 and logged
@@ -70,7 +72,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_core::runtime::{Runtime, SessionHandle};
-use tandem_core::session::{LegId, LegSpec, SessionId, SessionSpec};
+use tandem_core::session::{ControlChange, LegId, LegSpec, MediaDirection, SessionId, SessionSpec};
 use tandem_sip::dialog::{Dialog, DialogId, DtmfRelay, UacParams, uas};
 use tandem_sip::message::{
     ContentType, HeaderName, Host, Method, NameAddr, Request, Response, StatusCode, Transport, Uri,
@@ -139,6 +141,16 @@ pub enum MediaAction {
         /// Where the callee receives RTP.
         remote: SocketAddr,
     },
+    /// One side put the call on hold or resumed it (re-INVITE/UPDATE): which way media
+    /// flows on its leg now.
+    SetDirection {
+        /// The session.
+        session: SessionId,
+        /// The leg of the side that sent the offer.
+        leg: LegId,
+        /// Seen from Tandem (the peer's `sendonly` is our `RecvOnly`).
+        direction: MediaDirection,
+    },
     /// The call ended: remove its session.
     Remove {
         /// The session.
@@ -197,6 +209,16 @@ pub fn run_media_actions(
             } => {
                 if let Err(e) = runtime.set_remote(session, leg, remote) {
                     tracing::debug!(?session, "gateway: set_remote failed: {e}");
+                }
+            }
+            MediaAction::SetDirection {
+                session,
+                leg,
+                direction,
+            } => {
+                let change = ControlChange::direction(direction);
+                if let Err(e) = runtime.set_leg_controls(session, leg, change) {
+                    tracing::debug!(?session, "gateway: set_leg_controls failed: {e}");
                 }
             }
             MediaAction::Remove { session } => {
@@ -266,6 +288,9 @@ struct Call {
     ok_retransmit: Option<OkRetransmit>,
     /// The caller cancelled while the outbound leg was still being set up.
     cancelled: bool,
+    /// Which way media flows on each leg (0 the caller's, 1 the callee's) as their last
+    /// re-offers left it, seen from Tandem.
+    directions: [MediaDirection; 2],
 }
 
 /// The gateway calls in progress. See the module docs.
@@ -551,6 +576,7 @@ impl Gateway {
                 ringing_sent: false,
                 ok_retransmit: None,
                 cancelled: false,
+                directions: [MediaDirection::SendRecv; 2],
             },
         );
         self.transactions.insert(server, id);
@@ -1019,6 +1045,7 @@ impl Gateway {
                 1,
             )
         };
+        let side_direction = &mut call.directions[leg_index];
         let side_media = call.media.as_ref().and_then(|m| {
             let ports = m.legs.get(leg_index)?;
             Some((m.id, ports.leg, ports.rtp.port()))
@@ -1061,7 +1088,7 @@ impl Gateway {
                                 port,
                                 &running,
                             )
-                            .map(|(sdp, new)| {
+                            .map(|(sdp, new, direction)| {
                                 if new.remote.is_some() && new.remote != side_leg.remote {
                                     side_leg.remote = new.remote;
                                     actions.extend(new.remote.map(|remote| {
@@ -1071,6 +1098,15 @@ impl Gateway {
                                             remote,
                                         }
                                     }));
+                                }
+                                // Hold and resume reach the leg: no RTP to a peer on hold.
+                                if direction != *side_direction {
+                                    *side_direction = direction;
+                                    actions.push(MediaAction::SetDirection {
+                                        session,
+                                        leg,
+                                        direction,
+                                    });
                                 }
                                 sdp
                             })
@@ -1260,8 +1296,9 @@ fn running_policy(session: &LocalSession, policy: &LocalPolicy) -> LocalPolicy {
 }
 
 /// Answers a re-offer from one side on its own, at RTP `port` with the codec `running` that
-/// side runs: the answer and the leg it describes, committed to `session` only when the leg
-/// keeps `running`'s format; `None` otherwise (the session is left as it was).
+/// side runs: the answer, the leg it describes and which way media now flows on it (seen
+/// from Tandem), committed to `session` only when the leg keeps `running`'s format; `None`
+/// otherwise (the session is left as it was).
 fn answer_locally(
     session: &mut LocalSession,
     policy: &LocalPolicy,
@@ -1269,7 +1306,7 @@ fn answer_locally(
     offer: &SessionDescription,
     port: u16,
     running: &LegSpec,
-) -> Option<(SessionDescription, LegSpec)> {
+) -> Option<(SessionDescription, LegSpec, MediaDirection)> {
     let mut trial = session.clone();
     let mut policy = running_policy(session, policy);
     policy.rtp_ports = vec![port];
@@ -1279,8 +1316,9 @@ fn answer_locally(
     if !same_format(&leg, running) {
         return None;
     }
+    let direction = MediaDirection::from_flags(stream.sends(), stream.receives());
     *session = trial;
-    Some((answer, leg))
+    Some((answer, leg, direction))
 }
 
 /// True when `new` runs the codec and telephone-events of `old` (only the peer or the
@@ -1657,7 +1695,14 @@ mod tests {
         let body = String::from_utf8(held.body.clone()).unwrap();
         assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
         assert!(body.contains("a=recvonly"), "{body}");
-        assert!(actions.is_empty(), "{actions:?}");
+        assert_eq!(
+            actions,
+            [MediaAction::SetDirection {
+                session: SessionId(7),
+                leg: LegId(0),
+                direction: MediaDirection::RecvOnly
+            }]
+        );
         // Resume from another port: sendrecv, and the caller's leg follows it.
         let (resumed, actions) = reinvite(&mut h, 3, &offer("sendrecv", 6200, "8 101"));
         assert_eq!(resumed.status, StatusCode::OK);
@@ -1666,11 +1711,18 @@ mod tests {
         assert!(body.contains("a=sendrecv"), "{body}");
         assert_eq!(
             actions,
-            [MediaAction::SetRemote {
-                session: SessionId(7),
-                leg: LegId(0),
-                remote: "127.0.0.1:6200".parse().unwrap()
-            }]
+            [
+                MediaAction::SetRemote {
+                    session: SessionId(7),
+                    leg: LegId(0),
+                    remote: "127.0.0.1:6200".parse().unwrap()
+                },
+                MediaAction::SetDirection {
+                    session: SessionId(7),
+                    leg: LegId(0),
+                    direction: MediaDirection::SendRecv
+                }
+            ]
         );
         // Another codec would need the callee renegotiated: 488, the session keeps running.
         let (refused, actions) = reinvite(&mut h, 4, &offer("sendrecv", 6200, "96"));

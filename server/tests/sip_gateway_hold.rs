@@ -1,0 +1,125 @@
+//! Hold through the B2BUA: a PCMA caller reaches an Opus-only sipp UAS that echoes RTP
+//! through a configured route (a transcoding bridge), then puts the call on hold with a
+//! re-INVITE `a=sendonly` and resumes it (`sipp/uac_hold_resume_media.xml`). The gateway
+//! answers the re-INVITEs itself (`recvonly`, then `sendrecv`, checked by the scenario) and
+//! tshark shows Tandem sending the caller nothing while on hold, though the caller and the
+//! callee's echo keep going, and the caller's stream continuing afterwards.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::capture::{Capture, RtpPacket, tshark_available};
+use support::{Ports, Sipp, Tandem, sipp_available};
+
+fn sipp_xml(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    assert!(
+        tshark_available(),
+        "tshark is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(33);
+    let (callee_sip, callee_media) = (ports.peer_sip + 1, ports.peer_media + 10);
+    let dir = std::env::temp_dir().join(format!("tandem-gw-hold-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tandem.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[routes]]\nmatch = '^sip:hold-'\ntarget = \"sip:127.0.0.1:{callee_sip}\"\n\
+             codecs = [\"opus\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut args = ports.run_args();
+    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
+    let tandem = Tandem::start(&args);
+    let limit = Duration::from_secs(35);
+    let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
+    let callee = Sipp::new(
+        "gw-hold-callee",
+        &sipp_xml("uas_opus_only.xml"),
+        callee_sip,
+        callee_media,
+        1,
+        limit,
+    )
+    .args(&["-rtp_echo"])
+    .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let caller = Sipp::new(
+        "gw-hold-caller",
+        &sipp_xml("uac_hold_resume_media.xml"),
+        ports.peer_sip,
+        ports.peer_media,
+        1,
+        Duration::from_secs(30),
+    )
+    .args(&[format!("127.0.0.1:{}", ports.sip).as_str(), "-s", "hold-1"])
+    .run(limit);
+    let callee = callee.wait(Duration::from_secs(10));
+    let packets = capture.finish(ports.rtp_min, ports.rtp_max);
+    let (status, stderr) = tandem.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(
+        caller.code,
+        Some(0),
+        "caller: {}\ntandem: {stderr}",
+        caller.output
+    );
+    assert_eq!(callee.code, Some(0), "callee: {}", callee.output);
+    let sent: Vec<&RtpPacket> = packets
+        .iter()
+        .filter(|p| p.src == ports.peer_media && p.payload_type == 8)
+        .collect();
+    let back: Vec<&RtpPacket> = packets
+        .iter()
+        .filter(|p| p.dst == ports.peer_media)
+        .collect();
+    assert!(sent.len() >= 200, "the caller sent {} packets", sent.len());
+    let (gap_at, gap) = back
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[1].time - w[0].time))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("transcoded echo reached the caller");
+    assert!(
+        gap >= 2.0,
+        "no pause of Tandem's RTP to the caller during the hold (longest gap {gap:.3} s)"
+    );
+    let (last_before, first_after) = (back[gap_at], back[gap_at + 1]);
+    let sent_during_hold = sent
+        .iter()
+        .filter(|p| p.time > last_before.time && p.time < first_after.time)
+        .count();
+    assert!(
+        sent_during_hold >= 60,
+        "the caller kept sending on hold ({sent_during_hold} packets)"
+    );
+    assert!(gap_at >= 20, "{gap_at} packets reached the caller before");
+    let after = back.len() - gap_at - 1;
+    assert!(
+        after >= 80,
+        "{after} packets reached the caller after the resume"
+    );
+    assert_eq!(first_after.ssrc, last_before.ssrc, "same SSRC after resume");
+    assert_eq!(first_after.seq, last_before.seq.wrapping_add(1));
+    assert!(first_after.marker, "marker bit after the pause");
+    assert!(stderr.contains("gateway call: bridged"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
