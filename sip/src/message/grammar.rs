@@ -107,18 +107,21 @@ const HI: u64 = u64::from_ne_bytes([0x80; 8]);
 
 /// Flags (0x80 in the byte's lane) the bytes of the little-endian word `w` that are below
 /// 0x20 (controls, CR, LF, HTAB), DEL (0x7F) or not ASCII: the bytes a line scanner must look
-/// at one by one. The lowest flag is exact; lanes above it may be flagged spuriously (a
-/// borrow moves up), so only `trailing_zeros() / 8` of a non-zero result is meaningful: the
-/// index of the first such byte.
+/// at one by one. Every lane is exact (no carry crosses a lane), so `trailing_zeros() / 8` of
+/// a non-zero result is the index of the first such byte.
 #[inline(always)]
 pub(crate) fn special_bytes(w: u64) -> u64 {
-    // Classic SWAR tests: (x - 0x01..) & !x & 0x80.. flags a zero byte, and subtracting 0x20
-    // instead flags a byte below 0x20.
-    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    below_space | zero_bytes(w ^ (LO * 0x7f)) | (w & HI)
+    // On the low seven bits of each byte, adding 0x01 reaches 0x80 only from 0x7F, and adding
+    // 0x60 reaches 0x80 from 0x20 up; neither sum leaves its lane. A byte is special when the
+    // first sum, the byte itself (non-ASCII) or the inverse of the second sum has bit 7 set.
+    let low7 = w & !HI;
+    let del = low7 + LO;
+    let printable_or_above = low7 + LO * 0x60;
+    (del | w | !printable_or_above) & HI
 }
 
-/// Flags the zero bytes of `w` (lowest flag exact, as in [`special_bytes`]).
+/// Flags the zero bytes of `w`: the lowest flag is exact; lanes above it may be flagged
+/// spuriously (a borrow moves up), so only the first hit's index is meaningful.
 #[inline(always)]
 fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(LO) & !w & HI
@@ -139,6 +142,22 @@ pub(crate) fn find_any3(s: &[u8], mut i: usize, a: u8, b: u8, c: u8) -> usize {
         i += 8;
     }
     while i < s.len() && s[i] != a && s[i] != b && s[i] != c {
+        i += 1;
+    }
+    i.min(s.len())
+}
+
+/// Index of the first `a` at or after `i`, eight bytes at a time; `s.len()` when there is none.
+#[inline]
+pub(crate) fn find_byte(s: &[u8], mut i: usize, a: u8) -> usize {
+    while let Some(word) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let hits = zero_bytes(u64::from_le_bytes(*word) ^ (LO * u64::from(a)));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] != a {
         i += 1;
     }
     i.min(s.len())
@@ -258,15 +277,16 @@ pub(crate) fn write_quoted(out: &mut String, s: &str) {
 
 /// Index of the first `sep` at or after `i` that is outside quoted strings and `<…>`.
 /// Returns `s.len()` when there is none.
+#[inline]
 pub(crate) fn find_unquoted(s: &[u8], mut i: usize, sep: u8) -> Result<usize, ValueError> {
     while i < s.len() {
         i = find_any3(s, i, b'"', b'<', sep);
         let Some(&byte) = s.get(i) else { break };
         match byte {
             b'"' => i = scan_quoted(s, i)?,
-            b'<' => match s[i..].iter().position(|&b| b == b'>') {
-                Some(p) => i += p + 1,
-                None => return Err(ValueError::new(ParseErrorKind::UnterminatedAngle, i)),
+            b'<' => match find_byte(s, i, b'>') {
+                close if close < s.len() => i = close + 1,
+                _ => return Err(ValueError::new(ParseErrorKind::UnterminatedAngle, i)),
             },
             b if b == sep => return Ok(i),
             _ => i += 1,
@@ -316,6 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn special_bytes_flag_exactly_the_bytes_a_line_scanner_must_look_at() {
+        for b in 0..=255u8 {
+            let special = !(0x20..0x7f).contains(&b);
+            for at in 0..8 {
+                let mut s = *b"abcdefgh";
+                s[at] = b;
+                let m = special_bytes(u64::from_le_bytes(s));
+                let expected = if special { 0x80u64 << (8 * at) } else { 0 };
+                assert_eq!(m, expected, "{b:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
     fn special_bytes_are_found_first_one_exactly() {
         let first = |s: &[u8; 8]| match special_bytes(u64::from_le_bytes(*s)) {
             0 => None,
@@ -347,6 +381,10 @@ mod tests {
         assert_eq!(find_any3(s, 16, b'"', b'<', b','), 17);
         assert_eq!(find_any3(s, 18, b'"', b'<', b','), s.len());
         assert_eq!(find_any3(b"", 0, b'a', b'b', b'c'), 0);
+        assert_eq!(find_byte(b"Max-Forwards: 70", 0, b':'), 12);
+        assert_eq!(find_byte(b"To: x", 0, b':'), 2);
+        assert_eq!(find_byte(b"To: x", 3, b':'), 5);
+        assert_eq!(find_byte(b"", 0, b':'), 0);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The message parser: start line, header lines and body framing (RFC 3261 §7, §18.3, §25).
 //!
-//! One pass over the lines: each header value is copied once, unfolded, into the
-//! [`Headers`] buffer, and list headers are split in place (entries point into the buffer),
-//! so the header section costs two allocations however many headers it has. Strict where
+//! One pass over the lines. The header section is copied once, whole, into the [`Headers`]
+//! buffer; each value or extension name is a span of that copy (folded lines are joined in
+//! the copy) and list headers are split into spans too, so the header section costs two
+//! allocations and one memcpy however many headers it has. Header names are found by their
+//! colon and matched against the known names before any byte-by-byte token check. Strict where
 //! RFC 3261 is: single SP in the start line, `SIP/2.0` only, tokens for methods and header
 //! names, no control characters, UTF-8, a body at least as long as Content-Length. Tolerant
 //! where it allows or where it costs nothing to be: leading CRLFs (§7.5), bare LF line ends,
@@ -45,18 +47,34 @@ enum StartLine {
     Response(StatusCode, String),
 }
 
-/// The header being read: its value is `text[value_start..]` until the next header starts.
+/// The header being read: its value is `copy[value_start..value_end]` of the header section's
+/// copy (see [`Section`]), until the next line says whether it continues.
 struct Pending {
     name: PendingName,
     value_start: usize,
+    value_end: usize,
     at: At,
 }
 
 #[derive(Clone, Copy)]
 enum PendingName {
     Known(HeaderName),
-    /// An extension name at `text[start..end]`.
+    /// An extension name at `copy[start..end]`.
     Other(usize, usize),
+}
+
+/// Maps input offsets to offsets in the copy of the header section the [`Headers`] buffer
+/// holds: the copy starts at input offset `base`, and unfolding has removed `shift` bytes
+/// from it so far.
+struct Section {
+    base: usize,
+    shift: usize,
+}
+
+impl Section {
+    fn at(&self, input_offset: usize) -> usize {
+        input_offset - self.base - self.shift
+    }
 }
 
 /// Parses one message; see [`Message::parse`].
@@ -91,76 +109,62 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
     pos = next;
     line += 1;
 
-    // 32 entries: a dozen headers plus the elements of split lists (Allow alone has ~8).
-    let mut headers = Headers::with_capacity(32, input.len() - pos);
+    // The rest of the valid text is copied once (one memcpy, cut back to the header section
+    // at the end): values and extension names are spans of the copy, so no header costs a
+    // copy of its own. 32 entries: a dozen headers plus the elements of split lists (Allow
+    // alone has ~8).
+    let mut headers = Headers::with_capacity(32, text.len() - pos);
+    headers.text_mut().push_str(&text[pos..]);
+    let mut section = Section {
+        base: pos,
+        shift: 0,
+    };
     let mut content_length: Option<usize> = None;
     let mut pending: Option<Pending> = None;
     loop {
         let at = At { offset: pos, line };
         let (end, next) = scan_line(input, text.len(), at)?;
-        let l = &text[pos..end];
+        let l = &input[pos..end];
+        let line_start = pos;
         pos = next;
         line += 1;
-        if l.is_empty() {
-            if let Some(p) = pending.take() {
-                finish(&mut headers, p, &mut content_length)?;
-            }
-            break;
-        }
-        let lb = l.as_bytes();
-        if grammar::is_ws(lb[0]) {
+        if l.first().is_some_and(|&b| grammar::is_ws(b)) {
             // A continuation line (LWS = [*WSP CRLF] 1*WSP): one SP replaces the fold.
-            if pending.is_none() {
+            let Some(p) = &mut pending else {
                 return Err(at.err(ParseErrorKind::InvalidFolding));
-            }
-            let value_start = pending.as_ref().map_or(0, |p| p.value_start);
-            let text = headers.text_mut();
-            let more = grammar::trim_ws(l);
-            if !more.is_empty() {
-                let kept = trim_end(text.as_bytes(), value_start, text.len());
-                text.truncate(kept);
-                if text.len() > value_start {
-                    text.push(' ');
-                }
-                text.push_str(more);
+            };
+            let more_start = grammar::skip_ws(l, 0);
+            if more_start < l.len() {
+                let more_end = line_start + trim_end(l, more_start, l.len());
+                unfold(headers.text_mut(), &mut section, p, line_start + more_start);
+                p.value_end = section.at(more_end);
             }
             continue;
         }
+        // The previous header is complete: a new one starts, or the header section ends.
         if let Some(p) = pending.take() {
             finish(&mut headers, p, &mut content_length)?;
         }
-        // header-name HCOLON: a token, optional SP/HTAB, ":" (one pass over the name).
-        let name_end = grammar::scan_token(lb, 0);
-        let colon = grammar::skip_ws(lb, name_end);
-        if lb.get(colon) != Some(&b':') {
-            let kind = if name_end == 0 || lb[colon..].contains(&b':') {
-                ParseErrorKind::InvalidHeaderName
-            } else {
-                ParseErrorKind::MissingColon
-            };
-            return Err(at.err(kind));
+        if l.is_empty() {
+            break;
         }
-        let name = &l[..name_end];
-        let value_offset = grammar::skip_ws(lb, colon + 1);
-        let value = &l[value_offset..];
-        let value_at = at.plus(value_offset);
-        let text = headers.text_mut();
-        let name = match HeaderName::from_name(name) {
-            Some(k) => PendingName::Known(k),
-            None => {
-                let ns = text.len();
-                text.push_str(name);
-                PendingName::Other(ns, text.len())
+        let (name, value_offset) = header_name(&text[line_start..end]).map_err(|k| at.err(k))?;
+        let name = match name {
+            Ok(k) => PendingName::Known(k),
+            Err(other) => {
+                PendingName::Other(section.at(line_start), section.at(line_start + other.len()))
             }
         };
-        let value_start = text.len();
-        text.push_str(value);
         pending = Some(Pending {
             name,
-            value_start,
-            at: value_at,
+            value_start: section.at(line_start + value_offset),
+            value_end: section.at(end),
+            at: at.plus(value_offset),
         });
     }
+    // Drop the body (and the line ends) from the copy: only spans of the header section
+    // remain referenced.
+    headers.text_mut().truncate(section.at(pos));
 
     let rest = &input[pos..];
     let body = match content_length {
@@ -187,6 +191,46 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
     })
 }
 
+/// Joins the continuation whose content starts at input offset `more_start` to the pending
+/// value in the copy: the value's trailing whitespace, the line end and the continuation's
+/// leading whitespace become one SP (nothing when the value is still empty), and the bytes
+/// after it move left.
+#[cold]
+fn unfold(copy: &mut String, section: &mut Section, p: &Pending, more_start: usize) {
+    let kept = trim_end(copy.as_bytes(), p.value_start, p.value_end);
+    let more = section.at(more_start);
+    let sp = if kept > p.value_start { " " } else { "" };
+    copy.replace_range(kept..more, sp);
+    section.shift += more - kept - sp.len();
+}
+
+/// Reads `header-name HCOLON` (a token, optional SP/HTAB, ":", optional LWS) at the start
+/// of header line `l`: returns the known name, or the spelling of an extension name, and
+/// where the value starts.
+///
+/// The colon is found first, eight bytes at a time; a known name is a token by construction,
+/// so only extension names are checked byte by byte.
+#[inline]
+fn header_name(l: &str) -> Result<(Result<HeaderName, &str>, usize), ParseErrorKind> {
+    let lb = l.as_bytes();
+    let colon = grammar::find_byte(lb, 0, b':');
+    if colon == lb.len() {
+        return Err(if grammar::scan_token(lb, 0) == 0 {
+            ParseErrorKind::InvalidHeaderName
+        } else {
+            ParseErrorKind::MissingColon
+        });
+    }
+    // Cut before ASCII bytes only, so always on a character boundary.
+    let name = l.get(..trim_end(lb, 0, colon)).unwrap_or_default();
+    let name = match HeaderName::from_name(name) {
+        Some(k) => Ok(k),
+        None if grammar::is_token(name.as_bytes()) => Err(name),
+        None => return Err(ParseErrorKind::InvalidHeaderName),
+    };
+    Ok((name, grammar::skip_ws(lb, colon + 1)))
+}
+
 /// Finds the end of the line starting at `at.offset`: returns where its content ends (before
 /// CRLF, or before a bare LF, a tolerance) and where the next line starts. On the way it
 /// checks the line: no control character but HTAB, except after a backslash (a `quoted-pair`
@@ -194,21 +238,31 @@ pub(crate) fn parse_message(input: &[u8]) -> Result<Message, ParseError> {
 /// DEL in a display name that way), no bare CR, and nothing past `utf8_len`, the valid UTF-8
 /// prefix of the input.
 ///
-/// Eight bytes at a time: a word without a byte below 0x20, 0x7F or above 0x7F is skipped
-/// whole, and otherwise the scan jumps to its first such byte, so per-byte work is spent only
-/// on those bytes.
+/// Sixteen bytes at a time: a word without a byte below 0x20, 0x7F or above 0x7F
+/// is skipped whole, and otherwise the scan jumps to its first such byte, so per-byte work is
+/// spent only on those bytes.
 #[inline]
 fn scan_line(input: &[u8], utf8_len: usize, at: At) -> Result<(usize, usize), ParseError> {
     let start = at.offset;
     let mut i = start;
     loop {
-        while let Some(word) = input.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let special = grammar::special_bytes(u64::from_le_bytes(*word));
-            if special != 0 {
-                i += (special.trailing_zeros() / 8) as usize;
+        // Two words per step: one branch for sixteen bytes.
+        while let Some(pair) = input.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+            let (lo, hi) = pair.split_at(8);
+            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+            let (lo, hi) = (
+                grammar::special_bytes(word(lo)),
+                grammar::special_bytes(word(hi)),
+            );
+            if lo | hi != 0 {
+                i += if lo != 0 {
+                    (lo.trailing_zeros() / 8) as usize
+                } else {
+                    8 + (hi.trailing_zeros() / 8) as usize
+                };
                 break;
             }
-            i += 8;
+            i += 16;
         }
         let Some(&b) = input.get(i) else {
             return Err(at.err(ParseErrorKind::Unterminated));
@@ -238,20 +292,24 @@ fn finish(
     p: Pending,
     content_length: &mut Option<usize>,
 ) -> Result<(), ParseError> {
-    let text = headers.text_mut();
-    let end = trim_end(text.as_bytes(), p.value_start, text.len());
-    text.truncate(end);
+    let end = trim_end(headers.text_mut().as_bytes(), p.value_start, p.value_end);
     match p.name {
         PendingName::Known(HeaderName::ContentLength) => {
-            let n = grammar::parse_u32(&text.as_bytes()[p.value_start..end])
+            let n = grammar::parse_u32(&headers.text_mut().as_bytes()[p.value_start..end])
                 .ok_or(p.at.err(ParseErrorKind::InvalidContentLength))?
                 as usize;
             if content_length.is_some_and(|c| c != n) {
                 return Err(p.at.err(ParseErrorKind::ConflictingContentLength));
             }
-            *content_length = Some(n);
             // The printer writes the body's length; the stored headers never hold it.
-            text.truncate(p.value_start);
+            *content_length = Some(n);
+        }
+        // Nothing to split (the usual Via or Contact): one entry, as `Headers::push` stores it.
+        PendingName::Known(k)
+            if k.is_list()
+                && !has_byte(headers.text_mut().as_bytes(), p.value_start, end, b',') =>
+        {
+            headers.commit_known(k, p.value_start, end);
         }
         PendingName::Known(k) if k.is_list() => {
             let mut i = p.value_start;
@@ -275,6 +333,13 @@ fn finish(
         PendingName::Other(ns, ne) => headers.commit_other(ns, ne, p.value_start, end),
     }
     Ok(())
+}
+
+/// True when `b[start..end]` holds `byte`.
+#[inline]
+fn has_byte(b: &[u8], start: usize, end: usize, byte: u8) -> bool {
+    b.get(..end)
+        .is_some_and(|b| grammar::find_byte(b, start, byte) < end)
 }
 
 /// The end of `b[start..end]` without its trailing SP/HTAB.
