@@ -23,6 +23,9 @@ pub(crate) struct RunArgs {
     /// ng control protocol listen address ([ng] listen; default 127.0.0.1:2223).
     #[arg(long, value_name = "ADDR:PORT")]
     ng: Option<SocketAddr>,
+    /// Serve ng over TCP too, on the same address ([ng] tcp = true; default off).
+    #[arg(long)]
+    ng_tcp: bool,
     /// REST + WebSocket API listen address ([api] listen; default 127.0.0.1:8088).
     #[arg(long, value_name = "ADDR:PORT")]
     api: Option<SocketAddr>,
@@ -41,6 +44,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     let overrides = Overrides {
         sip: args.sip,
         ng: args.ng,
+        ng_tcp: args.ng_tcp,
         api: args.api,
         rtp_ports: args.rtp_ports,
         workers: args.workers,

@@ -87,6 +87,20 @@ pub fn decode(input: &[u8]) -> Result<Value, BencodeError> {
     Ok(value)
 }
 
+/// The length of the one value at the start of `input`; what follows it is not looked at.
+/// This is how a stream is cut into messages (ng over TCP): the value is decoded to find its
+/// end, then dropped.
+///
+/// # Errors
+///
+/// As [`decode`], but never [`BencodeErrorKind::Trailing`]; [`BencodeErrorKind::Truncated`]
+/// means the value may still be completed by more bytes.
+pub fn value_len(input: &[u8]) -> Result<usize, BencodeError> {
+    let mut reader = Reader { input, pos: 0 };
+    reader.value(0)?;
+    Ok(reader.pos)
+}
+
 struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
@@ -337,6 +351,22 @@ mod tests {
         assert_eq!(ping.get("command").and_then(Value::as_str), Some("ping"));
         let pong = dict([("result", Value::str("pong"))]);
         assert_eq!(pong.to_bytes(), b"d6:result4:ponge");
+    }
+
+    #[test]
+    fn value_len_finds_where_the_first_value_ends() {
+        assert_eq!(value_len(b"d7:command4:pinge"), Ok(17));
+        assert_eq!(value_len(b"d7:command4:pingec2 d"), Ok(17));
+        assert_eq!(value_len(b"i-3eli1ee"), Ok(4));
+        let truncated = |input: &[u8]| value_len(input).map_err(|e| e.kind);
+        assert_eq!(
+            truncated(b"d7:command4:pin"),
+            Err(BencodeErrorKind::Truncated)
+        );
+        assert_eq!(truncated(b"d7:comm"), Err(BencodeErrorKind::Truncated));
+        assert_eq!(truncated(b""), Err(BencodeErrorKind::Truncated));
+        assert_eq!(truncated(b"x"), Err(BencodeErrorKind::UnexpectedByte(b'x')));
+        assert_eq!(truncated(b"di1ei2ee"), Err(BencodeErrorKind::KeyNotString));
     }
 
     #[test]

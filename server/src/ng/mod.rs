@@ -1,7 +1,9 @@
 //! The ng control protocol: Kamailio's and OpenSIPS's `rtpengine` modules drive Tandem as they
 //! drive rtpengine.
 //!
-//! A datagram is `<cookie> <bencoded dictionary>`; the reply is `<cookie> <dictionary>`.
+//! A message is `<cookie> <bencoded dictionary>`; the reply is `<cookie> <dictionary>`. Over
+//! UDP each datagram holds one; over TCP (`[ng] tcp`, same address) they follow each other on
+//! the stream.
 //!
 //! - [`bencode`]: the encoding (a reader that rejects malformed input with a typed error).
 //! - [`command`]: framing, command names, dispatch, error replies.
@@ -10,7 +12,9 @@
 //! - [`codecs`]: `codec` `strip`/`mask`/`transcode`/`except` on the offerer's formats.
 //! - [`sdp_rewrite`]: the SDP with Tandem's address and ports.
 //! - [`calls`]: rtpengine's call model (call-id, tags) on the media runtime.
-//! - [`server`]: the UDP listener and the media-timeout watcher.
+//! - [`server`]: the UDP listener, the dispatcher both transports share, and the media-timeout
+//!   watcher.
+//! - [`tcp`]: the TCP listener: cutting the stream into messages, bounds on connections.
 //!
 //! # Supported
 //!
@@ -31,6 +35,7 @@ pub mod cookie_cache;
 pub mod flags;
 pub mod sdp_rewrite;
 pub mod server;
+pub mod tcp;
 
 pub use calls::Calls;
 pub use server::NgServer;

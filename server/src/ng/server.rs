@@ -1,5 +1,6 @@
-//! The ng listener: UDP datagrams in, replies out, through the cookie cache and the call
-//! table; and the watcher that deletes calls whose media timed out.
+//! The ng listeners: UDP datagrams, and (when `[ng] tcp` is on) TCP connections on the same
+//! address (see [`super::tcp`]), both through one cookie cache and one call table; and the
+//! watcher that deletes calls whose media timed out.
 //!
 //! Commands run one after another on a blocking thread (each waits for a media worker's
 //! reply): a retransmission that arrives while its command runs is read after it, and is
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use tandem_core::bus::{Event, EventKind};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 
 use super::calls::Calls;
 use super::command::{Frame, handle};
@@ -23,7 +24,7 @@ use crate::run::shutdown::ShutdownSignal;
 /// Largest datagram read: an ng message with a large SDP stays well under this.
 pub const MAX_DATAGRAM: usize = 65_535;
 
-/// What the listener counts.
+/// What the listeners count.
 #[derive(Debug, Default)]
 pub struct NgStats {
     /// Commands carried out.
@@ -32,31 +33,51 @@ pub struct NgStats {
     pub retransmissions: AtomicU64,
     /// Datagrams dropped: no cookie.
     pub dropped: AtomicU64,
+    /// TCP connections accepted.
+    pub tcp_connections: AtomicU64,
+    /// TCP connections closed at once: [`super::tcp::MAX_CONNECTIONS`] were open.
+    pub tcp_refused: AtomicU64,
+    /// TCP connections closed for bad input: no cookie, not bencode, a message too long or
+    /// too slow to arrive.
+    pub tcp_bad_input: AtomicU64,
 }
 
 /// A bound ng listener, ready to [`serve`](NgServer::serve).
 #[derive(Debug)]
 pub struct NgServer {
     socket: UdpSocket,
+    tcp: Option<TcpListener>,
     stats: Arc<NgStats>,
 }
 
 impl NgServer {
-    /// Binds the UDP socket.
+    /// Binds the UDP socket and, when `tcp`, a TCP listener on the same address and port (the
+    /// port UDP got, when `addr` asks for port 0).
     ///
     /// # Errors
     ///
     /// The bind error.
-    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+    pub async fn bind(addr: SocketAddr, tcp: bool) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        let tcp = match tcp {
+            true => Some(TcpListener::bind(socket.local_addr()?).await?),
+            false => None,
+        };
         Ok(Self {
-            socket: UdpSocket::bind(addr).await?,
+            socket,
+            tcp,
             stats: Arc::default(),
         })
     }
 
-    /// The bound address.
+    /// The bound address (UDP, and TCP when on).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.socket.local_addr().ok()
+    }
+
+    /// True when the TCP listener is bound.
+    pub fn serves_tcp(&self) -> bool {
+        self.tcp.is_some()
     }
 
     /// The counters.
@@ -70,52 +91,97 @@ impl NgServer {
         self,
         calls: Calls,
         events: mpsc::Receiver<Event>,
-        mut shutdown: ShutdownSignal,
+        shutdown: ShutdownSignal,
     ) {
         let calls = Arc::new(Mutex::new(calls));
         watch_timeouts(Arc::downgrade(&calls), events);
-        let mut cache = CookieCache::default();
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            let (len, from) = tokio::select! {
-                received = self.socket.recv_from(&mut buf) => match received {
-                    Ok(r) => r,
-                    // ICMP errors from earlier replies surface here on Linux: not fatal.
-                    Err(_) => continue,
-                },
-                () = shutdown.stopping() => break,
-            };
-            let Some(frame) = Frame::split(&buf[..len]) else {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let now = Instant::now();
-            if let Some(reply) = cache.get(now, frame.cookie) {
-                self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
-                let _ = self.socket.send_to(reply, from).await;
-                continue;
-            }
-            let (cookie, body) = (frame.cookie.to_vec(), frame.body.to_vec());
-            let table = Arc::clone(&calls);
-            let reply = tokio::task::spawn_blocking(move || {
-                let mut calls = table.lock().unwrap_or_else(PoisonError::into_inner);
-                handle(&mut calls, &body)
-            })
-            .await;
-            let Ok(reply) = reply else { continue };
-            self.stats.commands.fetch_add(1, Ordering::Relaxed);
-            let bytes = Frame {
-                cookie: &cookie,
-                body: &[],
-            }
-            .reply(&reply);
-            let _ = self.socket.send_to(&bytes, from).await;
-            cache.insert(Instant::now(), &cookie, bytes);
+        let dispatcher = Dispatcher {
+            calls: Arc::clone(&calls),
+            cache: Arc::default(),
+            stats: Arc::clone(&self.stats),
+        };
+        let tcp = self.tcp.map(|listener| {
+            tokio::spawn(super::tcp::serve(
+                listener,
+                dispatcher.clone(),
+                shutdown.clone(),
+            ))
+        });
+        serve_udp(&self.socket, &dispatcher, shutdown).await;
+        if let Some(tcp) = tcp {
+            let _ = tcp.await;
         }
         let _ = tokio::task::spawn_blocking(move || {
             calls.lock().unwrap_or_else(PoisonError::into_inner).clear();
         })
         .await;
+    }
+}
+
+/// Answers datagrams until `shutdown` says stop.
+async fn serve_udp(socket: &UdpSocket, dispatcher: &Dispatcher, mut shutdown: ShutdownSignal) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (len, from) = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(r) => r,
+                // ICMP errors from earlier replies surface here on Linux: not fatal.
+                Err(_) => continue,
+            },
+            () = shutdown.stopping() => break,
+        };
+        let Some(frame) = Frame::split(&buf[..len]) else {
+            dispatcher.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        if let Some(reply) = dispatcher.execute(frame).await {
+            let _ = socket.send_to(&reply, from).await;
+        }
+    }
+}
+
+/// Carries out framed commands for every listener: the cookie cache first, then the call
+/// table, on a blocking thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Dispatcher {
+    calls: Arc<Mutex<Calls>>,
+    cache: Arc<Mutex<CookieCache>>,
+    pub(crate) stats: Arc<NgStats>,
+}
+
+impl Dispatcher {
+    /// The reply to `frame` (`<cookie> <dictionary>`): the cached one for a cookie seen
+    /// recently, else the command's. `None` only when the blocking task died.
+    pub(crate) async fn execute(&self, frame: Frame<'_>) -> Option<Vec<u8>> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(Instant::now(), frame.cookie)
+            .map(<[u8]>::to_vec);
+        if let Some(reply) = cached {
+            self.stats.retransmissions.fetch_add(1, Ordering::Relaxed);
+            return Some(reply);
+        }
+        let (cookie, body) = (frame.cookie.to_vec(), frame.body.to_vec());
+        let table = Arc::clone(&self.calls);
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut calls = table.lock().unwrap_or_else(PoisonError::into_inner);
+            handle(&mut calls, &body)
+        })
+        .await
+        .ok()?;
+        self.stats.commands.fetch_add(1, Ordering::Relaxed);
+        let bytes = Frame {
+            cookie: &cookie,
+            body: &[],
+        }
+        .reply(&reply);
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(Instant::now(), &cookie, bytes.clone());
+        Some(bytes)
     }
 }
 

@@ -154,9 +154,17 @@ pub fn run(config: Config) -> Result<(), RunError> {
     check_interface(config.media.interface)?;
     let media = Arc::new(Runtime::start(config.media.runtime_config())?);
     let ng = control
-        .block_on(crate::ng::NgServer::bind(config.ng.listen))
+        .block_on(crate::ng::NgServer::bind(config.ng.listen, config.ng.tcp))
         .map_err(setup("binding the ng listener"))?;
-    tracing::info!("ng listening on udp {}", config.ng.listen);
+    let ng_transports = if ng.serves_tcp() {
+        "udp and tcp"
+    } else {
+        "udp"
+    };
+    tracing::info!(
+        "ng listening on {ng_transports} {}",
+        ng.local_addr().unwrap_or(config.ng.listen)
+    );
     let api_listener = control
         .block_on(tokio::net::TcpListener::bind(config.api.listen))
         .map_err(|e| RunError::Setup {

@@ -191,12 +191,16 @@ impl Default for ApiSection {
 pub struct NgSection {
     /// ng protocol listen address, UDP (default 127.0.0.1:2223, rtpengine's customary port).
     pub listen: SocketAddr,
+    /// Also listen on TCP at the same address, as rtpengine's `listen-tcp-ng` (default off,
+    /// as in rtpengine: Kamailio and OpenSIPS speak UDP unless told `tcp:`).
+    pub tcp: bool,
 }
 
 impl Default for NgSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223),
+            tcp: false,
         }
     }
 }
@@ -705,6 +709,9 @@ impl Config {
         }
         listeners.push(("[api] listen", self.api.listen, "TCP"));
         listeners.push(("[ng] listen", self.ng.listen, "UDP"));
+        if self.ng.tcp {
+            listeners.push(("[ng] listen", self.ng.listen, "TCP"));
+        }
         for (i, &(first, addr, protocol)) in listeners.iter().enumerate() {
             let clash = listeners[i + 1..]
                 .iter()

@@ -12,6 +12,8 @@ pub struct Overrides {
     pub sip: Option<SocketAddr>,
     /// `--ng ADDR:PORT`: `[ng] listen`.
     pub ng: Option<SocketAddr>,
+    /// `--ng-tcp`: `[ng] tcp = true` (the flag only turns TCP on).
+    pub ng_tcp: bool,
     /// `--api ADDR:PORT`: `[api] listen`.
     pub api: Option<SocketAddr>,
     /// `--rtp-ports MIN-MAX`: `[media] ports`.
@@ -30,6 +32,9 @@ impl Overrides {
         }
         if let Some(addr) = self.ng {
             config.ng.listen = addr;
+        }
+        if self.ng_tcp {
+            config.ng.tcp = true;
         }
         if let Some(addr) = self.api {
             config.api.listen = addr;

@@ -226,14 +226,17 @@ fn flags_override_the_file_which_overrides_the_defaults() {
     let flags = Overrides {
         sip: Some(addr("127.0.0.1:35071")),
         ng: Some(addr("127.0.0.1:35272")),
+        ng_tcp: true,
         api: Some(addr("127.0.0.1:35271")),
         rtp_ports: Some("36100-36199".parse().unwrap()),
         workers: Some("2".parse().unwrap()),
         interface: Some("127.0.0.3".parse().unwrap()),
     };
+    assert!(!from_file.ng.tcp);
     let c = Config::load(Some(&path), &flags).unwrap();
     assert_eq!(c.sip.listen, addr("127.0.0.1:35071"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35272"));
+    assert!(c.ng.tcp);
     assert_eq!(c.api.listen, addr("127.0.0.1:35271"));
     assert_eq!(c.media.ports.to_string(), "36100-36199");
     assert_eq!(c.media.workers(), 2);
@@ -258,6 +261,26 @@ fn flags_are_checked_with_the_file() {
                 second: "[ng] listen",
                 addr: addr("127.0.0.1:35080"),
                 protocol: "UDP",
+            }
+        }
+    );
+    // ng over TCP shares its address with the UDP listener, so it may clash with the API.
+    let flags = Overrides {
+        api: Some(addr("127.0.0.1:35081")),
+        ng: Some(addr("127.0.0.1:35081")),
+        ng_tcp: true,
+        ..Overrides::default()
+    };
+    let err = Config::load(None, &flags).unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::Invalid {
+            origin: Origin::Defaults,
+            invalid: Invalid::AddressClash {
+                first: "[api] listen",
+                second: "[ng] listen",
+                addr: addr("127.0.0.1:35081"),
+                protocol: "TCP",
             }
         }
     );
