@@ -48,11 +48,11 @@ fn full_command_queue_returns_an_error() {
 #[test]
 fn a_tick_applies_at_most_the_command_budget() {
     let config = WorkerConfig {
-        command_queue: 64,
+        command_queue: 2 * MAX_COMMANDS_PER_TICK,
         ..WorkerConfig::new(0)
     };
     let mut h = Harness::with_config(config);
-    for i in 0..40 {
+    for i in 0..(MAX_COMMANDS_PER_TICK + 24) as u64 {
         h.control.send(remove(i)).unwrap();
     }
     h.now_us += 10_000;
