@@ -751,6 +751,66 @@ impl Runtime {
         }
     }
 
+    /// Plays `source` towards leg `leg` of transcoding session `session`, `repeat_times`
+    /// times, in place of what the other side says (see
+    /// [`announcement`](crate::session::announcement)); `rate_hz` is the session's
+    /// processing rate ([`Transcode::rate_for`](crate::session::transcode::Transcode::rate_for)
+    /// of its legs). Renders on this thread. Returns how long it plays, ms.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::Session`] (unreadable file...),
+    /// [`RuntimeError::QueueFull`], [`RuntimeError::Command`] (no such leg; not a
+    /// transcoder or another rate: `WrongKind`), [`RuntimeError::Timeout`].
+    pub fn announce(
+        &self,
+        session: SessionId,
+        leg: LegId,
+        source: &crate::session::PlaySource,
+        repeat_times: u32,
+        rate_hz: u32,
+    ) -> Result<u64, RuntimeError> {
+        let record = self.record(session)?;
+        let announcement = Box::new(crate::session::Announcement::new(
+            source,
+            rate_hz,
+            repeat_times,
+        )?);
+        let duration_ms = announcement.duration_ms();
+        let request = self.request();
+        self.call(
+            record.worker,
+            request,
+            Command::Announce {
+                request,
+                session,
+                leg,
+                announcement,
+            },
+        )?;
+        Ok(duration_ms)
+    }
+
+    /// Stops the announcement towards a leg.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::UnknownSession`], [`RuntimeError::QueueFull`],
+    /// [`RuntimeError::Command`] (`NothingPlaying`, no such leg), [`RuntimeError::Timeout`].
+    pub fn stop_announcement(&self, session: SessionId, leg: LegId) -> Result<(), RuntimeError> {
+        let record = self.record(session)?;
+        let request = self.request();
+        self.call(
+            record.worker,
+            request,
+            Command::StopAnnouncement {
+                request,
+                session,
+                leg,
+            },
+        )
+    }
+
     /// Starts recording a session into `spec.path` (see [`crate::recording`]): creates the
     /// file on this thread, attaches a tap on the session's worker and waits for it. The file
     /// is finished, and a [`RecordingReport`] sent to [`subscribe_recordings`]

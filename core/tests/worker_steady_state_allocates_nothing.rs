@@ -6,7 +6,8 @@
 //! Midway, legs are put on hold, muted and blocked (and later released) in every session
 //! kind, so the controls' paths run inside the window too. The first relay and the
 //! transcoder are recorded (stereo; one recording paused and resumed mid-window); the
-//! recorder thread drains and writes the files on its own thread.
+//! recorder thread drains and writes the files on its own thread. An announcement plays into
+//! the transcoder and finishes inside the window.
 //!
 //! The global allocator counts allocations made on the current thread while armed (it never
 //! panics inside the allocator: the test asserts afterwards). Peers run on the same thread
@@ -24,6 +25,7 @@ use tandem_core::rtp::telephone_event::SenderConfig;
 use tandem_core::rtp::{
     EventCode, PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc, TelephoneEventSender,
 };
+use tandem_core::session::Announcement;
 use tandem_core::session::{
     CodecSpec, ConferenceSpec, ControlChange, LegId, LegSpec, MediaDirection, PlaySource, PlaySpec,
     PreparedMember, PreparedSession, SessionId, SessionSpec,
@@ -369,11 +371,38 @@ fn worker_steady_state_allocates_nothing() {
         recorder.commit(pending).unwrap();
     }
 
+    // An announcement into the transcoder towards its PCMU leg: 10 plays of 500 ms, so it
+    // ends inside the measured window.
+    let tone: Vec<i16> = (0..8000)
+        .map(|k| {
+            (6000.0 * (2.0 * std::f64::consts::PI * 700.0 * f64::from(k) / 16000.0).sin()) as i16
+        })
+        .collect();
+    let announcement = Announcement::new(
+        &PlaySource::Pcm {
+            rate_hz: 16000,
+            samples: tone.into(),
+        },
+        16000,
+        10,
+    )
+    .unwrap();
+    worker.apply(
+        now,
+        Command::Announce {
+            request: RequestId(100),
+            session: SessionId(3),
+            leg: LegId(0),
+            announcement: Box::new(announcement),
+        },
+    );
+
     let mut bufs = PacketBuf::new_vec(MAX_BATCH);
     let mut meta = RecvMeta::new_vec(MAX_BATCH);
     let mut received = 0u64;
     let mut digits = 0u64;
     let mut talk_events = 0u64;
+    let mut announced = 0u64;
     let mut now_us = now;
     let mut window = None;
     for tick in 0..WARM_TICKS + MEASURED_TICKS {
@@ -431,6 +460,9 @@ fn worker_steady_state_allocates_nothing() {
                 match e.kind {
                     EventKind::Dtmf { .. } => digits += 1,
                     EventKind::TalkingStarted | EventKind::TalkingStopped => talk_events += 1,
+                    EventKind::PlaybackFinished if e.session == SessionId(3) => {
+                        announced += 1;
+                    }
                     _ => {}
                 }
             }
@@ -478,6 +510,7 @@ fn worker_steady_state_allocates_nothing() {
     assert!(received > 18_000, "{received} packets reached the peers");
     assert!(digits >= 10, "{digits} DTMF events");
     assert!(talk_events >= 4, "{talk_events} talk events");
+    assert_eq!(announced, 1, "the announcement finished once");
     let rtcp: u64 = [(1, 0), (3, 0), (3, 1), (5, 0)]
         .iter()
         .map(|&(s, l)| {

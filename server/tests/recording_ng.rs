@@ -5,7 +5,9 @@
 //! callee's on the right (Goertzel energy at each tone). Bad input gets typed error replies:
 //! an unknown call, stop or pause without a recording, a directory that cannot be created.
 //!
-//! Test numbers 34 and 35 ([`support::Ports::for_test`]).
+//! `play media` / `stop media` are tested here too (they share the call set-up).
+//!
+//! Test numbers 34, 35 and 37 ([`support::Ports::for_test`]).
 
 mod support;
 
@@ -323,6 +325,165 @@ fn bad_recording_requests_get_typed_error_replies() {
         ("call-id", Value::str("bad-35")),
     ]);
     assert_eq!(result(&query).0, "ok");
+    let (status, _) = tandem.terminate();
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `play media` plays a WAV file to one side of a relayed call, in place of the other
+/// side's audio, for `repeat-times` plays; the reply says how long; then the other side is
+/// heard again. Bad requests get error replies. Test number 37.
+#[test]
+fn play_media_replaces_the_other_side_for_its_duration() {
+    let dir = scratch("play");
+    let ports = Ports::for_test(37);
+    let tandem = start(37, &dir);
+    let mut ng = Ng::new(ports.ng);
+    // 500 ms of 1 kHz, played twice.
+    let wav = dir.join("announce.wav");
+    let pcm: Vec<i16> = (0..4000)
+        .map(|k| {
+            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(k) / 8000.0).sin()) as i16
+        })
+        .collect();
+    tandem_codecs::file::wav::write(&wav, 8000, &pcm).unwrap();
+
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    caller.set_nonblocking(true).unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let call_id = Value::str("play-37");
+    let offer = ng.call(&[
+        ("command", Value::str("offer")),
+        ("call-id", call_id.clone()),
+        ("from-tag", Value::str("caller")),
+        ("sdp", sdp(caller.local_addr().unwrap().port())),
+    ]);
+    assert_eq!(result(&offer).0, "ok", "{offer:?}");
+    let towards_callee = media_port(&offer);
+    let play = |ng: &mut Ng, extra: &[(&str, Value)]| {
+        let mut pairs = vec![
+            ("command", Value::str("play media")),
+            ("call-id", call_id.clone()),
+            ("from-tag", Value::str("caller")),
+        ];
+        pairs.extend(extra.iter().cloned());
+        ng.call(&pairs)
+    };
+    // Before the answer there is no media to play into.
+    let early = play(&mut ng, &[("file", Value::str(&wav.display().to_string()))]);
+    assert_eq!(result(&early).0, "error");
+    let answer = ng.call(&[
+        ("command", Value::str("answer")),
+        ("call-id", call_id.clone()),
+        ("from-tag", Value::str("caller")),
+        ("to-tag", Value::str("callee")),
+        ("sdp", sdp(callee.local_addr().unwrap().port())),
+    ]);
+    assert_eq!(result(&answer).0, "ok", "{answer:?}");
+    let towards_caller = media_port(&answer);
+    for (extra, reason) in [
+        (vec![], "missing or malformed key \"file\""),
+        (
+            vec![("file", Value::str("/nonexistent/x.wav"))],
+            "media runtime: cannot read /nonexistent/x.wav",
+        ),
+        (
+            vec![
+                ("file", Value::str(&wav.display().to_string())),
+                ("repeat-times", Value::Int(0)),
+            ],
+            "missing or malformed key \"repeat-times\"",
+        ),
+    ] {
+        let reply = play(&mut ng, &extra);
+        let (status, got) = result(&reply);
+        assert_eq!(status, "error");
+        assert!(got.starts_with(reason), "{got}");
+    }
+    let stop = |ng: &mut Ng| {
+        ng.call(&[
+            ("command", Value::str("stop media")),
+            ("call-id", call_id.clone()),
+            ("from-tag", Value::str("caller")),
+        ])
+    };
+    assert_eq!(result(&stop(&mut ng)), ("error", "no media is playing"));
+
+    // Three seconds: the callee says 600 Hz throughout; at 0.5 s the caller starts hearing
+    // the file instead, for one second.
+    let started = Instant::now();
+    let mut heard: Vec<(Duration, Vec<i16>)> = Vec::new();
+    let mut played_at = None;
+    let mut buf = [0u8; 2048];
+    for i in 0..150u32 {
+        caller
+            .send_to(
+                &tone_packet(300.0, i, 0x3737),
+                ("127.0.0.1", towards_caller),
+            )
+            .unwrap();
+        callee
+            .send_to(
+                &tone_packet(600.0, i, 0x3838),
+                ("127.0.0.1", towards_callee),
+            )
+            .unwrap();
+        if i == 25 {
+            let reply = play(
+                &mut ng,
+                &[
+                    ("file", Value::str(&wav.display().to_string())),
+                    ("repeat-times", Value::Int(2)),
+                ],
+            );
+            assert_eq!(result(&reply).0, "ok", "{reply:?}");
+            assert_eq!(reply.get("duration"), Some(&Value::Int(1000)));
+            played_at = Some(started.elapsed());
+        }
+        while let Ok(n) = caller.recv(&mut buf) {
+            let payload = &buf[12.min(n)..n];
+            let pcm = payload
+                .iter()
+                .map(|&b| tandem_codecs::g711::ulaw::decode(b))
+                .collect();
+            heard.push((started.elapsed(), pcm));
+        }
+        let next = started + Duration::from_millis(20 * u64::from(i + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let played_at = played_at.unwrap();
+    let window = |from_ms: u64, to_ms: u64| -> Vec<i16> {
+        heard
+            .iter()
+            .filter(|(at, _)| {
+                *at >= played_at + Duration::from_millis(from_ms)
+                    && *at < played_at + Duration::from_millis(to_ms)
+            })
+            .flat_map(|(_, pcm)| pcm.iter().copied())
+            .collect()
+    };
+    let during = window(200, 800);
+    let after = window(1400, 2200);
+    assert!(
+        during.len() > 2000 && after.len() > 2000,
+        "{} {}",
+        during.len(),
+        after.len()
+    );
+    assert!(
+        power(&during, 1000.0) > 100.0 * power(&during, 600.0),
+        "the file replaces the callee while it plays"
+    );
+    assert!(
+        power(&after, 600.0) > 100.0 * power(&after, 1000.0),
+        "the callee is heard again afterwards"
+    );
+    // Finished, but still stoppable once; then nothing plays.
+    assert_eq!(result(&stop(&mut ng)).0, "ok");
+    assert_eq!(result(&stop(&mut ng)), ("error", "no media is playing"));
+
+    let deleted = ng.call(&[("command", Value::str("delete")), ("call-id", call_id)]);
+    assert_eq!(result(&deleted).0, "ok");
     let (status, _) = tandem.terminate();
     assert!(status.success());
     std::fs::remove_dir_all(&dir).unwrap();

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use tandem_drivers::PortError;
 
 use crate::recording::Tap;
+use crate::session::Announcement;
 use crate::session::{ControlChange, LegId, PreparedMember, PreparedSession, SessionId};
 
 /// Identifies a request so its reply can be matched.
@@ -142,6 +143,28 @@ pub enum Command {
         /// What to change.
         change: ControlChange,
     },
+    /// Play an announcement towards a leg of a transcoding session, in place of what the
+    /// other side says. Replied to with `Done`; a replaced announcement, or this one when
+    /// refused, comes back as [`Retired::Announcement`](crate::bus::Retired::Announcement).
+    Announce {
+        /// For the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The leg that hears it.
+        leg: LegId,
+        /// The rendered media.
+        announcement: Box<Announcement>,
+    },
+    /// Stop the announcement towards a leg. Replied to with `Done`.
+    StopAnnouncement {
+        /// For the reply.
+        request: RequestId,
+        /// The session.
+        session: SessionId,
+        /// The leg.
+        leg: LegId,
+    },
     /// Attach a recording to a session (one at a time). Replied to with `Done`; on failure
     /// the tap comes back as [`Retired::Tap`](crate::bus::Retired::Tap).
     StartRecording {
@@ -216,6 +239,14 @@ pub enum CommandError {
     /// The command does not apply to this kind of session.
     #[error("session {0:?} does not support this command")]
     WrongKind(SessionId),
+    /// No announcement plays towards the leg.
+    #[error("nothing is playing towards leg {leg:?} of session {session:?}")]
+    NothingPlaying {
+        /// The session.
+        session: SessionId,
+        /// The leg.
+        leg: LegId,
+    },
     /// The session is already being recorded.
     #[error("session {0:?} is already being recorded")]
     RecordingActive(SessionId),
@@ -240,6 +271,7 @@ impl CommandError {
             Self::SessionsFull { .. } => "sessions_full",
             Self::RoomFull { .. } => "room_full",
             Self::WrongKind(_) => "wrong_kind",
+            Self::NothingPlaying { .. } => "nothing_playing",
             Self::RecordingActive(_) => "recording_active",
             Self::NotRecording(_) => "not_recording",
             Self::Ports(_) => "ports",

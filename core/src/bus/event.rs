@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use crate::bus::command::{CommandError, RequestId};
 use crate::recording::Tap;
+use crate::session::Announcement;
 use crate::session::conference::EncoderBank;
 use crate::session::{LegControls, LegId, LegReport, PreparedMember, PreparedSession, SessionId};
 
@@ -124,6 +125,8 @@ pub enum Retired {
     Member(Box<PreparedMember>),
     /// A conference encoder bank no leg uses any more (or a joining leg's spare).
     Encoders(Box<EncoderBank>),
+    /// An announcement replaced, stopped or refused.
+    Announcement(Box<Announcement>),
     /// A stopped recording's tap (or one that could not be attached): dropping it tells the
     /// recorder to finish the file.
     Tap(Box<Tap>),

@@ -1,7 +1,8 @@
 //! Media sessions: what a worker runs. A session is a set of legs (an RTP/RTCP port pair each)
 //! and what connects them: a [relay] (same codec, no decoding), a [transcoder](transcode) (any
 //! codec pair, DTMF conversion), a [conference room](conference) (mix-minus over the top
-//! talkers), an [echo], or a [player](play).
+//! talkers), an [echo], or a [player](play). A transcoder can also play an
+//! [announcement] into a call.
 //!
 //! # Life of a session
 //!
@@ -26,6 +27,7 @@
 //! codec and that rate ([`media::Ingress`] in, [`media::Packetizer`] out), so packet-time
 //! conversion falls out of the encoder's PCM FIFO.
 
+pub mod announcement;
 pub mod conference;
 pub mod controls;
 pub mod echo;
@@ -54,6 +56,7 @@ use crate::rtp::rtcp::NtpTime;
 use crate::rtp::{PayloadType, Ssrc};
 use crate::worker::tick::TxQueue;
 
+pub use announcement::Announcement;
 pub use conference::ConferenceSpec;
 pub use controls::{ControlChange, LegControls, MediaDirection};
 pub use leg::{LegCounters, LegReport};
@@ -554,6 +557,28 @@ impl PreparedSession {
         let controls = leg.controls.with(change);
         leg.set_controls(now_us, controls);
         Some(controls)
+    }
+
+    /// Plays `announcement` towards leg `index` (transcoders only). Returns the one it
+    /// replaces, or hands `announcement` back when the session cannot take it.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn announce(
+        &mut self,
+        index: usize,
+        announcement: Box<Announcement>,
+    ) -> Result<Option<Box<Announcement>>, Box<Announcement>> {
+        match &mut self.kind {
+            Kind::Transcode(s) => s.announce(index, announcement),
+            _ => Err(announcement),
+        }
+    }
+
+    /// Takes the announcement playing (or played) towards leg `index`, if any.
+    pub(crate) fn take_announcement(&mut self, index: usize) -> Option<Box<Announcement>> {
+        match &mut self.kind {
+            Kind::Transcode(s) => s.take_announcement(index),
+            _ => None,
+        }
     }
 
     /// The conference, if this session is one.

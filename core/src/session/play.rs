@@ -69,7 +69,7 @@ pub struct PlaySpec {
 }
 
 /// Renders `source` at `rate`. Allocates (control plane only).
-fn render(source: &PlaySource, rate: u32) -> Result<Vec<i16>, SessionError> {
+pub(crate) fn render(source: &PlaySource, rate: u32) -> Result<Vec<i16>, SessionError> {
     match source {
         PlaySource::Wav(path) => {
             let (info, pcm) =

@@ -54,6 +54,7 @@ use tandem_dsp::dtmf::{
 use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
 use crate::rtp::{DigitNotice, EventCode, RtpTimestamp};
+use crate::session::announcement::Announcement;
 use crate::session::leg::{Leg, PayloadClass};
 use crate::session::media::{FRAME_MS, Ingress, Packetizer, processing_rate, samples};
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
@@ -144,6 +145,8 @@ struct Direction {
     pcm: Box<[i16]>,
     tone: Box<[i16]>,
     digits: DigitQueue,
+    /// Media played towards the destination in place of the source's audio.
+    announcement: Option<Box<Announcement>>,
 }
 
 impl std::fmt::Debug for Direction {
@@ -188,6 +191,7 @@ impl Direction {
             pcm: vec![0; frame].into_boxed_slice(),
             tone: vec![0; frame].into_boxed_slice(),
             digits: DigitQueue::new(),
+            announcement: None,
         })
     }
 
@@ -269,6 +273,17 @@ impl Direction {
         if src.controls.mute_in || dst.controls.mute_out {
             self.pcm.fill(0);
         }
+        // An announcement replaces the source's audio (muted or not), unless the destination
+        // is muted itself.
+        let mut announced = false;
+        if let Some(announcement) = self.announcement.as_deref_mut() {
+            if !announcement.is_finished() && !dst.controls.mute_out {
+                announced = true;
+                if announcement.play_into(&mut self.pcm) {
+                    ctx.emit(Some(dst.id), EventKind::PlaybackFinished);
+                }
+            }
+        }
         let tones = !self.generator.is_idle();
         if tones {
             let n = self.generator.generate_into(&mut self.tone);
@@ -279,7 +294,7 @@ impl Direction {
         let busy = dst.poll_events(ctx);
         dst.out.advance(self.packetizer.frame_units());
         if let Some(len) = self.packetizer.push_frame(&self.pcm) {
-            if src.controls.block_media && !tones && len > 0 {
+            if src.controls.block_media && !tones && !announced && len > 0 {
                 src.counters.blocked += 1;
             } else if len > 0 && !busy {
                 let ts = RtpTimestamp(dst.out.clock().0.wrapping_sub(self.packetizer.rtp_step()));
@@ -302,8 +317,14 @@ pub struct Transcode {
 }
 
 impl Transcode {
+    /// The processing rate of a transcoder between `a` and `b`: 16 kHz when either side is
+    /// wideband, else 8 kHz (what [`Announcement`]s for it are rendered at).
+    pub fn rate_for(a: &LegSpec, b: &LegSpec) -> u32 {
+        processing_rate(a.codec.format).max(processing_rate(b.codec.format))
+    }
+
     pub(crate) fn new(id: SessionId, a: &LegSpec, b: &LegSpec) -> Result<Self, SessionError> {
-        let rate = processing_rate(a.codec.format).max(processing_rate(b.codec.format));
+        let rate = Self::rate_for(a, b);
         Ok(Self {
             legs: [
                 Leg::new(LegId::A, a, leg_seed(id, LegId::A)),
@@ -363,6 +384,29 @@ impl Transcode {
         let [ab, ba] = &mut self.dirs;
         ab.tick(ctx, a, b, self.rate);
         ba.tick(ctx, b, a, self.rate);
+    }
+
+    /// Plays `announcement` towards leg `index`; returns the one it replaces. Refused (handed
+    /// back) for a leg that does not exist or a rate other than the session's.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn announce(
+        &mut self,
+        index: usize,
+        announcement: Box<Announcement>,
+    ) -> Result<Option<Box<Announcement>>, Box<Announcement>> {
+        if index > 1 || announcement.rate() != self.rate {
+            return Err(announcement);
+        }
+        // Direction 1 - index ends at leg `index`.
+        Ok(self.dirs[1 - index].announcement.replace(announcement))
+    }
+
+    /// Takes the announcement towards leg `index`, if any.
+    pub(crate) fn take_announcement(&mut self, index: usize) -> Option<Box<Announcement>> {
+        if index > 1 {
+            return None;
+        }
+        self.dirs[1 - index].announcement.take()
     }
 
     /// Queues DTMF into leg `index`: RFC 4733 if it negotiated telephone-events, tones

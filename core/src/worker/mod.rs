@@ -49,6 +49,7 @@ use crate::bus::{
 };
 use crate::recording::Tap;
 use crate::rtp::rtcp::NtpTime;
+use crate::session::Announcement;
 use crate::session::{
     ControlChange, Ctx, LegControls, LegCounters, LegId, LegReport, PreparedMember,
     PreparedSession, SessionId,
@@ -408,6 +409,35 @@ impl<B: PacketIo> Worker<B> {
                     Err(error) => Reply::Failed(error),
                 },
             ),
+            Command::Announce {
+                request,
+                session,
+                leg,
+                announcement,
+            } => match self.announce(session, leg, announcement) {
+                Ok(old) => {
+                    if let Some(old) = old {
+                        self.out.notice(Notice::Retired(Retired::Announcement(old)));
+                    }
+                    (Some(request), Reply::Done)
+                }
+                Err((error, announcement)) => {
+                    self.out
+                        .notice(Notice::Retired(Retired::Announcement(announcement)));
+                    (Some(request), Reply::Failed(error))
+                }
+            },
+            Command::StopAnnouncement {
+                request,
+                session,
+                leg,
+            } => match self.stop_announcement(session, leg) {
+                Ok(old) => {
+                    self.out.notice(Notice::Retired(Retired::Announcement(old)));
+                    (Some(request), Reply::Done)
+                }
+                Err(error) => (Some(request), Reply::Failed(error)),
+            },
             Command::StartRecording {
                 request,
                 session,
@@ -874,6 +904,51 @@ impl<B: PacketIo> Worker<B> {
             .as_mut()
             .and_then(|s| s.set_controls(index, now_us, change))
             .ok_or(CommandError::UnknownLeg { session: id, leg })
+    }
+
+    /// Plays an announcement towards a leg of a transcoding session; returns the one it
+    /// replaces. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`],
+    /// [`CommandError::WrongKind`] (not a transcoder, or rendered at another rate), with the
+    /// announcement handed back.
+    #[allow(clippy::result_large_err, clippy::type_complexity)]
+    pub fn announce(
+        &mut self,
+        id: SessionId,
+        leg: LegId,
+        announcement: Box<Announcement>,
+    ) -> Result<Option<Box<Announcement>>, (CommandError, Box<Announcement>)> {
+        let (slot, index) = match self.leg_of(id, leg) {
+            Ok(found) => found,
+            Err(error) => return Err((error, announcement)),
+        };
+        match self.sessions[slot].as_mut() {
+            Some(session) => session
+                .announce(index, announcement)
+                .map_err(|a| (CommandError::WrongKind(id), a)),
+            None => Err((CommandError::UnknownSession(id), announcement)),
+        }
+    }
+
+    /// Stops the announcement towards a leg and returns it, to be freed off the worker.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownSession`], [`CommandError::UnknownLeg`],
+    /// [`CommandError::NothingPlaying`].
+    pub fn stop_announcement(
+        &mut self,
+        id: SessionId,
+        leg: LegId,
+    ) -> Result<Box<Announcement>, CommandError> {
+        let (slot, index) = self.leg_of(id, leg)?;
+        self.sessions[slot]
+            .as_mut()
+            .and_then(|s| s.take_announcement(index))
+            .ok_or(CommandError::NothingPlaying { session: id, leg })
     }
 
     /// Attaches a recording to a session. Allocates nothing.

@@ -32,8 +32,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tandem_core::bus::CommandError;
 use tandem_core::runtime::{Runtime, RuntimeError};
-use tandem_core::session::{ControlChange, LegId, LegReport, LegSpec, SessionId, SessionSpec};
+use tandem_core::session::transcode::Transcode;
+use tandem_core::session::{
+    ControlChange, LegId, LegReport, LegSpec, PlaySource, SessionId, SessionSpec,
+};
 use tandem_sip::sdp::{Connection, Host, PayloadFormat, SessionDescription};
 
 use super::bencode::{Value, dict};
@@ -85,6 +89,9 @@ pub enum CallError {
     /// A recording cannot start, stop or pause.
     #[error(transparent)]
     Recording(#[from] RecordingsError),
+    /// `stop media` with nothing playing towards that side.
+    #[error("no media is playing")]
+    NotPlaying,
     /// `stop recording` or `pause recording` on a call that is not being recorded.
     #[error("the call is not being recorded")]
     NotRecording,
@@ -1084,6 +1091,95 @@ impl Calls {
                 .set_leg_controls(call.session, LegId(side as u32), change)?;
         }
         Ok(Self::ok_with(Vec::new()))
+    }
+
+    /// The side a command names by `from-tag` (or `label`).
+    fn side_of(call: &Call, message: &Value) -> Result<usize, CallError> {
+        match (optional(message, "from-tag"), optional(message, "label")) {
+            (Some(tag), _) => call
+                .sides
+                .iter()
+                .position(|s| s.tag == tag)
+                .ok_or(CallError::UnknownTag(tag)),
+            (None, Some(label)) => call
+                .sides
+                .iter()
+                .position(|s| s.label.as_deref() == Some(label.as_str()))
+                .ok_or(CallError::UnknownTag(label)),
+            (None, None) => Err(CallError::Key("from-tag")),
+        }
+    }
+
+    /// `play media`: plays a WAV file (`file`) to the side named by `from-tag` (or
+    /// `label`), `repeat-times` times (default once), in place of what the other side says;
+    /// the reply's `duration` is its length in ms, all repetitions. A relayed call becomes a
+    /// same-codec transcoder on the same ports first (playing needs an encoder). `blob` and
+    /// `db-id` are not supported.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError`]: unknown call or tag, no `file`, an unreadable or invalid WAV file
+    /// (`Runtime`), a call not answered yet.
+    pub fn play_media(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call_id = Self::call_id(message)?.to_owned();
+        let call = self.calls.get_mut(&call_id).ok_or(CallError::UnknownCall)?;
+        let side = Self::side_of(call, message)?;
+        if message.get("blob").is_some() || message.get("db-id").is_some() {
+            return Err(CallError::NotSupported(
+                "play media from a blob or db-id".into(),
+            ));
+        }
+        let file = text(message, "file")?;
+        let repeat_times = match message.get("repeat-times") {
+            None => 1,
+            Some(v) => v
+                .as_int()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or(CallError::Key("repeat-times"))?,
+        };
+        let [a, b] = call
+            .legs
+            .ok_or_else(|| CallError::NotSupported("play media before the answer".into()))?;
+        if !call.transcoding {
+            self.runtime
+                .replace_session(call.session, &SessionSpec::Transcode { a, b })?;
+            call.transcoding = true;
+        }
+        let duration_ms = self.runtime.announce(
+            call.session,
+            LegId(side as u32),
+            &PlaySource::Wav(file.into()),
+            repeat_times,
+            Transcode::rate_for(&a, &b),
+        )?;
+        Ok(Self::ok_with(vec![(
+            b"duration".to_vec(),
+            Value::Int(duration_ms as i64),
+        )]))
+    }
+
+    /// `stop media`: stops what `play media` plays to the side named by `from-tag`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownCall`], [`CallError::UnknownTag`], [`CallError::NotPlaying`].
+    pub fn stop_media(&mut self, message: &Value) -> Result<Value, CallError> {
+        let call = self
+            .calls
+            .get(Self::call_id(message)?)
+            .ok_or(CallError::UnknownCall)?;
+        let side = Self::side_of(call, message)?;
+        match self
+            .runtime
+            .stop_announcement(call.session, LegId(side as u32))
+        {
+            Ok(()) => Ok(Self::ok_with(Vec::new())),
+            Err(RuntimeError::Command(
+                CommandError::NothingPlaying { .. } | CommandError::WrongKind(_),
+            )) => Err(CallError::NotPlaying),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A leg of `session` saw no RTP for its media timeout: its call is deleted (logged),

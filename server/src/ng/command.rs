@@ -77,17 +77,16 @@ pub enum Command {
     /// `block media`, `unblock media`, `silence media`, `unsilence media`, `block DTMF`,
     /// `unblock DTMF`.
     Control(MediaControl),
-    /// `play media`, `stop media`: refused with "not supported yet".
+    /// `play media`.
+    PlayMedia,
+    /// `stop media`.
+    StopMedia,
+    /// The other known commands of [`REFUSED`]: refused with "not supported yet".
     NotSupported(&'static str),
 }
 
 /// Commands Tandem knows but refuses, by their normalised names.
-const REFUSED: &[&str] = &[
-    "play media",
-    "stop media",
-    "start forwarding",
-    "stop forwarding",
-];
+const REFUSED: &[&str] = &["start forwarding", "stop forwarding"];
 
 impl Command {
     /// The command named `name`: case, `-` and `_` do not matter (`play DTMF`,
@@ -118,6 +117,8 @@ impl Command {
             "unsilence media" => Command::Control(MediaControl::SilenceMedia(false)),
             "block dtmf" => Command::Control(MediaControl::BlockDtmf(true)),
             "unblock dtmf" => Command::Control(MediaControl::BlockDtmf(false)),
+            "play media" => Command::PlayMedia,
+            "stop media" => Command::StopMedia,
             other => Command::NotSupported(REFUSED.iter().find(|r| **r == other)?),
         })
     }
@@ -157,6 +158,8 @@ pub fn handle(calls: &mut Calls, body: &[u8]) -> Value {
         Command::StopRecording => calls.stop_recording(&message),
         Command::PauseRecording => calls.pause_recording(&message),
         Command::Control(control) => calls.control(&message, control),
+        Command::PlayMedia => calls.play_media(&message),
+        Command::StopMedia => calls.stop_media(&message),
         Command::NotSupported(name) => Err(CallError::NotSupported(name.to_owned())),
     };
     result.unwrap_or_else(|e| {
@@ -221,9 +224,10 @@ mod tests {
             Command::from_name("start-recording"),
             Some(Command::StartRecording)
         );
+        assert_eq!(Command::from_name("stop media"), Some(Command::StopMedia));
         assert_eq!(
-            Command::from_name("stop media"),
-            Some(Command::NotSupported("stop media"))
+            Command::from_name("start forwarding"),
+            Some(Command::NotSupported("start forwarding"))
         );
         assert_eq!(Command::from_name("frobnicate"), None);
         assert_eq!(

@@ -21,9 +21,9 @@
 //! `ping`, `offer`, `answer`, `delete`, `query`, `list`, `statistics`, `play DTMF`,
 //! `start recording`/`stop recording`/`pause recording` and the `record call` option (one
 //! stereo WAV per call in `[recording] dir`, caller left; see [`crate::recordings`]),
-//! `block DTMF`/`unblock DTMF`, `block media`/`unblock media`, `silence media`/`unsilence
-//! media`. Refused with "... is not supported yet": `play media`/`stop media`. One audio
-//! stream per call
+//! `play media` (a WAV `file`, `repeat-times`, to the side named by `from-tag`),
+//! `stop media`, `block DTMF`/`unblock DTMF`, `block media`/`unblock media`,
+//! `silence media`/`unsilence media`. One audio stream per call
 //! (other streams are disabled in the SDP, with a warning); plain RTP only (SRTP, DTLS and
 //! ICE other than `ICE=remove` are refused).
 
