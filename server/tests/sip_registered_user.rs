@@ -11,7 +11,8 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,26 @@ fn invite_status(server: SocketAddr, user: &str) -> u16 {
         }
     }
     panic!("no final response to the INVITE for {user} within 5 s");
+}
+
+/// `GET /metrics` from the API at `api`: the exposition text.
+fn metrics(api: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(api).expect("the API listens");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tandem\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+/// The value of the sample `name` (with its labels, as printed) in an exposition.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[test]
@@ -143,6 +164,7 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     .args(&["-rtp_echo"])
     .spawn();
     std::thread::sleep(Duration::from_millis(500));
+    let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let caller = Sipp::new(
         "alice-caller",
         &scenario("uac_pcap_digits.xml"),
@@ -152,8 +174,19 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
         Duration::from_secs(35),
     )
     .args(&[server.as_str(), "-s", "alice"])
-    .run(limit);
+    .spawn();
+    // While the call is up (it lasts about 14 s), /metrics shows it and its transcoder.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let during = loop {
+        let text = metrics(api);
+        if sample(&text, "tandem_calls") == Some(1.0) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let caller = caller.wait(limit);
     let callee = callee.wait(Duration::from_secs(10));
+    let after = metrics(api);
     let packets = capture.finish(ports.rtp_min, ports.rtp_max);
     let (status, stderr) = tandem.terminate();
 
@@ -202,5 +235,24 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     ] {
         assert!(line.contains(zero), "{zero} expected: {line}");
     }
+    // The SIP side's counters: the refusals, the call, its PCMA-PCMU transcoder.
+    assert_eq!(sample(&during, "tandem_calls"), Some(1.0), "{during}");
+    let pair = "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}";
+    assert_eq!(sample(&during, pair), Some(1.0), "{during}");
+    assert_eq!(sample(&after, pair), Some(0.0), "{after}");
+    assert_eq!(sample(&after, "tandem_calls"), Some(0.0), "{after}");
+    assert_eq!(sample(&after, "tandem_calls_total"), Some(1.0), "{after}");
+    // Responses are counted as sent, retransmissions included: the bare INVITEs above
+    // never ACK their 480 and 404, which Tandem then retransmits (RFC 3261 Timer G).
+    for code in ["480", "404", "401"] {
+        let name = format!("tandem_sip_responses_total{{code=\"{code}\"}}");
+        let sent = sample(&after, &name).unwrap_or(0.0);
+        assert!(sent >= 1.0, "{code}: {after}");
+    }
+    let never = "tandem_sip_responses_total{code=\"503\"}";
+    assert_eq!(sample(&after, never), None, "{after}");
+    // 200s: the REGISTER, the caller's INVITE, its BYE (2xx retransmissions count too).
+    let ok = sample(&after, "tandem_sip_responses_total{code=\"200\"}").unwrap_or(0.0);
+    assert!(ok >= 3.0, "{after}");
     let _ = std::fs::remove_dir_all(&dir);
 }

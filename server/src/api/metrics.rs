@@ -4,10 +4,11 @@
 //! [`Runtime::worker_stats`]), and a [`Metrics`] registry of atomics that the control plane
 //! bumps. The registry is one `Arc<Metrics>` shared by everything in `tandem run`:
 //!
-//! - the SIP glue calls [`Metrics::sip_response`] with each response code it sends or
-//!   receives, and [`Metrics::call_started`] / [`Metrics::call_ended`] around each call;
-//!   the ng call table does the same around each ng call (offer of a new call-id to its
-//!   delete or media timeout);
+//! - the SIP glue (`run::signalling`) calls [`Metrics::sip_response`] with the code of each
+//!   response it puts on the wire (retransmissions included), and [`Metrics::call_started`] /
+//!   [`Metrics::call_ended`] around each answered call (from its 200 to its end), its gateway
+//!   counting the transcoders of bridged calls; the ng call table does the same around each
+//!   ng call (offer of a new call-id to its delete or media timeout);
 //! - whoever builds a transcoding session calls [`Metrics::transcoder_started`] /
 //!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges,
 //!   the ng call table for each answered call that transcodes);
@@ -309,7 +310,7 @@ impl Metrics {
         family(
             &mut out,
             "tandem_sip_responses_total",
-            "SIP responses, by status code.",
+            "SIP responses sent (retransmissions included), by status code.",
             "counter",
         );
         for (i, n) in self.sip_responses.iter().enumerate() {

@@ -221,6 +221,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         udp_local,
         tcp_local,
         shutdown: shutdown.signal(),
+        metrics: Arc::clone(&metrics),
     }));
 
     let failure = control.block_on(async {

@@ -81,6 +81,7 @@ use tandem_sip::sdp::{LocalPolicy, LocalSession, NegotiatedStream, SessionDescri
 use tandem_sip::transaction::{TransactionId, TransactionLayer};
 use tokio::sync::mpsc;
 
+use crate::api::Metrics;
 use crate::run::config::CodecPref;
 use crate::run::media::{MediaPolicy, capability, leg_spec_for};
 
@@ -291,6 +292,10 @@ struct Call {
     /// Which way media flows on each leg (0 the caller's, 1 the callee's) as their last
     /// re-offers left it, seen from Tandem.
     directions: [MediaDirection; 2],
+    /// Counted in `/metrics` as a call up (from the 200 to the caller until it ends).
+    counted: bool,
+    /// The codec pair counted in `/metrics` as a running transcoder, when the session is one.
+    transcoder: Option<(String, String)>,
 }
 
 /// The gateway calls in progress. See the module docs.
@@ -308,6 +313,8 @@ pub struct Gateway {
     dialogs: HashMap<DialogId, GatewayCallId>,
     sessions: HashMap<SessionId, GatewayCallId>,
     next_call: u64,
+    /// The `/metrics` registry: bridged calls and their transcoders.
+    metrics: Arc<Metrics>,
 }
 
 /// 64 unpredictable bits (per-process random hash keys: enough for tags and Call-IDs).
@@ -399,7 +406,16 @@ impl Gateway {
             dialogs: HashMap::new(),
             sessions: HashMap::new(),
             next_call: 1,
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// Counts bridged calls and their transcoders in `metrics` (a registry of its own
+    /// otherwise).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// When [`Self::handle_timeout`] must run next: the next retransmission of a 200 to a
@@ -577,6 +593,8 @@ impl Gateway {
                 ok_retransmit: None,
                 cancelled: false,
                 directions: [MediaDirection::SendRecv; 2],
+                counted: false,
+                transcoder: None,
             },
         );
         self.transactions.insert(server, id);
@@ -903,6 +921,16 @@ impl Gateway {
                     give_up: now + 64 * T1,
                 });
                 call.phase = Phase::Bridged;
+                call.counted = true;
+                self.metrics.call_started();
+                if let SessionSpec::Transcode { a, b } =
+                    session_spec(call.inbound_leg, call.outbound_leg)
+                {
+                    let name = |leg: &LegSpec| leg.codec.format.codec.descriptor().name.to_owned();
+                    let pair = (name(&a), name(&b));
+                    self.metrics.transcoder_started(&pair.0, &pair.1);
+                    call.transcoder = Some(pair);
+                }
                 tracing::info!(call = %id, session = ?session, "gateway call: bridged");
                 actions
             }
@@ -1265,6 +1293,12 @@ impl Gateway {
     /// responses need no action.
     fn forget(&mut self, id: GatewayCallId) {
         if let Some(call) = self.calls.remove(&id) {
+            if call.counted {
+                self.metrics.call_ended();
+            }
+            if let Some((a, b)) = &call.transcoder {
+                self.metrics.transcoder_stopped(a, b);
+            }
             if let Some(media) = call.media {
                 self.sessions.remove(&media.id);
             }

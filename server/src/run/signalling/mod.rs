@@ -38,7 +38,10 @@
 //!
 //! [`SignallingStats`] counts live calls, dialogs and media sessions, and what was refused
 //! and why; [`serve`] logs them on return (`calls_live=0 dialogs_live=0 sessions_live=0 ...`),
-//! which the end-to-end tests read to prove nothing leaked.
+//! which the end-to-end tests read to prove nothing leaked. The shared `/metrics` registry
+//! ([`SipContext::metrics`]) gets every response sent (by code), each call from its 200 to its
+//! end (echo, tone, conference and gateway calls), and the gateway's transcoders by codec
+//! pair.
 //!
 //! [`Phase::Stopping`]: super::shutdown::Phase::Stopping
 
@@ -83,6 +86,7 @@ use super::shutdown::ShutdownSignal;
 use super::transport::{
     ConnectionId, Outbound, OutboundSender, Transport, TransportEvent, TransportStats,
 };
+use crate::api::Metrics;
 
 /// The most dialogs held at once; a call beyond it is refused with 503.
 pub const MAX_DIALOGS: usize = 65_536;
@@ -106,6 +110,8 @@ pub struct SipContext {
     pub tcp_local: Option<SocketAddr>,
     /// Shutdown: refuse calls when draining, return when stopping.
     pub shutdown: ShutdownSignal,
+    /// The `/metrics` registry: SIP responses sent, calls, transcoders.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Signalling counters: gauges of what is alive and totals since start. Updated by the
@@ -204,6 +210,8 @@ struct Signalling {
     admission: Admission,
     random: Random,
     stats: Arc<SignallingStats>,
+    /// The `/metrics` registry (see [`SipContext::metrics`]).
+    metrics: Arc<Metrics>,
     media_policy: MediaPolicy,
     /// Our SDP policy without ports (each call adds its own).
     local_policy: LocalPolicy,
@@ -245,7 +253,9 @@ impl Signalling {
         Self {
             registrar: Registrar::new(&config, now),
             registrations: Registrations::new(&config.registrations, sip_local),
-            gateway: Gateway::new(sip_local, config.media.interface, media_policy),
+            gateway: Gateway::new(sip_local, config.media.interface, media_policy)
+                .with_metrics(Arc::clone(&context.metrics)),
+            metrics: Arc::clone(&context.metrics),
             gateway_media,
             runtime: Arc::clone(&context.media),
             outbound: context.outbound.clone(),
@@ -380,8 +390,12 @@ impl Signalling {
     }
 
     /// Hands one message to the transports. A full queue drops it: UDP retransmissions
-    /// cover the loss, and TCP peers retry on their own timers.
+    /// cover the loss, and TCP peers retry on their own timers. Every response handed over
+    /// is counted by status code for `/metrics` (retransmissions included: they are sent).
     fn transmit(&mut self, transmit: transaction::Transmit) {
+        if let Some(code) = response_code(&transmit.bytes) {
+            self.metrics.sip_response(code);
+        }
         let transport = match transmit.transport {
             SipTransport::Tcp => Transport::Tcp,
             _ => Transport::Udp,
@@ -593,6 +607,12 @@ impl Signalling {
             && self.gateway.calls() == 0
             && self.registrations.is_settled()
     }
+}
+
+/// The status code of a printed response (`SIP/2.0 NNN ...`), `None` for a request.
+fn response_code(bytes: &[u8]) -> Option<u16> {
+    let code = bytes.strip_prefix(b"SIP/2.0 ")?.get(..3)?;
+    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// Runs signalling until drained or stopped. See the module docs.

@@ -597,6 +597,7 @@ fn answer_invite(
         state.calls.schedule(at, key);
     }
     SignallingStats::bump(&state.stats.calls_answered);
+    state.metrics.call_started();
     state.respond(now, id, ok);
 }
 
@@ -864,6 +865,10 @@ pub(super) fn end_call(
         return;
     };
     tracing::debug!(call = %call.call_id, reason, "call ended");
+    if call.dialog.is_some() {
+        // Answered: it was counted as started.
+        state.metrics.call_ended();
+    }
     if let Some(id) = call.invite_transaction {
         let status = if state.running {
             StatusCode::REQUEST_TERMINATED
