@@ -76,9 +76,12 @@ fn invite_status(server: SocketAddr, user: &str) -> u16 {
     panic!("no final response to the INVITE for {user} within 5 s");
 }
 
-/// `GET /metrics` from the API at `api`: the exposition text.
+/// `GET /metrics` from the API at `api`: the exposition text, or why there is none.
 fn metrics(api: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(api).expect("the API listens");
+    let mut stream = match TcpStream::connect(api) {
+        Ok(stream) => stream,
+        Err(e) => return format!("GET /metrics from {api} failed: {e}"),
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -187,6 +190,11 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     let caller = caller.wait(limit);
     let callee = callee.wait(Duration::from_secs(10));
     let after = metrics(api);
+    let stderr_so_far = tandem.stderr();
+    assert!(
+        during.starts_with("HTTP/1.1 200") && after.starts_with("HTTP/1.1 200"),
+        "{during}\n{after}\n{stderr_so_far}"
+    );
     let packets = capture.finish(ports.rtp_min, ports.rtp_max);
     let (status, stderr) = tandem.terminate();
 
