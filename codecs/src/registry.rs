@@ -46,10 +46,8 @@ pub fn by_static_payload_type(payload_type: u8) -> Option<&'static CodecDescript
 
 /// True if this build can encode and decode `codec`.
 pub fn is_built(codec: CodecId) -> bool {
-    match codec {
-        CodecId::G729 => cfg!(feature = "g729"),
-        _ => true,
-    }
+    // G.729 needs the `g729` feature (bcg729); every other codec is always built.
+    codec != CodecId::G729 || cfg!(feature = "g729")
 }
 
 /// Codecs this build can encode and decode.
