@@ -2,8 +2,10 @@
 //! sends (`POST /channels/{id}/record`), one second of a tone arrives over UDP,
 //! `POST /recordings/{name}/stop` ends it, and the WAV served by
 //! `GET /recordings/{name}/file` is mono at 8 kHz, one second long (± two packets) and holds
-//! the tone (Goertzel energy). Bad requests get typed errors: unknown channel, bad name,
-//! unsupported format, name taken, stopping twice, deleting a running recording.
+//! the tone (Goertzel energy). The channel's application hears `RecordingStarted` and
+//! `RecordingFinished` (with the duration) on the WebSocket. Bad requests get typed errors:
+//! unknown channel, bad name, unsupported format, name taken, stopping twice, deleting a
+//! running recording.
 //!
 //! Test number 36 ([`support::Ports::for_test`]).
 
@@ -15,6 +17,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, Message, WebSocket, stream::MaybeTlsStream};
 
 use api_common::{Response, eventually, http, rtp};
 use support::{Ports, Tandem};
@@ -49,6 +52,31 @@ fn get_bytes(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
     (status, head, raw[split + 4..].to_vec())
 }
 
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// The first event of type `kind` on `socket` within `wait`.
+fn wait_for(socket: &mut Socket, kind: &str, wait: Duration) -> Option<Value> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if event["type"] == kind {
+                    return Some(event);
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+    None
+}
+
 /// Goertzel power of `hz` in `x` at 8 kHz.
 fn power(x: &[i16], hz: f64) -> f64 {
     let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
@@ -79,12 +107,21 @@ fn a_channel_recorded_through_the_api_serves_its_wav() {
     let tandem = Tandem::start(&args);
     let addr = SocketAddr::from(([127, 0, 0, 1], ports.api));
 
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/events?app=rec")).unwrap();
+    if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let created = api(
         addr,
         "POST",
         "/channels",
-        Some(json!({"codec": "PCMU", "remote": peer.local_addr().unwrap().to_string()})),
+        Some(json!({
+            "codec": "PCMU",
+            "remote": peer.local_addr().unwrap().to_string(),
+            "app": "rec",
+        })),
     );
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.json["id"].as_str().unwrap().to_owned();
@@ -116,6 +153,9 @@ fn a_channel_recorded_through_the_api_serves_its_wav() {
     assert_eq!(started.status, 201, "{}", started.text);
     assert_eq!(started.json["state"], "recording");
     assert_eq!(started.json["target_uri"], format!("channel:{id}"));
+    let event =
+        wait_for(&mut ws, "RecordingStarted", Duration::from_secs(5)).expect("RecordingStarted");
+    assert_eq!(event["recording"]["name"], "api-36");
     let taken = api(addr, "POST", &record, Some(json!({"name": "api-36"})));
     assert_eq!(taken.status, 409, "{}", taken.text);
     let running = api(addr, "DELETE", "/recordings/api-36", None);
@@ -149,6 +189,9 @@ fn a_channel_recorded_through_the_api_serves_its_wav() {
         (got.json["state"] == "done").then_some(got.json)
     })
     .expect("the recording finishes");
+    let finished =
+        wait_for(&mut ws, "RecordingFinished", Duration::from_secs(5)).expect("RecordingFinished");
+    assert_eq!(finished["recording"]["duration_ms"], done["duration_ms"]);
     let ms = done["duration_ms"].as_u64().unwrap();
     assert!(ms.abs_diff(1000) <= 40, "{done}");
     assert_eq!(done["dropped_frames"], 0);
