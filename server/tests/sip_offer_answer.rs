@@ -2,7 +2,8 @@
 //!
 //! - a late offer (RFC 3261 §13.2.1): an INVITE to `echo` without SDP gets Tandem's offer in
 //!   the 200, the ACK answers PCMA (not the codec Tandem built the leg for first), and the
-//!   PCMA sipp plays comes back; an ACK without the answer gets a BYE;
+//!   PCMA sipp plays comes back; an ACK without the answer gets a BYE; a late offer to a
+//!   conference offers only the codec its leg runs;
 //! - a codec change on a re-INVITE (PCMU, then PCMA) keeps Tandem's RTP port, and the PCMA
 //!   sipp plays then comes back from that port.
 //!
@@ -93,6 +94,25 @@ fn a_late_offer_is_answered_in_the_ack_and_an_ack_without_answer_hangs_up() {
     )
     .args(&[server.as_str(), "-s", "echo"])
     .run(Duration::from_secs(15));
+    // A conference leg cannot be rebuilt for the answer: only its codec is offered.
+    let conference_trace = dir.join("conference.log");
+    let conference = Sipp::new(
+        "late-offer-conference",
+        &scenario("uac_late_offer_no_answer.xml"),
+        ports.peer_sip,
+        ports.peer_media,
+        1,
+        Duration::from_secs(10),
+    )
+    .args(&[
+        server.as_str(),
+        "-s",
+        "conf-late",
+        "-trace_msg",
+        "-message_file",
+    ])
+    .args(&[conference_trace.display().to_string()])
+    .run(Duration::from_secs(15));
     let (status, stderr) = tandem.terminate();
 
     assert_eq!(late.code, Some(0), "late offer: {}\n{stderr}", late.output);
@@ -111,6 +131,26 @@ fn a_late_offer_is_answered_in_the_ack_and_an_ack_without_answer_hangs_up() {
         back.iter().all(|p| p.payload_type == 8),
         "only PCMA comes back: {:?}",
         back.iter().map(|p| p.payload_type).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        conference.code,
+        Some(0),
+        "conference: {}\n{stderr}",
+        conference.output
+    );
+    let trace = std::fs::read_to_string(&conference_trace).expect("sipp's message trace");
+    let offered: Vec<&str> = trace
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("m=audio "))
+        .map(|m| m.split(' ').skip(2).collect())
+        .unwrap_or_default();
+    let codecs = offered
+        .iter()
+        .filter(|pt| !trace.contains(&format!("a=rtpmap:{pt} telephone-event")))
+        .count();
+    assert_eq!(
+        codecs, 1,
+        "one codec offered to the conference: {offered:?}\n{trace}"
     );
     assert!(
         stderr.contains("the ACK has no answer"),

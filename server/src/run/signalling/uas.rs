@@ -30,8 +30,10 @@
 //! An INVITE without SDP gets our offer in the 200: every codec of our policy for the caller,
 //! at the leg's RTP port. The leg cannot wait for the answer, so it is built for the answer we
 //! expect (our first codec, with telephone-event); when the ACK's answer chooses otherwise,
-//! an echo or tone session is rebuilt for it on the same port (`sessions::replace`), and a
-//! conference leg keeps running as built (its room's session cannot be rebuilt for one leg).
+//! an echo or tone session is rebuilt for it on the same port (`sessions::replace`). A
+//! conference leg cannot be rebuilt inside its room, so a late offer to a conference offers
+//! only the codec its leg was built for (an answer changing telephone-events alone keeps the
+//! leg as built).
 //! An ACK without an answer, or with one we cannot use, ends the call with a BYE: the caller
 //! had to answer (§13.2.1) and there is no session without it.
 //!
@@ -516,7 +518,13 @@ fn answer_invite(
             }
             answer
         }
-        // A late offer: ours, answered in the ACK.
+        // A late offer: ours, answered in the ACK. A conference leg cannot be rebuilt for
+        // another codec, so it offers only the one it was built for (our first).
+        None if !call.target.replaceable() => {
+            let mut only_first = policy.clone();
+            only_first.codecs.truncate(1);
+            call.sdp.create_offer(&only_first)
+        }
         None => call.sdp.create_offer(&policy),
     };
     let ok = invite_response(&call.invite, StatusCode::OK, &call.local_tag, &contact).map(|r| {
