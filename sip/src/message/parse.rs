@@ -304,13 +304,6 @@ fn finish(
             // The printer writes the body's length; the stored headers never hold it.
             *content_length = Some(n);
         }
-        // Nothing to split (the usual Via or Contact): one entry, as `Headers::push` stores it.
-        PendingName::Known(k)
-            if k.is_list()
-                && !has_byte(headers.text_mut().as_bytes(), p.value_start, end, b',') =>
-        {
-            headers.commit_known(k, p.value_start, end);
-        }
         PendingName::Known(k) if k.is_list() => {
             let mut i = p.value_start;
             let mut any = false;
@@ -333,13 +326,6 @@ fn finish(
         PendingName::Other(ns, ne) => headers.commit_other(ns, ne, p.value_start, end),
     }
     Ok(())
-}
-
-/// True when `b[start..end]` holds `byte`.
-#[inline]
-fn has_byte(b: &[u8], start: usize, end: usize, byte: u8) -> bool {
-    b.get(..end)
-        .is_some_and(|b| grammar::find_byte(b, start, byte) < end)
 }
 
 /// The end of `b[start..end]` without its trailing SP/HTAB.
