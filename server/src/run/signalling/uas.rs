@@ -728,11 +728,14 @@ pub(super) fn handle_ack(state: &mut Signalling, now: Instant, ack: &Request) {
             })
             .and_then(|negotiated| {
                 let stream = negotiated.accepted().next().ok_or("no stream accepted")?;
-                leg_spec_for(stream, &state.media_policy).map_err(|e| e.to_string())
+                let direction = MediaDirection::from_flags(stream.sends(), stream.receives());
+                leg_spec_for(stream, &state.media_policy)
+                    .map(|leg| (leg, direction))
+                    .map_err(|e| e.to_string())
             })
     };
-    let leg = match answered {
-        Ok(leg) => leg,
+    let (leg, direction) = match answered {
+        Ok(answered) => answered,
         Err(reason) => {
             call.sdp.cancel_offer();
             tracing::info!(call = %call.call_id, "{reason}");
@@ -745,6 +748,14 @@ pub(super) fn handle_ack(state: &mut Signalling, now: Instant, ack: &Request) {
         }
     };
     let Some(media) = call.media.clone() else {
+        return;
+    };
+    // The answer may put the call on hold (or take it off): the leg follows it. A session
+    // rebuilt below keeps its legs' controls, whichever of the two lands first.
+    if std::mem::replace(&mut call.direction, direction) != direction {
+        sessions::set_direction(state, &media, direction);
+    }
+    let Some(call) = state.calls.get_mut(key) else {
         return;
     };
     if same_leg(&call.leg, &leg) {
