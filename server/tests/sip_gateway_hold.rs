@@ -10,7 +10,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, tshark_available};
+use support::capture::{Capture, RtpPacket, longest_gap, tshark_available};
 use support::{Ports, Sipp, Tandem, sipp_available};
 
 fn sipp_xml(name: &str) -> String {
@@ -92,12 +92,7 @@ fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
         .filter(|p| p.dst == ports.peer_media)
         .collect();
     assert!(sent.len() >= 200, "the caller sent {} packets", sent.len());
-    let (gap_at, gap) = back
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| (i, w[1].time - w[0].time))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("transcoded echo reached the caller");
+    let (gap_at, gap) = longest_gap(&back).expect("transcoded echo reached the caller");
     assert!(
         gap >= 2.0,
         "no pause of Tandem's RTP to the caller during the hold (longest gap {gap:.3} s)"

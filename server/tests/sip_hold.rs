@@ -9,7 +9,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, tshark_available};
+use support::capture::{Capture, RtpPacket, longest_gap, tshark_available};
 use support::{Ports, Sipp, Tandem, sipp_available};
 
 fn scenario(name: &str) -> String {
@@ -78,12 +78,7 @@ fn a_caller_on_hold_gets_no_rtp_until_it_resumes() {
     assert!(sent.len() >= 200, "the caller sent {} packets", sent.len());
     // The hold is the longest silence from Tandem: 2.5 s in the scenario, less the time the
     // re-INVITEs take.
-    let (gap_at, gap) = back
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| (i, w[1].time - w[0].time))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .expect("echoed packets");
+    let (gap_at, gap) = longest_gap(&back).expect("echoed packets");
     assert!(
         gap >= 2.0,
         "no pause of Tandem's RTP during the hold (longest gap {gap:.3} s)"

@@ -47,6 +47,17 @@ pub(crate) struct RtpPacket {
     pub(crate) marker: bool,
 }
 
+/// The longest silence in `packets` (in capture order): the index of the packet that precedes
+/// it and its length in seconds; `None` with fewer than two packets. Hold tests find the hold
+/// with it.
+pub(crate) fn longest_gap(packets: &[&RtpPacket]) -> Option<(usize, f64)> {
+    packets
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[1].time - w[0].time))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 impl Capture {
     /// Starts capturing UDP on loopback within `min..=max` (either port), for at most
     /// `limit`, into a file under `dir`; returns once tshark says it is capturing.
