@@ -511,8 +511,10 @@ impl Runtime {
 
     /// Replaces a running relay, transcode, echo or play session by one built from `spec`,
     /// on the same worker and the same ports (the legs keep their port pairs, index for
-    /// index), and waits for the worker. The new legs start afresh: new SSRCs, counters from
-    /// zero. Used where ports must be advertised before the media is known (an ng `offer`
+    /// index), and waits for the worker. Each leg continues its RTP stream towards its peer
+    /// (same SSRC, next sequence number, timestamps following real time, the marker bit on
+    /// the first packet) unless its RTP clock rate changed; receive state and counters carry
+    /// on for a peer at the same address. Used where ports must be advertised before the media is known (an ng `offer`
     /// allocates them, its `answer` says which codecs run).
     ///
     /// # Errors

@@ -27,6 +27,8 @@ mod media_timeout_is_reported_once_until_media_resumes;
 mod play_delivers_the_wav;
 #[path = "sessions/relay_passes_payloads_unchanged_and_rewrites_headers.rs"]
 mod relay_passes_payloads_unchanged_and_rewrites_headers;
+#[path = "sessions/replace_continues_each_legs_stream.rs"]
+mod replace_continues_each_legs_stream;
 #[path = "sessions/rtp_bleed_packets_after_lock_are_dropped_and_counted.rs"]
 mod rtp_bleed_packets_after_lock_are_dropped_and_counted;
 #[path = "sessions/runtime_threads_relay_over_loopback.rs"]

@@ -12,7 +12,9 @@
 //!   so the next output sequence number is the previous highest plus one, and the output
 //!   timestamp advances from the newest one by the real time elapsed since it arrived (from
 //!   `now_us`, at the stream's clock rate, at least one sample). The first packet after a switch carries the
-//!   marker bit, which tells the far end's jitter buffer to resynchronise.
+//!   marker bit, which tells the far end's jitter buffer to resynchronise; so does the very
+//!   first packet when a switch was signalled before it (a stream continued by a new
+//!   rewriter).
 //! - A timestamp jump within one input stream re-anchors the timestamp only: a timestamp
 //!   newer than the newest so far that moved more than `max_timestamp_skew_us` away from the
 //!   real time elapsed since that newest one arrived, or a timestamp further back than the skew
@@ -198,7 +200,9 @@ impl Rewriter {
                 ref_us: now_us,
             };
             self.anchor = Some(a);
-            return Ok(self.output(&a, seq, timestamp, marker));
+            // A switch signalled before the first packet (a continued stream) marks it.
+            let switched = std::mem::replace(&mut self.switch_pending, false);
+            return Ok(self.output(&a, seq, timestamp, marker || switched));
         };
         let mut switched = false;
         let mut reference = false;

@@ -184,6 +184,12 @@ impl SourceFilter {
         self.window_start_us = None;
     }
 
+    /// The same peer renegotiated (new payload types, same address): keep the locked or
+    /// learning state and check packets against `config` from now on.
+    pub fn renegotiate(&mut self, config: SourceConfig) {
+        self.config = config;
+    }
+
     /// Decides whether a packet from `source` belongs to the stream.
     ///
     /// # Errors

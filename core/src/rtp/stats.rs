@@ -326,6 +326,11 @@ impl SendStats {
         }
     }
 
+    /// The newest timestamp sent and when (µs), if anything was sent.
+    pub fn newest(&self) -> Option<(RtpTimestamp, u64)> {
+        self.newest
+    }
+
     /// When we last sent a packet, if ever.
     pub fn last_sent_us(&self) -> Option<u64> {
         self.last_sent_us

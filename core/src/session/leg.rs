@@ -179,6 +179,9 @@ pub(crate) struct Leg {
     pub(crate) counters: LegCounters,
     clock_rate: u32,
     pub(crate) controls: LegControls,
+    /// The sequence number of the newest packet sent, whichever path sent it (relayed
+    /// through the rewriter or generated on `out`): where a continued stream resumes.
+    last_sent_seq: Option<SeqNo>,
 }
 
 fn source_config(spec: &LegSpec) -> SourceConfig {
@@ -235,6 +238,51 @@ impl Leg {
             counters: LegCounters::default(),
             clock_rate,
             controls: LegControls::NORMAL,
+            last_sent_seq: None,
+        }
+    }
+
+    /// Continues `old`'s outgoing stream on this leg, which replaces it on the same ports
+    /// (a renegotiation rebuilt the session): same SSRC, the next sequence number, the
+    /// timestamp advanced by the real time since `old` last sent, the marker on the first
+    /// packet, and the sender statistics its SRs report; so the peer sees one stream even
+    /// when the session changes kind (a relay forwards through [`Rewriter`], a transcoder
+    /// generates on [`OutStream`]). The peer's own stream, RTCP and counters carry on too
+    /// when it is the same peer (the new spec names no other address). Nothing is continued
+    /// across a change of RTP clock rate: that is a new stream (RFC 3550 §5.1). Allocates
+    /// nothing.
+    pub(crate) fn continue_from(&mut self, now_us: u64, old: &Leg) {
+        if old.clock_rate != self.clock_rate {
+            return;
+        }
+        let mut out = old.out;
+        if let (Some(seq), Some((timestamp, at_us))) = (old.last_sent_seq, old.tx_stats.newest()) {
+            let elapsed =
+                crate::rtp::micros_to_samples(now_us.saturating_sub(at_us), self.clock_rate);
+            out.seq = seq.wrapping_add(1);
+            out.clock = timestamp.wrapping_add(elapsed as u32);
+        }
+        out.first = true;
+        self.out = out;
+        self.rewriter = Rewriter::new(RewriteConfig::new(
+            out.ssrc,
+            out.seq,
+            out.clock,
+            self.clock_rate,
+        ));
+        self.rewriter.signal_switch();
+        self.tx_stats = old.tx_stats.clone();
+        self.last_sent_seq = old.last_sent_seq;
+        let same_peer = self.spec.remote.is_none() || self.spec.remote == old.spec.remote;
+        if same_peer {
+            self.spec.remote = old.spec.remote;
+            self.filter = old.filter.clone();
+            // What was learned stays; the payload types are the new spec's.
+            self.filter.renegotiate(source_config(&self.spec));
+            self.rx_stats = old.rx_stats.clone();
+            self.rtcp_peer = old.rtcp_peer;
+            self.last_source = old.last_source;
+            self.counters = old.counters;
         }
     }
 
@@ -474,11 +522,12 @@ impl Leg {
             if let Some(byte) = silence {
                 packet.payload_mut().fill(byte);
             }
-            sent = Some((rewritten.timestamp, packet.payload().len()));
+            sent = Some((rewritten.seq, rewritten.timestamp, packet.payload().len()));
             Some(len)
         });
         match sent.filter(|_| queued) {
-            Some((timestamp, payload_len)) => {
+            Some((seq, timestamp, payload_len)) => {
+                self.last_sent_seq = Some(seq);
                 self.counters.sent += 1;
                 self.counters.bytes_sent += input.len() as u64;
                 self.tx_stats.handle_sent(now_us, timestamp, payload_len);
@@ -518,6 +567,7 @@ impl Leg {
             Some(len)
         });
         if queued {
+            self.last_sent_seq = Some(seq);
             self.counters.sent += 1;
             self.counters.bytes_sent += written as u64;
             self.tx_stats

@@ -616,7 +616,8 @@ impl<B: PacketIo> Worker<B> {
 
     /// Replaces session `session.id()` by `session`, moving each leg's port pair (and so its
     /// routing, which names the slot and leg index) to the new session's leg at the same
-    /// index. Returns the legs' ports and the old session, to be freed off the worker.
+    /// index, which continues the old leg's outgoing RTP stream (`Leg::continue_from`).
+    /// Returns the legs' ports and the old session, to be freed off the worker.
     /// Allocates nothing and makes no system call.
     ///
     /// # Errors
@@ -651,6 +652,10 @@ impl<B: PacketIo> Worker<B> {
             if let Some(leg) = old.leg_mut(index) {
                 *pair = leg.pair.take();
                 controls[index] = leg.controls;
+                // The peer keeps seeing one RTP stream across the rebuild.
+                if let Some(new) = session.leg_mut(index) {
+                    new.continue_from(now_us, leg);
+                }
             }
         }
         let mut legs = [None; 2];
