@@ -67,12 +67,17 @@ fn opus_config() -> OpusConfig {
     }
 }
 
+type CreateFn = unsafe extern "C" fn(i32, c_int, c_int, *mut c_int) -> *mut c_void;
+type CtlFn = unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int;
+type EncodeFn = unsafe extern "C" fn(*mut c_void, *const i16, c_int, *mut u8, i32) -> i32;
+type DestroyFn = unsafe extern "C" fn(*mut c_void);
+
 /// The libopus entry points the comparison needs, from the bundled library or from Debian's.
 struct OpusApi {
-    create: unsafe extern "C" fn(i32, c_int, c_int, *mut c_int) -> *mut c_void,
-    ctl: unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int,
-    encode: unsafe extern "C" fn(*mut c_void, *const i16, c_int, *mut u8, i32) -> i32,
-    destroy: unsafe extern "C" fn(*mut c_void),
+    create: CreateFn,
+    ctl: CtlFn,
+    encode: EncodeFn,
+    destroy: DestroyFn,
     version: unsafe extern "C" fn() -> *const std::ffi::c_char,
 }
 
@@ -81,10 +86,14 @@ fn bundled_api() -> OpusApi {
     // casts only erase the opaque struct type.
     unsafe {
         OpusApi {
-            create: std::mem::transmute::<*const (), _>(ffi::opus_encoder_create as *const ()),
-            ctl: std::mem::transmute::<*const (), _>(ffi::opus_encoder_ctl as *const ()),
-            encode: std::mem::transmute::<*const (), _>(ffi::opus_encode as *const ()),
-            destroy: std::mem::transmute::<*const (), _>(ffi::opus_encoder_destroy as *const ()),
+            create: std::mem::transmute::<*const (), CreateFn>(
+                ffi::opus_encoder_create as *const (),
+            ),
+            ctl: std::mem::transmute::<*const (), CtlFn>(ffi::opus_encoder_ctl as *const ()),
+            encode: std::mem::transmute::<*const (), EncodeFn>(ffi::opus_encode as *const ()),
+            destroy: std::mem::transmute::<*const (), DestroyFn>(
+                ffi::opus_encoder_destroy as *const (),
+            ),
             version: ffi::opus_get_version_string,
         }
     }

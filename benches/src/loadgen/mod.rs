@@ -14,6 +14,7 @@
 //! gives up after [`ng::ATTEMPTS`] tries. Only loopback addresses are used.
 
 pub mod cpu;
+pub mod floor;
 pub mod ng;
 pub mod options;
 pub mod report;
@@ -67,6 +68,10 @@ pub fn run(options: &Options) -> Result<(), String> {
         online_cpus(),
         step::load_average(),
     );
+    let floor = match options.scenario {
+        Scenario::Transcode => Some(measure_floor(options, &media)?),
+        Scenario::Passthrough => None,
+    };
     println!("{}", report::header());
     let mut passed = None;
     for (i, &calls) in steps.iter().enumerate() {
@@ -77,7 +82,14 @@ pub fn run(options: &Options) -> Result<(), String> {
                 break;
             }
         };
-        println!("{}", report::row(&result, options.max_bad_pct));
+        println!(
+            "{}",
+            report::row(
+                &result,
+                options.max_bad_pct,
+                floor.as_ref().map(|f| f.plan_us)
+            )
+        );
         if report::failure(&result, options.max_bad_pct).is_some() {
             break;
         }
@@ -92,6 +104,31 @@ pub fn run(options: &Options) -> Result<(), String> {
         None => println!("{}: no step passed", options.label),
     }
     Ok(())
+}
+
+/// Measures the codec floor of the scenario's call and prints it (see [`floor`]).
+fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Floor, String> {
+    let bitrate = floor::spec_bitrate(&options.codec);
+    let f = floor::measure(
+        &media.callee,
+        bitrate,
+        &media.caller_speech,
+        &media.callee_speech,
+    )?;
+    println!(
+        "codec floor (same speech, tight loop, fastest of {} × {} frames each way, thread CPU; \
+         Opus complexity 10, {} bit/s, application audio): Tandem's plan [{}] {:.1} µs/ch/20ms \
+         = {:.0} calls/core; always-48-kHz path {:.1} µs/ch/20ms = {:.0} calls/core",
+        floor::REPEATS,
+        floor::FRAMES,
+        bitrate,
+        f.plan,
+        f.plan_us,
+        floor::Floor::calls_per_core(f.plan_us),
+        f.full_rate_us,
+        floor::Floor::calls_per_core(f.full_rate_us),
+    );
+    Ok(f)
 }
 
 /// CPUs of the machine (not of this process's affinity mask, which a `taskset` narrows).

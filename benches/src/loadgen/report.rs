@@ -53,12 +53,13 @@ pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
 /// The header line.
 pub fn header() -> String {
     format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
         "calls",
         "channels",
         "engine %",
         "µs/ch/20ms",
         "calls/core",
+        "floor %",
         "lost %",
         "late %",
         "bad PT",
@@ -71,31 +72,36 @@ pub fn header() -> String {
     )
 }
 
-/// One step's line.
-pub fn row(r: &StepResult, max_bad_pct: f64) -> String {
+/// One step's line. `floor_us` is the codec floor per channel and 20 ms measured in the
+/// same run ([`crate::loadgen::floor`]), when the scenario transcodes: `floor %` is that
+/// floor over the engine's cost, 100 % being the codec work and nothing else.
+pub fn row(r: &StepResult, max_bad_pct: f64, floor_us: Option<f64>) -> String {
     let channels = r.calls * CHANNELS_PER_CALL;
     let wall = r.wall.as_secs_f64().max(1e-9);
-    let (cpu_pct, per_channel, per_core) = match r.engine_cpu {
+    let (cpu_pct, per_channel, per_core, of_floor) = match r.engine_cpu {
         Some(cpu) if !cpu.is_zero() => {
             let periods = wall / 0.020;
             let pct = 100.0 * cpu.as_secs_f64() / wall;
+            let us = 1e6 * cpu.as_secs_f64() / periods / channels as f64;
             (
                 format!("{pct:.1}"),
-                format!("{:.1}", 1e6 * cpu.as_secs_f64() / periods / channels as f64),
+                format!("{us:.1}"),
                 format!("{:.0}", 100.0 * r.calls as f64 / pct),
+                floor_us.map_or("-".into(), |f| format!("{:.0}", 100.0 * f / us)),
             )
         }
-        Some(_) => ("0.0".into(), "0.0".into(), "-".into()),
-        None => ("-".into(), "-".into(), "-".into()),
+        Some(_) => ("0.0".into(), "0.0".into(), "-".into(), "-".into()),
+        None => ("-".into(), "-".into(), "-".into(), "-".into()),
     };
     let s = &r.shards;
     let mut line = format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>7} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
         r.calls,
         channels,
         cpu_pct,
         per_channel,
         per_core,
+        of_floor,
         s.rx.lost_pct(),
         s.rx.late_pct(),
         s.rx.wrong_pt,
@@ -148,12 +154,19 @@ mod tests {
     #[test]
     fn cpu_per_channel_per_packet_time() {
         // 0.5 s of CPU over 10 s = 5 %; 500 periods of 20 ms, 20 channels: 50 µs.
-        let line = row(&result(0, 0), MAX_BAD_PCT);
+        let line = row(&result(0, 0), MAX_BAD_PCT, None);
         assert!(
             line.contains("     5.0 ") && line.contains(" 50.0 "),
             "{line}"
         );
         assert!(line.ends_with(" yes"), "{line}");
+    }
+
+    #[test]
+    fn floor_share_is_the_floor_over_the_engine_cost() {
+        // The engine spends 50 µs per channel and 20 ms; a 45 µs floor is 90 % of it.
+        let line = row(&result(0, 0), MAX_BAD_PCT, Some(45.0));
+        assert!(line.contains(" 90 "), "{line}");
     }
 
     #[test]
