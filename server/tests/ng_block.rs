@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use tandem::ng::bencode::{Value, decode};
 
-use support::{Ports, Tandem};
+use support::{Ports, Tandem, metrics};
+
+fn api(ports: &Ports) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], ports.api))
+}
 
 struct Ng {
     socket: UdpSocket,
@@ -156,24 +160,6 @@ impl Call {
     }
 }
 
-fn metrics(ports: &Ports) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", ports.api)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tandem\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text
-}
-
-fn metric(text: &str, name: &str) -> Option<i64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 #[test]
 fn ng_blocking_commands_stop_exactly_the_media_they_name() {
     let ports = Ports::for_test(32);
@@ -312,20 +298,24 @@ fn ng_blocking_commands_stop_exactly_the_media_they_name() {
         ],
     );
     assert_eq!(result(&answer), "ok", "{answer:?}");
-    let text = metrics(&ports);
-    assert_eq!(metric(&text, "tandem_calls_total"), Some(2), "{text}");
-    assert_eq!(metric(&text, "tandem_calls"), Some(2), "{text}");
+    let text = metrics::scrape(api(&ports));
     assert_eq!(
-        metric(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
+        metrics::value(&text, "tandem_calls_total"),
+        Some(2),
+        "{text}"
+    );
+    assert_eq!(metrics::value(&text, "tandem_calls"), Some(2), "{text}");
+    assert_eq!(
+        metrics::value(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
         Some(1),
         "{text}"
     );
     assert_eq!(result(&ng.command("delete", "tc", &tag("x"))), "ok");
     assert_eq!(result(&ng.command("delete", "blk", &tag("ta"))), "ok");
-    let text = metrics(&ports);
-    assert_eq!(metric(&text, "tandem_calls"), Some(0), "{text}");
+    let text = metrics::scrape(api(&ports));
+    assert_eq!(metrics::value(&text, "tandem_calls"), Some(0), "{text}");
     assert_eq!(
-        metric(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
+        metrics::value(&text, "tandem_transcoders{a=\"PCMA\",b=\"PCMU\"}"),
         Some(0),
         "{text}"
     );

@@ -1,18 +1,18 @@
-//! The ng listener of `tandem run --ng-tcp` over TCP, as Kamailio's `rtpengine_sock="tcp:…"`
-//! speaks it: `<cookie> <bencode>` messages back to back on one connection, replies in order
+//! The ng listener of `tandem run --ng-tcp` over TCP, framed as rtpengine's `listen-tcp-ng`
+//! frames it: `<cookie> <bencode>` messages back to back on one connection, replies in order
 //! in the same framing. A message split across writes, or several in one write, is cut where
 //! its dictionary ends; bad input gets an error reply (when it has a cookie) and the
-//! connection closes; UDP keeps working on the same port.
+//! connection closes, counted in `/metrics`; UDP keeps working on the same port.
 
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use tandem::ng::bencode::{Value, decode, value_len};
 
-use support::{Ports, Tandem};
+use support::{Ports, Tandem, metrics};
 
 /// The two tests' numbers (their SIP and RTP ports); each puts ng on 35900 + its number.
 const ORDER: u16 = 38;
@@ -31,6 +31,8 @@ fn start(test: u16) -> Tandem {
         "--ng".to_owned(),
         format!("127.0.0.1:{}", ng_port(test)),
         "--ng-tcp".to_owned(),
+        "--api".to_owned(),
+        format!("127.0.0.1:{}", ports.api),
         "--rtp-ports".to_owned(),
         format!("{}-{}", ports.rtp_min, ports.rtp_max),
         "--workers".to_owned(),
@@ -189,6 +191,27 @@ fn bad_input_gets_an_error_reply_and_the_connection_closes() {
         Some("pong")
     );
     drop(ng);
+
+    // Three connections, two of them closed for bad input (not bencode; no cookie).
+    let text = metrics::scrape(SocketAddr::from((
+        [127, 0, 0, 1],
+        Ports::for_test(BAD_INPUT).api,
+    )));
+    assert_eq!(
+        metrics::value(&text, "tandem_ng_tcp_connections_total"),
+        Some(3),
+        "{text}"
+    );
+    assert_eq!(
+        metrics::value(&text, "tandem_ng_tcp_bad_input_total"),
+        Some(2),
+        "{text}"
+    );
+    assert_eq!(
+        metrics::value(&text, "tandem_ng_tcp_refused_total"),
+        Some(0),
+        "{text}"
+    );
 
     let (status, _) = tandem.terminate();
     assert!(status.success());

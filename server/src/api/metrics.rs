@@ -12,16 +12,20 @@
 //! - whoever builds a transcoding session calls [`Metrics::transcoder_started`] /
 //!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges,
 //!   the ng call table for each answered call that transcodes);
-//! - DTMF events are counted by the API's event pump, per source, for every session.
+//! - DTMF events are counted by the API's event pump, per source, for every session;
+//! - the ng listener keeps its own [`NgStats`] (commands, retransmissions, drops, TCP
+//!   connections), which `tandem run` hands over with [`Metrics::attach_ng`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tandem_core::bus::DtmfSource;
 use tandem_core::runtime::Runtime;
 use tandem_core::worker::TICK_COST_BUCKETS_US;
+
+use crate::ng::NgStats;
 
 /// A per-worker family: name, help, type, and how to read it from a snapshot.
 type WorkerFamily = (
@@ -44,6 +48,8 @@ pub struct Metrics {
     dtmf_inband: AtomicU64,
     transcoders: Mutex<BTreeMap<(String, String), i64>>,
     api_requests: AtomicU64,
+    /// The ng listener's own counters, once `tandem run` has bound it.
+    ng: OnceLock<Arc<NgStats>>,
 }
 
 impl Default for Metrics {
@@ -56,11 +62,18 @@ impl Default for Metrics {
             dtmf_inband: AtomicU64::new(0),
             transcoders: Mutex::new(BTreeMap::new()),
             api_requests: AtomicU64::new(0),
+            ng: OnceLock::new(),
         }
     }
 }
 
 impl Metrics {
+    /// Reports the ng listener's counters (commands, retransmissions, drops, TCP
+    /// connections) from now on. Only the first call counts.
+    pub fn attach_ng(&self, stats: Arc<NgStats>) {
+        let _ = self.ng.set(stats);
+    }
+
     /// Counts one SIP response with status `code` (codes outside 100–699 are ignored).
     pub fn sip_response(&self, code: u16) {
         if let Some(slot) = usize::from(code)
@@ -334,10 +347,53 @@ impl Metrics {
             "tandem_api_requests_total {}",
             self.api_requests.load(Ordering::Relaxed)
         );
+        if let Some(ng) = self.ng.get() {
+            render_ng(&mut out, ng);
+        }
         for (name, help, kind, value) in extra {
             family(&mut out, name, help, kind);
             let _ = writeln!(out, "{name} {value}");
         }
         out
+    }
+}
+
+/// The ng listener's counter families.
+fn render_ng(out: &mut String, ng: &NgStats) {
+    let families: [(&str, &str, &AtomicU64); 6] = [
+        (
+            "tandem_ng_commands_total",
+            "ng commands carried out (UDP and TCP).",
+            &ng.commands,
+        ),
+        (
+            "tandem_ng_retransmissions_total",
+            "ng retransmissions answered from the reply cache.",
+            &ng.retransmissions,
+        ),
+        (
+            "tandem_ng_dropped_total",
+            "ng datagrams dropped: no cookie.",
+            &ng.dropped,
+        ),
+        (
+            "tandem_ng_tcp_connections_total",
+            "ng TCP connections accepted.",
+            &ng.tcp_connections,
+        ),
+        (
+            "tandem_ng_tcp_refused_total",
+            "ng TCP connections closed at once: the connection limit was reached.",
+            &ng.tcp_refused,
+        ),
+        (
+            "tandem_ng_tcp_bad_input_total",
+            "ng TCP connections closed for bad input (no cookie, not bencode, too long or too slow).",
+            &ng.tcp_bad_input,
+        ),
+    ];
+    for (name, help, counter) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
     }
 }

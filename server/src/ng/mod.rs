@@ -38,4 +38,4 @@ pub mod server;
 pub mod tcp;
 
 pub use calls::Calls;
-pub use server::NgServer;
+pub use server::{NgServer, NgStats};

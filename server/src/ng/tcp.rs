@@ -1,10 +1,14 @@
-//! ng over TCP (rtpengine's `listen-tcp-ng`; Kamailio's `rtpengine_sock="tcp:…"`): the same
+//! ng over TCP (rtpengine's `listen-tcp-ng`): the same
 //! `<cookie> <bencoded dictionary>` messages as over UDP, back to back on a stream, and the
 //! replies written back the same way, in order.
 //!
 //! Nothing but the bencode delimits a message: it ends where its dictionary ends, so the
 //! stream is cut by parsing it ([`cut`]), as rtpengine's own TCP control does. The dispatcher,
 //! cookie cache and call table are the UDP listener's.
+//!
+//! Kamailio's rtpengine module does not speak it: its `rtpengine_sock` takes `udp:`, `udp6:`
+//! and `unix:` (and WebSocket in later releases), so Kamailio drives Tandem over UDP; TCP
+//! serves clients that want a stream (large SDPs without IP fragmentation).
 //!
 //! # Bounds and bad input
 //!

@@ -173,6 +173,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         })?;
     let api_local = api_listener.local_addr().ok();
     let metrics = Arc::new(crate::api::Metrics::default());
+    metrics.attach_ng(ng.stats());
     let recordings =
         crate::recordings::Recordings::new(Arc::clone(&media), config.recording.dir.clone());
     let api = crate::api::Api::new(

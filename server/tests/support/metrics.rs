@@ -1,0 +1,29 @@
+//! `GET /metrics` from a running `tandem run`, and single values out of the text.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// The Prometheus text of the API at `api` (the HTTP response, headers included), or a line
+/// saying why there is none: a test's assertion then prints it.
+pub(crate) fn scrape(api: SocketAddr) -> String {
+    let mut stream = match TcpStream::connect(api) {
+        Ok(stream) => stream,
+        Err(e) => return format!("GET /metrics from {api} failed: {e}"),
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if let Err(e) =
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: tandem\r\nConnection: close\r\n\r\n")
+    {
+        return format!("GET /metrics to {api} failed: {e}");
+    }
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+/// The value of the sample `name` (with its labels, if any, as written: `a_total{x="y"}`).
+pub(crate) fn value(text: &str, name: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
