@@ -28,6 +28,7 @@
 //! could not be done and where.
 
 pub mod config;
+pub mod locate;
 pub mod logging;
 pub mod media;
 pub mod routing;

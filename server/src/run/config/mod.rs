@@ -55,6 +55,38 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// `[[registrations]]`: upstream registrars Tandem registers with.
     pub registrations: Vec<Registration>,
+    /// `[dns]`: how SIP targets given by host name are looked up.
+    pub dns: DnsSection,
+}
+
+/// `[dns]`: the resolver for route targets, registered contacts and registrars given by
+/// name (RFC 3263: SRV, then A/AAAA; `/etc/hosts` first).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsSection {
+    /// DNS servers to ask (`"IP:PORT"`); empty uses the system's `/etc/resolv.conf`.
+    pub servers: Vec<SocketAddr>,
+    /// How long one DNS query may take, milliseconds (default 2000; 1 to 30000).
+    pub timeout_ms: u64,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl DnsSection {
+    /// The longest `timeout_ms` accepted: a call waits this long (twice) for a name at most.
+    pub const MAX_TIMEOUT_MS: u64 = 30_000;
+
+    /// [`Self::timeout_ms`] as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 /// `[log]`.
@@ -647,6 +679,9 @@ pub enum Invalid {
     /// The preference list is empty.
     #[error("[codecs] preferences is empty: Tandem would have nothing to offer")]
     NoCodecs,
+    /// The DNS timeout is zero or too long.
+    #[error("[dns] timeout_ms = {0}: must be 1 to 30000")]
+    DnsTimeout(u64),
 }
 
 impl Config {
@@ -681,6 +716,9 @@ impl Config {
         self.check_clashes()?;
         if self.codecs.preferences.is_empty() {
             return Err(Invalid::NoCodecs);
+        }
+        if !(1..=DnsSection::MAX_TIMEOUT_MS).contains(&self.dns.timeout_ms) {
+            return Err(Invalid::DnsTimeout(self.dns.timeout_ms));
         }
         let ptime_ms = self.codecs.ptime_ms;
         if let Some(pref) = self

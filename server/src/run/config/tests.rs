@@ -501,6 +501,26 @@ fn relations_between_keys_are_checked() {
         }
     );
     assert_eq!(invalid("[codecs]\npreferences = []\n"), Invalid::NoCodecs);
+    assert_eq!(invalid("[dns]\ntimeout_ms = 0\n"), Invalid::DnsTimeout(0));
+    assert_eq!(
+        invalid("[dns]\ntimeout_ms = 30001\n"),
+        Invalid::DnsTimeout(30_001)
+    );
+}
+
+#[test]
+fn dns_servers_default_to_the_system_and_can_be_listed() {
+    let c = Config::from_toml("").unwrap();
+    assert!(c.dns.servers.is_empty());
+    assert_eq!(c.dns.timeout(), Duration::from_secs(2));
+    let c = Config::from_toml(
+        "[dns]\nservers = [\"127.0.0.1:35353\", \"[::1]:53\"]\ntimeout_ms = 500\n",
+    )
+    .unwrap();
+    assert_eq!(c.dns.servers, [addr("127.0.0.1:35353"), addr("[::1]:53")]);
+    assert_eq!(c.dns.timeout(), Duration::from_millis(500));
+    let (line, _, message) = syntax("[dns]\nservers = [\"dns.example\"]\n");
+    assert_eq!(line, 2, "{message}");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! | what happened | call |
 //! |---|---|
 //! | a new INVITE routed to a gateway target | [`Gateway::handle_invite`] |
+//! | [`Gateway::poll_locate`] has a target name to look up | run it ([`spawn_locate`](crate::run::locate::spawn_locate)), then [`Gateway::handle_located`] |
 //! | a `Create` or `Replace` finished | [`Gateway::handle_media_created`] |
 //! | `Event::Response` for a transaction [`Gateway::owns_transaction`] | [`Gateway::handle_response`] |
 //! | `Event::Timeout` / `Event::TransportError` for one of its transactions | [`Gateway::handle_transaction_failed`] |
@@ -30,9 +31,16 @@
 //! 1. INVITE in (with an SDP offer; a late offer is refused with 488): the offer is answered
 //!    in a dry run to learn the inbound leg's codec; the outbound leg's is the route's first
 //!    codec as the SDP layer would number it, without telephone-event. → `Create`.
+//!    A target whose host is a name is looked up first ([`crate::run::locate`], RFC 3263:
+//!    SRV, else A/AAAA) off the loop; no address → 503 to the caller, counted
+//!    ([`Gateway::unresolved`]) and logged. NAPTR is not looked up.
 //! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
-//!    route's codecs at the outbound leg's RTP port) goes to the target's `host:port` (an IP
-//!    literal; there is no DNS here).
+//!    route's codecs at the outbound leg's RTP port) goes to the target's first hop, over UDP
+//!    or TCP as its `;transport=` (or its SRV record) says; Via and Contact name that
+//!    transport. A timeout or a transport error before any response moves the INVITE (a new
+//!    transaction) to the next hop (RFC 3263 §4.3); none left → 408/503 to the caller.
+//!    In-dialog requests (ACK, BYE) go to each side's remote target over its `;transport=`,
+//!    else over the transport that side's INVITE used; CANCEL follows its INVITE.
 //! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, and the
 //!    answer is checked against the format the session was built with (the route's first
 //!    codec, without telephone-event): when the callee chose another codec of the route, or
@@ -61,8 +69,10 @@
 //!    `source=info` (not forwarded).
 //!
 //! Not done: forwarding re-INVITEs and INFO to the other side, following 3xx redirects,
-//! authenticating to a challenging target, targets over TCP (`;transport=tcp` is ignored:
-//! requests go over UDP), targets by host name (no DNS).
+//! authenticating to a challenging target, NAPTR lookups, `sips:`/TLS targets, remote targets
+//! (Contacts) by host name inside a dialog (their requests are not sent), RFC 5626 flow
+//! reuse (a registered TCP contact is reached over the latest connection from its address if
+//! one is open, else a new one).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -83,7 +93,9 @@ use tokio::sync::mpsc;
 
 use crate::api::Metrics;
 use crate::run::config::CodecPref;
+use crate::run::locate::{Hop, LocateError, Plan, Query, plan};
 use crate::run::media::{MediaPolicy, capability, leg_spec_for};
+use crate::run::transport::Transport as Wire;
 
 /// RFC 3261 §17.1.1.1 T1 and T2 at their defaults, for retransmitting our 2xx (§13.3.1.4).
 const T1: Duration = Duration::from_millis(500);
@@ -243,6 +255,8 @@ pub struct GatewayTarget<'a> {
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Waiting for the target's name to be looked up (no media session yet).
+    Locating,
     /// Waiting for the media session.
     CreatingMedia,
     /// The outbound INVITE is out, no final response yet.
@@ -267,9 +281,15 @@ struct Call {
     inbound_session: LocalSession,
     inbound_policy: LocalPolicy,
     inbound_offer: SessionDescription,
-    /// The target, its address, and the outbound leg's policy.
+    /// How the caller's INVITE came (its in-dialog requests go back that way).
+    inbound_transport: Wire,
+    /// The target, the hop the INVITE goes to, the hops left to try, and the outbound
+    /// leg's policy.
     target: Uri,
-    destination: SocketAddr,
+    hop: Hop,
+    next_hops: Vec<Hop>,
+    /// The current hop answered something: no failover to the next one any more.
+    hop_answered: bool,
     outbound_policy: LocalPolicy,
     outbound_session: LocalSession,
     /// The caller's leg of the session.
@@ -315,6 +335,10 @@ pub struct Gateway {
     next_call: u64,
     /// The `/metrics` registry: bridged calls and their transcoders.
     metrics: Arc<Metrics>,
+    /// Target names to look up, for the loop ([`Self::poll_locate`]).
+    lookups: Vec<(GatewayCallId, Query)>,
+    /// Calls refused because their target's name had no address.
+    unresolved: u64,
 }
 
 /// 64 unpredictable bits (per-process random hash keys: enough for tags and Call-IDs).
@@ -357,25 +381,48 @@ fn session_spec(a: LegSpec, b: LegSpec) -> SessionSpec {
 }
 
 /// Where an in-dialog request built by [`Dialog`] goes: its first Route (loose routing),
-/// else its Request-URI.
-fn next_hop(request: &Request) -> Option<SocketAddr> {
-    match request.headers.routes().next() {
-        Some(Ok(route)) => uri_destination(&route.uri),
-        Some(Err(_)) => None,
-        None => uri_destination(&request.uri),
+/// else its Request-URI, over the URI's `;transport=`, else over `side` (the transport that
+/// side's INVITE used). `None` for a URI by host name: inside a dialog there is no lookup.
+fn next_hop(request: &Request, side: Wire) -> Option<Hop> {
+    let uri = match request.headers.routes().next() {
+        Some(Ok(route)) => route.uri,
+        Some(Err(_)) => return None,
+        None => request.uri.clone(),
+    };
+    let explicit = uri.as_sip()?.transport().is_some();
+    match plan(&uri).ok()? {
+        Plan::Ready(hop) if explicit => Some(hop),
+        Plan::Ready(hop) => Some(Hop {
+            transport: side,
+            ..hop
+        }),
+        Plan::Lookup(_) => None,
     }
 }
 
-/// Our Via for requests we send from `local` (the layer adds the branch).
-fn via(local: SocketAddr) -> String {
-    format!("SIP/2.0/UDP {local};rport")
+/// How a request arrived, from its top Via (UDP when it names anything else).
+fn arrived_over(request: &Request) -> Wire {
+    match request.headers.top_via().map(|v| v.transport) {
+        Ok(Transport::Tcp) => Wire::Tcp,
+        _ => Wire::Udp,
+    }
 }
 
-/// Our Contact at `local`, with `user` (escaped as on the wire) when there is one.
-fn contact(local: SocketAddr, user: Option<&str>) -> NameAddr {
+/// Our Via for requests we send from `local` over `transport` (the layer adds the branch).
+fn via(local: SocketAddr, transport: Wire) -> String {
+    format!("SIP/2.0/{transport} {local};rport")
+}
+
+/// Our Contact at `local`, with `user` (escaped as on the wire) when there is one, and
+/// `;transport=tcp` when the peer must reach us over TCP.
+fn contact(local: SocketAddr, user: Option<&str>, transport: Wire) -> NameAddr {
+    let param = match transport {
+        Wire::Tcp => ";transport=tcp",
+        Wire::Udp => "",
+    };
     let text = match user {
-        Some(u) if !u.is_empty() => format!("<sip:{u}@{local}>"),
-        _ => format!("<sip:tandem@{local}>"),
+        Some(u) if !u.is_empty() => format!("<sip:{u}@{local}{param}>"),
+        _ => format!("<sip:tandem@{local}{param}>"),
     };
     NameAddr::parse(&text).unwrap_or_else(|_| NameAddr::new(Uri::Other(text)))
 }
@@ -407,7 +454,19 @@ impl Gateway {
             sessions: HashMap::new(),
             next_call: 1,
             metrics: Arc::new(Metrics::default()),
+            lookups: Vec::new(),
+            unresolved: 0,
         }
+    }
+
+    /// The next target name to look up; report the answer with [`Self::handle_located`].
+    pub fn poll_locate(&mut self) -> Option<(GatewayCallId, Query)> {
+        self.lookups.pop()
+    }
+
+    /// Calls refused so far because their target's name had no address.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved
     }
 
     /// Counts bridged calls and their transcoders in `metrics` (a registry of its own
@@ -498,15 +557,13 @@ impl Gateway {
         request.headers.call_id().ok().map(str::to_owned)
     }
 
-    fn via(&self) -> String {
-        via(self.local)
-    }
-
     /// Takes a new INVITE (server transaction `server`) routed to `target`, whose caller is
     /// answered with `inbound_codecs` (its endpoint's preferences or `[codecs]`).
     ///
-    /// Refusals are answered here (488 without a usable offer, 502 for a target that is not
-    /// a SIP URI with an IP address) and return no action.
+    /// Refusals are answered here (488 without a usable offer, 502 for a target Tandem cannot
+    /// send to: not a `sip:` URI, or a transport other than UDP and TCP) and return no
+    /// action. A target by host name returns no action either: the call waits for
+    /// [`Self::handle_located`].
     pub fn handle_invite(
         &mut self,
         now: Instant,
@@ -526,11 +583,12 @@ impl Gateway {
             let _ = layer.send_response(now, server, r);
             Vec::new()
         };
-        let Some((uri, destination)) = Uri::parse(target.target)
-            .ok()
-            .and_then(|u| uri_destination(&u).map(|d| (u, d)))
-        else {
-            return refuse(layer, bad_gateway(), "target is not sip:<ip>[:port]");
+        let Ok(uri) = Uri::parse(target.target) else {
+            return refuse(layer, bad_gateway(), "target is not a SIP URI");
+        };
+        let planned = match plan(&uri) {
+            Ok(planned) => planned,
+            Err(e) => return refuse(layer, bad_gateway(), &e.to_string()),
         };
         let Ok(offer) = SessionDescription::parse(&request.body) else {
             return refuse(
@@ -562,19 +620,33 @@ impl Gateway {
         let id = GatewayCallId(self.next_call);
         self.next_call += 1;
         let spec = session_spec(inbound_leg, outbound_leg);
+        let (phase, hop) = match &planned {
+            Plan::Ready(hop) => (Phase::CreatingMedia, *hop),
+            // A placeholder until the lookup answers.
+            Plan::Lookup(_) => (
+                Phase::Locating,
+                Hop {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    transport: Wire::Udp,
+                },
+            ),
+        };
         let session_id = random_u64();
         self.calls.insert(
             id,
             Call {
-                phase: Phase::CreatingMedia,
+                phase,
                 inbound_request: request.clone(),
+                inbound_transport: arrived_over(request),
                 inbound_txn: server,
                 inbound_tag: token(),
                 inbound_session: LocalSession::new("tandem", session_id, self.media_address),
                 inbound_policy,
                 inbound_offer: offer,
                 target: uri,
-                destination,
+                hop,
+                next_hops: Vec::new(),
+                hop_answered: false,
                 outbound_policy,
                 outbound_session: LocalSession::new(
                     "tandem",
@@ -598,8 +670,53 @@ impl Gateway {
             },
         );
         self.transactions.insert(server, id);
+        if let Plan::Lookup(query) = planned {
+            tracing::info!(call = %id, target = target.target, "gateway call: looking up the target");
+            self.lookups.push((id, query));
+            return Vec::new();
+        }
         tracing::info!(call = %id, target = target.target, "gateway call: creating media");
         vec![MediaAction::Create { call: id, spec }]
+    }
+
+    /// The lookup of call `id`'s target name finished: the media session is created for
+    /// the first hop, or the caller gets 503 (counted in [`Self::unresolved`]).
+    pub fn handle_located(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        hops: Result<Vec<Hop>, LocateError>,
+    ) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // Cancelled or hung up meanwhile.
+            return Vec::new();
+        };
+        if call.phase != Phase::Locating {
+            return Vec::new();
+        }
+        let mut hops = match hops {
+            Ok(hops) if !hops.is_empty() => hops,
+            failed => {
+                let why = failed
+                    .err()
+                    .map_or_else(|| "no address".to_owned(), |e| e.to_string());
+                self.unresolved += 1;
+                tracing::warn!(call = %id, target = %call.target, "gateway call: target not resolved: {why}");
+                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                self.forget(id);
+                return Vec::new();
+            }
+        };
+        call.hop = hops.remove(0);
+        hops.reverse();
+        call.next_hops = hops;
+        call.phase = Phase::CreatingMedia;
+        tracing::info!(call = %id, hop = %call.hop.addr, transport = %call.hop.transport, "gateway call: target located; creating media");
+        vec![MediaAction::Create {
+            call: id,
+            spec: session_spec(call.inbound_leg, call.outbound_leg),
+        }]
     }
 
     /// The leg the caller's `offer` gives under `policy`, by answering it in a dry run.
@@ -704,43 +821,102 @@ impl Gateway {
             self.forget(id);
             return vec![MediaAction::Remove { session }];
         };
-        let contact = contact(self.local, caller.as_deref());
         let params = UacParams::new(
             call.target.clone(),
             from,
             token(),
             NameAddr::new(call.target.clone()),
             format!("{}@tandem", token()),
-            contact,
+            contact(self.local, caller.as_deref(), call.hop.transport),
         );
-        let request = match params.invite(offer.to_string().as_bytes()) {
-            Ok(mut r) => {
-                r.headers.push_front(HeaderName::Via, via(self.local));
-                r
+        match params.invite(offer.to_string().as_bytes()) {
+            Ok(request) => {
+                call.outbound_request = Some(request);
+                call.phase = Phase::Calling;
+                self.send_invite(now, layer, id)
             }
             Err(e) => {
                 tracing::warn!(call = %id, "gateway call: outbound INVITE not built: {e}");
                 respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
                 self.forget(id);
-                return vec![MediaAction::Remove { session }];
-            }
-        };
-        match layer.send_request(now, request.clone(), call.destination, Transport::Udp) {
-            Ok(txn) => {
-                call.outbound_txn = Some(txn);
-                call.outbound_request = Some(request);
-                call.phase = Phase::Calling;
-                self.transactions.insert(txn, id);
-                tracing::info!(call = %id, destination = %call.destination, "gateway call: INVITE out");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::warn!(call = %id, "gateway call: outbound INVITE not sent: {e}");
-                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
-                self.forget(id);
                 vec![MediaAction::Remove { session }]
             }
         }
+    }
+
+    /// Sends call `id`'s outbound INVITE to its current hop on a new client transaction,
+    /// with our Via and Contact for the hop's transport; a hop the layer refuses at once
+    /// gives way to the next. No hop left: 503 to the caller, and the call ends.
+    fn send_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let local = self.local;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(mut request) = call.outbound_request.take() else {
+            return Vec::new();
+        };
+        loop {
+            let hop = call.hop;
+            let caller = call
+                .inbound_request
+                .headers
+                .from()
+                .ok()
+                .and_then(|f| f.uri.as_sip().and_then(|s| s.user.clone()));
+            request
+                .headers
+                .set(HeaderName::Via, via(local, hop.transport));
+            request.headers.set(
+                HeaderName::Contact,
+                contact(local, caller.as_deref(), hop.transport),
+            );
+            let sent = layer.send_request(now, request.clone(), hop.addr, hop.sip_transport());
+            match sent {
+                Ok(txn) => {
+                    call.outbound_txn = Some(txn);
+                    call.outbound_request = Some(request);
+                    call.hop_answered = false;
+                    self.transactions.insert(txn, id);
+                    tracing::info!(call = %id, destination = %hop.addr, transport = %hop.transport, "gateway call: INVITE out");
+                    return Vec::new();
+                }
+                Err(e) => {
+                    tracing::warn!(call = %id, destination = %hop.addr, "gateway call: outbound INVITE not sent: {e}");
+                    if let Some(next) = call.next_hops.pop() {
+                        call.hop = next;
+                        continue;
+                    }
+                    call.outbound_request = Some(request);
+                    respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                    return self.end(id);
+                }
+            }
+        }
+    }
+
+    /// Moves call `id`'s INVITE to its next hop after `why` (RFC 3263 §4.3), if it is still
+    /// calling, its current hop never answered, and a hop is left; `None` otherwise.
+    fn fail_over(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        why: &str,
+    ) -> Option<Vec<MediaAction>> {
+        let call = self.calls.get_mut(&id)?;
+        if call.cancelled || call.phase != Phase::Calling || call.hop_answered {
+            return None;
+        }
+        let next = call.next_hops.pop()?;
+        tracing::info!(call = %id, failed = %call.hop.addr, next = %next.addr, transport = %next.transport, "gateway call: {why}; trying the next hop");
+        call.hop = next;
+        call.outbound_txn = None;
+        Some(self.send_invite(now, layer, id))
     }
 
     /// A response on one of the gateway's client transactions (the outbound INVITE, or a
@@ -762,12 +938,25 @@ impl Gateway {
             return Vec::new();
         }
         let code = response.status.as_u16();
+        if code == 503 && !call.hop_answered && !call.next_hops.is_empty() {
+            // An overloaded server: the next hop may do (RFC 3263 §4.3).
+            self.transactions.remove(&txn);
+            if let Some(actions) = self.fail_over(now, layer, id, "503 from the hop") {
+                return actions;
+            }
+            let Some(call) = self.calls.get_mut(&id) else {
+                return Vec::new();
+            };
+            call.outbound_txn = None;
+            return self.end(id);
+        }
+        call.hop_answered = true;
         match code {
             100 => Vec::new(),
             101..=199 => {
                 if !call.ringing_sent && !call.cancelled && call.phase == Phase::Calling {
                     call.ringing_sent = true;
-                    let contact = contact(self.local, None);
+                    let contact = contact(self.local, None, call.inbound_transport);
                     if let Ok(ringing) = uas::invite_response(
                         &call.inbound_request,
                         StatusCode::RINGING,
@@ -800,13 +989,14 @@ impl Gateway {
         id: GatewayCallId,
         response: &Response,
     ) -> Vec<MediaAction> {
-        let via = self.via();
+        let local = self.local;
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
+        let side = call.hop.transport;
         // A retransmitted 2xx: ACK it again.
         if let Some(dialog) = &call.outbound_dialog {
-            send_ack(layer, dialog, &via);
+            send_ack(layer, dialog, local, side);
             return Vec::new();
         }
         let Some(invite) = call.outbound_request.as_ref() else {
@@ -819,10 +1009,10 @@ impl Gateway {
                 return Vec::new();
             }
         };
-        send_ack(layer, &dialog, &via);
+        send_ack(layer, &dialog, local, side);
         if call.cancelled || call.phase != Phase::Calling {
             // It crossed our CANCEL: end it at once.
-            send_bye(now, layer, &mut dialog, &via);
+            send_bye(now, layer, &mut dialog, local, side);
             return Vec::new();
         }
         self.dialogs.insert(dialog.id().clone(), id);
@@ -904,7 +1094,7 @@ impl Gateway {
             &call.inbound_request,
             StatusCode::OK,
             &call.inbound_tag,
-            &contact(local, user.as_deref()),
+            &contact(local, user.as_deref(), call.inbound_transport),
         )
         .map(|r| r.with_body(&ContentType::sdp(), sdp.to_string()));
         match ok {
@@ -950,10 +1140,11 @@ impl Gateway {
         id: GatewayCallId,
         status: StatusCode,
     ) -> Vec<MediaAction> {
-        let via = self.via();
+        let local = self.local;
         if let Some(call) = self.calls.get_mut(&id) {
+            let side = call.hop.transport;
             if let Some(d) = call.outbound_dialog.as_mut() {
-                send_bye(now, layer, d, &via);
+                send_bye(now, layer, d, local, side);
             }
             if !call.cancelled {
                 respond_inbound(now, layer, call, status);
@@ -979,6 +1170,17 @@ impl Gateway {
         if call.outbound_txn != Some(txn) {
             return Vec::new();
         }
+        let why = if timed_out {
+            "no answer"
+        } else {
+            "transport error"
+        };
+        if let Some(actions) = self.fail_over(now, layer, id, why) {
+            return actions;
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
         call.outbound_txn = None;
         let status = if timed_out {
             StatusCode::REQUEST_TIMEOUT
@@ -1013,6 +1215,11 @@ impl Gateway {
         respond_inbound(now, layer, call, StatusCode::REQUEST_TERMINATED);
         tracing::info!(call = %id, "gateway call: cancelled by the caller");
         match call.phase {
+            // No media yet, nothing sent out: the lookup's answer finds no call.
+            Phase::Locating => {
+                self.forget(id);
+                Vec::new()
+            }
             // The Create result ends it.
             Phase::CreatingMedia => Vec::new(),
             Phase::Calling => {
@@ -1039,7 +1246,7 @@ impl Gateway {
         txn: Option<TransactionId>,
         request: &Request,
     ) -> Vec<MediaAction> {
-        let via = self.via();
+        let local = self.local;
         let Ok(Some(dialog_id)) = DialogId::of_received_request(request) else {
             return Vec::new();
         };
@@ -1053,6 +1260,12 @@ impl Gateway {
             .inbound_dialog
             .as_ref()
             .is_some_and(|d| d.id() == &dialog_id);
+        // The transport of the other side, for the BYE that goes there.
+        let other_side = if from_caller {
+            call.hop.transport
+        } else {
+            call.inbound_transport
+        };
         let (this, other) = if from_caller {
             (&mut call.inbound_dialog, &mut call.outbound_dialog)
         } else {
@@ -1186,7 +1399,7 @@ impl Gateway {
         }
         tracing::info!(call = %id, from_caller, "gateway call: hung up");
         if let Some(other) = other.as_mut() {
-            send_bye(now, layer, other, &via);
+            send_bye(now, layer, other, local, other_side);
         }
         self.end(id)
     }
@@ -1197,12 +1410,11 @@ impl Gateway {
         let Ok(id) = DialogId::of_received_response(response) else {
             return false;
         };
-        let via = self.via();
         let Some(call) = self.dialogs.get(&id).and_then(|c| self.calls.get(c)) else {
             return false;
         };
         if let Some(dialog) = call.outbound_dialog.as_ref().filter(|d| d.id() == &id) {
-            send_ack(layer, dialog, &via);
+            send_ack(layer, dialog, self.local, call.hop.transport);
             return true;
         }
         false
@@ -1239,19 +1451,27 @@ impl Gateway {
         layer: &mut TransactionLayer,
         id: GatewayCallId,
     ) -> Vec<MediaAction> {
-        let via = self.via();
+        let local = self.local;
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
         match call.phase {
             Phase::Bridged => {
-                for dialog in [&mut call.inbound_dialog, &mut call.outbound_dialog]
-                    .into_iter()
-                    .flatten()
-                {
-                    send_bye(now, layer, dialog, &via);
+                let sides = [
+                    (&mut call.inbound_dialog, call.inbound_transport),
+                    (&mut call.outbound_dialog, call.hop.transport),
+                ];
+                for (dialog, side) in sides {
+                    if let Some(dialog) = dialog {
+                        send_bye(now, layer, dialog, local, side);
+                    }
                 }
                 self.end(id)
+            }
+            Phase::Locating => {
+                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                self.forget(id);
+                Vec::new()
             }
             Phase::Calling | Phase::CreatingMedia => {
                 if !call.cancelled {
@@ -1280,6 +1500,10 @@ impl Gateway {
         };
         if call.phase == Phase::CreatingMedia {
             call.phase = Phase::Ended;
+            return Vec::new();
+        }
+        if call.phase == Phase::Locating {
+            self.forget(id);
             return Vec::new();
         }
         let session = call.media.as_ref().map(|m| m.id);
@@ -1370,30 +1594,42 @@ fn respond_inbound(now: Instant, layer: &mut TransactionLayer, call: &Call, stat
     }
 }
 
-/// The ACK for the 2xx that created `dialog`, sent to its next hop.
-fn send_ack(layer: &mut TransactionLayer, dialog: &Dialog, via: &str) {
+/// The ACK for the 2xx that created `dialog`, sent from `local` to its next hop (over
+/// `side` unless the remote target names a transport).
+fn send_ack(layer: &mut TransactionLayer, dialog: &Dialog, local: SocketAddr, side: Wire) {
     let Ok(mut ack) = dialog.ack() else {
         return;
     };
-    ack.headers.push_front(HeaderName::Via, via);
-    if let Some(destination) = next_hop(&ack) {
-        if let Err(e) = layer.send_ack(ack, destination, Transport::Udp) {
-            tracing::debug!("gateway: ACK not sent: {e}");
-        }
+    let Some(hop) = next_hop(&ack, side) else {
+        tracing::debug!("gateway: ACK has no IP destination");
+        return;
+    };
+    ack.headers
+        .push_front(HeaderName::Via, via(local, hop.transport));
+    if let Err(e) = layer.send_ack(ack, hop.addr, hop.sip_transport()) {
+        tracing::debug!("gateway: ACK not sent: {e}");
     }
 }
 
-/// A BYE in `dialog`, on a client transaction of its own.
-fn send_bye(now: Instant, layer: &mut TransactionLayer, dialog: &mut Dialog, via: &str) {
+/// A BYE in `dialog`, on a client transaction of its own, sent from `local` as
+/// [`send_ack`] sends.
+fn send_bye(
+    now: Instant,
+    layer: &mut TransactionLayer,
+    dialog: &mut Dialog,
+    local: SocketAddr,
+    side: Wire,
+) {
     let Ok(mut bye) = dialog.bye() else {
         return;
     };
-    bye.headers.push_front(HeaderName::Via, via);
-    let Some(destination) = next_hop(&bye) else {
+    let Some(hop) = next_hop(&bye, side) else {
         tracing::debug!("gateway: BYE has no IP destination");
         return;
     };
-    if let Err(e) = layer.send_request(now, bye, destination, Transport::Udp) {
+    bye.headers
+        .push_front(HeaderName::Via, via(local, hop.transport));
+    if let Err(e) = layer.send_request(now, bye, hop.addr, hop.sip_transport()) {
         tracing::debug!("gateway: BYE not sent: {e}");
     }
 }
@@ -2035,27 +2271,171 @@ mod tests {
         assert_eq!(h.gateway.calls(), 0);
     }
 
-    #[test]
-    fn targets_must_be_ip_literals_and_offers_usable() {
-        let mut h = Harness::new();
-        let events = h.receive(CALLER, &caller_invite("z9hG4bK-in2"));
+    /// A new INVITE routed to `target` (a URI text); returns the gateway's actions.
+    fn invite_to(h: &mut Harness, branch: &str, target: &str) -> Vec<MediaAction> {
+        let events = h.receive(CALLER, &caller_invite(branch));
         let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
             panic!("a new INVITE");
         };
+        let codecs = h.config.codecs_of_route(&h.config.routes[0]).to_vec();
         let prefs = h.config.codecs.preferences.clone();
         let target = GatewayTarget {
-            target: "sip:callee@gateway.example",
-            codecs: &prefs,
+            target,
+            codecs: &codecs,
+        };
+        h.gateway
+            .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs)
+    }
+
+    #[test]
+    fn a_target_by_name_is_looked_up_first_and_an_unresolved_one_is_503() {
+        let mut h = Harness::new();
+        // Not a SIP URI Tandem can send to: 502 at once.
+        assert!(invite_to(&mut h, "z9hG4bK-in2", "sips:callee@127.0.0.1").is_empty());
+        assert_eq!(response_of(&h.sent()[0]).status.as_u16(), 502);
+        // A name: no media yet, a lookup for the loop.
+        assert!(invite_to(&mut h, "z9hG4bK-in3", "sip:callee@gw.example;transport=tcp").is_empty());
+        let (call, query) = h.gateway.poll_locate().expect("a lookup");
+        assert_eq!(
+            query,
+            Query {
+                host: "gw.example".into(),
+                port: None,
+                transport: Some(Wire::Tcp)
+            }
+        );
+        assert!(h.gateway.poll_locate().is_none());
+        assert_eq!(h.gateway.calls(), 1);
+        let actions = h.gateway.handle_located(
+            h.now,
+            &mut h.layer,
+            call,
+            Err(LocateError::NotFound("gw.example".into())),
+        );
+        assert!(actions.is_empty());
+        let to_caller: Vec<u16> = h
+            .sent()
+            .iter()
+            .map(|t| response_of(t).status.as_u16())
+            .collect();
+        assert!(to_caller.contains(&503), "{to_caller:?}");
+        assert_eq!((h.gateway.calls(), h.gateway.unresolved()), (0, 1));
+    }
+
+    #[test]
+    fn a_hop_that_fails_at_the_transport_gives_way_to_the_next() {
+        let mut h = Harness::new();
+        assert!(invite_to(&mut h, "z9hG4bK-in4", "sip:gw.example").is_empty());
+        let (call, _) = h.gateway.poll_locate().expect("a lookup");
+        let first = Hop {
+            addr: "127.0.0.1:5090".parse().unwrap(),
+            transport: Wire::Tcp,
+        };
+        let second = Hop {
+            addr: CALLEE.parse().unwrap(),
+            transport: Wire::Udp,
         };
         let actions = h
             .gateway
-            .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs);
-        assert!(actions.is_empty());
-        assert_eq!(response_of(&h.sent()[0]).status.as_u16(), 502);
-        assert_eq!(h.gateway.calls(), 0);
-        assert_eq!(
-            uri_destination(&Uri::parse("sip:x@[::1]").unwrap()),
-            Some("[::1]:5060".parse().unwrap())
+            .handle_located(h.now, &mut h.layer, call, Ok(vec![first, second]));
+        assert_eq!(spec_call(&actions).0, call);
+        let ports = |leg: u32, rtp: u16| LegPorts {
+            leg: LegId(leg),
+            rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+            rtcp_port: rtp + 1,
+        };
+        let handle = SessionHandle {
+            id: SessionId(9),
+            worker: 0,
+            legs: vec![ports(0, 36000), ports(1, 36002)],
+        };
+        assert!(
+            h.gateway
+                .handle_media_created(h.now, &mut h.layer, call, Ok(handle))
+                .is_empty()
         );
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].destination, &sent[0].transport),
+            (first.addr, &Transport::Tcp)
+        );
+        let invite = Request::parse(&sent[0].bytes).unwrap();
+        let via = invite.headers.top_via().unwrap();
+        assert_eq!(via.transport, Transport::Tcp);
+        let contact = invite.headers.get("Contact").unwrap().to_owned();
+        assert!(contact.contains(";transport=tcp"), "{contact}");
+
+        // The connection is refused: the transports report it, the layer fails the INVITE.
+        h.layer.handle(
+            h.now,
+            Input::TransportError {
+                destination: first.addr,
+                transport: Transport::Tcp,
+            },
+        );
+        let mut actions = Vec::new();
+        for event in std::iter::from_fn(|| h.layer.poll_event()).collect::<Vec<_>>() {
+            if let Event::TransportError { id } = event {
+                actions.extend(
+                    h.gateway
+                        .handle_transaction_failed(h.now, &mut h.layer, id, false),
+                );
+            }
+        }
+        assert!(actions.is_empty(), "{actions:?}");
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1, "the INVITE again, to the next hop");
+        assert_eq!(
+            (sent[0].destination, &sent[0].transport),
+            (second.addr, &Transport::Udp)
+        );
+        let again = Request::parse(&sent[0].bytes).unwrap();
+        assert_eq!(again.headers.top_via().unwrap().transport, Transport::Udp);
+        assert_eq!(
+            again.headers.call_id().unwrap(),
+            invite.headers.call_id().unwrap()
+        );
+        assert_ne!(
+            again.headers.top_via().unwrap().branch(),
+            via.branch(),
+            "a new transaction"
+        );
+        // The second hop answers: the call is bridged as usual.
+        let actions = h.callee_answers(&again, StatusCode::OK);
+        assert!(
+            matches!(actions.as_slice(), [MediaAction::SetRemote { .. }]),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn in_dialog_requests_follow_the_remote_target_transport_or_the_side_s() {
+        let bye = |uri: &str| {
+            Request::parse(
+                format!(
+                    "BYE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {LOCAL};branch=z9hG4bK-x\r\n\
+                     Max-Forwards: 70\r\nFrom: <sip:a@{LOCAL}>;tag=a\r\nTo: <sip:b@{CALLEE}>;tag=b\r\n\
+                     Call-ID: c\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let hop = |addr: &str, transport| {
+            Some(Hop {
+                addr: addr.parse().unwrap(),
+                transport,
+            })
+        };
+        assert_eq!(
+            next_hop(&bye("sip:b@127.0.0.1:5080;transport=tcp"), Wire::Udp),
+            hop(CALLEE, Wire::Tcp)
+        );
+        assert_eq!(
+            next_hop(&bye("sip:b@127.0.0.1:5080"), Wire::Tcp),
+            hop(CALLEE, Wire::Tcp)
+        );
+        assert_eq!(next_hop(&bye("sip:b@host.example"), Wire::Udp), None);
     }
 }

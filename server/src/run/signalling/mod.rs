@@ -19,8 +19,8 @@
 //! # The loop ([`serve`])
 //!
 //! One task owns all signalling state (transactions, dialogs, calls): no locks. It waits on
-//! whichever comes first: a message from the transports, a finished media operation, an
-//! event from the media runtime (DTMF, media timeout), the next timer (the transaction
+//! whichever comes first: a message from the transports, a finished media operation or
+//! target lookup ([`locate`](super::locate): DNS never runs on this task), an event from the media runtime (DTMF, media timeout), the next timer (the transaction
 //! layer's [`poll_timeout`](TransactionLayer::poll_timeout), 2xx retransmissions, session
 //! timers), or a shutdown phase. After each, it drains the transaction layer (events, then
 //! transmits) until both are empty, as the layer's drain contract asks.
@@ -74,13 +74,14 @@ use tandem_sip::transaction::{
 use tokio::sync::mpsc;
 
 use self::calls::{CallKey, CallTable};
-use self::gateway::{Gateway, MediaAction, MediaCreated, run_media_actions};
+use self::gateway::{Gateway, GatewayCallId, MediaAction, MediaCreated, run_media_actions};
 use self::overload::Admission;
 use self::random::Random;
 use self::registrar::Registrar;
 use self::registration::Registrations;
 use self::sessions::{MediaDone, Rooms};
 use super::config::Config;
+use super::locate::{Located, Locator, spawn_locate};
 use super::media::{MediaPolicy, capability};
 use super::shutdown::ShutdownSignal;
 use super::transport::{
@@ -141,6 +142,8 @@ pub struct SignallingStats {
     pub send_dropped: AtomicU64,
     /// Gateway (B2BUA) calls in progress.
     pub gateway_calls_live: AtomicU64,
+    /// Gateway calls refused (503) because their target's host name had no address.
+    pub gateway_unresolved: AtomicU64,
 }
 
 impl SignallingStats {
@@ -157,7 +160,7 @@ impl SignallingStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
             "calls_live={} calls_peak={} dialogs_live={} sessions_live={} rooms_live={} \
-             gateway_calls_live={} \
+             gateway_calls_live={} gateway_unresolved={} \
              calls_answered={} rejected_overload={} rejected_call={} malformed={} send_dropped={}",
             get(&self.calls_live),
             get(&self.calls_peak),
@@ -165,6 +168,7 @@ impl SignallingStats {
             get(&self.sessions_live),
             get(&self.rooms_live),
             get(&self.gateway_calls_live),
+            get(&self.gateway_unresolved),
             get(&self.calls_answered),
             get(&self.rejected_overload),
             get(&self.rejected_call),
@@ -203,6 +207,10 @@ struct Signalling {
     gateway: Gateway,
     /// Where the gateway's media operations report.
     gateway_media: mpsc::UnboundedSender<MediaCreated>,
+    /// Looks up target names (RFC 3263) off the loop.
+    locator: Arc<Locator>,
+    /// Where the gateway's lookups report.
+    gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
     rooms: Arc<Rooms>,
     media_done: mpsc::UnboundedSender<MediaDone>,
     /// Media operations started and not yet reported back.
@@ -233,6 +241,7 @@ impl Signalling {
         stats: Arc<SignallingStats>,
         media_done: mpsc::UnboundedSender<MediaDone>,
         gateway_media: mpsc::UnboundedSender<MediaCreated>,
+        gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
     ) -> Self {
         let config = Arc::clone(&context.config);
         let mut random = Random::new();
@@ -257,6 +266,8 @@ impl Signalling {
                 .with_metrics(Arc::clone(&context.metrics)),
             metrics: Arc::clone(&context.metrics),
             gateway_media,
+            locator: Arc::new(Locator::new(&config.dns)),
+            gateway_located,
             runtime: Arc::clone(&context.media),
             outbound: context.outbound.clone(),
             udp_local: context.udp_local,
@@ -349,11 +360,23 @@ impl Signalling {
         .min()
     }
 
-    /// Runs the gateway's media operations (in the background; creations report back).
-    fn run_gateway(&self, actions: Vec<MediaAction>) {
+    /// Runs the gateway's media operations and target lookups (in the background; they
+    /// report back).
+    fn run_gateway(&mut self, actions: Vec<MediaAction>) {
         if !actions.is_empty() {
             run_media_actions(&self.runtime, actions, &self.gateway_media);
         }
+        while let Some((call, query)) = self.gateway.poll_locate() {
+            spawn_locate(&self.locator, call, query, &self.gateway_located);
+        }
+    }
+
+    /// A gateway target lookup finished.
+    fn handle_gateway_located(&mut self, now: Instant, located: Located<GatewayCallId>) {
+        let actions = self
+            .gateway
+            .handle_located(now, &mut self.layer, located.key, located.hops);
+        self.run_gateway(actions);
     }
 
     /// A gateway media session was created (or not).
@@ -387,6 +410,9 @@ impl Signalling {
             .fetch_max(self.calls.len() as u64, Ordering::Relaxed);
         SignallingStats::set(&self.stats.dialogs_live, self.dialogs.len());
         SignallingStats::set(&self.stats.gateway_calls_live, self.gateway.calls());
+        self.stats
+            .gateway_unresolved
+            .store(self.gateway.unresolved(), Ordering::Relaxed);
     }
 
     /// Hands one message to the transports. A full queue drops it: UDP retransmissions
@@ -619,6 +645,7 @@ fn response_code(bytes: &[u8]) -> Option<u16> {
 pub async fn serve(mut context: SipContext) {
     let (media_done, mut media_results) = mpsc::unbounded_channel();
     let (gateway_done, mut gateway_results) = mpsc::unbounded_channel();
+    let (gateway_located, mut gateway_lookups) = mpsc::unbounded_channel();
     let mut runtime_events = sessions::forward_events(&context.media);
     let stats = Arc::new(SignallingStats::default());
     let start = Instant::now();
@@ -628,6 +655,7 @@ pub async fn serve(mut context: SipContext) {
         Arc::clone(&stats),
         media_done,
         gateway_done,
+        gateway_located,
     );
     // The first REGISTERs go out at once.
     state.registrations.handle_timeout(start, &mut state.layer);
@@ -655,6 +683,9 @@ pub async fn serve(mut context: SipContext) {
             }
             Some(created) = gateway_results.recv() => {
                 state.handle_gateway_media(Instant::now(), created);
+            }
+            Some(located) = gateway_lookups.recv() => {
+                state.handle_gateway_located(Instant::now(), located);
             }
             event = context.events.recv() => match event {
                 Some(event) => state.handle_transport(Instant::now(), event),
