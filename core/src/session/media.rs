@@ -21,9 +21,18 @@
 //! decoder conceals for up to [`CONCEAL_MAX_FRAMES`] frames, then plays silence, without
 //! advancing, so the talkspurt that follows plays in full. Packets older than the playout
 //! position are late (dropped, counted); a new SSRC or a jump beyond RFC 3550 A.1's limits
-//! restarts the stream. There is no delay adaptation and no time-stretching: clock drift is
-//! absorbed by the delay bound ([`PLAYOUT_SLOTS`] packets; beyond that the oldest are
-//! skipped).
+//! restarts the stream. There is no delay adaptation and no time-stretching.
+//!
+//! Concealing while nothing is stored delays everything after it by what was concealed (the
+//! late packet plays after the concealment instead of in its place). Left alone, every such
+//! hiccup — a sender or a worker a few ms late — would add to the delay for the rest of
+//! the call, and a sender whose clock runs fast would fill the buffer. So the buffer watches
+//! its own level: the least audio it held over each [`TRIM_WINDOW_TICKS`] window. The first
+//! window after a stream (re)starts sets the baseline; a later window whose least level is a
+//! whole packet above it means that packet's worth of delay is surplus, and one packet is
+//! dropped, in the next quiet frame (a pause between words) or after [`TRIM_WAIT_TICKS`] at
+//! the latest. The delay thus returns to what was configured instead of ratcheting up.
+//! Beyond that, [`PLAYOUT_SLOTS`] bounds it: the oldest packets are skipped.
 //!
 //! # Real-time
 //!
@@ -49,6 +58,13 @@ pub const FRAME_MS: u32 = 10;
 const MAX_DROPOUT: i32 = 3000;
 /// A backward jump beyond this starts a new stream (RFC 3550 A.1).
 const MAX_MISORDER: i32 = 100;
+/// Ticks over which a [`Playout`] takes the least level of its buffer (1 s).
+pub const TRIM_WINDOW_TICKS: u32 = 100;
+/// Ticks a due trim waits for a quiet frame before dropping a packet anyway (2 s).
+pub const TRIM_WAIT_TICKS: u32 = 200;
+/// A frame whose mean absolute sample is below this is quiet (about -44 dBFS): dropping the
+/// packet after it is not heard.
+const QUIET_MEAN_ABS: u64 = 200;
 
 /// Samples in `ms` at `rate`.
 pub(crate) const fn samples(rate: u32, ms: u32) -> usize {
@@ -78,6 +94,9 @@ pub struct PlayoutCounters {
     pub restarts: u64,
     /// Frames filled by concealment while nothing arrived.
     pub underruns: u64,
+    /// Packets dropped because the buffer held a packet more than its baseline for a whole
+    /// window (the delay concealment or a fast sender had added).
+    pub trimmed: u64,
 }
 
 /// What one popped frame holds.
@@ -114,7 +133,41 @@ pub struct Playout {
     frame: usize,
     ptime_ms: u32,
     conceal_run: u32,
+    level: Level,
     counters: PlayoutCounters,
+}
+
+/// What a [`Playout`] knows of its own fill level. See the module docs.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    /// The least audio buffered after a pop in the current window, µs.
+    window_min_us: u64,
+    /// Ticks into the current window.
+    window_ticks: u32,
+    /// The least level of the first window of the stream, µs.
+    baseline_us: Option<u64>,
+    /// Ticks a due trim has waited for a quiet frame.
+    trim_waited: Option<u32>,
+}
+
+impl Level {
+    const FRESH: Self = Self {
+        window_min_us: u64::MAX,
+        window_ticks: 0,
+        baseline_us: None,
+        trim_waited: None,
+    };
+
+    fn next_window(&mut self) {
+        self.window_min_us = u64::MAX;
+        self.window_ticks = 0;
+    }
+}
+
+/// True when the frame is quiet enough that dropping the audio after it is not heard.
+fn is_quiet(pcm: &[i16]) -> bool {
+    let sum: u64 = pcm.iter().map(|s| u64::from(s.unsigned_abs())).sum();
+    sum < QUIET_MEAN_ABS * pcm.len() as u64
 }
 
 impl std::fmt::Debug for Playout {
@@ -162,6 +215,7 @@ impl Playout {
             frame,
             ptime_ms: ptime_ms.clamp(FRAME_MS, 120),
             conceal_run: 0,
+            level: Level::FRESH,
             counters: PlayoutCounters::default(),
         })
     }
@@ -187,6 +241,49 @@ impl Playout {
         self.ssrc = Some(ssrc);
         self.next_seq = Some(seq);
         self.start_us = now_us + self.delay_us;
+        self.level = Level::FRESH;
+    }
+
+    /// Audio held: stored packets at their nominal packet time plus decoded samples, µs.
+    fn buffered_us(&self) -> u64 {
+        let packets = self.stored as u64 * u64::from(self.ptime_ms) * 1000;
+        let decoded = self.fifo_len as u64 * u64::from(FRAME_MS) * 1000 / self.frame as u64;
+        packets + decoded
+    }
+
+    /// Tracks the fill level after a pop and drops a packet when a whole one is surplus
+    /// (see the module docs). `pcm` is the frame just played.
+    fn track_level(&mut self, kind: FrameKind, pcm: &[i16]) {
+        let buffered_us = self.buffered_us();
+        let level = &mut self.level;
+        match kind {
+            FrameKind::Buffering => return,
+            // Nothing was there to play: no surplus in this window.
+            FrameKind::Missing => level.window_min_us = 0,
+            FrameKind::Audio => level.window_min_us = level.window_min_us.min(buffered_us),
+        }
+        level.window_ticks += 1;
+        if let Some(waited) = level.trim_waited {
+            if is_quiet(pcm) || waited >= TRIM_WAIT_TICKS {
+                level.trim_waited = None;
+                level.next_window();
+                self.skip_one();
+                self.counters.trimmed += 1;
+                return;
+            }
+            level.trim_waited = Some(waited + 1);
+        }
+        if level.window_ticks >= TRIM_WINDOW_TICKS {
+            let surplus = u64::from(self.ptime_ms) * 1000;
+            match level.baseline_us {
+                None => level.baseline_us = Some(level.window_min_us),
+                Some(base) if level.window_min_us >= base + surplus => {
+                    level.trim_waited.get_or_insert(0);
+                }
+                Some(_) => {}
+            }
+            level.next_window();
+        }
     }
 
     /// Stores one media packet that arrived at `now_us`. Never allocates.
@@ -339,6 +436,7 @@ impl Playout {
         pcm.copy_from_slice(&self.fifo[..frame]);
         self.fifo.copy_within(frame..self.fifo_len, 0);
         self.fifo_len -= frame;
+        self.track_level(kind, pcm);
         kind
     }
 }
@@ -708,6 +806,91 @@ mod tests {
         p.push(0, Ssrc(1), SeqNo(1 + PLAYOUT_SLOTS as u16 + 4), &payload(2));
         assert_eq!(p.counters().skipped, 1);
         assert_eq!(p.counters().restarts, 0);
+    }
+
+    /// Plays 10 ms packets carrying their sequence number as the sample value, one pushed
+    /// every 10 ms (at `arrival(seq)`), popped every 10 ms 5 ms later, and returns the delay
+    /// from each packet's arrival to the tick that played it, by sequence number.
+    fn delays(
+        p: &mut Playout,
+        packets: u16,
+        value: impl Fn(u16) -> i16,
+        arrival: impl Fn(u16) -> u64,
+    ) -> Vec<Option<u64>> {
+        let mut played = vec![None; usize::from(packets)];
+        let mut pending: Vec<u16> = (0..packets).collect();
+        pending.sort_by_key(|&s| arrival(s));
+        let mut next = pending.into_iter().peekable();
+        for tick in 0..u64::from(packets) + 100 {
+            let now = tick * 10_000 + 5_000;
+            while let Some(&seq) = next.peek() {
+                if arrival(seq) > now {
+                    break;
+                }
+                p.push(arrival(seq), Ssrc(1), SeqNo(seq), &payload(value(seq)));
+                next.next();
+            }
+            let mut pcm = [0i16; 80];
+            if p.pop(now, &mut pcm) == FrameKind::Audio {
+                if let Some(seq) = (0..packets).find(|&s| value(s) == pcm[40]) {
+                    played[usize::from(seq)].get_or_insert(now - arrival(seq));
+                }
+            }
+        }
+        played
+    }
+
+    #[test]
+    fn delay_added_by_concealment_is_trimmed_back_to_the_configured_delay() {
+        // Loud audio (no quiet frame): a due trim waits TRIM_WAIT_TICKS, then drops anyway.
+        let mut p = playout(40);
+        let loud = |seq: u16| 1000 + seq as i16;
+        // Steady 10 ms arrivals, except that packets 300..307 arrive together 70 ms late:
+        // the 40 ms buffer runs dry, three frames are concealed and everything after
+        // plays 30 ms later.
+        let arrival = |seq: u16| {
+            let on_time = u64::from(seq) * 10_000;
+            if (300..307).contains(&seq) {
+                307 * 10_000
+            } else {
+                on_time
+            }
+        };
+        let d = delays(&mut p, 1500, loud, arrival);
+        let before = d[250].unwrap();
+        assert_eq!(d[320].unwrap(), before + 30_000, "{:?}", &d[295..325]);
+        assert_eq!(p.counters().trimmed, 3, "{:?}", p.counters());
+        assert_eq!(d[1400].unwrap(), before, "back to the configured delay");
+        assert_eq!(p.counters().late, 0);
+    }
+
+    #[test]
+    fn a_due_trim_drops_the_packet_after_a_quiet_frame_at_once() {
+        let mut p = playout(40);
+        // Quiet (|value| < 200) audio: every frame qualifies.
+        let quiet = |seq: u16| (seq % 150) as i16 - 75 + if seq % 150 == 75 { 1 } else { 0 };
+        let arrival = |seq: u16| {
+            let on_time = u64::from(seq) * 10_000;
+            if (150..156).contains(&seq) {
+                156 * 10_000
+            } else {
+                on_time
+            }
+        };
+        let _ = delays(&mut p, 600, quiet, arrival);
+        // Two frames of surplus (20 ms) are two packets of 10 ms: the first is due at the
+        // end of the first window without the hiccup, the second a window later, and each
+        // goes at once: waiting TRIM_WAIT_TICKS each, the second could not have happened
+        // within the 7 s run.
+        assert_eq!(p.counters().trimmed, 2, "{:?}", p.counters());
+    }
+
+    #[test]
+    fn a_steady_stream_is_never_trimmed() {
+        let mut p = playout(40);
+        let d = delays(&mut p, 1000, |s| 1000 + s as i16, |s| u64::from(s) * 10_000);
+        assert_eq!(p.counters().trimmed, 0);
+        assert!(d[100..990].iter().all(|x| *x == d[100]), "constant delay");
     }
 
     /// RFC 3551 §4.5.2 and RFC 7587 §4.1: G.722 packets advance the RTP clock at 8 kHz
