@@ -219,10 +219,10 @@ impl Locator {
             }
         } else {
             let mut config = ResolverConfig::new();
+            // UDP only: a server listed here is asked over UDP, as resolv.conf's are first
+            // (SRV and A answers for SIP fit a datagram).
             for &server in &dns.servers {
                 config.add_name_server(NameServerConfig::new(server, Protocol::Udp));
-                // Truncated answers are asked again over TCP.
-                config.add_name_server(NameServerConfig::new(server, Protocol::Tcp));
             }
             (config, None)
         };

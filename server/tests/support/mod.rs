@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses part of this module.
 
 pub(crate) mod capture;
+pub(crate) mod dns;
 pub(crate) mod metrics;
 
 use std::collections::HashMap;
