@@ -1,5 +1,5 @@
 //! The public Rust API of the media runtime, used by the server and by tests: start N pinned
-//! workers over UDP (or any backend), create and remove sessions, join conference rooms,
+//! workers over UDP or io_uring (or any backend), create and remove sessions, join conference rooms,
 //! subscribe to events, read worker metrics.
 //!
 //! # Threads
@@ -48,7 +48,8 @@ use std::time::{Duration, Instant};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::unistd::Pid;
 use tandem_drivers::ConfigError;
-use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
+use tandem_drivers::packet::kernel::{IoKind, KernelIo};
+use tandem_drivers::packet::udp::UdpConfig;
 use tandem_drivers::packet::{PacketIo, PortRange};
 
 use crate::bus::{
@@ -69,8 +70,11 @@ use crate::worker::{StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, Wo
 pub struct RuntimeConfig {
     /// Media workers (default: one per available core).
     pub workers: usize,
-    /// Address the UDP backend binds (default 127.0.0.1).
+    /// Address the media sockets bind (default 127.0.0.1).
     pub bind: IpAddr,
+    /// The kernel-socket backend of [`Runtime::start`] (default UDP batch I/O; io_uring falls
+    /// back to it where the kernel refuses, see [`Runtime::io_fallbacks`]).
+    pub io: IoKind,
     /// The media port range, split evenly between workers (default 20000–29999).
     pub ports: PortRange,
     /// Pin each worker to a core (default on; skipped where not permitted).
@@ -88,6 +92,7 @@ impl Default for RuntimeConfig {
         Self {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            io: IoKind::Udp,
             ports: PortRange::DEFAULT,
             pin: true,
             tick: TICK,
@@ -218,6 +223,7 @@ pub struct Runtime {
     stop_workers: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
+    io_fallbacks: Vec<(usize, ConfigError)>,
 }
 
 /// The `index`-th CPU of the process's CPU set, if it can be read.
@@ -239,8 +245,10 @@ fn pin_current_thread(index: usize) -> bool {
 }
 
 impl Runtime {
-    /// Starts `config.workers` workers on the UDP backend, each on its share of
-    /// `config.ports` bound to `config.bind`.
+    /// Starts `config.workers` workers on the kernel-socket backend `config.io` (UDP batch
+    /// or io_uring), each on its share of `config.ports` bound to `config.bind`. A worker
+    /// whose io_uring cannot be set up runs on UDP instead; [`Runtime::io_fallbacks`] says
+    /// which and why.
     ///
     /// # Errors
     ///
@@ -248,19 +256,30 @@ impl Runtime {
     /// built; [`RuntimeError::Thread`] when a thread cannot be started.
     pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let workers = config.workers.max(1);
-        let (bind, ports) = (config.bind, config.ports);
-        Self::start_with(config, move |index| {
-            let share = ports
-                .split(workers, index)
-                .map_err(|error| RuntimeError::Backend {
-                    worker: index,
-                    error,
-                })?;
-            UdpIo::new(UdpConfig::new(bind, share)).map_err(|error| RuntimeError::Backend {
+        let (bind, ports, kind) = (config.bind, config.ports, config.io);
+        let fallbacks = Arc::new(Mutex::new(Vec::new()));
+        let noted = Arc::clone(&fallbacks);
+        let mut runtime = Self::start_with(config, move |index| {
+            let backend = |error| RuntimeError::Backend {
                 worker: index,
                 error,
-            })
-        })
+            };
+            let share = ports.split(workers, index).map_err(backend)?;
+            let (io, fallback) =
+                KernelIo::open(kind, UdpConfig::new(bind, share)).map_err(backend)?;
+            if let Some(reason) = fallback {
+                lock(&noted).push((index, reason));
+            }
+            Ok(io)
+        })?;
+        runtime.io_fallbacks = std::mem::take(&mut *lock(&fallbacks));
+        Ok(runtime)
+    }
+
+    /// Workers that were asked for io_uring but run on UDP, with the kernel's reason (for
+    /// the start-up log). Empty for runtimes not started by [`Runtime::start`].
+    pub fn io_fallbacks(&self) -> &[(usize, ConfigError)] {
+        &self.io_fallbacks
     }
 
     /// Starts `config.workers` workers, each on the backend `backend(index)` builds on the
@@ -384,6 +403,7 @@ impl Runtime {
             stop_workers,
             threads,
             pump: Some(pump),
+            io_fallbacks: Vec::new(),
         })
     }
 

@@ -96,7 +96,7 @@ pub enum PortError {
         /// The raw errno value.
         errno: i32,
     },
-    /// Registering the socket for readiness (epoll) failed.
+    /// Registering the socket for readiness (epoll) or in the io_uring file table failed.
     #[error("registering a socket for readiness failed with errno {errno}")]
     Poll {
         /// The raw errno value.
@@ -169,6 +169,13 @@ pub enum ConfigError {
     /// Creating the readiness (epoll) instance failed.
     #[error("creating the readiness instance failed with errno {errno}")]
     Poll {
+        /// The raw errno value.
+        errno: i32,
+    },
+    /// The kernel refused io_uring or a feature the io_uring backend needs (old kernel,
+    /// seccomp, `kernel.io_uring_disabled`): use the UDP backend.
+    #[error("setting up io_uring failed with errno {errno}")]
+    Uring {
         /// The raw errno value.
         errno: i32,
     },

@@ -9,6 +9,8 @@
 //! | backend | what it is |
 //! |---|---|
 //! | [`packet::udp::UdpIo`] | kernel UDP sockets, `recvmmsg`/`sendmmsg` batches, epoll readiness; IPv4, IPv6, dual-stack |
+//! | [`packet::uring::UringIo`] | the same sockets, all carried by one io_uring per worker: multishot receives into a provided-buffer pool, sends from a slab, a few `io_uring_enter` per tick |
+//! | [`packet::kernel::KernelIo`] | `udp` or `uring` as configured, falling back to `udp` where io_uring is refused |
 //! | [`packet::loopback::Loopback`] | an in-memory network, to test the runtime without sockets |
 //! | [`packet::pcap::Capture`] | records every packet of any backend into a libpcap file |
 //! | [`packet::pcap::PcapReplay`] | plays the UDP datagrams of a capture file back |
@@ -52,13 +54,16 @@
 //!   never the tick.
 //! - `recv_batch` / `send_batch` of every backend allocate nothing and never block; the UDP
 //!   backend makes one `epoll_wait` plus one `recvmmsg` per ready socket, and one `sendmmsg`
-//!   per run of packets for one socket. Work per call is bounded by the caller's arrays and
+//!   per run of packets for one socket; the io_uring backend one `io_uring_enter` to receive
+//!   (none when idle) and one per `flush` to send. Work per call is bounded by the caller's arrays and
 //!   [`packet::MAX_BATCH`] / [`packet::MAX_READY_SOCKETS`].
 //! - [`packet::pcap::Capture`] adds one `write` per half buffer (512 KiB by default), on the
 //!   worker thread; [`packet::loopback`] takes an uncontended mutex per batch (a test
 //!   backend).
 //!
-//! No `unsafe` code: the kernel interfaces are reached through `nix` and `socket2`.
+//! `unsafe` code lives in one file, [`packet::uring`] (the kernel reads and writes memory we
+//! own while io_uring requests are in flight; each block says why it is sound); everything
+//! else reaches the kernel through `nix` and `socket2`.
 
 pub mod error;
 pub mod packet;

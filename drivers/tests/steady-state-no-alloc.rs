@@ -14,6 +14,7 @@ use tandem_drivers::packet::pcap::{
     Capture, MIN_BUFFER_BYTES, Pacing, PcapReplay, PcapWriter, ReplayConfig,
 };
 use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
+use tandem_drivers::packet::uring::{UringConfig, UringIo};
 use tandem_drivers::packet::{
     MAX_BATCH, PacketBuf, PacketIo, PortPair, PortRange, RecvMeta, Timestamp, Transmit,
 };
@@ -121,6 +122,93 @@ fn udp_send_errors_and_idle_polls_allocate_nothing() {
         assert_eq!(a.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta), Ok(0));
     }
     assert_eq!(window.finish().count, 0);
+}
+
+fn uring_steady_state(ip: IpAddr, base: u16, rx_timestamps: bool) {
+    let config = |min: u16| UringConfig {
+        recv_buffers: 256,
+        send_slots: 64,
+        ..UringConfig::new(ip, PortRange::new(min, min + 1).unwrap())
+    };
+    // A small slab, so the sender (which never receives) reclaims slots over and over.
+    let mut a = UringIo::new(config(base)).unwrap();
+    let mut receiver = config(base + 2);
+    receiver.socket.rx_timestamps = rx_timestamps;
+    receiver.socket.recv_buffer_bytes = Some(1 << 20);
+    let mut b = UringIo::new(receiver).unwrap();
+    let pa = a.open_pair().unwrap();
+    let pb = b.open_pair().unwrap();
+    let to = b.local_addr(pb.rtp).unwrap();
+    let mut bufs = PacketBuf::new_vec(MAX_BATCH);
+    let mut meta = RecvMeta::new_vec(MAX_BATCH);
+    ping(&mut a, &mut b, (pa, to), 10, 0, &mut bufs, &mut meta);
+
+    let window = Counting::start();
+    let received = ping(&mut a, &mut b, (pa, to), ROUNDS, 10, &mut bufs, &mut meta);
+    // The worker's pattern too: queue in several batches, one flush.
+    let payload = [0x80u8; 172];
+    let packets = [Transmit {
+        socket: pa.rtp,
+        destination: to,
+        payload: &payload,
+    }; 8];
+    for _ in 0..ROUNDS {
+        a.queue_batch(Timestamp::ZERO, &packets).unwrap();
+        a.queue_batch(Timestamp::ZERO, &packets).unwrap();
+        a.flush(Timestamp::ZERO).unwrap();
+        b.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta).unwrap();
+    }
+    assert_eq!(window.finish().count, 0, "io_uring batches allocated");
+    assert_eq!(received, ROUNDS * MAX_BATCH, "loopback lost datagrams");
+    assert_eq!(meta[0].timestamp.is_some(), rx_timestamps);
+    assert!(a.uring_stats().stashed == 0 || a.uring_stats().enters > 0);
+    assert_eq!(a.stats().tx_dropped, 0);
+}
+
+#[test]
+fn uring_ipv4_batches_allocate_nothing() {
+    uring_steady_state(IpAddr::V4(Ipv4Addr::LOCALHOST), 33400, false);
+}
+
+#[test]
+fn uring_ipv6_batches_with_kernel_timestamps_allocate_nothing() {
+    uring_steady_state(IpAddr::V6(Ipv6Addr::LOCALHOST), 33410, true);
+}
+
+#[test]
+fn uring_send_errors_and_idle_polls_allocate_nothing() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut a = UringIo::new(UringConfig::new(ip, PortRange::new(33420, 33421).unwrap())).unwrap();
+    let pa = a.open_pair().unwrap();
+    let mut bufs = PacketBuf::new_vec(MAX_BATCH);
+    let mut meta = RecvMeta::new_vec(MAX_BATCH);
+    let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 9);
+    let bad = [
+        Transmit {
+            socket: pa.rtp,
+            destination: v6,
+            payload: b"x",
+        },
+        Transmit {
+            socket: tandem_drivers::packet::SocketId::new(99),
+            destination: v6,
+            payload: b"x",
+        },
+    ];
+    a.send_batch(Timestamp::ZERO, &bad).unwrap();
+    a.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta).unwrap();
+    let enters = a.uring_stats().enters;
+    let window = Counting::start();
+    for _ in 0..ROUNDS {
+        assert_eq!(a.send_batch(Timestamp::ZERO, &bad), Ok(0));
+        assert_eq!(a.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta), Ok(0));
+    }
+    assert_eq!(window.finish().count, 0);
+    assert_eq!(
+        a.uring_stats().enters,
+        enters,
+        "idle polls make no system call"
+    );
 }
 
 #[test]

@@ -117,7 +117,8 @@ impl TxQueue {
         }
     }
 
-    /// Hands every queued datagram to `io` in batches and empties the queue. Returns
+    /// Hands every queued datagram to `io` in batches ([`PacketIo::queue_batch`], then one
+    /// [`PacketIo::flush`]) and empties the queue. Returns
     /// (sent, dropped by the backend); a batch call that fails drops its whole batch.
     pub(crate) fn flush<B: PacketIo + ?Sized>(
         &mut self,
@@ -142,7 +143,7 @@ impl TxQueue {
                 };
             }
             let n = end - start;
-            match io.send_batch(now, &batch[..n]) {
+            match io.queue_batch(now, &batch[..n]) {
                 Ok(ok) => {
                     sent += ok as u64;
                     dropped += (n - ok.min(n)) as u64;
@@ -153,6 +154,10 @@ impl TxQueue {
                 }
             }
             start = end;
+        }
+        // One submission for the whole tick on backends that queue (io_uring).
+        if self.len > 0 && io.flush(now).is_err() {
+            errors += 1;
         }
         self.len = 0;
         (sent, dropped, errors)

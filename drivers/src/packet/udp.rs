@@ -164,47 +164,10 @@ impl UdpIo {
         self.ports.in_use()
     }
 
-    fn open_socket(&self, port: u16) -> Result<Socket, PortError> {
-        let sock_err = |e: std::io::Error| PortError::Socket {
-            errno: e.raw_os_error().unwrap_or(0),
-        };
-        let domain = if self.v6 { Domain::IPV6 } else { Domain::IPV4 };
-        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err)?;
-        if self.v6 {
-            socket.set_only_v6(!self.dual_stack).map_err(sock_err)?;
-        }
-        socket.set_nonblocking(true).map_err(sock_err)?;
-        if let Some(bytes) = self.config.recv_buffer_bytes {
-            socket.set_recv_buffer_size(bytes).map_err(sock_err)?;
-        }
-        if let Some(bytes) = self.config.send_buffer_bytes {
-            socket.set_send_buffer_size(bytes).map_err(sock_err)?;
-        }
-        if let Some(dscp) = self.config.dscp {
-            let tos = u32::from(dscp) << 2;
-            if self.v6 {
-                socket.set_tclass_v6(tos).map_err(sock_err)?;
-            } else {
-                socket.set_tos_v4(tos).map_err(sock_err)?;
-            }
-        }
-        if self.config.rx_timestamps {
-            setsockopt(&socket, sockopt::ReceiveTimestampns, &true)
-                .map_err(|e| PortError::Socket { errno: e as i32 })?;
-        }
-        socket
-            .bind(&SocketAddr::new(self.config.bind, port).into())
-            .map_err(|e| PortError::Bind {
-                port,
-                errno: e.raw_os_error().unwrap_or(0),
-            })?;
-        Ok(socket)
-    }
-
     fn bind_pair(&mut self, rtp_port: u16) -> Result<PortPair, PortError> {
         let range = self.config.ports;
-        let rtp = self.open_socket(rtp_port)?;
-        let rtcp = self.open_socket(rtp_port + 1)?;
+        let rtp = open_socket(&self.config, rtp_port)?;
+        let rtcp = open_socket(&self.config, rtp_port + 1)?;
         let (Some(rtp_id), Some(rtcp_id)) =
             (range.socket_id(rtp_port), range.socket_id(rtp_port + 1))
         else {
@@ -239,13 +202,9 @@ impl UdpIo {
         dual_stack: bool,
         destination: SocketAddr,
     ) -> Option<SockaddrStorage> {
-        match (v6, canonical(destination)) {
-            (false, SocketAddr::V4(a)) => Some(a.into()),
-            (true, SocketAddr::V6(a)) => Some(a.into()),
-            (true, SocketAddr::V4(a)) if dual_stack => {
-                Some(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0).into())
-            }
-            _ => None,
+        match destination_for(v6, dual_stack, destination)? {
+            SocketAddr::V4(a) => Some(a.into()),
+            SocketAddr::V6(a) => Some(a.into()),
         }
     }
 }
@@ -461,6 +420,67 @@ impl PacketIo for UdpIo {
 
     fn stats(&self) -> IoStats {
         self.stats
+    }
+}
+
+/// Opens one non-blocking UDP socket configured as `config` says and binds it to `port`.
+/// Shared with the io_uring backend, whose sockets are the same ordinary sockets.
+pub(crate) fn open_socket(config: &UdpConfig, port: u16) -> Result<Socket, PortError> {
+    let sock_err = |e: std::io::Error| PortError::Socket {
+        errno: e.raw_os_error().unwrap_or(0),
+    };
+    let v6 = config.bind.is_ipv6();
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(sock_err)?;
+    if v6 {
+        socket
+            .set_only_v6(!config.bind.is_unspecified())
+            .map_err(sock_err)?;
+    }
+    socket.set_nonblocking(true).map_err(sock_err)?;
+    if let Some(bytes) = config.recv_buffer_bytes {
+        socket.set_recv_buffer_size(bytes).map_err(sock_err)?;
+    }
+    if let Some(bytes) = config.send_buffer_bytes {
+        socket.set_send_buffer_size(bytes).map_err(sock_err)?;
+    }
+    if let Some(dscp) = config.dscp {
+        let tos = u32::from(dscp) << 2;
+        if v6 {
+            socket.set_tclass_v6(tos).map_err(sock_err)?;
+        } else {
+            socket.set_tos_v4(tos).map_err(sock_err)?;
+        }
+    }
+    if config.rx_timestamps {
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true)
+            .map_err(|e| PortError::Socket { errno: e as i32 })?;
+    }
+    socket
+        .bind(&SocketAddr::new(config.bind, port).into())
+        .map_err(|e| PortError::Bind {
+            port,
+            errno: e.raw_os_error().unwrap_or(0),
+        })?;
+    Ok(socket)
+}
+
+/// Where a socket of this family sends a datagram for `destination`: IPv4-mapped IPv6 for
+/// IPv4 peers of a dual-stack socket; `None` when the family cannot reach it.
+pub(crate) fn destination_for(
+    v6: bool,
+    dual_stack: bool,
+    destination: SocketAddr,
+) -> Option<SocketAddr> {
+    match (v6, canonical(destination)) {
+        (false, a @ SocketAddr::V4(_)) | (true, a @ SocketAddr::V6(_)) => Some(a),
+        (true, SocketAddr::V4(a)) if dual_stack => Some(SocketAddr::V6(SocketAddrV6::new(
+            a.ip().to_ipv6_mapped(),
+            a.port(),
+            0,
+            0,
+        ))),
+        _ => None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tandem::run::config::{Config, MediaPorts, Overrides, Workers};
+use tandem::run::config::{Config, MediaIo, MediaPorts, Overrides, Workers};
 
 /// Arguments of `tandem run`. Flags override the file, which overrides the defaults.
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,9 @@ pub(crate) struct RunArgs {
     /// Address media binds and SDP advertises ([media] interface; default 127.0.0.1).
     #[arg(long, value_name = "ADDR")]
     interface: Option<IpAddr>,
+    /// Packet I/O backend of the media workers: udp or uring ([media] io; default udp).
+    #[arg(long, value_name = "udp|uring")]
+    io: Option<MediaIo>,
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
@@ -49,6 +52,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         rtp_ports: args.rtp_ports,
         workers: args.workers,
         interface: args.interface,
+        io: args.io,
     };
     let config = match Config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,

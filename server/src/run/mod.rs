@@ -154,6 +154,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
     ))?;
     check_interface(config.media.interface)?;
     let media = Arc::new(Runtime::start(config.media.runtime_config())?);
+    for (worker, reason) in media.io_fallbacks() {
+        tracing::warn!("media worker {worker}: io_uring unavailable ({reason}); using udp");
+    }
+    if media.io_fallbacks().is_empty() {
+        tracing::info!("media packet I/O: {}", config.media.io);
+    }
     let ng = control
         .block_on(crate::ng::NgServer::bind(config.ng.listen, config.ng.tcp))
         .map_err(setup("binding the ng listener"))?;

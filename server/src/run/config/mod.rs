@@ -25,7 +25,9 @@ use tandem_core::runtime::RuntimeConfig;
 
 pub use load::ConfigError;
 pub use overrides::Overrides;
-pub use values::{CodecPref, LogFilter, MediaPorts, SipUriText, UriPattern, ValueError, Workers};
+pub use values::{
+    CodecPref, LogFilter, MediaIo, MediaPorts, SipUriText, UriPattern, ValueError, Workers,
+};
 
 /// The whole configuration. See the module docs.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +157,9 @@ pub struct MediaSection {
     pub workers: Option<Workers>,
     /// A call whose peer sends no RTP for this long is torn down; 0 disables it (default 30 s).
     pub timeout_s: u32,
+    /// Packet I/O backend of the workers: `udp` (default) or `uring`, which falls back to
+    /// `udp` with a log line where the kernel refuses io_uring.
+    pub io: MediaIo,
 }
 
 impl Default for MediaSection {
@@ -164,6 +169,7 @@ impl Default for MediaSection {
             ports: MediaPorts::default(),
             workers: None,
             timeout_s: 30,
+            io: MediaIo::default(),
         }
     }
 }
@@ -179,12 +185,13 @@ impl MediaSection {
         self.timeout_s.saturating_mul(1000)
     }
 
-    /// The media runtime's configuration: workers, bind address and port range; everything
-    /// else at the runtime's defaults.
+    /// The media runtime's configuration: workers, bind address, port range and packet I/O
+    /// backend; everything else at the runtime's defaults.
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig {
             workers: self.workers(),
             bind: self.interface,
+            io: self.io.kind(),
             ports: self.ports.range(),
             ..RuntimeConfig::default()
         }

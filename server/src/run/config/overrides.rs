@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Config, MediaPorts, Workers};
+use super::{Config, MediaIo, MediaPorts, Workers};
 
 /// Values given on the command line; `None` leaves the file's (or the default) value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct Overrides {
     pub workers: Option<Workers>,
     /// `--interface ADDR`: `[media] interface`, the address media binds and SDP advertises.
     pub interface: Option<IpAddr>,
+    /// `--io udp|uring`: `[media] io`, the workers' packet I/O backend.
+    pub io: Option<MediaIo>,
 }
 
 impl Overrides {
@@ -47,6 +49,9 @@ impl Overrides {
         }
         if let Some(interface) = self.interface {
             config.media.interface = interface;
+        }
+        if let Some(io) = self.io {
+            config.media.io = io;
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use tandem_codecs::{CodecId, OpusApplication};
+use tandem_drivers::packet::kernel::IoKind;
 
 use super::load::Origin;
 use super::*;
@@ -231,8 +232,10 @@ fn flags_override_the_file_which_overrides_the_defaults() {
         rtp_ports: Some("36100-36199".parse().unwrap()),
         workers: Some("2".parse().unwrap()),
         interface: Some("127.0.0.3".parse().unwrap()),
+        io: Some("uring".parse().unwrap()),
     };
     assert!(!from_file.ng.tcp);
+    assert_eq!(from_file.media.io.kind(), IoKind::Udp, "udp by default");
     let c = Config::load(Some(&path), &flags).unwrap();
     assert_eq!(c.sip.listen, addr("127.0.0.1:35071"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35272"));
@@ -241,6 +244,7 @@ fn flags_override_the_file_which_overrides_the_defaults() {
     assert_eq!(c.media.ports.to_string(), "36100-36199");
     assert_eq!(c.media.workers(), 2);
     assert_eq!(c.media.interface, "127.0.0.3".parse::<IpAddr>().unwrap());
+    assert_eq!(c.media.runtime_config().io, IoKind::Uring);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -360,6 +364,11 @@ fn bad_values_are_reported_at_their_line() {
         ("[media]\nports = \"20000\"\n", 2, "not MIN-MAX"),
         ("[media]\ninterface = \"eth0\"\n", 2, "IP address"),
         ("[media]\nworkers = 0\n", 2, "workers = 0"),
+        (
+            "[media]\nio = \"epoll\"\n",
+            2,
+            "must be \"udp\" or \"uring\"",
+        ),
         ("[log]\nlevel = \"shouting\"\n", 2, "not a valid filter"),
         (
             "[codecs]\npreferences = [\"speex\"]\n",

@@ -12,6 +12,7 @@ use regex::Regex;
 use serde::Deserialize;
 use tandem_codecs::{CodecDescriptor, CodecId, registry};
 use tandem_drivers::packet::PortRange;
+use tandem_drivers::packet::kernel::IoKind;
 use tandem_sip::message::{SipUri, Uri};
 use tracing::level_filters::LevelFilter;
 
@@ -36,6 +37,9 @@ pub enum ValueError {
     /// A worker count outside 1..=[`Workers::MAX`].
     #[error("workers = {0}: must be between 1 and {max}", max = Workers::MAX)]
     Workers(i64),
+    /// A packet I/O backend other than `udp` or `uring`.
+    #[error("io = {0:?}: must be \"udp\" or \"uring\"")]
+    MediaIo(String),
     /// A codec name the registry does not know.
     #[error("unknown codec {0:?} (known: {known})", known = known_codecs())]
     UnknownCodec(String),
@@ -133,6 +137,43 @@ impl TryFrom<String> for MediaPorts {
 impl fmt::Display for MediaPorts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.0.min(), self.0.max())
+    }
+}
+
+/// The media workers' packet I/O backend, `udp` or `uring` (see
+/// [`tandem_drivers::packet::kernel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MediaIo(IoKind);
+
+impl MediaIo {
+    /// The backend.
+    pub fn kind(self) -> IoKind {
+        self.0
+    }
+}
+
+impl fmt::Display for MediaIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl TryFrom<String> for MediaIo {
+    type Error = ValueError;
+
+    fn try_from(text: String) -> Result<Self, ValueError> {
+        text.parse()
+    }
+}
+
+impl FromStr for MediaIo {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        text.parse::<IoKind>()
+            .map(Self)
+            .map_err(|_| ValueError::MediaIo(text.to_owned()))
     }
 }
 
