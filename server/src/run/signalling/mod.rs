@@ -211,6 +211,8 @@ struct Signalling {
     locator: Arc<Locator>,
     /// Where the gateway's lookups report.
     gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
+    /// Where the registrations' lookups report (by entry index).
+    registrar_located: mpsc::UnboundedSender<Located<usize>>,
     rooms: Arc<Rooms>,
     media_done: mpsc::UnboundedSender<MediaDone>,
     /// Media operations started and not yet reported back.
@@ -242,6 +244,7 @@ impl Signalling {
         media_done: mpsc::UnboundedSender<MediaDone>,
         gateway_media: mpsc::UnboundedSender<MediaCreated>,
         gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
+        registrar_located: mpsc::UnboundedSender<Located<usize>>,
     ) -> Self {
         let config = Arc::clone(&context.config);
         let mut random = Random::new();
@@ -268,6 +271,7 @@ impl Signalling {
             gateway_media,
             locator: Arc::new(Locator::new(&config.dns)),
             gateway_located,
+            registrar_located,
             runtime: Arc::clone(&context.media),
             outbound: context.outbound.clone(),
             udp_local: context.udp_local,
@@ -339,6 +343,7 @@ impl Signalling {
             .is_some_and(|at| at <= now)
         {
             self.registrations.handle_timeout(now, &mut self.layer);
+            self.run_registrations();
         }
         if self.gateway.poll_timeout().is_some_and(|at| at <= now) {
             let actions = self.gateway.handle_timeout(now, &mut self.layer);
@@ -369,6 +374,20 @@ impl Signalling {
         while let Some((call, query)) = self.gateway.poll_locate() {
             spawn_locate(&self.locator, call, query, &self.gateway_located);
         }
+    }
+
+    /// Starts the registrar lookups the registrations wait for.
+    fn run_registrations(&mut self) {
+        while let Some((entry, query)) = self.registrations.poll_locate() {
+            spawn_locate(&self.locator, entry, query, &self.registrar_located);
+        }
+    }
+
+    /// A registrar lookup finished.
+    fn handle_registrar_located(&mut self, now: Instant, located: Located<usize>) {
+        self.registrations
+            .handle_located(now, &mut self.layer, located.key, located.hops);
+        self.run_registrations();
     }
 
     /// A gateway target lookup finished.
@@ -568,9 +587,9 @@ impl Signalling {
     /// A transaction timed out (`timed_out`) or could not be sent.
     fn handle_transaction_failed(&mut self, now: Instant, id: TransactionId, timed_out: bool) {
         if self.registrations.owns_transaction(id) {
-            return self
-                .registrations
+            self.registrations
                 .handle_transaction_failed(now, &mut self.layer, id);
+            return self.run_registrations();
         }
         if self.gateway.owns_transaction(id) {
             let actions =
@@ -646,6 +665,7 @@ pub async fn serve(mut context: SipContext) {
     let (media_done, mut media_results) = mpsc::unbounded_channel();
     let (gateway_done, mut gateway_results) = mpsc::unbounded_channel();
     let (gateway_located, mut gateway_lookups) = mpsc::unbounded_channel();
+    let (registrar_located, mut registrar_lookups) = mpsc::unbounded_channel();
     let mut runtime_events = sessions::forward_events(&context.media);
     let stats = Arc::new(SignallingStats::default());
     let start = Instant::now();
@@ -656,9 +676,11 @@ pub async fn serve(mut context: SipContext) {
         media_done,
         gateway_done,
         gateway_located,
+        registrar_located,
     );
     // The first REGISTERs go out at once.
     state.registrations.handle_timeout(start, &mut state.layer);
+    state.run_registrations();
     state.flush(start);
     let mut stopping = context.shutdown.clone();
     let mut draining = context.shutdown.clone();
@@ -686,6 +708,9 @@ pub async fn serve(mut context: SipContext) {
             }
             Some(located) = gateway_lookups.recv() => {
                 state.handle_gateway_located(Instant::now(), located);
+            }
+            Some(located) = registrar_lookups.recv() => {
+                state.handle_registrar_located(Instant::now(), located);
             }
             event = context.events.recv() => match event {
                 Some(event) => state.handle_transport(Instant::now(), event),

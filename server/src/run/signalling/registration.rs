@@ -19,8 +19,17 @@
 //! - when draining: [`Registrations::unregister_all`], then wait until
 //!   [`Registrations::is_settled`] (or the drain deadline).
 //!
-//! Registrar URIs must have an IP-literal host (there is no DNS here); entries that cannot
-//! work are logged and left out at start.
+//! - [`Registrations::poll_locate`] has a registrar name to look up: run it off the loop
+//!   ([`spawn_locate`](crate::run::locate::spawn_locate)) and report the answer with
+//!   [`Registrations::handle_located`], which sends the REGISTER that waited for it.
+//!
+//! A registrar by IP address is used as it is; one by host name is looked up as RFC 3263
+//! says ([`crate::run::locate`]: SRV, else A/AAAA) before its first REGISTER, and again after
+//! every address it gave has failed. A lookup that finds nothing counts as a failed
+//! REGISTER (logged; retried after the back-off). `;transport=tcp` (or an SRV `_sip._tcp`
+//! choice) sends the REGISTERs over TCP, with a TCP Via; the Contact says `;transport=tcp`
+//! when the registrar URI does. Entries that cannot work (`sips:`, another transport) are
+//! logged and left out at start.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -31,11 +40,12 @@ use tandem_sip::auth::DigestClient;
 use tandem_sip::dialog::{
     Backoff, Registration, RegistrationConfig, RegistrationEvent, RegistrationState,
 };
-use tandem_sip::message::{HeaderName, NameAddr, Response, Transport, Uri};
+use tandem_sip::message::{HeaderName, NameAddr, Response, Uri};
 use tandem_sip::transaction::{TransactionId, TransactionLayer};
 
-use super::gateway::uri_destination;
 use crate::run::config::Registration as RegistrationEntry;
+use crate::run::locate::{Hop, LocateError, Plan, Query, plan};
+use crate::run::transport::Transport as Wire;
 
 /// One configured registration and its machine.
 #[derive(Debug)]
@@ -43,12 +53,28 @@ struct Entry {
     /// For logs.
     registrar: Uri,
     aor: NameAddr,
-    destination: SocketAddr,
+    /// The registrar's host name, when it has one (looked up before sending).
+    query: Option<Query>,
+    /// Where REGISTERs go: the first hop is used, the others are kept for failover.
+    hops: Vec<Hop>,
+    /// A lookup is wanted ([`Registrations::poll_locate`]) or under way.
+    lookup: LookupState,
     machine: Registration,
     /// The REGISTER transaction outstanding, if any.
     transaction: Option<TransactionId>,
     /// Given up at shutdown without an un-REGISTER (nothing was bound): ignored from then on.
     stopped: bool,
+}
+
+/// Where an entry's lookup stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LookupState {
+    /// Nothing to look up now.
+    Idle,
+    /// A REGISTER waits for a lookup the loop has not started.
+    Wanted,
+    /// Started; [`Registrations::handle_located`] will report.
+    InFlight,
 }
 
 /// Every outbound registration. See the module docs.
@@ -77,6 +103,52 @@ impl Registrations {
             })
             .collect();
         Self { local, entries }
+    }
+
+    /// The next registrar name to look up (the entry's index and the query); report the
+    /// answer with [`Self::handle_located`].
+    pub fn poll_locate(&mut self) -> Option<(usize, Query)> {
+        let (index, entry) = self
+            .entries
+            .iter_mut()
+            .enumerate()
+            .find(|(_, e)| e.lookup == LookupState::Wanted)?;
+        entry.lookup = LookupState::InFlight;
+        Some((index, entry.query.clone()?))
+    }
+
+    /// The lookup for entry `index` finished: its REGISTER goes out, or it counts as a
+    /// failed one (retried after the back-off).
+    pub fn handle_located(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        index: usize,
+        hops: Result<Vec<Hop>, LocateError>,
+    ) {
+        let local = self.local;
+        let Some(entry) = self.entries.get_mut(index) else {
+            return;
+        };
+        if entry.lookup != LookupState::InFlight || entry.stopped {
+            return;
+        }
+        entry.lookup = LookupState::Idle;
+        match hops {
+            Ok(hops) if !hops.is_empty() => entry.hops = hops,
+            failed => {
+                let why = failed
+                    .err()
+                    .map_or_else(|| "no address".to_owned(), |e| e.to_string());
+                tracing::warn!(registrar = %entry.registrar, "registrar not resolved: {why}");
+                // The machine backs off only from a REGISTER it handed out: take the one that
+                // waited for the lookup and fail it, as a transport error would.
+                if entry.machine.poll_request().is_some() {
+                    entry.machine.handle_transaction_failure(now);
+                }
+            }
+        }
+        entry.flush(now, layer, local);
     }
 
     /// True when `id` is one of our REGISTER transactions.
@@ -148,6 +220,10 @@ impl Registrations {
         let local = self.local;
         if let Some(entry) = self.entries.iter_mut().find(|e| e.transaction == Some(id)) {
             entry.transaction = None;
+            // This address failed: the next one, or a new lookup, next time (RFC 3263 §4.3).
+            if entry.query.is_some() && !entry.hops.is_empty() {
+                entry.hops.remove(0);
+            }
             entry.machine.handle_transaction_failure(now);
             entry.flush(now, layer, local);
         }
@@ -173,8 +249,13 @@ impl Registrations {
 impl Entry {
     fn new(config: &RegistrationEntry, local: SocketAddr) -> Result<Self, String> {
         let registrar = Uri::parse(config.registrar.as_str()).map_err(|e| e.to_string())?;
-        let destination =
-            uri_destination(&registrar).ok_or("the registrar's host is not an IP address")?;
+        let (query, hops, transport) = match plan(&registrar).map_err(|e| e.to_string())? {
+            Plan::Ready(hop) => (None, vec![hop], hop.transport),
+            Plan::Lookup(query) => {
+                let transport = query.transport.unwrap_or(Wire::Udp);
+                (Some(query), Vec::new(), transport)
+            }
+        };
         let aor_text = match &config.aor {
             Some(aor) => format!("<{aor}>"),
             None => {
@@ -186,7 +267,11 @@ impl Entry {
             }
         };
         let aor = NameAddr::parse(&aor_text).map_err(|e| format!("{aor_text}: {e}"))?;
-        let contact_text = format!("<sip:{}@{local}>", config.user);
+        let param = match transport {
+            Wire::Tcp => ";transport=tcp",
+            Wire::Udp => "",
+        };
+        let contact_text = format!("<sip:{}@{local}{param}>", config.user);
         let contact = NameAddr::parse(&contact_text).map_err(|e| format!("{contact_text}: {e}"))?;
         let username = config.auth_user.as_deref().unwrap_or(&config.user);
         let client =
@@ -211,7 +296,9 @@ impl Entry {
         Ok(Self {
             registrar,
             aor,
-            destination,
+            query,
+            hops,
+            lookup: LookupState::Idle,
             machine,
             transaction: None,
             stopped: false,
@@ -221,12 +308,20 @@ impl Entry {
     /// Sends the REGISTER the machine has ready (one at most: it never has two
     /// outstanding) and logs what it reported.
     fn flush(&mut self, now: Instant, layer: &mut TransactionLayer, local: SocketAddr) {
-        if self.transaction.is_none() {
+        let ready = self.machine.state() == RegistrationState::ReadyToSend;
+        let hop = self.hops.first().copied();
+        if self.transaction.is_none() && ready && hop.is_none() {
+            // The REGISTER waits for the registrar's addresses.
+            if self.lookup == LookupState::Idle {
+                self.lookup = LookupState::Wanted;
+            }
+        } else if let (None, Some(hop)) = (self.transaction, hop) {
             if let Some(mut request) = self.machine.poll_request() {
-                request
-                    .headers
-                    .push_front(HeaderName::Via, format!("SIP/2.0/UDP {local};rport"));
-                match layer.send_request(now, request, self.destination, Transport::Udp) {
+                request.headers.push_front(
+                    HeaderName::Via,
+                    format!("SIP/2.0/{} {local};rport", hop.transport),
+                );
+                match layer.send_request(now, request, hop.addr, hop.sip_transport()) {
                     Ok(id) => self.transaction = Some(id),
                     Err(e) => {
                         tracing::warn!(registrar = %self.registrar, "REGISTER not sent: {e}");
@@ -261,7 +356,7 @@ impl Entry {
 mod tests {
     use std::time::Duration;
 
-    use tandem_sip::message::Message;
+    use tandem_sip::message::{Message, Transport};
     use tandem_sip::transaction::{Config as LayerConfig, Event, Input};
 
     use super::super::registrar::Registrar;
@@ -439,12 +534,58 @@ mod tests {
     }
 
     #[test]
-    fn registrars_must_be_ip_literals() {
+    fn a_registrar_by_name_is_looked_up_first_and_reached_over_its_transport() {
         let config = Config::from_toml(
-            "[[registrations]]\nregistrar = \"sip:registrar.example\"\nuser = \"a\"\npassword = \"p\"\n",
+            "[[registrations]]\nregistrar = \"sip:registrar.example;transport=tcp\"\n\
+             user = \"a\"\npassword = \"p\"\n",
+        )
+        .unwrap();
+        let t0 = origin();
+        let mut regs = Registrations::new(&config.registrations, LOCAL.parse().unwrap());
+        let mut layer = TransactionLayer::new(LayerConfig::default(), [4; 16]);
+        regs.handle_timeout(t0, &mut layer);
+        assert!(layer.poll_transmit().is_none(), "nothing before the lookup");
+        let (entry, query) = regs.poll_locate().expect("a lookup");
+        assert_eq!(query.host, "registrar.example");
+        assert!(regs.poll_locate().is_none(), "one lookup at a time");
+        assert!(!regs.is_settled());
+        // Nothing found: a failed REGISTER, retried after the back-off with a new lookup.
+        regs.handle_located(
+            t0,
+            &mut layer,
+            entry,
+            Err(LocateError::NotFound("registrar.example".into())),
+        );
+        assert!(layer.poll_transmit().is_none());
+        let retry = regs.poll_timeout().expect("a retry");
+        assert_eq!(retry, t0 + Backoff::default().first);
+        regs.handle_timeout(retry, &mut layer);
+        let (entry, _) = regs.poll_locate().expect("looked up again");
+        let hop = Hop {
+            addr: UPSTREAM.parse().unwrap(),
+            transport: Wire::Tcp,
+        };
+        regs.handle_located(retry, &mut layer, entry, Ok(vec![hop]));
+        let sent = layer.poll_transmit().expect("the REGISTER");
+        assert_eq!(
+            (sent.destination, sent.transport),
+            (hop.addr, Transport::Tcp)
+        );
+        let Ok(Message::Request(register)) = Message::parse(&sent.bytes) else {
+            panic!("a REGISTER");
+        };
+        assert_eq!(
+            register.headers.top_via().unwrap().transport,
+            Transport::Tcp
+        );
+        let contact = register.headers.get("Contact").unwrap().to_owned();
+        assert!(contact.contains(";transport=tcp"), "{contact}");
+        // sips: cannot work: left out at start.
+        let config = Config::from_toml(
+            "[[registrations]]\nregistrar = \"sips:registrar.example\"\nuser = \"a\"\npassword = \"p\"\n",
         )
         .unwrap();
         let regs = Registrations::new(&config.registrations, LOCAL.parse().unwrap());
-        assert_eq!(regs.poll_timeout(), None);
+        assert!(regs.is_settled() && regs.poll_timeout().is_none());
     }
 }
