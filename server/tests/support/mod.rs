@@ -417,6 +417,13 @@ impl Sipp {
         self
     }
 
+    /// Writes `bytes` to `name` in sipp's working directory (a capture a scenario plays by
+    /// a relative path).
+    pub(crate) fn with_file(self, name: &str, bytes: &[u8]) -> Self {
+        std::fs::write(self.dir.join(name), bytes).expect("a file in sipp's directory");
+        self
+    }
+
     /// The command line, for messages.
     pub(crate) fn command_line(&self) -> String {
         format!("sipp {}", self.args.join(" "))

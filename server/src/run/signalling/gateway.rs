@@ -55,21 +55,26 @@
 //! The 200 to the caller is retransmitted until its ACK ([`Gateway::poll_timeout`],
 //! [`Gateway::handle_timeout`]); no ACK within 64·T1 hangs the call up.
 //!
-//! 5. A re-INVITE or UPDATE from either side that keeps that side's codec (hold and resume,
-//!    a moved peer, a session refresh repeating its SDP) is answered here, 200 with our SDP at
-//!    the same port, without touching the other side (a moved peer is `SetRemote`); a
-//!    re-INVITE without SDP gets our current SDP as the offer. An offer that changes the codec
-//!    is refused with 488 (the session keeps running): forwarding it to the other side is not
-//!    done. The answer's direction goes to that side's leg (`SetDirection`): Tandem stops
-//!    sending RTP to a side on hold (`recvonly`/`inactive`) until it resumes, while the other
-//!    side's media keeps flowing.
+//! 5. A re-INVITE or UPDATE from either side is answered here, 200 with our SDP at the same
+//!    port, without touching the other side: hold and resume, a moved peer (`SetRemote`), a
+//!    session refresh repeating its SDP keep that side's codec; a re-INVITE without SDP gets
+//!    our current SDP as the offer. An offer that drops that side's codec is answered with
+//!    the codec it prefers among that side's policy (the caller's capabilities, or the route's
+//!    codecs for the callee; telephone-event kept when offered), and the session is rebuilt
+//!    for it on the same ports (`Replace`, phase `Rebuilding`), the other side's leg as it
+//!    was: Tandem transcodes, and the runtime continues that leg's RTP stream (same SSRC,
+//!    next sequence number), so the other side never hears of it. Another codec change
+//!    before the rebuild reports gets 491; an offer with nothing of ours 488 (the session
+//!    keeps running); a failed rebuild hangs the call up. The answer's direction goes to
+//!    that side's leg (`SetDirection`): Tandem stops sending RTP to a side on hold
+//!    (`recvonly`/`inactive`) until it resumes, while the other side's media keeps flowing.
 //! 6. DTMF: the session's RFC 4733 and in-band digits are logged by the signalling loop
 //!    (`dtmf call=<call-id> digit=<d> source=rtp`, with the Call-ID of the side they came
 //!    from, [`Gateway::call_id_of_leg`]); INFO digits are answered 200 and logged
 //!    `source=info` (not forwarded).
 //!
-//! Not done: forwarding re-INVITEs and INFO to the other side, following 3xx redirects,
-//! authenticating to a challenging target, NAPTR lookups, `sips:`/TLS targets, remote targets
+//! Not done: forwarding re-INVITEs and INFO to the other side (they are answered here),
+//! following 3xx redirects, authenticating to a challenging target, NAPTR lookups, `sips:`/TLS targets, remote targets
 //! (Contacts) by host name inside a dialog (their requests are not sent), RFC 5626 flow
 //! reuse: a registered contact with `;transport=tcp` is called over the transports' latest
 //! connection with its address if one is open, else over a new one; a contact registered
@@ -267,6 +272,9 @@ enum Phase {
     Replacing,
     /// Both sides answered.
     Bridged,
+    /// Bridged, and one side changed codec on a re-offer (answered already): the session is
+    /// being rebuilt for it on the same ports.
+    Rebuilding,
     /// Ended; waiting only for the media session to be gone (a `Create` in flight).
     Ended,
 }
@@ -780,6 +788,11 @@ impl Gateway {
                 if call.phase == Phase::Replacing {
                     return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
                 }
+                if call.phase == Phase::Rebuilding {
+                    // The side was answered with a codec its leg does not run: end the call.
+                    call.phase = Phase::Bridged;
+                    return self.hangup(now, layer, id);
+                }
                 if !call.cancelled && call.phase != Phase::Ended {
                     let status = StatusCode::SERVICE_UNAVAILABLE;
                     respond_inbound(now, layer, call, status);
@@ -797,6 +810,11 @@ impl Gateway {
         }
         if call.phase == Phase::Replacing {
             return self.bridge(now, layer, id);
+        }
+        if call.phase == Phase::Rebuilding {
+            call.phase = Phase::Bridged;
+            tracing::info!(call = %id, session = ?session, "gateway call: session rebuilt");
+            return Vec::new();
         }
         let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
             respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
@@ -1209,7 +1227,10 @@ impl Gateway {
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        if call.inbound_txn != txn || call.cancelled || call.phase == Phase::Bridged {
+        if call.inbound_txn != txn
+            || call.cancelled
+            || matches!(call.phase, Phase::Bridged | Phase::Rebuilding)
+        {
             return Vec::new();
         }
         call.cancelled = true;
@@ -1234,7 +1255,7 @@ impl Gateway {
             }
             // The callee answered already: hang it up.
             Phase::Replacing => self.fail_bridged(now, layer, id, StatusCode::REQUEST_TERMINATED),
-            Phase::Bridged | Phase::Ended => Vec::new(),
+            Phase::Bridged | Phase::Rebuilding | Phase::Ended => Vec::new(),
         }
     }
 
@@ -1267,6 +1288,16 @@ impl Gateway {
         } else {
             call.inbound_transport
         };
+        // The other side's leg as it runs, for a rebuild when this side changes codec (its
+        // callee address may have come by `SetRemote` only: put it in the spec).
+        let mut other_leg = if from_caller {
+            call.outbound_leg
+        } else {
+            call.inbound_leg
+        };
+        if from_caller && other_leg.remote.is_none() {
+            other_leg.remote = call.outbound_stream.as_ref().and_then(|s| s.remote_rtp);
+        }
         let (this, other) = if from_caller {
             (&mut call.inbound_dialog, &mut call.outbound_dialog)
         } else {
@@ -1287,6 +1318,7 @@ impl Gateway {
                 1,
             )
         };
+        let rebuilding = call.phase == Phase::Rebuilding;
         let side_direction = &mut call.directions[leg_index];
         let side_media = call.media.as_ref().and_then(|m| {
             let ports = m.legs.get(leg_index)?;
@@ -1300,6 +1332,8 @@ impl Gateway {
             call.ok_retransmit = None;
         }
         let mut actions = Vec::new();
+        // The session's new description when a re-offer changed this side's codec.
+        let mut replaced: Option<SessionSpec> = None;
         let Some(txn) = txn else {
             // ACK: it may answer the offer we put in a 200 to a re-INVITE without SDP.
             if side_session.pending_offer().is_some() {
@@ -1316,6 +1350,10 @@ impl Gateway {
             Err(rejection) => rejection.response(request, random_u64()),
             Ok(()) => match request.method {
                 Method::Bye => dialog.response(request, StatusCode::OK),
+                // One rebuild at a time (RFC 3261 §14.2: the side retries after a while).
+                Method::Invite | Method::Update if rebuilding && !request.body.is_empty() => {
+                    dialog.response(request, StatusCode::REQUEST_PENDING)
+                }
                 Method::Invite | Method::Update => {
                     let offer = SessionDescription::parse(&request.body);
                     let sdp = match (&offer, side_media) {
@@ -1331,7 +1369,23 @@ impl Gateway {
                                 &running,
                             )
                             .map(|(sdp, new, direction)| {
-                                if new.remote.is_some() && new.remote != side_leg.remote {
+                                if !same_format(&new, &running) {
+                                    // Another codec on this side only: rebuild the session
+                                    // on the same ports, the other side's leg as it is
+                                    // (Tandem transcodes; it never hears of the change).
+                                    *side_leg = new;
+                                    let spec = if from_caller {
+                                        session_spec(new, other_leg)
+                                    } else {
+                                        session_spec(other_leg, new)
+                                    };
+                                    replaced = Some(spec.clone());
+                                    actions.push(MediaAction::Replace {
+                                        call: id,
+                                        session,
+                                        spec,
+                                    });
+                                } else if new.remote.is_some() && new.remote != side_leg.remote {
                                     side_leg.remote = new.remote;
                                     actions.extend(new.remote.map(|remote| {
                                         MediaAction::SetRemote {
@@ -1372,12 +1426,8 @@ impl Gateway {
                         None if request.body.is_empty() && request.method == Method::Update => {
                             dialog.response(request, StatusCode::OK)
                         }
-                        None => {
-                            // A new codec would need the other side renegotiated: not done.
-                            let mut r = dialog.response(request, StatusCode::NOT_ACCEPTABLE_HERE);
-                            r.reason = "Not Acceptable Here (bridged call)".to_owned();
-                            r
-                        }
+                        // No codec of ours in the offer: the call runs on as it was.
+                        None => dialog.response(request, StatusCode::NOT_ACCEPTABLE_HERE),
                     }
                 }
                 Method::Info => {
@@ -1395,6 +1445,11 @@ impl Gateway {
         };
         let _ = dialog.record_sent_response(&response);
         let _ = layer.send_response(now, txn, response);
+        if let Some(spec) = replaced {
+            tracing::info!(call = %id, from_caller, "gateway call: codec changed; rebuilding the session");
+            call.phase = Phase::Rebuilding;
+            recount_transcoder(&self.metrics, &mut call.transcoder, &spec);
+        }
         if request.method != Method::Bye || !dialog.is_terminated() {
             return actions;
         }
@@ -1457,7 +1512,7 @@ impl Gateway {
             return Vec::new();
         };
         match call.phase {
-            Phase::Bridged => {
+            Phase::Bridged | Phase::Rebuilding => {
                 let sides = [
                     (&mut call.inbound_dialog, call.inbound_transport),
                     (&mut call.outbound_dialog, call.hop.transport),
@@ -1554,10 +1609,12 @@ fn running_policy(session: &LocalSession, policy: &LocalPolicy) -> LocalPolicy {
     policy
 }
 
-/// Answers a re-offer from one side on its own, at RTP `port` with the codec `running` that
-/// side runs: the answer, the leg it describes and which way media now flows on it (seen
-/// from Tandem), committed to `session` only when the leg keeps `running`'s format; `None`
-/// otherwise (the session is left as it was).
+/// Answers a re-offer from one side on its own, at RTP `port`: the answer, the leg it
+/// describes and which way media now flows on it (seen from Tandem), committed to
+/// `session`. The codec `running` that side runs is kept when the offer still has it;
+/// otherwise the side's whole `policy` answers (the leg then has another format, and the
+/// session must be rebuilt for it). `None` when nothing in the offer is ours (the session is
+/// left as it was).
 fn answer_locally(
     session: &mut LocalSession,
     policy: &LocalPolicy,
@@ -1566,18 +1623,40 @@ fn answer_locally(
     port: u16,
     running: &LegSpec,
 ) -> Option<(SessionDescription, LegSpec, MediaDirection)> {
-    let mut trial = session.clone();
-    let mut policy = running_policy(session, policy);
-    policy.rtp_ports = vec![port];
-    let (answer, negotiated) = trial.answer(offer, &policy);
-    let stream = negotiated.accepted().next()?;
-    let leg = leg_spec_for(stream, media).ok()?;
-    if !same_format(&leg, running) {
-        return None;
-    }
-    let direction = MediaDirection::from_flags(stream.sends(), stream.receives());
+    let mut narrowed = running_policy(session, policy);
+    narrowed.rtp_ports = vec![port];
+    let mut whole = policy.clone();
+    whole.rtp_ports = vec![port];
+    let keeps = |policy: &LocalPolicy| {
+        let mut trial = session.clone();
+        let (answer, negotiated) = trial.answer(offer, policy);
+        let stream = negotiated.accepted().next()?;
+        let leg = leg_spec_for(stream, media).ok()?;
+        let direction = MediaDirection::from_flags(stream.sends(), stream.receives());
+        Some((trial, answer, leg, direction))
+    };
+    let (trial, answer, leg, direction) = keeps(&narrowed)
+        .filter(|(_, _, leg, _)| same_format(leg, running))
+        .or_else(|| keeps(&whole))?;
     *session = trial;
     Some((answer, leg, direction))
+}
+
+/// Moves the `/metrics` count of a call's running transcoder (`counted`) to what `spec` runs.
+fn recount_transcoder(
+    metrics: &Metrics,
+    counted: &mut Option<(String, String)>,
+    spec: &SessionSpec,
+) {
+    if let Some((a, b)) = counted.take() {
+        metrics.transcoder_stopped(&a, &b);
+    }
+    if let SessionSpec::Transcode { a, b } = spec {
+        let name = |leg: &LegSpec| leg.codec.format.codec.descriptor().name.to_owned();
+        let pair = (name(a), name(b));
+        metrics.transcoder_started(&pair.0, &pair.1);
+        *counted = Some(pair);
+    }
 }
 
 /// True when `new` runs the codec and telephone-events of `old` (only the peer or the
@@ -1647,6 +1726,8 @@ mod tests {
     const LOCAL: &str = "127.0.0.1:5060";
     const CALLER: &str = "127.0.0.1:5062";
     const CALLEE: &str = "127.0.0.1:5080";
+    /// Where [`OPUS_ANSWER`] receives RTP.
+    const CALLEE_MEDIA: &str = "127.0.0.1:6000";
 
     /// The origin of virtual time: only offsets from it matter.
     fn origin() -> Instant {
@@ -1930,7 +2011,7 @@ mod tests {
     }
 
     #[test]
-    fn hold_and_resume_on_a_bridged_call_are_answered_locally_and_a_codec_change_is_488() {
+    fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
         let mut h = Harness::new();
         let (_, actions) = h.invite();
         let (call, _) = spec_call(&actions);
@@ -1995,15 +2076,70 @@ mod tests {
                 }
             ]
         );
-        // Another codec would need the callee renegotiated: 488, the session keeps running.
-        let (refused, actions) = reinvite(&mut h, 4, &offer("sendrecv", 6200, "96"));
+        // Another codec: answered with it at the same port, and the session rebuilt for it
+        // on its ports, the callee's leg as it was (the callee hears nothing of it).
+        let (changed, actions) = reinvite(&mut h, 4, &offer("sendrecv", 6200, "0 101"));
+        assert_eq!(changed.status, StatusCode::OK);
+        let body = String::from_utf8(changed.body.clone()).unwrap();
+        assert!(body.contains("m=audio 36000 RTP/AVP 0 101"), "{body}");
+        let [
+            MediaAction::Replace {
+                call: again,
+                session,
+                spec,
+            },
+        ] = actions.as_slice()
+        else {
+            panic!("{actions:?}");
+        };
+        assert_eq!((*again, *session), (call, SessionId(7)));
+        let (SessionSpec::Relay { a, b } | SessionSpec::Transcode { a, b }) = spec else {
+            panic!("{spec:?}");
+        };
+        assert_eq!(a.codec.format.codec, tandem_codecs::CodecId::Pcmu);
+        assert_eq!(a.telephone_event.map(|pt| pt.get()), Some(101));
+        assert_eq!(a.remote, Some("127.0.0.1:6200".parse().unwrap()));
+        assert_eq!(b.codec.format.codec, tandem_codecs::CodecId::Opus);
+        assert_eq!(
+            b.remote,
+            Some(CALLEE_MEDIA.parse().unwrap()),
+            "the callee's leg kept"
+        );
+        // A second codec change before the rebuild is done waits its turn.
+        let (pending, actions) = reinvite(&mut h, 5, &offer("sendrecv", 6200, "8 101"));
+        assert_eq!(pending.status, StatusCode::REQUEST_PENDING);
+        assert!(actions.is_empty());
+        let ports = |leg: u32, rtp: u16| LegPorts {
+            leg: LegId(leg),
+            rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+            rtcp_port: rtp + 1,
+        };
+        let handle = SessionHandle {
+            id: SessionId(7),
+            worker: 0,
+            legs: vec![ports(0, 36000), ports(1, 36002)],
+        };
+        assert!(
+            h.gateway
+                .handle_media_created(h.now, &mut h.layer, call, Ok(handle))
+                .is_empty()
+        );
+        assert!(h.sent().is_empty(), "nobody hears of the rebuild");
+        // Nothing of ours in the offer: 488, the session keeps running.
+        let (refused, actions) = reinvite(
+            &mut h,
+            6,
+            "v=0\r\no=user1 53655765 2353687639 IN IP4 127.0.0.1\r\ns=-\r\n\
+             c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6200 RTP/AVP 97\r\n\
+             a=rtpmap:97 speex/8000\r\n",
+        );
         assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE_HERE);
         assert!(actions.is_empty());
         // No SDP: our current SDP is the offer.
-        let (offered, _) = reinvite(&mut h, 5, "");
+        let (offered, _) = reinvite(&mut h, 7, "");
         assert_eq!(offered.status, StatusCode::OK);
         let body = String::from_utf8(offered.body.clone()).unwrap();
-        assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
+        assert!(body.contains("m=audio 36000 RTP/AVP 0 101"), "{body}");
         assert_eq!(h.gateway.calls(), 1);
     }
 
