@@ -9,12 +9,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use support::capture::{Capture, RtpPacket, tshark_available};
+use support::metrics::{scrape, value};
 use support::{Ports, Sipp, Tandem, sipp_available};
 use tandem_codecs::g711::{alaw, ulaw};
 
@@ -57,29 +57,8 @@ fn pcmu_pcap() -> Vec<u8> {
     pcap
 }
 
-fn metrics(ports: &Ports) -> String {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", ports.api)) else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: tandem\r\nConnection: close\r\n\r\n");
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text
-}
-
-/// The sum of every sample of `name` (all label sets).
-fn metric(text: &str, name: &str) -> Option<i64> {
-    let values: Vec<i64> = text
-        .lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.trim().parse().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum())
-}
+/// Sessions on the one media worker.
+const SESSIONS: &str = "tandem_worker_sessions{worker=\"0\"}";
 
 #[test]
 fn a_gateway_caller_changes_codec_and_the_callee_sees_one_stream() {
@@ -131,8 +110,8 @@ fn a_gateway_caller_changes_codec_and_the_callee_sees_one_stream() {
     // The session goes when the BYE is done (bounded wait: removal is asynchronous).
     let mut after = String::new();
     for _ in 0..50 {
-        after = metrics(&ports);
-        if metric(&after, "tandem_worker_sessions") == Some(0) {
+        after = scrape(SocketAddr::from(([127, 0, 0, 1], ports.api)));
+        if value(&after, SESSIONS) == Some(0) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -194,7 +173,7 @@ fn a_gateway_caller_changes_codec_and_the_callee_sees_one_stream() {
         );
     }
 
-    assert_eq!(metric(&after, "tandem_worker_sessions"), Some(0), "{after}");
-    assert_eq!(metric(&after, "tandem_calls"), Some(0), "{after}");
+    assert_eq!(value(&after, SESSIONS), Some(0), "{after}");
+    assert_eq!(value(&after, "tandem_calls"), Some(0), "{after}");
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
