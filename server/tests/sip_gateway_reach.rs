@@ -320,6 +320,12 @@ fn srv_targets_fail_over_and_an_unresolved_name_is_503_without_holding_up_other_
         dns.queries() >= 4,
         "SRV and A lookups went to the test's server"
     );
+    let metrics = support::metrics::scrape(SocketAddr::from(([127, 0, 0, 1], p.api)));
+    assert_eq!(
+        support::metrics::value(&metrics, "tandem_sip_targets_unresolved_total"),
+        Some(2),
+        "{metrics}"
+    );
 
     let (_, stderr) = tandem.terminate();
     assert_eq!(

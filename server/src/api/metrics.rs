@@ -7,7 +7,8 @@
 //! - the SIP glue (`run::signalling`) calls [`Metrics::sip_response`] with the code of each
 //!   response it puts on the wire (retransmissions included), and [`Metrics::call_started`] /
 //!   [`Metrics::call_ended`] around each answered call (from its 200 to its end), its gateway
-//!   counting the transcoders of bridged calls; the ng call table does the same around each
+//!   counting the transcoders of bridged calls and the calls refused because their target's
+//!   host name had no address ([`Metrics::target_unresolved`]); the ng call table does the same around each
 //!   ng call (offer of a new call-id to its delete or media timeout);
 //! - whoever builds a transcoding session calls [`Metrics::transcoder_started`] /
 //!   [`Metrics::transcoder_stopped`] with its codec pair (the REST API does for its bridges,
@@ -48,6 +49,7 @@ pub struct Metrics {
     dtmf_inband: AtomicU64,
     transcoders: Mutex<BTreeMap<(String, String), i64>>,
     api_requests: AtomicU64,
+    targets_unresolved: AtomicU64,
     /// The ng listener's own counters, once `tandem run` has bound it.
     ng: OnceLock<Arc<NgStats>>,
 }
@@ -62,6 +64,7 @@ impl Default for Metrics {
             dtmf_inband: AtomicU64::new(0),
             transcoders: Mutex::new(BTreeMap::new()),
             api_requests: AtomicU64::new(0),
+            targets_unresolved: AtomicU64::new(0),
             ng: OnceLock::new(),
         }
     }
@@ -82,6 +85,11 @@ impl Metrics {
         {
             slot.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A gateway call was refused because its target's host name had no address.
+    pub fn target_unresolved(&self) {
+        self.targets_unresolved.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A call began (SIP glue, ng).
@@ -289,6 +297,17 @@ impl Metrics {
             out,
             "tandem_calls_total {}",
             self.calls_total.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "tandem_sip_targets_unresolved_total",
+            "Routed calls refused (503) because their target's host name had no address.",
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "tandem_sip_targets_unresolved_total {}",
+            self.targets_unresolved.load(Ordering::Relaxed)
         );
         family(
             &mut out,

@@ -711,6 +711,7 @@ impl Gateway {
                     .err()
                     .map_or_else(|| "no address".to_owned(), |e| e.to_string());
                 self.unresolved += 1;
+                self.metrics.target_unresolved();
                 tracing::warn!(call = %id, target = %call.target, "gateway call: target not resolved: {why}");
                 respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
                 self.forget(id);
