@@ -8,7 +8,9 @@
 # Environment:
 #   LOADGEN      the loadgen binary ($CARGO_TARGET_DIR/release/loadgen, built if missing)
 #   TANDEM       the tandem binary ($CARGO_TARGET_DIR/release/tandem; Tandem is skipped if absent)
-#   ENGINES      which engines, in order (default "rtpengine tandem")
+#   ENGINES      which engines, in order (default "rtpengine tandem"): rtpengine, tandem (its
+#                default packet I/O), tandem-udp, tandem-uring (`tandem run --io udp|uring`);
+#                e.g. ENGINES="tandem-udp tandem-uring" compares Tandem's two backends back to back
 #   TANDEM_CONFIG  tandem's config file; by default one written here with rtpengine's Opus
 #                encoder settings (stereo, complexity 10, 32 kbit/s, application audio, no
 #                FEC, as its libavcodec libopus encoder has them), for a like-for-like run
@@ -81,18 +83,23 @@ for engine in $ENGINES; do
         ng="$NG_RTPENGINE"
         label="rtpengine $(rtpengine --version 2>&1 | awk '/Version/ {print $2}')"
         ;;
-    tandem)
+    tandem|tandem-udp|tandem-uring)
         [[ -x "$TANDEM" ]] || { echo "tandem: no binary at $TANDEM (cargo build --release -p tandem)"; continue; }
+        io_flag=()
+        case "$engine" in
+        tandem-udp) io_flag=(--io udp) ;;
+        tandem-uring) io_flag=(--io uring) ;;
+        esac
         config="${TANDEM_CONFIG:-$WORK/tandem-like-rtpengine.toml}"
         if [[ -z "${TANDEM_CONFIG:-}" ]]; then
             printf '[opus]\nchannels = 2\ncomplexity = 10\nbitrate = 32000\napplication = "audio"\nfec = false\n' > "$config"
         fi
         "${engine_prefix[@]}" "$TANDEM" run --config "$config" --workers 1 --ng "$NG_TANDEM" \
             --rtp-ports 40000-49999 --sip 127.0.0.1:25060 --api 127.0.0.1:28088 \
-            > "$WORK/tandem.log" 2>&1 &
+            "${io_flag[@]}" > "$WORK/$engine.log" 2>&1 &
         WRAPPER_PID=$!
         ng="$NG_TANDEM"
-        label="tandem"
+        label="$engine"
         ;;
     *) echo "unknown engine $engine"; continue ;;
     esac

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! engine_bench [--scenario relay|transcode|conference] [--calls 100,200,400]
-//!              [--seconds 10] [--workers 1] [--room 50] [--talkers 3]
+//!              [--seconds 10] [--workers 1] [--room 50] [--talkers 3] [--io udp,uring]
 //! ```
+//!
+//! `--io` names the workers' packet backends (`udp`, `uring`, or both: each load then runs
+//! once per backend, back to back, so the two are compared under the same machine load).
 //!
 //! For each load in `--calls` (at most [`MAX_POINTS`]; each run at most [`MAX_SECONDS`] s),
 //! the engine process starts a runtime, creates the sessions, and starts itself again as the
@@ -15,6 +18,7 @@
 //!
 //! | column | meaning |
 //! |---|---|
+//! | `io` | the workers' packet backend |
 //! | `channels` | legs carrying media (2 per relay or transcoding call; 1 per conference leg) |
 //! | `missed` | tick deadlines the workers missed during the window |
 //! | `lost %` | packets the load process expected back and did not get (late ones included) |
@@ -40,6 +44,7 @@ use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, S
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_core::session::{CodecSpec, ConferenceSpec, LegSpec, SessionSpec};
 use tandem_core::worker::{StatsSnapshot, TICK_COST_BUCKETS_US, WorkerConfig};
+use tandem_drivers::packet::kernel::IoKind;
 use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
 use tandem_drivers::packet::{
     MAX_BATCH, PacketBuf, PacketIo, PortPair, PortRange, RecvMeta, Timestamp, Transmit,
@@ -73,6 +78,7 @@ struct Options {
     workers: usize,
     room: usize,
     talkers: usize,
+    io: Vec<IoKind>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -83,6 +89,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         workers: 1,
         room: 50,
         talkers: 3,
+        io: vec![IoKind::Udp],
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -107,6 +114,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--workers" => o.workers = number()?.max(1),
             "--room" => o.room = number()?.max(2),
             "--talkers" => o.talkers = number()?,
+            "--io" => {
+                o.io = value
+                    .split(',')
+                    .map(|v| v.parse::<IoKind>().map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?;
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -191,16 +204,18 @@ fn engine(o: &Options) -> Result<(), String> {
         );
     }
     println!(
-        "{:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}",
-        "channels", "missed", "lost %", "late %", "cpu µs/ch/s", "p50", "p99", "max", "ok"
+        "{:>5} {:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}",
+        "io", "channels", "missed", "lost %", "late %", "cpu µs/ch/s", "p50", "p99", "max", "ok"
     );
     for &calls in &o.calls {
-        run_point(o, calls)?;
+        for &io in &o.io {
+            run_point(o, calls, io)?;
+        }
     }
     Ok(())
 }
 
-fn run_point(o: &Options, calls: usize) -> Result<(), String> {
+fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
     let legs_needed = match o.scenario {
         Scenario::Relay | Scenario::Transcode => 2 * calls,
         Scenario::Conference => calls,
@@ -208,6 +223,7 @@ fn run_point(o: &Options, calls: usize) -> Result<(), String> {
     let config = RuntimeConfig {
         workers: o.workers,
         bind: LOOPBACK,
+        io,
         ports: PortRange::new(20000, 31999).map_err(|e| e.to_string())?,
         pin: true,
         worker: WorkerConfig {
@@ -218,6 +234,9 @@ fn run_point(o: &Options, calls: usize) -> Result<(), String> {
         ..RuntimeConfig::default()
     };
     let runtime = Runtime::start(config).map_err(|e| e.to_string())?;
+    if let Some((worker, reason)) = runtime.io_fallbacks().first() {
+        return Err(format!("worker {worker}: io_uring unavailable ({reason})"));
+    }
     let mut targets: Vec<(Kind, SocketAddr)> = Vec::with_capacity(legs_needed);
     let opus = CodecSpec::opus(
         16000,
@@ -336,7 +355,8 @@ fn run_point(o: &Options, calls: usize) -> Result<(), String> {
     };
     let ok = delta.missed_deadlines == 0 && lost_pct < 0.1 && late_pct < 0.1;
     println!(
-        "{:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}",
+        "{:>5} {:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}",
+        io.name(),
         targets.len(),
         delta.missed_deadlines,
         lost_pct,

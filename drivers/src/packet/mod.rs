@@ -20,7 +20,9 @@
 //!   at most `packets.len()` sent; the UDP backend makes at most one readiness call and one
 //!   `recvmmsg` per ready socket (at most [`MAX_READY_SOCKETS`] of them, each for at most
 //!   [`MAX_BATCH`] datagrams) per `recv_batch`, and at most one `sendmmsg` per run of
-//!   consecutive packets for the same socket (runs cut at [`MAX_BATCH`]) per `send_batch`.
+//!   consecutive packets for the same socket (runs cut at [`MAX_BATCH`]) per `send_batch`;
+//!   the io_uring backend makes at most [`uring::MAX_RECV_ENTERS`] `io_uring_enter` calls per
+//!   `recv_batch` and one per `flush` (plus one per [`uring::SQ_ENTRIES`] packets queued).
 //! - **Per-packet failures are counted, not returned**: a packet that cannot be sent (full
 //!   send buffer, unreachable family, unknown socket) is dropped and counted in
 //!   [`PacketIo::stats`] with its [`IoError`]. `Err` from a batch call means the backend as a

@@ -23,15 +23,15 @@
 //! - **Registered files**: sockets sit in the ring's fixed-file table at their
 //!   [`SocketId`], so no operation looks a descriptor up.
 //! - **Task work is deferred** (`IORING_SETUP_DEFER_TASKRUN` + `SINGLE_ISSUER`): receives are
-//!   completed in the worker's own `io_uring_enter`, in one batch, never by interrupting it.
+//!   completed in the worker's own `io_uring_enter`, in batches, never by interrupting it.
 //!   `recv_batch` enters the kernel only when the completion queue cannot fill the caller's
-//!   arrays and the kernel flags pending work (`IORING_SQ_TASKRUN`) or SQEs wait: an idle tick
-//!   makes no system call at all.
+//!   arrays, and never waits in it.
 //!
 //! # Per call
 //!
-//! - `recv_batch`: at most one `io_uring_enter` (plus one more only when re-arms fill the
-//!   submission queue), at most `min(bufs.len(), meta.len())` datagrams. Completions left in
+//! - `recv_batch`: at most [`MAX_RECV_ENTERS`] `io_uring_enter` calls (each runs up to 20
+//!   sockets' receive work; the loop stops as soon as the arrays are full or an enter
+//!   brought nothing), at most `min(bufs.len(), meta.len())` datagrams. Completions left in
 //!   the queue are delivered by the next call, in order; datagrams of one socket arrive in
 //!   order.
 //! - `send_batch` / `flush`: one `io_uring_enter`, plus one per [`SQ_ENTRIES`] packets.
@@ -97,6 +97,11 @@ pub const RECV_BUFFERS_DEFAULT: usize = 4096;
 pub const SEND_SLOTS_DEFAULT: usize = 4096;
 /// Most receive buffers one pool holds (the kernel's limit for a buffer ring).
 pub const MAX_RECV_BUFFERS: usize = 32_768;
+/// Most `io_uring_enter` calls one `recv_batch` makes. Each runs up to 20 sockets' worth of
+/// the kernel's deferred receive work (`IO_LOCAL_TW_DEFAULT_MAX` in Linux 6.13+), so this
+/// serves a caller's array of [`MAX_BATCH`](super::MAX_BATCH) datagrams from distinct
+/// sockets with room to spare.
+pub const MAX_RECV_ENTERS: usize = 8;
 /// Entries of the submission queue: packets queued beyond this are submitted in chunks.
 pub const SQ_ENTRIES: u32 = 1024;
 /// Largest UDP payload the kernel accepts (65535 − 8 − 20).
@@ -351,39 +356,33 @@ impl UringIo {
     }
 
     /// One `io_uring_enter`: submits what is queued and, with `get_events`, runs the
-    /// deferred work that posts receive completions.
-    ///
-    /// The kernel runs at most 20 items of deferred work per enter unless the caller asks for
-    /// more completions (`min_complete`), so a receive enter asks for a pool's worth with a
-    /// zero timeout: every socket with pending datagrams is served, and nothing waits.
+    /// deferred work that posts receive completions (the kernel runs at most 20 items of it
+    /// per enter that does not wait, see [`MAX_RECV_ENTERS`]). Never waits.
     fn enter(&mut self, get_events: bool) -> Result<(), IoError> {
         self.uring.enters += 1;
-        let result = if get_events {
-            let zero = io_uring::types::Timespec::new();
-            let args = io_uring::types::SubmitArgs::new().timespec(&zero);
+        let to_submit = self.ring.submission().len() as u32;
+        let flags = if get_events {
+            io_uring::EnterFlags::GETEVENTS.bits()
+        } else {
+            0
+        };
+        // SAFETY: a plain enter with no argument structure; every queued entry points at
+        // memory owned by `self` (see `push_arm` and `SendSlab::fill`).
+        let result = unsafe {
             self.ring
                 .submitter()
-                .submit_with_args(self.config.recv_buffers, &args)
-        } else {
-            self.ring.submitter().submit()
+                .enter::<libc::sigset_t>(to_submit, 0, flags, None)
         };
         match result {
             Ok(_) => Ok(()),
             Err(e) => match e.raw_os_error() {
-                // The zero timeout expired (fewer completions than asked for), interrupted,
-                // or completions must be reaped first: all fine, the next call goes on.
-                Some(libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY) => Ok(()),
+                // Interrupted, or completions must be reaped first: the next call goes on.
+                Some(libc::EINTR | libc::EAGAIN | libc::EBUSY) => Ok(()),
                 errno => Err(IoError::Os {
                     errno: errno.unwrap_or(0),
                 }),
             },
         }
-    }
-
-    /// Whether an enter could bring completions or has entries to submit.
-    fn kernel_has_work(&mut self) -> bool {
-        let sq = self.ring.submission();
-        !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
     }
 
     /// Delivers completions (the stash first, then the queue) into `bufs` / `meta` from
@@ -725,11 +724,19 @@ impl PacketIo for UringIo {
             return Ok(0);
         }
         let mut filled = self.reap(bufs, meta, 0);
-        if filled < cap {
+        // Run the kernel's deferred receive work until the arrays are full or it produced
+        // nothing more. (A zero-timeout wait for more completions would serve every socket
+        // in one enter, but it schedules: on a busy machine that costs milliseconds.)
+        for _ in 0..MAX_RECV_ENTERS {
+            if filled == cap {
+                break;
+            }
             self.arm_pending()?;
-            if self.kernel_has_work() {
-                self.enter(true)?;
-                filled = self.reap(bufs, meta, filled);
+            self.enter(true)?;
+            let before = filled;
+            filled = self.reap(bufs, meta, filled);
+            if filled == before && self.ring.completion().is_empty() {
+                break;
             }
         }
         // Receives that ended during this call are armed by the next enter.
