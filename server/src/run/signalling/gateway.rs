@@ -74,9 +74,9 @@
 //!    `source=info` (not forwarded).
 //!
 //! Not done: forwarding re-INVITEs and INFO to the other side (they are answered here),
-//! following 3xx redirects, authenticating to a challenging target, NAPTR lookups, `sips:`/TLS targets, remote targets
-//! (Contacts) by host name inside a dialog (their requests are not sent), RFC 5626 flow
-//! reuse: a registered contact with `;transport=tcp` is called over the transports' latest
+//! following 3xx redirects, authenticating to a challenging target, NAPTR lookups,
+//! `sips:`/TLS targets, remote targets (Contacts) by host name inside a dialog (their
+//! requests are not sent), RFC 5626 flow reuse: a registered contact with `;transport=tcp` is called over the transports' latest
 //! connection with its address if one is open, else over a new one; a contact registered
 //! over TCP without `;transport=tcp` is called over UDP, as RFC 3263 reads its URI.
 
