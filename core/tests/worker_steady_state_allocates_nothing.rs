@@ -383,7 +383,7 @@ fn worker_steady_state_allocates_nothing() {
             rate_hz: 16000,
             samples: tone.into(),
         },
-        16000,
+        8000, // the transcoder's processing rate: PCMU ↔ Opus runs at the narrower side's
         10,
     )
     .unwrap();

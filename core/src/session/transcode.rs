@@ -10,8 +10,11 @@
 //!   -> Packetizer (resample to B's codec, encode at B's packet time) -> B's output stream
 //! ```
 //!
-//! The session rate is 16 kHz when either side is wideband, else 8 kHz (the rate the DTMF
-//! blocks run at). Packet-time conversion falls out of the encoder's PCM FIFO.
+//! The session rate is the lower of the two sides' processing rates (8 kHz, or 16 kHz when
+//! both sides are wideband): a bridge carries no more bandwidth than its narrower side, so
+//! a PCMU ↔ Opus call decodes and encodes Opus at 8 kHz — what `tandem-codecs`' planner picks
+//! for the pair — instead of resampling to 16 kHz and coding wideband Opus from narrowband
+//! audio at twice the cost. Packet-time conversion falls out of the encoder's PCM FIFO.
 //!
 //! # DTMF
 //!
@@ -317,10 +320,11 @@ pub struct Transcode {
 }
 
 impl Transcode {
-    /// The processing rate of a transcoder between `a` and `b`: 16 kHz when either side is
-    /// wideband, else 8 kHz (what [`Announcement`]s for it are rendered at).
+    /// The processing rate of a transcoder between `a` and `b`: the lower of the two sides'
+    /// rates, so 16 kHz only when both are wideband (what [`Announcement`]s for it are
+    /// rendered at). See the module docs.
     pub fn rate_for(a: &LegSpec, b: &LegSpec) -> u32 {
-        processing_rate(a.codec.format).max(processing_rate(b.codec.format))
+        processing_rate(a.codec.format).min(processing_rate(b.codec.format))
     }
 
     pub(crate) fn new(id: SessionId, a: &LegSpec, b: &LegSpec) -> Result<Self, SessionError> {
