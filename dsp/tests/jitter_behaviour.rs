@@ -61,6 +61,11 @@ fn speechlike(rate: u32, ms: u64) -> Vec<i16> {
 /// `count` packets of `format` carrying speech-like audio, from sequence number `seq0`.
 fn packets(format: Format, pt: u8, count: usize, seq0: u16, ts0: u32, ssrc: u32) -> Vec<Packet> {
     let pcm = speechlike(format.sample_rate, count as u64 * 20);
+    packets_of(format, pt, &pcm, seq0, ts0, ssrc)
+}
+
+/// `pcm` in 20 ms packets of `format`.
+fn packets_of(format: Format, pt: u8, pcm: &[i16], seq0: u16, ts0: u32, ssrc: u32) -> Vec<Packet> {
     let mut encoder = registry::new_encoder(format, &EncoderConfig::default()).unwrap();
     let frame = format.samples_in_ms(20);
     let ts_step = format.descriptor().rtp_clock_rate(format.sample_rate) / 50;
@@ -574,6 +579,96 @@ fn a_slow_sender_clock_is_absorbed_by_slowing_down() {
     assert!(s.samples_inserted >= 2000, "{s:?}");
     assert!(s.frames_concealed <= 10, "{s:?}");
     assert!(trace.delays[500..].iter().all(|&d| d <= 60), "{s:?}");
+}
+
+/// Phrases of words: 300 ms of vowel-like audio and a 40 ms gap, six words a phrase, the
+/// last gap running on into a 400 ms pause; 2.4 s a phrase.
+fn phrases(rate: u32, ms: u64) -> Vec<i16> {
+    let n = (rate as u64 * ms / 1000) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let in_phrase = t % 2.4;
+            if in_phrase >= 2.04 || in_phrase % 0.34 >= 0.30 {
+                return ((i * 7919) % 61) as i16 - 30;
+            }
+            let phase = 2.0 * std::f64::consts::PI * 140.0 * t;
+            (4000.0 * (phase.sin() + 0.5 * (2.0 * phase).sin())) as i16
+        })
+        .collect()
+}
+
+/// Lengths in ms of the runs of quiet output (every sample within ±200) longer than 10 ms.
+fn quiet_runs_ms(pcm: &[i16], rate: usize) -> Vec<f64> {
+    let mut runs = Vec::new();
+    let mut run = 0usize;
+    for &s in pcm.iter().chain(std::iter::once(&i16::MAX)) {
+        if s.unsigned_abs() < 200 {
+            run += 1;
+        } else {
+            if run * 100 > rate {
+                runs.push(run as f64 * 1000.0 / rate as f64);
+            }
+            run = 0;
+        }
+    }
+    runs
+}
+
+#[test]
+fn delay_changes_wait_for_a_pause_between_phrases() {
+    // 60 s from a sender whose clock runs 0.5 % fast: 300 ms of surplus to remove. Only the
+    // pauses between phrases may absorb it; the 40 ms gaps between words keep their length.
+    let pcm = phrases(8000, 60_000);
+    let p = packets_of(Format::PCMU, 0, &pcm, 1000, 50_000, 0xA);
+    let arrivals: Vec<_> = p
+        .iter()
+        .enumerate()
+        .map(|(i, q)| ((sent(i) as f64 / 1.005) as u64 + BASE_US, q.clone()))
+        .collect();
+    let mut jb = buffer();
+    let until = end_of(&arrivals);
+    let trace = run(&mut jb, arrivals, until);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
+    assert!(s.samples_removed >= 2000, "{s:?}");
+    assert!(trace.delays[500..].iter().all(|&d| d <= 60), "{s:?}");
+    let runs = quiet_runs_ms(&trace.pcm[8000..], 8000);
+    let word_gaps: Vec<f64> = runs.iter().copied().filter(|&r| r < 150.0).collect();
+    assert!(word_gaps.len() > 100, "{runs:?}");
+    for gap in &word_gaps {
+        assert!(
+            (37.0..=43.0).contains(gap),
+            "a word gap became {gap} ms: {runs:?}"
+        );
+    }
+    // The phrase pauses (400 ms) took the difference.
+    assert!(
+        runs.iter().any(|&r| (150.0..395.0).contains(&r)),
+        "{runs:?}"
+    );
+}
+
+#[test]
+fn a_loss_on_a_calm_link_is_concealed_in_place() {
+    // No packet has ever come late: a missing one is taken for lost, concealed where it
+    // belongs, and the audio after it keeps its timing (no hold, nothing to undo later).
+    let p = pcmu(300);
+    let mut arrivals = on_time(&p);
+    arrivals.remove(150);
+    let mut jb = buffer();
+    let until = end_of(&arrivals) + 60_000;
+    let trace = run(&mut jb, arrivals, until);
+    let s = jb.stats();
+    assert_eq!((s.packets_lost, s.packets_played), (1, 299), "{s:?}");
+    let last_normal = trace
+        .events
+        .iter()
+        .rposition(|e| *e == PlayoutEvent::Normal)
+        .unwrap();
+    let before = trace.delays[250];
+    let after = trace.delays[250..last_normal].iter().max().copied();
+    assert_eq!(after, Some(before), "{:?}", &trace.delays[250..]);
 }
 
 #[test]

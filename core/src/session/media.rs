@@ -4,16 +4,16 @@
 //!
 //! # Ingress: two buffers behind one shape
 //!
-//! [`Ingress`] is either the fixed-delay [`Playout`] below (the default) or `tandem-dsp`'s
-//! adaptive [`JitterBuffer`] (NetEq-style delay estimation, time-stretching, G.711 Appendix I
-//! concealment), chosen per leg with [`LegSpec::adaptive_playout`]. The adaptive buffer is
-//! opt-in while its tuning hooks still read environment variables per frame (which allocates
-//! and locks, against the worker's contract); the steady-state allocation test runs the
-//! default.
+//! [`Ingress`] is either `tandem-dsp`'s adaptive [`JitterBuffer`] (the default: NetEq-style
+//! delay estimation, delay changes made in pauses, time-stretching, G.711 Appendix I
+//! concealment) or the fixed-delay [`Playout`] below, chosen per leg with
+//! [`LegSpec::adaptive_playout`]. The adaptive buffer beats a fixed 60 ms one on quality and
+//! delay under jitter (BENCHMARKS.md, "Jitter buffer"); the fixed one stays for callers that
+//! want a constant, known delay. The steady-state allocation test runs the default.
 //!
 //! # Playout: a fixed-delay reorder buffer
 //!
-//! A deliberately minimal ingress step: packets are stored by sequence number in
+//! A deliberately minimal ingress step (opt-in): packets are stored by sequence number in
 //! [`PLAYOUT_SLOTS`] slots; playout starts `delay_ms` after the first packet of a stream and
 //! then takes one frame per tick in sequence order. A packet missing when its turn comes is
 //! concealed by the codec's PLC (or recovered from the next packet's Opus FEC) if a later

@@ -135,10 +135,11 @@ pub struct LegSpec {
     pub expected_ssrc: Option<Ssrc>,
     /// Run the in-band DTMF detector on this leg's received audio (sessions that decode).
     pub dtmf_detect: bool,
-    /// Playout delay of the ingress reorder buffer, ms (sessions that decode).
+    /// Playout delay of the fixed-delay reorder buffer, ms (sessions that decode, with
+    /// `adaptive_playout` off).
     pub playout_delay_ms: u32,
-    /// Use `tandem-dsp`'s adaptive jitter buffer instead of the fixed-delay reorder buffer
-    /// (sessions that decode; see [`media`]).
+    /// Use `tandem-dsp`'s adaptive jitter buffer (the default) rather than the fixed-delay
+    /// reorder buffer (sessions that decode; see [`media`]).
     pub adaptive_playout: bool,
     /// No RTP for this long reports [`EventKind::MediaTimeout`]; 0 disables it.
     pub media_timeout_ms: u32,
@@ -148,8 +149,8 @@ pub struct LegSpec {
 }
 
 impl LegSpec {
-    /// A leg with `codec`, no telephone-events, no known peer, no in-band detection, 40 ms
-    /// playout delay, a 30 s media timeout and default encoder settings.
+    /// A leg with `codec`, no telephone-events, no known peer, no in-band detection, the
+    /// adaptive jitter buffer, a 30 s media timeout and default encoder settings.
     pub const fn new(codec: CodecSpec) -> Self {
         Self {
             codec,
@@ -158,7 +159,7 @@ impl LegSpec {
             expected_ssrc: None,
             dtmf_detect: false,
             playout_delay_ms: 40,
-            adaptive_playout: false,
+            adaptive_playout: true,
             media_timeout_ms: 30_000,
             encoder: EncoderConfig::DEFAULT,
         }

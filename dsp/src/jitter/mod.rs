@@ -57,10 +57,13 @@
 //!   talkspurt starts when it is due under the *current* target: silence is where the delay
 //!   adapts for free.
 //! - **Time-stretching** ([`stretch`]) moves the delay towards the target when it is more than
-//!   10 ms off, by removing or repeating quiet audio (pauses between words) up to the error in
-//!   one step. Voiced speech is sped up only when the delay is 80 ms above target, and slowed
-//!   down only when 60 ms below, one pitch period at a time (WSOLA-style overlap-add, so the
-//!   pitch does not change). Clock drift is absorbed this way without dropping a frame.
+//!   10 ms off, by removing or repeating quiet audio, up to 15 ms a packet, but only once
+//!   80 ms of quiet audio have played in a row: a pause between phrases or sentences, where a
+//!   change of timing is inaudible (and PESQ, which aligns each utterance on its own, does not
+//!   see it), never the short gap between two words or a stop consonant's closure. Voiced
+//!   speech is sped up only when the delay is 80 ms above target, and slowed down only when
+//!   60 ms below, one pitch period at a time (WSOLA-style overlap-add, so the pitch does not
+//!   change). Clock drift is absorbed this way without dropping a frame.
 //! - **Concealment**: the codec's own where it has one (Opus, G.729); otherwise waveform
 //!   substitution after ITU-T G.711 Appendix I ([`conceal`]).
 //! - [`PlayoutMode::Fixed`] keeps a constant target without stretching, gives up missing
@@ -130,6 +133,9 @@ const TIMESTAMP_JUMP_SLACK_MS: u32 = 1000;
 const STALE_SSRC_US: i64 = 1_000_000;
 /// Time-stretching of quiet audio starts when the delay is this far off target.
 const STRETCH_QUIET_MS: u32 = 10;
+/// Quiet audio is stretched only once this much of it has played in a row: a pause between
+/// phrases or sentences, not the closure of a stop consonant or a gap between two words.
+const SILENCE_MS: u32 = 80;
 /// Voiced speech is sped up only when the delay is this far above target.
 const ACCELERATE_VOICED_MS: u32 = 80;
 /// Voiced speech is slowed down only when the delay is this far below target.
@@ -378,6 +384,8 @@ pub struct JitterBuffer {
     codec_erased: usize,
     /// The next decoded packet does not continue the previous audio: blend it in.
     need_splice: bool,
+    /// Samples of quiet audio (below [`stretch::QUIET_RMS`]) committed in a row, up to now.
+    quiet_run: usize,
     /// Audio has been played since construction or reset.
     started: bool,
     /// The receiver clock at the current pop, in samples.
@@ -521,6 +529,7 @@ impl JitterBuffer {
             comfort_noise_active: false,
             codec_erased: 0,
             need_splice: false,
+            quiet_run: 0,
             started: false,
             now: 0,
             target_ms: match config.mode {
@@ -584,6 +593,7 @@ impl JitterBuffer {
         self.comfort_noise_active = false;
         self.codec_erased = 0;
         self.need_splice = false;
+        self.quiet_run = 0;
         self.started = false;
         self.target_ms = match self.config.mode {
             PlayoutMode::Adaptive => self
@@ -1084,6 +1094,7 @@ impl JitterBuffer {
             }
         }
         self.sync.commit(n, PlayoutEvent::Normal);
+        self.note_quiet(n);
         self.packets.remove(p.seq);
         self.decide_through(p.seq, true);
         self.next_pos = Some(p.pos + n as i64);
@@ -1101,6 +1112,7 @@ impl JitterBuffer {
         let (_, spare) = self.sync.split_spare(len);
         let n = self.decoder.recover_from_next(payload, spare);
         self.sync.commit(n, PlayoutEvent::FecRecovered);
+        self.note_quiet(n);
         self.stats.packets_lost += missing;
         self.stats.fec_recoveries += 1;
         self.decide_through(p.seq - 1, false);
@@ -1154,6 +1166,7 @@ impl JitterBuffer {
             PlayoutEvent::Silence
         };
         self.sync.commit(n, kind);
+        self.note_quiet(n);
         let Some(pos) = self.next_pos else { return };
         let (Some(offset), Some(target)) = (self.offset(), self.target_offset()) else {
             self.next_pos = Some(pos + n as i64);
@@ -1177,6 +1190,17 @@ impl JitterBuffer {
         }
     }
 
+    /// Extends or ends the run of quiet audio with the `n` samples just committed.
+    fn note_quiet(&mut self, n: usize) {
+        let newest = self.sync.newest(n);
+        let energy: f32 = newest.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
+        if energy < stretch::QUIET_RMS * stretch::QUIET_RMS * newest.len() as f32 {
+            self.quiet_run = self.quiet_run.saturating_add(newest.len());
+        } else {
+            self.quiet_run = 0;
+        }
+    }
+
     fn fill_silence(&mut self) {
         let n = self.frame;
         let (_, spare) = self.sync.split_spare(n);
@@ -1197,11 +1221,14 @@ impl JitterBuffer {
         };
         let error = offset - target;
         let quiet = ms_to_samples(STRETCH_QUIET_MS, self.rate);
+        let in_silence = self.quiet_run as i64 >= ms_to_samples(SILENCE_MS, self.rate);
         if error > quiet {
             let allow = if error > ms_to_samples(ACCELERATE_VOICED_MS, self.rate) {
                 Allow::Any
-            } else {
+            } else if in_silence {
                 Allow::Quiet
+            } else {
+                return;
             };
             // Accelerating needs two periods of unplayed audio; take the next packet too if
             // it follows on.
@@ -1228,8 +1255,10 @@ impl JitterBuffer {
         } else if error < -quiet {
             let allow = if error < -ms_to_samples(DECELERATE_VOICED_MS, self.rate) {
                 Allow::Any
-            } else {
+            } else if in_silence {
                 Allow::Quiet
+            } else {
+                return;
             };
             let spare = self.stretch.pitch_max();
             let (signal, end, cursor) = self.sync.signal_mut(spare);

@@ -110,6 +110,11 @@ impl SyncBuffer {
 
     /// The valid audio with the index where the future starts, and spare capacity behind it of
     /// at least `spare` samples, for in-place rewriting by time-stretching.
+    /// The newest `n` committed samples (fewer if fewer are held).
+    pub(crate) fn newest(&self, n: usize) -> &[i16] {
+        &self.buf[self.end.saturating_sub(n)..self.end]
+    }
+
     pub(crate) fn signal_mut(&mut self, spare: usize) -> (&mut [i16], usize, usize) {
         self.make_room(spare);
         (&mut self.buf[..], self.end, self.cursor)
