@@ -28,8 +28,9 @@
 //! | `ok` | zero missed ticks and under 0.1 % lost or late |
 //!
 //! For `transcode` it also prints the zero-overhead ceiling measured in the same run: a tight
-//! loop of the same codec calls (PCMU decode, 8→16 kHz, Opus 16 kHz encode; Opus decode,
-//! 16→8 kHz, PCMU encode) per call and 20 ms, as calls per core.
+//! loop of the same codec calls, through `tandem-codecs`' `Transcoder` on the path its planner
+//! picks (PCMU facing Opus is coded at 8 kHz: PCMU decode, Opus encode; Opus decode, PCMU
+//! encode) per call and 20 ms, as calls per core.
 //!
 //! Run it in release mode: `cargo run --release -p tandem-benches --bin engine_bench -- ...`.
 
@@ -38,8 +39,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_codecs::resample::Resampler;
-use tandem_codecs::{EncoderConfig, Format, registry};
+use tandem_codecs::{EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_core::session::{CodecSpec, ConferenceSpec, LegSpec, SessionSpec};
@@ -385,42 +385,48 @@ fn stats_delta(before: &[StatsSnapshot], after: &[StatsSnapshot]) -> StatsSnapsh
     d
 }
 
-/// Calls per core the codec work of a PCMU ↔ Opus 16 kHz call allows when nothing else runs.
+/// Calls per core the codec work of a PCMU ↔ Opus 16 kHz call allows when nothing else runs:
+/// both directions through `tandem-codecs`' `Transcoder`, which runs the path its planner
+/// picks for the pair — the same codec calls the engine's transcoding session makes.
 fn transcode_ceiling() -> f64 {
-    let config = EncoderConfig::default();
-    let (Ok(mut pcmu_dec), Ok(mut pcmu_enc), Ok(mut opus_enc), Ok(mut opus_dec)) = (
-        registry::new_decoder(Format::PCMU),
-        registry::new_encoder(Format::PCMU, &config),
-        registry::new_encoder(Format::opus(16000), &config),
-        registry::new_decoder(Format::opus(16000)),
+    let opus = Format::opus(16000);
+    let config = |from, to| TranscoderConfig {
+        from,
+        from_ptime_ms: 20,
+        to,
+        to_ptime_ms: 20,
+        encoder: EncoderConfig::default(),
+    };
+    let (Ok(mut to_opus), Ok(mut to_pcmu)) = (
+        Transcoder::new(&config(Format::PCMU, opus)),
+        Transcoder::new(&config(opus, Format::PCMU)),
     ) else {
         return 0.0;
     };
-    let (Ok(mut up), Ok(mut down)) = (Resampler::new(8000, 16000), Resampler::new(16000, 8000))
-    else {
+    let (Ok(mut pcmu_enc), Ok(mut opus_enc)) = (
+        registry::new_encoder(Format::PCMU, &EncoderConfig::default()),
+        registry::new_encoder(opus, &EncoderConfig::default()),
+    ) else {
         return 0.0;
     };
-    let speech = talk_pcm(16000, 16000);
-    let mut narrow = vec![0i16; 160];
-    let mut wide = vec![0i16; 320];
-    let mut payload = vec![0u8; 1500];
+    // One input packet of each, from the same speech-like audio.
+    let narrow = talk_pcm(8000, 160);
+    let wide = talk_pcm(16000, 320);
     let mut pcmu = vec![0u8; 160];
-    let mut opus = vec![0u8; 1500];
-    // Prepare one input packet of each.
-    down.process(&speech[..320], &mut narrow);
+    let mut opus_packet = vec![0u8; 1500];
     let _ = pcmu_enc.encode(&narrow, &mut pcmu);
-    let opus_len = opus_enc.encode(&speech[..320], &mut opus).unwrap_or(0);
+    let opus_len = opus_enc.encode(&wide, &mut opus_packet).unwrap_or(0);
+    let mut payload = vec![0u8; 1500];
     let frames = 2000;
     let start = Instant::now();
     for _ in 0..frames {
-        // A → B.
-        let n = pcmu_dec.decode(&pcmu, &mut narrow).unwrap_or(0);
-        let m = up.process(&narrow[..n], &mut wide);
-        let _ = opus_enc.encode(&wide[..m], &mut payload);
-        // B → A.
-        let n = opus_dec.decode(&opus[..opus_len], &mut wide).unwrap_or(0);
-        let m = down.process(&wide[..n], &mut narrow);
-        let _ = pcmu_enc.encode(&narrow[..m], &mut payload);
+        for (transcoder, input) in [
+            (&mut to_opus, &pcmu[..]),
+            (&mut to_pcmu, &opus_packet[..opus_len]),
+        ] {
+            let _ = transcoder.push(input);
+            while let Ok(Some(_)) = transcoder.pop(&mut payload) {}
+        }
     }
     let per_frame = start.elapsed().as_secs_f64() / f64::from(frames);
     0.020 / per_frame
