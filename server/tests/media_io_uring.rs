@@ -12,51 +12,14 @@ mod support;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use tandem::ng::bencode::{Value, decode};
+use tandem::ng::bencode::Value;
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc};
 
+use support::ng::NgClient;
 use support::{Ports, Tandem};
 
 /// Packets each side sends.
 const PACKETS: u32 = 100;
-
-struct Ng {
-    socket: UdpSocket,
-    next: u32,
-}
-
-impl Ng {
-    fn new(port: u16) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket.connect(("127.0.0.1", port)).unwrap();
-        Self { socket, next: 0 }
-    }
-
-    /// Sends `pairs` as a dictionary and returns the reply's dictionary.
-    fn call(&mut self, pairs: &[(&str, Value)]) -> Value {
-        self.next += 1;
-        let cookie = format!("u{}", self.next);
-        let body = Value::Dict(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
-                .collect(),
-        );
-        let mut datagram = format!("{cookie} ").into_bytes();
-        datagram.extend_from_slice(&body.to_bytes());
-        self.socket.send(&datagram).unwrap();
-        let mut buf = vec![0u8; 65_535];
-        let len = self.socket.recv(&mut buf).expect("an ng reply");
-        let reply = buf[..len]
-            .strip_prefix(format!("{cookie} ").as_bytes())
-            .expect("the cookie")
-            .to_vec();
-        decode(&reply).unwrap()
-    }
-}
 
 fn ok(reply: &Value) -> bool {
     reply.get("result").and_then(Value::as_str) == Some("ok")
@@ -131,7 +94,7 @@ fn drain(socket: &UdpSocket, ssrc: u32) -> Vec<u32> {
 /// Sets up a passthrough call over ng, relays 100 packets each way, and checks they all
 /// arrived, in order, then deletes the call.
 fn relay_a_call(ports: Ports, call: &str) {
-    let mut ng = Ng::new(ports.ng);
+    let mut ng = NgClient::new(ports.ng);
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
     let offer = ng.call(&[

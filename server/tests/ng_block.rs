@@ -9,53 +9,13 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use tandem::ng::bencode::{Value, decode};
+use tandem::ng::bencode::Value;
 
+use support::ng::NgClient;
 use support::{Ports, Tandem, metrics};
 
 fn api(ports: &Ports) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], ports.api))
-}
-
-struct Ng {
-    socket: UdpSocket,
-    cookie: u32,
-}
-
-impl Ng {
-    fn new(ports: &Ports) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket.connect(("127.0.0.1", ports.ng)).unwrap();
-        Self { socket, cookie: 0 }
-    }
-
-    /// Sends `{command, call-id, entries...}` and returns the reply dictionary.
-    fn command(&mut self, command: &str, call: &str, entries: &[(&str, Value)]) -> Value {
-        let mut dict = vec![
-            (b"command".to_vec(), Value::str(command)),
-            (b"call-id".to_vec(), Value::str(call)),
-        ];
-        dict.extend(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone())),
-        );
-        self.cookie += 1;
-        let cookie = format!("mc{}", self.cookie);
-        let mut datagram = format!("{cookie} ").into_bytes();
-        datagram.extend_from_slice(&Value::Dict(dict).to_bytes());
-        self.socket.send(&datagram).unwrap();
-        let mut buf = vec![0u8; 65_535];
-        let len = self.socket.recv(&mut buf).expect("an ng reply");
-        let body = buf[..len]
-            .strip_prefix(format!("{cookie} ").as_bytes())
-            .expect("the cookie")
-            .to_vec();
-        decode(&body).unwrap()
-    }
 }
 
 fn result(reply: &Value) -> &str {
@@ -163,7 +123,7 @@ impl Call {
 fn ng_blocking_commands_stop_exactly_the_media_they_name() {
     let ports = Ports::for_test(32);
     let tandem = Tandem::start(&ports.run_args());
-    let mut ng = Ng::new(&ports);
+    let mut ng = NgClient::new(ports.ng);
     let (a, b) = (peer(), peer());
     let (pa, pb) = (
         a.local_addr().unwrap().port(),

@@ -15,9 +15,10 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tandem::ng::bencode::{Value, decode};
+use tandem::ng::bencode::Value;
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc};
 
+use support::ng::NgClient;
 use support::{Ports, Tandem};
 
 /// A temporary directory for this test, removed first if a previous run left it.
@@ -39,44 +40,6 @@ fn start(n: u16, dir: &Path) -> Tandem {
     let mut args = Ports::for_test(n).run_args();
     args.extend(["--config".into(), config.display().to_string()]);
     Tandem::start(&args)
-}
-
-struct Ng {
-    socket: UdpSocket,
-    next: u32,
-}
-
-impl Ng {
-    fn new(port: u16) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket.connect(("127.0.0.1", port)).unwrap();
-        Self { socket, next: 0 }
-    }
-
-    /// Sends `pairs` as a dictionary and returns the reply's dictionary.
-    fn call(&mut self, pairs: &[(&str, Value)]) -> Value {
-        self.next += 1;
-        let cookie = format!("k{}", self.next);
-        let body = Value::Dict(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
-                .collect(),
-        );
-        let mut datagram = format!("{cookie} ").into_bytes();
-        datagram.extend_from_slice(&body.to_bytes());
-        self.socket.send(&datagram).unwrap();
-        let mut buf = vec![0u8; 65_535];
-        let len = self.socket.recv(&mut buf).expect("an ng reply");
-        let reply = buf[..len]
-            .strip_prefix(format!("{cookie} ").as_bytes())
-            .expect("the cookie")
-            .to_vec();
-        decode(&reply).unwrap()
-    }
 }
 
 fn result(reply: &Value) -> (&str, &str) {
@@ -177,7 +140,7 @@ fn a_call_recorded_over_ng_is_a_stereo_wav_of_both_sides() {
     let dir = scratch("call");
     let ports = Ports::for_test(34);
     let tandem = start(34, &dir);
-    let mut ng = Ng::new(ports.ng);
+    let mut ng = NgClient::new(ports.ng);
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
     let call_id = Value::str("rec-call-34");
@@ -284,7 +247,7 @@ fn bad_recording_requests_get_typed_error_replies() {
     let mut args = ports.run_args();
     args.extend(["--config".into(), config.display().to_string()]);
     let tandem = Tandem::start(&args);
-    let mut ng = Ng::new(ports.ng);
+    let mut ng = NgClient::new(ports.ng);
 
     for command in ["start recording", "stop recording", "pause recording"] {
         let reply = ng.call(&[
@@ -338,7 +301,7 @@ fn play_media_replaces_the_other_side_for_its_duration() {
     let dir = scratch("play");
     let ports = Ports::for_test(37);
     let tandem = start(37, &dir);
-    let mut ng = Ng::new(ports.ng);
+    let mut ng = NgClient::new(ports.ng);
     // 500 ms of 1 kHz, played twice.
     let wav = dir.join("announce.wav");
     let pcm: Vec<i16> = (0..4000)
@@ -360,7 +323,7 @@ fn play_media_replaces_the_other_side_for_its_duration() {
     ]);
     assert_eq!(result(&offer).0, "ok", "{offer:?}");
     let towards_callee = media_port(&offer);
-    let play = |ng: &mut Ng, extra: &[(&str, Value)]| {
+    let play = |ng: &mut NgClient, extra: &[(&str, Value)]| {
         let mut pairs = vec![
             ("command", Value::str("play media")),
             ("call-id", call_id.clone()),
@@ -400,7 +363,7 @@ fn play_media_replaces_the_other_side_for_its_duration() {
         assert_eq!(status, "error");
         assert!(got.starts_with(reason), "{got}");
     }
-    let stop = |ng: &mut Ng| {
+    let stop = |ng: &mut NgClient| {
         ng.call(&[
             ("command", Value::str("stop media")),
             ("call-id", call_id.clone()),

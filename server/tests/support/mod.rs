@@ -11,6 +11,7 @@
 pub(crate) mod capture;
 pub(crate) mod dns;
 pub(crate) mod metrics;
+pub(crate) mod ng;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,61 @@
+//! A minimal ng client over UDP for the tests: one socket connected to `tandem run`'s ng
+//! port, a fresh cookie per command, the reply's dictionary back.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use tandem::ng::bencode::{Value, decode};
+
+/// An ng client. Panics (failing the test) when no reply comes within 3 s.
+pub(crate) struct NgClient {
+    socket: UdpSocket,
+    next: u32,
+}
+
+impl NgClient {
+    pub(crate) fn new(port: u16) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        socket.connect(("127.0.0.1", port)).unwrap();
+        Self { socket, next: 0 }
+    }
+
+    /// Sends `pairs` as a dictionary and returns the reply's dictionary.
+    pub(crate) fn call(&mut self, pairs: &[(&str, Value)]) -> Value {
+        self.next += 1;
+        let cookie = format!("t{}", self.next);
+        let body = Value::Dict(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                .collect(),
+        );
+        let mut datagram = format!("{cookie} ").into_bytes();
+        datagram.extend_from_slice(&body.to_bytes());
+        self.socket.send(&datagram).unwrap();
+        let mut buf = vec![0u8; 65_535];
+        let len = self.socket.recv(&mut buf).expect("an ng reply");
+        let reply = buf[..len]
+            .strip_prefix(format!("{cookie} ").as_bytes())
+            .expect("the cookie")
+            .to_vec();
+        decode(&reply).unwrap()
+    }
+
+    /// Sends `{command, call-id, entries...}` and returns the reply's dictionary.
+    pub(crate) fn command(
+        &mut self,
+        command: &str,
+        call: &str,
+        entries: &[(&str, Value)],
+    ) -> Value {
+        let mut pairs = vec![
+            ("command", Value::str(command)),
+            ("call-id", Value::str(call)),
+        ];
+        pairs.extend(entries.iter().cloned());
+        self.call(&pairs)
+    }
+}
