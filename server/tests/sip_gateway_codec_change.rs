@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use support::capture::{Capture, RtpPacket, tshark_available};
 use support::metrics::{scrape, value};
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::{Ports, Sipp, sipp_available, start_with_route};
 use tandem_codecs::g711::{alaw, ulaw};
 
 fn sipp_xml(name: &str) -> String {
@@ -75,18 +75,7 @@ fn a_gateway_caller_changes_codec_and_the_callee_sees_one_stream() {
     let dir = std::env::temp_dir().join(format!("tandem-gw-codec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[routes]]\nmatch = '^sip:gwcc-'\ntarget = \"sip:127.0.0.1:{callee_sip}\"\n\
-             codecs = [\"PCMU\"]\n"
-        ),
-    )
-    .unwrap();
-    let mut args = ports.run_args();
-    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
-    let tandem = Tandem::start(&args);
+    let tandem = start_with_route(&ports, &dir, "^sip:gwcc-", callee_sip, &["PCMU"]);
     let limit = Duration::from_secs(40);
     let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
     // sipp's built-in UAS answers PCMU and waits for the BYE.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use support::capture::{Capture, RtpPacket, longest_gap, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::{Ports, Sipp, sipp_available, start_with_route};
 
 fn sipp_xml(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,18 +36,7 @@ fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
     let dir = std::env::temp_dir().join(format!("tandem-gw-hold-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[routes]]\nmatch = '^sip:hold-'\ntarget = \"sip:127.0.0.1:{callee_sip}\"\n\
-             codecs = [\"opus\"]\n"
-        ),
-    )
-    .unwrap();
-    let mut args = ports.run_args();
-    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
-    let tandem = Tandem::start(&args);
+    let tandem = start_with_route(&ports, &dir, "^sip:hold-", callee_sip, &["opus"]);
     let limit = Duration::from_secs(35);
     let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
     let callee = Sipp::new(

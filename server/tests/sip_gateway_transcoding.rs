@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::{Ports, Sipp, sipp_available, start_with_route};
 
 /// The ports of gateway test `n` (42..50): Tandem's as `Ports::for_test` would give them,
 /// the sipp peers' in 41000-41999.
@@ -118,18 +118,7 @@ fn a_pcma_caller_reaches_an_opus_only_callee_through_the_transcoder() {
     let (caller_sip, caller_media) = (p.peer_sip, p.peer_media);
     let (callee_sip, callee_media) = (p.peer_sip + 1, p.peer_media + 20);
     let dir = scratch("transcoding");
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[routes]]\nmatch = '^sip:opus-'\ntarget = \"sip:127.0.0.1:{callee_sip}\"\n\
-             codecs = [\"opus\"]\n"
-        ),
-    )
-    .unwrap();
-    let mut args = p.run_args();
-    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
-    let tandem = Tandem::start(&args);
+    let tandem = start_with_route(&p, &dir, "^sip:opus-", callee_sip, &["opus"]);
 
     let limit = Duration::from_secs(40);
     let pcap = dir.join("call.pcapng");

@@ -519,3 +519,28 @@ fn with_own_control_ports<S: AsRef<str>>(args: &[S]) -> Vec<String> {
     }
     args
 }
+
+/// `tandem run` on `ports` with one `[[routes]]` entry, written to `dir/tandem.toml`: request
+/// URIs matching `pattern` go to the peer at `127.0.0.1:target_port`, offered `codecs`.
+pub(crate) fn start_with_route(
+    ports: &Ports,
+    dir: &Path,
+    pattern: &str,
+    target_port: u16,
+    codecs: &[&str],
+) -> Tandem {
+    let config = dir.join("tandem.toml");
+    let codecs: Vec<String> = codecs.iter().map(|c| format!("\"{c}\"")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "[[routes]]\nmatch = '{pattern}'\ntarget = \"sip:127.0.0.1:{target_port}\"\n\
+             codecs = [{}]\n",
+            codecs.join(", ")
+        ),
+    )
+    .unwrap();
+    let mut args = ports.run_args();
+    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
+    Tandem::start(&args)
+}
