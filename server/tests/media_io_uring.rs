@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tandem::ng::bencode::Value;
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc};
 
-use support::ng::NgClient;
+use support::ng::{NgClient, media_port, pcmu_sdp};
 use support::{Ports, Tandem};
 
 /// Packets each side sends.
@@ -23,24 +23,6 @@ const PACKETS: u32 = 100;
 
 fn ok(reply: &Value) -> bool {
     reply.get("result").and_then(Value::as_str) == Some("ok")
-}
-
-fn sdp(port: u16) -> Value {
-    Value::Bytes(
-        format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-        )
-        .into_bytes(),
-    )
-}
-
-/// The `m=audio` port of an SDP reply.
-fn media_port(reply: &Value) -> u16 {
-    let sdp =
-        String::from_utf8(reply.get("sdp").and_then(Value::as_bytes).unwrap().to_vec()).unwrap();
-    let line = sdp.lines().find(|l| l.starts_with("m=audio ")).unwrap();
-    line.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 /// RTP packet `i` of a stream: PCMU, a payload that names the stream and the packet.
@@ -101,7 +83,7 @@ fn relay_a_call(ports: Ports, call: &str) {
         ("command", Value::str("offer")),
         ("call-id", Value::str(call)),
         ("from-tag", Value::str("caller")),
-        ("sdp", sdp(caller.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(caller.local_addr().unwrap().port())),
     ]);
     assert!(ok(&offer), "{offer:?}");
     let towards_callee = media_port(&offer);
@@ -110,7 +92,7 @@ fn relay_a_call(ports: Ports, call: &str) {
         ("call-id", Value::str(call)),
         ("from-tag", Value::str("caller")),
         ("to-tag", Value::str("callee")),
-        ("sdp", sdp(callee.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(callee.local_addr().unwrap().port())),
     ]);
     assert!(ok(&answer), "{answer:?}");
     let towards_caller = media_port(&answer);

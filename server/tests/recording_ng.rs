@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tandem::ng::bencode::Value;
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpTimestamp, SeqNo, Ssrc};
 
-use support::ng::NgClient;
+use support::ng::{NgClient, media_port, pcmu_sdp};
 use support::{Ports, Tandem};
 
 /// A temporary directory for this test, removed first if a previous run left it.
@@ -50,24 +50,6 @@ fn result(reply: &Value) -> (&str, &str) {
             .and_then(Value::as_str)
             .unwrap_or(""),
     )
-}
-
-fn sdp(port: u16) -> Value {
-    Value::Bytes(
-        format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-        )
-        .into_bytes(),
-    )
-}
-
-/// The `m=audio` port of an SDP reply.
-fn media_port(reply: &Value) -> u16 {
-    let sdp =
-        String::from_utf8(reply.get("sdp").and_then(Value::as_bytes).unwrap().to_vec()).unwrap();
-    let line = sdp.lines().find(|l| l.starts_with("m=audio ")).unwrap();
-    line.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 /// A PCMU packet of 20 ms of a `hz` tone, packet `i` of the stream.
@@ -150,7 +132,7 @@ fn a_call_recorded_over_ng_is_a_stereo_wav_of_both_sides() {
         ("call-id", call_id.clone()),
         ("from-tag", Value::str("caller")),
         ("record call", Value::str("yes")),
-        ("sdp", sdp(caller.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(caller.local_addr().unwrap().port())),
     ]);
     assert_eq!(result(&offer).0, "ok", "{offer:?}");
     let towards_callee = media_port(&offer);
@@ -159,7 +141,7 @@ fn a_call_recorded_over_ng_is_a_stereo_wav_of_both_sides() {
         ("call-id", call_id.clone()),
         ("from-tag", Value::str("caller")),
         ("to-tag", Value::str("callee")),
-        ("sdp", sdp(callee.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(callee.local_addr().unwrap().port())),
     ]);
     assert_eq!(result(&answer).0, "ok", "{answer:?}");
     let towards_caller = media_port(&answer);
@@ -261,7 +243,7 @@ fn bad_recording_requests_get_typed_error_replies() {
         ("command", Value::str("offer")),
         ("call-id", Value::str("bad-35")),
         ("from-tag", Value::str("caller")),
-        ("sdp", sdp(caller.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(caller.local_addr().unwrap().port())),
     ]);
     assert_eq!(result(&offer).0, "ok", "{offer:?}");
     for command in ["stop recording", "pause recording"] {
@@ -319,7 +301,7 @@ fn play_media_replaces_the_other_side_for_its_duration() {
         ("command", Value::str("offer")),
         ("call-id", call_id.clone()),
         ("from-tag", Value::str("caller")),
-        ("sdp", sdp(caller.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(caller.local_addr().unwrap().port())),
     ]);
     assert_eq!(result(&offer).0, "ok", "{offer:?}");
     let towards_callee = media_port(&offer);
@@ -340,7 +322,7 @@ fn play_media_replaces_the_other_side_for_its_duration() {
         ("call-id", call_id.clone()),
         ("from-tag", Value::str("caller")),
         ("to-tag", Value::str("callee")),
-        ("sdp", sdp(callee.local_addr().unwrap().port())),
+        ("sdp", pcmu_sdp(callee.local_addr().unwrap().port())),
     ]);
     assert_eq!(result(&answer).0, "ok", "{answer:?}");
     let towards_caller = media_port(&answer);

@@ -59,3 +59,22 @@ impl NgClient {
         self.call(&pairs)
     }
 }
+
+/// A PCMU-only offer or answer for a peer with media on `127.0.0.1:port`.
+pub(crate) fn pcmu_sdp(port: u16) -> Value {
+    Value::Bytes(
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        .into_bytes(),
+    )
+}
+
+/// The `m=audio` port of an ng reply's SDP.
+pub(crate) fn media_port(reply: &Value) -> u16 {
+    let sdp =
+        String::from_utf8(reply.get("sdp").and_then(Value::as_bytes).unwrap().to_vec()).unwrap();
+    let line = sdp.lines().find(|l| l.starts_with("m=audio ")).unwrap();
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
