@@ -217,32 +217,43 @@ impl AsFd for UdpIo {
     }
 }
 
-impl PacketIo for UdpIo {
-    fn open_pair(&mut self) -> Result<PortPair, PortError> {
-        let range = self.config.ports;
-        let exhausted = PortError::Exhausted {
-            min: range.min(),
-            max: range.max(),
+/// Opens the next free even/odd pair of `range` on `backend`, shared by the kernel-socket
+/// backends: `ports` is the backend's allocator and `bind` binds the pair's two sockets. A
+/// pair held by another process is skipped (the allocator's cursor has moved on), up to
+/// [`MAX_BIND_ATTEMPTS`] pairs; any other error is returned at once.
+pub(crate) fn open_pair_with<B>(
+    backend: &mut B,
+    range: PortRange,
+    ports: fn(&mut B) -> &mut PortAllocator,
+    bind: fn(&mut B, u16) -> Result<PortPair, PortError>,
+) -> Result<PortPair, PortError> {
+    let exhausted = PortError::Exhausted {
+        min: range.min(),
+        max: range.max(),
+    };
+    let mut last = exhausted;
+    for _ in 0..range.pairs().min(MAX_BIND_ATTEMPTS) {
+        let Some(rtp_port) = ports(backend).allocate() else {
+            return Err(exhausted);
         };
-        let mut last = exhausted;
-        for _ in 0..range.pairs().min(MAX_BIND_ATTEMPTS) {
-            let Some(rtp_port) = self.ports.allocate() else {
-                return Err(exhausted);
-            };
-            match self.bind_pair(rtp_port) {
-                Ok(pair) => return Ok(pair),
-                Err(e @ PortError::Bind { .. }) => {
-                    // Held by another process: the cursor has moved on, try the next pair.
-                    self.ports.release(rtp_port);
-                    last = e;
-                }
-                Err(e) => {
-                    self.ports.release(rtp_port);
-                    return Err(e);
-                }
+        match bind(backend, rtp_port) {
+            Ok(pair) => return Ok(pair),
+            Err(e @ PortError::Bind { .. }) => {
+                ports(backend).release(rtp_port);
+                last = e;
+            }
+            Err(e) => {
+                ports(backend).release(rtp_port);
+                return Err(e);
             }
         }
-        Err(last)
+    }
+    Err(last)
+}
+
+impl PacketIo for UdpIo {
+    fn open_pair(&mut self) -> Result<PortPair, PortError> {
+        open_pair_with(self, self.config.ports, |io| &mut io.ports, Self::bind_pair)
     }
 
     fn close_pair(&mut self, pair: PortPair) -> Result<(), PortError> {

@@ -84,7 +84,7 @@ use io_uring::{IoUring, cqueue, opcode};
 use socket2::{SockAddr, Socket};
 
 use crate::error::{ConfigError, IoError, PortError};
-use crate::packet::udp::{MAX_BIND_ATTEMPTS, UdpConfig, destination_for, open_socket};
+use crate::packet::udp::{UdpConfig, destination_for, open_pair_with, open_socket};
 use crate::packet::{
     IoStats, PACKET_BUF_BYTES, PacketBuf, PacketIo, PortAllocator, PortPair, PortRange, RecvMeta,
     SocketId, Timestamp, Transmit,
@@ -647,29 +647,12 @@ impl Drop for UringIo {
 
 impl PacketIo for UringIo {
     fn open_pair(&mut self) -> Result<PortPair, PortError> {
-        let range = self.config.socket.ports;
-        let exhausted = PortError::Exhausted {
-            min: range.min(),
-            max: range.max(),
-        };
-        let mut last = exhausted;
-        for _ in 0..range.pairs().min(MAX_BIND_ATTEMPTS) {
-            let Some(rtp_port) = self.ports.allocate() else {
-                return Err(exhausted);
-            };
-            match self.bind_pair(rtp_port) {
-                Ok(pair) => return Ok(pair),
-                Err(e @ PortError::Bind { .. }) => {
-                    self.ports.release(rtp_port);
-                    last = e;
-                }
-                Err(e) => {
-                    self.ports.release(rtp_port);
-                    return Err(e);
-                }
-            }
-        }
-        Err(last)
+        open_pair_with(
+            self,
+            self.config.socket.ports,
+            |io| &mut io.ports,
+            Self::bind_pair,
+        )
     }
 
     fn close_pair(&mut self, pair: PortPair) -> Result<(), PortError> {
