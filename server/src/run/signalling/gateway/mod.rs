@@ -1,0 +1,770 @@
+//! The B2BUA behind configured `[[routes]]`: an inbound INVITE routed to
+//! [`Destination::Gateway`](crate::run::routing::Destination::Gateway) becomes an outbound
+//! INVITE to the route's target, offering the route's codecs, and the two calls are bridged
+//! by one media session (`Transcode`, or `Relay` when both sides run the same codec).
+//!
+//! # Contract for the signalling loop
+//!
+//! SIP goes through the loop's [`TransactionLayer`], which every method takes: the gateway
+//! sends requests, ACKs and responses on it itself (drain `poll_transmit` afterwards, as
+//! after any other call). Media runtime calls block, so the gateway never makes them: it
+//! returns [`MediaAction`]s, which the loop runs (through `spawn_blocking`), reporting the
+//! result of [`MediaAction::Create`] back with [`Gateway::handle_media_created`];
+//! [`run_media_actions`] does that on tokio's blocking pool.
+//!
+//! | what happened | call |
+//! |---|---|
+//! | a new INVITE routed to a gateway target | [`Gateway::handle_invite`] |
+//! | [`Gateway::poll_locate`] has a target name to look up | run it ([`spawn_locate`](crate::run::locate::spawn_locate)), then [`Gateway::handle_located`] |
+//! | a `Create` or `Replace` finished | [`Gateway::handle_media_created`] |
+//! | `Event::Response` for a transaction [`Gateway::owns_transaction`] | [`Gateway::handle_response`] |
+//! | `Event::Timeout` / `Event::TransportError` for one of its transactions | [`Gateway::handle_transaction_failed`] |
+//! | `Event::Cancel` for one of its server transactions | [`Gateway::handle_cancel`] |
+//! | an in-dialog request (To tag) [`Gateway::owns_request`] says is ours (BYE, ACK, re-INVITE...) | [`Gateway::handle_in_dialog`] |
+//! | `Event::Stray2xx` | [`Gateway::handle_stray_2xx`] |
+//! | a media timeout event for a session | [`Gateway::handle_media_timeout`] |
+//! | [`Gateway::poll_timeout`] is due | [`Gateway::handle_timeout`] |
+//! | draining at shutdown | [`Gateway::hangup_all`] |
+//!
+//! # Call flow
+//!
+//! 1. INVITE in (with an SDP offer; a late offer is refused with 488): the offer is answered
+//!    in a dry run to learn the inbound leg's codec; the outbound leg's is the route's first
+//!    codec as the SDP layer would number it, without telephone-event. → `Create`.
+//!    A target whose host is a name is looked up first ([`crate::run::locate`], RFC 3263:
+//!    SRV, else A/AAAA) off the loop; no address → 503 to the caller, counted
+//!    ([`Gateway::unresolved`]) and logged. NAPTR is not looked up.
+//! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
+//!    route's codecs at the outbound leg's RTP port) goes to the target's first hop, over UDP
+//!    or TCP as its `;transport=` (or its SRV record) says; Via and Contact name that
+//!    transport. A timeout or a transport error before any response moves the INVITE (a new
+//!    transaction) to the next hop (RFC 3263 §4.3); none left → 408/503 to the caller.
+//!    In-dialog requests (ACK, BYE) go to each side's remote target over its `;transport=`,
+//!    else over the transport that side's INVITE used; CANCEL follows its INVITE.
+//! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, and the
+//!    answer is checked against the format the session was built with (the route's first
+//!    codec, without telephone-event): when the callee chose another codec of the route, or
+//!    accepted telephone-event, the session is rebuilt for what it chose on the same ports
+//!    (`Replace`). Then `SetRemote` for the outbound leg, and the inbound INVITE is
+//!    answered 200 with our SDP. Outbound failure →
+//!    the same status in (408 for a timeout, 503 for a transport error, a challenge or a
+//!    3xx we do not follow), and `Remove`.
+//! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
+//!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
+//!
+//! The 200 to the caller is retransmitted until its ACK ([`Gateway::poll_timeout`],
+//! [`Gateway::handle_timeout`]); no ACK within 64·T1 hangs the call up.
+//!
+//! 5. A re-INVITE or UPDATE from either side is answered here, 200 with our SDP at the same
+//!    port, without touching the other side: hold and resume, a moved peer (`SetRemote`), a
+//!    session refresh repeating its SDP keep that side's codec; a re-INVITE without SDP gets
+//!    our current SDP as the offer. An offer that drops that side's codec is answered with
+//!    the codec it prefers among that side's policy (the caller's capabilities, or the route's
+//!    codecs for the callee; telephone-event kept when offered), and the session is rebuilt
+//!    for it on the same ports (`Replace`, phase `Rebuilding`), the other side's leg as it
+//!    was: Tandem transcodes, and the runtime continues that leg's RTP stream (same SSRC,
+//!    next sequence number), so the other side never hears of it. Another codec change
+//!    before the rebuild reports gets 491; an offer with nothing of ours 488 (the session
+//!    keeps running); a failed rebuild hangs the call up. The answer's direction goes to
+//!    that side's leg (`SetDirection`): Tandem stops sending RTP to a side on hold
+//!    (`recvonly`/`inactive`) until it resumes, while the other side's media keeps flowing.
+//! 6. DTMF: the session's RFC 4733 and in-band digits are logged by the signalling loop
+//!    (`dtmf call=<call-id> digit=<d> source=rtp`, with the Call-ID of the side they came
+//!    from, [`Gateway::call_id_of_leg`]); INFO digits are answered 200 and logged
+//!    `source=info` (not forwarded).
+//!
+//! Not done: forwarding re-INVITEs and INFO to the other side (they are answered here),
+//! following 3xx redirects, authenticating to a challenging target, NAPTR lookups,
+//! `sips:`/TLS targets, remote targets (Contacts) by host name inside a dialog (their
+//! requests are not sent), RFC 5626 flow reuse: a registered contact with `;transport=tcp` is called over the transports' latest
+//! connection with its address if one is open, else over a new one; a contact registered
+//! over TCP without `;transport=tcp` is called over UDP, as RFC 3263 reads its URI.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_core::runtime::SessionHandle;
+use tandem_core::session::{LegId, LegSpec, MediaDirection, SessionId};
+use tandem_sip::dialog::{Dialog, DialogId, UacParams};
+use tandem_sip::message::{NameAddr, Request, Response, StatusCode, Uri};
+use tandem_sip::sdp::{LocalPolicy, LocalSession, NegotiatedStream, SessionDescription, answer};
+use tandem_sip::transaction::{TransactionId, TransactionLayer};
+
+use crate::api::Metrics;
+use crate::run::config::CodecPref;
+use crate::run::locate::{Hop, LocateError, Plan, Query, plan};
+use crate::run::media::{MediaPolicy, capability, leg_spec_for};
+use crate::run::transport::Transport as Wire;
+
+mod in_dialog;
+mod media;
+mod outbound;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use media::session_spec;
+pub use media::{MediaAction, MediaCreated, run_media_actions};
+pub use wire::uri_destination;
+use wire::{arrived_over, bad_gateway, contact, random_u64, respond_inbound, send_bye, token};
+
+/// RFC 3261 §17.1.1.1 T1 and T2 at their defaults, for retransmitting our 2xx (§13.3.1.4).
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// Our 200 to a caller, retransmitted until its ACK.
+#[derive(Debug)]
+struct OkRetransmit {
+    response: Response,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+/// A placeholder RTP port for dry-run negotiations (any non-zero port: only the codec
+/// choice is kept from them).
+const DRY_RUN_PORT: u16 = 9;
+
+/// Identifies one bridged call for the loop (in [`MediaAction::Create`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GatewayCallId(pub u64);
+
+impl std::fmt::Display for GatewayCallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "gw{}", self.0)
+    }
+}
+
+/// Where a gateway call goes, as [`routing`](crate::run::routing) decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTarget<'a> {
+    /// The target URI (capture groups substituted).
+    pub target: &'a str,
+    /// Codecs to offer on the outbound leg, in order.
+    pub codecs: &'a [CodecPref],
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the target's name to be looked up (no media session yet).
+    Locating,
+    /// Waiting for the media session.
+    CreatingMedia,
+    /// The outbound INVITE is out, no final response yet.
+    Calling,
+    /// The callee answered with another format than the session's: the session is being
+    /// rebuilt on the same ports.
+    Replacing,
+    /// Both sides answered.
+    Bridged,
+    /// Bridged, and one side changed codec on a re-offer (answered already): the session is
+    /// being rebuilt for it on the same ports.
+    Rebuilding,
+    /// Ended; waiting only for the media session to be gone (a `Create` in flight).
+    Ended,
+}
+
+#[derive(Debug)]
+struct Call {
+    phase: Phase,
+    /// The inbound INVITE and its server transaction.
+    inbound_request: Request,
+    inbound_txn: TransactionId,
+    /// Our To tag towards the caller.
+    inbound_tag: String,
+    inbound_session: LocalSession,
+    inbound_policy: LocalPolicy,
+    inbound_offer: SessionDescription,
+    /// How the caller's INVITE came (its in-dialog requests go back that way).
+    inbound_transport: Wire,
+    /// The target, the hop the INVITE goes to, the hops left to try, and the outbound
+    /// leg's policy.
+    target: Uri,
+    hop: Hop,
+    next_hops: Vec<Hop>,
+    /// The current hop answered something: no failover to the next one any more.
+    hop_answered: bool,
+    outbound_policy: LocalPolicy,
+    outbound_session: LocalSession,
+    /// The caller's leg of the session.
+    inbound_leg: LegSpec,
+    /// The callee's leg the session was built with.
+    outbound_leg: LegSpec,
+    /// The callee's accepted stream, once it answered.
+    outbound_stream: Option<NegotiatedStream>,
+    /// The outbound INVITE (for the dialog and the CANCEL) and its client transaction.
+    outbound_request: Option<Request>,
+    outbound_txn: Option<TransactionId>,
+    media: Option<SessionHandle>,
+    inbound_dialog: Option<Dialog>,
+    outbound_dialog: Option<Dialog>,
+    ringing_sent: bool,
+    /// Our 200 to the caller until its ACK comes (RFC 3261 §13.3.1.4).
+    ok_retransmit: Option<OkRetransmit>,
+    /// The caller cancelled while the outbound leg was still being set up.
+    cancelled: bool,
+    /// Which way media flows on each leg (0 the caller's, 1 the callee's) as their last
+    /// re-offers left it, seen from Tandem.
+    directions: [MediaDirection; 2],
+    /// Counted in `/metrics` as a call up (from the 200 to the caller until it ends).
+    counted: bool,
+    /// The codec pair counted in `/metrics` as a running transcoder, when the session is one.
+    transcoder: Option<(String, String)>,
+}
+
+/// The gateway calls in progress. See the module docs.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Our SIP address (Via, Contact).
+    local: SocketAddr,
+    /// Our media address (SDP `c=`).
+    media_address: IpAddr,
+    policy: MediaPolicy,
+    calls: HashMap<GatewayCallId, Call>,
+    /// Transactions (server and client) of each call.
+    transactions: HashMap<TransactionId, GatewayCallId>,
+    /// Dialogs (either side) of each call.
+    dialogs: HashMap<DialogId, GatewayCallId>,
+    sessions: HashMap<SessionId, GatewayCallId>,
+    next_call: u64,
+    /// The `/metrics` registry: bridged calls and their transcoders.
+    metrics: Arc<Metrics>,
+    /// Target names to look up, for the loop ([`Self::poll_locate`]).
+    lookups: Vec<(GatewayCallId, Query)>,
+    /// Calls refused because their target's name had no address.
+    unresolved: u64,
+}
+
+impl Gateway {
+    /// A gateway sending SIP from `local` and media from `media_address`.
+    pub fn new(local: SocketAddr, media_address: IpAddr, policy: MediaPolicy) -> Self {
+        Self {
+            local,
+            media_address,
+            policy,
+            calls: HashMap::new(),
+            transactions: HashMap::new(),
+            dialogs: HashMap::new(),
+            sessions: HashMap::new(),
+            next_call: 1,
+            metrics: Arc::new(Metrics::default()),
+            lookups: Vec::new(),
+            unresolved: 0,
+        }
+    }
+
+    /// The next target name to look up; report the answer with [`Self::handle_located`].
+    pub fn poll_locate(&mut self) -> Option<(GatewayCallId, Query)> {
+        self.lookups.pop()
+    }
+
+    /// Calls refused so far because their target's name had no address.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved
+    }
+
+    /// Counts bridged calls and their transcoders in `metrics` (a registry of its own
+    /// otherwise).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// When [`Self::handle_timeout`] must run next: the next retransmission of a 200 to a
+    /// caller that has not ACKed it.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter_map(|c| c.ok_retransmit.as_ref().map(|r| r.next))
+            .min()
+    }
+
+    /// Retransmits the 200s due at `now` (RFC 3261 §13.3.1.4: T1 doubling up to T2) and
+    /// hangs up calls whose caller never ACKed within 64·T1.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+    ) -> Vec<MediaAction> {
+        let due: Vec<GatewayCallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.ok_retransmit.as_ref().is_some_and(|r| r.next <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut actions = Vec::new();
+        for id in due {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            let Some(retransmit) = call.ok_retransmit.as_mut() else {
+                continue;
+            };
+            if now >= retransmit.give_up {
+                tracing::info!(call = %id, "gateway call: the caller never ACKed our 200");
+                call.ok_retransmit = None;
+                actions.extend(self.hangup(now, layer, id));
+                continue;
+            }
+            let _ = layer.send_response(now, call.inbound_txn, retransmit.response.clone());
+            retransmit.interval = (retransmit.interval * 2).min(T2);
+            retransmit.next = now + retransmit.interval;
+        }
+        actions
+    }
+
+    /// Calls in progress (for leak checks and metrics).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when transaction `id` (server or client) belongs to a gateway call.
+    pub fn owns_transaction(&self, id: TransactionId) -> bool {
+        self.transactions.contains_key(&id)
+    }
+
+    /// True when `request` (with a To tag) belongs to one of the gateway's dialogs.
+    pub fn owns_request(&self, request: &Request) -> bool {
+        matches!(DialogId::of_received_request(request), Ok(Some(id)) if self.dialogs.contains_key(&id))
+    }
+
+    /// The call a media session belongs to.
+    pub fn call_of_session(&self, session: SessionId) -> Option<GatewayCallId> {
+        self.sessions.get(&session).copied()
+    }
+
+    /// The Call-ID of the side whose media runs on `leg` of `session`: the caller's for
+    /// the first leg, the callee's (our outbound INVITE's) for the second.
+    pub fn call_id_of_leg(&self, session: SessionId, leg: LegId) -> Option<String> {
+        let call = self.calls.get(self.sessions.get(&session)?)?;
+        let index = call
+            .media
+            .as_ref()?
+            .legs
+            .iter()
+            .position(|l| l.leg == leg)?;
+        let request = match index {
+            0 => &call.inbound_request,
+            _ => call.outbound_request.as_ref()?,
+        };
+        request.headers.call_id().ok().map(str::to_owned)
+    }
+
+    /// Takes a new INVITE (server transaction `server`) routed to `target`, whose caller is
+    /// answered with `inbound_codecs` (its endpoint's preferences or `[codecs]`).
+    ///
+    /// Refusals are answered here (488 without a usable offer, 502 for a target Tandem cannot
+    /// send to: not a `sip:` URI, or a transport other than UDP and TCP) and return no
+    /// action. A target by host name returns no action either: the call waits for
+    /// [`Self::handle_located`].
+    pub fn handle_invite(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        server: TransactionId,
+        request: &Request,
+        target: &GatewayTarget<'_>,
+        inbound_codecs: &[CodecPref],
+    ) -> Vec<MediaAction> {
+        let refuse = |layer: &mut TransactionLayer, status: StatusCode, why: &str| {
+            tracing::info!(
+                target = target.target,
+                "gateway call refused ({status}): {why}"
+            );
+            let mut r = Response::from_request(request, status);
+            let _ = r.set_to_tag(&token());
+            let _ = layer.send_response(now, server, r);
+            Vec::new()
+        };
+        let Ok(uri) = Uri::parse(target.target) else {
+            return refuse(layer, bad_gateway(), "target is not a SIP URI");
+        };
+        let planned = match plan(&uri) {
+            Ok(planned) => planned,
+            Err(e) => return refuse(layer, bad_gateway(), &e.to_string()),
+        };
+        let Ok(offer) = SessionDescription::parse(&request.body) else {
+            return refuse(
+                layer,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                "no usable SDP offer",
+            );
+        };
+        let inbound_policy = capability::local_policy(
+            &capability::capabilities(inbound_codecs, &self.policy),
+            &self.policy,
+            self.media_address,
+        );
+        let Some(inbound_leg) = self.dry_answer(&offer, &inbound_policy) else {
+            return refuse(layer, StatusCode::NOT_ACCEPTABLE_HERE, "no common codec");
+        };
+        let outbound_policy = capability::local_policy(
+            &capability::offer(target.codecs, &self.policy),
+            &self.policy,
+            self.media_address,
+        );
+        let Some(outbound_leg) = self.dry_offer(&outbound_policy) else {
+            return refuse(
+                layer,
+                StatusCode::NOT_ACCEPTABLE_HERE,
+                "route has no codec we run",
+            );
+        };
+        let id = GatewayCallId(self.next_call);
+        self.next_call += 1;
+        let spec = session_spec(inbound_leg, outbound_leg);
+        let (phase, hop) = match &planned {
+            Plan::Ready(hop) => (Phase::CreatingMedia, *hop),
+            // A placeholder until the lookup answers.
+            Plan::Lookup(_) => (
+                Phase::Locating,
+                Hop {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    transport: Wire::Udp,
+                },
+            ),
+        };
+        let session_id = random_u64();
+        self.calls.insert(
+            id,
+            Call {
+                phase,
+                inbound_request: request.clone(),
+                inbound_transport: arrived_over(request),
+                inbound_txn: server,
+                inbound_tag: token(),
+                inbound_session: LocalSession::new("tandem", session_id, self.media_address),
+                inbound_policy,
+                inbound_offer: offer,
+                target: uri,
+                hop,
+                next_hops: Vec::new(),
+                hop_answered: false,
+                outbound_policy,
+                outbound_session: LocalSession::new(
+                    "tandem",
+                    session_id.wrapping_add(1),
+                    self.media_address,
+                ),
+                inbound_leg,
+                outbound_leg,
+                outbound_stream: None,
+                outbound_request: None,
+                outbound_txn: None,
+                media: None,
+                inbound_dialog: None,
+                outbound_dialog: None,
+                ringing_sent: false,
+                ok_retransmit: None,
+                cancelled: false,
+                directions: [MediaDirection::SendRecv; 2],
+                counted: false,
+                transcoder: None,
+            },
+        );
+        self.transactions.insert(server, id);
+        if let Plan::Lookup(query) = planned {
+            tracing::info!(call = %id, target = target.target, "gateway call: looking up the target");
+            self.lookups.push((id, query));
+            return Vec::new();
+        }
+        tracing::info!(call = %id, target = target.target, "gateway call: creating media");
+        vec![MediaAction::Create { call: id, spec }]
+    }
+
+    /// The lookup of call `id`'s target name finished: the media session is created for
+    /// the first hop, or the caller gets 503 (counted in [`Self::unresolved`]).
+    pub fn handle_located(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        hops: Result<Vec<Hop>, LocateError>,
+    ) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // Cancelled or hung up meanwhile.
+            return Vec::new();
+        };
+        if call.phase != Phase::Locating {
+            return Vec::new();
+        }
+        let mut hops = match hops {
+            Ok(hops) if !hops.is_empty() => hops,
+            failed => {
+                let why = failed
+                    .err()
+                    .map_or_else(|| "no address".to_owned(), |e| e.to_string());
+                self.unresolved += 1;
+                self.metrics.target_unresolved();
+                tracing::warn!(call = %id, target = %call.target, "gateway call: target not resolved: {why}");
+                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                self.forget(id);
+                return Vec::new();
+            }
+        };
+        call.hop = hops.remove(0);
+        hops.reverse();
+        call.next_hops = hops;
+        call.phase = Phase::CreatingMedia;
+        tracing::info!(call = %id, hop = %call.hop.addr, transport = %call.hop.transport, "gateway call: target located; creating media");
+        vec![MediaAction::Create {
+            call: id,
+            spec: session_spec(call.inbound_leg, call.outbound_leg),
+        }]
+    }
+
+    /// The leg the caller's `offer` gives under `policy`, by answering it in a dry run.
+    fn dry_answer(&self, offer: &SessionDescription, policy: &LocalPolicy) -> Option<LegSpec> {
+        let mut policy = policy.clone();
+        policy.rtp_ports = vec![DRY_RUN_PORT];
+        let answered = answer(
+            offer,
+            &policy,
+            LocalSession::new("-", 0, self.media_address).origin(),
+        );
+        let stream = answered.accepted().next()?;
+        leg_spec_for(stream, &self.policy).ok()
+    }
+
+    /// The leg our offer under `policy` gives when the callee picks its first codec and no
+    /// telephone-event: our offer, answered in a dry run by a peer that supports only that
+    /// codec. (Guessing without events means a callee that leaves them out never receives
+    /// a payload type it did not accept; one that accepts them costs a session rebuild.)
+    fn dry_offer(&self, policy: &LocalPolicy) -> Option<LegSpec> {
+        let mut policy = policy.clone();
+        policy.rtp_ports = vec![DRY_RUN_PORT];
+        let mut ours = LocalSession::new("-", 0, self.media_address);
+        let offer = ours.create_offer(&policy);
+        let mut callee_policy = policy.clone();
+        callee_policy.codecs.truncate(1);
+        callee_policy.telephone_events = None;
+        let answered = answer(
+            &offer,
+            &callee_policy,
+            LocalSession::new("-", 1, self.media_address).origin(),
+        );
+        let negotiated = ours.handle_answer(&answered.sdp).ok()?;
+        let stream = negotiated.accepted().next()?;
+        let mut leg = leg_spec_for(stream, &self.policy).ok()?;
+        // The callee's address comes with its real answer (`SetRemote`).
+        leg.remote = None;
+        Some(leg)
+    }
+
+    /// The result of [`MediaAction::Create`] for `call`: the outbound INVITE goes out, or
+    /// the caller gets 503. `Err` carries the runtime's reason, for the log.
+    pub fn handle_media_created(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        created: Result<SessionHandle, String>,
+    ) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            // The call is gone; a session created anyway must not leak.
+            return created
+                .map(|h| vec![MediaAction::Remove { session: h.id }])
+                .unwrap_or_default();
+        };
+        let handle = match created {
+            Ok(handle) => handle,
+            Err(reason) => {
+                tracing::warn!(call = %id, "gateway call: no media session: {reason}");
+                if call.phase == Phase::Replacing {
+                    return self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE);
+                }
+                if call.phase == Phase::Rebuilding {
+                    // The side was answered with a codec its leg does not run: end the call.
+                    call.phase = Phase::Bridged;
+                    return self.hangup(now, layer, id);
+                }
+                if !call.cancelled && call.phase != Phase::Ended {
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    respond_inbound(now, layer, call, status);
+                }
+                self.forget(id);
+                return Vec::new();
+            }
+        };
+        self.sessions.insert(handle.id, id);
+        let session = handle.id;
+        call.media = Some(handle.clone());
+        if call.cancelled || call.phase == Phase::Ended {
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        }
+        if call.phase == Phase::Replacing {
+            return self.bridge(now, layer, id);
+        }
+        if call.phase == Phase::Rebuilding {
+            call.phase = Phase::Bridged;
+            tracing::info!(call = %id, session = ?session, "gateway call: session rebuilt");
+            return Vec::new();
+        }
+        let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
+            respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        };
+        let mut policy = call.outbound_policy.clone();
+        policy.rtp_ports = vec![port];
+        let offer = call.outbound_session.create_offer(&policy);
+        let caller = call
+            .inbound_request
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user.clone()));
+        let from_text = format!(
+            "<sip:{}@{}>",
+            caller.as_deref().unwrap_or("tandem"),
+            self.local
+        );
+        let Ok(from) = NameAddr::parse(&from_text) else {
+            respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+            self.forget(id);
+            return vec![MediaAction::Remove { session }];
+        };
+        let params = UacParams::new(
+            call.target.clone(),
+            from,
+            token(),
+            NameAddr::new(call.target.clone()),
+            format!("{}@tandem", token()),
+            contact(self.local, caller.as_deref(), call.hop.transport),
+        );
+        match params.invite(offer.to_string().as_bytes()) {
+            Ok(request) => {
+                call.outbound_request = Some(request);
+                call.phase = Phase::Calling;
+                self.send_invite(now, layer, id)
+            }
+            Err(e) => {
+                tracing::warn!(call = %id, "gateway call: outbound INVITE not built: {e}");
+                respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
+                self.forget(id);
+                vec![MediaAction::Remove { session }]
+            }
+        }
+    }
+
+    /// The media session `session` saw no RTP for the configured time: BYE both sides.
+    pub fn handle_media_timeout(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        session: SessionId,
+    ) -> Vec<MediaAction> {
+        match self.sessions.get(&session).copied() {
+            Some(id) => {
+                tracing::info!(call = %id, "gateway call: media timeout");
+                self.hangup(now, layer, id)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Ends every call (shutdown): BYE to bridged calls, 503 to callers still waiting,
+    /// CANCEL to callees still ringing.
+    pub fn hangup_all(&mut self, now: Instant, layer: &mut TransactionLayer) -> Vec<MediaAction> {
+        let ids: Vec<GatewayCallId> = self.calls.keys().copied().collect();
+        ids.into_iter()
+            .flat_map(|id| self.hangup(now, layer, id))
+            .collect()
+    }
+
+    fn hangup(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let local = self.local;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        match call.phase {
+            Phase::Bridged | Phase::Rebuilding => {
+                let sides = [
+                    (&mut call.inbound_dialog, call.inbound_transport),
+                    (&mut call.outbound_dialog, call.hop.transport),
+                ];
+                for (dialog, side) in sides {
+                    if let Some(dialog) = dialog {
+                        send_bye(now, layer, dialog, local, side);
+                    }
+                }
+                self.end(id)
+            }
+            Phase::Locating => {
+                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                self.forget(id);
+                Vec::new()
+            }
+            Phase::Calling | Phase::CreatingMedia => {
+                if !call.cancelled {
+                    respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
+                }
+                call.cancelled = true;
+                if let Some(out) = call.outbound_txn {
+                    let _ = layer.cancel(now, out);
+                }
+                if call.phase == Phase::CreatingMedia {
+                    Vec::new()
+                } else {
+                    self.end(id)
+                }
+            }
+            Phase::Replacing => self.fail_bridged(now, layer, id, StatusCode::SERVICE_UNAVAILABLE),
+            Phase::Ended => Vec::new(),
+        }
+    }
+
+    /// Ends call `id`: its session is removed; a `Create` still in flight is removed when it
+    /// reports.
+    fn end(&mut self, id: GatewayCallId) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.phase == Phase::CreatingMedia {
+            call.phase = Phase::Ended;
+            return Vec::new();
+        }
+        if call.phase == Phase::Locating {
+            self.forget(id);
+            return Vec::new();
+        }
+        let session = call.media.as_ref().map(|m| m.id);
+        self.forget(id);
+        session
+            .map(|session| vec![MediaAction::Remove { session }])
+            .unwrap_or_default()
+    }
+
+    /// Drops every trace of call `id`. The BYEs it sent run on without an owner: their
+    /// responses need no action.
+    fn forget(&mut self, id: GatewayCallId) {
+        if let Some(call) = self.calls.remove(&id) {
+            if call.counted {
+                self.metrics.call_ended();
+            }
+            if let Some((a, b)) = &call.transcoder {
+                self.metrics.transcoder_stopped(a, b);
+            }
+            if let Some(media) = call.media {
+                self.sessions.remove(&media.id);
+            }
+            for dialog in [call.inbound_dialog, call.outbound_dialog]
+                .into_iter()
+                .flatten()
+            {
+                self.dialogs.remove(dialog.id());
+            }
+            self.transactions.retain(|_, c| *c != id);
+        }
+    }
+}
