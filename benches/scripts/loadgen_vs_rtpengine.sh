@@ -111,7 +111,7 @@ for engine in $ENGINES; do
         continue
     fi
     echo
-    "${run_loadgen[@]}" "$LOADGEN" --ng "$ng" --engine-pid "$ENGINE_PID" --label "$label" "$@" \
+    "${run_loadgen[@]}" "$LOADGEN" --ng "$ng" --engine-pid "$ENGINE_PID" --label "$label" --floor-cpu "$ENGINE_CPU" "$@" \
         || echo "$label: loadgen exited with $?"
     stop_engine
 done

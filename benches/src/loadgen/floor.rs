@@ -12,14 +12,23 @@
 //! - **48 kHz**: decode, resample to the codec's clock rate, encode, and back; the path an
 //!   engine that always codes Opus at 48 kHz (rtpengine) runs.
 //!
-//! Each path runs [`FRAMES`] frames each way, [`REPEATS`] times, and the fastest repeat is
-//! kept: on a shared machine preemption only ever adds time, so the minimum is the best
-//! estimate of the work itself. Time is the thread's CPU time, so stolen or preempted
-//! wall time is not counted either way.
+//! Each path is timed two ways, both in the calling thread's CPU time:
+//!
+//! - **sustained** (the `floor %` reference): [`FRAMES`]-frame rounds back to back for a
+//!   whole window (`--floor-seconds`, at least [`REPEATS`] rounds), the mean per frame. On a
+//!   shared virtual machine the host slows a vCPU down now and then, for tens of ms at a
+//!   time, and the guest counts that as the running thread's CPU time: an engine's CPU over
+//!   a step includes those windows, so its ceiling must be measured over a comparable span,
+//!   on the same core (`--floor-cpu`, the engine's), while the engine has no calls (before
+//!   each step).
+//! - **best**: the fastest single round, the work itself with nothing around it; printed
+//!   for reference, since it excludes what the engine cannot.
 
 use std::time::Duration;
 
+use nix::sched::{CpuSet, sched_setaffinity};
 use nix::time::{ClockId, clock_gettime};
+use nix::unistd::Pid;
 
 use tandem_codecs::resample::Resampler;
 use tandem_codecs::{
@@ -29,20 +38,38 @@ use tandem_codecs::{
 use crate::loadgen::sdp::SdpCodec;
 use crate::loadgen::speech::{self, EncodedSpeech, PTIME_MS};
 
-/// 20 ms frames per direction per repeat (2 s of audio).
+/// 20 ms frames per direction per round (2 s of audio).
 pub const FRAMES: usize = 100;
-/// Repeats per path; the fastest is kept.
+/// Fewest rounds per measurement, however short the window.
 pub const REPEATS: usize = 7;
 
-/// The codec floor of one transcoded call, in µs of CPU per channel per 20 ms.
+/// How a floor is sampled: for how long, and on which core.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// Window of back-to-back rounds (the sustained figure is their mean).
+    pub window: Duration,
+    /// Core to run on (the engine's), or where the loadgen runs.
+    pub cpu: Option<usize>,
+}
+
+/// One path's cost, in µs of CPU per channel per 20 ms.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// Mean over the sampling window.
+    pub sustained_us: f64,
+    /// Fastest single round.
+    pub best_us: f64,
+}
+
+/// The codec floor of one transcoded call.
 #[derive(Debug, Clone)]
 pub struct Floor {
     /// Tandem's planned path (`decode → [resample] → encode` each way), as text.
     pub plan: String,
     /// Its cost.
-    pub plan_us: f64,
+    pub plan_cost: Cost,
     /// The always-48-kHz path's cost.
-    pub full_rate_us: f64,
+    pub full_rate_cost: Cost,
 }
 
 impl Floor {
@@ -75,42 +102,94 @@ pub fn spec_bitrate(spec: &str) -> u32 {
         .unwrap_or(32_000)
 }
 
-/// Measures both paths for a PCMU caller and `callee`, on their speech packets.
-pub fn measure(
-    callee: &SdpCodec,
-    bitrate_bps: u32,
-    caller_speech: &EncodedSpeech,
-    callee_speech: &EncodedSpeech,
-) -> Result<Floor, String> {
-    let callee_format = speech::format_of(&callee.name, callee.clock_rate)?;
-    let encoder = EncoderConfig {
-        opus: like_for_like_opus(callee, bitrate_bps),
-        ..EncoderConfig::DEFAULT
-    };
-    let mut planned = PlannedPath::new(callee_format, &encoder)?;
-    let mut full_rate = FullRatePath::new(callee_format, &encoder)?;
-    let plan = planned.describe();
-    let plan_us = fastest(|| planned.run(caller_speech, callee_speech))?;
-    let full_rate_us = fastest(|| full_rate.run(caller_speech, callee_speech))?;
-    Ok(Floor {
-        plan,
-        plan_us,
-        full_rate_us,
+/// Both paths for a PCMU caller and a callee codec, ready to be timed again and again.
+pub struct Meter {
+    planned: PlannedPath,
+    full_rate: FullRatePath,
+}
+
+impl Meter {
+    /// Builds both paths for `callee` at `bitrate_bps`.
+    pub fn new(callee: &SdpCodec, bitrate_bps: u32) -> Result<Self, String> {
+        let callee_format = speech::format_of(&callee.name, callee.clock_rate)?;
+        let encoder = EncoderConfig {
+            opus: like_for_like_opus(callee, bitrate_bps),
+            ..EncoderConfig::DEFAULT
+        };
+        Ok(Self {
+            planned: PlannedPath::new(callee_format, &encoder)?,
+            full_rate: FullRatePath::new(callee_format, &encoder)?,
+        })
+    }
+
+    /// Times both paths, one after the other, each for `sampling.window`.
+    pub fn measure(
+        &mut self,
+        sampling: Sampling,
+        caller: &EncodedSpeech,
+        callee: &EncodedSpeech,
+    ) -> Result<Floor, String> {
+        Ok(Floor {
+            plan: self.planned.describe(),
+            plan_cost: self.plan(sampling, caller, callee)?,
+            full_rate_cost: on_cpu(sampling.cpu, || {
+                time(sampling.window, || self.full_rate.run(caller, callee))
+            })?,
+        })
+    }
+
+    /// Times Tandem's planned path alone.
+    pub fn plan(
+        &mut self,
+        sampling: Sampling,
+        caller: &EncodedSpeech,
+        callee: &EncodedSpeech,
+    ) -> Result<Cost, String> {
+        on_cpu(sampling.cpu, || {
+            time(sampling.window, || self.planned.run(caller, callee))
+        })
+    }
+}
+
+/// Runs `work` on a thread pinned to `cpu` (here if `None`), returning what it returns.
+fn on_cpu<T: Send>(
+    cpu: Option<usize>,
+    work: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    let Some(cpu) = cpu else { return work() };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut set = CpuSet::new();
+            set.set(cpu)
+                .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
+            sched_setaffinity(Pid::from_raw(0), &set)
+                .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
+            work()
+        })
+        .join()
+        .map_err(|_| "the floor thread panicked".to_string())?
     })
 }
 
-/// The fastest of [`REPEATS`] runs of `run` (each [`FRAMES`] frames both ways), in µs of
-/// thread CPU per channel per 20 ms.
-fn fastest(mut run: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
+/// Rounds of `run` (each [`FRAMES`] frames both ways) back to back for `window`, at least
+/// [`REPEATS`], after one warm-up round; in µs of thread CPU per channel per 20 ms.
+fn time(window: Duration, mut run: impl FnMut() -> Result<(), String>) -> Result<Cost, String> {
     run()?; // warm-up: first-call costs, caches
-    let mut best = Duration::MAX;
-    for _ in 0..REPEATS {
+    let per_round = |d: Duration| d.as_secs_f64() * 1e6 / (2 * FRAMES) as f64;
+    let started = std::time::Instant::now();
+    let (mut total, mut best, mut rounds) = (Duration::ZERO, Duration::MAX, 0usize);
+    while rounds < REPEATS || started.elapsed() < window {
         let start = thread_cpu();
         run()?;
-        best = best.min(thread_cpu().saturating_sub(start));
+        let took = thread_cpu().saturating_sub(start);
+        total += took;
+        best = best.min(took);
+        rounds += 1;
     }
-    // Two channels (one per direction) × FRAMES frames each.
-    Ok(best.as_secs_f64() * 1e6 / (2 * FRAMES) as f64)
+    Ok(Cost {
+        sustained_us: per_round(total) / rounds as f64,
+        best_us: per_round(best),
+    })
 }
 
 /// CPU time of the calling thread (zero if the clock cannot be read).
@@ -239,8 +318,23 @@ mod tests {
         let callee = SdpCodec::parse("opus/48000/2", 96).unwrap();
         let caller_speech = speech::encode(&SdpCodec::pcmu()).unwrap();
         let callee_speech = speech::encode(&callee).unwrap();
-        let floor = measure(&callee, 32_000, &caller_speech, &callee_speech).unwrap();
-        assert!(floor.plan_us > 0.0 && floor.full_rate_us > 0.0, "{floor:?}");
+        let sampling = Sampling {
+            window: Duration::ZERO,
+            cpu: Some(0),
+        };
+        let floor = Meter::new(&callee, 32_000)
+            .unwrap()
+            .measure(sampling, &caller_speech, &callee_speech)
+            .unwrap();
+        let (plan, full) = (floor.plan_cost, floor.full_rate_cost);
+        assert!(
+            plan.best_us > 0.0 && plan.best_us <= plan.sustained_us,
+            "{floor:?}"
+        );
+        assert!(
+            full.best_us > 0.0 && full.best_us <= full.sustained_us,
+            "{floor:?}"
+        );
         assert!(floor.plan.contains("@8000"), "{}", floor.plan);
         assert!(!floor.plan.contains("resample"), "{}", floor.plan);
     }

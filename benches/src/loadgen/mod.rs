@@ -68,13 +68,22 @@ pub fn run(options: &Options) -> Result<(), String> {
         online_cpus(),
         step::load_average(),
     );
-    let floor = match options.scenario {
+    let mut meter = match options.scenario {
         Scenario::Transcode => Some(measure_floor(options, &media)?),
         Scenario::Passthrough => None,
     };
     println!("{}", report::header());
     let mut passed = None;
     for (i, &calls) in steps.iter().enumerate() {
+        // The floor of this step, taken just before it on the engine's core (no calls up).
+        let floor = match meter.as_mut() {
+            Some(meter) => Some(meter.plan(
+                options.floor_sampling(),
+                &media.caller_speech,
+                &media.callee_speech,
+            )?),
+            None => None,
+        };
         let result = match step::run_step(options, &media, &mut ng, engine_pid, i, calls) {
             Ok(r) => r,
             Err(e) => {
@@ -84,11 +93,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         };
         println!(
             "{}",
-            report::row(
-                &result,
-                options.max_bad_pct,
-                floor.as_ref().map(|f| f.plan_us)
-            )
+            report::row(&result, options.max_bad_pct, floor.map(|f| f.sustained_us))
         );
         if report::failure(&result, options.max_bad_pct).is_some() {
             break;
@@ -106,29 +111,36 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Measures the codec floor of the scenario's call and prints it (see [`floor`]).
-fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Floor, String> {
+/// Measures the codec floor of the scenario's call once and prints it (see [`floor`]);
+/// returns the meter that times it again before each step.
+fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Meter, String> {
     let bitrate = floor::spec_bitrate(&options.codec);
-    let f = floor::measure(
-        &media.callee,
-        bitrate,
-        &media.caller_speech,
-        &media.callee_speech,
-    )?;
+    let mut meter = floor::Meter::new(&media.callee, bitrate)?;
+    let sampling = options.floor_sampling();
+    let f = meter.measure(sampling, &media.caller_speech, &media.callee_speech)?;
+    let cost = |c: floor::Cost| {
+        format!(
+            "{:.1} µs/ch/20ms = {:.0} calls/core (best round {:.1})",
+            c.sustained_us,
+            floor::Floor::calls_per_core(c.sustained_us),
+            c.best_us
+        )
+    };
     println!(
-        "codec floor (same speech, tight loop, fastest of {} × {} frames each way, thread CPU; \
-         Opus complexity 10, {} bit/s, application audio): Tandem's plan [{}] {:.1} µs/ch/20ms \
-         = {:.0} calls/core; always-48-kHz path {:.1} µs/ch/20ms = {:.0} calls/core",
-        floor::REPEATS,
+        "codec floor (same speech, tight loop of {}-frame rounds each way for {} s on {}, \
+         mean thread CPU; Opus complexity 10, {} bit/s, application audio): Tandem's plan [{}] \
+         {}; always-48-kHz path {}; `floor µs` below: the plan's, re-measured before each step",
         floor::FRAMES,
+        sampling.window.as_secs_f64(),
+        sampling
+            .cpu
+            .map_or("the loadgen's core".into(), |c| format!("CPU {c}")),
         bitrate,
         f.plan,
-        f.plan_us,
-        floor::Floor::calls_per_core(f.plan_us),
-        f.full_rate_us,
-        floor::Floor::calls_per_core(f.full_rate_us),
+        cost(f.plan_cost),
+        cost(f.full_rate_cost),
     );
-    Ok(f)
+    Ok(meter)
 }
 
 /// CPUs of the machine (not of this process's affinity mask, which a `taskset` narrows).

@@ -30,6 +30,10 @@ until loss or lateness appears. Loopback only.
   --threads T               loadgen threads (1)
   --per-socket K            loadgen endpoints sharing one socket (16)
   --ports MIN-MAX           loadgen's own UDP ports (61000-64999)
+  --floor-seconds S         transcode: window of the codec floor's sustained mean, measured
+                            once at the start and again before each step (3; at most 30)
+  --floor-cpu N             transcode: the core the floor runs on; give the engine's, so that
+                            it and the engine share the same host (default: the loadgen's)
 ";
 
 /// What the calls carry.
@@ -74,6 +78,10 @@ pub struct Options {
     pub per_socket: usize,
     /// Loadgen's port range.
     pub ports: (u16, u16),
+    /// Window of the codec floor's sustained measurement.
+    pub floor_window: Duration,
+    /// Core the codec floor runs on (the engine's), if not the loadgen's.
+    pub floor_cpu: Option<usize>,
 }
 
 impl Default for Options {
@@ -94,6 +102,8 @@ impl Default for Options {
             threads: 1,
             per_socket: 16,
             ports: (61000, 64999),
+            floor_window: Duration::from_secs(3),
+            floor_cpu: None,
         }
     }
 }
@@ -130,6 +140,8 @@ impl Options {
                 "--max-bad-pct" => {
                     o.max_bad_pct = value.parse().map_err(|e| format!("{flag} {value}: {e}"))?;
                 }
+                "--floor-seconds" => o.floor_window = Duration::from_secs(number(value)?),
+                "--floor-cpu" => o.floor_cpu = Some(number(value)? as usize),
                 "--threads" => o.threads = number(value)? as usize,
                 "--per-socket" => o.per_socket = number(value)? as usize,
                 "--ports" => {
@@ -160,6 +172,7 @@ impl Options {
         self.threads = self.threads.clamp(1, MAX_THREADS);
         self.per_socket = self.per_socket.clamp(1, 1024);
         self.late_ms = self.late_ms.clamp(1, 1000);
+        self.floor_window = self.floor_window.min(Duration::from_secs(30));
         if !(0.0..=100.0).contains(&self.max_bad_pct) {
             return Err("--max-bad-pct must be 0 to 100".into());
         }
@@ -167,6 +180,14 @@ impl Options {
             return Err("--ports: MIN must be below MAX".into());
         }
         Ok(())
+    }
+
+    /// How the codec floor is sampled.
+    pub fn floor_sampling(&self) -> crate::loadgen::floor::Sampling {
+        crate::loadgen::floor::Sampling {
+            window: self.floor_window,
+            cpu: self.floor_cpu,
+        }
     }
 
     /// The calls of each step: start, start + step, … up to max, at most [`MAX_STEPS`].

@@ -53,12 +53,13 @@ pub fn failure(r: &StepResult, max_bad_pct: f64) -> Option<String> {
 /// The header line.
 pub fn header() -> String {
     format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8} {:>8} {:>7} {:>6} {:>4}",
         "calls",
         "channels",
         "engine %",
         "µs/ch/20ms",
         "calls/core",
+        "floor µs",
         "floor %",
         "lost %",
         "late %",
@@ -95,12 +96,13 @@ pub fn row(r: &StepResult, max_bad_pct: f64, floor_us: Option<f64>) -> String {
     };
     let s = &r.shards;
     let mut line = format!(
-        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>7} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
+        "{:>6} {:>8} {:>8} {:>11} {:>10} {:>8} {:>7} {:>8.3} {:>8.3} {:>7} {:>9} {:>8.1} {:>8.1} {:>7.1} {:>6.2} {:>4}",
         r.calls,
         channels,
         cpu_pct,
         per_channel,
         per_core,
+        floor_us.map_or("-".into(), |f| format!("{f:.1}")),
         of_floor,
         s.rx.lost_pct(),
         s.rx.late_pct(),
@@ -166,7 +168,7 @@ mod tests {
     fn floor_share_is_the_floor_over_the_engine_cost() {
         // The engine spends 50 µs per channel and 20 ms; a 45 µs floor is 90 % of it.
         let line = row(&result(0, 0), MAX_BAD_PCT, Some(45.0));
-        assert!(line.contains(" 90 "), "{line}");
+        assert!(line.contains(" 45.0 ") && line.contains(" 90 "), "{line}");
     }
 
     #[test]
