@@ -74,7 +74,7 @@ use tandem_sip::transaction::{
 use tokio::sync::mpsc;
 
 use self::calls::{CallKey, CallTable};
-use self::gateway::{Gateway, GatewayCallId, MediaAction, MediaCreated, run_media_actions};
+use self::gateway::{Gateway, GatewayLookup, MediaAction, MediaCreated, run_media_actions};
 use self::overload::Admission;
 use self::random::Random;
 use self::registrar::Registrar;
@@ -210,7 +210,7 @@ struct Signalling {
     /// Looks up target names (RFC 3263) off the loop.
     locator: Arc<Locator>,
     /// Where the gateway's lookups report.
-    gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
+    gateway_located: mpsc::UnboundedSender<Located<GatewayLookup>>,
     /// Where the registrations' lookups report (by entry index).
     registrar_located: mpsc::UnboundedSender<Located<usize>>,
     rooms: Arc<Rooms>,
@@ -243,7 +243,7 @@ impl Signalling {
         stats: Arc<SignallingStats>,
         media_done: mpsc::UnboundedSender<MediaDone>,
         gateway_media: mpsc::UnboundedSender<MediaCreated>,
-        gateway_located: mpsc::UnboundedSender<Located<GatewayCallId>>,
+        gateway_located: mpsc::UnboundedSender<Located<GatewayLookup>>,
         registrar_located: mpsc::UnboundedSender<Located<usize>>,
     ) -> Self {
         let config = Arc::clone(&context.config);
@@ -391,7 +391,7 @@ impl Signalling {
     }
 
     /// A gateway target lookup finished.
-    fn handle_gateway_located(&mut self, now: Instant, located: Located<GatewayCallId>) {
+    fn handle_gateway_located(&mut self, now: Instant, located: Located<GatewayLookup>) {
         let actions = self
             .gateway
             .handle_located(now, &mut self.layer, located.key, located.hops);

@@ -465,6 +465,36 @@ mod tests {
         );
     }
 
+    /// RFC 3261 §10.2.1.2: a REGISTER may carry several Contacts; each is a binding, and
+    /// a call to the user forks to all of them.
+    #[test]
+    fn two_contacts_in_one_register_are_both_current() {
+        let t0 = origin();
+        let mut reg = registrar(t0);
+        let second_contact = "Contact: <sip:alice-desk@127.0.0.1:5092>;expires=60\r\n";
+        let first = reg.handle_register(t0, &register("alice", 1, second_contact), source());
+        let mut client = DigestClient::new("alice", "secret").unwrap();
+        let second = authorized(&mut client, &first, register("alice", 2, second_contact));
+        assert_eq!(
+            reg.handle_register(t0, &second, source()).status,
+            StatusCode::OK
+        );
+        let mut contacts: Vec<String> = reg
+            .contacts_for(t0, "alice")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        contacts.sort();
+        assert_eq!(
+            contacts,
+            [
+                "sip:alice-0x55@127.0.0.1:5091",
+                "sip:alice-desk@127.0.0.1:5092"
+            ]
+        );
+        assert_eq!(reg.bindings(), 2);
+    }
+
     #[test]
     fn a_wrong_password_is_forbidden_and_binds_nothing() {
         let t0 = origin();

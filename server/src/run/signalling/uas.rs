@@ -307,8 +307,9 @@ pub(super) fn handle_invite(
             codecs,
         } => {
             tracing::debug!(call = %call_id, route, %target, "INVITE to a gateway route");
+            let targets = [target];
             let target = GatewayTarget {
-                target: &target,
+                targets: &targets,
                 codecs,
             };
             return to_gateway(state, now, id, &request, &target, preferences);
@@ -317,11 +318,11 @@ pub(super) fn handle_invite(
             let location = user.as_deref().map(|u| (u, state.registrar.locate(now, u)));
             return match location {
                 Some((user, Location::Registered(contacts))) => {
-                    // Forking to every contact is not done: the most recent binding wins.
-                    let contact = contacts.last().map(ToString::to_string).unwrap_or_default();
-                    tracing::info!(call = %call_id, user, %contact, "INVITE to a registered user");
+                    // Every current contact rings at once (the gateway forks).
+                    let targets: Vec<String> = contacts.iter().map(ToString::to_string).collect();
+                    tracing::info!(call = %call_id, user, contacts = ?targets, "INVITE to a registered user");
                     let target = GatewayTarget {
-                        target: &contact,
+                        targets: &targets,
                         codecs: config
                             .endpoints
                             .iter()

@@ -39,9 +39,12 @@ impl Gateway {
             .inbound_dialog
             .as_ref()
             .is_some_and(|d| d.id() == &dialog_id);
+        if from_caller && request.method == Method::Ack && call.awaiting_answer {
+            return self.handle_late_answer(now, layer, id, request);
+        }
         // The transport of the other side, for the BYE that goes there.
         let other_side = if from_caller {
-            call.hop.transport
+            call.callee_transport()
         } else {
             call.inbound_transport
         };

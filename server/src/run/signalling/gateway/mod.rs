@@ -1,7 +1,13 @@
-//! The B2BUA behind configured `[[routes]]`: an inbound INVITE routed to
-//! [`Destination::Gateway`](crate::run::routing::Destination::Gateway) becomes an outbound
-//! INVITE to the route's target, offering the route's codecs, and the two calls are bridged
-//! by one media session (`Transcode`, or `Relay` when both sides run the same codec).
+//! The B2BUA behind configured `[[routes]]` and registered users: an inbound INVITE routed
+//! to [`Destination::Gateway`](crate::run::routing::Destination::Gateway) becomes an
+//! outbound INVITE to the route's target (to every current contact of a registered user,
+//! `fork`), offering the route's codecs, and the two calls are bridged by one media
+//! session (`Transcode`, or `Relay` when both sides run the same codec).
+//!
+//! Modules: `fork` (branches and the best final response), `outbound` (the branches'
+//! INVITEs and responses, CANCEL), `in_dialog` (requests in a bridged call), `late_offer`
+//! (INVITEs without SDP), `media` (the runtime calls the loop makes for us), `wire` (Via,
+//! Contact, hops, ACK and BYE).
 //!
 //! # Contract for the signalling loop
 //!
@@ -15,7 +21,7 @@
 //! | what happened | call |
 //! |---|---|
 //! | a new INVITE routed to a gateway target | [`Gateway::handle_invite`] |
-//! | [`Gateway::poll_locate`] has a target name to look up | run it ([`spawn_locate`](crate::run::locate::spawn_locate)), then [`Gateway::handle_located`] |
+//! | [`Gateway::poll_locate`] has a target name to look up (per branch) | run it ([`spawn_locate`](crate::run::locate::spawn_locate)), then [`Gateway::handle_located`] |
 //! | a `Create` or `Replace` finished | [`Gateway::handle_media_created`] |
 //! | `Event::Response` for a transaction [`Gateway::owns_transaction`] | [`Gateway::handle_response`] |
 //! | `Event::Timeout` / `Event::TransportError` for one of its transactions | [`Gateway::handle_transaction_failed`] |
@@ -28,29 +34,34 @@
 //!
 //! # Call flow
 //!
-//! 1. INVITE in (with an SDP offer; a late offer is refused with 488): the offer is answered
-//!    in a dry run to learn the inbound leg's codec; the outbound leg's is the route's first
-//!    codec as the SDP layer would number it, without telephone-event. → `Create`.
-//!    A target whose host is a name is looked up first ([`crate::run::locate`], RFC 3263:
-//!    SRV, else A/AAAA) off the loop; no address → 503 to the caller, counted
-//!    ([`Gateway::unresolved`]) and logged. NAPTR is not looked up.
-//! 2. Media created: the outbound INVITE (new Call-ID and tags, our Via and Contact, the
-//!    route's codecs at the outbound leg's RTP port) goes to the target's first hop, over UDP
-//!    or TCP as its `;transport=` (or its SRV record) says; Via and Contact name that
-//!    transport. A timeout or a transport error before any response moves the INVITE (a new
-//!    transaction) to the next hop (RFC 3263 §4.3); none left → 408/503 to the caller.
-//!    In-dialog requests (ACK, BYE) go to each side's remote target over its `;transport=`,
-//!    else over the transport that side's INVITE used; CANCEL follows its INVITE.
-//! 3. Outbound 18x → inbound 180 (once; no early media). Outbound 2xx → ACK, and the
-//!    answer is checked against the format the session was built with (the route's first
-//!    codec, without telephone-event): when the callee chose another codec of the route, or
-//!    accepted telephone-event, the session is rebuilt for what it chose on the same ports
-//!    (`Replace`). Then `SetRemote` for the outbound leg, and the inbound INVITE is
-//!    answered 200 with our SDP. Outbound failure →
-//!    the same status in (408 for a timeout, 503 for a transport error, a challenge or a
-//!    3xx we do not follow), and `Remove`.
+//! 1. INVITE in: an SDP offer is answered in a dry run to learn the inbound leg's codec; an
+//!    INVITE without SDP (a late offer, `late_offer`) gets a guess (our first codec). The
+//!    outbound leg's is the route's first codec as the SDP layer would number it, without
+//!    telephone-event. → `Create`. Each target is one branch (`fork`); a target whose
+//!    host is a name is looked up first ([`crate::run::locate`], RFC 3263: SRV, else
+//!    A/AAAA) off the loop, and `Create` waits for every lookup; no address → that branch
+//!    fails with 503, counted ([`Gateway::unresolved`]) and logged. NAPTR is not looked up.
+//! 2. Media created: each branch's INVITE (its own Call-ID and tags, our Via and Contact,
+//!    the same offer of the route's codecs at the outbound leg's RTP port) goes to its
+//!    target's first hop, over UDP or TCP as its `;transport=` (or its SRV record) says; Via
+//!    and Contact name that transport. A timeout or a transport error before any response
+//!    moves that branch's INVITE (a new transaction) to its next hop (RFC 3263 §4.3); none
+//!    left → the branch fails (408/503). In-dialog requests (ACK, BYE) go to each side's
+//!    remote target over its `;transport=`, else over the transport that side's INVITE
+//!    used; CANCEL follows its INVITE.
+//! 3. The first 18x of any branch → inbound 180 (once; no early media). The first 2xx wins:
+//!    ACK, CANCEL to the other branches still calling (a 2xx from one of them later is
+//!    ACKed and BYEd, also after the call ended), and the answer is checked against the
+//!    format the session was built with (the route's first codec, without telephone-event):
+//!    when the callee chose another codec of the route, or accepted telephone-event, the
+//!    session is rebuilt for what it chose on the same ports (`Replace`). Then `SetRemote`
+//!    for the outbound leg, and the inbound INVITE is answered 200 with our SDP (the answer,
+//!    or for a late offer our offer, whose answer comes in the ACK). A branch's failure
+//!    waits for the others; all failed → the best of their statuses in
+//!    (`fork::best_response`: a 6xx, else the lowest class; 408 for a timeout, 503 for a
+//!    transport error, a challenge or a 3xx we do not follow), and `Remove`.
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
-//!    CANCEL out (a 2xx crossing the CANCEL is ACKed and BYEd).
+//!    CANCEL to every branch still calling (a 2xx crossing the CANCEL is ACKed and BYEd).
 //!
 //! The 200 to the caller is retransmitted until its ACK ([`Gateway::poll_timeout`],
 //! [`Gateway::handle_timeout`]); no ACK within 64·T1 hangs the call up.
@@ -73,7 +84,9 @@
 //!    from, [`Gateway::call_id_of_leg`]); INFO digits are answered 200 and logged
 //!    `source=info` (not forwarded).
 //!
-//! Not done: forwarding re-INVITEs and INFO to the other side (they are answered here),
+//! Not done: early media (183 with SDP is a 180 to the caller), forwarding the callee's
+//! offer to a late-offer caller (ours goes instead: Tandem transcodes), forwarding
+//! re-INVITEs and INFO to the other side (they are answered here),
 //! following 3xx redirects, authenticating to a challenging target, NAPTR lookups,
 //! `sips:`/TLS targets, remote targets (Contacts) by host name inside a dialog (their
 //! requests are not sent), RFC 5626 flow reuse: a registered contact with `;transport=tcp` is called over the transports' latest
@@ -98,13 +111,16 @@ use crate::run::locate::{Hop, LocateError, Plan, Query, plan};
 use crate::run::media::{MediaPolicy, capability, leg_spec_for};
 use crate::run::transport::Transport as Wire;
 
+mod fork;
 mod in_dialog;
+mod late_offer;
 mod media;
 mod outbound;
 #[cfg(test)]
 mod tests;
 mod wire;
 
+use fork::{Branch, BranchState, Failure, Orphan, best_response};
 use media::session_spec;
 pub use media::{MediaAction, MediaCreated, run_media_actions};
 pub use wire::uri_destination;
@@ -137,11 +153,21 @@ impl std::fmt::Display for GatewayCallId {
     }
 }
 
-/// Where a gateway call goes, as [`routing`](crate::run::routing) decided.
+/// Names one branch of a gateway call, for a target lookup ([`Gateway::poll_locate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GatewayLookup {
+    /// The call.
+    pub call: GatewayCallId,
+    /// Its branch (the index of its target in [`GatewayTarget::targets`]).
+    pub branch: usize,
+}
+
+/// Where a gateway call goes, as [`routing`](crate::run::routing) or the registrar decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayTarget<'a> {
-    /// The target URI (capture groups substituted).
-    pub target: &'a str,
+    /// The target URIs (capture groups substituted): one for a route, every current
+    /// contact for a registered user. All are called at once (`fork`).
+    pub targets: &'a [String],
     /// Codecs to offer on the outbound leg, in order.
     pub codecs: &'a [CodecPref],
 }
@@ -149,11 +175,11 @@ pub struct GatewayTarget<'a> {
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Waiting for the target's name to be looked up (no media session yet).
+    /// Waiting for target names to be looked up (no media session yet).
     Locating,
     /// Waiting for the media session.
     CreatingMedia,
-    /// The outbound INVITE is out, no final response yet.
+    /// The outbound INVITEs are out, none answered 2xx yet.
     Calling,
     /// The callee answered with another format than the session's: the session is being
     /// rebuilt on the same ports.
@@ -177,16 +203,16 @@ struct Call {
     inbound_tag: String,
     inbound_session: LocalSession,
     inbound_policy: LocalPolicy,
-    inbound_offer: SessionDescription,
+    /// The caller's offer; `None` for a late offer (INVITE without SDP: ours goes in the
+    /// 200 and the caller answers in its ACK, `late_offer`).
+    inbound_offer: Option<SessionDescription>,
     /// How the caller's INVITE came (its in-dialog requests go back that way).
     inbound_transport: Wire,
-    /// The target, the hop the INVITE goes to, the hops left to try, and the outbound
-    /// leg's policy.
-    target: Uri,
-    hop: Hop,
-    next_hops: Vec<Hop>,
-    /// The current hop answered something: no failover to the next one any more.
-    hop_answered: bool,
+    /// One outbound INVITE per target (`fork`), and the one whose 2xx won.
+    branches: Vec<Branch>,
+    winner: Option<usize>,
+    /// The outbound leg's policy, and our SDP session towards the callee (the one offer
+    /// every branch carries, answered by the winner).
     outbound_policy: LocalPolicy,
     outbound_session: LocalSession,
     /// The caller's leg of the session.
@@ -195,9 +221,6 @@ struct Call {
     outbound_leg: LegSpec,
     /// The callee's accepted stream, once it answered.
     outbound_stream: Option<NegotiatedStream>,
-    /// The outbound INVITE (for the dialog and the CANCEL) and its client transaction.
-    outbound_request: Option<Request>,
-    outbound_txn: Option<TransactionId>,
     media: Option<SessionHandle>,
     inbound_dialog: Option<Dialog>,
     outbound_dialog: Option<Dialog>,
@@ -206,6 +229,8 @@ struct Call {
     ok_retransmit: Option<OkRetransmit>,
     /// The caller cancelled while the outbound leg was still being set up.
     cancelled: bool,
+    /// Our 200 to a late-offer caller carried our offer: its answer comes in the ACK.
+    awaiting_answer: bool,
     /// Which way media flows on each leg (0 the caller's, 1 the callee's) as their last
     /// re-offers left it, seen from Tandem.
     directions: [MediaDirection; 2],
@@ -233,9 +258,32 @@ pub struct Gateway {
     /// The `/metrics` registry: bridged calls and their transcoders.
     metrics: Arc<Metrics>,
     /// Target names to look up, for the loop ([`Self::poll_locate`]).
-    lookups: Vec<(GatewayCallId, Query)>,
-    /// Calls refused because their target's name had no address.
+    lookups: Vec<(GatewayLookup, Query)>,
+    /// Targets whose name had no address.
     unresolved: u64,
+    /// Branches still pending when their call ended: a 2xx on one is ACKed and hung up.
+    orphans: HashMap<TransactionId, Orphan>,
+}
+
+impl Call {
+    /// The branch whose 2xx won.
+    fn winner(&self) -> Option<&Branch> {
+        self.branches.get(self.winner?)
+    }
+
+    /// The transport towards the callee that answered (its in-dialog requests go that way
+    /// unless its Contact names one).
+    fn callee_transport(&self) -> Wire {
+        self.winner().map_or(Wire::Udp, |b| b.hop.transport)
+    }
+
+    /// What the caller gets when every branch failed ([`best_response`]).
+    fn best_failure(&self) -> StatusCode {
+        best_response(self.branches.iter().filter_map(|b| match &b.state {
+            BranchState::Failed(failure) => Some(failure),
+            _ => None,
+        }))
+    }
 }
 
 impl Gateway {
@@ -253,15 +301,16 @@ impl Gateway {
             metrics: Arc::new(Metrics::default()),
             lookups: Vec::new(),
             unresolved: 0,
+            orphans: HashMap::new(),
         }
     }
 
     /// The next target name to look up; report the answer with [`Self::handle_located`].
-    pub fn poll_locate(&mut self) -> Option<(GatewayCallId, Query)> {
+    pub fn poll_locate(&mut self) -> Option<(GatewayLookup, Query)> {
         self.lookups.pop()
     }
 
-    /// Calls refused so far because their target's name had no address.
+    /// Targets so far whose name had no address.
     pub fn unresolved(&self) -> u64 {
         self.unresolved
     }
@@ -324,7 +373,7 @@ impl Gateway {
 
     /// True when transaction `id` (server or client) belongs to a gateway call.
     pub fn owns_transaction(&self, id: TransactionId) -> bool {
-        self.transactions.contains_key(&id)
+        self.transactions.contains_key(&id) || self.orphans.contains_key(&id)
     }
 
     /// True when `request` (with a To tag) belongs to one of the gateway's dialogs.
@@ -349,7 +398,7 @@ impl Gateway {
             .position(|l| l.leg == leg)?;
         let request = match index {
             0 => &call.inbound_request,
-            _ => call.outbound_request.as_ref()?,
+            _ => call.winner()?.request.as_ref()?,
         };
         request.headers.call_id().ok().map(str::to_owned)
     }
@@ -357,10 +406,10 @@ impl Gateway {
     /// Takes a new INVITE (server transaction `server`) routed to `target`, whose caller is
     /// answered with `inbound_codecs` (its endpoint's preferences or `[codecs]`).
     ///
-    /// Refusals are answered here (488 without a usable offer, 502 for a target Tandem cannot
-    /// send to: not a `sip:` URI, or a transport other than UDP and TCP) and return no
-    /// action. A target by host name returns no action either: the call waits for
-    /// [`Self::handle_located`].
+    /// Refusals are answered here (488 for an unusable offer, 502 when no target is one
+    /// Tandem can send to: not a `sip:` URI, or a transport other than UDP and TCP) and
+    /// return no action. A target by host name returns no action either: the call waits for
+    /// [`Self::handle_located`]. An INVITE without SDP is a late offer (`late_offer`).
     pub fn handle_invite(
         &mut self,
         now: Instant,
@@ -370,36 +419,35 @@ impl Gateway {
         target: &GatewayTarget<'_>,
         inbound_codecs: &[CodecPref],
     ) -> Vec<MediaAction> {
+        let targets = target.targets.join(", ");
         let refuse = |layer: &mut TransactionLayer, status: StatusCode, why: &str| {
-            tracing::info!(
-                target = target.target,
-                "gateway call refused ({status}): {why}"
-            );
+            tracing::info!(targets, "gateway call refused ({status}): {why}");
             let mut r = Response::from_request(request, status);
             let _ = r.set_to_tag(&token());
             let _ = layer.send_response(now, server, r);
             Vec::new()
         };
-        let Ok(uri) = Uri::parse(target.target) else {
-            return refuse(layer, bad_gateway(), "target is not a SIP URI");
-        };
-        let planned = match plan(&uri) {
-            Ok(planned) => planned,
-            Err(e) => return refuse(layer, bad_gateway(), &e.to_string()),
-        };
-        let Ok(offer) = SessionDescription::parse(&request.body) else {
-            return refuse(
-                layer,
-                StatusCode::NOT_ACCEPTABLE_HERE,
-                "no usable SDP offer",
-            );
+        let offer = if request.body.is_empty() {
+            None
+        } else {
+            match SessionDescription::parse(&request.body) {
+                Ok(offer) => Some(offer),
+                Err(_) => {
+                    return refuse(layer, StatusCode::NOT_ACCEPTABLE_HERE, "unusable SDP offer");
+                }
+            }
         };
         let inbound_policy = capability::local_policy(
             &capability::capabilities(inbound_codecs, &self.policy),
             &self.policy,
             self.media_address,
         );
-        let Some(inbound_leg) = self.dry_answer(&offer, &inbound_policy) else {
+        let inbound_leg = match &offer {
+            Some(offer) => self.dry_answer(offer, &inbound_policy),
+            // Our offer goes in the 200: guess the caller takes its first codec.
+            None => self.dry_offer(&inbound_policy),
+        };
+        let Some(inbound_leg) = inbound_leg else {
             return refuse(layer, StatusCode::NOT_ACCEPTABLE_HERE, "no common codec");
         };
         let outbound_policy = capability::local_policy(
@@ -414,19 +462,52 @@ impl Gateway {
                 "route has no codec we run",
             );
         };
+        let mut queries = Vec::new();
+        let branches: Vec<Branch> = target
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let planned = Uri::parse(text)
+                    .map_err(|_| "target is not a SIP URI".to_owned())
+                    .and_then(|uri| plan(&uri).map(|p| (uri, p)).map_err(|e| e.to_string()));
+                match planned {
+                    Ok((uri, Plan::Ready(hop))) => Branch::new(uri, BranchState::Ready, hop),
+                    Ok((uri, Plan::Lookup(query))) => {
+                        queries.push((index, query));
+                        // A placeholder hop until the lookup answers.
+                        let hop = Hop {
+                            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                            transport: Wire::Udp,
+                        };
+                        Branch::new(uri, BranchState::Locating, hop)
+                    }
+                    Err(why) => {
+                        tracing::info!(target = text.as_str(), "gateway branch not called: {why}");
+                        let failed = BranchState::Failed(Failure::local(bad_gateway()));
+                        let hop = Hop {
+                            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                            transport: Wire::Udp,
+                        };
+                        Branch::new(Uri::Other(text.clone()), failed, hop)
+                    }
+                }
+            })
+            .collect();
+        if !branches.iter().any(Branch::is_pending) {
+            let failures = branches.iter().filter_map(|b| match &b.state {
+                BranchState::Failed(f) => Some(f),
+                _ => None,
+            });
+            return refuse(layer, best_response(failures), "no target Tandem can call");
+        }
         let id = GatewayCallId(self.next_call);
         self.next_call += 1;
         let spec = session_spec(inbound_leg, outbound_leg);
-        let (phase, hop) = match &planned {
-            Plan::Ready(hop) => (Phase::CreatingMedia, *hop),
-            // A placeholder until the lookup answers.
-            Plan::Lookup(_) => (
-                Phase::Locating,
-                Hop {
-                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                    transport: Wire::Udp,
-                },
-            ),
+        let phase = if queries.is_empty() {
+            Phase::CreatingMedia
+        } else {
+            Phase::Locating
         };
         let session_id = random_u64();
         self.calls.insert(
@@ -440,10 +521,8 @@ impl Gateway {
                 inbound_session: LocalSession::new("tandem", session_id, self.media_address),
                 inbound_policy,
                 inbound_offer: offer,
-                target: uri,
-                hop,
-                next_hops: Vec::new(),
-                hop_answered: false,
+                branches,
+                winner: None,
                 outbound_policy,
                 outbound_session: LocalSession::new(
                     "tandem",
@@ -453,38 +532,42 @@ impl Gateway {
                 inbound_leg,
                 outbound_leg,
                 outbound_stream: None,
-                outbound_request: None,
-                outbound_txn: None,
                 media: None,
                 inbound_dialog: None,
                 outbound_dialog: None,
                 ringing_sent: false,
                 ok_retransmit: None,
                 cancelled: false,
+                awaiting_answer: false,
                 directions: [MediaDirection::SendRecv; 2],
                 counted: false,
                 transcoder: None,
             },
         );
         self.transactions.insert(server, id);
-        if let Plan::Lookup(query) = planned {
-            tracing::info!(call = %id, target = target.target, "gateway call: looking up the target");
-            self.lookups.push((id, query));
+        if !queries.is_empty() {
+            tracing::info!(call = %id, targets, "gateway call: looking up targets");
+            for (branch, query) in queries {
+                self.lookups
+                    .push((GatewayLookup { call: id, branch }, query));
+            }
             return Vec::new();
         }
-        tracing::info!(call = %id, target = target.target, "gateway call: creating media");
+        tracing::info!(call = %id, targets, "gateway call: creating media");
         vec![MediaAction::Create { call: id, spec }]
     }
 
-    /// The lookup of call `id`'s target name finished: the media session is created for
-    /// the first hop, or the caller gets 503 (counted in [`Self::unresolved`]).
+    /// The lookup of one branch's target name finished. Once no branch waits for one, the
+    /// media session is created, or the caller gets the best failure (503 when no name had
+    /// an address; each counted in [`Self::unresolved`]).
     pub fn handle_located(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
-        id: GatewayCallId,
+        key: GatewayLookup,
         hops: Result<Vec<Hop>, LocateError>,
     ) -> Vec<MediaAction> {
+        let id = key.call;
         let Some(call) = self.calls.get_mut(&id) else {
             // Cancelled or hung up meanwhile.
             return Vec::new();
@@ -492,25 +575,46 @@ impl Gateway {
         if call.phase != Phase::Locating {
             return Vec::new();
         }
-        let mut hops = match hops {
-            Ok(hops) if !hops.is_empty() => hops,
+        let Some(branch) = call
+            .branches
+            .get_mut(key.branch)
+            .filter(|b| b.state == BranchState::Locating)
+        else {
+            return Vec::new();
+        };
+        match hops {
+            Ok(mut hops) if !hops.is_empty() => {
+                branch.hop = hops.remove(0);
+                hops.reverse();
+                branch.next_hops = hops;
+                branch.state = BranchState::Ready;
+                tracing::info!(call = %id, hop = %branch.hop.addr, transport = %branch.hop.transport, "gateway call: target located");
+            }
             failed => {
                 let why = failed
                     .err()
                     .map_or_else(|| "no address".to_owned(), |e| e.to_string());
                 self.unresolved += 1;
                 self.metrics.target_unresolved();
-                tracing::warn!(call = %id, target = %call.target, "gateway call: target not resolved: {why}");
-                respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
-                self.forget(id);
-                return Vec::new();
+                tracing::warn!(call = %id, target = %branch.target, "gateway call: target not resolved: {why}");
+                branch.state = BranchState::Failed(Failure::local(StatusCode::SERVICE_UNAVAILABLE));
             }
-        };
-        call.hop = hops.remove(0);
-        hops.reverse();
-        call.next_hops = hops;
+        }
+        if call
+            .branches
+            .iter()
+            .any(|b| b.state == BranchState::Locating)
+        {
+            return Vec::new();
+        }
+        if !call.branches.iter().any(Branch::is_pending) {
+            let status = call.best_failure();
+            respond_inbound(now, layer, call, status);
+            self.forget(id);
+            return Vec::new();
+        }
         call.phase = Phase::CreatingMedia;
-        tracing::info!(call = %id, hop = %call.hop.addr, transport = %call.hop.transport, "gateway call: target located; creating media");
+        tracing::info!(call = %id, "gateway call: targets located; creating media");
         vec![MediaAction::Create {
             call: id,
             spec: session_spec(call.inbound_leg, call.outbound_leg),
@@ -612,7 +716,8 @@ impl Gateway {
         };
         let mut policy = call.outbound_policy.clone();
         policy.rtp_ports = vec![port];
-        let offer = call.outbound_session.create_offer(&policy);
+        // One offer for every branch: only the winner's answer is ever applied to it.
+        let offer = call.outbound_session.create_offer(&policy).to_string();
         let caller = call
             .inbound_request
             .headers
@@ -629,27 +734,39 @@ impl Gateway {
             self.forget(id);
             return vec![MediaAction::Remove { session }];
         };
-        let params = UacParams::new(
-            call.target.clone(),
-            from,
-            token(),
-            NameAddr::new(call.target.clone()),
-            format!("{}@tandem", token()),
-            contact(self.local, caller.as_deref(), call.hop.transport),
-        );
-        match params.invite(offer.to_string().as_bytes()) {
-            Ok(request) => {
-                call.outbound_request = Some(request);
-                call.phase = Phase::Calling;
-                self.send_invite(now, layer, id)
-            }
-            Err(e) => {
-                tracing::warn!(call = %id, "gateway call: outbound INVITE not built: {e}");
-                respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
-                self.forget(id);
-                vec![MediaAction::Remove { session }]
+        call.phase = Phase::Calling;
+        for branch in call
+            .branches
+            .iter_mut()
+            .filter(|b| b.state == BranchState::Ready)
+        {
+            // Each branch is a call of its own towards its contact: new Call-ID and tags.
+            let params = UacParams::new(
+                branch.target.clone(),
+                from.clone(),
+                token(),
+                NameAddr::new(branch.target.clone()),
+                format!("{}@tandem", token()),
+                contact(self.local, caller.as_deref(), branch.hop.transport),
+            );
+            match params.invite(offer.as_bytes()) {
+                Ok(request) => branch.request = Some(request),
+                Err(e) => {
+                    tracing::warn!(call = %id, target = %branch.target, "gateway call: outbound INVITE not built: {e}");
+                    branch.state =
+                        BranchState::Failed(Failure::local(StatusCode::SERVER_INTERNAL_ERROR));
+                }
             }
         }
+        let ready: Vec<usize> = (0..call.branches.len())
+            .filter(|&i| call.branches[i].state == BranchState::Ready)
+            .collect();
+        let mut actions = Vec::new();
+        for index in ready {
+            actions.extend(self.send_invite(now, layer, id, index));
+        }
+        actions.extend(self.settle(now, layer, id));
+        actions
     }
 
     /// The media session `session` saw no RTP for the configured time: BYE both sides.
@@ -689,9 +806,10 @@ impl Gateway {
         };
         match call.phase {
             Phase::Bridged | Phase::Rebuilding => {
+                let callee_transport = call.callee_transport();
                 let sides = [
                     (&mut call.inbound_dialog, call.inbound_transport),
-                    (&mut call.outbound_dialog, call.hop.transport),
+                    (&mut call.outbound_dialog, callee_transport),
                 ];
                 for (dialog, side) in sides {
                     if let Some(dialog) = dialog {
@@ -710,7 +828,7 @@ impl Gateway {
                     respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
                 }
                 call.cancelled = true;
-                if let Some(out) = call.outbound_txn {
+                for out in call.branches.iter().filter_map(|b| b.txn) {
                     let _ = layer.cancel(now, out);
                 }
                 if call.phase == Phase::CreatingMedia {
@@ -758,6 +876,9 @@ impl Gateway {
             if let Some(media) = call.media {
                 self.sessions.remove(&media.id);
             }
+            // Branches still calling live on until their INVITE ends (a late 2xx is hung up).
+            self.orphans
+                .extend(call.branches.iter().filter_map(Orphan::of));
             for dialog in [call.inbound_dialog, call.outbound_dialog]
                 .into_iter()
                 .flatten()

@@ -1,7 +1,9 @@
-//! The outbound side of a gateway call before and while it is answered: sending the INVITE
-//! (with per-hop failover, RFC 3263 §4.3), its responses (18x → 180 to the caller, 2xx →
-//! ACK, a session rebuild when the callee chose another format, and the 200 to the caller),
-//! its failures, and the caller's CANCEL.
+//! The outbound side of a gateway call until it is answered: sending each branch's INVITE
+//! (with per-hop failover, RFC 3263 §4.3), their responses (the first 18x → 180 to the
+//! caller; the first 2xx wins: ACK, CANCEL to the other branches, a session rebuild when
+//! the callee chose another format, and the 200 to the caller; a later 2xx → ACK and BYE),
+//! their failures (all failed → the best response, [`fork`](super::fork)), and the
+//! caller's CANCEL (to every branch).
 
 use std::time::Instant;
 
@@ -11,6 +13,7 @@ use tandem_sip::message::{ContentType, HeaderName, Response, StatusCode};
 use tandem_sip::sdp::{LocalSession, NegotiatedStream, SessionDescription};
 use tandem_sip::transaction::{TransactionId, TransactionLayer};
 
+use super::fork::{Branch, BranchState, Failure, Orphan};
 use super::media::{MediaAction, session_spec};
 use super::wire::{contact, inbound_status, respond_inbound, send_ack, send_bye, via};
 use super::{Gateway, GatewayCallId, OkRetransmit, Phase, T1};
@@ -28,30 +31,34 @@ pub(super) fn answer_stream(
 }
 
 impl Gateway {
-    /// Sends call `id`'s outbound INVITE to its current hop on a new client transaction,
+    /// Sends branch `index` of call `id` to its current hop on a new client transaction,
     /// with our Via and Contact for the hop's transport; a hop the layer refuses at once
-    /// gives way to the next. No hop left: 503 to the caller, and the call ends.
+    /// gives way to the next. No hop left: the branch fails (503), and the call settles.
     pub(super) fn send_invite(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
         id: GatewayCallId,
+        index: usize,
     ) -> Vec<MediaAction> {
         let local = self.local;
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        let Some(mut request) = call.outbound_request.take() else {
+        let caller = call
+            .inbound_request
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user.clone()));
+        let Some(branch) = call.branches.get_mut(index) else {
+            return Vec::new();
+        };
+        let Some(mut request) = branch.request.take() else {
             return Vec::new();
         };
         loop {
-            let hop = call.hop;
-            let caller = call
-                .inbound_request
-                .headers
-                .from()
-                .ok()
-                .and_then(|f| f.uri.as_sip().and_then(|s| s.user.clone()));
+            let hop = branch.hop;
             request
                 .headers
                 .set(HeaderName::Via, via(local, hop.transport));
@@ -62,48 +69,78 @@ impl Gateway {
             let sent = layer.send_request(now, request.clone(), hop.addr, hop.sip_transport());
             match sent {
                 Ok(txn) => {
-                    call.outbound_txn = Some(txn);
-                    call.outbound_request = Some(request);
-                    call.hop_answered = false;
+                    branch.txn = Some(txn);
+                    branch.request = Some(request);
+                    branch.hop_answered = false;
+                    branch.state = BranchState::Calling;
                     self.transactions.insert(txn, id);
-                    tracing::info!(call = %id, destination = %hop.addr, transport = %hop.transport, "gateway call: INVITE out");
+                    tracing::info!(call = %id, branch = index, destination = %hop.addr, transport = %hop.transport, "gateway call: INVITE out");
                     return Vec::new();
                 }
                 Err(e) => {
-                    tracing::warn!(call = %id, destination = %hop.addr, "gateway call: outbound INVITE not sent: {e}");
-                    if let Some(next) = call.next_hops.pop() {
-                        call.hop = next;
+                    tracing::warn!(call = %id, branch = index, destination = %hop.addr, "gateway call: outbound INVITE not sent: {e}");
+                    if let Some(next) = branch.next_hops.pop() {
+                        branch.hop = next;
                         continue;
                     }
-                    call.outbound_request = Some(request);
-                    respond_inbound(now, layer, call, StatusCode::SERVICE_UNAVAILABLE);
-                    return self.end(id);
+                    branch.request = Some(request);
+                    branch.state =
+                        BranchState::Failed(Failure::local(StatusCode::SERVICE_UNAVAILABLE));
+                    return self.settle(now, layer, id);
                 }
             }
         }
     }
 
-    /// Moves call `id`'s INVITE to its next hop after `why` (RFC 3263 §4.3), if it is still
-    /// calling, its current hop never answered, and a hop is left; `None` otherwise.
-    pub(super) fn fail_over(
+    /// Moves branch `index`'s INVITE to its next hop after `why` (RFC 3263 §4.3), if the
+    /// call is still calling, no branch won, the current hop never answered, and a hop is
+    /// left; `None` otherwise.
+    fn fail_over(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
         id: GatewayCallId,
+        index: usize,
         why: &str,
     ) -> Option<Vec<MediaAction>> {
         let call = self.calls.get_mut(&id)?;
-        if call.cancelled || call.phase != Phase::Calling || call.hop_answered {
+        if call.cancelled || call.phase != Phase::Calling || call.winner.is_some() {
             return None;
         }
-        let next = call.next_hops.pop()?;
-        tracing::info!(call = %id, failed = %call.hop.addr, next = %next.addr, transport = %next.transport, "gateway call: {why}; trying the next hop");
-        call.hop = next;
-        call.outbound_txn = None;
-        Some(self.send_invite(now, layer, id))
+        let branch = call.branches.get_mut(index)?;
+        if branch.hop_answered {
+            return None;
+        }
+        let next = branch.next_hops.pop()?;
+        tracing::info!(call = %id, branch = index, failed = %branch.hop.addr, next = %next.addr, transport = %next.transport, "gateway call: {why}; trying the next hop");
+        branch.hop = next;
+        branch.txn = None;
+        Some(self.send_invite(now, layer, id, index))
     }
 
-    /// A response on one of the gateway's client transactions (the outbound INVITE, or a
+    /// Ends call `id` once no branch can answer any more and none won: the caller gets the
+    /// best failure ([`best_response`](super::fork::best_response)), unless it cancelled.
+    pub(super) fn settle(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+    ) -> Vec<MediaAction> {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Vec::new();
+        };
+        if call.winner.is_some() || call.branches.iter().any(Branch::is_pending) {
+            return Vec::new();
+        }
+        if !call.cancelled && call.phase == Phase::Calling {
+            let status = call.best_failure();
+            tracing::info!(call = %id, %status, "gateway call: no branch answered");
+            respond_inbound(now, layer, call, status);
+        }
+        self.end(id)
+    }
+
+    /// A response on one of the gateway's client transactions (a branch's INVITE, or a
     /// BYE we sent: those need nothing).
     pub fn handle_response(
         &mut self,
@@ -112,33 +149,44 @@ impl Gateway {
         txn: TransactionId,
         response: &Response,
     ) -> Vec<MediaAction> {
+        if self.orphans.contains_key(&txn) {
+            self.handle_orphan_response(now, layer, txn, response);
+            return Vec::new();
+        }
         let Some(&id) = self.transactions.get(&txn) else {
             return Vec::new();
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        if call.outbound_txn != Some(txn) {
+        let Some(index) = call.branches.iter().position(|b| b.txn == Some(txn)) else {
             return Vec::new();
-        }
+        };
         let code = response.status.as_u16();
-        if code == 503 && !call.hop_answered && !call.next_hops.is_empty() {
+        let branch = &mut call.branches[index];
+        if code == 503 && !branch.hop_answered && !branch.next_hops.is_empty() {
             // An overloaded server: the next hop may do (RFC 3263 §4.3).
             self.transactions.remove(&txn);
-            if let Some(actions) = self.fail_over(now, layer, id, "503 from the hop") {
+            if let Some(actions) = self.fail_over(now, layer, id, index, "503 from the hop") {
                 return actions;
             }
-            let Some(call) = self.calls.get_mut(&id) else {
-                return Vec::new();
-            };
-            call.outbound_txn = None;
-            return self.end(id);
+            return self.branch_failed(
+                now,
+                layer,
+                id,
+                index,
+                Failure::from_callee(response.status),
+            );
         }
-        call.hop_answered = true;
+        branch.hop_answered = true;
         match code {
             100 => Vec::new(),
             101..=199 => {
-                if !call.ringing_sent && !call.cancelled && call.phase == Phase::Calling {
+                let ringing = !call.ringing_sent
+                    && !call.cancelled
+                    && call.phase == Phase::Calling
+                    && call.winner.is_none();
+                if ringing {
                     call.ringing_sent = true;
                     let contact = contact(self.local, None, call.inbound_transport);
                     if let Ok(ringing) = uas::invite_response(
@@ -152,52 +200,101 @@ impl Gateway {
                 }
                 Vec::new()
             }
-            200..=299 => self.answered(now, layer, id, response),
+            200..=299 => self.answered(now, layer, id, index, response),
             _ => {
-                call.outbound_txn = None;
                 self.transactions.remove(&txn);
-                if !call.cancelled && call.phase == Phase::Calling {
-                    tracing::info!(call = %id, status = code, "gateway call: callee refused");
-                    respond_inbound(now, layer, call, inbound_status(response.status));
-                }
-                self.end(id)
+                tracing::info!(call = %id, branch = index, status = code, "gateway call: callee refused");
+                let status = inbound_status(response.status);
+                // A challenge or a redirect we do not follow is ours to report, not the
+                // callee's word.
+                let failure = if status == response.status {
+                    Failure::from_callee(status)
+                } else {
+                    Failure::local(status)
+                };
+                self.branch_failed(now, layer, id, index, failure)
             }
         }
     }
 
-    /// The callee answered 2xx.
-    pub(super) fn answered(
+    /// Branch `index` of call `id` ended with `failure`; the call settles.
+    fn branch_failed(
         &mut self,
         now: Instant,
         layer: &mut TransactionLayer,
         id: GatewayCallId,
+        index: usize,
+        failure: Failure,
+    ) -> Vec<MediaAction> {
+        if let Some(branch) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.branches.get_mut(index))
+        {
+            branch.txn = None;
+            branch.state = BranchState::Failed(failure);
+        }
+        self.settle(now, layer, id)
+    }
+
+    /// Branch `index` of call `id` answered 2xx: the first one wins the call (the other
+    /// branches are cancelled); a later one is ACKed and hung up at once.
+    fn answered(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        id: GatewayCallId,
+        index: usize,
         response: &Response,
     ) -> Vec<MediaAction> {
         let local = self.local;
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        let side = call.hop.transport;
+        let wins = call.winner.is_none() && !call.cancelled && call.phase == Phase::Calling;
+        let Some(branch) = call.branches.get_mut(index) else {
+            return Vec::new();
+        };
+        let side = branch.hop.transport;
         // A retransmitted 2xx: ACK it again.
-        if let Some(dialog) = &call.outbound_dialog {
+        let acked = if call.winner == Some(index) {
+            call.outbound_dialog.as_ref()
+        } else {
+            branch.lost.as_ref()
+        };
+        if let Some(dialog) = acked {
             send_ack(layer, dialog, local, side);
             return Vec::new();
         }
-        let Some(invite) = call.outbound_request.as_ref() else {
+        let Some(invite) = branch.request.as_ref() else {
             return Vec::new();
         };
         let mut dialog = match Dialog::new_uac(invite, response) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(call = %id, "gateway call: unusable 2xx: {e}");
+                tracing::warn!(call = %id, branch = index, "gateway call: unusable 2xx: {e}");
                 return Vec::new();
             }
         };
         send_ack(layer, &dialog, local, side);
-        if call.cancelled || call.phase != Phase::Calling {
-            // It crossed our CANCEL: end it at once.
+        branch.state = BranchState::Answered;
+        if !wins {
+            // It crossed our CANCEL, or another branch won: end it at once.
+            tracing::info!(call = %id, branch = index, "gateway call: a 2xx too late; hanging it up");
             send_bye(now, layer, &mut dialog, local, side);
+            branch.lost = Some(dialog);
             return Vec::new();
+        }
+        call.winner = Some(index);
+        tracing::info!(call = %id, branch = index, target = %branch.target, "gateway call: answered");
+        // The other branches lose (RFC 3261 §16.7 step 10): their 487s, or 2xxs that
+        // cross the CANCEL, come back as responses.
+        for (other, branch) in call.branches.iter().enumerate() {
+            if other != index && branch.state == BranchState::Calling {
+                if let Some(txn) = branch.txn {
+                    let _ = layer.cancel(now, txn);
+                }
+            }
         }
         self.dialogs.insert(dialog.id().clone(), id);
         call.outbound_dialog = Some(dialog);
@@ -268,7 +365,14 @@ impl Gateway {
             .map(|l| l.rtp.port())
             .into_iter()
             .collect();
-        let (sdp, _) = call.inbound_session.answer(&call.inbound_offer, &policy);
+        let sdp = match &call.inbound_offer {
+            Some(offer) => call.inbound_session.answer(offer, &policy).0,
+            // A late offer: ours goes in the 200, the caller answers in its ACK.
+            None => {
+                call.awaiting_answer = true;
+                call.inbound_session.create_offer(&policy)
+            }
+        };
         let user = call
             .inbound_request
             .uri
@@ -326,7 +430,7 @@ impl Gateway {
     ) -> Vec<MediaAction> {
         let local = self.local;
         if let Some(call) = self.calls.get_mut(&id) {
-            let side = call.hop.transport;
+            let side = call.callee_transport();
             if let Some(d) = call.outbound_dialog.as_mut() {
                 send_bye(now, layer, d, local, side);
             }
@@ -345,41 +449,37 @@ impl Gateway {
         txn: TransactionId,
         timed_out: bool,
     ) -> Vec<MediaAction> {
+        if self.orphans.remove(&txn).is_some() {
+            return Vec::new();
+        }
         let Some(id) = self.transactions.remove(&txn) else {
             return Vec::new();
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return Vec::new();
         };
-        if call.outbound_txn != Some(txn) {
+        let Some(index) = call.branches.iter().position(|b| b.txn == Some(txn)) else {
             return Vec::new();
-        }
+        };
         let why = if timed_out {
             "no answer"
         } else {
             "transport error"
         };
-        if let Some(actions) = self.fail_over(now, layer, id, why) {
+        if let Some(actions) = self.fail_over(now, layer, id, index, why) {
             return actions;
         }
-        let Some(call) = self.calls.get_mut(&id) else {
-            return Vec::new();
-        };
-        call.outbound_txn = None;
         let status = if timed_out {
             StatusCode::REQUEST_TIMEOUT
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        tracing::info!(call = %id, "gateway call: callee unreachable ({status})");
-        if !call.cancelled && call.phase == Phase::Calling {
-            respond_inbound(now, layer, call, status);
-        }
-        self.end(id)
+        tracing::info!(call = %id, branch = index, "gateway call: callee unreachable ({status})");
+        self.branch_failed(now, layer, id, index, Failure::local(status))
     }
 
     /// The caller cancelled the INVITE on server transaction `txn` (the layer answered the
-    /// CANCEL): 487 to the caller, CANCEL to the callee.
+    /// CANCEL): 487 to the caller, CANCEL to every branch still calling.
     pub fn handle_cancel(
         &mut self,
         now: Instant,
@@ -410,13 +510,17 @@ impl Gateway {
             // The Create result ends it.
             Phase::CreatingMedia => Vec::new(),
             Phase::Calling => {
-                if let Some(out) = call.outbound_txn {
-                    if layer.cancel(now, out).is_ok() {
-                        // The 487 (or a crossing 2xx) ends the call.
-                        return Vec::new();
+                for branch in &mut call.branches {
+                    let cancelled = branch.txn.is_some_and(|out| layer.cancel(now, out).is_ok());
+                    if !cancelled && branch.is_pending() {
+                        // Nothing to wait for on it.
+                        branch.txn = None;
+                        branch.state =
+                            BranchState::Failed(Failure::local(StatusCode::REQUEST_TERMINATED));
                     }
                 }
-                self.end(id)
+                // The 487s (or crossing 2xxs) end the call; when none can come, now.
+                self.settle(now, layer, id)
             }
             // The callee answered already: hang it up.
             Phase::Replacing => self.fail_bridged(now, layer, id, StatusCode::REQUEST_TERMINATED),
@@ -434,9 +538,57 @@ impl Gateway {
             return false;
         };
         if let Some(dialog) = call.outbound_dialog.as_ref().filter(|d| d.id() == &id) {
-            send_ack(layer, dialog, self.local, call.hop.transport);
+            send_ack(layer, dialog, self.local, call.callee_transport());
             return true;
         }
         false
+    }
+
+    /// A response on the INVITE of a branch that outlived its call: a 2xx is ACKed and
+    /// hung up (once; a retransmission is ACKed again); a final response ends it.
+    fn handle_orphan_response(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        txn: TransactionId,
+        response: &Response,
+    ) {
+        let local = self.local;
+        let Some(orphan) = self.orphans.get_mut(&txn) else {
+            return;
+        };
+        if response.status.is_success() {
+            if let Some(dialog) = &orphan.lost {
+                send_ack(layer, dialog, local, orphan.transport);
+                return;
+            }
+            if let Ok(mut dialog) = Dialog::new_uac(&orphan.request, response) {
+                tracing::info!("gateway call: a 2xx after the call ended; hanging it up");
+                send_ack(layer, &dialog, local, orphan.transport);
+                send_bye(now, layer, &mut dialog, local, orphan.transport);
+                orphan.lost = Some(dialog);
+            }
+            return;
+        }
+        if response.status.as_u16() >= 200 {
+            self.orphans.remove(&txn);
+        }
+    }
+}
+
+/// What is left of a pending branch once its call ended.
+impl Orphan {
+    /// The branch's INVITE and transport, if it has a transaction still open.
+    pub(super) fn of(branch: &Branch) -> Option<(TransactionId, Self)> {
+        let txn = branch.txn.filter(|_| branch.is_pending())?;
+        let request = branch.request.clone()?;
+        Some((
+            txn,
+            Self {
+                request,
+                transport: branch.hop.transport,
+                lost: None,
+            },
+        ))
     }
 }

@@ -103,8 +103,9 @@ impl Harness {
             panic!("a new INVITE");
         };
         let route = &self.config.routes[0];
+        let targets = [route.target.clone()];
         let target = GatewayTarget {
-            target: &route.target,
+            targets: &targets,
             codecs: self.config.codecs_of_route(route),
         };
         let prefs = self.config.codecs.preferences.clone();
@@ -697,8 +698,9 @@ fn invite_to(h: &mut Harness, branch: &str, target: &str) -> Vec<MediaAction> {
     };
     let codecs = h.config.codecs_of_route(&h.config.routes[0]).to_vec();
     let prefs = h.config.codecs.preferences.clone();
+    let targets = [target.to_owned()];
     let target = GatewayTarget {
-        target,
+        targets: &targets,
         codecs: &codecs,
     };
     h.gateway
@@ -744,7 +746,8 @@ fn a_target_by_name_is_looked_up_first_and_an_unresolved_one_is_503() {
 fn a_hop_that_fails_at_the_transport_gives_way_to_the_next() {
     let mut h = Harness::new();
     assert!(invite_to(&mut h, "z9hG4bK-in4", "sip:gw.example").is_empty());
-    let (call, _) = h.gateway.poll_locate().expect("a lookup");
+    let (lookup, _) = h.gateway.poll_locate().expect("a lookup");
+    let call = lookup.call;
     let first = Hop {
         addr: "127.0.0.1:5090".parse().unwrap(),
         transport: Wire::Tcp,
@@ -755,7 +758,7 @@ fn a_hop_that_fails_at_the_transport_gives_way_to_the_next() {
     };
     let actions = h
         .gateway
-        .handle_located(h.now, &mut h.layer, call, Ok(vec![first, second]));
+        .handle_located(h.now, &mut h.layer, lookup, Ok(vec![first, second]));
     assert_eq!(spec_call(&actions).0, call);
     let ports = |leg: u32, rtp: u16| LegPorts {
         leg: LegId(leg),
@@ -855,4 +858,414 @@ fn in_dialog_requests_follow_the_remote_target_transport_or_the_side_s() {
         hop(CALLEE, Wire::Tcp)
     );
     assert_eq!(next_hop(&bye("sip:b@host.example"), Wire::Udp), None);
+}
+
+/// The second contact of a forked call.
+const CALLEE_B: &str = "127.0.0.1:5081";
+
+/// A new INVITE (with sipp's PCMA offer, or without SDP for a late offer) forked to every
+/// URI in `targets`; returns its server transaction and the gateway's actions.
+fn invite_fork(
+    h: &mut Harness,
+    with_sdp: bool,
+    targets: &[&str],
+) -> (TransactionId, Vec<MediaAction>) {
+    let mut bytes = caller_invite("z9hG4bK-fork1");
+    if !with_sdp {
+        let text = String::from_utf8(bytes).unwrap();
+        let head = text.split("Content-Type").next().unwrap();
+        bytes = format!("{head}Content-Length: 0\r\n\r\n").into_bytes();
+    }
+    let events = h.receive(CALLER, &bytes);
+    let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+        panic!("a new INVITE");
+    };
+    let codecs = h.config.codecs_of_route(&h.config.routes[0]).to_vec();
+    let prefs = h.config.codecs.preferences.clone();
+    let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
+    let target = GatewayTarget {
+        targets: &targets,
+        codecs: &codecs,
+    };
+    let actions = h
+        .gateway
+        .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs);
+    (id, actions)
+}
+
+/// Session 7 is created (caller's leg at 36000, callee's at 36002); returns the INVITEs
+/// that go out, each with where it went.
+fn fork_created(h: &mut Harness, call: GatewayCallId) -> Vec<(SocketAddr, Request)> {
+    let ports = |leg: u32, rtp: u16| LegPorts {
+        leg: LegId(leg),
+        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+        rtcp_port: rtp + 1,
+    };
+    let handle = SessionHandle {
+        id: SessionId(7),
+        worker: 0,
+        legs: vec![ports(0, 36000), ports(1, 36002)],
+    };
+    let actions = h
+        .gateway
+        .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
+    assert!(actions.is_empty(), "{actions:?}");
+    h.sent()
+        .iter()
+        .map(|t| (t.destination, Request::parse(&t.bytes).unwrap()))
+        .collect()
+}
+
+/// The callee at `from` answers `invite` with `status` (tag `tag`; the opus SDP in a 2xx);
+/// returns the gateway's actions.
+fn respond_from(
+    h: &mut Harness,
+    from: &str,
+    invite: &Request,
+    status: StatusCode,
+    tag: &str,
+) -> Vec<MediaAction> {
+    let mut r = Response::from_request(invite, status);
+    if status.as_u16() != 100 {
+        r.set_to_tag(tag).unwrap();
+    }
+    if status.is_success() {
+        r.headers.push(HeaderName::Contact, format!("<sip:{from}>"));
+        r = r.with_body(&ContentType::sdp(), OPUS_ANSWER);
+    }
+    let bytes = Message::from(r).to_bytes();
+    let mut actions = Vec::new();
+    for event in h.receive(from, &bytes) {
+        if let Event::Response { id, response } = event {
+            assert!(h.gateway.owns_transaction(id));
+            actions.extend(
+                h.gateway
+                    .handle_response(h.now, &mut h.layer, id, &response),
+            );
+        }
+    }
+    actions
+}
+
+/// What was sent: (destination, method or status) for each transmit.
+fn summary(sent: &[Transmit]) -> Vec<(SocketAddr, String)> {
+    sent.iter()
+        .map(|t| {
+            let what = match Message::parse(&t.bytes).unwrap() {
+                Message::Request(r) => r.method.to_string(),
+                Message::Response(r) => r.status.as_u16().to_string(),
+            };
+            (t.destination, what)
+        })
+        .collect()
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_fork_rings_every_contact_and_the_first_2xx_wins_the_others_are_cancelled() {
+    let mut h = Harness::new();
+    let (_, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"],
+    );
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    assert_eq!(
+        invites.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [addr(CALLEE), addr(CALLEE_B)],
+        "one INVITE per contact"
+    );
+    let (a, b) = (&invites[0].1, &invites[1].1);
+    assert_eq!(a.body, b.body, "the same offer at the same port");
+    assert_ne!(a.headers.call_id().unwrap(), b.headers.call_id().unwrap());
+
+    // Both ring: the caller hears one 180.
+    assert!(respond_from(&mut h, CALLEE_B, b, StatusCode::RINGING, "b").is_empty());
+    assert!(respond_from(&mut h, CALLEE, a, StatusCode::RINGING, "a").is_empty());
+    assert_eq!(
+        summary(&h.sent()),
+        [(addr(CALLER), "180".to_owned())],
+        "one 180 for the first 18x"
+    );
+
+    // A answers: it is bridged, B is cancelled.
+    let actions = respond_from(&mut h, CALLEE, a, StatusCode::OK, "a");
+    assert_eq!(
+        actions,
+        [MediaAction::SetRemote {
+            session: SessionId(7),
+            leg: LegId(1),
+            remote: addr(CALLEE_MEDIA)
+        }]
+    );
+    let mut sent = summary(&h.sent());
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (addr(CALLER), "200".to_owned()),
+            (addr(CALLEE), "ACK".to_owned()),
+            (addr(CALLEE_B), "CANCEL".to_owned()),
+        ]
+    );
+    // B's 487 changes nothing; a 2xx that crossed the CANCEL is ACKed and hung up once.
+    assert!(respond_from(&mut h, CALLEE_B, b, StatusCode::REQUEST_TERMINATED, "b").is_empty());
+    assert_eq!(summary(&h.sent()), [(addr(CALLEE_B), "ACK".to_owned())]);
+    assert_eq!(h.gateway.calls(), 1);
+    let call_id_a = a.headers.call_id().unwrap().to_owned();
+    assert_eq!(
+        h.gateway.call_id_of_leg(SessionId(7), LegId(1)),
+        Some(call_id_a)
+    );
+}
+
+#[test]
+fn a_2xx_from_a_losing_branch_is_acked_and_hung_up() {
+    let mut h = Harness::new();
+    let (_, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"],
+    );
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    let (a, b) = (&invites[0].1, &invites[1].1);
+    respond_from(&mut h, CALLEE, a, StatusCode::OK, "a");
+    h.sent();
+    // B answered too before our CANCEL reached it.
+    assert!(respond_from(&mut h, CALLEE_B, b, StatusCode::OK, "b").is_empty());
+    assert_eq!(
+        summary(&h.sent()),
+        [
+            (addr(CALLEE_B), "ACK".to_owned()),
+            (addr(CALLEE_B), "BYE".to_owned())
+        ]
+    );
+    // Its retransmission is ACKed again, without a second BYE.
+    assert!(respond_from(&mut h, CALLEE_B, b, StatusCode::OK, "b").is_empty());
+    assert_eq!(summary(&h.sent()), [(addr(CALLEE_B), "ACK".to_owned())]);
+    assert_eq!(h.gateway.calls(), 1, "the call with A runs on");
+}
+
+#[test]
+fn when_every_branch_fails_the_caller_gets_the_best_response() {
+    let mut h = Harness::new();
+    let (_, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"],
+    );
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    let (a, b) = (&invites[0].1, &invites[1].1);
+    let server_error = StatusCode::new(500).unwrap();
+    assert!(respond_from(&mut h, CALLEE, a, server_error, "a").is_empty());
+    assert_eq!(
+        summary(&h.sent()),
+        [(addr(CALLEE), "ACK".to_owned())],
+        "one branch failing tells the caller nothing yet"
+    );
+    let actions = respond_from(&mut h, CALLEE_B, b, StatusCode::BUSY_HERE, "b");
+    assert_eq!(
+        actions,
+        [MediaAction::Remove {
+            session: SessionId(7)
+        }]
+    );
+    let sent = summary(&h.sent());
+    assert!(
+        sent.contains(&(addr(CALLER), "486".to_owned())),
+        "486 (4xx) beats 500: {sent:?}"
+    );
+    assert_eq!(h.gateway.calls(), 0);
+}
+
+#[test]
+fn a_caller_cancel_cancels_every_branch() {
+    let mut h = Harness::new();
+    let (server, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"],
+    );
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    let (a, b) = (&invites[0].1, &invites[1].1);
+    respond_from(&mut h, CALLEE, a, StatusCode::RINGING, "a");
+    respond_from(&mut h, CALLEE_B, b, StatusCode::RINGING, "b");
+    h.sent();
+    assert!(
+        h.gateway
+            .handle_cancel(h.now, &mut h.layer, server)
+            .is_empty()
+    );
+    let mut sent = summary(&h.sent());
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (addr(CALLER), "487".to_owned()),
+            (addr(CALLEE), "CANCEL".to_owned()),
+            (addr(CALLEE_B), "CANCEL".to_owned()),
+        ]
+    );
+    assert!(respond_from(&mut h, CALLEE, a, StatusCode::REQUEST_TERMINATED, "a").is_empty());
+    let actions = respond_from(&mut h, CALLEE_B, b, StatusCode::REQUEST_TERMINATED, "b");
+    assert_eq!(
+        actions,
+        [MediaAction::Remove {
+            session: SessionId(7)
+        }]
+    );
+    assert_eq!(h.gateway.calls(), 0);
+}
+
+#[test]
+fn a_branch_still_ringing_when_the_call_ends_is_hung_up_if_it_answers_later() {
+    let mut h = Harness::new();
+    let (server, actions) = invite_fork(&mut h, true, &["sip:alice@127.0.0.1:5080"]);
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    let a = &invites[0].1;
+    respond_from(&mut h, CALLEE, a, StatusCode::RINGING, "a");
+    h.gateway.hangup_all(h.now, &mut h.layer);
+    assert_eq!(h.gateway.calls(), 0);
+    h.sent();
+    let _ = server;
+    // The callee answers anyway: the orphaned branch hangs it up.
+    assert!(respond_from(&mut h, CALLEE, a, StatusCode::OK, "a").is_empty());
+    assert_eq!(
+        summary(&h.sent()),
+        [
+            (addr(CALLEE), "ACK".to_owned()),
+            (addr(CALLEE), "BYE".to_owned())
+        ]
+    );
+}
+
+/// The caller's ACK to `ok` carrying `sdp` (empty for none).
+fn caller_ack(ok: &Response, sdp: &str) -> Vec<u8> {
+    let content_type = if sdp.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "ACK sip:opus-1@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK-ack1\r\n\
+         Max-Forwards: 70\r\nFrom: sipp <sip:sipp@{CALLER}>;tag=caller1\r\nTo: {}\r\n\
+         Call-ID: in-1@127.0.0.1\r\nCSeq: 1 ACK\r\n{content_type}Content-Length: {}\r\n\r\n{sdp}",
+        ok.headers.to().unwrap(),
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+/// A late-offer call, bridged up to our 200 with our offer; returns that 200.
+fn late_offer_answered(h: &mut Harness) -> Response {
+    let (_, actions) = invite_fork(h, false, &["sip:127.0.0.1:5080"]);
+    let (call, spec) = spec_call(&actions);
+    // Built on a guess: the caller takes our first codec (opus, as the callee's leg).
+    let SessionSpec::Relay { a, .. } = spec else {
+        panic!("{spec:?}");
+    };
+    assert_eq!(a.codec.format.codec, tandem_codecs::CodecId::Opus);
+    assert_eq!(a.remote, None, "the caller's address comes with its answer");
+    let invites = fork_created(h, call);
+    let out = String::from_utf8(invites[0].1.body.clone()).unwrap();
+    assert!(out.contains("opus/48000/2"), "the route's codecs: {out}");
+    let actions = respond_from(h, CALLEE, &invites[0].1, StatusCode::OK, "a");
+    assert_eq!(
+        actions,
+        [MediaAction::SetRemote {
+            session: SessionId(7),
+            leg: LegId(1),
+            remote: addr(CALLEE_MEDIA)
+        }]
+    );
+    let sent = h.sent();
+    let ok = sent
+        .iter()
+        .find(|t| t.destination == addr(CALLER))
+        .map(response_of)
+        .expect("a 200 to the caller");
+    assert_eq!(ok.status, StatusCode::OK);
+    ok
+}
+
+/// The ACK `bytes` reach the gateway; returns its actions.
+fn ack_in(h: &mut Harness, bytes: &[u8]) -> Vec<MediaAction> {
+    let events = h.receive(CALLER, bytes);
+    let Some(Event::Ack { request, .. }) = events.into_iter().next() else {
+        panic!("an ACK");
+    };
+    assert!(h.gateway.owns_request(&request));
+    h.gateway
+        .handle_in_dialog(h.now, &mut h.layer, None, &request)
+}
+
+#[test]
+fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
+    let mut h = Harness::new();
+    let ok = late_offer_answered(&mut h);
+    let offer = String::from_utf8(ok.body.clone()).unwrap();
+    // [codecs] preferences, all transcodable to the callee's opus, with telephone-event.
+    assert!(offer.contains("m=audio 36000 RTP/AVP"), "{offer}");
+    for codec in [
+        "opus/48000/2",
+        "PCMU/8000",
+        "PCMA/8000",
+        "telephone-event/8000",
+    ] {
+        assert!(offer.contains(codec), "{codec} in {offer}");
+    }
+    // The caller answers PCMA (not our first codec): its leg is rebuilt on the same ports.
+    let answer = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                  m=audio 6100 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+    let actions = ack_in(&mut h, &caller_ack(&ok, answer));
+    let [
+        MediaAction::Replace {
+            session: SessionId(7),
+            spec: SessionSpec::Transcode { a, b },
+            ..
+        },
+    ] = actions.as_slice()
+    else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(a.codec.format, tandem_codecs::Format::PCMA);
+    assert_eq!(a.remote, Some(addr("127.0.0.1:6100")));
+    assert_eq!(
+        b.remote,
+        Some(addr(CALLEE_MEDIA)),
+        "the callee's leg as it runs"
+    );
+    assert!(h.sent().is_empty(), "nothing on the wire");
+    assert_eq!(h.gateway.poll_timeout(), None, "the 200 is not resent");
+}
+
+#[test]
+fn a_late_offer_ack_without_an_answer_hangs_up_both_sides() {
+    let mut h = Harness::new();
+    let ok = late_offer_answered(&mut h);
+    let actions = ack_in(&mut h, &caller_ack(&ok, ""));
+    assert_eq!(
+        actions,
+        [MediaAction::Remove {
+            session: SessionId(7)
+        }]
+    );
+    let mut sent = summary(&h.sent());
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (addr(CALLER), "BYE".to_owned()),
+            (addr(CALLEE), "BYE".to_owned())
+        ]
+    );
+    assert_eq!(h.gateway.calls(), 0);
 }
