@@ -1,0 +1,337 @@
+//! Forking to every contact of a registered user (RFC 3261 §16.7, done by Tandem's B2BUA).
+//!
+//! Two sipp processes register as `alice` with digest authentication, each binding its own
+//! contact. A call to alice rings both: one rings until it is cancelled, the other answers
+//! (sipp's built-in `uas`, PCMU, echoing RTP). The caller (`uac_pcap`, PCMA) must be bridged
+//! to the one that answered, with media both ways through Tandem's transcoder and none to
+//! the other; the ringing one must get a CANCEL (its scenario fails without one); after the
+//! BYE, `/metrics` and the shutdown line show no call, session or dialog left.
+//!
+//! When every contact refuses, the caller gets the best response: 486 over 500 (the lowest
+//! class), 603 over 486 (a 6xx wins).
+//!
+//! Ports: test 6 (Tandem, and the first contact on its peer SIP port) and test 9 (the second
+//! contact on its peer SIP port); the caller's SIP port and every sipp media port are in test
+//! 6's peer media range. The refusal test runs Tandem on test 9 with its contacts in test 9's
+//! peer media range.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::capture::{Capture, tshark_available};
+use support::{Ports, Sipp, Tandem, metrics, sipp_available};
+
+fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-fork-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Tandem on `ports` with `alice` (password `secret`, PCMU only) as an endpoint.
+fn start_with_alice(ports: &Ports, dir: &std::path::Path) -> Tandem {
+    let config = dir.join("tandem.toml");
+    std::fs::write(
+        &config,
+        "[[endpoints]]\nusername = \"alice\"\npassword = \"secret\"\ncodecs = [\"PCMU\"]\n",
+    )
+    .unwrap();
+    let mut args = ports.run_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    Tandem::start(&args)
+}
+
+/// Registers alice at `server` from SIP port `port`, binding the contact
+/// `sip:alice@127.0.0.1:<port>` (where a UAS will then answer her calls).
+fn register_alice(tandem: &Tandem, server: &str, port: u16, media: u16) {
+    let register = Sipp::new(
+        &format!("fork-register-{port}"),
+        &scenario("uac_register_digest.xml"),
+        port,
+        media,
+        1,
+        Duration::from_secs(10),
+    )
+    .args(&[server, "-s", "alice", "-au", "alice", "-ap", "secret"])
+    .args(&["-key", "contact_port", &port.to_string()])
+    .run(Duration::from_secs(15));
+    assert_eq!(
+        register.code,
+        Some(0),
+        "REGISTER from {port}: {}\n{}",
+        register.output,
+        tandem.stderr()
+    );
+}
+
+/// The sum of every sample of `name` (any labels) in an exposition.
+fn total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter(|l| l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The shutdown line must report nothing left.
+fn assert_no_leaks(stderr: &str) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("signalling stopped"))
+        .unwrap_or_else(|| panic!("no shutdown line:\n{stderr}"));
+    for zero in [
+        "calls_live=0",
+        "dialogs_live=0",
+        "sessions_live=0",
+        "gateway_calls_live=0",
+    ] {
+        assert!(line.contains(zero), "{zero} expected: {line}");
+    }
+}
+
+#[test]
+fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    assert!(
+        tshark_available(),
+        "tshark is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(6);
+    let ringing_sip = ports.peer_sip;
+    let answering_sip = Ports::for_test(9).peer_sip;
+    // Test 6's peer media range (20 ports): each sipp gets 4 (audio, RTCP, video).
+    let ringing_media = ports.peer_media;
+    let answering_media = ports.peer_media + 4;
+    let caller_media = ports.peer_media + 8;
+    let caller_sip = ports.peer_media + 16;
+    let dir = scratch("answered");
+    let tandem = start_with_alice(&ports, &dir);
+    let server = ports.sip_addr().to_string();
+    register_alice(&tandem, &server, ringing_sip, ringing_media);
+    register_alice(&tandem, &server, answering_sip, answering_media);
+
+    let limit = Duration::from_secs(40);
+    let capture = Capture::start(&dir, ports.peer_media, ports.peer_media + 19, limit);
+    let ringing = Sipp::new(
+        "fork-ringing",
+        &scenario("uas_ring_until_cancel.xml"),
+        ringing_sip,
+        ringing_media,
+        1,
+        limit,
+    )
+    .spawn();
+    let answering = Sipp::new(
+        "fork-answering",
+        "uas",
+        answering_sip,
+        answering_media,
+        1,
+        limit,
+    )
+    .args(&["-rtp_echo"])
+    .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let caller = Sipp::new(
+        "fork-caller",
+        "uac_pcap",
+        caller_sip,
+        caller_media,
+        1,
+        limit,
+    )
+    .args(&[server.as_str(), "-s", "alice"])
+    .run(limit);
+    let ringing = ringing.wait(Duration::from_secs(10));
+    let answering = answering.wait(Duration::from_secs(10));
+    let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
+    // The BYE has been answered: give the session's removal a moment to reach the worker.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let text = metrics::scrape(api);
+        let idle =
+            total(&text, "tandem_calls") == 0.0 && total(&text, "tandem_worker_sessions") == 0.0;
+        if idle || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let packets = capture.finish(ports.peer_media, ports.peer_media + 19);
+    let (status, stderr) = tandem.terminate();
+
+    assert_eq!(caller.code, Some(0), "caller: {}\n{stderr}", caller.output);
+    assert_eq!(
+        answering.code,
+        Some(0),
+        "answering contact: {}\n{stderr}",
+        answering.output
+    );
+    assert_eq!(
+        ringing.code,
+        Some(0),
+        "the ringing contact must be cancelled: {}\n{stderr}",
+        ringing.output
+    );
+    let count = |pred: &dyn Fn(&support::capture::RtpPacket) -> bool| {
+        packets.iter().filter(|p| pred(p)).count()
+    };
+    let caller_sent = count(&|p| p.src == caller_media && p.payload_type == 8);
+    let answering_got = count(&|p| p.dst == answering_media && p.payload_type == 0);
+    let answering_echoed = count(&|p| p.src == answering_media && p.payload_type == 0);
+    let caller_got = count(&|p| p.dst == caller_media && p.payload_type == 8);
+    // g711a.pcap holds 236 packets of 30 ms; the transcoder sends 20 ms frames.
+    assert!(caller_sent > 200, "PCMA from the caller: {caller_sent}");
+    assert!(
+        answering_got > 200,
+        "PCMU to the contact that answered: {answering_got}"
+    );
+    assert!(
+        answering_echoed > 200,
+        "PCMU echoed by it: {answering_echoed}"
+    );
+    assert!(caller_got > 200, "PCMA back to the caller: {caller_got}");
+    let to_ringing = count(&|p| p.dst == ringing_media || p.dst == ringing_media + 1);
+    assert_eq!(to_ringing, 0, "no media to the contact that never answered");
+
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
+    assert_eq!(total(&after, "tandem_calls"), 0.0, "{after}");
+    assert_eq!(total(&after, "tandem_calls_total"), 1.0, "{after}");
+    assert_eq!(total(&after, "tandem_worker_sessions"), 0.0, "{after}");
+    assert_eq!(total(&after, "tandem_transcoders"), 0.0, "{after}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_no_leaks(&stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends an INVITE with a PCMU offer for `user` to `server` from a bare UDP socket, ACKs the
+/// final response, and returns its status code; `None` without one within 10 s.
+fn final_status(server: SocketAddr, user: &str, call: &str) -> Option<u16> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let sdp = "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7000 RTP/AVP 0\r\n";
+    let via = format!("SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call};rport");
+    let from = format!("<sip:raw@127.0.0.1:{port}>;tag=raw-{call}");
+    let invite = format!(
+        "INVITE sip:{user}@{server} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:raw@127.0.0.1:{port}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    socket.send_to(invite.as_bytes(), server).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0; 65_536];
+    while Instant::now() < deadline {
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let code: u16 = text
+            .strip_prefix("SIP/2.0 ")
+            .and_then(|t| t.get(..3))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if code < 200 {
+            continue;
+        }
+        // RFC 3261 §17.1.1.3: the ACK for a non-2xx takes the response's To (with its tag).
+        let to = text
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .unwrap_or_default();
+        let ack = format!(
+            "ACK sip:{user}@{server} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: 1 ACK\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        socket.send_to(ack.as_bytes(), server).unwrap();
+        return Some(code);
+    }
+    None
+}
+
+#[test]
+fn when_every_contact_refuses_the_caller_gets_the_best_response() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(9);
+    let (first_sip, second_sip) = (ports.peer_media + 12, ports.peer_media + 16);
+    let (first_media, second_media) = (ports.peer_media, ports.peer_media + 4);
+    let dir = scratch("refused");
+    let tandem = start_with_alice(&ports, &dir);
+    let server = ports.sip_addr().to_string();
+    register_alice(&tandem, &server, first_sip, first_media);
+    register_alice(&tandem, &server, second_sip, second_media);
+
+    // sipp checks status codes when it loads a scenario: one copy of the template each.
+    let template = std::fs::read_to_string(scenario("uas_refuse.xml")).unwrap();
+    let refuse = |name: &str, port: u16, media: u16, status: u16| {
+        let file = dir.join(format!("uas_{status}.xml"));
+        std::fs::write(&file, template.replace("STATUS", &status.to_string())).unwrap();
+        let file = file.display().to_string();
+        Sipp::new(name, &file, port, media, 1, Duration::from_secs(20)).spawn()
+    };
+    let mut chosen = Vec::new();
+    for (round, (first, second)) in [(500, 486), (486, 603)].into_iter().enumerate() {
+        let a = refuse(&format!("refuse-a{round}"), first_sip, first_media, first);
+        let b = refuse(
+            &format!("refuse-b{round}"),
+            second_sip,
+            second_media,
+            second,
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let status = final_status(ports.sip_addr(), "alice", &format!("refused-{round}"));
+        let status =
+            status.unwrap_or_else(|| panic!("no final response within 10 s\n{}", tandem.stderr()));
+        chosen.push(status);
+        let (a, b) = (
+            a.wait(Duration::from_secs(10)),
+            b.wait(Duration::from_secs(10)),
+        );
+        assert_eq!(
+            a.code,
+            Some(0),
+            "{first}: {}\n{}",
+            a.output,
+            tandem.stderr()
+        );
+        assert_eq!(
+            b.code,
+            Some(0),
+            "{second}: {}\n{}",
+            b.output,
+            tandem.stderr()
+        );
+    }
+    let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
+    let after = metrics::scrape(api);
+    let (status, stderr) = tandem.terminate();
+
+    assert_eq!(chosen, [486, 603], "4xx beats 5xx, 6xx beats all\n{stderr}");
+    assert_eq!(total(&after, "tandem_calls"), 0.0, "{after}");
+    assert_eq!(total(&after, "tandem_worker_sessions"), 0.0, "{after}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_no_leaks(&stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
