@@ -142,7 +142,7 @@ pub struct SignallingStats {
     pub send_dropped: AtomicU64,
     /// Gateway (B2BUA) calls in progress.
     pub gateway_calls_live: AtomicU64,
-    /// Gateway calls refused (503) because their target's host name had no address.
+    /// Gateway targets (route targets, registered contacts) whose host name had no address.
     pub gateway_unresolved: AtomicU64,
 }
 

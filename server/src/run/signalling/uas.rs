@@ -10,8 +10,7 @@
 //!    credentials verify ([`registrar`](super::registrar)), and then negotiated with the
 //!    endpoint's codec preferences; handed to the [`gateway`](super::gateway) when routing
 //!    picks a `[[routes]]` target, or when routing finds nothing but the user part names a
-//!    registered endpoint (the call goes to its most recent contact; forking to every
-//!    contact is not done); 480 Temporarily Unavailable for a configured endpoint with no
+//!    registered endpoint (the gateway forks the call to every current contact); 480 Temporarily Unavailable for a configured endpoint with no
 //!    current binding (RFC 3261 §21.4.18); 404 for anything else; 422 for a too-short
 //!    session interval, 415/400 for a body that is not a readable SDP, 488 without a common
 //!    codec. Otherwise the offer is negotiated once with a placeholder
