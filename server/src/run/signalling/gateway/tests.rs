@@ -1269,3 +1269,66 @@ fn a_late_offer_ack_without_an_answer_hangs_up_both_sides() {
     );
     assert_eq!(h.gateway.calls(), 0);
 }
+
+#[test]
+fn a_late_offer_answered_with_the_codec_the_session_guessed_only_learns_the_caller_s_address() {
+    let mut h = Harness::new();
+    let ok = late_offer_answered(&mut h);
+    let answer = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                  m=audio 6100 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
+    let actions = ack_in(&mut h, &caller_ack(&ok, answer));
+    assert_eq!(
+        actions,
+        [MediaAction::SetRemote {
+            session: SessionId(7),
+            leg: LegId(0),
+            remote: addr("127.0.0.1:6100")
+        }]
+    );
+    assert!(h.sent().is_empty());
+    assert_eq!(h.gateway.calls(), 1);
+}
+
+#[test]
+fn a_fork_waits_for_every_lookup_and_calls_the_contacts_that_resolved() {
+    let mut h = Harness::new();
+    let (_, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@phone.example", "sip:alice@127.0.0.1:5081"],
+    );
+    assert!(
+        actions.is_empty(),
+        "no media before every target is located"
+    );
+    let (lookup, _) = h.gateway.poll_locate().expect("a lookup");
+    assert_eq!(lookup.branch, 0);
+    let actions = h.gateway.handle_located(
+        h.now,
+        &mut h.layer,
+        lookup,
+        Err(LocateError::NotFound("phone.example".into())),
+    );
+    let (call, _) = spec_call(&actions);
+    assert_eq!(call, lookup.call);
+    assert_eq!(h.gateway.unresolved(), 1);
+    assert!(
+        h.sent().is_empty(),
+        "the caller waits for the other contact"
+    );
+    let invites = fork_created(&mut h, call);
+    assert_eq!(
+        invites.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [addr(CALLEE_B)]
+    );
+    // It refuses: the caller gets its refusal, not the lookup's 503 (4xx before 5xx).
+    let actions = respond_from(&mut h, CALLEE_B, &invites[0].1, StatusCode::BUSY_HERE, "b");
+    assert_eq!(
+        actions,
+        [MediaAction::Remove {
+            session: SessionId(7)
+        }]
+    );
+    assert!(summary(&h.sent()).contains(&(addr(CALLER), "486".to_owned())));
+    assert_eq!(h.gateway.calls(), 0);
+}
