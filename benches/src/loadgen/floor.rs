@@ -15,7 +15,9 @@
 //! Each path is timed two ways, both in the calling thread's CPU time:
 //!
 //! - **sustained** (the `floor %` reference): [`FRAMES`]-frame rounds back to back for a
-//!   whole window (`--floor-seconds`, at least [`REPEATS`] rounds), the mean per frame. On a
+//!   whole window (`--floor-seconds`, at least [`REPEATS`] rounds), the mean per frame; before
+//!   each step with one pair of transcoders per call of the step, coded in turn as a tick
+//!   codes its sessions (40 calls' codec states do not fit in a core's caches as one does). On a
 //!   shared virtual machine the host slows a vCPU down now and then, for tens of ms at a
 //!   time, and the guest counts that as the running thread's CPU time: an engine's CPU over
 //!   a step includes those windows, so its ceiling must be measured over a comparable span,
@@ -42,6 +44,8 @@ use crate::loadgen::speech::{self, EncodedSpeech, PTIME_MS};
 pub const FRAMES: usize = 100;
 /// Fewest rounds per measurement, however short the window.
 pub const REPEATS: usize = 7;
+/// Most calls a floor codes at once (a step's codec states).
+pub const MAX_FLOOR_CALLS: usize = 1000;
 
 /// How a floor is sampled: for how long, and on which core.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +108,12 @@ pub fn spec_bitrate(spec: &str) -> u32 {
 
 /// Both paths for a PCMU caller and a callee codec, ready to be timed again and again.
 pub struct Meter {
-    planned: PlannedPath,
+    /// One planned path per call of the largest step timed so far (at least one).
+    planned: Vec<PlannedPath>,
+    /// Frames each planned path has run, so that rounds continue through the speech.
+    played: usize,
+    callee_format: Format,
+    encoder: EncoderConfig,
     full_rate: FullRatePath,
 }
 
@@ -117,7 +126,10 @@ impl Meter {
             ..EncoderConfig::DEFAULT
         };
         Ok(Self {
-            planned: PlannedPath::new(callee_format, &encoder)?,
+            planned: vec![PlannedPath::new(callee_format, &encoder)?],
+            played: 0,
+            callee_format,
+            encoder,
             full_rate: FullRatePath::new(callee_format, &encoder)?,
         })
     }
@@ -130,23 +142,41 @@ impl Meter {
         callee: &EncodedSpeech,
     ) -> Result<Floor, String> {
         Ok(Floor {
-            plan: self.planned.describe(),
-            plan_cost: self.plan(sampling, caller, callee)?,
+            plan: self.planned[0].describe(),
+            plan_cost: self.plan(sampling, caller, callee, 1)?,
             full_rate_cost: on_cpu(sampling.cpu, || {
                 time(sampling.window, || self.full_rate.run(caller, callee))
             })?,
         })
     }
 
-    /// Times Tandem's planned path alone.
+    /// Times Tandem's planned path alone, for `calls` calls at once: each round codes
+    /// [`FRAMES`] frames each way, one call after the other as an engine's tick does, so that
+    /// the codec states compete for the caches as they do in the engine.
     pub fn plan(
         &mut self,
         sampling: Sampling,
         caller: &EncodedSpeech,
         callee: &EncodedSpeech,
+        calls: usize,
     ) -> Result<Cost, String> {
+        let calls = calls.clamp(1, MAX_FLOOR_CALLS);
+        while self.planned.len() < calls {
+            let path = PlannedPath::new(self.callee_format, &self.encoder)?;
+            self.planned.push(path);
+        }
+        let (paths, played) = (&mut self.planned[..calls], &mut self.played);
         on_cpu(sampling.cpu, || {
-            time(sampling.window, || self.planned.run(caller, callee))
+            time(sampling.window, || {
+                for _ in 0..FRAMES {
+                    let call = *played % calls;
+                    // Calls start at different places in the speech, as in a step.
+                    let frame = *played / calls + 7 * call;
+                    paths[call].frame(caller, callee, frame)?;
+                    *played += 1;
+                }
+                Ok(())
+            })
         })
     }
 }
@@ -227,19 +257,23 @@ impl PlannedPath {
         format!("{}; {}", self.to_callee.plan(), self.to_caller.plan())
     }
 
-    fn run(&mut self, caller: &EncodedSpeech, callee: &EncodedSpeech) -> Result<(), String> {
-        for i in 0..FRAMES {
-            for (transcoder, input) in [
-                (&mut self.to_callee, &caller.frames[i % caller.frames.len()]),
-                (&mut self.to_caller, &callee.frames[i % callee.frames.len()]),
-            ] {
-                transcoder.push(input).map_err(|e| e.to_string())?;
-                while transcoder
-                    .pop(&mut self.payload)
-                    .map_err(|e| e.to_string())?
-                    .is_some()
-                {}
-            }
+    /// Codes frame `i` of the speech each way.
+    fn frame(
+        &mut self,
+        caller: &EncodedSpeech,
+        callee: &EncodedSpeech,
+        i: usize,
+    ) -> Result<(), String> {
+        for (transcoder, input) in [
+            (&mut self.to_callee, &caller.frames[i % caller.frames.len()]),
+            (&mut self.to_caller, &callee.frames[i % callee.frames.len()]),
+        ] {
+            transcoder.push(input).map_err(|e| e.to_string())?;
+            while transcoder
+                .pop(&mut self.payload)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {}
         }
         Ok(())
     }
@@ -327,6 +361,12 @@ mod tests {
             .measure(sampling, &caller_speech, &callee_speech)
             .unwrap();
         let (plan, full) = (floor.plan_cost, floor.full_rate_cost);
+        let mut meter = Meter::new(&callee, 32_000).unwrap();
+        let three = meter
+            .plan(sampling, &caller_speech, &callee_speech, 3)
+            .unwrap();
+        assert_eq!(meter.planned.len(), 3);
+        assert!(three.best_us > 0.0, "{three:?}");
         assert!(
             plan.best_us > 0.0 && plan.best_us <= plan.sustained_us,
             "{floor:?}"

@@ -75,12 +75,14 @@ pub fn run(options: &Options) -> Result<(), String> {
     println!("{}", report::header());
     let mut passed = None;
     for (i, &calls) in steps.iter().enumerate() {
-        // The floor of this step, taken just before it on the engine's core (no calls up).
+        // The floor of this step, taken just before it on the engine's core (no calls up),
+        // with as many codec states as the step has calls.
         let floor = match meter.as_mut() {
             Some(meter) => Some(meter.plan(
                 options.floor_sampling(),
                 &media.caller_speech,
                 &media.callee_speech,
+                calls,
             )?),
             None => None,
         };
@@ -129,7 +131,7 @@ fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Meter,
     println!(
         "codec floor (same speech, tight loop of {}-frame rounds each way for {} s on {}, \
          mean thread CPU; Opus complexity 10, {} bit/s, application audio): Tandem's plan [{}] \
-         {}; always-48-kHz path {}; `floor µs` below: the plan's, re-measured before each step",
+         {}; always-48-kHz path {}; `floor µs` below: the plan's, re-measured before each step with one codec state per call of the step",
         floor::FRAMES,
         sampling.window.as_secs_f64(),
         sampling
