@@ -10,8 +10,8 @@
 //!   not `Send`; its buffers land on the worker's NUMA node) and runs
 //!   [`Worker::run`]: absolute-deadline 10 ms ticks.
 //! - **The pump**: one control-plane thread that drains every worker's notice ring (every
-//!   millisecond when idle): replies wake the callers waiting for them, events go to
-//!   subscribers, retired session state is freed here.
+//!   millisecond while a caller waits for a reply, every 10 ms otherwise): replies wake the
+//!   callers waiting for them, events go to subscribers, retired session state is freed here.
 //! - **Callers**: any thread. Building a session ([`PreparedSession::new`]) happens on the
 //!   caller's thread; then a command goes to the worker's ring (under a control-plane mutex
 //!   that the worker never sees) and the caller waits for the reply, at most
@@ -41,7 +41,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -194,6 +194,8 @@ struct Shared {
     replied: Condvar,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     stop_pump: AtomicBool,
+    /// The pump thread, woken when a request starts waiting for its reply.
+    pump: OnceLock<std::thread::Thread>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -378,6 +380,7 @@ impl Runtime {
             replied: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
             stop_pump: AtomicBool::new(false),
+            pump: OnceLock::new(),
         });
         let recorder = Recorder::start().map_err(|e| RuntimeError::Thread {
             worker: usize::MAX,
@@ -391,6 +394,7 @@ impl Runtime {
                 worker: usize::MAX,
                 reason: e.to_string(),
             })?;
+        let _ = shared.pump.set(pump.thread().clone());
         Ok(Self {
             config,
             shared,
@@ -433,6 +437,8 @@ impl Runtime {
     fn request(&self) -> RequestId {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         lock(&self.shared.replies).waiting.insert(id);
+        // The pump polls quickly while a reply is awaited (see `pump`).
+        self.shared.wake_pump();
         id
     }
 
@@ -989,6 +995,7 @@ impl Runtime {
             let _ = thread.join();
         }
         self.shared.stop_pump.store(true, Ordering::Relaxed);
+        self.shared.wake_pump();
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
         }
@@ -1002,6 +1009,22 @@ impl Drop for Runtime {
 }
 
 /// The pump: drains every worker's notices until stopped (and then once more).
+impl Shared {
+    fn wake_pump(&self) {
+        if let Some(pump) = self.pump.get() {
+            pump.unpark();
+        }
+    }
+}
+
+/// How often the pump looks at the notice rings while a request waits for its reply: a
+/// reply reaches its caller at most this long after the worker sent it.
+const PUMP_POLL_AWAITING: Duration = Duration::from_millis(1);
+/// How often it looks when nobody waits: events (digits, talk detection, timeouts) reach
+/// subscribers at most this much later, and an idle engine wakes 100 times a second, not
+/// 1,000 (which matters when the whole process shares the media core, as in benchmarks).
+const PUMP_POLL_IDLE: Duration = Duration::from_millis(10);
+
 fn pump(shared: &Shared, mut notices: Vec<Consumer<Notice>>) {
     loop {
         let stopping = shared.stop_pump.load(Ordering::Relaxed);
@@ -1016,7 +1039,12 @@ fn pump(shared: &Shared, mut notices: Vec<Consumer<Notice>>) {
             return;
         }
         if !any {
-            std::thread::sleep(Duration::from_millis(1));
+            let awaiting = !lock(&shared.replies).waiting.is_empty();
+            std::thread::park_timeout(if awaiting {
+                PUMP_POLL_AWAITING
+            } else {
+                PUMP_POLL_IDLE
+            });
         }
     }
 }
