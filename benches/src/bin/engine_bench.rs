@@ -4,10 +4,13 @@
 //! ```text
 //! engine_bench [--scenario relay|transcode|conference] [--calls 100,200,400]
 //!              [--seconds 10] [--workers 1] [--room 50] [--talkers 3] [--io udp,uring]
+//!              [--playout adaptive|fixed]
 //! ```
 //!
 //! `--io` names the workers' packet backends (`udp`, `uring`, or both: each load then runs
 //! once per backend, back to back, so the two are compared under the same machine load).
+//! `--playout` picks the ingress buffer of the legs that decode (`LegSpec::adaptive_playout`);
+//! without it every leg keeps the runtime's default for its session kind.
 //!
 //! For each load in `--calls` (at most [`MAX_POINTS`]; each run at most [`MAX_SECONDS`] s),
 //! the engine process starts a runtime, creates the sessions, and starts itself again as the
@@ -79,6 +82,8 @@ struct Options {
     room: usize,
     talkers: usize,
     io: Vec<IoKind>,
+    /// `Some(adaptive)` when `--playout` overrides the legs' ingress buffer.
+    playout: Option<bool>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -90,6 +95,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         room: 50,
         talkers: 3,
         io: vec![IoKind::Udp],
+        playout: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -119,6 +125,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     .split(',')
                     .map(|v| v.parse::<IoKind>().map_err(|e| e.to_string()))
                     .collect::<Result<_, _>>()?;
+            }
+            "--playout" => {
+                o.playout = match value.as_str() {
+                    "adaptive" => Some(true),
+                    "fixed" => Some(false),
+                    other => return Err(format!("--playout: unknown buffer {other}")),
+                }
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -185,6 +198,15 @@ impl Kind {
     }
 }
 
+/// A leg in `codec`, with the ingress buffer `--playout` asked for.
+fn leg_spec(o: &Options, codec: CodecSpec) -> LegSpec {
+    let spec = LegSpec::new(codec);
+    match o.playout {
+        Some(adaptive) => spec.with_adaptive_playout(adaptive),
+        None => spec,
+    }
+}
+
 fn engine(o: &Options) -> Result<(), String> {
     println!(
         "scenario {:?}, {} worker(s), {} s per load{}",
@@ -247,8 +269,8 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
             for _ in 0..calls {
                 let h = runtime
                     .create_session(&SessionSpec::Relay {
-                        a: LegSpec::new(CodecSpec::PCMU),
-                        b: LegSpec::new(CodecSpec::PCMU),
+                        a: leg_spec(o, CodecSpec::PCMU),
+                        b: leg_spec(o, CodecSpec::PCMU),
                     })
                     .map_err(|e| e.to_string())?;
                 targets.extend(h.legs.iter().map(|l| (Kind::Stamped, l.rtp)));
@@ -258,8 +280,8 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
             for _ in 0..calls {
                 let h = runtime
                     .create_session(&SessionSpec::Transcode {
-                        a: LegSpec::new(CodecSpec::PCMU),
-                        b: LegSpec::new(opus),
+                        a: leg_spec(o, CodecSpec::PCMU),
+                        b: leg_spec(o, opus),
                     })
                     .map_err(|e| e.to_string())?;
                 targets.push((Kind::Talk, h.legs[0].rtp));
@@ -275,7 +297,7 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 for k in 0..size {
                     let leg = runtime
-                        .join(room.id, &LegSpec::new(CodecSpec::PCMU))
+                        .join(room.id, &leg_spec(o, CodecSpec::PCMU))
                         .map_err(|e| e.to_string())?;
                     let kind = if k < o.talkers {
                         Kind::Talk
