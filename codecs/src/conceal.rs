@@ -33,10 +33,12 @@ impl FadingRepeat {
     pub(crate) fn remember(&mut self, pcm: &[i16]) {
         let period = self.history.len();
         let tail = &pcm[pcm.len().saturating_sub(period)..];
-        for &s in tail {
-            self.history[self.write] = s;
-            self.write = (self.write + 1) % period;
-        }
+        // The ring takes the tail in at most two copies: every decoded packet passes here,
+        // and a modulo per sample cost more than G.711's table look-ups themselves.
+        let (to_end, wrapped) = tail.split_at(tail.len().min(period - self.write));
+        self.history[self.write..self.write + to_end.len()].copy_from_slice(to_end);
+        self.history[..wrapped.len()].copy_from_slice(wrapped);
+        self.write = (self.write + tail.len()) % period;
         self.concealed = 0;
     }
 
@@ -75,6 +77,31 @@ mod tests {
         let mut after = [1i16; 80];
         c.fill(&mut after);
         assert!(after.iter().all(|&s| s == 0));
+    }
+
+    /// Frames of any length, straddling the ring's end or longer than it, leave the same
+    /// history as writing the samples one at a time.
+    #[test]
+    fn remembers_like_a_sample_at_a_time_ring() {
+        let mut c = FadingRepeat::new(8000);
+        let mut reference = [0i16; 80];
+        let mut write = 0;
+        let mut next = 1i16;
+        for len in [30, 80, 7, 160, 55, 80, 1, 79, 200, 13] {
+            let frame: Vec<i16> = (0..len)
+                .map(|_| {
+                    next = next.wrapping_mul(31).wrapping_add(7);
+                    next
+                })
+                .collect();
+            c.remember(&frame);
+            for &s in &frame[frame.len().saturating_sub(80)..] {
+                reference[write] = s;
+                write = (write + 1) % 80;
+            }
+            assert_eq!(&c.history[..], &reference[..], "after a frame of {len}");
+            assert_eq!(c.write, write, "after a frame of {len}");
+        }
     }
 
     #[test]

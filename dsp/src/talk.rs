@@ -452,13 +452,20 @@ impl TalkDetector {
         while !rest.is_empty() {
             let take = (self.hop_samples - self.filled).min(rest.len());
             let start = window_len - self.hop_samples + self.filled;
-            for (dst, &src) in self.history[start..start + take]
-                .iter_mut()
-                .zip(&rest[..take])
-            {
-                *dst = f32::from(src);
+            let last_sound = rest[..take].iter().rposition(|&x| x != 0);
+            // While the window is all zeros, so is every slot of `history` (the slots of the
+            // hop being filled hold samples at most a hop old), and zeros written over zeros
+            // or shifted onto zeros change nothing: skip both.
+            let settled = self.zero_run >= window_len && !self.always_analyze();
+            if !(settled && last_sound.is_none()) {
+                for (dst, &src) in self.history[start..start + take]
+                    .iter_mut()
+                    .zip(&rest[..take])
+                {
+                    *dst = f32::from(src);
+                }
             }
-            self.zero_run = match rest[..take].iter().rposition(|&x| x != 0) {
+            self.zero_run = match last_sound {
                 Some(last) => take - 1 - last,
                 None => (self.zero_run + take).min(window_len),
             };
@@ -468,11 +475,22 @@ impl TalkDetector {
             if self.filled == self.hop_samples {
                 let hop_event = self.analyze_hop(event.is_none());
                 event = event.or(hop_event);
-                self.history.copy_within(self.hop_samples.., 0);
+                if self.zero_run < window_len || self.always_analyze() {
+                    self.history.copy_within(self.hop_samples.., 0);
+                }
                 self.filled = 0;
             }
         }
         event
+    }
+
+    /// Whether the digital-silence shortcuts are off (tests compare against that).
+    #[inline]
+    fn always_analyze(&self) -> bool {
+        #[cfg(test)]
+        return self.always_fft;
+        #[cfg(not(test))]
+        false
     }
 
     /// The current state.
@@ -500,9 +518,7 @@ impl TalkDetector {
     /// already reported an event: the state then holds until the next call.
     fn analyze_hop(&mut self, may_flip: bool) -> Option<TalkEvent> {
         // A window of zeros has a spectrum of zeros: skip the FFT (see "Real-time").
-        let silent = self.zero_run >= self.history.len();
-        #[cfg(test)]
-        let silent = silent && !self.always_fft;
+        let silent = self.zero_run >= self.history.len() && !self.always_analyze();
         #[cfg(test)]
         {
             self.skipped_ffts += u32::from(silent);
