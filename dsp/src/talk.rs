@@ -64,9 +64,11 @@
 //! accessors never allocate, lock, log or make system calls; their cost is one real FFT of
 //! 128 (8 kHz), 256 (16 kHz) or 768 (48 kHz) points per 10 ms of input, except while the
 //! whole window is digital silence (every sample zero, as muted phones and many gateways
-//! send): the spectrum of zeros is zeros, so the FFT is skipped and the hop costs a few
-//! dozen additions. The decisions and levels are exactly those the FFT would give. In a
-//! conference most participants are silent at any moment, and this is their common case.
+//! send): the spectrum of zeros is zeros, so the FFT is skipped. Once a few seconds of such
+//! silence have brought every level and floor to rest (a hop leaves them unchanged to the
+//! float's last bit), later silent hops only advance the counters. The decisions and levels
+//! are exactly those of the full analysis (a test compares them). In a conference most
+//! participants are silent at any moment, and this is their common case.
 
 use std::sync::Arc;
 
@@ -233,6 +235,17 @@ pub struct TalkFeatures {
     pub floor_dbov: f32,
 }
 
+/// The levels a hop updates (see [`TalkDetector::levels`]).
+#[derive(Clone, Copy, PartialEq)]
+struct Levels {
+    band_db: [f32; BANDS],
+    previous_power: [f32; BANDS],
+    floor_db: [f32; BANDS],
+    average_db: [f32; BANDS],
+    scalars: [f32; 3],
+    features: TalkFeatures,
+}
+
 /// Energy- and spectrum-based talk detector for one mono stream. See the module docs.
 pub struct TalkDetector {
     config: TalkConfig,
@@ -254,12 +267,18 @@ pub struct TalkDetector {
     floor_power_of: [f32; BANDS],
     /// The floor's total power, summed from `floor_power_of`.
     floor_power: f32,
+    /// Set after a hop of digital silence that left every level where it found them (to
+    /// the float's last bit), with whether that hop's floor moved at the stationary rate: the
+    /// next such hop will leave them there too, and only moves the counters.
+    settled: Option<bool>,
     /// Tests turn the digital-silence shortcut off to compare against the full analysis.
     #[cfg(test)]
     always_fft: bool,
-    /// Hops whose FFT the shortcut skipped.
+    /// Hops whose FFT the shortcut skipped, and hops that only moved the counters.
     #[cfg(test)]
     skipped_ffts: u32,
+    #[cfg(test)]
+    settled_hops: u32,
     window: Vec<f32>,
     fft_in: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
@@ -383,12 +402,15 @@ impl TalkDetector {
             history: vec![0.0; window_len],
             filled: 0,
             zero_run: 0,
+            settled: None,
             floor_power_of: [f32::NAN; BANDS],
             floor_power: 0.0,
             #[cfg(test)]
             always_fft: false,
             #[cfg(test)]
             skipped_ffts: 0,
+            #[cfg(test)]
+            settled_hops: 0,
             window,
             power_scale,
             floor_db: [LEVEL_FLOOR_DBOV; BANDS],
@@ -426,6 +448,7 @@ impl TalkDetector {
         self.history.fill(0.0);
         self.filled = 0;
         self.zero_run = self.history.len();
+        self.settled = None;
         self.floor_db = [LEVEL_FLOOR_DBOV; BANDS];
         self.average_db = [LEVEL_FLOOR_DBOV; BANDS];
         self.band_db = [LEVEL_FLOOR_DBOV; BANDS];
@@ -523,6 +546,10 @@ impl TalkDetector {
         {
             self.skipped_ffts += u32::from(silent);
         }
+        if silent && let Some(event) = self.settled_hop(may_flip) {
+            return event;
+        }
+        let before = silent.then(|| self.levels());
         if !silent {
             for ((dst, &x), &w) in self.fft_in.iter_mut().zip(&self.history).zip(&self.window) {
                 *dst = x * w;
@@ -640,6 +667,63 @@ impl TalkDetector {
             self.below_stop = 0;
         }
 
+        let event = self.decide(may_flip);
+        self.settled = match before {
+            Some(levels) if !warming && levels == self.levels() => Some(is_stationary),
+            _ => None,
+        };
+        event
+    }
+
+    /// A hop of digital silence after one that left every level unchanged: if its floor
+    /// would move at the same rate, it leaves them unchanged too, so only the counters move
+    /// and the decision is taken; returns `None` (having changed nothing) otherwise.
+    fn settled_hop(&mut self, may_flip: bool) -> Option<Option<TalkEvent>> {
+        let stationary_rate = self.settled?;
+        let stationary = if self.features.change_db <= self.config.stationary_db {
+            self.stationary.saturating_add(1)
+        } else {
+            0
+        };
+        let is_stationary = self.state == TalkState::Talking && stationary >= self.stationary_hops;
+        if is_stationary != stationary_rate {
+            return None;
+        }
+        self.hops = self.hops.saturating_add(1);
+        self.stationary = stationary;
+        #[cfg(test)]
+        {
+            self.settled_hops += 1;
+        }
+        if self.excess_smooth < self.config.stop_db
+            || self.features.hop_level_dbov < self.config.min_level_dbov
+        {
+            self.below_stop = self.below_stop.saturating_add(1);
+        } else {
+            self.below_stop = 0;
+        }
+        let event = self.decide(may_flip);
+        if event.is_some() {
+            // The decision may reset the evidence: the next hop takes the full path.
+            self.settled = None;
+        }
+        Some(event)
+    }
+
+    /// Every level a hop updates, for telling whether a hop of digital silence changed any.
+    fn levels(&self) -> Levels {
+        Levels {
+            band_db: self.band_db,
+            previous_power: self.previous_power,
+            floor_db: self.floor_db,
+            average_db: self.average_db,
+            scalars: [self.level_dbov, self.evidence, self.excess_smooth],
+            features: self.features,
+        }
+    }
+
+    /// Flips the state on the hop's evidence or hangover.
+    fn decide(&mut self, may_flip: bool) -> Option<TalkEvent> {
         match self.state {
             TalkState::Silent if may_flip && self.evidence >= self.config.onset_evidence_db => {
                 self.state = TalkState::Talking;
@@ -849,7 +933,8 @@ mod tests {
             signal.extend((0..200 * per_ms).map(|n| [-2i16, 1, 3, -1, 0][n % 5]));
             signal.extend(std::iter::repeat_n(0, 600 * per_ms));
             signal.extend(buzz(rate, 300 * per_ms, -30.0));
-            signal.extend(std::iter::repeat_n(0, 800 * per_ms));
+            // Long enough for every level to settle to its last bit.
+            signal.extend(std::iter::repeat_n(0, 8000 * per_ms));
 
             let mut fast = TalkDetector::new(TalkConfig::new(rate)).unwrap();
             let mut full = TalkDetector::new(TalkConfig::new(rate)).unwrap();
@@ -869,8 +954,10 @@ mod tests {
             }
             assert_eq!(events, 4, "{rate} Hz: two talk spurts");
             assert_eq!(full.skipped_ffts, 0);
-            // Roughly the 2.9 s of zeros minus a window after each sound.
-            assert!(fast.skipped_ffts > 200, "{rate} Hz: {}", fast.skipped_ffts);
+            // Roughly the 10.1 s of zeros minus a window after each sound.
+            assert!(fast.skipped_ffts > 900, "{rate} Hz: {}", fast.skipped_ffts);
+            assert!(fast.settled_hops > 300, "{rate} Hz: {}", fast.settled_hops);
+            assert_eq!(full.settled_hops, 0);
         }
     }
 
