@@ -8,7 +8,8 @@
 //! BYE, `/metrics` and the shutdown line show no call, session or dialog left.
 //!
 //! When every contact refuses, the caller gets the best response: 486 over 500 (the lowest
-//! class), 603 over 486 (a 6xx wins).
+//! class), 603 over an earlier 486 (a 6xx wins); a 603 while the other contact rings cancels
+//! it at once and reaches the caller.
 //!
 //! Ports: test 6 (Tandem, and the first contact on its peer SIP port) and test 9 (the second
 //! contact on its peer SIP port); the caller's SIP port and every sipp media port are in test
@@ -285,50 +286,63 @@ fn when_every_contact_refuses_the_caller_gets_the_best_response() {
 
     // sipp checks status codes when it loads a scenario: one copy of the template each.
     let template = std::fs::read_to_string(scenario("uas_refuse.xml")).unwrap();
-    let refuse = |name: &str, port: u16, media: u16, status: u16| {
-        let file = dir.join(format!("uas_{status}.xml"));
-        std::fs::write(&file, template.replace("STATUS", &status.to_string())).unwrap();
+    let refuse = |name: &str, port: u16, media: u16, status: u16, delay_ms: u32| {
+        let file = dir.join(format!("uas_{status}_{delay_ms}.xml"));
+        let text = template
+            .replace("STATUS", &status.to_string())
+            .replace("DELAY", &delay_ms.to_string());
+        std::fs::write(&file, text).unwrap();
         let file = file.display().to_string();
         Sipp::new(name, &file, port, media, 1, Duration::from_secs(20)).spawn()
     };
-    let mut chosen = Vec::new();
-    for (round, (first, second)) in [(500, 486), (486, 603)].into_iter().enumerate() {
-        let a = refuse(&format!("refuse-a{round}"), first_sip, first_media, first);
-        let b = refuse(
-            &format!("refuse-b{round}"),
-            second_sip,
-            second_media,
-            second,
-        );
-        std::thread::sleep(Duration::from_millis(500));
+    let ringing = |name: &str, port: u16, media: u16| {
+        let file = scenario("uas_ring_until_cancel.xml");
+        Sipp::new(name, &file, port, media, 1, Duration::from_secs(20)).spawn()
+    };
+    let call = |round: &str| {
         let status = final_status(ports.sip_addr(), "alice", &format!("refused-{round}"));
-        let status =
-            status.unwrap_or_else(|| panic!("no final response within 10 s\n{}", tandem.stderr()));
-        chosen.push(status);
-        let (a, b) = (
-            a.wait(Duration::from_secs(10)),
-            b.wait(Duration::from_secs(10)),
-        );
-        assert_eq!(
-            a.code,
-            Some(0),
-            "{first}: {}\n{}",
-            a.output,
-            tandem.stderr()
-        );
-        assert_eq!(
-            b.code,
-            Some(0),
-            "{second}: {}\n{}",
-            b.output,
-            tandem.stderr()
-        );
+        status.unwrap_or_else(|| panic!("no final response within 10 s\n{}", tandem.stderr()))
+    };
+    let mut chosen = Vec::new();
+    // 500 and 486 in any order: the lowest class wins.
+    let a = refuse("refuse-500", first_sip, first_media, 500, 0);
+    let b = refuse("refuse-486", second_sip, second_media, 486, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    chosen.push(call("lowest-class"));
+    let ends = [
+        a.wait(Duration::from_secs(10)),
+        b.wait(Duration::from_secs(10)),
+    ];
+    // 486 first, then 603: the 6xx wins although the 486 came first.
+    let a = refuse("refuse-486-first", first_sip, first_media, 486, 0);
+    let b = refuse("refuse-603-later", second_sip, second_media, 603, 500);
+    std::thread::sleep(Duration::from_millis(500));
+    chosen.push(call("6xx-later"));
+    let ends2 = [
+        a.wait(Duration::from_secs(10)),
+        b.wait(Duration::from_secs(10)),
+    ];
+    // 603 while the other contact rings: it is cancelled at once (RFC 3261 §16.7 step 5).
+    let a = refuse("refuse-603", first_sip, first_media, 603, 500);
+    let b = ringing("ringing-until-603", second_sip, second_media);
+    std::thread::sleep(Duration::from_millis(500));
+    chosen.push(call("6xx-cancels"));
+    let ends3 = [
+        a.wait(Duration::from_secs(10)),
+        b.wait(Duration::from_secs(10)),
+    ];
+    for end in ends.iter().chain(&ends2).chain(&ends3) {
+        assert_eq!(end.code, Some(0), "{}\n{}", end.output, tandem.stderr());
     }
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let after = metrics::scrape(api);
     let (status, stderr) = tandem.terminate();
 
-    assert_eq!(chosen, [486, 603], "4xx beats 5xx, 6xx beats all\n{stderr}");
+    assert_eq!(
+        chosen,
+        [486, 603, 603],
+        "4xx beats 5xx, 6xx beats all\n{stderr}"
+    );
     assert_eq!(total(&after, "tandem_calls"), 0.0, "{after}");
     assert_eq!(total(&after, "tandem_worker_sessions"), 0.0, "{after}");
     assert_eq!(status.code(), Some(0), "{stderr}");

@@ -212,6 +212,17 @@ impl Gateway {
                 } else {
                     Failure::local(status)
                 };
+                if code >= 600 && call.winner.is_none() {
+                    // A global failure (RFC 3261 §16.7 step 5): the other branches stop
+                    // ringing; their 487s settle the call, and the 6xx is what the caller gets.
+                    for (other, branch) in call.branches.iter().enumerate() {
+                        if other != index && branch.state == BranchState::Calling {
+                            if let Some(txn) = branch.txn {
+                                let _ = layer.cancel(now, txn);
+                            }
+                        }
+                    }
+                }
                 self.branch_failed(now, layer, id, index, failure)
             }
         }

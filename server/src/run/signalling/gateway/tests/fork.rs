@@ -229,3 +229,39 @@ fn a_fork_waits_for_every_lookup_and_calls_the_contacts_that_resolved() {
     assert!(summary(&h.sent()).contains(&(addr(CALLER), "486".to_owned())));
     assert_eq!(h.gateway.calls(), 0);
 }
+
+#[test]
+fn a_6xx_from_one_branch_cancels_the_others_and_reaches_the_caller() {
+    let mut h = Harness::new();
+    let (_, actions) = invite_fork(
+        &mut h,
+        true,
+        &["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"],
+    );
+    let (call, _) = spec_call(&actions);
+    let invites = fork_created(&mut h, call);
+    let (a, b) = (&invites[0].1, &invites[1].1);
+    respond_from(&mut h, CALLEE_B, b, StatusCode::RINGING, "b");
+    h.sent();
+    let decline = StatusCode::new(603).unwrap();
+    assert!(respond_from(&mut h, CALLEE, a, decline, "a").is_empty());
+    let mut sent = summary(&h.sent());
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (addr(CALLEE), "ACK".to_owned()),
+            (addr(CALLEE_B), "CANCEL".to_owned())
+        ],
+        "the ringing branch stops at once"
+    );
+    let actions = respond_from(&mut h, CALLEE_B, b, StatusCode::REQUEST_TERMINATED, "b");
+    assert_eq!(
+        actions,
+        [MediaAction::Remove {
+            session: SessionId(7)
+        }]
+    );
+    assert!(summary(&h.sent()).contains(&(addr(CALLER), "603".to_owned())));
+    assert_eq!(h.gateway.calls(), 0);
+}
