@@ -7,8 +7,9 @@
 //! hop list for DNS/TCP failover. A route's call is a fork of one branch.
 //!
 //! The first 2xx wins and is bridged; the others still pending are cancelled, and a 2xx
-//! that loses the race is ACKed and hung up at once. When every branch failed, the caller
-//! gets [`best_response`].
+//! that loses the race is ACKed and hung up at once. A 6xx (a global failure, such as 603
+//! Decline) cancels the branches still ringing. When every branch failed, the caller gets
+//! [`best_response`].
 
 use tandem_sip::dialog::Dialog;
 use tandem_sip::message::{Request, StatusCode, Uri};

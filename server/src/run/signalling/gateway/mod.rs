@@ -57,7 +57,7 @@
 //!    session is rebuilt for what it chose on the same ports (`Replace`). Then `SetRemote`
 //!    for the outbound leg, and the inbound INVITE is answered 200 with our SDP (the answer,
 //!    or for a late offer our offer, whose answer comes in the ACK). A branch's failure
-//!    waits for the others; all failed → the best of their statuses in
+//!    waits for the others (a 6xx cancels them at once, RFC 3261 §16.7 step 5); all failed → the best of their statuses in
 //!    (`fork::best_response`: a 6xx, else the lowest class; 408 for a timeout, 503 for a
 //!    transport error, a challenge or a 3xx we do not follow), and `Remove`.
 //! 4. BYE from either side → 200, BYE to the other side, `Remove`. CANCEL in → 487 in and
