@@ -5,9 +5,11 @@
 //! ```text
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
+//!     [--fixed-ms MS]
 //! ```
 //!
-//! `--quick` uses one voice instead of four; `--only` and `--codecs` run a subset; `--trace`
+//! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
+//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--only` and `--codecs` run a subset; `--trace`
 //! prints one line per popped frame (event, current and target delay, counters) for the first
 //! voice of one scenario and codec, and skips scoring. Needs `espeak-ng`, `sox`, `python3` with
 //! the PyPI packages `pesq` and `numpy`.
@@ -516,6 +518,7 @@ fn main() {
     let mut trace: Option<String> = None;
     let mut only: Option<String> = None;
     let mut codecs_only: Option<String> = None;
+    let mut fixed_ms = 60;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -524,9 +527,15 @@ fn main() {
             "--trace" => trace = args.next(),
             "--only" => only = args.next(),
             "--codecs" => codecs_only = args.next(),
+            "--fixed-ms" => {
+                fixed_ms = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--fixed-ms MS")
+            }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
@@ -558,7 +567,7 @@ fn main() {
                 let dir = out_dir.join(codec.name).join(scenario.name);
                 std::fs::create_dir_all(&dir).expect("output dir");
                 for (adaptive, mode) in [
-                    (false, PlayoutMode::Fixed { delay_ms: 60 }),
+                    (false, PlayoutMode::Fixed { delay_ms: fixed_ms }),
                     (true, PlayoutMode::Adaptive),
                 ] {
                     let traced = voice_index == 0

@@ -33,19 +33,27 @@
 //! utterance costs quality, so the buffer changes its delay rarely, by whole steps, and where
 //! possible in pauses.
 //!
-//! - **Target delay** ([`playout`]): the highest confirmed relative arrival delay of the last
-//!   4 s (isolated spikes are not chased), plus the decoding granularity (one frame, and the
-//!   concealment's 3.75 ms look-ahead where it is ours) and a 10 ms safety margin, bounded by
-//!   [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
+//! - **Target delay** ([`playout`]): the lower of the highest confirmed relative arrival delay
+//!   of the last 4 s (isolated spikes are not chased) and the 98th percentile of the last 400
+//!   packets (a delay only 2 % of packets have is given up), plus the decoding granularity (one
+//!   frame, and the concealment's 3.75 ms look-ahead where it is ours), a 5 ms safety margin
+//!   and, when the sender's clock runs slow, the drift of 3 s (the delay is raised again only
+//!   in pauses); bounded by [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
 //! - **Playout offset** `O = now + decoded-but-unplayed - next position`: the distance between
 //!   the receiver's clock and the stream position being played. A packet is in time when
 //!   `O >= its transit offset`; the target asks for `O = floor + target`. The reported
 //!   [`JitterStats::current_delay_ms`] is `O - floor`.
-//! - **Nothing to play** (the next packet in sequence has not arrived, nor any after it): the
-//!   buffer conceals one frame *without advancing* the stream position (NetEq's expand), so a
-//!   late packet that turns up is still played and the delay grows by what was concealed; up
-//!   to 40 ms above target. Beyond that the position runs on with the clock and the packet is
-//!   given up, as a fixed buffer would.
+//! - **Nothing to play** (the next packet in sequence has not arrived, nor any after it): in a
+//!   pause, the buffer conceals one frame *without advancing* the stream position (NetEq's
+//!   expand), so a late packet that turns up is still played and the delay grows by what was
+//!   concealed, up to 40 ms above target. Inside speech it waits only while the delay is below
+//!   target: otherwise the frame is concealed in place and the position runs on with the
+//!   clock, as in a fixed buffer, since a wait there shifts the rest of the utterance, which
+//!   costs more (in PESQ) than the concealed frame.
+//! - **A late packet's tail**: a packet that arrives after playout concealed its first frame,
+//!   but before it passed its last, still plays the rest, blended in from the concealment
+//!   (NetEq's merge). Where a fixed buffer loses the whole packet, this one loses a frame.
+//!   Only with our concealment (PCM codecs and G.722), which knows how to blend back.
 //! - **A hole** (a later packet is stored): the missing audio is concealed and given up when
 //!   the later packet is due (its position plus the target offset), or at once when the delay
 //!   is that far above target; with Opus, the frame just before the stored packet is first
@@ -57,7 +65,8 @@
 //!   talkspurt starts when it is due under the *current* target: silence is where the delay
 //!   adapts for free.
 //! - **Time-stretching** ([`stretch`]) moves the delay towards the target when it is more than
-//!   10 ms off, by removing or repeating quiet audio, up to 15 ms a packet, but only once
+//!   10 ms above or 2 ms below (below target, packets come late), by removing or repeating
+//!   quiet audio, up to 15 ms a packet, but only once
 //!   80 ms of quiet audio have played in a row: a pause between phrases or sentences, where a
 //!   change of timing is inaudible (and PESQ, which aligns each utterance on its own, does not
 //!   see it), never the short gap between two words or a stop consonant's closure. Voiced
@@ -131,7 +140,7 @@ const MAX_MISORDER: i64 = 100;
 const TIMESTAMP_JUMP_SLACK_MS: u32 = 1000;
 /// Stragglers from the previous SSRC are dropped for this long after a switch.
 const STALE_SSRC_US: i64 = 1_000_000;
-/// Time-stretching of quiet audio starts when the delay is this far off target.
+/// Quiet audio is stretched to speed playout up when the delay is this far above target.
 const STRETCH_QUIET_MS: u32 = 10;
 /// Quiet audio is stretched only once this much of it has played in a row: a pause between
 /// phrases or sentences, not the closure of a stop consonant or a gap between two words.
@@ -140,11 +149,21 @@ const SILENCE_MS: u32 = 80;
 const ACCELERATE_VOICED_MS: u32 = 80;
 /// Voiced speech is slowed down only when the delay is this far below target.
 const DECELERATE_VOICED_MS: u32 = 60;
+/// Quiet audio is stretched to slow playout down as soon as the delay is this far below
+/// target: a delay under target makes packets late, and in a pause the fix is free.
+const STRETCH_QUIET_BELOW_MS: u32 = 10;
 /// Added to the target beyond the estimated delay spread.
-const SAFETY_MS: u32 = 10;
-/// With nothing left to play, playout waits for a late packet until the delay is this far
-/// above target, then gives the packet up.
+const SAFETY_MS: u32 = 5;
+/// Under a slow sender clock, the target also covers the drift of this long (a talkspurt),
+/// up to [`DRIFT_HEADROOM_MAX_MS`].
+const DRIFT_HEADROOM_S: f32 = 3.0;
+const DRIFT_HEADROOM_MAX_MS: u32 = 20;
+/// With nothing left to play in a pause, playout waits for a late packet until the delay is
+/// this far above target, then gives the packet up.
 const HOLD_ALLOWANCE_MS: u32 = 40;
+/// The same inside speech, where a wait is a change of timing that PESQ (and a listener)
+/// notices more than a concealed frame: playout waits only while below target.
+const HOLD_IN_SPEECH_MS: u32 = 0;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
 
@@ -267,6 +286,8 @@ pub struct JitterStats {
     pub packets_played: u64,
     /// Packets that arrived after playout passed them.
     pub packets_late: u64,
+    /// Late packets whose head was concealed but whose tail was still played in time.
+    pub late_tails_played: u64,
     /// Packets already stored or played.
     pub packets_duplicate: u64,
     /// Packets that arrived after one with a higher sequence number.
@@ -764,7 +785,11 @@ impl JitterBuffer {
             });
         }
         self.estimator.observe(arrival, pos, ext_seq, duration);
-        if kind == PacketKind::Audio && self.next_pos.is_some_and(|next| pos < next) {
+        if kind == PacketKind::Audio
+            && self.next_pos.is_some_and(|next| {
+                pos + duration as i64 <= next || (pos < next && !self.plays_tails())
+            })
+        {
             return Err(PushError::Late {
                 sequence_number: seq,
             });
@@ -883,14 +908,30 @@ impl JitterBuffer {
         Ok(event)
     }
 
+    /// True once [`SILENCE_MS`] of quiet audio played in a row: a pause between phrases.
+    fn in_pause(&self) -> bool {
+        self.quiet_run as i64 >= ms_to_samples(SILENCE_MS, self.rate)
+    }
+
     fn refresh_target(&mut self) {
         if let PlayoutMode::Adaptive = self.config.mode {
             if let Some(q) = self.estimator.target_ms() {
                 let margin = self.samples_to_ms((self.frame + self.reserve) as i64) + 1 + SAFETY_MS;
+                // A sender whose clock runs slow makes every packet later than the last, and
+                // the delay is only raised again in a pause: keep the drift of one talkspurt
+                // in hand.
+                let drift = (self.estimator.drift_ms_per_s() * DRIFT_HEADROOM_S) as u32;
+                let margin = margin + drift.min(DRIFT_HEADROOM_MAX_MS);
                 self.target_ms =
                     (q + margin).clamp(self.config.min_delay_ms, self.config.max_delay_ms);
             }
         }
+    }
+
+    /// True when a late packet whose head playout already concealed still plays its tail
+    /// (adaptive mode, with our concealment to blend from; a fixed buffer drops late packets).
+    fn plays_tails(&self) -> bool {
+        self.config.mode == PlayoutMode::Adaptive && self.plc.is_some()
     }
 
     /// `O`: the receiver clock minus the stream position being played.
@@ -1006,6 +1047,13 @@ impl JitterBuffer {
             self.fill(None);
             return;
         };
+        if p.kind == PacketKind::Audio && p.pos < next && p.end() > next && self.plays_tails() {
+            // Late, but only its head was concealed: its tail still plays in time.
+            self.stats.packets_lost += self.missing_before(p.seq);
+            self.stats.late_tails_played += 1;
+            self.decode_from(p, (next - p.pos) as usize);
+            return;
+        }
         if p.kind == PacketKind::Audio && p.pos < next {
             // Playout moved past it while it waited (a skip forward).
             self.stats.packets_lost += self.missing_before(p.seq);
@@ -1055,7 +1103,13 @@ impl JitterBuffer {
 
     /// Decodes `p` and time-stretches if the delay is off target.
     fn decode(&mut self, p: PacketInfo) {
-        if !self.decode_packet(p) {
+        self.decode_from(p, 0);
+    }
+
+    /// Decodes `p`, plays it from its `skip`-th sample on, and time-stretches if the delay is
+    /// off target.
+    fn decode_from(&mut self, p: PacketInfo, skip: usize) {
+        if !self.decode_packet(p, skip) {
             return;
         }
         match self.config.mode {
@@ -1064,9 +1118,10 @@ impl JitterBuffer {
         }
     }
 
-    /// Decodes `p` into the sync buffer; false if the decoder refused it (it then counts as
+    /// Decodes `p` into the sync buffer, all but its first `skip` samples (which playout
+    /// passed while the packet was late); false if the decoder refused it (it then counts as
     /// lost and is concealed).
-    fn decode_packet(&mut self, p: PacketInfo) -> bool {
+    fn decode_packet(&mut self, p: PacketInfo, skip: usize) -> bool {
         let codec_cut_off = self.codec_erased >= self.max_codec_conceal();
         let fade = self.frame / 2;
         let payload = self.packets.payload(p.seq);
@@ -1079,6 +1134,10 @@ impl JitterBuffer {
                 return false;
             }
         };
+        let full = n;
+        let skip = skip.min(n);
+        spare.copy_within(skip..n, 0);
+        let n = n - skip;
         let decoded = &mut spare[..n];
         if let Some(plc) = &mut self.plc {
             if plc.is_concealing() {
@@ -1097,7 +1156,7 @@ impl JitterBuffer {
         self.note_quiet(n);
         self.packets.remove(p.seq);
         self.decide_through(p.seq, true);
-        self.next_pos = Some(p.pos + n as i64);
+        self.next_pos = Some(p.pos + full as i64);
         self.comfort_noise_active = false;
         self.codec_erased = 0;
         self.need_splice = false;
@@ -1132,8 +1191,9 @@ impl JitterBuffer {
     /// up, the delay stays) or holds (a late packet may still play; the delay grows):
     /// - adaptive, a later packet stored: advance, unless the delay is more than a frame below
     ///   target (holding then moves towards the target anyway);
-    /// - adaptive, nothing stored: hold until the delay is [`HOLD_ALLOWANCE_MS`] above target,
-    ///   then advance;
+    /// - adaptive, nothing stored: hold until the delay is [`HOLD_ALLOWANCE_MS`] above target
+    ///   in a pause, [`HOLD_IN_SPEECH_MS`] in speech, then advance (a late packet may still
+    ///   play its tail);
     /// - fixed: advance, unless running early (holding slips the schedule back).
     fn fill(&mut self, next: Option<PacketInfo>) {
         let n = self.frame;
@@ -1176,7 +1236,12 @@ impl JitterBuffer {
         let advance = match (self.config.mode, next) {
             (PlayoutMode::Adaptive, Some(_)) => offset >= target - frame,
             (PlayoutMode::Adaptive, None) => {
-                offset >= target + ms_to_samples(HOLD_ALLOWANCE_MS, self.rate)
+                let allowance = if self.in_pause() {
+                    HOLD_ALLOWANCE_MS
+                } else {
+                    HOLD_IN_SPEECH_MS
+                };
+                offset >= target + ms_to_samples(allowance, self.rate)
                     || self
                         .current_delay()
                         .is_some_and(|d| d > ms_to_samples(self.config.max_delay_ms, self.rate))
@@ -1212,7 +1277,8 @@ impl JitterBuffer {
     }
 
     /// Adaptive mode, after a decode: removes or repeats audio when the delay is off target.
-    /// Pauses are stretched as soon as the delay is [`STRETCH_QUIET_MS`] off; voiced speech only
+    /// Pauses are stretched as soon as the delay is [`STRETCH_QUIET_MS`] above or
+    /// [`STRETCH_QUIET_BELOW_MS`] below; voiced speech only
     /// when it is [`ACCELERATE_VOICED_MS`] above or [`DECELERATE_VOICED_MS`] below, since every
     /// change of timing inside a word is a (small) distortion.
     fn stretch_towards_target(&mut self) {
@@ -1221,7 +1287,7 @@ impl JitterBuffer {
         };
         let error = offset - target;
         let quiet = ms_to_samples(STRETCH_QUIET_MS, self.rate);
-        let in_silence = self.quiet_run as i64 >= ms_to_samples(SILENCE_MS, self.rate);
+        let in_silence = self.in_pause();
         if error > quiet {
             let allow = if error > ms_to_samples(ACCELERATE_VOICED_MS, self.rate) {
                 Allow::Any
@@ -1237,7 +1303,7 @@ impl JitterBuffer {
                     self.next_pos,
                     self.packets.first_from(self.last_seq.map(|s| s + 1)),
                 ) {
-                    if p.pos == next && p.kind == PacketKind::Audio && !self.decode_packet(p) {
+                    if p.pos == next && p.kind == PacketKind::Audio && !self.decode_packet(p, 0) {
                         return;
                     }
                 }
@@ -1252,7 +1318,7 @@ impl JitterBuffer {
                 self.stats.accelerate_ops += 1;
                 self.stats.samples_removed += removed as u64;
             }
-        } else if error < -quiet {
+        } else if error < -ms_to_samples(STRETCH_QUIET_BELOW_MS, self.rate) {
             let allow = if error < -ms_to_samples(DECELERATE_VOICED_MS, self.rate) {
                 Allow::Any
             } else if in_silence {
@@ -1262,9 +1328,9 @@ impl JitterBuffer {
             };
             let spare = self.stretch.pitch_max();
             let (signal, end, cursor) = self.sync.signal_mut(spare);
-            let inserted =
-                self.stretch
-                    .decelerate(signal, end, cursor, allow, (-error - quiet / 2) as usize);
+            let inserted = self
+                .stretch
+                .decelerate(signal, end, cursor, allow, (-error) as usize);
             if inserted > 0 {
                 self.sync
                     .stretched(end + inserted, PlayoutEvent::Decelerated);
