@@ -34,8 +34,10 @@ ENGINE_CPU="${ENGINE_CPU:-0}"
 LOADGEN_CPU="${LOADGEN_CPU:-1}"
 # Longest a whole loadgen run may take (40 steps of 130 s is the loadgen's own bound).
 RUN_TIMEOUT="${RUN_TIMEOUT:-1800}"
-NG_RTPENGINE=127.0.0.1:22230
-NG_TANDEM=127.0.0.1:22231
+# Ports below engine_bench's RTP range (20000-31999) and the server tests' (35000-40999), so
+# both benchmarks and the test suite can share a machine.
+NG_RTPENGINE=127.0.0.1:12230
+NG_TANDEM=127.0.0.1:12231
 
 if [[ ! -x "$LOADGEN" ]]; then
     cargo build --release -p tandem-benches --bin loadgen
@@ -77,7 +79,7 @@ for engine in $ENGINES; do
         command -v rtpengine >/dev/null || { echo "rtpengine: not installed (scripts/deps.sh bench)"; continue; }
         # --num-threads=1: one media thread, the like-for-like of `tandem run --workers 1`.
         "${engine_prefix[@]}" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
-            --listen-ng="$NG_RTPENGINE" --port-min=30000 --port-max=39999 --foreground \
+            --listen-ng="$NG_RTPENGINE" --port-min=50000 --port-max=59999 --foreground \
             --log-stderr --log-level=3 --num-threads=1 > "$WORK/rtpengine.log" 2>&1 &
         WRAPPER_PID=$!
         ng="$NG_RTPENGINE"
@@ -95,7 +97,7 @@ for engine in $ENGINES; do
             printf '[opus]\nchannels = 2\ncomplexity = 10\nbitrate = 32000\napplication = "audio"\nfec = false\n' > "$config"
         fi
         "${engine_prefix[@]}" "$TANDEM" run --config "$config" --workers 1 --ng "$NG_TANDEM" \
-            --rtp-ports 40000-49999 --sip 127.0.0.1:25060 --api 127.0.0.1:28088 \
+            --rtp-ports 41000-49999 --sip 127.0.0.1:15060 --api 127.0.0.1:18088 \
             "${io_flag[@]}" > "$WORK/$engine.log" 2>&1 &
         WRAPPER_PID=$!
         ng="$NG_TANDEM"

@@ -318,6 +318,7 @@ impl Runtime {
                 .name(format!("tandem-media-{index}"))
                 .spawn(move || {
                     let pinned = pin && pin_current_thread(index);
+                    crate::worker::fpu::flush_subnormals_to_zero();
                     let io = match backend(index) {
                         Ok(io) => io,
                         Err(error) => {

@@ -411,6 +411,17 @@ fn stats_delta(before: &[StatsSnapshot], after: &[StatsSnapshot]) -> StatsSnapsh
 /// both directions through `tandem-codecs`' `Transcoder`, which runs the path its planner
 /// picks for the pair — the same codec calls the engine's transcoding session makes.
 fn transcode_ceiling() -> f64 {
+    // In the worker's floating-point mode, as the engine runs the same calls; on a thread of
+    // its own so that the mode stays there.
+    std::thread::spawn(|| {
+        tandem_core::worker::fpu::flush_subnormals_to_zero();
+        transcode_ceiling_here()
+    })
+    .join()
+    .unwrap_or(0.0)
+}
+
+fn transcode_ceiling_here() -> f64 {
     let opus = Format::opus(16000);
     let config = |from, to| TranscoderConfig {
         from,

@@ -181,19 +181,23 @@ impl Meter {
     }
 }
 
-/// Runs `work` on a thread pinned to `cpu` (here if `None`), returning what it returns.
+/// Runs `work` on a thread of its own, pinned to `cpu` if given, in the media worker's
+/// floating-point mode (subnormals flushed to zero, `tandem_core::worker::fpu`), returning
+/// what it returns.
 fn on_cpu<T: Send>(
     cpu: Option<usize>,
     work: impl FnOnce() -> Result<T, String> + Send,
 ) -> Result<T, String> {
-    let Some(cpu) = cpu else { return work() };
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut set = CpuSet::new();
-            set.set(cpu)
-                .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
-            sched_setaffinity(Pid::from_raw(0), &set)
-                .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
+            if let Some(cpu) = cpu {
+                let mut set = CpuSet::new();
+                set.set(cpu)
+                    .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
+                sched_setaffinity(Pid::from_raw(0), &set)
+                    .map_err(|e| format!("--floor-cpu {cpu}: {e}"))?;
+            }
+            tandem_core::worker::fpu::flush_subnormals_to_zero();
             work()
         })
         .join()

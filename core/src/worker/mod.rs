@@ -29,6 +29,7 @@
 //!   time (manual-tick mode), deterministically. Packets are stamped with the tick's time, so
 //!   interarrival jitter is measured at the tick's 10 ms resolution.
 
+pub mod fpu;
 pub mod placement;
 pub mod stats;
 pub mod tick;
