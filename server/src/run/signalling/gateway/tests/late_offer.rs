@@ -33,14 +33,7 @@ fn late_offer_answered(h: &mut Harness) -> Response {
     let out = String::from_utf8(invites[0].1.body.clone()).unwrap();
     assert!(out.contains("opus/48000/2"), "the route's codecs: {out}");
     let actions = respond_from(h, CALLEE, &invites[0].1, StatusCode::OK, "a");
-    assert_eq!(
-        actions,
-        [MediaAction::SetRemote {
-            session: SessionId(7),
-            leg: LegId(1),
-            remote: addr(CALLEE_MEDIA)
-        }]
-    );
+    assert_eq!(actions, remote_set(7, 1, CALLEE_MEDIA));
     let sent = h.sent();
     let ok = sent
         .iter()
@@ -107,20 +100,10 @@ fn a_late_offer_ack_without_an_answer_hangs_up_both_sides() {
     let mut h = Harness::new();
     let ok = late_offer_answered(&mut h);
     let actions = ack_in(&mut h, &caller_ack(&ok, ""));
+    assert_eq!(actions, removed(7));
     assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
-    let mut sent = summary(&h.sent());
-    sent.sort();
-    assert_eq!(
-        sent,
-        [
-            (addr(CALLER), "BYE".to_owned()),
-            (addr(CALLEE), "BYE".to_owned())
-        ]
+        sorted_summary(&mut h),
+        [sent_to(CALLER, "BYE"), sent_to(CALLEE, "BYE")]
     );
     assert_eq!(h.gateway.calls(), 0);
 }
@@ -132,14 +115,7 @@ fn a_late_offer_answered_with_the_codec_the_session_guessed_only_learns_the_call
     let answer = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                   m=audio 6100 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
     let actions = ack_in(&mut h, &caller_ack(&ok, answer));
-    assert_eq!(
-        actions,
-        [MediaAction::SetRemote {
-            session: SessionId(7),
-            leg: LegId(0),
-            remote: addr("127.0.0.1:6100")
-        }]
-    );
+    assert_eq!(actions, remote_set(7, 0, "127.0.0.1:6100"));
     assert!(h.sent().is_empty());
     assert_eq!(h.gateway.calls(), 1);
 }

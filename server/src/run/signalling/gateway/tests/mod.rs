@@ -102,21 +102,38 @@ impl Harness {
 
     /// The INVITE arrives and is routed to the opus route; returns its transaction.
     fn invite(&mut self) -> (TransactionId, Vec<MediaAction>) {
-        let events = self.receive(CALLER, &caller_invite("z9hG4bK-in1"));
-        let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
-            panic!("a new INVITE");
-        };
-        let route = &self.config.routes[0];
-        let targets = [route.target.clone()];
-        let target = GatewayTarget {
-            targets: &targets,
-            codecs: self.config.codecs_of_route(route),
-        };
+        let targets = [self.config.routes[0].target.clone()];
+        self.invite_routed_to(&caller_invite("z9hG4bK-in1"), &targets)
+    }
+
+    /// The INVITE `bytes` arrive from the caller and go to `targets` with the first
+    /// route's codecs; returns its transaction and the gateway's actions.
+    fn invite_routed_to(
+        &mut self,
+        bytes: &[u8],
+        targets: &[String],
+    ) -> (TransactionId, Vec<MediaAction>) {
+        let (id, request) = self.new_request(bytes, "a new INVITE");
+        let codecs = self.config.codecs_of_route(&self.config.routes[0]).to_vec();
         let prefs = self.config.codecs.preferences.clone();
+        let target = GatewayTarget {
+            targets,
+            codecs: &codecs,
+        };
         let actions =
             self.gateway
                 .handle_invite(self.now, &mut self.layer, id, &request, &target, &prefs);
         (id, actions)
+    }
+
+    /// The caller's request `bytes` arrive and open a server transaction (`what` names
+    /// the request for the panic if they do not); returns it and the request.
+    fn new_request(&mut self, bytes: &[u8], what: &str) -> (TransactionId, Request) {
+        let events = self.receive(CALLER, bytes);
+        let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
+            panic!("{what}");
+        };
+        (id, request)
     }
 
     /// The session is created with inbound port 36000 and outbound port 36002; returns
@@ -128,16 +145,7 @@ impl Harness {
     /// Session `session` is created with inbound port `port` and outbound port
     /// `port + 2`; returns the request that goes out to the callee.
     fn session_created(&mut self, call: GatewayCallId, session: u64, port: u16) -> Request {
-        let ports = |leg: u32, rtp: u16| LegPorts {
-            leg: LegId(leg),
-            rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
-            rtcp_port: rtp + 1,
-        };
-        let handle = SessionHandle {
-            id: SessionId(session),
-            worker: 0,
-            legs: vec![ports(0, port), ports(1, port + 2)],
-        };
+        let handle = session_handle(session, [port, port + 2]);
         let actions =
             self.gateway
                 .handle_media_created(self.now, &mut self.layer, call, Ok(handle));
@@ -165,14 +173,21 @@ impl Harness {
         if status.as_u16() != 100 && r.headers.to().unwrap().tag().is_none() {
             r.set_to_tag("callee1").unwrap();
         }
-        if status.is_success() {
-            r.headers
-                .push(HeaderName::Contact, format!("<sip:{CALLEE}>"));
-            r = r.with_body(&ContentType::sdp(), sdp);
+        self.response_in(CALLEE, r, sdp)
+    }
+
+    /// `response` (with our Contact and `sdp` if it is a 2xx) reaches the gateway from
+    /// `from`; returns the gateway's actions.
+    fn response_in(&mut self, from: &str, mut response: Response, sdp: &str) -> Vec<MediaAction> {
+        if response.status.is_success() {
+            response
+                .headers
+                .push(HeaderName::Contact, format!("<sip:{from}>"));
+            response = response.with_body(&ContentType::sdp(), sdp);
         }
-        let bytes = Message::from(r).to_bytes();
+        let bytes = Message::from(response).to_bytes();
         let mut actions = Vec::new();
-        for event in self.receive(CALLEE, &bytes) {
+        for event in self.receive(from, &bytes) {
             if let Event::Response { id, response } = event {
                 assert!(self.gateway.owns_transaction(id));
                 actions.extend(self.gateway.handle_response(
@@ -185,6 +200,37 @@ impl Harness {
         }
         actions
     }
+}
+
+/// Session `id` as the runtime reports it created: the caller's leg (0) at RTP port
+/// `ports[0]`, the callee's (1) at `ports[1]`, each with RTCP one above.
+fn session_handle(id: u64, ports: [u16; 2]) -> SessionHandle {
+    let leg = |leg: u32, rtp: u16| LegPorts {
+        leg: LegId(leg),
+        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
+        rtcp_port: rtp + 1,
+    };
+    SessionHandle {
+        id: SessionId(id),
+        worker: 0,
+        legs: vec![leg(0, ports[0]), leg(1, ports[1])],
+    }
+}
+
+/// What a call that ends asks of the runtime: remove session `id`.
+fn removed(id: u64) -> [MediaAction; 1] {
+    [MediaAction::Remove {
+        session: SessionId(id),
+    }]
+}
+
+/// What an answer asks of the runtime: send `leg` of session `id` to `remote`.
+fn remote_set(id: u64, leg: u32, remote: &str) -> [MediaAction; 1] {
+    [MediaAction::SetRemote {
+        session: SessionId(id),
+        leg: LegId(leg),
+        remote: addr(remote),
+    }]
 }
 
 fn spec_call(actions: &[MediaAction]) -> (GatewayCallId, &SessionSpec) {
@@ -227,14 +273,7 @@ fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
     assert_eq!(response_of(&ringing[0]).status, StatusCode::RINGING);
 
     let actions = h.callee_answers(&invite, StatusCode::OK);
-    assert_eq!(
-        actions,
-        [MediaAction::SetRemote {
-            session: SessionId(7),
-            leg: LegId(1),
-            remote: "127.0.0.1:6000".parse().unwrap()
-        }]
-    );
+    assert_eq!(actions, remote_set(7, 1, "127.0.0.1:6000"));
     let sent = h.sent();
     assert_eq!(sent.len(), 2, "ACK out and 200 in");
     let ack = Request::parse(&sent[0].bytes).unwrap();
@@ -257,20 +296,12 @@ fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
          Max-Forwards: 70\r\nFrom: sipp <sip:sipp@{CALLER}>;tag=caller1\r\nTo: {to}\r\n\
          Call-ID: in-1@127.0.0.1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
     );
-    let events = h.receive(CALLER, bye.as_bytes());
-    let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
-        panic!("a BYE");
-    };
+    let (id, request) = h.new_request(bye.as_bytes(), "a BYE");
     assert!(h.gateway.owns_request(&request));
     let actions = h
         .gateway
         .handle_in_dialog(h.now, &mut h.layer, Some(id), &request);
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
+    assert_eq!(actions, removed(7));
     let sent = h.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(response_of(&sent[0]).status, StatusCode::OK);
@@ -316,10 +347,7 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     };
     let reinvite = |h: &mut Harness, cseq: u32, sdp: &str| {
         let bytes = caller_reinvite(&ok, cseq, sdp);
-        let events = h.receive(CALLER, bytes.as_bytes());
-        let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
-            panic!("a re-INVITE");
-        };
+        let (id, request) = h.new_request(bytes.as_bytes(), "a re-INVITE");
         assert!(h.gateway.owns_request(&request));
         let actions = h
             .gateway
@@ -397,16 +425,7 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     let (pending, actions) = reinvite(&mut h, 5, &offer("sendrecv", 6200, "8 101"));
     assert_eq!(pending.status, StatusCode::REQUEST_PENDING);
     assert!(actions.is_empty());
-    let ports = |leg: u32, rtp: u16| LegPorts {
-        leg: LegId(leg),
-        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
-        rtcp_port: rtp + 1,
-    };
-    let handle = SessionHandle {
-        id: SessionId(7),
-        worker: 0,
-        legs: vec![ports(0, 36000), ports(1, 36002)],
-    };
+    let handle = session_handle(7, [36000, 36002]);
     assert!(
         h.gateway
             .handle_media_created(h.now, &mut h.layer, call, Ok(handle))
@@ -438,12 +457,7 @@ fn a_busy_callee_makes_a_busy_caller_and_frees_the_session() {
     let (call, _) = spec_call(&actions);
     let invite = h.media_created(call);
     let actions = h.callee_answers(&invite, StatusCode::BUSY_HERE);
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
+    assert_eq!(actions, removed(7));
     let sent = h.sent();
     // The layer ACKs the 486 itself; the caller gets 486.
     assert!(sent.iter().any(|t| t.destination == CALLER.parse().unwrap()
@@ -472,12 +486,7 @@ fn a_silent_callee_times_out_as_408() {
             }
         }
     }
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
+    assert_eq!(actions, removed(7));
     let to_caller: Vec<u16> = h
         .sent()
         .iter()
@@ -510,12 +519,7 @@ fn a_cancel_before_the_session_exists_removes_it_when_it_comes() {
     let actions = h
         .gateway
         .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(8)
-        }]
-    );
+    assert_eq!(actions, removed(8));
     assert!(h.sent().is_empty(), "no INVITE goes out");
     assert_eq!(h.gateway.calls(), 0);
 }
@@ -543,12 +547,7 @@ fn a_cancel_while_ringing_cancels_the_callee() {
         .expect("a CANCEL to the callee");
     assert_eq!(cancel.method, Method::Cancel);
     let actions = h.callee_answers(&invite, StatusCode::REQUEST_TERMINATED);
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
+    assert_eq!(actions, removed(7));
     assert_eq!(h.gateway.calls(), 0);
 }
 
@@ -596,27 +595,11 @@ fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_po
     assert_eq!(Request::parse(&sent[0].bytes).unwrap().method, Method::Ack);
 
     // The runtime rebuilt it on the same ports: the caller is answered, no re-INVITE.
-    let ports = |leg: u32, rtp: u16| LegPorts {
-        leg: LegId(leg),
-        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
-        rtcp_port: rtp + 1,
-    };
-    let handle = SessionHandle {
-        id: SessionId(7),
-        worker: 0,
-        legs: vec![ports(0, 36000), ports(1, 36002)],
-    };
+    let handle = session_handle(7, [36000, 36002]);
     let actions = h
         .gateway
         .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
-    assert_eq!(
-        actions,
-        [MediaAction::SetRemote {
-            session: SessionId(7),
-            leg: LegId(1),
-            remote: "127.0.0.1:6000".parse().unwrap()
-        }]
-    );
+    assert_eq!(actions, remote_set(7, 1, "127.0.0.1:6000"));
     let sent = h.sent();
     assert_eq!(sent.len(), 1, "only the 200 to the caller");
     assert_eq!(sent[0].destination, CALLER.parse().unwrap());
@@ -678,12 +661,7 @@ fn a_caller_that_never_acks_is_hung_up_after_64_t1() {
         h.now = at;
         actions.extend(h.gateway.handle_timeout(h.now, &mut h.layer));
     }
-    assert_eq!(
-        actions,
-        [MediaAction::Remove {
-            session: SessionId(7)
-        }]
-    );
+    assert_eq!(actions, removed(7));
     let byes = h
         .sent()
         .iter()
@@ -696,19 +674,8 @@ fn a_caller_that_never_acks_is_hung_up_after_64_t1() {
 
 /// A new INVITE routed to `target` (a URI text); returns the gateway's actions.
 fn invite_to(h: &mut Harness, branch: &str, target: &str) -> Vec<MediaAction> {
-    let events = h.receive(CALLER, &caller_invite(branch));
-    let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
-        panic!("a new INVITE");
-    };
-    let codecs = h.config.codecs_of_route(&h.config.routes[0]).to_vec();
-    let prefs = h.config.codecs.preferences.clone();
-    let targets = [target.to_owned()];
-    let target = GatewayTarget {
-        targets: &targets,
-        codecs: &codecs,
-    };
-    h.gateway
-        .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs)
+    h.invite_routed_to(&caller_invite(branch), &[target.to_owned()])
+        .1
 }
 
 #[test]
@@ -764,16 +731,7 @@ fn a_hop_that_fails_at_the_transport_gives_way_to_the_next() {
         .gateway
         .handle_located(h.now, &mut h.layer, lookup, Ok(vec![first, second]));
     assert_eq!(spec_call(&actions).0, call);
-    let ports = |leg: u32, rtp: u16| LegPorts {
-        leg: LegId(leg),
-        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
-        rtcp_port: rtp + 1,
-    };
-    let handle = SessionHandle {
-        id: SessionId(9),
-        worker: 0,
-        legs: vec![ports(0, 36000), ports(1, 36002)],
-    };
+    let handle = session_handle(9, [36000, 36002]);
     assert!(
         h.gateway
             .handle_media_created(h.now, &mut h.layer, call, Ok(handle))
@@ -880,36 +838,32 @@ fn invite_fork(
         let head = text.split("Content-Type").next().unwrap();
         bytes = format!("{head}Content-Length: 0\r\n\r\n").into_bytes();
     }
-    let events = h.receive(CALLER, &bytes);
-    let Some(Event::NewRequest { id, request, .. }) = events.into_iter().next() else {
-        panic!("a new INVITE");
-    };
-    let codecs = h.config.codecs_of_route(&h.config.routes[0]).to_vec();
-    let prefs = h.config.codecs.preferences.clone();
     let targets: Vec<String> = targets.iter().map(|t| (*t).to_owned()).collect();
-    let target = GatewayTarget {
-        targets: &targets,
-        codecs: &codecs,
-    };
-    let actions = h
-        .gateway
-        .handle_invite(h.now, &mut h.layer, id, &request, &target, &prefs);
-    (id, actions)
+    h.invite_routed_to(&bytes, &targets)
+}
+
+/// The two contacts of a forked callee: [`CALLEE`] and [`CALLEE_B`].
+const BOTH_CONTACTS: [&str; 2] = ["sip:alice@127.0.0.1:5080", "sip:alice@127.0.0.1:5081"];
+
+/// A call with sipp's offer forked to `targets`, its session 7 created; returns the
+/// caller's server transaction and the INVITEs that went out, each with where it went.
+fn forked_to(h: &mut Harness, targets: &[&str]) -> (TransactionId, Vec<(SocketAddr, Request)>) {
+    let (server, actions) = invite_fork(h, true, targets);
+    let (call, _) = spec_call(&actions);
+    (server, fork_created(h, call))
+}
+
+/// Both branches `a` and `b` ring; what that sent is taken off the wire unread.
+fn ring_both_branches(h: &mut Harness, a: &Request, b: &Request) {
+    respond_from(h, CALLEE, a, StatusCode::RINGING, "a");
+    respond_from(h, CALLEE_B, b, StatusCode::RINGING, "b");
+    h.sent();
 }
 
 /// Session 7 is created (caller's leg at 36000, callee's at 36002); returns the INVITEs
 /// that go out, each with where it went.
 fn fork_created(h: &mut Harness, call: GatewayCallId) -> Vec<(SocketAddr, Request)> {
-    let ports = |leg: u32, rtp: u16| LegPorts {
-        leg: LegId(leg),
-        rtp: SocketAddr::from(([127, 0, 0, 1], rtp)),
-        rtcp_port: rtp + 1,
-    };
-    let handle = SessionHandle {
-        id: SessionId(7),
-        worker: 0,
-        legs: vec![ports(0, 36000), ports(1, 36002)],
-    };
+    let handle = session_handle(7, [36000, 36002]);
     let actions = h
         .gateway
         .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
@@ -933,22 +887,7 @@ fn respond_from(
     if status.as_u16() != 100 {
         r.set_to_tag(tag).unwrap();
     }
-    if status.is_success() {
-        r.headers.push(HeaderName::Contact, format!("<sip:{from}>"));
-        r = r.with_body(&ContentType::sdp(), OPUS_ANSWER);
-    }
-    let bytes = Message::from(r).to_bytes();
-    let mut actions = Vec::new();
-    for event in h.receive(from, &bytes) {
-        if let Event::Response { id, response } = event {
-            assert!(h.gateway.owns_transaction(id));
-            actions.extend(
-                h.gateway
-                    .handle_response(h.now, &mut h.layer, id, &response),
-            );
-        }
-    }
-    actions
+    h.response_in(from, r, OPUS_ANSWER)
 }
 
 /// What was sent: (destination, method or status) for each transmit.
@@ -962,6 +901,19 @@ fn summary(sent: &[Transmit]) -> Vec<(SocketAddr, String)> {
             (t.destination, what)
         })
         .collect()
+}
+
+/// What went out since the last look, as [`summary`] lists it, sorted: branches are
+/// answered in any order.
+fn sorted_summary(h: &mut Harness) -> Vec<(SocketAddr, String)> {
+    let mut sent = summary(&h.sent());
+    sent.sort();
+    sent
+}
+
+/// One line of a [`summary`]: `what` (a method or status) went to `to`.
+fn sent_to(to: &str, what: &str) -> (SocketAddr, String) {
+    (addr(to), what.to_owned())
 }
 
 fn addr(text: &str) -> SocketAddr {
