@@ -19,26 +19,14 @@
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::capture::{Capture, tshark_available};
-use support::{Ports, Sipp, Tandem, metrics, sipp_available};
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tandem-fork-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::capture::{Bridged, Capture, bridged, count};
+use support::metrics::{self, total};
+use support::{
+    Ports, Sipp, Tandem, assert_shutdown_clean, assert_sipp_and_tshark, scenario, scratch,
+    sipp_available,
+};
 
 /// Tandem on `ports` with `alice` (password `secret`, PCMU only) as an endpoint.
 fn start_with_alice(ports: &Ports, dir: &std::path::Path) -> Tandem {
@@ -76,41 +64,22 @@ fn register_alice(tandem: &Tandem, server: &str, port: u16, media: u16) {
     );
 }
 
-/// The sum of every sample of `name` (any labels) in an exposition.
-fn total(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter(|l| l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The shutdown line must report nothing left.
 fn assert_no_leaks(stderr: &str) {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("signalling stopped"))
-        .unwrap_or_else(|| panic!("no shutdown line:\n{stderr}"));
-    for zero in [
-        "calls_live=0",
-        "dialogs_live=0",
-        "sessions_live=0",
-        "gateway_calls_live=0",
-    ] {
-        assert!(line.contains(zero), "{zero} expected: {line}");
-    }
+    assert_shutdown_clean(
+        stderr,
+        &[
+            "calls_live=0",
+            "dialogs_live=0",
+            "sessions_live=0",
+            "gateway_calls_live=0",
+        ],
+    );
 }
 
 #[test]
 fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(6);
     let ringing_sip = ports.peer_sip;
     let answering_sip = Ports::for_test(9).peer_sip;
@@ -119,7 +88,7 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
     let answering_media = ports.peer_media + 4;
     let caller_media = ports.peer_media + 8;
     let caller_sip = ports.peer_media + 16;
-    let dir = scratch("answered");
+    let dir = scratch("fork-answered");
     let tandem = start_with_alice(&ports, &dir);
     let server = ports.sip_addr().to_string();
     register_alice(&tandem, &server, ringing_sip, ringing_media);
@@ -187,13 +156,12 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
         "the ringing contact must be cancelled: {}\n{stderr}",
         ringing.output
     );
-    let count = |pred: &dyn Fn(&support::capture::RtpPacket) -> bool| {
-        packets.iter().filter(|p| pred(p)).count()
-    };
-    let caller_sent = count(&|p| p.src == caller_media && p.payload_type == 8);
-    let answering_got = count(&|p| p.dst == answering_media && p.payload_type == 0);
-    let answering_echoed = count(&|p| p.src == answering_media && p.payload_type == 0);
-    let caller_got = count(&|p| p.dst == caller_media && p.payload_type == 8);
+    let Bridged {
+        caller_sent,
+        callee_got: answering_got,
+        callee_echoed: answering_echoed,
+        caller_got,
+    } = bridged(&packets, (caller_media, 8), (answering_media, 0));
     // g711a.pcap holds 236 packets of 30 ms; the transcoder sends 20 ms frames.
     assert!(caller_sent > 200, "PCMA from the caller: {caller_sent}");
     assert!(
@@ -205,7 +173,9 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
         "PCMU echoed by it: {answering_echoed}"
     );
     assert!(caller_got > 200, "PCMA back to the caller: {caller_got}");
-    let to_ringing = count(&|p| p.dst == ringing_media || p.dst == ringing_media + 1);
+    let to_ringing = count(&packets, |p| {
+        p.dst == ringing_media || p.dst == ringing_media + 1
+    });
     assert_eq!(to_ringing, 0, "no media to the contact that never answered");
 
     assert!(after.starts_with("HTTP/1.1 200"), "{after}");
@@ -278,7 +248,7 @@ fn when_every_contact_refuses_the_caller_gets_the_best_response() {
     let ports = Ports::for_test(9);
     let (first_sip, second_sip) = (ports.peer_media + 12, ports.peer_media + 16);
     let (first_media, second_media) = (ports.peer_media, ports.peer_media + 4);
-    let dir = scratch("refused");
+    let dir = scratch("fork-refused");
     let tandem = start_with_alice(&ports, &dir);
     let server = ports.sip_addr().to_string();
     register_alice(&tandem, &server, first_sip, first_media);

@@ -7,41 +7,23 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, longest_gap, tshark_available};
-use support::{Ports, Sipp, sipp_available, start_with_route};
-
-fn sipp_xml(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
+use support::capture::{Capture, RtpPacket, longest_gap};
+use support::{Ports, Sipp, assert_sipp_and_tshark, scenario, scratch, start_with_route};
 
 #[test]
 fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(33);
     let (callee_sip, callee_media) = (ports.peer_sip + 1, ports.peer_media + 10);
-    let dir = std::env::temp_dir().join(format!("tandem-gw-hold-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("gw-hold");
     let tandem = start_with_route(&ports, &dir, "^sip:hold-", callee_sip, &["opus"]);
     let limit = Duration::from_secs(35);
     let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
     let callee = Sipp::new(
         "gw-hold-callee",
-        &sipp_xml("uas_opus_only.xml"),
+        &scenario("uas_opus_only.xml"),
         callee_sip,
         callee_media,
         1,
@@ -52,7 +34,7 @@ fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
     std::thread::sleep(Duration::from_millis(500));
     let caller = Sipp::new(
         "gw-hold-caller",
-        &sipp_xml("uac_hold_resume_media.xml"),
+        &scenario("uac_hold_resume_media.xml"),
         ports.peer_sip,
         ports.peer_media,
         1,

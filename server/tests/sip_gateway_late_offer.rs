@@ -10,34 +10,18 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, tshark_available};
-use support::{Ports, Sipp, sipp_available, start_with_route};
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
+use support::capture::{Bridged, Capture, bridged, count};
+use support::{
+    Ports, Sipp, assert_shutdown_clean, assert_sipp_and_tshark, scenario, scratch, start_with_route,
+};
 
 #[test]
 fn a_late_offer_caller_reaches_an_opus_callee_and_media_flows_both_ways() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let p = Ports::for_test(9);
-    let dir = std::env::temp_dir().join(format!("tandem-gw-late-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("gw-late");
     let (callee_sip, callee_media) = (p.peer_sip, p.peer_media);
     let (caller_sip, caller_media) = (p.peer_media + 16, p.peer_media + 8);
     let tandem = start_with_route(&p, &dir, "^sip:opus-", callee_sip, &["opus"]);
@@ -76,13 +60,12 @@ fn a_late_offer_caller_reaches_an_opus_callee_and_media_flows_both_ways() {
         stderr.contains("the caller answered our offer"),
         "the answer came in the ACK: {stderr}"
     );
-    let count = |pred: &dyn Fn(&support::capture::RtpPacket) -> bool| {
-        packets.iter().filter(|p| pred(p)).count()
-    };
-    let caller_sent = count(&|p| p.src == caller_media && p.payload_type == 8);
-    let callee_got = count(&|p| p.dst == callee_media && p.payload_type == 96);
-    let callee_echoed = count(&|p| p.src == callee_media && p.payload_type == 96);
-    let caller_got = count(&|p| p.dst == caller_media && p.payload_type == 8);
+    let Bridged {
+        caller_sent,
+        callee_got,
+        callee_echoed,
+        caller_got,
+    } = bridged(&packets, (caller_media, 8), (callee_media, 96));
     // g711a.pcap holds 236 packets of 30 ms; the transcoder sends 20 ms frames.
     assert!(caller_sent > 200, "PCMA from the caller: {caller_sent}");
     assert!(callee_got > 200, "Opus to the callee: {callee_got}");
@@ -92,15 +75,18 @@ fn a_late_offer_caller_reaches_an_opus_callee_and_media_flows_both_ways() {
     );
     assert!(caller_got > 200, "PCMA back to the caller: {caller_got}");
     // Each side hears only the codec it accepted.
-    assert_eq!(count(&|p| p.dst == caller_media && p.payload_type != 8), 0);
-    assert_eq!(count(&|p| p.dst == callee_media && p.payload_type != 96), 0);
+    assert_eq!(
+        count(&packets, |p| p.dst == caller_media && p.payload_type != 8),
+        0
+    );
+    assert_eq!(
+        count(&packets, |p| p.dst == callee_media && p.payload_type != 96),
+        0
+    );
     assert_eq!(status.code(), Some(0), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("signalling stopped"))
-        .unwrap_or_else(|| panic!("no shutdown line:\n{stderr}"));
-    for zero in ["dialogs_live=0", "sessions_live=0", "gateway_calls_live=0"] {
-        assert!(line.contains(zero), "{zero} expected: {line}");
-    }
+    assert_shutdown_clean(
+        &stderr,
+        &["dialogs_live=0", "sessions_live=0", "gateway_calls_live=0"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

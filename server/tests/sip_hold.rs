@@ -6,40 +6,21 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, longest_gap, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
+use support::capture::{Capture, RtpPacket, longest_gap};
+use support::{Ports, Sipp, Tandem, assert_shutdown_clean, assert_sipp_and_tshark, scenario};
 
 fn assert_no_leaks(stderr: &str) {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("signalling stopped"))
-        .unwrap_or_else(|| panic!("no shutdown line in:\n{stderr}"));
-    for zero in ["calls_live=0", "dialogs_live=0", "sessions_live=0"] {
-        assert!(line.contains(zero), "{zero} expected: {line}");
-    }
+    assert_shutdown_clean(
+        stderr,
+        &["calls_live=0", "dialogs_live=0", "sessions_live=0"],
+    );
 }
 
 #[test]
 fn a_caller_on_hold_gets_no_rtp_until_it_resumes() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(30);
     let tandem = Tandem::start(&ports.run_args());
     let capture = Capture::start(

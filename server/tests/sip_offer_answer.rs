@@ -12,46 +12,22 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tandem-oa-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::capture::{Capture, RtpPacket};
+use support::{
+    Ports, Sipp, Tandem, assert_shutdown_clean, assert_sipp_and_tshark, scenario, scratch,
+};
 
 fn assert_no_leaks(stderr: &str) {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("signalling stopped"))
-        .unwrap_or_else(|| panic!("no shutdown line in:\n{stderr}"));
-    for zero in ["calls_live=0", "dialogs_live=0", "sessions_live=0"] {
-        assert!(line.contains(zero), "{zero} expected: {line}");
-    }
+    assert_shutdown_clean(
+        stderr,
+        &["calls_live=0", "dialogs_live=0", "sessions_live=0"],
+    );
 }
 
 fn preconditions() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
 }
 
 /// PCMA packets sent from `peer` and echoed back to it.
@@ -68,7 +44,7 @@ fn pcma_each_way(packets: &[RtpPacket], peer: u16) -> (usize, Vec<&RtpPacket>) {
 fn a_late_offer_is_answered_in_the_ack_and_an_ack_without_answer_hangs_up() {
     preconditions();
     let ports = Ports::for_test(13);
-    let dir = scratch("late");
+    let dir = scratch("oa-late");
     let tandem = Tandem::start(&ports.run_args());
     let server = ports.sip_addr().to_string();
     let limit = Duration::from_secs(30);
@@ -186,7 +162,7 @@ fn ports_of_invite_200s(trace: &str) -> Vec<u16> {
 fn a_codec_change_on_a_reinvite_keeps_the_rtp_port() {
     preconditions();
     let ports = Ports::for_test(14);
-    let dir = scratch("reinvite");
+    let dir = scratch("oa-reinvite");
     let trace = dir.join("messages.log");
     let tandem = Tandem::start(&ports.run_args());
     let server = ports.sip_addr().to_string();

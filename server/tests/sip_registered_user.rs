@@ -13,26 +13,10 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::capture::{Capture, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
-
-fn scenario(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tandem-reg-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::capture::{Bridged, Capture, bridged, count};
+use support::{Ports, Sipp, Tandem, assert_sipp_and_tshark, scenario, scratch};
 
 /// Sends an INVITE with an SDP offer for `user` from a bare UDP socket and returns the
 /// first final response's status code (within 5 s).
@@ -101,17 +85,10 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(11);
     let alice = Ports::for_test(12);
-    let dir = scratch("call");
+    let dir = scratch("reg-call");
     let config = dir.join("tandem.toml");
     std::fs::write(
         &config,
@@ -200,22 +177,27 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
 
     assert_eq!(caller.code, Some(0), "caller: {}\n{stderr}", caller.output);
     assert_eq!(callee.code, Some(0), "alice: {}\n{stderr}", callee.output);
-    let count = |pred: &dyn Fn(&support::capture::RtpPacket) -> bool| {
-        packets.iter().filter(|p| pred(p)).count()
-    };
     let (caller_port, alice_port) = (ports.peer_media, alice.peer_media);
-    let caller_sent = count(&|p| p.src == caller_port && p.payload_type == 8);
-    let alice_got = count(&|p| p.dst == alice_port && p.payload_type == 0);
-    let alice_echoed = count(&|p| p.src == alice_port && p.payload_type == 0);
-    let caller_got = count(&|p| p.dst == caller_port && p.payload_type == 8);
+    let Bridged {
+        caller_sent,
+        callee_got: alice_got,
+        callee_echoed: alice_echoed,
+        caller_got,
+    } = bridged(&packets, (caller_port, 8), (alice_port, 0));
     // g711a.pcap holds 236 packets of 30 ms; the transcoder sends 20 ms frames.
     assert!(caller_sent > 200, "PCMA from the caller: {caller_sent}");
     assert!(alice_got > 200, "PCMU to alice: {alice_got}");
     assert!(alice_echoed > 200, "PCMU echoed by alice: {alice_echoed}");
     assert!(caller_got > 200, "PCMA back to the caller: {caller_got}");
     // Each side sees only the codec it accepted.
-    assert_eq!(count(&|p| p.dst == alice_port && p.payload_type == 8), 0);
-    assert_eq!(count(&|p| p.dst == caller_port && p.payload_type == 0), 0);
+    assert_eq!(
+        count(&packets, |p| p.dst == alice_port && p.payload_type == 8),
+        0
+    );
+    assert_eq!(
+        count(&packets, |p| p.dst == caller_port && p.payload_type == 0),
+        0
+    );
     assert!(stderr.contains("INVITE to a registered user"), "{stderr}");
     // The caller's RFC 4733 digits are logged once each with its Call-ID, as for any other
     // call; alice has no telephone-event, so they reach her in-band, and her echo of them is

@@ -20,6 +20,44 @@ pub(crate) fn tshark_available() -> bool {
         .is_ok()
 }
 
+/// How many of `packets` match `pred`.
+pub(crate) fn count(packets: &[RtpPacket], pred: impl Fn(&RtpPacket) -> bool) -> usize {
+    packets.iter().filter(|p| pred(p)).count()
+}
+
+/// The RTP of a bridged call through an echoing callee, counted by leg and direction,
+/// each leg in its own payload type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bridged {
+    /// From the caller's media port, in the caller's payload type.
+    pub(crate) caller_sent: usize,
+    /// To the callee's media port, in the callee's payload type.
+    pub(crate) callee_got: usize,
+    /// From the callee's media port (its echo), in the callee's payload type.
+    pub(crate) callee_echoed: usize,
+    /// Back to the caller's media port, in the caller's payload type.
+    pub(crate) caller_got: usize,
+}
+
+/// Counts `packets` as [`Bridged`]: `caller` and `callee` are (media port, payload type).
+pub(crate) fn bridged(packets: &[RtpPacket], caller: (u16, u8), callee: (u16, u8)) -> Bridged {
+    let ((caller_port, caller_pt), (callee_port, callee_pt)) = (caller, callee);
+    Bridged {
+        caller_sent: count(packets, |p| {
+            p.src == caller_port && p.payload_type == caller_pt
+        }),
+        callee_got: count(packets, |p| {
+            p.dst == callee_port && p.payload_type == callee_pt
+        }),
+        callee_echoed: count(packets, |p| {
+            p.src == callee_port && p.payload_type == callee_pt
+        }),
+        caller_got: count(packets, |p| {
+            p.dst == caller_port && p.payload_type == caller_pt
+        }),
+    }
+}
+
 /// A running capture on `lo`. Dropping it stops tshark.
 pub(crate) struct Capture {
     child: Child,

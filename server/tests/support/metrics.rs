@@ -22,6 +22,15 @@ pub(crate) fn scrape(api: SocketAddr) -> String {
     text
 }
 
+/// The sum of every sample of `name` (any labels) in an exposition.
+pub(crate) fn total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter(|l| l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The value of the sample `name` (with its labels, if any, as written: `a_total{x="y"}`).
 pub(crate) fn value(text: &str, name: &str) -> Option<i64> {
     text.lines()

@@ -268,6 +268,49 @@ impl Drop for Tandem {
     }
 }
 
+/// The path of our sipp scenario `name` (in tests/sipp).
+pub(crate) fn scenario(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// An empty scratch directory for one test, `tandem-<name>-<pid>` under the temp dir
+/// (whatever an earlier run left there is removed first).
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Fails the test, saying how to install them, unless sipp and tshark are on the PATH.
+pub(crate) fn assert_sipp_and_tshark() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    assert!(
+        capture::tshark_available(),
+        "tshark is missing: run `bash scripts/deps.sh test`"
+    );
+}
+
+/// Asserts that Tandem's shutdown line (in `stderr`) reports every one of `zeros`
+/// (`calls_live=0`, ...): nothing left behind. Returns the line.
+pub(crate) fn assert_shutdown_clean(stderr: &str, zeros: &[&str]) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("signalling stopped"))
+        .unwrap_or_else(|| panic!("no shutdown line in:\n{stderr}"));
+    for zero in zeros {
+        assert!(line.contains(zero), "{zero} expected: {line}");
+    }
+    line.to_owned()
+}
+
 /// True if `sipp` is on the PATH (scripts/deps.sh test installs it).
 pub(crate) fn sipp_available() -> bool {
     Command::new("sipp")
