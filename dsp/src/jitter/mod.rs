@@ -49,7 +49,9 @@
 //!   concealed, up to 40 ms above target. Inside speech it waits only while the delay is below
 //!   target: otherwise the frame is concealed in place and the position runs on with the
 //!   clock, as in a fixed buffer, since a wait there shifts the rest of the utterance, which
-//!   costs more (in PESQ) than the concealed frame.
+//!   costs more (in PESQ) than the concealed frame. That holds where the buffer can play the
+//!   late packet's tail (below); with the codec's own concealment (Opus, G.729) a packet given
+//!   up is lost whole, and the buffer waits in speech as in a pause.
 //! - **A late packet's tail**: a packet that arrives after playout concealed its first frame,
 //!   but before it passed its last, still plays the rest, blended in from the concealment
 //!   (NetEq's merge). Where a fixed buffer loses the whole packet, this one loses a frame.
@@ -162,7 +164,8 @@ const DRIFT_HEADROOM_MAX_MS: u32 = 20;
 /// this far above target, then gives the packet up.
 const HOLD_ALLOWANCE_MS: u32 = 40;
 /// The same inside speech, where a wait is a change of timing that PESQ (and a listener)
-/// notices more than a concealed frame: playout waits only while below target.
+/// notices more than a concealed frame: playout waits only while below target (where it can
+/// play late packets' tails; otherwise [`HOLD_ALLOWANCE_MS`] applies).
 const HOLD_IN_SPEECH_MS: u32 = 0;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
@@ -1192,8 +1195,8 @@ impl JitterBuffer {
     /// - adaptive, a later packet stored: advance, unless the delay is more than a frame below
     ///   target (holding then moves towards the target anyway);
     /// - adaptive, nothing stored: hold until the delay is [`HOLD_ALLOWANCE_MS`] above target
-    ///   in a pause, [`HOLD_IN_SPEECH_MS`] in speech, then advance (a late packet may still
-    ///   play its tail);
+    ///   in a pause (or always, without tails), [`HOLD_IN_SPEECH_MS`] in speech, then advance
+    ///   (a late packet may still play its tail);
     /// - fixed: advance, unless running early (holding slips the schedule back).
     fn fill(&mut self, next: Option<PacketInfo>) {
         let n = self.frame;
@@ -1236,7 +1239,9 @@ impl JitterBuffer {
         let advance = match (self.config.mode, next) {
             (PlayoutMode::Adaptive, Some(_)) => offset >= target - frame,
             (PlayoutMode::Adaptive, None) => {
-                let allowance = if self.in_pause() {
+                // Without tails (the codec conceals for us), a late packet given up is lost
+                // whole: waiting for it is then the cheaper harm, in speech too.
+                let allowance = if self.in_pause() || !self.plays_tails() {
                     HOLD_ALLOWANCE_MS
                 } else {
                     HOLD_IN_SPEECH_MS
