@@ -25,21 +25,8 @@ use support::capture::{Bridged, Capture, bridged, count};
 use support::metrics::{self, total};
 use support::{
     Ports, Sipp, Tandem, assert_shutdown_clean, assert_sipp_and_tshark, scenario, scratch,
-    sipp_available,
+    sipp_available, start_with_alice,
 };
-
-/// Tandem on `ports` with `alice` (password `secret`, PCMU only) as an endpoint.
-fn start_with_alice(ports: &Ports, dir: &std::path::Path) -> Tandem {
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        "[[endpoints]]\nusername = \"alice\"\npassword = \"secret\"\ncodecs = [\"PCMU\"]\n",
-    )
-    .unwrap();
-    let mut args = ports.run_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
-    Tandem::start(&args)
-}
 
 /// Registers alice at `server` from SIP port `port`, binding the contact
 /// `sip:alice@127.0.0.1:<port>` (where a UAS will then answer her calls).

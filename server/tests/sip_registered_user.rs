@@ -16,7 +16,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::capture::{Bridged, Capture, bridged, count};
-use support::{Ports, Sipp, Tandem, assert_sipp_and_tshark, scenario, scratch};
+use support::{Ports, Sipp, assert_sipp_and_tshark, scenario, scratch, start_with_alice};
 
 /// Sends an INVITE with an SDP offer for `user` from a bare UDP socket and returns the
 /// first final response's status code (within 5 s).
@@ -89,15 +89,7 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     let ports = Ports::for_test(11);
     let alice = Ports::for_test(12);
     let dir = scratch("reg-call");
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        "[[endpoints]]\nusername = \"alice\"\npassword = \"secret\"\ncodecs = [\"PCMU\"]\n",
-    )
-    .unwrap();
-    let mut args = ports.run_args();
-    args.extend(["--config".to_owned(), config.display().to_string()]);
-    let tandem = Tandem::start(&args);
+    let tandem = start_with_alice(&ports, &dir);
     let server = ports.sip_addr().to_string();
 
     // Not registered yet: 480. Nobody by that name: 404.

@@ -572,17 +572,32 @@ pub(crate) fn start_with_route(
     target_port: u16,
     codecs: &[&str],
 ) -> Tandem {
-    let config = dir.join("tandem.toml");
     let codecs: Vec<String> = codecs.iter().map(|c| format!("\"{c}\"")).collect();
-    std::fs::write(
-        &config,
-        format!(
+    start_with_config(
+        ports,
+        dir,
+        &format!(
             "[[routes]]\nmatch = '{pattern}'\ntarget = \"sip:127.0.0.1:{target_port}\"\n\
              codecs = [{}]\n",
             codecs.join(", ")
         ),
     )
-    .unwrap();
+}
+
+/// `tandem run` on `ports` with `alice` (password `secret`, PCMU only) as an endpoint,
+/// written to `dir/tandem.toml`.
+pub(crate) fn start_with_alice(ports: &Ports, dir: &Path) -> Tandem {
+    start_with_config(
+        ports,
+        dir,
+        "[[endpoints]]\nusername = \"alice\"\npassword = \"secret\"\ncodecs = [\"PCMU\"]\n",
+    )
+}
+
+/// `tandem run` on `ports` with the configuration `toml`, written to `dir/tandem.toml`.
+pub(crate) fn start_with_config(ports: &Ports, dir: &Path, toml: &str) -> Tandem {
+    let config = dir.join("tandem.toml");
+    std::fs::write(&config, toml).unwrap();
     let mut args = ports.run_args();
     args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
     Tandem::start(&args)
