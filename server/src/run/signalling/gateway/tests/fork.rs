@@ -27,7 +27,7 @@ fn a_fork_rings_every_contact_and_the_first_2xx_wins_the_others_are_cancelled() 
 
     // A answers: it is bridged, B is cancelled.
     let actions = respond_from(&mut h, CALLEE, a, StatusCode::OK, "a");
-    assert_eq!(actions, remote_set(7, 1, CALLEE_MEDIA));
+    assert_eq!(actions, [remote_set(7, 1, CALLEE_MEDIA)]);
     assert_eq!(
         sorted_summary(&mut h),
         [

@@ -30,10 +30,10 @@ fn late_offer_answered(h: &mut Harness) -> Response {
     assert_eq!(a.codec.format.codec, tandem_codecs::CodecId::Opus);
     assert_eq!(a.remote, None, "the caller's address comes with its answer");
     let invites = fork_created(h, call);
-    let out = String::from_utf8(invites[0].1.body.clone()).unwrap();
+    let out = text_of(&invites[0].1.body);
     assert!(out.contains("opus/48000/2"), "the route's codecs: {out}");
     let actions = respond_from(h, CALLEE, &invites[0].1, StatusCode::OK, "a");
-    assert_eq!(actions, remote_set(7, 1, CALLEE_MEDIA));
+    assert_eq!(actions, [remote_set(7, 1, CALLEE_MEDIA)]);
     let sent = h.sent();
     let ok = sent
         .iter()
@@ -59,7 +59,7 @@ fn ack_in(h: &mut Harness, bytes: &[u8]) -> Vec<MediaAction> {
 fn a_late_offer_gets_our_offer_in_the_200_and_its_answer_from_the_ack() {
     let mut h = Harness::new();
     let ok = late_offer_answered(&mut h);
-    let offer = String::from_utf8(ok.body.clone()).unwrap();
+    let offer = text_of(&ok.body);
     // [codecs] preferences, all transcodable to the callee's opus, with telephone-event.
     assert!(offer.contains("m=audio 36000 RTP/AVP"), "{offer}");
     for codec in [
@@ -115,7 +115,7 @@ fn a_late_offer_answered_with_the_codec_the_session_guessed_only_learns_the_call
     let answer = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                   m=audio 6100 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
     let actions = ack_in(&mut h, &caller_ack(&ok, answer));
-    assert_eq!(actions, remote_set(7, 0, "127.0.0.1:6100"));
+    assert_eq!(actions, [remote_set(7, 0, "127.0.0.1:6100")]);
     assert!(h.sent().is_empty());
     assert_eq!(h.gateway.calls(), 1);
 }

@@ -225,12 +225,26 @@ fn removed(id: u64) -> [MediaAction; 1] {
 }
 
 /// What an answer asks of the runtime: send `leg` of session `id` to `remote`.
-fn remote_set(id: u64, leg: u32, remote: &str) -> [MediaAction; 1] {
-    [MediaAction::SetRemote {
+fn remote_set(id: u64, leg: u32, remote: &str) -> MediaAction {
+    MediaAction::SetRemote {
         session: SessionId(id),
         leg: LegId(leg),
         remote: addr(remote),
-    }]
+    }
+}
+
+/// What a hold or resume asks of the runtime: `leg` of session `id` now `direction`.
+fn direction_set(id: u64, leg: u32, direction: MediaDirection) -> MediaAction {
+    MediaAction::SetDirection {
+        session: SessionId(id),
+        leg: LegId(leg),
+        direction,
+    }
+}
+
+/// A message body (SDP) as text.
+fn text_of(body: &[u8]) -> String {
+    String::from_utf8(body.to_vec()).unwrap()
 }
 
 fn spec_call(actions: &[MediaAction]) -> (GatewayCallId, &SessionSpec) {
@@ -258,7 +272,7 @@ fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
     assert_eq!(b.remote, None, "known from the answer");
 
     let invite = h.media_created(call);
-    let body = String::from_utf8(invite.body.clone()).unwrap();
+    let body = text_of(&invite.body);
     assert!(body.contains("m=audio 36002 RTP/AVP 96"), "{body}");
     assert!(body.contains("opus/48000/2"), "{body}");
     assert!(!body.contains("PCMA"), "{body}");
@@ -273,7 +287,7 @@ fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
     assert_eq!(response_of(&ringing[0]).status, StatusCode::RINGING);
 
     let actions = h.callee_answers(&invite, StatusCode::OK);
-    assert_eq!(actions, remote_set(7, 1, "127.0.0.1:6000"));
+    assert_eq!(actions, [remote_set(7, 1, "127.0.0.1:6000")]);
     let sent = h.sent();
     assert_eq!(sent.len(), 2, "ACK out and 200 in");
     let ack = Request::parse(&sent[0].bytes).unwrap();
@@ -286,7 +300,7 @@ fn a_pcma_caller_is_bridged_to_an_opus_callee_and_hangs_up() {
         (ok.status, sent[1].destination),
         (StatusCode::OK, CALLER.parse().unwrap())
     );
-    let answer = String::from_utf8(ok.body.clone()).unwrap();
+    let answer = text_of(&ok.body);
     assert!(answer.contains("m=audio 36000 RTP/AVP 8 101"), "{answer}");
 
     // The caller ACKs and hangs up.
@@ -360,43 +374,28 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     // Hold: answered recvonly at the same port, the callee untouched.
     let (held, actions) = reinvite(&mut h, 2, &offer("sendonly", 6100, "8 101"));
     assert_eq!(held.status, StatusCode::OK);
-    let body = String::from_utf8(held.body.clone()).unwrap();
+    let body = text_of(&held.body);
     assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
     assert!(body.contains("a=recvonly"), "{body}");
-    assert_eq!(
-        actions,
-        [MediaAction::SetDirection {
-            session: SessionId(7),
-            leg: LegId(0),
-            direction: MediaDirection::RecvOnly
-        }]
-    );
+    assert_eq!(actions, [direction_set(7, 0, MediaDirection::RecvOnly)]);
     // Resume from another port: sendrecv, and the caller's leg follows it.
     let (resumed, actions) = reinvite(&mut h, 3, &offer("sendrecv", 6200, "8 101"));
     assert_eq!(resumed.status, StatusCode::OK);
-    let body = String::from_utf8(resumed.body.clone()).unwrap();
+    let body = text_of(&resumed.body);
     assert!(body.contains("m=audio 36000 RTP/AVP 8 101"), "{body}");
     assert!(body.contains("a=sendrecv"), "{body}");
     assert_eq!(
         actions,
         [
-            MediaAction::SetRemote {
-                session: SessionId(7),
-                leg: LegId(0),
-                remote: "127.0.0.1:6200".parse().unwrap()
-            },
-            MediaAction::SetDirection {
-                session: SessionId(7),
-                leg: LegId(0),
-                direction: MediaDirection::SendRecv
-            }
+            remote_set(7, 0, "127.0.0.1:6200"),
+            direction_set(7, 0, MediaDirection::SendRecv)
         ]
     );
     // Another codec: answered with it at the same port, and the session rebuilt for it
     // on its ports, the callee's leg as it was (the callee hears nothing of it).
     let (changed, actions) = reinvite(&mut h, 4, &offer("sendrecv", 6200, "0 101"));
     assert_eq!(changed.status, StatusCode::OK);
-    let body = String::from_utf8(changed.body.clone()).unwrap();
+    let body = text_of(&changed.body);
     assert!(body.contains("m=audio 36000 RTP/AVP 0 101"), "{body}");
     let [
         MediaAction::Replace {
@@ -445,7 +444,7 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     // No SDP: our current SDP is the offer.
     let (offered, _) = reinvite(&mut h, 7, "");
     assert_eq!(offered.status, StatusCode::OK);
-    let body = String::from_utf8(offered.body.clone()).unwrap();
+    let body = text_of(&offered.body);
     assert!(body.contains("m=audio 36000 RTP/AVP 0 101"), "{body}");
     assert_eq!(h.gateway.calls(), 1);
 }
@@ -566,7 +565,7 @@ fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_po
     );
     assert_eq!(b.telephone_event, None);
     let invite = h.media_created(call);
-    let body = String::from_utf8(invite.body.clone()).unwrap();
+    let body = text_of(&invite.body);
     assert!(body.contains("a=rtpmap:0 PCMU/8000"), "{body}");
 
     let pcmu = "v=0\r\no=callee 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
@@ -599,13 +598,13 @@ fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_po
     let actions = h
         .gateway
         .handle_media_created(h.now, &mut h.layer, call, Ok(handle));
-    assert_eq!(actions, remote_set(7, 1, "127.0.0.1:6000"));
+    assert_eq!(actions, [remote_set(7, 1, "127.0.0.1:6000")]);
     let sent = h.sent();
     assert_eq!(sent.len(), 1, "only the 200 to the caller");
     assert_eq!(sent[0].destination, CALLER.parse().unwrap());
     let ok = response_of(&sent[0]);
     assert_eq!(ok.status, StatusCode::OK);
-    let answer = String::from_utf8(ok.body).unwrap();
+    let answer = text_of(&ok.body);
     assert!(answer.contains("m=audio 36000 RTP/AVP 8 101"), "{answer}");
     assert_eq!(h.gateway.call_of_session(SessionId(7)), Some(call));
 }
