@@ -254,6 +254,20 @@ fn spec_call(actions: &[MediaAction]) -> (GatewayCallId, &SessionSpec) {
     }
 }
 
+/// The one [`MediaAction::Replace`] in `actions`: its call, session and new spec.
+fn replaced(actions: &[MediaAction]) -> (GatewayCallId, SessionId, &SessionSpec) {
+    match actions {
+        [
+            MediaAction::Replace {
+                call,
+                session,
+                spec,
+            },
+        ] => (*call, *session, spec),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn response_of(t: &Transmit) -> Response {
     Response::parse(&t.bytes).unwrap()
 }
@@ -397,17 +411,8 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     assert_eq!(changed.status, StatusCode::OK);
     let body = text_of(&changed.body);
     assert!(body.contains("m=audio 36000 RTP/AVP 0 101"), "{body}");
-    let [
-        MediaAction::Replace {
-            call: again,
-            session,
-            spec,
-        },
-    ] = actions.as_slice()
-    else {
-        panic!("{actions:?}");
-    };
-    assert_eq!((*again, *session), (call, SessionId(7)));
+    let (again, session, spec) = replaced(&actions);
+    assert_eq!((again, session), (call, SessionId(7)));
     let (SessionSpec::Relay { a, b } | SessionSpec::Transcode { a, b }) = spec else {
         panic!("{spec:?}");
     };
@@ -572,17 +577,8 @@ fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_po
                 t=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
                 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
     let actions = h.callee_answers_with(&invite, StatusCode::OK, pcmu);
-    let [
-        MediaAction::Replace {
-            call: again,
-            session,
-            spec,
-        },
-    ] = actions.as_slice()
-    else {
-        panic!("{actions:?}");
-    };
-    assert_eq!((*session, *again), (SessionId(7), call));
+    let (again, session, spec) = replaced(&actions);
+    assert_eq!((session, again), (SessionId(7), call));
     let SessionSpec::Transcode { a, b } = spec else {
         panic!("{spec:?}");
     };
