@@ -92,17 +92,13 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
         limit,
     )
     .spawn();
-    let answering = Sipp::new(
+    let answering = Sipp::spawn_echoing_uas(
         "fork-answering",
         "uas",
         answering_sip,
         answering_media,
-        1,
         limit,
-    )
-    .args(&["-rtp_echo"])
-    .spawn();
-    std::thread::sleep(Duration::from_millis(500));
+    );
     let caller = Sipp::new(
         "fork-caller",
         "uac_pcap",

@@ -21,17 +21,13 @@ fn a_gateway_caller_on_hold_gets_no_rtp_until_it_resumes() {
     let tandem = start_with_route(&ports, &dir, "^sip:hold-", callee_sip, &["opus"]);
     let limit = Duration::from_secs(35);
     let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
-    let callee = Sipp::new(
+    let callee = Sipp::spawn_echoing_uas(
         "gw-hold-callee",
         &scenario("uas_opus_only.xml"),
         callee_sip,
         callee_media,
-        1,
         limit,
-    )
-    .args(&["-rtp_echo"])
-    .spawn();
-    std::thread::sleep(Duration::from_millis(500));
+    );
     let caller = Sipp::new(
         "gw-hold-caller",
         &scenario("uac_hold_resume_media.xml"),

@@ -28,17 +28,13 @@ fn a_late_offer_caller_reaches_an_opus_callee_and_media_flows_both_ways() {
 
     let limit = Duration::from_secs(40);
     let capture = Capture::start(&dir, p.peer_media, p.peer_media + 19, limit);
-    let callee = Sipp::new(
+    let callee = Sipp::spawn_echoing_uas(
         "gw-late-callee",
         &scenario("uas_opus_only.xml"),
         callee_sip,
         callee_media,
-        1,
         limit,
-    )
-    .args(&["-rtp_echo"])
-    .spawn();
-    std::thread::sleep(Duration::from_millis(500));
+    );
     let server = p.sip_addr().to_string();
     let caller = Sipp::new(
         "gw-late-caller",

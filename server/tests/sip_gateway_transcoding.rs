@@ -128,17 +128,13 @@ fn a_pcma_caller_reaches_an_opus_only_callee_through_the_transcoder() {
     );
     let mut tshark = capture(&pcap, &filter, limit);
 
-    let callee = Sipp::new(
+    let callee = Sipp::spawn_echoing_uas(
         "gw-callee",
         &sipp_xml("uas_opus_only.xml"),
         callee_sip,
         callee_media,
-        1,
         limit,
-    )
-    .args(&["-rtp_echo"])
-    .spawn();
-    std::thread::sleep(Duration::from_millis(500));
+    );
     let caller = Sipp::new("gw-caller", "uac_pcap", caller_sip, caller_media, 1, limit)
         .args(&[format!("127.0.0.1:{}", p.sip).as_str(), "-s", "opus-1"])
         .run(limit);

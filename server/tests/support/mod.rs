@@ -504,6 +504,22 @@ impl Sipp {
         finish(code, &self.dir)
     }
 
+    /// Starts a one-call UAS (as [`Self::new`]) that echoes the RTP it gets (`-rtp_echo`),
+    /// and gives it half a second to listen before a caller is started.
+    pub(crate) fn spawn_echoing_uas(
+        name: &str,
+        scenario: &str,
+        port: u16,
+        media: u16,
+        timeout: Duration,
+    ) -> SippProcess {
+        let uas = Self::new(name, scenario, port, media, 1, timeout)
+            .args(&["-rtp_echo"])
+            .spawn();
+        std::thread::sleep(Duration::from_millis(500));
+        uas
+    }
+
     /// Starts sipp in the background (a UAS waiting for calls).
     pub(crate) fn spawn(self) -> SippProcess {
         let child = self.command().spawn().expect("sipp starts");
