@@ -136,6 +136,14 @@ impl Harness {
         (id, request)
     }
 
+    /// [`Self::invite`], then [`Self::media_created`]: the call is on its way to the
+    /// callee. Returns the caller's transaction, the call and the outbound INVITE.
+    fn invite_forwarded(&mut self) -> (TransactionId, GatewayCallId, Request) {
+        let (server, actions) = self.invite();
+        let (call, _) = spec_call(&actions);
+        (server, call, self.media_created(call))
+    }
+
     /// The session is created with inbound port 36000 and outbound port 36002; returns
     /// the outbound INVITE.
     fn media_created(&mut self, call: GatewayCallId) -> Request {
@@ -360,9 +368,7 @@ fn caller_reinvite(ok: &Response, cseq: u32, sdp: &str) -> String {
 #[test]
 fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
     let mut h = Harness::new();
-    let (_, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let invite = h.media_created(call);
+    let (_, call, invite) = h.invite_forwarded();
     h.callee_answers(&invite, StatusCode::OK);
     let ok = response_of(&h.sent()[1]);
     let offer = |direction: &str, port: u16, codecs: &str| {
@@ -457,9 +463,7 @@ fn hold_resume_and_a_codec_change_on_a_bridged_call_are_answered_locally() {
 #[test]
 fn a_busy_callee_makes_a_busy_caller_and_frees_the_session() {
     let mut h = Harness::new();
-    let (server, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let invite = h.media_created(call);
+    let (server, _, invite) = h.invite_forwarded();
     let actions = h.callee_answers(&invite, StatusCode::BUSY_HERE);
     assert_eq!(actions, removed(7));
     let sent = h.sent();
@@ -473,9 +477,7 @@ fn a_busy_callee_makes_a_busy_caller_and_frees_the_session() {
 #[test]
 fn a_silent_callee_times_out_as_408() {
     let mut h = Harness::new();
-    let (_, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let _invite = h.media_created(call);
+    h.invite_forwarded();
     h.now += Duration::from_secs(40);
     h.layer.handle(h.now, Input::Timeout);
     let events: Vec<Event> = std::iter::from_fn(|| h.layer.poll_event()).collect();
@@ -531,9 +533,7 @@ fn a_cancel_before_the_session_exists_removes_it_when_it_comes() {
 #[test]
 fn a_cancel_while_ringing_cancels_the_callee() {
     let mut h = Harness::new();
-    let (server, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let invite = h.media_created(call);
+    let (server, _, invite) = h.invite_forwarded();
     h.callee_answers(&invite, StatusCode::RINGING);
     h.sent();
     assert!(
@@ -608,9 +608,7 @@ fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_po
 #[test]
 fn the_200_to_the_caller_is_retransmitted_until_its_ack() {
     let mut h = Harness::new();
-    let (_, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let invite = h.media_created(call);
+    let (_, _, invite) = h.invite_forwarded();
     h.callee_answers(&invite, StatusCode::OK);
     let ok = response_of(&h.sent()[1]);
     assert_eq!(h.gateway.poll_timeout(), Some(h.now + T1));
@@ -644,9 +642,7 @@ fn the_200_to_the_caller_is_retransmitted_until_its_ack() {
 #[test]
 fn a_caller_that_never_acks_is_hung_up_after_64_t1() {
     let mut h = Harness::new();
-    let (_, actions) = h.invite();
-    let (call, _) = spec_call(&actions);
-    let invite = h.media_created(call);
+    let (_, _, invite) = h.invite_forwarded();
     h.callee_answers(&invite, StatusCode::OK);
     h.sent();
     let start = h.now;
