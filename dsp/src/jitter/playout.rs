@@ -152,6 +152,9 @@ pub(crate) struct DelayEstimator {
     buckets: [(i64, i64); BUCKETS],
     /// Id of the newest floor bucket, `None` before the first packet.
     newest: Option<i64>,
+    /// The minimum over `buckets`' window, updated whenever they change: the playout reads
+    /// it several times per frame, so it is not rescanned each time.
+    floor: Option<i64>,
     /// (bucket id, largest relative delay of a packet that arrived in its own time).
     peaks: [(i64, i64); PEAK_BUCKETS],
     /// (bucket id, highest confirmed relative delay in it) over the target window.
@@ -173,6 +176,7 @@ impl DelayEstimator {
             rate: i64::from(rate),
             buckets: [(i64::MIN, 0); BUCKETS],
             newest: None,
+            floor: None,
             peaks: [(i64::MIN, 0); PEAK_BUCKETS],
             confirmed: [(i64::MIN, 0); TARGET_BUCKETS],
             arrivals: [(i64::MIN, 0); RECENT],
@@ -197,7 +201,8 @@ impl DelayEstimator {
             self.buckets[slot] = (id, d);
         }
         self.newest = Some(self.newest.map_or(id, |n| n.max(id)));
-        let floor = self.floor().unwrap_or(d);
+        self.floor = self.scan_floor();
+        let floor = self.floor.unwrap_or(d);
         let relative = d - floor;
         let second = (arrival / self.rate).max(0);
         let mark = &mut self.floor_marks[(second % DRIFT_MARKS as i64) as usize];
@@ -248,6 +253,10 @@ impl DelayEstimator {
 
     /// The smallest transit offset over the window, in samples; `None` before any packet.
     pub(crate) fn floor(&self) -> Option<i64> {
+        self.floor
+    }
+
+    fn scan_floor(&self) -> Option<i64> {
         let newest = self.newest?;
         self.buckets
             .iter()
@@ -303,6 +312,7 @@ impl DelayEstimator {
     pub(crate) fn reset_floor(&mut self) {
         self.buckets = [(i64::MIN, 0); BUCKETS];
         self.newest = None;
+        self.floor = None;
         self.arrivals = [(i64::MIN, 0); RECENT];
         self.peaks = [(i64::MIN, 0); PEAK_BUCKETS];
         self.floor_marks = [(i64::MIN, 0); DRIFT_MARKS];
