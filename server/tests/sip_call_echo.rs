@@ -12,8 +12,8 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::capture::{Capture, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::capture::Capture;
+use support::{Ports, Sipp, Tandem, assert_sipp_and_tshark, sipp_available};
 
 /// Our scenario files.
 fn scenario(name: &str) -> String {
@@ -248,14 +248,7 @@ fn options_get_200_with_capabilities_and_bad_invites_get_the_right_refusals() {
 
 #[test]
 fn a_sipp_uac_pcap_call_to_echo_gets_its_rtp_and_digits_back() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(21);
     let tandem = Tandem::start(&ports.run_args());
     let dir = std::env::temp_dir();
@@ -357,14 +350,7 @@ fn a_call_lives_through_info_hold_resume_codec_change_update_and_bye() {
 
 #[test]
 fn a_call_to_tone_hears_the_test_tone() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(29);
     let tandem = Tandem::start(&ports.run_args());
     let capture = Capture::start(

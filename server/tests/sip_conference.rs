@@ -7,19 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::capture::{Capture, pcma_has_sound, tshark_available};
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::capture::{Capture, pcma_has_sound};
+use support::{Ports, Sipp, Tandem, assert_sipp_and_tshark};
 
 #[test]
 fn three_callers_in_one_room_each_hear_the_others() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(23);
     let tandem = Tandem::start(&ports.run_args());
     let capture = Capture::start(

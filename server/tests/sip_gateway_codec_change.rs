@@ -13,9 +13,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::capture::{Capture, RtpPacket, tshark_available};
+use support::capture::{Capture, RtpPacket};
 use support::metrics::{scrape, value};
-use support::{Ports, Sipp, sipp_available, start_with_route};
+use support::{Ports, Sipp, assert_sipp_and_tshark, scratch, start_with_route};
 use tandem_codecs::g711::{alaw, ulaw};
 
 fn sipp_xml(name: &str) -> String {
@@ -62,27 +62,15 @@ const SESSIONS: &str = "tandem_worker_sessions{worker=\"0\"}";
 
 #[test]
 fn a_gateway_caller_changes_codec_and_the_callee_sees_one_stream() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let ports = Ports::for_test(3);
     let (callee_sip, callee_media) = (ports.peer_sip + 1, ports.peer_media + 10);
-    let dir = std::env::temp_dir().join(format!("tandem-gw-codec-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("gw-codec");
     let tandem = start_with_route(&ports, &dir, "^sip:gwcc-", callee_sip, &["PCMU"]);
     let limit = Duration::from_secs(40);
     let capture = Capture::start(&dir, ports.rtp_min, ports.rtp_max, limit);
     // sipp's built-in UAS answers PCMU and waits for the BYE.
-    let callee = Sipp::new("gw-codec-callee", "uas", callee_sip, callee_media, 1, limit)
-        .args(&["-rtp_echo"])
-        .spawn();
-    std::thread::sleep(Duration::from_millis(500));
+    let callee = Sipp::spawn_echoing_uas("gw-codec-callee", "uas", callee_sip, callee_media, limit);
     let caller = Sipp::new(
         "gw-codec-caller",
         &sipp_xml("uac_gateway_codec_change.xml"),

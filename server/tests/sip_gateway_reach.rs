@@ -23,9 +23,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::capture::{Capture, tshark_available};
+use support::capture::Capture;
 use support::dns::{DnsServer, Entry};
-use support::{Ports, Sipp, Tandem, sipp_available};
+use support::{Ports, Sipp, Tandem, assert_sipp_and_tshark, sipp_available};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-reach-{}-{name}", std::process::id()));
@@ -131,14 +131,7 @@ fn summary_value(stderr: &str, key: &str) -> Option<u64> {
 
 #[test]
 fn a_target_over_tcp_by_host_name_gets_the_call_and_media_flows_through_tandem() {
-    assert!(
-        sipp_available(),
-        "sipp is missing: run `bash scripts/deps.sh test`"
-    );
-    assert!(
-        tshark_available(),
-        "tshark is missing: run `bash scripts/deps.sh test`"
-    );
+    assert_sipp_and_tshark();
     let p = Ports::for_test(7);
     let (caller_media, callee_media) = (p.peer_media, p.peer_media + 10);
     let dir = scratch("tcp");
