@@ -142,10 +142,6 @@ impl Metrics {
     pub fn render(&self, runtime: &Runtime, extra: &[(&str, &str, &str, f64)]) -> String {
         let mut out = String::with_capacity(8192);
         let stats = runtime.worker_stats();
-        let family = |out: &mut String, name: &str, help: &str, kind: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-        };
         let per_worker: [WorkerFamily; 12] = [
             ("tandem_worker_ticks_total", "Ticks run.", "counter", |s| {
                 s.ticks
@@ -270,44 +266,33 @@ impl Metrics {
                 "tandem_worker_tick_cost_seconds_count{{worker=\"{w}\"}} {cumulative}"
             );
         }
-        family(
+        scalar(
             &mut out,
             "tandem_legs",
             "Legs with open ports, all workers.",
             "gauge",
+            stats.iter().map(|s| s.legs).sum::<u64>(),
         );
-        let _ = writeln!(
-            out,
-            "tandem_legs {}",
-            stats.iter().map(|s| s.legs).sum::<u64>()
+        scalar(
+            &mut out,
+            "tandem_calls",
+            "Calls up (SIP and ng).",
+            "gauge",
+            self.calls_live.load(Ordering::Relaxed),
         );
-        family(&mut out, "tandem_calls", "Calls up (SIP and ng).", "gauge");
-        let _ = writeln!(
-            out,
-            "tandem_calls {}",
-            self.calls_live.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut out,
             "tandem_calls_total",
             "Calls begun (SIP and ng).",
             "counter",
+            self.calls_total.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "tandem_calls_total {}",
-            self.calls_total.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut out,
             "tandem_sip_targets_unresolved_total",
             "Routed calls refused (503) because their target's host name had no address.",
             "counter",
-        );
-        let _ = writeln!(
-            out,
-            "tandem_sip_targets_unresolved_total {}",
-            self.targets_unresolved.load(Ordering::Relaxed)
+            self.targets_unresolved.load(Ordering::Relaxed),
         );
         family(
             &mut out,
@@ -370,8 +355,7 @@ impl Metrics {
             render_ng(&mut out, ng);
         }
         for (name, help, kind, value) in extra {
-            family(&mut out, name, help, kind);
-            let _ = writeln!(out, "{name} {value}");
+            scalar(&mut out, name, help, kind, value);
         }
         out
     }
@@ -412,7 +396,18 @@ fn render_ng(out: &mut String, ng: &NgStats) {
         ),
     ];
     for (name, help, counter) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+        scalar(out, name, help, "counter", counter.load(Ordering::Relaxed));
     }
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A family of one unlabelled sample.
+fn scalar(out: &mut String, name: &str, help: &str, kind: &str, value: impl std::fmt::Display) {
+    family(out, name, help, kind);
+    let _ = writeln!(out, "{name} {value}");
 }
