@@ -181,6 +181,64 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// Times Tandem's planned path for `calls` calls coded as a media worker codes them: on
+    /// an absolute 10 ms tick, each tick coding the frame of every other call (the streams
+    /// are spread over the 20 ms), the thread asleep in between. Against [`Meter::plan`]
+    /// (the same codec calls back to back), it shows what running in short bursts costs the
+    /// codec calls themselves: caches and predictors cooled by the sleep, and on a virtual
+    /// machine whatever the host runs on the core meanwhile.
+    pub fn plan_paced(
+        &mut self,
+        sampling: Sampling,
+        caller: &EncodedSpeech,
+        callee: &EncodedSpeech,
+        calls: usize,
+        spin: bool,
+    ) -> Result<Cost, String> {
+        const TICK: Duration = Duration::from_millis(10);
+        let calls = calls.clamp(1, MAX_FLOOR_CALLS);
+        while self.planned.len() < calls {
+            let path = PlannedPath::new(self.callee_format, &self.encoder)?;
+            self.planned.push(path);
+        }
+        let (paths, played) = (&mut self.planned[..calls], &mut self.played);
+        on_cpu(sampling.cpu, || {
+            let ticks = (sampling.window.as_millis() / TICK.as_millis()).max(20) as usize;
+            let (mut frames, mut busy) = (0usize, Duration::ZERO);
+            let mut deadline = std::time::Instant::now() + TICK;
+            for tick in 0..ticks {
+                let start = thread_cpu();
+                for (call, path) in paths.iter_mut().enumerate() {
+                    if (call + tick) % 2 == 0 {
+                        // The same frames as the back-to-back rounds would code next.
+                        path.frame(caller, callee, *played / calls + 7 * call)?;
+                        *played += 1;
+                        frames += 1;
+                    }
+                }
+                busy += thread_cpu().saturating_sub(start);
+                if spin {
+                    while std::time::Instant::now() < deadline {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    let now = std::time::Instant::now();
+                    if deadline > now {
+                        std::thread::sleep(deadline - now);
+                    }
+                }
+                deadline += TICK;
+            }
+            let per_channel = busy.as_secs_f64() * 1e6 / (2 * frames.max(1)) as f64;
+            Ok(Cost {
+                sustained_us: per_channel,
+                best_us: per_channel,
+            })
+        })
+    }
+}
+
 /// Runs `work` on a thread of its own, pinned to `cpu` if given, in the media worker's
 /// floating-point mode (subnormals flushed to zero, `tandem_core::worker::fpu`), returning
 /// what it returns.
