@@ -63,7 +63,9 @@ use crate::session::{
     PreparedSession, SessionError, SessionId, SessionSpec,
 };
 use crate::worker::placement;
-use crate::worker::{StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, WorkerStats};
+use crate::worker::{
+    ArrivalClock, StatsSnapshot, TICK, Worker, WorkerConfig, WorkerControl, WorkerStats,
+};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,8 +258,11 @@ impl Runtime {
     ///
     /// [`RuntimeError::Backend`] when the port range cannot be split or a backend cannot be
     /// built; [`RuntimeError::Thread`] when a thread cannot be started.
-    pub fn start(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+    pub fn start(mut config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let workers = config.workers.max(1);
+        // Kernel receive timestamps give packets their real arrival times (see
+        // `ArrivalClock`): the jitter buffers then measure the network, not the worker.
+        config.worker.arrival_clock = ArrivalClock::Kernel;
         let (bind, ports, kind) = (config.bind, config.ports, config.io);
         let fallbacks = Arc::new(Mutex::new(Vec::new()));
         let noted = Arc::clone(&fallbacks);
@@ -267,8 +272,9 @@ impl Runtime {
                 error,
             };
             let share = ports.split(workers, index).map_err(backend)?;
-            let (io, fallback) =
-                KernelIo::open(kind, UdpConfig::new(bind, share)).map_err(backend)?;
+            let mut socket = UdpConfig::new(bind, share);
+            socket.rx_timestamps = true;
+            let (io, fallback) = KernelIo::open(kind, socket).map_err(backend)?;
             if let Some(reason) = fallback {
                 lock(&noted).push((index, reason));
             }

@@ -23,6 +23,8 @@ mod leg_controls_stop_media_where_they_should;
 mod legs_send_rtcp_reports_and_measure_round_trip_time;
 #[path = "sessions/media_timeout_is_reported_once_until_media_resumes.rs"]
 mod media_timeout_is_reported_once_until_media_resumes;
+#[path = "sessions/packets_take_their_kernel_arrival_time_not_the_ticks.rs"]
+mod packets_take_their_kernel_arrival_time_not_the_ticks;
 #[path = "sessions/play_delivers_the_wav.rs"]
 mod play_delivers_the_wav;
 #[path = "sessions/relay_passes_payloads_unchanged_and_rewrites_headers.rs"]

@@ -416,8 +416,10 @@ impl Conference {
             return;
         };
         match class {
-            PayloadClass::Media => member.playout.push(ctx.now_us, &packet),
-            PayloadClass::ComfortNoise => member.playout.push_comfort_noise(ctx.now_us, &packet),
+            PayloadClass::Media => member.playout.push(ctx.arrival_us, &packet),
+            PayloadClass::ComfortNoise => {
+                member.playout.push_comfort_noise(ctx.arrival_us, &packet)
+            }
             PayloadClass::TelephoneEvent => {}
         }
     }

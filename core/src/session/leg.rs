@@ -400,7 +400,7 @@ impl Leg {
         self.counters.rtp_bytes_accepted += packet.as_bytes().len() as u64;
         self.last_source = Some(source);
         self.rx_stats
-            .handle_packet(ctx.now_us, ssrc, seq, ts, packet.payload().len());
+            .handle_packet(ctx.arrival_us, ssrc, seq, ts, packet.payload().len());
         self.last_media_us = ctx.now_us;
         self.timed_out = false;
         let class = if pt == self.spec.codec.payload_type {

@@ -337,6 +337,10 @@ pub(crate) fn leg_seed(session: SessionId, leg: LegId) -> u64 {
 pub(crate) struct Ctx<'a> {
     /// The worker's clock, µs.
     pub(crate) now_us: u64,
+    /// When the packet being handled arrived, on the same clock (the kernel's receive
+    /// timestamp where the worker has one, which may lie a little after `now_us` when the
+    /// worker catches up on late ticks); `now_us` outside packet handling.
+    pub(crate) arrival_us: u64,
     /// The same instant as wallclock, for RTCP.
     pub(crate) ntp: NtpTime,
     /// The session being served.
@@ -494,6 +498,7 @@ impl PreparedSession {
         // Lend the session's recording tap to its legs for this packet.
         let ctx = &mut Ctx {
             now_us: ctx.now_us,
+            arrival_us: ctx.arrival_us,
             ntp: ctx.ntp,
             session: ctx.session,
             tx: &mut *ctx.tx,

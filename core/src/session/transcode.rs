@@ -371,11 +371,11 @@ impl Transcode {
             return;
         };
         match class {
-            PayloadClass::Media => self.dirs[index].playout.push(ctx.now_us, &packet),
+            PayloadClass::Media => self.dirs[index].playout.push(ctx.arrival_us, &packet),
             PayloadClass::ComfortNoise => {
                 self.dirs[index]
                     .playout
-                    .push_comfort_noise(ctx.now_us, &packet);
+                    .push_comfort_noise(ctx.arrival_us, &packet);
             }
             PayloadClass::TelephoneEvent => {}
         }

@@ -26,8 +26,14 @@
 //!   ([`WorkerControl`]); removed state goes back through the notice ring to be freed there.
 //! - **Time is an argument** of [`Worker::tick`]: the threaded runtime passes the
 //!   absolute-deadline timer's time; tests drive a worker over the loopback backend in virtual
-//!   time (manual-tick mode), deterministically. Packets are stamped with the tick's time, so
-//!   interarrival jitter is measured at the tick's 10 ms resolution.
+//!   time (manual-tick mode), deterministically.
+//! - **Arrival times** ([`ArrivalClock`]): over kernel sockets, a packet's arrival is the
+//!   kernel's receive timestamp, so the jitter buffers and RTCP's interarrival jitter see the
+//!   network's timing, not the worker's. Stamped with the tick's time instead, every packet
+//!   that waited in its socket through a slow tick (a busy worker, or a host that stalled the
+//!   vCPU) would look delayed by the network, and each adaptive buffer would answer the
+//!   worker's own lateness by adding delay for good. Backends without timestamps (and
+//!   manual-tick tests) stamp packets with the tick's time, at its 10 ms resolution.
 
 pub mod fpu;
 pub mod placement;
@@ -90,7 +96,25 @@ pub struct WorkerConfig {
     pub notice_queue: usize,
     /// Wallclock (µs since the Unix epoch) at worker time 0, for RTCP's NTP timestamps.
     pub wallclock_unix_us: u64,
+    /// Where packets' arrival times come from.
+    pub arrival_clock: ArrivalClock,
 }
+
+/// Where a worker takes a packet's arrival time from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArrivalClock {
+    /// The tick's time (the deadline it serves): deterministic, 10 ms resolution.
+    #[default]
+    Tick,
+    /// The backend's receive timestamp ([`RecvMeta::timestamp`]), read as wallclock since
+    /// the UNIX epoch (`SO_TIMESTAMPNS`), mapped onto the worker's clock by [`Worker::run`]
+    /// at every tick; the tick's time where a packet has none.
+    Kernel,
+}
+
+/// How far a kernel timestamp may lie from the tick that reads it before it is distrusted
+/// (a wallclock step): beyond, the packet is stamped with the tick's time.
+const MAX_ARRIVAL_SKEW_US: u64 = 1_000_000;
 
 impl WorkerConfig {
     /// Defaults for worker `index`, with a fixed wallclock origin (deterministic tests).
@@ -102,6 +126,7 @@ impl WorkerConfig {
             command_queue: COMMAND_QUEUE_DEFAULT,
             notice_queue: NOTICE_QUEUE_DEFAULT,
             wallclock_unix_us: 1_767_225_600_000_000,
+            arrival_clock: ArrivalClock::Tick,
         }
     }
 }
@@ -173,6 +198,9 @@ pub struct Worker<B: PacketIo> {
     totals: Totals,
     /// The tick slot the next installed session encodes in ([`PreparedSession::stagger`]).
     next_stagger: u32,
+    /// Wallclock at worker time 0 as last measured by [`Worker::run`] (µs since the UNIX
+    /// epoch), for [`ArrivalClock::Kernel`]; `None` until then (arrivals take the tick's time).
+    unix_at_epoch_us: Option<u64>,
 }
 
 impl<B: PacketIo> std::fmt::Debug for Worker<B> {
@@ -206,6 +234,7 @@ impl<B: PacketIo> Worker<B> {
             stats: Arc::clone(&stats),
             totals: Totals::default(),
             next_stagger: 0,
+            unix_at_epoch_us: None,
         };
         let control = WorkerControl {
             commands: command_tx,
@@ -245,6 +274,10 @@ impl<B: PacketIo> Worker<B> {
         let started = Instant::now();
         let ntp = self.ntp(now_us);
         let stamp = Timestamp::from_micros(now_us);
+        let arrivals = match (self.config.arrival_clock, self.unix_at_epoch_us) {
+            (ArrivalClock::Kernel, Some(unix_at_epoch_us)) => Some(unix_at_epoch_us),
+            _ => None,
+        };
         let Self {
             io,
             rx_bufs,
@@ -281,6 +314,7 @@ impl<B: PacketIo> Worker<B> {
                 };
                 let mut ctx = Ctx {
                     now_us,
+                    arrival_us: arrival_us(arrivals, meta.timestamp, now_us),
                     ntp,
                     session: session.id(),
                     tx,
@@ -302,6 +336,7 @@ impl<B: PacketIo> Worker<B> {
         for session in sessions.iter_mut().flatten() {
             let mut ctx = Ctx {
                 now_us,
+                arrival_us: now_us,
                 ntp,
                 session: session.id(),
                 tx,
@@ -699,6 +734,7 @@ impl<B: PacketIo> Worker<B> {
         let ntp = self.ntp(now_us);
         let mut ctx = Ctx {
             now_us,
+            arrival_us: now_us,
             ntp,
             session: id,
             tx: &mut self.tx,
@@ -821,6 +857,7 @@ impl<B: PacketIo> Worker<B> {
         let ntp = self.ntp(now_us);
         member.member.leg.send_bye(&mut Ctx {
             now_us,
+            arrival_us: now_us,
             ntp,
             session: id,
             tx: &mut self.tx,
@@ -1033,6 +1070,14 @@ impl<B: PacketIo> Worker<B> {
             .map(|l| l.report())
     }
 
+    /// Sets where worker time 0 lies on the backend's timestamp clock (µs since the UNIX epoch
+    /// for kernel sockets), for [`ArrivalClock::Kernel`]. [`Worker::run`] measures it at every
+    /// tick; a manual-tick driver sets it once (0 for the loopback network, which stamps each
+    /// datagram with its sender's `now`, already on the worker's clock).
+    pub fn set_unix_at_epoch_us(&mut self, unix_at_epoch_us: u64) {
+        self.unix_at_epoch_us = Some(unix_at_epoch_us);
+    }
+
     /// Runs the worker on the current thread, paced by an absolute-deadline [`TickClock`] of
     /// `quantum`, until `stop` is set; then removes every session (handing each back through
     /// the notice ring).
@@ -1040,6 +1085,10 @@ impl<B: PacketIo> Worker<B> {
         let mut clock = TickClock::new(quantum);
         while !stop.load(Ordering::Relaxed) {
             let info = clock.wait();
+            if self.config.arrival_clock == ArrivalClock::Kernel {
+                // Every tick, so that the mapping follows the wallclock's adjustments.
+                self.unix_at_epoch_us = clock.unix_at_epoch_us();
+            }
             if info.missed() > 0 {
                 self.stats.record_missed(info.missed());
             }
@@ -1052,5 +1101,40 @@ impl<B: PacketIo> Worker<B> {
                 self.out.notice(Notice::Retired(Retired::Session(session)));
             }
         }
+    }
+}
+
+/// A packet's arrival on the worker's clock (µs): its kernel timestamp (wallclock ns since
+/// the UNIX epoch) less the wallclock at worker time 0, when both are known and the result
+/// lies within [`MAX_ARRIVAL_SKEW_US`] of the tick; else the tick's time.
+fn arrival_us(unix_at_epoch_us: Option<u64>, timestamp: Option<Timestamp>, now_us: u64) -> u64 {
+    let (Some(origin), Some(timestamp)) = (unix_at_epoch_us, timestamp) else {
+        return now_us;
+    };
+    match (timestamp.as_nanos() / 1000).checked_sub(origin) {
+        Some(arrival) if arrival.abs_diff(now_us) <= MAX_ARRIVAL_SKEW_US => arrival,
+        _ => now_us,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_timestamp_maps_onto_the_workers_clock_unless_it_is_implausible() {
+        let origin = 1_700_000_000_000_000; // wallclock µs at worker time 0
+        let stamp = |us: u64| Some(Timestamp::from_micros(origin + us));
+        // Arrived 7 ms before the tick that read it, or 3 ms after (a catch-up tick).
+        assert_eq!(arrival_us(Some(origin), stamp(93_000), 100_000), 93_000);
+        assert_eq!(arrival_us(Some(origin), stamp(103_000), 100_000), 103_000);
+        // No timestamp, no origin, or a wallclock step: the tick's time.
+        assert_eq!(arrival_us(Some(origin), None, 100_000), 100_000);
+        assert_eq!(arrival_us(None, stamp(93_000), 100_000), 100_000);
+        assert_eq!(arrival_us(Some(origin), stamp(5_000_000), 100_000), 100_000);
+        assert_eq!(
+            arrival_us(Some(origin + 10_000_000), stamp(0), 100_000),
+            100_000
+        );
     }
 }

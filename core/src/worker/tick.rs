@@ -217,6 +217,17 @@ impl TickClock {
         monotonic_ns().saturating_sub(self.epoch_ns)
     }
 
+    /// The wallclock at this clock's epoch, µs since the UNIX epoch (now's wallclock less the
+    /// time elapsed since the epoch); `None` if the wallclock cannot be read. Reads two vDSO
+    /// clocks, no system call.
+    pub fn unix_at_epoch_us(&self) -> Option<u64> {
+        let unix = clock_gettime(ClockId::CLOCK_REALTIME).ok()?;
+        let unix_us = (unix.tv_sec() as u64)
+            .saturating_mul(1_000_000)
+            .saturating_add(unix.tv_nsec() as u64 / 1000);
+        unix_us.checked_sub(self.elapsed_ns() / 1000)
+    }
+
     /// Sleeps until the next deadline (absolute, so no drift; at once if it has passed) and
     /// reports it. See the module docs for late wake-ups.
     pub fn wait(&mut self) -> TickInfo {
