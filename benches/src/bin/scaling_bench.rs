@@ -3,7 +3,7 @@
 //! process needs a core and 2 workers on a 2-core machine can be measured at all.
 //!
 //! ```text
-//! chrt -f 5 scaling_bench [--scenario transcode|conference] [--workers 1,2]
+//! chrt -f 5 scaling_bench [--scenario transcode|conference] [--workers 1,2 | 1,2,2,1]
 //!     [--opus issue,rtpengine] [--start 20] [--step 20] [--max 400]
 //!     [--seconds 5] [--warmup 2] [--retry 1] [--missed-ok 0] [--room 50] [--talkers 3]
 //! ```
@@ -469,6 +469,7 @@ fn plan(o: &Options, setting: OpusSetting) -> Result<(Plan, LegSpec, LegSpec), S
 fn run(
     o: &Options,
     setting: OpusSetting,
+    name: &str,
     workers: usize,
 ) -> Result<(Vec<Row>, Option<usize>), String> {
     let (plan, a, b) = plan(o, setting)?;
@@ -534,14 +535,14 @@ fn run(
         load.grow_to(target)?;
         std::thread::sleep(Duration::from_secs(o.warmup));
         let mut row = measure(&runtime, &stats, o, &load);
-        print_row(setting.name(), workers, &row);
+        print_row(name, workers, &row);
         rows.push(row);
         for _ in 0..o.retry {
             if row.pass {
                 break;
             }
             row = measure(&runtime, &stats, o, &load);
-            print_row(setting.name(), workers, &row);
+            print_row(name, workers, &row);
             rows.push(row);
         }
         if !row.pass {
@@ -590,7 +591,7 @@ fn bench(o: &Options) -> Result<(), String> {
         };
         let mut results = Vec::new();
         for &workers in &o.workers {
-            let (rows, best) = run(o, setting, workers)?;
+            let (rows, best) = run(o, setting, name, workers)?;
             results.push((workers, rows, best));
         }
         summarize(name, &results);
@@ -599,32 +600,60 @@ fn bench(o: &Options) -> Result<(), String> {
 }
 
 /// Scaling of the most calls that passed, and CPU per channel at equal per-worker load.
+/// A worker count listed more than once (`--workers 1,2,2,1`, to even out the machine's
+/// drift) is summarised by the lower median of its runs' best steps and the mean of its CPU
+/// per channel at each load.
 fn summarize(name: &str, results: &[(usize, Vec<Row>, Option<usize>)]) {
-    let Some((one, one_rows, one_best)) = results.iter().min_by_key(|r| r.0) else {
-        return;
+    let mut counts: Vec<usize> = results.iter().map(|r| r.0).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let best = |workers: usize| -> Option<usize> {
+        let mut bests: Vec<usize> = results
+            .iter()
+            .filter(|r| r.0 == workers)
+            .map(|r| r.2.unwrap_or(0))
+            .collect();
+        bests.sort_unstable();
+        bests
+            .get((bests.len().max(1) - 1) / 2)
+            .copied()
+            .filter(|&b| b > 0)
     };
-    for (workers, rows, best) in results.iter().filter(|r| r.0 > *one) {
-        match (one_best, best) {
+    let cost = |workers: usize, per_worker: usize| -> Option<f64> {
+        let costs: Vec<f64> = results
+            .iter()
+            .filter(|r| r.0 == workers)
+            .filter_map(|r| {
+                r.1.iter()
+                    .filter(|row| row.pass && row.per_worker == per_worker)
+                    .map(|row| row.us_per_channel)
+                    .next()
+            })
+            .collect();
+        (!costs.is_empty()).then(|| costs.iter().sum::<f64>() / costs.len() as f64)
+    };
+    let Some(&one) = counts.first() else { return };
+    for &workers in &counts[1..] {
+        match (best(one), best(workers)) {
             (Some(b1), Some(bn)) => println!(
-                "{name}: {one} worker(s) passed {} in all, {workers} passed {}: scaling {:.2}×",
+                "{name}: {one} worker(s) passed {} calls in all, {workers} passed {}: scaling {:.2}x",
                 b1 * one,
                 bn * workers,
                 (bn * workers) as f64 / (b1 * one) as f64
             ),
-            _ => println!("{name}: no passing step for one of the worker counts"),
+            _ => println!("{name}: no passing step with {one} or with {workers} worker(s)"),
         }
-        for r in rows.iter().filter(|r| r.pass) {
-            let same = one_rows
-                .iter()
-                .filter(|s| s.pass && s.per_worker == r.per_worker)
-                .map(|s| s.us_per_channel)
-                .next();
-            if let Some(base) = same {
+        let mut loads: Vec<usize> = results
+            .iter()
+            .flat_map(|r| r.1.iter().map(|row| row.per_worker))
+            .collect();
+        loads.sort_unstable();
+        loads.dedup();
+        for per_worker in loads {
+            if let (Some(base), Some(c)) = (cost(one, per_worker), cost(workers, per_worker)) {
                 println!(
-                    "{name}: {} per worker: {base:.1} µs/ch/20ms with {one}, {:.1} with {workers} ({:+.1} %)",
-                    r.per_worker,
-                    r.us_per_channel,
-                    100.0 * (r.us_per_channel / base - 1.0)
+                    "{name}: {per_worker} per worker: {base:.1} µs/ch/20ms with {one}, {c:.1} with {workers} ({:+.1} %)",
+                    100.0 * (c / base - 1.0)
                 );
             }
         }
