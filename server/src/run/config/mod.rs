@@ -26,7 +26,8 @@ use tandem_core::runtime::RuntimeConfig;
 pub use load::ConfigError;
 pub use overrides::Overrides;
 pub use values::{
-    CodecPref, LogFilter, MediaIo, MediaPorts, SipUriText, UriPattern, ValueError, Workers,
+    CodecPref, JitterBuffer, LogFilter, MediaIo, MediaPorts, SipUriText, UriPattern, ValueError,
+    Workers,
 };
 
 /// The whole configuration. See the module docs.
@@ -160,6 +161,8 @@ pub struct MediaSection {
     /// Packet I/O backend of the workers: `udp` (default) or `uring`, which falls back to
     /// `udp` with a log line where the kernel refuses io_uring.
     pub io: MediaIo,
+    /// The jitter buffer of decoded legs: `adaptive` (default) or `fixed`.
+    pub jitter_buffer: JitterBuffer,
 }
 
 impl Default for MediaSection {
@@ -170,6 +173,7 @@ impl Default for MediaSection {
             workers: None,
             timeout_s: 30,
             io: MediaIo::default(),
+            jitter_buffer: JitterBuffer::default(),
         }
     }
 }

@@ -145,6 +145,7 @@ fn a_complete_file_sets_every_key() {
         ports = "36000-36199"
         workers = 2
         timeout_s = 0
+        jitter_buffer = "fixed"
         [api]
         listen = "127.0.0.1:35201"
         [ng]
@@ -189,6 +190,8 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.media.interface, "127.0.0.2".parse::<IpAddr>().unwrap());
     assert_eq!(c.media.workers(), 2);
     assert_eq!(c.media.timeout_ms(), 0);
+    assert!(!c.media.jitter_buffer.is_adaptive());
+    assert!(!crate::run::media::MediaPolicy::from_config(&c).adaptive_playout);
     assert_eq!(c.api.listen, addr("127.0.0.1:35201"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
     assert_eq!(c.limits.max_calls, 10);
@@ -368,6 +371,11 @@ fn bad_values_are_reported_at_their_line() {
             "[media]\nio = \"epoll\"\n",
             2,
             "must be \"udp\" or \"uring\"",
+        ),
+        (
+            "[media]\njitter_buffer = \"elastic\"\n",
+            2,
+            "unknown variant `elastic`",
         ),
         ("[log]\nlevel = \"shouting\"\n", 2, "not a valid filter"),
         (

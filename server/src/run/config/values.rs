@@ -177,6 +177,27 @@ impl FromStr for MediaIo {
     }
 }
 
+/// The jitter buffer of the legs Tandem decodes (transcoding, conference, recording to
+/// mixed audio): `adaptive` (the default; its delay follows the network's, see
+/// `tandem_dsp::jitter`) or `fixed` (a constant 40 ms playout delay, late packets lost: cheaper
+/// per leg, and a delay that never moves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JitterBuffer {
+    /// Delay from the observed arrival-delay distribution, time-stretched.
+    #[default]
+    Adaptive,
+    /// A constant delay.
+    Fixed,
+}
+
+impl JitterBuffer {
+    /// Whether legs take the adaptive buffer (`LegSpec::adaptive_playout`).
+    pub fn is_adaptive(self) -> bool {
+        self == Self::Adaptive
+    }
+}
+
 /// How many media workers to run: 1..=[`Workers::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]

@@ -152,6 +152,8 @@ pub struct MediaPolicy {
     pub ptime_ms: u32,
     /// Whether telephone-events are offered and accepted.
     pub telephone_event: bool,
+    /// Whether decoded legs take the adaptive jitter buffer (`[media] jitter_buffer`).
+    pub adaptive_playout: bool,
 }
 
 impl MediaPolicy {
@@ -162,6 +164,7 @@ impl MediaPolicy {
             timeout_ms: config.media.timeout_ms(),
             ptime_ms: config.codecs.ptime_ms,
             telephone_event: config.codecs.telephone_event,
+            adaptive_playout: config.media.jitter_buffer.is_adaptive(),
         }
     }
 }
@@ -266,8 +269,8 @@ pub fn codec_spec(codec: &NegotiatedCodec, policy: &MediaPolicy) -> Result<Codec
     ))
 }
 
-/// The [`LegSpec`] of a negotiated stream: its codec, telephone-events, peer address, and
-/// the configured media timeout. Detection and playout options stay at `LegSpec::new`'s
+/// The [`LegSpec`] of a negotiated stream: its codec, telephone-events, peer address, the
+/// configured media timeout and jitter buffer. Detection options stay at `LegSpec::new`'s
 /// defaults; the caller sets what its destination needs.
 ///
 /// # Errors
@@ -281,7 +284,8 @@ pub fn leg_spec(media: &NegotiatedMedia, policy: &MediaPolicy) -> Result<LegSpec
     };
     let mut leg = LegSpec::new(codec)
         .with_media_timeout_ms(policy.timeout_ms)
-        .with_encoder(encoder);
+        .with_encoder(encoder)
+        .with_adaptive_playout(policy.adaptive_playout);
     if let Some(pt) = media.telephone_event {
         if pt == media.codec.payload_type {
             return Err(MediaError::PayloadTypeClash(pt));
@@ -328,6 +332,24 @@ mod tests {
 
     fn policy() -> MediaPolicy {
         MediaPolicy::default()
+    }
+
+    #[test]
+    fn legs_take_the_configured_jitter_buffer() {
+        let media = NegotiatedMedia {
+            codec: codec(0, "PCMU", 8000),
+            telephone_event: None,
+            remote: None,
+        };
+        assert!(
+            leg_spec(&media, &policy()).unwrap().adaptive_playout,
+            "adaptive by default"
+        );
+        let fixed = MediaPolicy {
+            adaptive_playout: false,
+            ..policy()
+        };
+        assert!(!leg_spec(&media, &fixed).unwrap().adaptive_playout);
     }
 
     #[test]
