@@ -150,8 +150,10 @@ pub struct SyntheticConfig {
 
 /// Counters of one backend, readable from any thread while the worker runs (each field is
 /// stored by the worker after each batch call; fields are mutually consistent to within one
-/// call).
+/// call). Aligned to two cache lines, so that two workers' counters never share one (the
+/// stores would then cost each worker the other's writes: a scaling bench must not add that).
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub struct SyntheticStats {
     streams: AtomicU64,
     delivered: AtomicU64,

@@ -35,8 +35,11 @@
 //! back over expected, `cpu %` each worker thread's CPU time over the window (from `/proc/self/task/*/schedstat`),
 //! `µs/ch/20ms` worker CPU per channel per packet time, tick cost `p50 / p99` (histogram
 //! bucket bounds) and `max` µs, `voiced %` of the sampled returned packets that carried
-//! sound. At the end: scaling = the most total calls that passed with the largest worker
-//! count over those with one worker, and CPU per channel at equal per-worker load.
+//! sound, `steal ms` the time the hypervisor took from this machine's vCPUs during the window
+//! (`/proc/stat`; it does not count every stall, see BENCHMARKS.md). At the end: scaling = the most total calls that passed with the largest worker
+//! count over those with one worker, and CPU per channel at equal per-worker load (with the
+//! scaling it implies were capacity bound by CPU cost alone: more robust than the passing
+//! steps on a noisy host).
 //!
 //! Bounded: at most [`MAX_STEPS`] steps per run of at most [`MAX_SECONDS`] s each, at most
 //! [`MAX_PER_WORKER`] calls (or participants) per worker, at most [`MAX_WORKERS`] workers.
@@ -228,6 +231,7 @@ struct Row {
     p99: Option<u64>,
     max_us: u64,
     voiced: f64,
+    steal_ms: u64,
     pass: bool,
 }
 
@@ -314,12 +318,23 @@ fn worker_cpu_ns(workers: usize) -> Vec<u64> {
     cpu
 }
 
+/// Time the hypervisor ran something else while this machine's vCPUs wanted to run, ms, all
+/// CPUs together (`steal` of `/proc/stat`'s `cpu` line, in 10 ms ticks); zero if unreadable.
+fn steal_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .find(|l| l.starts_with("cpu "))
+        .and_then(|l| l.split_whitespace().nth(8)?.parse::<u64>().ok())
+        .map_or(0, |ticks| ticks * 10)
+}
+
 /// Everything measured at one instant.
 struct Sample {
     at: Instant,
     workers: Vec<StatsSnapshot>,
     io: Vec<SyntheticSnapshot>,
     cpu_ns: Vec<u64>,
+    steal_ms: u64,
 }
 
 fn sample(runtime: &Runtime, io: &[Arc<SyntheticStats>]) -> Sample {
@@ -328,6 +343,7 @@ fn sample(runtime: &Runtime, io: &[Arc<SyntheticStats>]) -> Sample {
         workers: runtime.worker_stats(),
         io: io.iter().map(|s| s.snapshot()).collect(),
         cpu_ns: worker_cpu_ns(io.len()),
+        steal_ms: steal_ms(),
     }
 }
 
@@ -382,6 +398,7 @@ fn measure(runtime: &Runtime, io: &[Arc<SyntheticStats>], o: &Options, load: &Lo
         p99: histogram.cost_percentile_us(0.99),
         max_us: histogram.cost_max_ns / 1000,
         voiced,
+        steal_ms: after.steal_ms.saturating_sub(before.steal_ms),
         pass,
     }
 }
@@ -396,9 +413,9 @@ fn bound(v: Option<u64>) -> String {
 
 fn print_header() {
     println!(
-        "| setting | workers | calls/w | total | channels | missed | out % | cpu % per worker | µs/ch/20ms | tick p50 / p99 / max µs | voiced % | pass |"
+        "| setting | workers | calls/w | total | channels | missed | out % | cpu % per worker | µs/ch/20ms | tick p50 / p99 / max µs | voiced % | steal ms | pass |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 fn print_row(setting: &str, workers: usize, r: &Row) {
@@ -407,7 +424,7 @@ fn print_row(setting: &str, workers: usize, r: &Row) {
         .map(|c| format!("{c:.0}"))
         .collect();
     println!(
-        "| {setting} | {workers} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} / {} / {} | {:.0} | {} |",
+        "| {setting} | {workers} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} / {} / {} | {:.0} | {} | {} |",
         r.per_worker,
         r.total,
         r.channels,
@@ -419,6 +436,7 @@ fn print_row(setting: &str, workers: usize, r: &Row) {
         bound(r.p99),
         r.max_us,
         r.voiced,
+        r.steal_ms,
         if r.pass { "yes" } else { "no" }
     );
 }
@@ -601,8 +619,8 @@ fn bench(o: &Options) -> Result<(), String> {
 
 /// Scaling of the most calls that passed, and CPU per channel at equal per-worker load.
 /// A worker count listed more than once (`--workers 1,2,2,1`, to even out the machine's
-/// drift) is summarised by the lower median of its runs' best steps and the mean of its CPU
-/// per channel at each load.
+/// drift) is summarised by the lower median of its runs' best steps and the median of its
+/// windows' CPU per channel at each load.
 fn summarize(name: &str, results: &[(usize, Vec<Row>, Option<usize>)]) {
     let mut counts: Vec<usize> = results.iter().map(|r| r.0).collect();
     counts.sort_unstable();
@@ -619,18 +637,24 @@ fn summarize(name: &str, results: &[(usize, Vec<Row>, Option<usize>)]) {
             .copied()
             .filter(|&b| b > 0)
     };
-    let cost = |workers: usize, per_worker: usize| -> Option<f64> {
-        let costs: Vec<f64> = results
+    // Every window at that load counts, passed or not: CPU per channel is measured either
+    // way, and leaving out the slow windows would flatter whichever count had more of them.
+    let cost = |workers: usize, per_worker: usize| -> Option<(f64, usize)> {
+        let mut costs: Vec<f64> = results
             .iter()
             .filter(|r| r.0 == workers)
-            .filter_map(|r| {
-                r.1.iter()
-                    .filter(|row| row.pass && row.per_worker == per_worker)
-                    .map(|row| row.us_per_channel)
-                    .next()
-            })
+            .flat_map(|r| r.1.iter())
+            .filter(|row| row.per_worker == per_worker)
+            .map(|row| row.us_per_channel)
             .collect();
-        (!costs.is_empty()).then(|| costs.iter().sum::<f64>() / costs.len() as f64)
+        costs.sort_by(f64::total_cmp);
+        let n = costs.len();
+        let median = match n {
+            0 => return None,
+            n if n % 2 == 1 => costs[n / 2],
+            n => (costs[n / 2 - 1] + costs[n / 2]) / 2.0,
+        };
+        Some((median, n))
     };
     let Some(&one) = counts.first() else { return };
     for &workers in &counts[1..] {
@@ -650,10 +674,15 @@ fn summarize(name: &str, results: &[(usize, Vec<Row>, Option<usize>)]) {
         loads.sort_unstable();
         loads.dedup();
         for per_worker in loads {
-            if let (Some(base), Some(c)) = (cost(one, per_worker), cost(workers, per_worker)) {
+            if let (Some((base, n1)), Some((c, n))) =
+                (cost(one, per_worker), cost(workers, per_worker))
+            {
+                // Were the workers' capacity bounded by their CPU cost alone, this would be
+                // the scaling: each of `workers` runs at `base / c` of one worker's speed.
                 println!(
-                    "{name}: {per_worker} per worker: {base:.1} µs/ch/20ms with {one}, {c:.1} with {workers} ({:+.1} %)",
-                    100.0 * (c / base - 1.0)
+                    "{name}: {per_worker} per worker: median {base:.1} µs/ch/20ms with {one} ({n1} windows), {c:.1} with {workers} ({n} windows), {:+.1} %: by cost, scaling {:.2}x",
+                    100.0 * (c / base - 1.0),
+                    (workers as f64 / one as f64) * base / c
                 );
             }
         }
