@@ -578,7 +578,7 @@ fn a_slow_sender_clock_is_absorbed_by_slowing_down() {
     assert!(s.decelerate_ops > 0);
     assert!(s.samples_inserted >= 2000, "{s:?}");
     // Until the drift is measured (8 s), a packet now and then comes late and plays only its
-    // tail; from then on the target keeps the drift of a talkspurt in hand.
+    // tail; from then on the drift is stretched out of the gaps between words.
     assert!(s.frames_concealed <= 25, "{s:?}");
     let late_concealed = trace.events[1000..]
         .iter()
@@ -894,6 +894,47 @@ fn a_late_packet_whose_head_was_concealed_still_plays_its_tail() {
                 !heard,
                 "a lost packet's audio is not played at {extra_ms} ms"
             );
+        }
+    }
+    assert!(tails > 0, "no delay left a playable tail");
+}
+
+#[test]
+fn a_late_opus_packet_plays_its_tail_after_the_codecs_concealment() {
+    // Packet 100 is held back by 1 to 40 ms, and 101 (whose FEC would stand in for 100) comes
+    // just after it. For some of these delays 100 comes after libopus concealed its first
+    // frame, and must still play its second half.
+    let p = packets(Format::opus(16000), 111, 200, 7, 0, 0xC);
+    let mut tails = 0;
+    for extra_ms in 1..=40u64 {
+        let mut arrivals = on_time(&p);
+        arrivals[100].0 += extra_ms * 1000;
+        arrivals[101].0 = arrivals[101].0.max(arrivals[100].0 + 1000);
+        let mut jb = JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
+        let until = end_of(&arrivals) + 100_000;
+        let trace = run(&mut jb, arrivals, until);
+        let s = *jb.stats();
+        assert_eq!(
+            s.packets_played + s.packets_lost,
+            200,
+            "every packet played or lost once, at {extra_ms} ms: {s:?}"
+        );
+        if s.late_tails_played == 1 {
+            tails += 1;
+            assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
+            // The concealed head, then decoded audio again, not silence.
+            let i = trace
+                .events
+                .iter()
+                .position(|e| *e == PlayoutEvent::Concealed)
+                .unwrap();
+            let j = i + trace.events[i..]
+                .iter()
+                .position(|e| *e != PlayoutEvent::Concealed)
+                .unwrap();
+            assert!(j - i <= 2, "{extra_ms} ms: {:?}", &trace.events[i..j]);
+            assert_eq!(trace.events[j], PlayoutEvent::Normal, "{extra_ms} ms");
+            assert!(rms(&trace.pcm[j * 160..(j + 1) * 160]) > 100.0);
         }
     }
     assert!(tails > 0, "no delay left a playable tail");

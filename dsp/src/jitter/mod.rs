@@ -36,9 +36,8 @@
 //! - **Target delay** ([`playout`]): the lower of the highest confirmed relative arrival delay
 //!   of the last 4 s (isolated spikes are not chased) and the 98th percentile of the last 400
 //!   packets (a delay only 2 % of packets have is given up), plus the decoding granularity (one
-//!   frame, and the concealment's 3.75 ms look-ahead where it is ours), a 5 ms safety margin
-//!   and, when the sender's clock runs slow, the drift of 3 s (the delay is raised again only
-//!   in pauses); bounded by [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
+//!   frame, and the concealment's 3.75 ms look-ahead where it is ours) and a 5 ms safety
+//!   margin; bounded by [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
 //! - **Playout offset** `O = now + decoded-but-unplayed - next position`: the distance between
 //!   the receiver's clock and the stream position being played. A packet is in time when
 //!   `O >= its transit offset`; the target asks for `O = floor + target`. The reported
@@ -49,17 +48,21 @@
 //!   concealed, up to 40 ms above target. Inside speech it waits only while the delay is below
 //!   target: otherwise the frame is concealed in place and the position runs on with the
 //!   clock, as in a fixed buffer, since a wait there shifts the rest of the utterance, which
-//!   costs more (in PESQ) than the concealed frame. That holds where the buffer can play the
-//!   late packet's tail (below); with the codec's own concealment (Opus, G.729) a packet given
-//!   up is lost whole, and the buffer waits in speech as in a pause.
+//!   costs more (in PESQ) than the concealed frame. With the codec's own concealment (Opus,
+//!   G.729) it waits in speech up to 10 ms above target: Opus' FEC already rescues most late
+//!   packets in a fixed buffer, so there the concealed frame is the dearer harm.
 //! - **A late packet's tail**: a packet that arrives after playout concealed its first frame,
 //!   but before it passed its last, still plays the rest, blended in from the concealment
 //!   (NetEq's merge). Where a fixed buffer loses the whole packet, this one loses a frame.
-//!   Only with our concealment (PCM codecs and G.722), which knows how to blend back.
+//!   With the codec's own concealment, the decoder continues its concealment for 5 ms to blend
+//!   from, then decodes the late packet whole (a packet after a loss, as codecs expect) and
+//!   plays its tail.
 //! - **A hole** (a later packet is stored): the missing audio is concealed and given up when
 //!   the later packet is due (its position plus the target offset), or at once when the delay
 //!   is that far above target; with Opus, the frame just before the stored packet is first
-//!   recovered from its in-band FEC ([`tandem_codecs::Decoder::recover_from_next`]).
+//!   recovered from its in-band FEC ([`tandem_codecs::Decoder::recover_from_next`]), and if
+//!   playout already concealed its head, the whole frame is recovered and its tail blended in
+//!   (asked for less than the packet, libopus conceals instead of using the FEC).
 //! - **Silence and talkspurts.** A gap without missing sequence numbers is discontinuous
 //!   transmission, not loss: after RFC 3389 comfort noise the gap is filled with noise at the
 //!   signalled level, otherwise concealment fades to silence within 60 ms (so a DTX gap costs
@@ -67,14 +70,18 @@
 //!   talkspurt starts when it is due under the *current* target: silence is where the delay
 //!   adapts for free.
 //! - **Time-stretching** ([`stretch`]) moves the delay towards the target when it is more than
-//!   10 ms above or 2 ms below (below target, packets come late), by removing or repeating
+//!   10 ms above or below (below target, packets come late), by removing or repeating
 //!   quiet audio, up to 15 ms a packet, but only once
 //!   80 ms of quiet audio have played in a row: a pause between phrases or sentences, where a
 //!   change of timing is inaudible (and PESQ, which aligns each utterance on its own, does not
 //!   see it), never the short gap between two words or a stop consonant's closure. Voiced
 //!   speech is sped up only when the delay is 80 ms above target, and slowed down only when
 //!   60 ms below, one pitch period at a time (WSOLA-style overlap-add, so the pitch does not
-//!   change). Clock drift is absorbed this way without dropping a frame.
+//!   change). Clock drift is absorbed this way without dropping a frame. A sender whose clock
+//!   runs slow (the transit floor rising by more than 1 ms/s) drains the delay inside each
+//!   talkspurt, where pauses are rare: then quiet audio is also lengthened after 20 ms of
+//!   quiet (the gaps between words) from 2 ms below target, which keeps the delay on target
+//!   with no drift headroom in it.
 //! - **Concealment**: the codec's own where it has one (Opus, G.729); otherwise waveform
 //!   substitution after ITU-T G.711 Appendix I ([`conceal`]).
 //! - [`PlayoutMode::Fixed`] keeps a constant target without stretching, gives up missing
@@ -156,17 +163,23 @@ const DECELERATE_VOICED_MS: u32 = 60;
 const STRETCH_QUIET_BELOW_MS: u32 = 10;
 /// Added to the target beyond the estimated delay spread.
 const SAFETY_MS: u32 = 5;
-/// Under a slow sender clock, the target also covers the drift of this long (a talkspurt),
-/// up to [`DRIFT_HEADROOM_MAX_MS`].
-const DRIFT_HEADROOM_S: f32 = 3.0;
-const DRIFT_HEADROOM_MAX_MS: u32 = 20;
+/// A sender clock running slow by more than this (ms per s) drains the delay inside
+/// talkspurts, where [`SILENCE_MS`] of quiet rarely come.
+const SLOW_DRIFT_MS_PER_S: f32 = 1.0;
+/// Under such a drift, quiet audio is stretched to slow playout down once this much of it
+/// played in a row (the gaps between words), from [`DRIFT_BELOW_MS`] below target.
+const DRIFT_QUIET_MS: u32 = 20;
+const DRIFT_BELOW_MS: u32 = 2;
 /// With nothing left to play in a pause, playout waits for a late packet until the delay is
 /// this far above target, then gives the packet up.
 const HOLD_ALLOWANCE_MS: u32 = 40;
 /// The same inside speech, where a wait is a change of timing that PESQ (and a listener)
-/// notices more than a concealed frame: playout waits only while below target (where it can
-/// play late packets' tails; otherwise [`HOLD_ALLOWANCE_MS`] applies).
+/// notices more than a concealed frame: playout waits only while below target.
 const HOLD_IN_SPEECH_MS: u32 = 0;
+/// The same with the codec's own concealment: Opus' FEC rescues late packets that a
+/// concealed frame would not (measured: 0 ms costs 0.15 MOS under congestion, 20 ms more
+/// delay than it buys; BENCHMARKS.md).
+const HOLD_IN_SPEECH_CODEC_MS: u32 = 10;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
 
@@ -406,6 +419,9 @@ pub struct JitterBuffer {
     comfort_noise_active: bool,
     /// Samples of codec concealment since the last decoded packet.
     codec_erased: usize,
+    /// The codec's concealment continued past a late packet's head, to blend its tail in from
+    /// (codecs that conceal for us; empty otherwise).
+    tail_blend: Box<[i16]>,
     /// The next decoded packet does not continue the previous audio: blend it in.
     need_splice: bool,
     /// Samples of quiet audio (below [`stretch::QUIET_RMS`]) committed in a row, up to now.
@@ -442,6 +458,16 @@ fn check(
             value,
             allowed,
         })
+    }
+}
+
+/// Cross-fades the start of `audio` in from `from` (the concealment it replaces), linearly
+/// over `from`'s length.
+fn blend_in(audio: &mut [i16], from: &[i16]) {
+    let len = from.len().min(audio.len()) as i32;
+    for (i, (s, &c)) in audio.iter_mut().zip(from).enumerate() {
+        let w = (i as i32 + 1) * 256 / (len + 1);
+        *s = ((i32::from(*s) * w + i32::from(c) * (256 - w)) >> 8) as i16;
     }
 }
 
@@ -518,6 +544,7 @@ impl JitterBuffer {
         let frame = format.samples_in_ms(config.frame_ms);
         let max_packet = format.samples_in_ms(config.max_ptime_ms);
         let reserve = plc.as_ref().map_or(0, WaveformSubstitution::lookahead);
+        let tail_blend = vec![0; if plc.is_none() { frame / 2 } else { 0 }].into_boxed_slice();
         let history = plc
             .as_ref()
             .map_or(0, WaveformSubstitution::history_len)
@@ -552,6 +579,7 @@ impl JitterBuffer {
             played: 0,
             comfort_noise_active: false,
             codec_erased: 0,
+            tail_blend,
             need_splice: false,
             quiet_run: 0,
             started: false,
@@ -919,12 +947,9 @@ impl JitterBuffer {
     fn refresh_target(&mut self) {
         if let PlayoutMode::Adaptive = self.config.mode {
             if let Some(q) = self.estimator.target_ms() {
+                // A slow sender's drift is not covered here but stretched out of the gaps
+                // between words (`stretch_towards_target`).
                 let margin = self.samples_to_ms((self.frame + self.reserve) as i64) + 1 + SAFETY_MS;
-                // A sender whose clock runs slow makes every packet later than the last, and
-                // the delay is only raised again in a pause: keep the drift of one talkspurt
-                // in hand.
-                let drift = (self.estimator.drift_ms_per_s() * DRIFT_HEADROOM_S) as u32;
-                let margin = margin + drift.min(DRIFT_HEADROOM_MAX_MS);
                 self.target_ms =
                     (q + margin).clamp(self.config.min_delay_ms, self.config.max_delay_ms);
             }
@@ -932,9 +957,9 @@ impl JitterBuffer {
     }
 
     /// True when a late packet whose head playout already concealed still plays its tail
-    /// (adaptive mode, with our concealment to blend from; a fixed buffer drops late packets).
+    /// (adaptive mode; a fixed buffer drops late packets).
     fn plays_tails(&self) -> bool {
-        self.config.mode == PlayoutMode::Adaptive && self.plc.is_some()
+        self.config.mode == PlayoutMode::Adaptive
     }
 
     /// `O`: the receiver clock minus the stream position being played.
@@ -1127,6 +1152,16 @@ impl JitterBuffer {
     fn decode_packet(&mut self, p: PacketInfo, skip: usize) -> bool {
         let codec_cut_off = self.codec_erased >= self.max_codec_conceal();
         let fade = self.frame / 2;
+        // A late packet's tail, after the codec's own concealment: continue that concealment
+        // a little further (the decoder then takes the packet as the one after a loss, which
+        // every codec allows), to blend the tail in from it.
+        let blend = if skip > 0 && self.plc.is_none() && !codec_cut_off {
+            self.decoder
+                .conceal(&mut self.tail_blend)
+                .min(self.tail_blend.len())
+        } else {
+            0
+        };
         let payload = self.packets.payload(p.seq);
         let (history, spare) = self.sync.split_spare(self.max_packet);
         let n = match self.decoder.decode(payload, spare) {
@@ -1148,6 +1183,8 @@ impl JitterBuffer {
             } else if self.need_splice {
                 plc.splice(history, decoded);
             }
+        } else if blend > 0 {
+            blend_in(decoded, &self.tail_blend[..blend]);
         } else if codec_cut_off {
             // The codec's concealment was cut off: fade in rather than start with a click.
             let fade = decoded.len().min(fade);
@@ -1169,10 +1206,27 @@ impl JitterBuffer {
     }
 
     /// Recovers the `len` samples before `p` from its forward error correction.
+    ///
+    /// When playout already concealed the head of the lost frame (`len` is less than a
+    /// packet), the whole frame is recovered and only its tail played, blended in from the
+    /// codec's concealment: asked for less than a packet, libopus conceals instead.
     fn recover_fec(&mut self, p: PacketInfo, len: usize, missing: u64) {
+        let whole = p.duration.max(len);
+        let skip = whole - len;
+        let blend = if skip > 0 && self.codec_erased < self.max_codec_conceal() {
+            self.decoder
+                .conceal(&mut self.tail_blend)
+                .min(self.tail_blend.len())
+        } else {
+            0
+        };
         let payload = self.packets.payload(p.seq);
-        let (_, spare) = self.sync.split_spare(len);
+        let (_, spare) = self.sync.split_spare(len + skip);
         let n = self.decoder.recover_from_next(payload, spare);
+        let skip = skip.min(n);
+        spare.copy_within(skip..n, 0);
+        let n = n - skip;
+        blend_in(&mut spare[..n], &self.tail_blend[..blend]);
         self.sync.commit(n, PlayoutEvent::FecRecovered);
         self.note_quiet(n);
         self.stats.packets_lost += missing;
@@ -1195,8 +1249,8 @@ impl JitterBuffer {
     /// - adaptive, a later packet stored: advance, unless the delay is more than a frame below
     ///   target (holding then moves towards the target anyway);
     /// - adaptive, nothing stored: hold until the delay is [`HOLD_ALLOWANCE_MS`] above target
-    ///   in a pause (or always, without tails), [`HOLD_IN_SPEECH_MS`] in speech, then advance
-    ///   (a late packet may still play its tail);
+    ///   in a pause, [`HOLD_IN_SPEECH_MS`] in speech ([`HOLD_IN_SPEECH_CODEC_MS`] with the
+    ///   codec's concealment), then advance (a late packet may still play its tail);
     /// - fixed: advance, unless running early (holding slips the schedule back).
     fn fill(&mut self, next: Option<PacketInfo>) {
         let n = self.frame;
@@ -1239,10 +1293,10 @@ impl JitterBuffer {
         let advance = match (self.config.mode, next) {
             (PlayoutMode::Adaptive, Some(_)) => offset >= target - frame,
             (PlayoutMode::Adaptive, None) => {
-                // Without tails (the codec conceals for us), a late packet given up is lost
-                // whole: waiting for it is then the cheaper harm, in speech too.
-                let allowance = if self.in_pause() || !self.plays_tails() {
+                let allowance = if self.in_pause() {
                     HOLD_ALLOWANCE_MS
+                } else if self.plc.is_none() {
+                    HOLD_IN_SPEECH_CODEC_MS
                 } else {
                     HOLD_IN_SPEECH_MS
                 };
@@ -1293,6 +1347,7 @@ impl JitterBuffer {
         let error = offset - target;
         let quiet = ms_to_samples(STRETCH_QUIET_MS, self.rate);
         let in_silence = self.in_pause();
+        let slow_sender = self.estimator.drift_ms_per_s() > SLOW_DRIFT_MS_PER_S;
         if error > quiet {
             let allow = if error > ms_to_samples(ACCELERATE_VOICED_MS, self.rate) {
                 Allow::Any
@@ -1323,10 +1378,14 @@ impl JitterBuffer {
                 self.stats.accelerate_ops += 1;
                 self.stats.samples_removed += removed as u64;
             }
-        } else if error < -ms_to_samples(STRETCH_QUIET_BELOW_MS, self.rate) {
+        } else if error < -ms_to_samples(STRETCH_QUIET_BELOW_MS, self.rate)
+            || (slow_sender && error < -ms_to_samples(DRIFT_BELOW_MS, self.rate))
+        {
+            let in_word_gap =
+                slow_sender && self.quiet_run as i64 >= ms_to_samples(DRIFT_QUIET_MS, self.rate);
             let allow = if error < -ms_to_samples(DECELERATE_VOICED_MS, self.rate) {
                 Allow::Any
-            } else if in_silence {
+            } else if in_silence || in_word_gap {
                 Allow::Quiet
             } else {
                 return;

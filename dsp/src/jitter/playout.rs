@@ -45,7 +45,9 @@
 //! # Real-time
 //!
 //! The estimator's state is a few fixed arrays, allocated with the jitter buffer; recording a
-//! packet and reading the target are O(1) (a few dozen comparisons) and never allocate.
+//! packet is O(1) (a few dozen comparisons; the floor's window is rescanned once per 100 ms
+//! bucket, the drift once a second), reading the floor, target and drift is a field read, and
+//! nothing allocates.
 
 /// How long the floor of the transit offset is remembered.
 pub const WINDOW_MS: i64 = 2000;
@@ -152,8 +154,8 @@ pub(crate) struct DelayEstimator {
     buckets: [(i64, i64); BUCKETS],
     /// Id of the newest floor bucket, `None` before the first packet.
     newest: Option<i64>,
-    /// The minimum over `buckets`' window, updated whenever they change: the playout reads
-    /// it several times per frame, so it is not rescanned each time.
+    /// The minimum over `buckets`' window: lowered in place by each packet, rescanned only when
+    /// a bucket leaves the window (the playout reads it several times per frame).
     floor: Option<i64>,
     /// (bucket id, largest relative delay of a packet that arrived in its own time).
     peaks: [(i64, i64); PEAK_BUCKETS],
@@ -167,6 +169,10 @@ pub(crate) struct DelayEstimator {
     quantile: Quantile,
     /// (second, floor then) once a second, for the drift of the floor.
     floor_marks: [(i64, i64); DRIFT_MARKS],
+    /// [`Self::drift_ms_per_s`] and [`Self::target_ms`], computed when their inputs change
+    /// (once a second, once a packet) rather than at each of the several reads per frame.
+    drift: f32,
+    target: Option<u32>,
 }
 
 impl DelayEstimator {
@@ -184,6 +190,8 @@ impl DelayEstimator {
             observations: 0,
             quantile: Quantile::new(),
             floor_marks: [(i64::MIN, 0); DRIFT_MARKS],
+            drift: 0.0,
+            target: None,
         }
     }
 
@@ -200,14 +208,23 @@ impl DelayEstimator {
         } else {
             self.buckets[slot] = (id, d);
         }
-        self.newest = Some(self.newest.map_or(id, |n| n.max(id)));
-        self.floor = self.scan_floor();
+        if let Some(newest) = self.newest.filter(|&n| n >= id) {
+            // No bucket left the window: the floor can only have fallen.
+            if id > newest - BUCKETS as i64 {
+                self.floor = Some(self.floor.map_or(d, |f| f.min(d)));
+            }
+        } else {
+            // Once per bucket (100 ms): the oldest one left the window, rescan.
+            self.newest = Some(id);
+            self.floor = self.scan_floor();
+        }
         let floor = self.floor.unwrap_or(d);
         let relative = d - floor;
         let second = (arrival / self.rate).max(0);
         let mark = &mut self.floor_marks[(second % DRIFT_MARKS as i64) as usize];
         if mark.0 < second {
             *mark = (second, floor);
+            self.drift = self.scan_drift();
         }
 
         let now_ms = self.last_arrival.map_or(arrival, |last| last.max(arrival)) * 1000 / self.rate;
@@ -248,6 +265,7 @@ impl DelayEstimator {
             }
         }
         self.observations = self.observations.saturating_add(1);
+        self.target = self.scan_target();
         relative
     }
 
@@ -268,6 +286,10 @@ impl DelayEstimator {
     /// The relative delay playout should cover, in ms (plus 1), once [`MIN_OBSERVATIONS`]
     /// packets were seen: the lower of the peak and the quantile.
     pub(crate) fn target_ms(&self) -> Option<u32> {
+        self.target
+    }
+
+    fn scan_target(&self) -> Option<u32> {
         if self.observations < MIN_OBSERVATIONS {
             return None;
         }
@@ -291,6 +313,10 @@ impl DelayEstimator {
     /// episode, wander) does not count; zero while unknown, or when the floor fell or stood
     /// still in any step.
     pub(crate) fn drift_ms_per_s(&self) -> f32 {
+        self.drift
+    }
+
+    fn scan_drift(&self) -> f32 {
         let Some(&(now, _)) = self.floor_marks.iter().max_by_key(|m| m.0) else {
             return 0.0;
         };
@@ -316,6 +342,7 @@ impl DelayEstimator {
         self.arrivals = [(i64::MIN, 0); RECENT];
         self.peaks = [(i64::MIN, 0); PEAK_BUCKETS];
         self.floor_marks = [(i64::MIN, 0); DRIFT_MARKS];
+        self.drift = 0.0;
     }
 
     /// Forgets everything.
@@ -325,6 +352,7 @@ impl DelayEstimator {
         self.quantile = Quantile::new();
         self.last_arrival = None;
         self.observations = 0;
+        self.target = None;
     }
 }
 
