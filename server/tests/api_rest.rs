@@ -156,6 +156,25 @@ fn api_dtmf_send_arrives_as_rfc4733() {
         ),
     );
     let id = c.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        c.json["jitter_buffer"], "adaptive",
+        "the default: {}",
+        c.text
+    );
+    let fixed = call(
+        &server,
+        "POST",
+        "/channels",
+        Some(json!({"codec": "PCMU", "jitter_buffer": "fixed"})),
+    );
+    assert_eq!(fixed.json["jitter_buffer"], "fixed", "{}", fixed.text);
+    let bad = call(
+        &server,
+        "POST",
+        "/channels",
+        Some(json!({"codec": "PCMU", "jitter_buffer": "elastic"})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
     let sent = call(
         &server,
         "POST",

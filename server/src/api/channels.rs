@@ -21,6 +21,7 @@ use super::error::{ApiError, ApiResult};
 use super::mos;
 use super::server::{Api, blocking};
 use super::state::{self, CarrierKind, Channel};
+use crate::run::config::JitterBuffer;
 
 /// The body of `POST /channels`.
 #[derive(Debug, Deserialize)]
@@ -42,6 +43,9 @@ struct NewChannel {
     dtmf_detect: Option<bool>,
     /// Media timeout, ms (default 0: off).
     media_timeout_ms: Option<u32>,
+    /// Jitter buffer when the channel's audio is decoded (bridged to another codec, in a
+    /// conference, recorded): `adaptive` (default) or `fixed` (a constant 40 ms).
+    jitter_buffer: Option<JitterBuffer>,
     /// The application whose event clients hear about this channel.
     app: Option<String>,
 }
@@ -83,7 +87,8 @@ fn leg_spec(new: &NewChannel) -> ApiResult<LegSpec> {
     ))
     .with_encoder(EncoderConfig::DEFAULT)
     .with_dtmf_detect(new.dtmf_detect.unwrap_or(false))
-    .with_media_timeout_ms(new.media_timeout_ms.unwrap_or(0));
+    .with_media_timeout_ms(new.media_timeout_ms.unwrap_or(0))
+    .with_adaptive_playout(new.jitter_buffer.unwrap_or_default().is_adaptive());
     if let Some(remote) = new.remote {
         spec = spec.with_remote(remote);
     }
@@ -109,6 +114,7 @@ pub(crate) fn to_json(channel: &Channel) -> Value {
             "ptime_ms": codec.ptime_ms,
         },
         "telephone_event": channel.spec.telephone_event.map(PayloadType::get),
+        "jitter_buffer": if channel.spec.adaptive_playout { "adaptive" } else { "fixed" },
         "local_rtp": channel.carrier.ports.rtp.to_string(),
         "local_rtp_port": channel.carrier.ports.rtp.port(),
         "local_rtcp_port": channel.carrier.ports.rtcp_port,
