@@ -17,7 +17,8 @@
 //! window of `--seconds` s is measured. A step passes with no missed tick (at most
 //! `--missed-ok` per worker, when a run is to say how far the load goes despite the host's
 //! stalls; the header line says which), at least
-//! 99.9 % of the expected packets back (one per stream per 20 ms), no wrong payload type, no
+//! 99.9 % of the expected packets back (one per stream per 20 ms, give or take one per
+//! stream at the window's edges), no wrong payload type, no
 //! misdirected packet and no undecodable sample. A failing step is measured once more with
 //! the same sessions (`--retry`; both rows are printed and the step passes only if the
 //! second does): on this shared VM the host slows a vCPU for tens of ms several times a
@@ -74,8 +75,11 @@ const MAX_PER_WORKER: usize = 4000;
 const MAX_WORKERS: usize = 4;
 /// Ports per worker.
 const PORTS_PER_WORKER: u16 = 10_000;
-/// Passing steps get at least this share of the expected packets back.
+/// Passing steps get at least this share of the expected packets back...
 const MIN_OUT: f64 = 0.999;
+/// ...give or take this many packets per stream: the window's edges fall between ticks, and
+/// half the streams send in even ticks, half in odd ones.
+const EDGE_SLACK: f64 = 1.0;
 const OPUS_PT: u8 = 111;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +386,7 @@ fn measure(runtime: &Runtime, io: &[Arc<SyntheticStats>], o: &Options, load: &Lo
     let us_per_channel = cpu_total as f64 / 1000.0 / traffic.streams.max(1) as f64 / periods;
     let voiced = 100.0 * traffic.sampled_voiced as f64 / traffic.sampled.max(1) as f64;
     let pass = missed <= o.missed_ok * workers as u64
-        && out >= MIN_OUT
+        && traffic.returned as f64 + EDGE_SLACK * traffic.streams as f64 >= MIN_OUT * expected
         && traffic.wrong_payload_type == 0
         && traffic.misdirected == 0
         && traffic.decode_errors == 0;
