@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tandem_benches::loadgen::floor::{Meter, Sampling, spec_bitrate};
+use tandem_benches::loadgen::floor::{BetweenTicks, Meter, Sampling, spec_bitrate};
 use tandem_benches::loadgen::sdp::SdpCodec;
 use tandem_benches::loadgen::speech;
 
@@ -46,8 +46,20 @@ fn main() -> Result<(), String> {
     println!("|---|---|---|---|---|---|");
     for round in 1..=rounds {
         let tight = meter.plan(sampling, &caller_speech, &callee_speech, calls)?;
-        let paced = meter.plan_paced(sampling, &caller_speech, &callee_speech, calls, false)?;
-        let spun = meter.plan_paced(sampling, &caller_speech, &callee_speech, calls, true)?;
+        let paced = meter.plan_paced(
+            sampling,
+            &caller_speech,
+            &callee_speech,
+            calls,
+            BetweenTicks::Sleep,
+        )?;
+        let spun = meter.plan_paced(
+            sampling,
+            &caller_speech,
+            &callee_speech,
+            calls,
+            BetweenTicks::Spin,
+        )?;
         println!(
             "| {round} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
             tight.sustained_us,

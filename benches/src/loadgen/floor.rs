@@ -160,12 +160,8 @@ impl Meter {
         callee: &EncodedSpeech,
         calls: usize,
     ) -> Result<Cost, String> {
-        let calls = calls.clamp(1, MAX_FLOOR_CALLS);
-        while self.planned.len() < calls {
-            let path = PlannedPath::new(self.callee_format, &self.encoder)?;
-            self.planned.push(path);
-        }
-        let (paths, played) = (&mut self.planned[..calls], &mut self.played);
+        let (paths, played) = self.paths(calls)?;
+        let calls = paths.len();
         on_cpu(sampling.cpu, || {
             time(sampling.window, || {
                 for _ in 0..FRAMES {
@@ -179,9 +175,18 @@ impl Meter {
             })
         })
     }
-}
 
-impl Meter {
+    /// The planned paths of `calls` calls (at least one, at most [`MAX_FLOOR_CALLS`]), built
+    /// on first use, and the count of frames coded so far.
+    fn paths(&mut self, calls: usize) -> Result<(&mut [PlannedPath], &mut usize), String> {
+        let calls = calls.clamp(1, MAX_FLOOR_CALLS);
+        while self.planned.len() < calls {
+            let path = PlannedPath::new(self.callee_format, &self.encoder)?;
+            self.planned.push(path);
+        }
+        Ok((&mut self.planned[..calls], &mut self.played))
+    }
+
     /// Times Tandem's planned path for `calls` calls coded as a media worker codes them: on
     /// an absolute 10 ms tick, each tick coding the frame of every other call (the streams
     /// are spread over the 20 ms), the thread asleep in between. Against [`Meter::plan`]
@@ -194,15 +199,11 @@ impl Meter {
         caller: &EncodedSpeech,
         callee: &EncodedSpeech,
         calls: usize,
-        spin: bool,
+        between_ticks: BetweenTicks,
     ) -> Result<Cost, String> {
         const TICK: Duration = Duration::from_millis(10);
-        let calls = calls.clamp(1, MAX_FLOOR_CALLS);
-        while self.planned.len() < calls {
-            let path = PlannedPath::new(self.callee_format, &self.encoder)?;
-            self.planned.push(path);
-        }
-        let (paths, played) = (&mut self.planned[..calls], &mut self.played);
+        let (paths, played) = self.paths(calls)?;
+        let calls = paths.len();
         on_cpu(sampling.cpu, || {
             let ticks = (sampling.window.as_millis() / TICK.as_millis()).max(20) as usize;
             let (mut frames, mut busy) = (0usize, Duration::ZERO);
@@ -218,7 +219,7 @@ impl Meter {
                     }
                 }
                 busy += thread_cpu().saturating_sub(start);
-                if spin {
+                if between_ticks == BetweenTicks::Spin {
                     while std::time::Instant::now() < deadline {
                         std::hint::spin_loop();
                     }
@@ -237,6 +238,15 @@ impl Meter {
             })
         })
     }
+}
+
+/// What [`Meter::plan_paced`]'s thread does between its ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BetweenTicks {
+    /// Sleeps until the next deadline, as a media worker does.
+    Sleep,
+    /// Spins on the clock: the core never idles, nothing else runs on it.
+    Spin,
 }
 
 /// Runs `work` on a thread of its own, pinned to `cpu` if given, in the media worker's
