@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use tandem_benches::loadgen::floor::{BetweenTicks, Meter, Sampling, spec_bitrate};
+use tandem_benches::loadgen::floor::{
+    BetweenTicks, Meter, Sampling, like_for_like_opus, spec_bitrate,
+};
 use tandem_benches::loadgen::sdp::SdpCodec;
 use tandem_benches::loadgen::speech;
 
@@ -32,7 +34,7 @@ fn main() -> Result<(), String> {
     let callee = SdpCodec::parse(&spec, 96)?;
     let (caller_speech, callee_speech) =
         (speech::encode(&SdpCodec::pcmu())?, speech::encode(&callee)?);
-    let mut meter = Meter::new(&callee, spec_bitrate(&codec))?;
+    let mut meter = Meter::new(&callee, like_for_like_opus(&callee, spec_bitrate(&codec)))?;
     let sampling = Sampling {
         window: Duration::from_secs(seconds),
         cpu,

@@ -118,11 +118,11 @@ pub struct Meter {
 }
 
 impl Meter {
-    /// Builds both paths for `callee` at `bitrate_bps`.
-    pub fn new(callee: &SdpCodec, bitrate_bps: u32) -> Result<Self, String> {
+    /// Builds both paths for `callee`, Opus encoded with `opus` (see [`like_for_like_opus`]).
+    pub fn new(callee: &SdpCodec, opus: OpusConfig) -> Result<Self, String> {
         let callee_format = speech::format_of(&callee.name, callee.clock_rate)?;
         let encoder = EncoderConfig {
-            opus: like_for_like_opus(callee, bitrate_bps),
+            opus,
             ..EncoderConfig::DEFAULT
         };
         Ok(Self {
@@ -428,12 +428,12 @@ mod tests {
             window: Duration::ZERO,
             cpu: Some(0),
         };
-        let floor = Meter::new(&callee, 32_000)
+        let floor = Meter::new(&callee, like_for_like_opus(&callee, 32_000))
             .unwrap()
             .measure(sampling, &caller_speech, &callee_speech)
             .unwrap();
         let (plan, full) = (floor.plan_cost, floor.full_rate_cost);
-        let mut meter = Meter::new(&callee, 32_000).unwrap();
+        let mut meter = Meter::new(&callee, like_for_like_opus(&callee, 32_000)).unwrap();
         let three = meter
             .plan(sampling, &caller_speech, &callee_speech, 3)
             .unwrap();

@@ -117,7 +117,17 @@ pub fn run(options: &Options) -> Result<(), String> {
 /// returns the meter that times it again before each step.
 fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Meter, String> {
     let bitrate = floor::spec_bitrate(&options.codec);
-    let mut meter = floor::Meter::new(&media.callee, bitrate)?;
+    let (opus, settings) = match options.floor_opus {
+        options::FloorOpus::Rtpengine => (
+            floor::like_for_like_opus(&media.callee, bitrate),
+            format!("rtpengine's: complexity 10, {bitrate} bit/s, application audio"),
+        ),
+        options::FloorOpus::Tandem => (
+            tandem_codecs::EncoderConfig::DEFAULT.opus,
+            "Tandem's defaults: mono, complexity 5, voip, FEC".to_string(),
+        ),
+    };
+    let mut meter = floor::Meter::new(&media.callee, opus)?;
     let sampling = options.floor_sampling();
     let f = meter.measure(sampling, &media.caller_speech, &media.callee_speech)?;
     let cost = |c: floor::Cost| {
@@ -130,14 +140,14 @@ fn measure_floor(options: &Options, media: &step::Media) -> Result<floor::Meter,
     };
     println!(
         "codec floor (same speech, tight loop of {}-frame rounds each way for {} s on {}, \
-         mean thread CPU; Opus complexity 10, {} bit/s, application audio): Tandem's plan [{}] \
+         mean thread CPU; Opus settings {}): Tandem's plan [{}] \
          {}; always-48-kHz path {}; `floor µs` below: the plan's, re-measured before each step with one codec state per call of the step",
         floor::FRAMES,
         sampling.window.as_secs_f64(),
         sampling
             .cpu
             .map_or("the loadgen's core".into(), |c| format!("CPU {c}")),
-        bitrate,
+        settings,
         f.plan,
         cost(f.plan_cost),
         cost(f.full_rate_cost),

@@ -34,7 +34,21 @@ until loss or lateness appears. Loopback only.
                             once at the start and again before each step (3; at most 30)
   --floor-cpu N             transcode: the core the floor runs on; give the engine's, so that
                             it and the engine share the same host (default: the loadgen's)
+  --floor-opus S            transcode: the Opus encoder settings the floor codes with, as the
+                            engine was configured: rtpengine (its defaults: the offer's
+                            channels, complexity 10, the spec's bitrate, application audio, no
+                            FEC; the comparison script configures Tandem so) or tandem
+                            (Tandem's own defaults: mono, complexity 5, voip, FEC)
 ";
+
+/// The Opus encoder settings the codec floor codes with (`--floor-opus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorOpus {
+    /// rtpengine's settings, which the comparison script gives Tandem too.
+    Rtpengine,
+    /// Tandem's defaults (`tandem run` without an `[opus]` section).
+    Tandem,
+}
 
 /// What the calls carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +96,8 @@ pub struct Options {
     pub floor_window: Duration,
     /// Core the codec floor runs on (the engine's), if not the loadgen's.
     pub floor_cpu: Option<usize>,
+    /// The floor's Opus encoder settings.
+    pub floor_opus: FloorOpus,
 }
 
 impl Default for Options {
@@ -104,6 +120,7 @@ impl Default for Options {
             ports: (61000, 64999),
             floor_window: Duration::from_secs(3),
             floor_cpu: None,
+            floor_opus: FloorOpus::Rtpengine,
         }
     }
 }
@@ -142,6 +159,13 @@ impl Options {
                 }
                 "--floor-seconds" => o.floor_window = Duration::from_secs(number(value)?),
                 "--floor-cpu" => o.floor_cpu = Some(number(value)? as usize),
+                "--floor-opus" => {
+                    o.floor_opus = match value.as_str() {
+                        "rtpengine" => FloorOpus::Rtpengine,
+                        "tandem" => FloorOpus::Tandem,
+                        other => return Err(format!("--floor-opus {other}: rtpengine or tandem")),
+                    }
+                }
                 "--threads" => o.threads = number(value)? as usize,
                 "--per-socket" => o.per_socket = number(value)? as usize,
                 "--ports" => {
