@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! floor_duty [--calls 20] [--seconds 3] [--rounds 3] [--cpu 0] [--codec opus/48000/2/32000]
+//!            [--opus rtpengine|tandem] [--complexity N]
 //! ```
+//!
+//! `--opus` picks the Opus encoder settings (rtpengine's, the default, or Tandem's defaults);
+//! `--complexity` overrides their complexity.
 
 use std::time::Duration;
 
@@ -17,6 +21,7 @@ use tandem_benches::loadgen::speech;
 fn main() -> Result<(), String> {
     let (mut calls, mut seconds, mut rounds, mut cpu) = (20usize, 3u64, 3usize, Some(0usize));
     let mut codec = "opus/48000/2/32000".to_string();
+    let (mut tandem_opus, mut complexity) = (false, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -27,6 +32,8 @@ fn main() -> Result<(), String> {
             "--rounds" => rounds = number()?,
             "--cpu" => cpu = Some(number()?),
             "--codec" => codec = value.clone(),
+            "--opus" => tandem_opus = value == "tandem",
+            "--complexity" => complexity = Some(number()? as u8),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -34,13 +41,19 @@ fn main() -> Result<(), String> {
     let callee = SdpCodec::parse(&spec, 96)?;
     let (caller_speech, callee_speech) =
         (speech::encode(&SdpCodec::pcmu())?, speech::encode(&callee)?);
-    let mut meter = Meter::new(&callee, like_for_like_opus(&callee, spec_bitrate(&codec)))?;
+    let mut opus = if tandem_opus {
+        tandem_codecs::OpusConfig::default()
+    } else {
+        like_for_like_opus(&callee, spec_bitrate(&codec))
+    };
+    opus.complexity = complexity.unwrap_or(opus.complexity);
+    let mut meter = Meter::new(&callee, opus)?;
     let sampling = Sampling {
         window: Duration::from_secs(seconds),
         cpu,
     };
     println!(
-        "{calls} calls, {codec}, {seconds} s windows on CPU {cpu:?}; µs of thread CPU per channel per 20 ms"
+        "{calls} calls, {codec}, {opus:?}, {seconds} s windows on CPU {cpu:?}; µs of thread CPU per channel per 20 ms"
     );
     println!(
         "| round | back to back (mean) | back to back (best round) | paced 10 ms ticks | paced / back to back | paced, spinning between ticks |"
