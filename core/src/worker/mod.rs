@@ -31,8 +31,8 @@
 //!   kernel's receive timestamp, so the jitter buffers and RTCP's interarrival jitter see the
 //!   network's timing, not the worker's. Stamped with the tick's time instead, every packet
 //!   that waited in its socket through a slow tick (a busy worker, or a host that stalled the
-//!   vCPU) would look delayed by the network, and each adaptive buffer would answer the
-//!   worker's own lateness by adding delay for good. Backends without timestamps (and
+//!   vCPU) would look delayed by the network, and the adaptive buffers would take the
+//!   worker's own lateness for jitter and raise their delay. Backends without timestamps (and
 //!   manual-tick tests) stamp packets with the tick's time, at its 10 ms resolution.
 
 pub mod fpu;
