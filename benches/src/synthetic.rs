@@ -27,7 +27,10 @@
 //! A stream's first packet is due at the first `recv_batch` after its pair was opened, plus
 //! 10 ms for every other stream, so that half the streams arrive in even ticks and half in
 //! odd ones, as packets from independent phones do (all in one tick would double every other
-//! tick's cost). After that, one packet every 20 ms on the caller's clock.
+//! tick's cost). After that, one packet every 20 ms on the caller's clock. Each packet's
+//! [`RecvMeta::timestamp`] is the time it fell due, on the caller's clock (as the loopback
+//! network stamps with its sender's `now`): workers on the default tick arrival clock ignore
+//! it.
 //!
 //! # Real-time
 //!
@@ -176,8 +179,10 @@ pub struct SyntheticSnapshot {
     pub streams: u64,
     /// RTP packets handed to the worker.
     pub delivered: u64,
-    /// Of those, packets handed over a tick or more after they were due (the worker was
-    /// late to read them).
+    /// Of those, packets handed over a tick or more after they were due on the caller's
+    /// clock. Under `Worker::run`, which serves missed deadlines one by one with their own
+    /// times, this stays zero unless the worker fell so far behind that it skipped deadlines
+    /// (`MAX_CATCH_UP`); a manual driver sees every late read.
     pub delivered_late: u64,
     /// RTP packets the worker sent to a stream's peer with the stream's payload type.
     pub returned: u64,
@@ -408,7 +413,7 @@ impl SyntheticIo {
             stream.seq = stream.seq.wrapping_add(1);
             stream.ts = stream.ts.wrapping_add(voice.ts_step);
             stream.frame += 1;
-            let late = now_us >= due + PHASE_US;
+            let sent_at = due;
             due += PTIME_US;
             if len == 0 {
                 continue;
@@ -418,13 +423,13 @@ impl SyntheticIo {
                 source: stream.peer,
                 destination: local,
                 socket: SocketId::new(index as u32),
-                timestamp: Some(Timestamp::from_micros(due - PTIME_US)),
+                timestamp: Some(Timestamp::from_micros(sent_at)),
                 truncated: false,
             };
             self.io.rx_packets += 1;
             self.io.rx_bytes += len as u64;
             self.totals.delivered += 1;
-            self.totals.delivered_late += u64::from(late);
+            self.totals.delivered_late += u64::from(now_us >= sent_at + PHASE_US);
             n += 1;
         }
         stream.next_due_us = Some(due);

@@ -16,12 +16,11 @@
 //! `--talkers` talking, the rest sending digital silence), then after `--warmup` s the
 //! window of `--seconds` s is measured. A step passes with no missed tick (at most
 //! `--missed-ok` per worker, when a run is to say how far the load goes despite the host's
-//! stalls; the header line says which), at least
-//! 99.9 % of the expected packets back (one per stream per 20 ms, give or take one per
-//! stream at the window's edges), no wrong payload type, no
-//! misdirected packet and no undecodable sample. A failing step is measured once more with
-//! the same sessions (`--retry`; both rows are printed and the step passes only if the
-//! second does): on this shared VM the host slows a vCPU for tens of ms several times a
+//! stalls; the header line says which), at least 99.9 % of the expected packets back (one per
+//! stream per 20 ms, give or take one per stream at the window's edges), no wrong payload
+//! type, no misdirected packet and no undecodable sample. A failing step is measured once
+//! more with the same sessions (`--retry`; both rows are printed and the step passes only if
+//! the second does): on this shared VM the host slows a vCPU for tens of ms several times a
 //! second (BENCHMARKS.md, "The tick-cost tail is the host's"). The run of a worker count
 //! stops at the first step that fails.
 //!
@@ -33,14 +32,17 @@
 //! Columns: `calls/w` sessions per worker (participants for a conference), `channels` legs
 //! in all, `missed` tick deadlines missed in the window (all workers; a late worker serves
 //! them back to back, so packets are not lost but come out up to that late), `out %` packets
-//! back over expected, `cpu %` each worker thread's CPU time over the window (from `/proc/self/task/*/schedstat`),
-//! `µs/ch/20ms` worker CPU per channel per packet time, tick cost `p50 / p99` (histogram
-//! bucket bounds) and `max` µs, `voiced %` of the sampled returned packets that carried
-//! sound, `steal ms` the time the hypervisor took from this machine's vCPUs during the window
-//! (`/proc/stat`; it does not count every stall, see BENCHMARKS.md). At the end: scaling = the most total calls that passed with the largest worker
-//! count over those with one worker, and CPU per channel at equal per-worker load (with the
-//! scaling it implies were capacity bound by CPU cost alone: more robust than the passing
-//! steps on a noisy host).
+//! back over expected, `cpu %` each worker thread's CPU time over the window (from
+//! `/proc/self/task/*/schedstat`), `µs/ch/20ms` worker CPU per channel per packet time, tick
+//! cost `p50 / p99` (histogram bucket bounds) and `max` µs, `voiced %` of the sampled
+//! returned packets that carried sound, `steal ms` the time the hypervisor took from this
+//! machine's vCPUs during the window (`/proc/stat`; it does not count every stall).
+//!
+//! At the end, for each worker count against the smallest: scaling = the most total calls
+//! that passed over those of the smallest count, and CPU per channel at equal per-worker load
+//! with the scaling it implies were capacity bound by CPU cost alone (more robust than the
+//! passing steps on a noisy host). Results: BENCHMARKS.md, "Scaling: 1 and 2 workers with the
+//! load inside each worker".
 //!
 //! Bounded: at most [`MAX_STEPS`] steps per run of at most [`MAX_SECONDS`] s each, at most
 //! [`MAX_PER_WORKER`] calls (or participants) per worker, at most [`MAX_WORKERS`] workers.
