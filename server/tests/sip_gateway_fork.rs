@@ -112,17 +112,7 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
     let ringing = ringing.wait(Duration::from_secs(10));
     let answering = answering.wait(Duration::from_secs(10));
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
-    // The BYE has been answered: give the session's removal a moment to reach the worker.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let after = loop {
-        let text = metrics::scrape(api);
-        let idle =
-            total(&text, "tandem_calls") == 0.0 && total(&text, "tandem_worker_sessions") == 0.0;
-        if idle || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let after = metrics::scrape_when_idle(api, Duration::from_secs(5));
     let packets = capture.finish(ports.peer_media, ports.peer_media + 19);
     let (status, stderr) = tandem.terminate();
 
@@ -288,7 +278,7 @@ fn when_every_contact_refuses_the_caller_gets_the_best_response() {
         assert_eq!(end.code, Some(0), "{}\n{}", end.output, tandem.stderr());
     }
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
-    let after = metrics::scrape(api);
+    let after = metrics::scrape_when_idle(api, Duration::from_secs(5));
     let (status, stderr) = tandem.terminate();
 
     assert_eq!(

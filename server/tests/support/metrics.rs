@@ -22,6 +22,22 @@ pub(crate) fn scrape(api: SocketAddr) -> String {
     text
 }
 
+/// Scrapes until no call and no worker session is left (a hung-up call's session reaches its
+/// worker through the command ring a moment after the BYE is answered), at most `wait`;
+/// returns the last scrape for the test's assertions.
+pub(crate) fn scrape_when_idle(api: SocketAddr, wait: Duration) -> String {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let text = scrape(api);
+        let idle =
+            total(&text, "tandem_calls") == 0.0 && total(&text, "tandem_worker_sessions") == 0.0;
+        if idle || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The sum of every sample of `name` (any labels) in an exposition.
 pub(crate) fn total(text: &str, name: &str) -> f64 {
     text.lines()
