@@ -100,19 +100,7 @@ impl Voice {
     }
 
     fn encode(codec: CodecSpec, config: &EncoderConfig, pcm: &[i16]) -> Result<Self, String> {
-        let mut encoder = registry::new_encoder(codec.format, config).map_err(|e| e.to_string())?;
-        let per_frame = codec.format.samples_in_ms(codec.ptime_ms);
-        let mut out = vec![0u8; 1500];
-        let frames = pcm
-            .chunks_exact(per_frame.max(1))
-            .map(|chunk| {
-                let n = encoder.encode(chunk, &mut out).map_err(|e| e.to_string())?;
-                Ok(out[..n].to_vec())
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        if frames.is_empty() {
-            return Err("no frames to send".into());
-        }
+        let frames = speech::encode_frames(codec.format, config, pcm, codec.ptime_ms)?;
         Ok(Self {
             codec,
             frames,
@@ -209,35 +197,31 @@ impl SyntheticSnapshot {
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
             streams: self.streams,
-            delivered: self.delivered - earlier.delivered,
-            delivered_late: self.delivered_late - earlier.delivered_late,
-            returned: self.returned - earlier.returned,
-            returned_bytes: self.returned_bytes - earlier.returned_bytes,
-            rtcp: self.rtcp - earlier.rtcp,
-            wrong_payload_type: self.wrong_payload_type - earlier.wrong_payload_type,
-            misdirected: self.misdirected - earlier.misdirected,
-            unknown_socket: self.unknown_socket - earlier.unknown_socket,
-            sampled: self.sampled - earlier.sampled,
-            sampled_voiced: self.sampled_voiced - earlier.sampled_voiced,
-            decode_errors: self.decode_errors - earlier.decode_errors,
+            // The counters only grow; `streams`, which may shrink, is set above.
+            ..self.zip(earlier, u64::wrapping_sub)
         }
     }
 
     /// The sum of two snapshots (of two workers).
     pub fn plus(&self, other: &Self) -> Self {
+        self.zip(other, |a, b| a + b)
+    }
+
+    /// `op` applied to each pair of counters.
+    fn zip(&self, other: &Self, op: impl Fn(u64, u64) -> u64) -> Self {
         Self {
-            streams: self.streams + other.streams,
-            delivered: self.delivered + other.delivered,
-            delivered_late: self.delivered_late + other.delivered_late,
-            returned: self.returned + other.returned,
-            returned_bytes: self.returned_bytes + other.returned_bytes,
-            rtcp: self.rtcp + other.rtcp,
-            wrong_payload_type: self.wrong_payload_type + other.wrong_payload_type,
-            misdirected: self.misdirected + other.misdirected,
-            unknown_socket: self.unknown_socket + other.unknown_socket,
-            sampled: self.sampled + other.sampled,
-            sampled_voiced: self.sampled_voiced + other.sampled_voiced,
-            decode_errors: self.decode_errors + other.decode_errors,
+            streams: op(self.streams, other.streams),
+            delivered: op(self.delivered, other.delivered),
+            delivered_late: op(self.delivered_late, other.delivered_late),
+            returned: op(self.returned, other.returned),
+            returned_bytes: op(self.returned_bytes, other.returned_bytes),
+            rtcp: op(self.rtcp, other.rtcp),
+            wrong_payload_type: op(self.wrong_payload_type, other.wrong_payload_type),
+            misdirected: op(self.misdirected, other.misdirected),
+            unknown_socket: op(self.unknown_socket, other.unknown_socket),
+            sampled: op(self.sampled, other.sampled),
+            sampled_voiced: op(self.sampled_voiced, other.sampled_voiced),
+            decode_errors: op(self.decode_errors, other.decode_errors),
         }
     }
 }

@@ -135,19 +135,18 @@ pub struct EncodedSpeech {
     pub real: bool,
 }
 
-/// Encodes the speech for `codec` as 20 ms packets.
-pub fn encode(codec: &SdpCodec) -> Result<EncodedSpeech, String> {
-    let format = format_of(&codec.name, codec.clock_rate)?;
-    let config = EncoderConfig {
-        opus: loadgen_opus(codec.channels),
-        ..EncoderConfig::DEFAULT
-    };
-    let mut encoder = registry::new_encoder(format, &config).map_err(|e| e.to_string())?;
-    let (pcm, real) = pcm(format.sample_rate);
-    let per_frame = format.samples_in_ms(PTIME_MS);
+/// `pcm` encoded in `format` with `config` as `ptime_ms` packets (a trailing part packet is
+/// dropped); an error if the codec cannot be built, refuses a frame, or nothing is left.
+pub fn encode_frames(
+    format: Format,
+    config: &EncoderConfig,
+    pcm: &[i16],
+    ptime_ms: u32,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut encoder = registry::new_encoder(format, config).map_err(|e| e.to_string())?;
     let mut payload = vec![0u8; 1500];
     let frames = pcm
-        .chunks_exact(per_frame)
+        .chunks_exact(format.samples_in_ms(ptime_ms).max(1))
         .map(|chunk| {
             let n = encoder
                 .encode(chunk, &mut payload)
@@ -156,8 +155,20 @@ pub fn encode(codec: &SdpCodec) -> Result<EncodedSpeech, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     if frames.is_empty() {
-        return Err("no speech frames".into());
+        return Err("no frames to send".into());
     }
+    Ok(frames)
+}
+
+/// Encodes the speech for `codec` as 20 ms packets.
+pub fn encode(codec: &SdpCodec) -> Result<EncodedSpeech, String> {
+    let format = format_of(&codec.name, codec.clock_rate)?;
+    let config = EncoderConfig {
+        opus: loadgen_opus(codec.channels),
+        ..EncoderConfig::DEFAULT
+    };
+    let (pcm, real) = pcm(format.sample_rate);
+    let frames = encode_frames(format, &config, &pcm, PTIME_MS)?;
     Ok(EncodedSpeech {
         frames,
         ts_step: codec.clock_rate * PTIME_MS / 1000,
