@@ -9,13 +9,16 @@
 //!   [`StatsSnapshot::pinned`]). Each builds its own backend on its thread (the UDP backend is
 //!   not `Send`; its buffers land on the worker's NUMA node) and runs
 //!   [`Worker::run`]: absolute-deadline 10 ms ticks.
-//! - **The pump**: one control-plane thread that drains every worker's notice ring (every
-//!   millisecond while a caller waits for a reply, every 10 ms otherwise): replies wake the
+//! - **The pump**: one control-plane thread that drains every worker's notice ring when a
+//!   worker rings its [`Doorbell`] for replies, and every 10 ms anyway: replies wake the
 //!   callers waiting for them, events go to subscribers, retired session state is freed here.
 //! - **Callers**: any thread. Building a session ([`PreparedSession::new`]) happens on the
 //!   caller's thread; then a command goes to the worker's ring (under a control-plane mutex
-//!   that the worker never sees) and the caller waits for the reply, at most
+//!   that the worker never sees), the worker's doorbell rings (a sleeping worker applies
+//!   it at once, not at its next tick) and the caller waits for the reply, at most
 //!   [`RuntimeConfig::reply_timeout`]. A full ring is [`RuntimeError::QueueFull`] at once.
+//!   A request costs tens of µs of waiting, so commands issued one after another run by
+//!   the thousand per second.
 //!
 //! # Example
 //!
@@ -41,7 +44,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,8 +55,10 @@ use tandem_drivers::packet::kernel::{IoKind, KernelIo};
 use tandem_drivers::packet::udp::UdpConfig;
 use tandem_drivers::packet::{PacketIo, PortRange};
 
+use crate::bus::doorbell::monotonic_now_ns;
 use crate::bus::{
-    Command, CommandError, Consumer, Digits, Event, LegPorts, Notice, Producer, Reply, RequestId,
+    Command, CommandError, Consumer, Digits, Doorbell, Event, LegPorts, Notice, Producer, Reply,
+    RequestId,
 };
 use crate::recording::{
     Recorder, RecordingError, RecordingHandle, RecordingId, RecordingReport, RecordingSpec,
@@ -180,6 +185,8 @@ struct Record {
 #[derive(Debug)]
 struct WorkerLink {
     commands: Mutex<Producer<Command>>,
+    /// Rung after each command.
+    bell: Arc<Doorbell>,
     stats: Arc<WorkerStats>,
 }
 
@@ -196,8 +203,8 @@ struct Shared {
     replied: Condvar,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     stop_pump: AtomicBool,
-    /// The pump thread, woken when a request starts waiting for its reply.
-    pump: OnceLock<std::thread::Thread>,
+    /// Rung by the workers when they queue replies, and to stop the pump.
+    pump_bell: Arc<Doorbell>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -206,9 +213,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn send(&self, worker: usize, command: Command) -> Result<(), RuntimeError> {
-        lock(&self.workers[worker].commands)
+        let link = &self.workers[worker];
+        lock(&link.commands)
             .push(command)
-            .map_err(|_| RuntimeError::QueueFull { worker })
+            .map_err(|_| RuntimeError::QueueFull { worker })?;
+        link.bell.ring();
+        Ok(())
     }
 }
 
@@ -307,6 +317,7 @@ impl Runtime {
         let wallclock_unix_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
+        let pump_bell = Arc::new(Doorbell::new());
         let mut threads = Vec::with_capacity(count);
         let mut controls: Vec<WorkerControl> = Vec::with_capacity(count);
         let mut failure = None;
@@ -320,6 +331,7 @@ impl Runtime {
                 ..config.worker
             };
             let (pin, tick) = (config.pin, config.tick);
+            let reply_bell = Arc::clone(&pump_bell);
             let spawned = std::thread::Builder::new()
                 .name(format!("tandem-media-{index}"))
                 .spawn(move || {
@@ -333,6 +345,7 @@ impl Runtime {
                         }
                     };
                     let (mut worker, control) = Worker::new(worker_config, io);
+                    worker.ring_on_reply(reply_bell);
                     worker.stats().set_pinned(pinned);
                     if ready_tx.send(Ok(control)).is_err() {
                         return;
@@ -374,10 +387,12 @@ impl Runtime {
         let mut notices: Vec<Consumer<Notice>> = Vec::with_capacity(count);
         let mut workers = Vec::with_capacity(count);
         for control in controls {
-            let (commands, consumer, stats) = control.into_parts();
-            notices.push(consumer);
+            let parts = control.into_parts();
+            notices.push(parts.notices);
+            let (commands, bell, stats) = (parts.commands, parts.bell, parts.stats);
             workers.push(WorkerLink {
                 commands: Mutex::new(commands),
+                bell,
                 stats,
             });
         }
@@ -387,7 +402,7 @@ impl Runtime {
             replied: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
             stop_pump: AtomicBool::new(false),
-            pump: OnceLock::new(),
+            pump_bell,
         });
         let recorder = Recorder::start().map_err(|e| RuntimeError::Thread {
             worker: usize::MAX,
@@ -401,7 +416,6 @@ impl Runtime {
                 worker: usize::MAX,
                 reason: e.to_string(),
             })?;
-        let _ = shared.pump.set(pump.thread().clone());
         Ok(Self {
             config,
             shared,
@@ -444,8 +458,6 @@ impl Runtime {
     fn request(&self) -> RequestId {
         let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         lock(&self.shared.replies).waiting.insert(id);
-        // The pump polls quickly while a reply is awaited (see `pump`).
-        self.shared.wake_pump();
         id
     }
 
@@ -998,11 +1010,14 @@ impl Runtime {
 
     fn stop(&mut self) {
         self.stop_workers.store(true, Ordering::Relaxed);
+        for link in &self.shared.workers {
+            link.bell.ring();
+        }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
         self.shared.stop_pump.store(true, Ordering::Relaxed);
-        self.shared.wake_pump();
+        self.shared.pump_bell.ring();
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
         }
@@ -1015,25 +1030,15 @@ impl Drop for Runtime {
     }
 }
 
+/// How often the pump looks at the notice rings unrung: events (digits, talk detection,
+/// timeouts) reach subscribers at most this much later; replies ring it at once.
+const PUMP_POLL: Duration = Duration::from_millis(10);
+
 /// The pump: drains every worker's notices until stopped (and then once more).
-impl Shared {
-    fn wake_pump(&self) {
-        if let Some(pump) = self.pump.get() {
-            pump.unpark();
-        }
-    }
-}
-
-/// How often the pump looks at the notice rings while a request waits for its reply: a
-/// reply reaches its caller at most this long after the worker sent it.
-const PUMP_POLL_AWAITING: Duration = Duration::from_millis(1);
-/// How often it looks when nobody waits: events (digits, talk detection, timeouts) reach
-/// subscribers at most this much later, and an idle engine wakes 100 times a second, not
-/// 1,000 (which matters when the whole process shares the media core, as in benchmarks).
-const PUMP_POLL_IDLE: Duration = Duration::from_millis(10);
-
 fn pump(shared: &Shared, mut notices: Vec<Consumer<Notice>>) {
     loop {
+        // Read before draining: replies queued after the drain ring a bell this sleep hears.
+        let seen = shared.pump_bell.rings();
         let stopping = shared.stop_pump.load(Ordering::Relaxed);
         let mut any = false;
         for (worker, ring) in notices.iter_mut().enumerate() {
@@ -1046,12 +1051,8 @@ fn pump(shared: &Shared, mut notices: Vec<Consumer<Notice>>) {
             return;
         }
         if !any {
-            let awaiting = !lock(&shared.replies).waiting.is_empty();
-            std::thread::park_timeout(if awaiting {
-                PUMP_POLL_AWAITING
-            } else {
-                PUMP_POLL_IDLE
-            });
+            let deadline = monotonic_now_ns() + PUMP_POLL.as_nanos() as u64;
+            shared.pump_bell.sleep_until(seen, deadline);
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   and count it. Nothing is allocated after the rings are built.
 //! - The control plane may serialise several threads onto one [`Producer`] with a lock of its
 //!   own; the worker side never takes a lock.
+//! - Each ring has a [`Doorbell`] beside it: the control plane rings the worker's after
+//!   queueing a command, so a sleeping worker applies it at once rather than at its next
+//!   tick; the worker rings the pump's after queueing replies.
 //!
 //! # Loom
 //!
@@ -18,10 +21,12 @@
 #![allow(unexpected_cfgs)]
 
 pub mod command;
+pub mod doorbell;
 pub mod event;
 pub mod spsc;
 
 pub use command::{Command, CommandError, Digits, RequestId};
+pub use doorbell::Doorbell;
 pub use event::{DtmfSource, Event, EventKind, LegPorts, Notice, Reply, Retired};
 pub use spsc::{Consumer, Full, Producer, channel};
 

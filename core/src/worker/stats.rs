@@ -142,6 +142,12 @@ impl WorkerStats {
         self.ticks.fetch_add(1, Ordering::Relaxed);
         self.cost_sum_ns.fetch_add(cost_ns, Ordering::Relaxed);
         self.cost_max_ns.fetch_max(cost_ns, Ordering::Relaxed);
+        self.publish(totals);
+    }
+
+    /// Publishes the running totals (also before each reply, so that a caller who got its
+    /// reply reads gauges that include its command).
+    pub(crate) fn publish(&self, totals: &Totals) {
         let r = Ordering::Relaxed;
         self.rx_packets.store(totals.rx_packets, r);
         self.rx_unrouted.store(totals.rx_unrouted, r);

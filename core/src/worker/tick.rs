@@ -7,7 +7,10 @@
 //! next multiple of the quantum (10 ms) after the clock's epoch, so ticks never drift however
 //! long each took. The reported time is the deadline itself, so the media clock advances in
 //! exact quanta. One `clock_nanosleep` and one `clock_gettime` (vDSO) per tick; nothing
-//! allocates.
+//! allocates. [`TickClock::wait_or_ring`] sleeps towards the same deadline on a
+//! [`Doorbell`] instead (one futex wait, with the same absolute deadline), and returns early
+//! when the bell rings, leaving the deadline to a later call; [`TickClock::poll`] serves the
+//! deadline only if it has passed, without sleeping.
 //!
 //! A worker that wakes up late (a long tick, or the scheduler ran something else) **catches
 //! up**: the deadlines it passed are served in order, back to back, up to
@@ -32,6 +35,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, ClockNanosleepFlags, clock_gettime, clock_nanosleep};
+
+use crate::bus::Doorbell;
 use tandem_drivers::packet::{
     MAX_BATCH, PACKET_BUF_BYTES, PacketIo, SocketId, Timestamp, Transmit,
 };
@@ -243,6 +248,22 @@ impl TickClock {
             &request,
         ) {}
         self.serve(self.elapsed_ns())
+    }
+
+    /// Sleeps until the next deadline, as [`TickClock::wait`] does, unless `bell` rings
+    /// (or has rung since [`Doorbell::rings`] returned `seen`): then `None`, and the
+    /// deadline is still ahead for the next call. A deadline reached is served even when the
+    /// bell rang too.
+    pub fn wait_or_ring(&mut self, bell: &Doorbell, seen: u32) -> Option<TickInfo> {
+        bell.sleep_until(seen, self.epoch_ns + self.next_ns);
+        self.poll()
+    }
+
+    /// Serves the next deadline if it has passed (as [`TickClock::wait`] would have, at
+    /// once); `None`, without sleeping, if it is still ahead.
+    pub fn poll(&mut self) -> Option<TickInfo> {
+        let now_ns = self.elapsed_ns();
+        (now_ns >= self.next_ns).then(|| self.serve(now_ns))
     }
 
     /// Serves the next deadline for a wake-up at `now_ns` (since the epoch).
