@@ -5,8 +5,13 @@
 #   benches/scripts/loadgen_vs_rtpengine.sh [loadgen options...]
 #   e.g. benches/scripts/loadgen_vs_rtpengine.sh --scenario transcode --start 10 --step 10 --max 80
 #
+# With CLIENT=ng_rate the same engines are driven by the call setup rate bench instead
+# (offer, answer, delete per call, no media; options are ng_rate's):
+#   CLIENT=ng_rate benches/scripts/loadgen_vs_rtpengine.sh --calls 5000 --in-flight 1,32
+#
 # Environment:
-#   LOADGEN      the loadgen binary ($CARGO_TARGET_DIR/release/loadgen, built if missing)
+#   CLIENT       loadgen (default) or ng_rate
+#   LOADGEN      the client binary ($CARGO_TARGET_DIR/release/$CLIENT, built if missing)
 #   TANDEM       the tandem binary ($CARGO_TARGET_DIR/release/tandem; Tandem is skipped if absent)
 #   ENGINES      which engines, in order (default "rtpengine tandem"): rtpengine, tandem (its
 #                default packet I/O), tandem-udp, tandem-uring (`tandem run --io udp|uring`);
@@ -27,7 +32,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 TARGET="${CARGO_TARGET_DIR:-target}"
-LOADGEN="${LOADGEN:-$TARGET/release/loadgen}"
+CLIENT="${CLIENT:-loadgen}"
+LOADGEN="${LOADGEN:-$TARGET/release/$CLIENT}"
 TANDEM="${TANDEM:-$TARGET/release/tandem}"
 ENGINES="${ENGINES:-rtpengine tandem}"
 ENGINE_CPU="${ENGINE_CPU:-0}"
@@ -40,7 +46,7 @@ NG_RTPENGINE=127.0.0.1:12230
 NG_TANDEM=127.0.0.1:12231
 
 if [[ ! -x "$LOADGEN" ]]; then
-    cargo build --release -p tandem-benches --bin loadgen
+    cargo build --release -p tandem-benches --bin "$CLIENT"
 fi
 run_loadgen=(timeout "$RUN_TIMEOUT" taskset -c "$LOADGEN_CPU")
 if [[ "${LOADGEN_RT:-0}" == 1 ]]; then
@@ -78,8 +84,11 @@ for engine in $ENGINES; do
     rtpengine)
         command -v rtpengine >/dev/null || { echo "rtpengine: not installed (scripts/deps.sh bench)"; continue; }
         # --num-threads=1: one media thread, the like-for-like of `tandem run --workers 1`.
+        # --delete-delay=0: free a deleted call's ports at once, as Tandem does (rtpengine
+        # keeps them 30 s by default, which runs its port range dry in a setup-rate run).
         "${engine_prefix[@]}" rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
             --listen-ng="$NG_RTPENGINE" --port-min=50000 --port-max=59999 --foreground \
+            --delete-delay=0 \
             --log-stderr --log-level=3 --num-threads=1 > "$WORK/rtpengine.log" 2>&1 &
         WRAPPER_PID=$!
         ng="$NG_RTPENGINE"
@@ -113,7 +122,9 @@ for engine in $ENGINES; do
         continue
     fi
     echo
-    "${run_loadgen[@]}" "$LOADGEN" --ng "$ng" --engine-pid "$ENGINE_PID" --label "$label" --floor-cpu "$ENGINE_CPU" "$@" \
-        || echo "$label: loadgen exited with $?"
+    client_args=(--ng "$ng" --engine-pid "$ENGINE_PID" --label "$label")
+    [[ "$CLIENT" == loadgen ]] && client_args+=(--floor-cpu "$ENGINE_CPU")
+    "${run_loadgen[@]}" "$LOADGEN" "${client_args[@]}" "$@" \
+        || echo "$label: $CLIENT exited with $?"
     stop_engine
 done

@@ -7,6 +7,8 @@
 #[path = "sessions/support.rs"]
 mod support;
 
+#[path = "sessions/commands_do_not_wait_for_a_tick.rs"]
+mod commands_do_not_wait_for_a_tick;
 #[path = "sessions/conference_leave_closes_the_leg_and_reports_it.rs"]
 mod conference_leave_closes_the_leg_and_reports_it;
 #[path = "sessions/conference_legs_hear_the_others_not_themselves.rs"]

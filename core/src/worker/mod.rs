@@ -61,8 +61,8 @@ use tandem_drivers::packet::{
 
 use crate::bus::{COMMAND_QUEUE_DEFAULT, Event, NOTICE_QUEUE_DEFAULT};
 use crate::bus::{
-    Command, CommandError, Consumer, Doorbell, EventKind, Full, LegPorts, Notice, Outbox,
-    Producer, Reply, RequestId, Retired, channel,
+    Command, CommandError, Consumer, Doorbell, EventKind, Full, LegPorts, Notice, Outbox, Producer,
+    Reply, RequestId, Retired, channel,
 };
 use crate::recording::Tap;
 use crate::rtp::rtcp::NtpTime;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc};
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tandem_core::bus::{Event, EventKind};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -58,7 +59,7 @@ impl NgServer {
     ///
     /// The bind error.
     pub async fn bind(addr: SocketAddr, tcp: bool) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = bind_udp(addr)?;
         let tcp = match tcp {
             true => Some(TcpListener::bind(socket.local_addr()?).await?),
             false => None,
@@ -116,6 +117,21 @@ impl NgServer {
         })
         .await;
     }
+}
+
+/// Receive buffer asked for the UDP listener: a proxy with many worker processes sends its
+/// commands in bursts (Kamailio's children each have one outstanding), and the default
+/// (about 200 kB, some 90 small datagrams) drops part of a burst of a few hundred. The kernel
+/// caps it at `net.core.rmem_max`.
+const RECV_BUFFER_BYTES: usize = 4 << 20;
+
+/// The UDP listener on `addr`, with [`RECV_BUFFER_BYTES`] asked for (best effort).
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Answers datagrams until `shutdown` says stop.
