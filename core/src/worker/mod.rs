@@ -78,10 +78,10 @@ pub use tick::{MAX_CATCH_UP, TICK, TICK_US, TickClock, TickInfo};
 use stats::Totals;
 use tick::TxQueue;
 
-/// Most commands a worker applies per tick; the rest wait for the next tick. A call set up
-/// and torn down takes two or three (install, remove, a remote address), so 64 per 10 ms
-/// tick leaves room for 2,000 call setups per second per worker; an install opens two
-/// sockets (about 25 µs), so a full batch adds at most a millisecond or two to its tick.
+/// Most commands a worker applies in one batch: at the end of a tick, or at one wake-up
+/// between ticks (then the tick's deadline is checked before the next batch). An install
+/// opens two sockets (about 25 µs), so a full batch holds media back a millisecond or two at
+/// most.
 pub const MAX_COMMANDS_PER_TICK: usize = 64;
 /// Most receive batches (of [`MAX_BATCH`] datagrams) per tick: 4096 datagrams, 400k per
 /// second, beyond a core's budget for anything but relaying.
