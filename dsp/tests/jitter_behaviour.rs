@@ -939,3 +939,91 @@ fn a_late_opus_packet_plays_its_tail_after_the_codecs_concealment() {
     }
     assert!(tails > 0, "no delay left a playable tail");
 }
+
+#[test]
+fn opus_recovers_a_half_concealed_frame_whole_from_the_next_packets_fec() {
+    // Packet 100 is lost and 101, whose in-band FEC carries it, is held back by 1 to 80 ms.
+    // For some of these delays playout has concealed the head of 100's frame when 101 comes:
+    // the whole frame must then be recovered from the FEC (libopus, asked for less than a
+    // packet, conceals instead) and its tail played, so that the audio runs on from the
+    // concealment into the recovered tail and on into 101 without a break.
+    let format = Format::opus(16000);
+    let p = packets(format, 111, 200, 7, 0, 0xC);
+    for mode in [PlayoutMode::Adaptive, PlayoutMode::Fixed { delay_ms: 60 }] {
+        let mut config = JitterConfig::new(111);
+        config.mode = mode;
+        // The largest step between two samples of the same stream without a loss.
+        let mut lossless = JitterBuffer::new(format, &config).unwrap();
+        let lossless = run(&mut lossless, on_time(&p), end_of(&on_time(&p)));
+        let smooth = max_step(&lossless.pcm);
+        let mut halves = 0;
+        for extra_ms in 1..=80u64 {
+            let mut arrivals = on_time(&p);
+            arrivals[101].0 += extra_ms * 1000;
+            arrivals.remove(100);
+            let mut jb = JitterBuffer::new(format, &config).unwrap();
+            let until = end_of(&arrivals) + 100_000;
+            let trace = run(&mut jb, arrivals, until);
+            let s = *jb.stats();
+            assert_eq!(
+                s.packets_played + s.packets_lost,
+                200,
+                "{mode:?}, {extra_ms} ms: every packet played or lost once: {s:?}"
+            );
+            let Some(fec) = trace
+                .events
+                .iter()
+                .position(|e| *e == PlayoutEvent::FecRecovered)
+            else {
+                continue;
+            };
+            // What libopus gives in the buffer's place when playout concealed `head` 10 ms
+            // frames of 100: that concealment, the blend's 5 ms more, then the whole frame
+            // from 101's FEC, whose last 5 ms (past the blend) play as recovered.
+            let half = (1..=2).any(|head| {
+                let mut decoder = registry::new_decoder(format).unwrap();
+                let mut pcm = vec![0i16; 320];
+                for packet in &p[..100] {
+                    decoder.decode(&packet.payload, &mut pcm).unwrap();
+                }
+                for _ in 0..head {
+                    decoder.conceal(&mut pcm[..160]);
+                }
+                decoder.conceal(&mut pcm[..80]);
+                decoder.recover_from_next(&p[101].payload, &mut pcm) == 320
+                    && trace.pcm.windows(80).any(|w| w == &pcm[240..])
+            });
+            if !half {
+                continue;
+            }
+            halves += 1;
+            assert_eq!((s.fec_recoveries, s.packets_lost), (1, 1), "{s:?}");
+            assert!(
+                trace.events[fec - 2..fec].contains(&PlayoutEvent::Concealed),
+                "{mode:?}, {extra_ms} ms: the head was concealed"
+            );
+            assert_eq!(
+                trace.events[fec + 1],
+                PlayoutEvent::Normal,
+                "{mode:?}, {extra_ms} ms: 101 plays after the recovered tail"
+            );
+            // From the concealment through the recovered tail into 101: no step larger than
+            // the lossless stream has anywhere.
+            let around = &trace.pcm[(fec - 2) * 160..(fec + 2) * 160];
+            assert!(
+                max_step(around) <= smooth,
+                "{mode:?}, {extra_ms} ms: a step of {} against {smooth} without loss",
+                max_step(around)
+            );
+        }
+        assert!(halves > 0, "{mode:?}: no delay left a half-concealed frame");
+    }
+}
+
+/// The largest difference between two neighbouring samples.
+fn max_step(pcm: &[i16]) -> i32 {
+    pcm.windows(2)
+        .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+        .max()
+        .unwrap_or(0)
+}

@@ -9,10 +9,13 @@
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
-//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--only` and `--codecs` run a subset; `--trace`
-//! prints one line per popped frame (event, current and target delay, counters) for the first
-//! voice of one scenario and codec, and skips scoring. Needs `espeak-ng`, `sox`, `python3` with
-//! the PyPI packages `pesq` and `numpy`.
+//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--only` and `--codecs`
+//! run a subset; `--trace` prints one line per popped frame (event, the clip's 10 ms step the
+//! frame starts in, current and target delay, counters) for each voice and buffer of one
+//! scenario and codec, under a `# scenario codec voice mode` header, writes the WAVs and skips
+//! scoring: the frames both buffers play from the same step compare side by side, and a change
+//! of `time / 10 ms - step` is a change of timing. Needs `espeak-ng`, `sox`, `python3` with the
+//! PyPI packages `pesq` and `numpy`.
 //!
 //! # What it does
 //!
@@ -408,10 +411,14 @@ fn receive(
         }
         if trace {
             let st = jb.stats();
+            // Which 10 ms of the clip this frame starts in: two buffers' frames compare by it,
+            // and a change of `now / 10 - at` is a change of timing.
+            let at = ts.map(|ts| ts.wrapping_sub(ts0) as u64 * PTIME_MS / FRAME_MS / ts_per_packet);
             println!(
-                "{:8.1} {:?} delay {} target {} lost {} late {} conc {} acc {} dec {} stored-next-arrival {:?}",
+                "{:8.1} {:?} at {:?} delay {} target {} lost {} late {} conc {} acc {} dec {} fec {} tails {} stored-next-arrival {:?}",
                 now as f64 / 1000.0,
                 event,
+                at,
                 st.current_delay_ms,
                 st.target_delay_ms,
                 st.packets_lost,
@@ -419,6 +426,8 @@ fn receive(
                 st.frames_concealed,
                 st.accelerate_ops,
                 st.decelerate_ops,
+                st.fec_recoveries,
+                st.late_tails_played,
                 arrivals.get(next).map(|a| (a.0 / 1000, a.1)),
             );
         }
@@ -576,10 +585,10 @@ fn main() {
                     (false, PlayoutMode::Fixed { delay_ms: fixed_ms }),
                     (true, PlayoutMode::Adaptive),
                 ] {
-                    let traced = voice_index == 0
-                        && trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
+                    let traced =
+                        trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
                     if traced {
-                        println!("# {} {} {:?}", scenario.name, codec.name, mode);
+                        println!("# {} {} {voice} {:?}", scenario.name, codec.name, mode);
                     }
                     let r = receive(codec, mode, &packets, &arrivals, &send, pcm.len(), traced);
                     let path = dir.join(format!(
