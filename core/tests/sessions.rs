@@ -13,6 +13,8 @@ mod commands_do_not_wait_for_a_tick;
 mod conference_leave_closes_the_leg_and_reports_it;
 #[path = "sessions/conference_legs_hear_the_others_not_themselves.rs"]
 mod conference_legs_hear_the_others_not_themselves;
+#[path = "sessions/conference_rooms_built_together_send_on_different_ticks.rs"]
+mod conference_rooms_built_together_send_on_different_ticks;
 #[path = "sessions/dtmf_conversion_yields_each_digit_once.rs"]
 mod dtmf_conversion_yields_each_digit_once;
 #[path = "sessions/echo_returns_what_was_sent.rs"]

@@ -283,6 +283,9 @@ pub struct Conference {
     /// Indexed by the mixer's participant index: the routing index of the leg.
     members: Vec<Option<Box<super::PreparedMember>>>,
     banks: Vec<Option<Box<EncoderBank>>>,
+    /// The frames (modulo a packet's) on which this room's packets complete
+    /// ([`Packetizer::align`]).
+    phase: u32,
 }
 
 impl Conference {
@@ -296,7 +299,13 @@ impl Conference {
             mixer,
             members: (0..spec.max_legs).map(|_| None).collect(),
             banks: (0..MAX_BANKS).map(|_| None).collect(),
+            phase: 0,
         })
+    }
+
+    /// Sends this room's packets on the ticks of `slot` (see [`Packetizer::align`]).
+    pub(crate) fn stagger(&mut self, slot: u32) {
+        self.phase = slot;
     }
 
     /// The room's configuration.
@@ -484,6 +493,7 @@ impl Conference {
                 let packetizer = &mut bank.packetizers[o];
                 if bank.previous & bit == 0 {
                     packetizer.reset();
+                    packetizer.align(ctx.now_us / (u64::from(FRAME_MS) * 1000), self.phase);
                 }
                 if packetizer
                     .push_frame(self.mixer.output(output))

@@ -648,6 +648,22 @@ impl Packetizer {
         self.skip = slot % frames;
     }
 
+    /// After a [`reset`](Self::reset), before the frame of index `frame_index` (10 ms frames
+    /// on the worker's clock): discards the first frames so that packets complete on the
+    /// frames whose index is `phase` modulo the frames in one packet.
+    ///
+    /// A conference room's encoders start and restart whenever their mix is first needed,
+    /// and rooms built together would complete their packets (and send every listener's) in
+    /// the same tick, every other tick for 20 ms packets; aligned to a phase per room, the
+    /// sends spread over the ticks, and a listener moved to another mix of the same room
+    /// keeps its packets' cadence.
+    pub fn align(&mut self, frame_index: u64, phase: u32) {
+        let frames = u64::from((self.rtp_step / self.frame_units.max(1)).max(1));
+        // The packet started now completes at frame_index + skip + frames - 1.
+        let completes = (frame_index + frames - 1) % frames;
+        self.skip = ((u64::from(phase) % frames + frames - completes) % frames) as u32;
+    }
+
     /// The largest payload this packetizer produces.
     pub fn max_payload_len(&self) -> usize {
         self.payload.len()
@@ -937,5 +953,37 @@ mod tests {
         assert_eq!(packet_frames(20, 2), packet_frames(20, 0));
         assert_eq!(packet_frames(30, 2), [5, 8, 11]);
         assert_eq!(packet_frames(10, 7), (1..=12).collect::<Vec<_>>());
+    }
+
+    /// Frame indices at which a packetizer of `ptime_ms`, reset and aligned to `phase` before
+    /// frame `start`, completes packets, over frames `start..start + 12`.
+    fn aligned_frames(ptime_ms: u32, start: u64, phase: u32) -> Vec<u64> {
+        let mut p =
+            Packetizer::new(Format::PCMU, ptime_ms, 8000, &EncoderConfig::default()).unwrap();
+        let frame = [0i16; 80];
+        // Some history first, so that the reset has something to forget.
+        p.push_frame(&frame);
+        p.reset();
+        p.align(start, phase);
+        (start..start + 12)
+            .filter(|_| p.push_frame(&frame).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn aligned_packetizers_complete_on_their_phase_whenever_they_restart() {
+        // 20 ms packets: phase 0 completes on even frames, phase 1 on odd ones, from any start.
+        for start in [0, 1, 2, 7, 100, 101] {
+            let even = aligned_frames(20, start, 0);
+            let odd = aligned_frames(20, start, 1);
+            assert!(even.iter().all(|f| f % 2 == 0), "{start}: {even:?}");
+            assert!(odd.iter().all(|f| f % 2 == 1), "{start}: {odd:?}");
+            // At most one frame discarded: the first packet within two frames of a full one.
+            assert!(even[0] <= start + 2 && odd[0] <= start + 2, "{start}");
+        }
+        // 30 ms packets, phase 5 (≡ 2 mod 3).
+        assert!(aligned_frames(30, 4, 5).iter().all(|f| f % 3 == 2));
+        // 10 ms packets: every frame, whatever the phase.
+        assert_eq!(aligned_frames(10, 3, 1), (3..15).collect::<Vec<_>>());
     }
 }

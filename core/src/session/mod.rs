@@ -458,12 +458,15 @@ impl PreparedSession {
         }
     }
 
-    /// Puts the session's encoders in tick slot `slot` (transcoding sessions; the others
-    /// encode nothing of their own or share their encodes), so that sessions installed
-    /// together do not all encode in the same tick. See [`media::Packetizer::stagger`].
+    /// Puts the session's encoders in tick slot `slot` (transcoding sessions and conference
+    /// rooms; the others encode nothing), so that sessions installed together do not all
+    /// encode and send in the same tick. See [`media::Packetizer::stagger`] and
+    /// [`media::Packetizer::align`].
     pub(crate) fn stagger(&mut self, slot: u32) {
-        if let Kind::Transcode(s) = &mut self.kind {
-            s.stagger(slot);
+        match &mut self.kind {
+            Kind::Transcode(s) => s.stagger(slot),
+            Kind::Conference(s) => s.stagger(slot),
+            Kind::Relay(_) | Kind::Echo(_) | Kind::Play(_) => {}
         }
     }
 
