@@ -3,7 +3,8 @@
 //! `tests/kamailio/kamailio.cfg` (the one that drives rtpengine), unchanged but for its
 //! defines and its listen port.
 //!
-//! Each test: `tandem run` (ng, SIP and RTP on the test's own ports in 42000–42999),
+//! Each test (but the burst, at the end): `tandem run` (ng, SIP and RTP on the test's own
+//! ports in 42000–42999),
 //! Kamailio, a sipp UAS that echoes RTP, sipp's `uac_pcap` calling through Kamailio. Checked:
 //! both sipps succeed; the SDP each one received carries Tandem's address and a port of
 //! Tandem's range; mid-call, Tandem's own `query` shows RTP received from and sent to both
@@ -381,4 +382,87 @@ fn kamailio_transcodes_pcma_to_opus_through_tandem() {
         current.and_then(|c| c.get("transcodedmedia")),
         Some(&Value::Int(1))
     );
+}
+
+/// A burst: 300 calls at 100 calls per second through the same Kamailio configuration
+/// (2 children, each waiting for Tandem's reply to every ng command, 1 s timeout), sipp's
+/// built-in UAC and UAS, calls of 20 ms. Every call must succeed, and none may be left in
+/// Tandem afterwards. (When each ng command waited for a worker's tick, Tandem answered about
+/// 60 commands a second and most of these calls failed on Kamailio's timeout.)
+#[test]
+fn kamailio_carries_a_burst_of_calls_through_tandem() {
+    if !(available("kamailio") && sipp_available()) {
+        eprintln!("skipped: kamailio or sipp missing (scripts/deps.sh test)");
+        return;
+    }
+    const CALLS: u32 = 300;
+    let p = Ports::at(42800);
+    let dir = scratch("burst");
+    let tandem = Tandem::start(&[
+        "run".to_owned(),
+        "--sip".to_owned(),
+        format!("127.0.0.1:{}", p.tandem_sip),
+        "--ng".to_owned(),
+        format!("127.0.0.1:{}", p.ng),
+        "--rtp-ports".to_owned(),
+        format!("{}-{}", p.rtp.0, p.rtp.1),
+        "--workers".to_owned(),
+        "1".to_owned(),
+    ]);
+    let kamailio = Kamailio::start(&dir, p.kamailio, p.ng, p.uas, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let uas = Sipp::new(
+        "burst-uas",
+        "uas",
+        p.uas,
+        p.uas_media,
+        CALLS,
+        Duration::from_secs(40),
+    )
+    .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let uac = Sipp::new(
+        "burst-uac",
+        "uac",
+        p.uac,
+        p.uac_media,
+        CALLS,
+        Duration::from_secs(40),
+    )
+    .args(&[
+        format!("127.0.0.1:{}", p.kamailio),
+        "-r".to_owned(),
+        "100".to_owned(),
+        "-d".to_owned(),
+        "20".to_owned(),
+    ])
+    .run(Duration::from_secs(45));
+    let uas = uas.wait(Duration::from_secs(10));
+    let left = ng(p.ng, b"d7:command4:liste");
+    let context = || {
+        format!(
+            "uac: {uac:?}\nuas: {uas:?}\nkamailio:\n{}\ntandem:\n{}",
+            kamailio.log(),
+            tandem.stderr()
+        )
+    };
+    let stats = uac.stats.as_ref().expect("sipp's stat file");
+    assert_eq!(
+        (stats.successful(), stats.failed()),
+        (u64::from(CALLS), 0),
+        "{}",
+        context()
+    );
+    assert_eq!(uac.code, Some(0), "{}", context());
+    assert_eq!(
+        left.get("calls")
+            .and_then(Value::as_list)
+            .map(<[Value]>::len),
+        Some(0),
+        "calls left in Tandem: {left:?}"
+    );
+    drop(kamailio);
+    let (status, _) = tandem.terminate();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
