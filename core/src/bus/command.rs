@@ -7,8 +7,10 @@
 //!   arrive fully built ([`PreparedSession`], [`PreparedMember`]: codecs, buffers and pools
 //!   allocated on the control-plane thread), so applying a command on the worker opens
 //!   sockets at most (`open_pair` / `close_pair`) and never allocates.
-//! - A worker applies at most [`MAX_COMMANDS_PER_TICK`](crate::worker::MAX_COMMANDS_PER_TICK)
-//!   commands per tick, after the tick's media work; the rest wait for the next tick.
+//! - A worker applies commands in batches of at most
+//!   [`MAX_COMMANDS_PER_TICK`](crate::worker::MAX_COMMANDS_PER_TICK): as they arrive while it
+//!   sleeps between ticks (the control plane rings its [`Doorbell`](crate::bus::Doorbell)),
+//!   and after each tick's media work.
 //! - Commands carrying a [`RequestId`] are answered with a
 //!   [`Notice::Reply`](crate::bus::Notice::Reply); the others are fire-and-forget.
 

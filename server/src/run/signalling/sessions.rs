@@ -277,7 +277,7 @@ pub(super) fn set_remote(state: &Signalling, media: &MediaBinding, remote: Socke
 }
 
 /// Tells a leg which way media flows now (hold, resume). Fire and forget: applied by the
-/// worker within a tick or so of the answer going out.
+/// worker as soon as it gets it (between ticks, see `tandem_core::bus::doorbell`).
 pub(super) fn set_direction(state: &Signalling, media: &MediaBinding, direction: MediaDirection) {
     let runtime = Arc::clone(&state.runtime);
     let (session, leg) = (media.session, media.leg);
