@@ -11,9 +11,12 @@
 //!
 //! The sleeper reads [`Doorbell::rings`], checks whatever it is waiting for (a ring is
 //! empty), then calls [`Doorbell::sleep_until`] with the count it read: a ring that came in
-//! between is not lost, the sleep returns at once. [`Doorbell::ring`] makes a system call
-//! only while someone sleeps (or is about to), so ringing a bell nobody listens to costs two
-//! atomic operations.
+//! between is not lost, the sleep returns at once. That is the futex's own guarantee: the
+//! kernel compares the count with the one read under the same lock as the wake-up takes,
+//! and a ring increments the count before it wakes. A ring is always one `futex` system
+//! call, whether anyone sleeps or not: rings come with control-plane commands and their
+//! replies, never per packet, and skipping the call when nobody sleeps would need a second
+//! counter and sequentially consistent ordering between the two to stay correct.
 //!
 //! Nothing here allocates or takes a lock; the sleep is one `futex` call (the same single
 //! system call per tick as the `clock_nanosleep` it replaces on a worker).
@@ -31,8 +34,6 @@ use nix::time::{ClockId, clock_nanosleep};
 pub struct Doorbell {
     /// Rings so far (wrapping): the futex word.
     rings: AtomicU32,
-    /// Threads inside [`Doorbell::sleep_until`].
-    sleepers: AtomicU32,
 }
 
 impl Doorbell {
@@ -40,48 +41,41 @@ impl Doorbell {
     pub const fn new() -> Self {
         Self {
             rings: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
         }
     }
 
     /// The count of rings so far, to pass to [`Doorbell::sleep_until`].
     pub fn rings(&self) -> u32 {
-        self.rings.load(Ordering::SeqCst)
+        self.rings.load(Ordering::Acquire)
     }
 
     /// Wakes every thread sleeping on the bell, or makes the next sleep (begun with a count
     /// read before this ring) return at once.
     pub fn ring(&self) {
-        self.rings.fetch_add(1, Ordering::SeqCst);
-        // SeqCst on both sides (Dekker's pattern): either this load sees the sleeper's
-        // increment, or the sleeper's re-check sees the new count.
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            futex_wake_all(&self.rings);
-        }
+        // Release: what the ringer queued before ringing is visible to the woken thread.
+        self.rings.fetch_add(1, Ordering::Release);
+        futex_wake_all(&self.rings);
     }
 
     /// Sleeps until `deadline_ns` on `CLOCK_MONOTONIC` (absolute, ns) unless the bell has
     /// been rung since [`Doorbell::rings`] returned `seen`. True when rung (possibly also
     /// after the deadline), false at the deadline.
     pub fn sleep_until(&self, seen: u32, deadline_ns: u64) -> bool {
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        let rung = loop {
-            if self.rings.load(Ordering::SeqCst) != seen {
-                break true;
+        loop {
+            if self.rings.load(Ordering::Acquire) != seen {
+                return true;
             }
             match futex_wait_until(&self.rings, seen, deadline_ns) {
                 // Woken, or the count had moved on already, or a signal: look again.
                 Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(Errno::ETIMEDOUT) => break false,
+                Err(Errno::ETIMEDOUT) => return false,
                 // No futex (never on Linux ≥ 2.6.25): the plain timer, no early wake-ups.
                 Err(_) => {
                     sleep_until_plain(deadline_ns);
-                    break self.rings.load(Ordering::SeqCst) != seen;
+                    return self.rings.load(Ordering::Acquire) != seen;
                 }
             }
-        };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        rung
+        }
     }
 }
 
