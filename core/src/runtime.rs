@@ -86,6 +86,10 @@ pub struct RuntimeConfig {
     pub ports: PortRange,
     /// Pin each worker to a core (default on; skipped where not permitted).
     pub pin: bool,
+    /// Run each worker thread `SCHED_FIFO` at this priority (1–99; default `None`: normal
+    /// scheduling). Refused without the privilege: the worker runs anyway and
+    /// [`StatsSnapshot::realtime`] says false. See [`crate::worker::priority`].
+    pub realtime_priority: Option<u8>,
     /// The tick quantum (default 10 ms; sessions assume 10 ms frames).
     pub tick: Duration,
     /// How long a caller waits for a worker's reply (default 2 s).
@@ -102,6 +106,7 @@ impl Default for RuntimeConfig {
             io: IoKind::Udp,
             ports: PortRange::DEFAULT,
             pin: true,
+            realtime_priority: None,
             tick: TICK,
             reply_timeout: Duration::from_secs(2),
             worker: WorkerConfig::new(0),
@@ -330,12 +335,15 @@ impl Runtime {
                 wallclock_unix_us,
                 ..config.worker
             };
-            let (pin, tick) = (config.pin, config.tick);
+            let (pin, tick, realtime) = (config.pin, config.tick, config.realtime_priority);
             let reply_bell = Arc::clone(&pump_bell);
             let spawned = std::thread::Builder::new()
                 .name(format!("tandem-media-{index}"))
                 .spawn(move || {
                     let pinned = pin && pin_current_thread(index);
+                    let realtime = realtime.is_some_and(|priority| {
+                        crate::worker::priority::make_current_thread_realtime(priority).is_ok()
+                    });
                     crate::worker::fpu::flush_subnormals_to_zero();
                     let io = match backend(index) {
                         Ok(io) => io,
@@ -347,6 +355,7 @@ impl Runtime {
                     let (mut worker, control) = Worker::new(worker_config, io);
                     worker.ring_on_reply(reply_bell);
                     worker.stats().set_pinned(pinned);
+                    worker.stats().set_realtime(realtime);
                     if ready_tx.send(Ok(control)).is_err() {
                         return;
                     }

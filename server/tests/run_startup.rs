@@ -172,3 +172,50 @@ fn a_media_interface_that_is_not_ours_exits_1() {
     // Nothing stays bound after a failed start.
     assert!(!udp_port_taken(ports.sip_addr()));
 }
+
+/// Whether a thread of this process may run SCHED_FIFO (root, or an RLIMIT_RTPRIO).
+#[allow(unsafe_code)]
+fn realtime_permitted() -> bool {
+    std::thread::spawn(|| {
+        let param = nix::libc::sched_param { sched_priority: 1 };
+        // SAFETY: the calling thread's own handle, and a sched_param on this stack frame
+        // that the call only reads; the thread ends right after.
+        let result = unsafe {
+            nix::libc::pthread_setschedparam(
+                nix::libc::pthread_self(),
+                nix::libc::SCHED_FIFO,
+                &param,
+            )
+        };
+        result == 0
+    })
+    .join()
+    .unwrap()
+}
+
+/// `[media] realtime_priority`: the workers run SCHED_FIFO where the process may, and
+/// `/metrics` says so; where it may not, they run anyway and a warning says why.
+#[test]
+fn workers_run_realtime_when_the_config_asks() {
+    let permitted = realtime_permitted();
+    let ports = Ports::for_test(38);
+    let config = temp_config("realtime", "[media]\nrealtime_priority = 1\n");
+    let mut args = ports.run_args();
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let tandem = Tandem::start(&args);
+    let metrics = support::metrics::scrape(SocketAddr::from(([127, 0, 0, 1], ports.api)));
+    assert_eq!(
+        support::metrics::value(&metrics, "tandem_worker_realtime{worker=\"0\"}"),
+        Some(i64::from(permitted)),
+        "{metrics}"
+    );
+    let (status, stderr) = tandem.terminate();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let said = if permitted {
+        "SCHED_FIFO priority 1"
+    } else {
+        "SCHED_FIFO priority 1 refused"
+    };
+    assert!(stderr.contains(said), "{stderr}");
+    let _ = std::fs::remove_file(config);
+}

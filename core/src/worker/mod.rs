@@ -47,6 +47,7 @@
 
 pub mod fpu;
 pub mod placement;
+pub mod priority;
 pub mod stats;
 pub mod tick;
 

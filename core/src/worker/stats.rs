@@ -41,6 +41,7 @@ pub struct WorkerStats {
     sessions: AtomicU64,
     legs: AtomicU64,
     pinned: AtomicBool,
+    realtime: AtomicBool,
     /// Placement load: the summed cost estimates of the sessions placed here. Written by the
     /// control plane.
     pub load: AtomicU64,
@@ -85,6 +86,8 @@ pub struct StatsSnapshot {
     pub legs: u64,
     /// The worker thread is pinned to its core.
     pub pinned: bool,
+    /// The worker thread runs `SCHED_FIFO` ([`super::priority`]).
+    pub realtime: bool,
     /// Placement load.
     pub load: u64,
 }
@@ -172,6 +175,11 @@ impl WorkerStats {
         self.pinned.store(pinned, Ordering::Relaxed);
     }
 
+    /// Records whether the thread runs `SCHED_FIFO`.
+    pub(crate) fn set_realtime(&self, realtime: bool) {
+        self.realtime.store(realtime, Ordering::Relaxed);
+    }
+
     /// A copy of every field.
     pub fn snapshot(&self) -> StatsSnapshot {
         let r = Ordering::Relaxed;
@@ -193,6 +201,7 @@ impl WorkerStats {
             sessions: self.sessions.load(r),
             legs: self.legs.load(r),
             pinned: self.pinned.load(r),
+            realtime: self.realtime.load(r),
             load: self.load.load(r),
         }
     }

@@ -256,3 +256,52 @@ fn runtime_leg_report_reads_a_legs_statistics() {
     ));
     runtime.shutdown();
 }
+
+#[test]
+fn workers_run_realtime_when_asked_and_permitted() {
+    // Whether this process may use SCHED_FIFO at all (root in CI; often not on a desktop).
+    let permitted = std::thread::spawn(|| {
+        tandem_core::worker::priority::make_current_thread_realtime(1).is_ok()
+    })
+    .join()
+    .unwrap();
+    let net = LoopbackNet::new();
+    let config = RuntimeConfig {
+        workers: 2,
+        pin: false,
+        realtime_priority: Some(1),
+        worker: WorkerConfig {
+            max_sessions: 8,
+            tx_queue: 64,
+            ..WorkerConfig::new(0)
+        },
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::start_with(config, move |i| {
+        let min = 24000 + 1000 * i as u16;
+        Ok(net
+            .endpoint(LoopbackConfig::new(
+                WORKER_IP,
+                PortRange::new(min, min + 999).unwrap(),
+            ))
+            .unwrap())
+    })
+    .unwrap();
+    // Refused or not, the workers run.
+    let call = runtime
+        .create_session(&SessionSpec::Relay {
+            a: LegSpec::new(CodecSpec::PCMU),
+            b: LegSpec::new(CodecSpec::PCMU),
+        })
+        .unwrap();
+    runtime.remove_session(call.id).unwrap();
+    assert!(
+        runtime
+            .worker_stats()
+            .iter()
+            .all(|s| s.realtime == permitted),
+        "{:?}",
+        runtime.worker_stats()
+    );
+    runtime.shutdown();
+}

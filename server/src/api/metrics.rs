@@ -142,7 +142,7 @@ impl Metrics {
     pub fn render(&self, runtime: &Runtime, extra: &[(&str, &str, &str, f64)]) -> String {
         let mut out = String::with_capacity(8192);
         let stats = runtime.worker_stats();
-        let per_worker: [WorkerFamily; 12] = [
+        let per_worker: [WorkerFamily; 14] = [
             ("tandem_worker_ticks_total", "Ticks run.", "counter", |s| {
                 s.ticks
             }),
@@ -207,6 +207,18 @@ impl Metrics {
                 |s| s.legs,
             ),
             ("tandem_worker_load", "Placement load.", "gauge", |s| s.load),
+            (
+                "tandem_worker_pinned",
+                "1 when the worker thread is pinned to its core.",
+                "gauge",
+                |s| u64::from(s.pinned),
+            ),
+            (
+                "tandem_worker_realtime",
+                "1 when the worker thread runs SCHED_FIFO ([media] realtime_priority).",
+                "gauge",
+                |s| u64::from(s.realtime),
+            ),
         ];
         for (name, help, kind, get) in per_worker {
             family(&mut out, name, help, kind);

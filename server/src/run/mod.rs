@@ -160,6 +160,18 @@ pub fn run(config: Config) -> Result<(), RunError> {
     if media.io_fallbacks().is_empty() {
         tracing::info!("media packet I/O: {}", config.media.io);
     }
+    if let Some(priority) = config.media.realtime_priority.get() {
+        // Each worker raised itself before it reported ready.
+        let refused = media.worker_stats().iter().filter(|s| !s.realtime).count();
+        if refused > 0 {
+            tracing::warn!(
+                "media workers: SCHED_FIFO priority {priority} refused for {refused} of them \
+                 (needs CAP_SYS_NICE or LimitRTPRIO); they run at normal priority"
+            );
+        } else {
+            tracing::info!("media workers: SCHED_FIFO priority {priority}");
+        }
+    }
     let ng = control
         .block_on(crate::ng::NgServer::bind(config.ng.listen, config.ng.tcp))
         .map_err(setup("binding the ng listener"))?;

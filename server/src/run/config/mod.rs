@@ -26,8 +26,8 @@ use tandem_core::runtime::RuntimeConfig;
 pub use load::ConfigError;
 pub use overrides::Overrides;
 pub use values::{
-    CodecPref, JitterBuffer, LogFilter, MediaIo, MediaPorts, SipUriText, UriPattern, ValueError,
-    Workers,
+    CodecPref, JitterBuffer, LogFilter, MediaIo, MediaPorts, RealtimePriority, SipUriText,
+    UriPattern, ValueError, Workers,
 };
 
 /// The whole configuration. See the module docs.
@@ -163,6 +163,10 @@ pub struct MediaSection {
     pub io: MediaIo,
     /// The jitter buffer of decoded legs: `adaptive` (default) or `fixed`.
     pub jitter_buffer: JitterBuffer,
+    /// `SCHED_FIFO` priority of the worker threads, 1–99; 0 (default) leaves them at normal
+    /// priority. Needs `CAP_SYS_NICE` or `LimitRTPRIO=`; refused, the workers run anyway
+    /// (a log line and `tandem_worker_realtime 0` say so).
+    pub realtime_priority: RealtimePriority,
 }
 
 impl Default for MediaSection {
@@ -174,6 +178,7 @@ impl Default for MediaSection {
             timeout_s: 30,
             io: MediaIo::default(),
             jitter_buffer: JitterBuffer::default(),
+            realtime_priority: RealtimePriority::default(),
         }
     }
 }
@@ -197,6 +202,7 @@ impl MediaSection {
             bind: self.interface,
             io: self.io.kind(),
             ports: self.ports.range(),
+            realtime_priority: self.realtime_priority.get(),
             ..RuntimeConfig::default()
         }
     }

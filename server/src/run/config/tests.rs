@@ -79,6 +79,7 @@ fn no_file_and_no_flags_is_the_default_configuration() {
     assert_eq!(runtime.workers, c.media.workers());
     assert_eq!(runtime.bind, c.media.interface);
     assert_eq!(runtime.ports, c.media.ports.range());
+    assert_eq!(runtime.realtime_priority, None);
 }
 
 #[test]
@@ -146,6 +147,7 @@ fn a_complete_file_sets_every_key() {
         workers = 2
         timeout_s = 0
         jitter_buffer = "fixed"
+        realtime_priority = 20
         [api]
         listen = "127.0.0.1:35201"
         [ng]
@@ -192,6 +194,7 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.media.timeout_ms(), 0);
     assert!(!c.media.jitter_buffer.is_adaptive());
     assert!(!crate::run::media::MediaPolicy::from_config(&c).adaptive_playout);
+    assert_eq!(c.media.runtime_config().realtime_priority, Some(20));
     assert_eq!(c.api.listen, addr("127.0.0.1:35201"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
     assert_eq!(c.limits.max_calls, 10);
@@ -367,6 +370,11 @@ fn bad_values_are_reported_at_their_line() {
         ("[media]\nports = \"20000\"\n", 2, "not MIN-MAX"),
         ("[media]\ninterface = \"eth0\"\n", 2, "IP address"),
         ("[media]\nworkers = 0\n", 2, "workers = 0"),
+        (
+            "[media]\nrealtime_priority = 100\n",
+            2,
+            "realtime_priority = 100: must be 0 (off)",
+        ),
         (
             "[media]\nio = \"epoll\"\n",
             2,

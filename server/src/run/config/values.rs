@@ -37,6 +37,9 @@ pub enum ValueError {
     /// A worker count outside 1..=[`Workers::MAX`].
     #[error("workers = {0}: must be between 1 and {max}", max = Workers::MAX)]
     Workers(i64),
+    /// A real-time priority outside 0..=99.
+    #[error("realtime_priority = {0}: must be 0 (off) or a SCHED_FIFO priority from 1 to 99")]
+    RealtimePriority(i64),
     /// A packet I/O backend other than `udp` or `uring`.
     #[error("io = {0:?}: must be \"udp\" or \"uring\"")]
     MediaIo(String),
@@ -236,6 +239,30 @@ impl FromStr for Workers {
         // An unparsable number is reported as out of range: there is no useful difference.
         let n = text.trim().parse::<i64>().unwrap_or(-1);
         Self::try_from(n)
+    }
+}
+
+/// `[media] realtime_priority`: 0 (default) leaves the workers at normal priority; 1..=99
+/// runs them `SCHED_FIFO` at that priority (see `tandem_core::worker::priority`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RealtimePriority(u8);
+
+impl RealtimePriority {
+    /// The priority asked for, `None` when off.
+    pub fn get(self) -> Option<u8> {
+        (self.0 > 0).then_some(self.0)
+    }
+}
+
+impl TryFrom<i64> for RealtimePriority {
+    type Error = ValueError;
+
+    fn try_from(n: i64) -> Result<Self, ValueError> {
+        match u8::try_from(n) {
+            Ok(n) if n <= tandem_core::worker::priority::MAX_REALTIME_PRIORITY => Ok(Self(n)),
+            _ => Err(ValueError::RealtimePriority(n)),
+        }
     }
 }
 
