@@ -163,19 +163,9 @@ fn request(plan: &Plan, prefix: &str, call: usize, stage: Stage) -> bt_bencode::
 ///
 /// A socket that cannot be opened or used, or an engine that is not on loopback.
 pub fn run(plan: &Plan) -> Result<Outcome, String> {
-    if !plan.engine.ip().is_loopback() {
-        return Err(format!("{}: only loopback engines are driven", plan.engine));
-    }
     let calls = plan.calls.clamp(1, MAX_CALLS);
     let in_flight = plan.in_flight.clamp(1, MAX_IN_FLIGHT);
-    let bind: SocketAddr = if plan.engine.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    }
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let socket = UdpSocket::bind(bind).map_err(|e| format!("ng socket: {e}"))?;
+    let socket = ng::loopback_socket(plan.engine)?;
     // Replies to a full window arrive together; the default buffer holds about 90 (best
     // effort: the kernel caps it at net.core.rmem_max).
     let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(REPLY_BUFFER_BYTES);

@@ -199,15 +199,9 @@ struct Outcome {
     statistics: Value,
 }
 
-/// One call through Kamailio and Tandem; panics with every log when a sipp fails.
-fn call(name: &str, base: u16, uas_scenario: &str, defines: &[&str]) -> Option<Outcome> {
-    if !(available("kamailio") && sipp_available()) {
-        eprintln!("skipped: kamailio or sipp missing (scripts/deps.sh test)");
-        return None;
-    }
-    let p = Ports::at(base);
-    let dir = scratch(name);
-    let tandem = Tandem::start(&[
+/// `tandem run` with one worker on the test's ports.
+fn start_tandem(p: &Ports) -> Tandem {
+    Tandem::start(&[
         "run".to_owned(),
         "--sip".to_owned(),
         format!("127.0.0.1:{}", p.tandem_sip),
@@ -217,7 +211,18 @@ fn call(name: &str, base: u16, uas_scenario: &str, defines: &[&str]) -> Option<O
         format!("{}-{}", p.rtp.0, p.rtp.1),
         "--workers".to_owned(),
         "1".to_owned(),
-    ]);
+    ])
+}
+
+/// One call through Kamailio and Tandem; panics with every log when a sipp fails.
+fn call(name: &str, base: u16, uas_scenario: &str, defines: &[&str]) -> Option<Outcome> {
+    if !(available("kamailio") && sipp_available()) {
+        eprintln!("skipped: kamailio or sipp missing (scripts/deps.sh test)");
+        return None;
+    }
+    let p = Ports::at(base);
+    let dir = scratch(name);
+    let tandem = start_tandem(&p);
     let kamailio = Kamailio::start(&dir, p.kamailio, p.ng, p.uas, defines);
     std::thread::sleep(Duration::from_secs(2));
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -398,17 +403,7 @@ fn kamailio_carries_a_burst_of_calls_through_tandem() {
     const CALLS: u32 = 300;
     let p = Ports::at(42800);
     let dir = scratch("burst");
-    let tandem = Tandem::start(&[
-        "run".to_owned(),
-        "--sip".to_owned(),
-        format!("127.0.0.1:{}", p.tandem_sip),
-        "--ng".to_owned(),
-        format!("127.0.0.1:{}", p.ng),
-        "--rtp-ports".to_owned(),
-        format!("{}-{}", p.rtp.0, p.rtp.1),
-        "--workers".to_owned(),
-        "1".to_owned(),
-    ]);
+    let tandem = start_tandem(&p);
     let kamailio = Kamailio::start(&dir, p.kamailio, p.ng, p.uas, &[]);
     std::thread::sleep(Duration::from_secs(2));
     let uas = Sipp::new(

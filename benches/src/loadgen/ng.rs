@@ -165,6 +165,20 @@ impl Reply {
     }
 }
 
+/// An ephemeral loopback UDP socket of `engine`'s family, for talking to it; refused when
+/// `engine` is not on loopback (the load tools drive nothing else).
+pub fn loopback_socket(engine: SocketAddr) -> Result<UdpSocket, String> {
+    if !engine.ip().is_loopback() {
+        return Err(format!("{engine}: only loopback engines are driven"));
+    }
+    let bind = if engine.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
+    } else {
+        SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))
+    };
+    UdpSocket::bind(bind).map_err(|e| format!("ng socket: {e}"))
+}
+
 /// A blocking ng client on one loopback UDP socket.
 #[derive(Debug)]
 pub struct NgClient {
@@ -178,19 +192,7 @@ pub struct NgClient {
 impl NgClient {
     /// Binds an ephemeral loopback port for talking to `engine`.
     pub fn new(engine: SocketAddr) -> Result<NgClient, String> {
-        if !engine.ip().is_loopback() {
-            return Err(format!(
-                "{engine}: the loadgen only drives loopback engines"
-            ));
-        }
-        let bind: SocketAddr = if engine.is_ipv6() {
-            "[::1]:0"
-        } else {
-            "127.0.0.1:0"
-        }
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-        let socket = UdpSocket::bind(bind).map_err(|e| format!("ng socket: {e}"))?;
+        let socket = loopback_socket(engine)?;
         socket
             .set_read_timeout(Some(REPLY_TIMEOUT))
             .map_err(|e| format!("ng socket: {e}"))?;

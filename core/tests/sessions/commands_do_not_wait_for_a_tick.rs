@@ -6,11 +6,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tandem_core::runtime::{Runtime, RuntimeConfig};
+use tandem_core::runtime::RuntimeConfig;
 use tandem_core::session::{CodecSpec, ConferenceSpec, LegSpec, SessionSpec};
 use tandem_core::worker::WorkerConfig;
-use tandem_drivers::packet::PortRange;
-use tandem_drivers::packet::loopback::{LoopbackConfig, LoopbackNet};
+use tandem_drivers::packet::loopback::LoopbackNet;
+
+use crate::support::runtime_on_loopback;
 
 #[test]
 fn commands_do_not_wait_for_a_tick() {
@@ -27,16 +28,7 @@ fn commands_do_not_wait_for_a_tick() {
         },
         ..RuntimeConfig::default()
     };
-    let runtime = Runtime::start_with(config, move |i| {
-        let min = 22000 + 1000 * i as u16;
-        Ok(net
-            .endpoint(LoopbackConfig::new(
-                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
-                PortRange::new(min, min + 999).unwrap(),
-            ))
-            .unwrap())
-    })
-    .unwrap();
+    let runtime = runtime_on_loopback(&net, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), 22000, config);
     // One after another, as the ng server issues them: each waits for its reply.
     for _ in 0..50 {
         let call = runtime

@@ -11,9 +11,9 @@ use tandem_core::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use tandem_core::session::{CodecSpec, ConferenceSpec, LegId, LegSpec, SessionSpec};
 use tandem_core::worker::WorkerConfig;
 use tandem_drivers::packet::PortRange;
-use tandem_drivers::packet::loopback::{LoopbackConfig, LoopbackNet};
+use tandem_drivers::packet::loopback::LoopbackNet;
 
-use crate::support::{Peer, Stream};
+use crate::support::{Peer, Stream, runtime_on_loopback};
 
 const WORKER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
@@ -29,17 +29,7 @@ fn start(net: &LoopbackNet, workers: usize, command_queue: usize) -> Runtime {
         },
         ..RuntimeConfig::default()
     };
-    let net = net.clone();
-    Runtime::start_with(config, move |i| {
-        let min = 20000 + 1000 * i as u16;
-        Ok(net
-            .endpoint(LoopbackConfig::new(
-                WORKER_IP,
-                PortRange::new(min, min + 999).unwrap(),
-            ))
-            .unwrap())
-    })
-    .unwrap()
+    runtime_on_loopback(net, WORKER_IP, 20000, config)
 }
 
 #[test]
@@ -277,16 +267,7 @@ fn workers_run_realtime_when_asked_and_permitted() {
         },
         ..RuntimeConfig::default()
     };
-    let runtime = Runtime::start_with(config, move |i| {
-        let min = 24000 + 1000 * i as u16;
-        Ok(net
-            .endpoint(LoopbackConfig::new(
-                WORKER_IP,
-                PortRange::new(min, min + 999).unwrap(),
-            ))
-            .unwrap())
-    })
-    .unwrap();
+    let runtime = runtime_on_loopback(&net, WORKER_IP, 24000, config);
     // Refused or not, the workers run.
     let call = runtime
         .create_session(&SessionSpec::Relay {

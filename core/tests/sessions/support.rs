@@ -102,6 +102,27 @@ impl Peer {
     }
 }
 
+/// A threaded runtime over `net`, its workers on `ip`, worker `i` on ports
+/// `first_port + 1000 i` to `+ 999`.
+pub(crate) fn runtime_on_loopback(
+    net: &LoopbackNet,
+    ip: IpAddr,
+    first_port: u16,
+    config: tandem_core::runtime::RuntimeConfig,
+) -> tandem_core::runtime::Runtime {
+    let net = net.clone();
+    tandem_core::runtime::Runtime::start_with(config, move |i| {
+        let min = first_port + 1000 * i as u16;
+        Ok(net
+            .endpoint(LoopbackConfig::new(
+                ip,
+                PortRange::new(min, min + 999).unwrap(),
+            ))
+            .unwrap())
+    })
+    .unwrap()
+}
+
 /// A worker in manual-tick mode with a peer and an attacker host.
 pub(crate) struct Harness {
     pub(crate) worker: Worker<Loopback>,
