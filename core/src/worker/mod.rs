@@ -26,7 +26,8 @@
 //! # Contract
 //!
 //! - **Steady state allocates nothing, takes no lock and makes no system call** beyond the
-//!   backend's batched I/O and the timer: every buffer (receive array, transmit queue,
+//!   backend's batched I/O and the timer (the doorbell's futex wait; a command's reply adds
+//!   one futex wake, control-plane traffic, never per packet): every buffer (receive array, transmit queue,
 //!   demultiplexing table, session table) is sized in [`Worker::new`], and sessions arrive
 //!   fully built ([`PreparedSession`]). `tests/worker_steady_state_allocates_nothing.rs`
 //!   checks it with a failing allocator over thousands of ticks of a realistic mix.
