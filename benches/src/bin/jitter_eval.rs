@@ -587,10 +587,8 @@ fn main() {
                     continue;
                 }
                 // Sets are a million apart: no seed of one set is in another.
-                let seed = 0x7a17_0000
-                    + seed_set * 1_000_000
-                    + (si as u64) * 1000
-                    + voice_index as u64;
+                let seed =
+                    0x7a17_0000 + seed_set * 1_000_000 + (si as u64) * 1000 + voice_index as u64;
                 let (arrivals, send) = network(scenario, packets.len(), seed);
                 let dir = out_dir.join(codec.name).join(scenario.name);
                 std::fs::create_dir_all(&dir).expect("output dir");
