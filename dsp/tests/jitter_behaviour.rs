@@ -4,8 +4,8 @@
 
 use tandem_codecs::{EncoderConfig, Format, registry};
 use tandem_dsp::jitter::{
-    JitterBuffer, JitterConfig, JitterConfigError, PlayoutEvent, PlayoutMode, PopError, PushError,
-    PushOutcome, RtpPacket,
+    JitterBuffer, JitterConfig, JitterConfigError, JitterStats, PlayoutEvent, PlayoutMode,
+    PopError, PushError, PushOutcome, RtpPacket,
 };
 
 const PTIME_US: u64 = 20_000;
@@ -116,6 +116,25 @@ struct Trace {
 }
 
 /// Delivers `arrivals` (any order) and pops a frame every 10 ms until `until_us`.
+/// Runs `jb` until 100 ms after the last arrival and checks that each of the `sent` packets
+/// was played or lost exactly once; `context` names the case in the failure.
+fn run_to_end(
+    jb: &mut JitterBuffer,
+    arrivals: Vec<(u64, Packet)>,
+    sent: u64,
+    context: &str,
+) -> (Trace, JitterStats) {
+    let until = end_of(&arrivals) + 100_000;
+    let trace = run(jb, arrivals, until);
+    let s = *jb.stats();
+    assert_eq!(
+        s.packets_played + s.packets_lost,
+        sent,
+        "{context}: every packet played or lost once: {s:?}"
+    );
+    (trace, s)
+}
+
 fn run(jb: &mut JitterBuffer, mut arrivals: Vec<(u64, Packet)>, until_us: u64) -> Trace {
     arrivals.sort_by_key(|(at, _)| *at);
     let mut trace = Trace::default();
@@ -873,14 +892,7 @@ fn a_late_packet_whose_head_was_concealed_still_plays_its_tail() {
         let mut arrivals = on_time(&p);
         arrivals[100].0 += extra_ms * 1000;
         let mut jb = buffer();
-        let until = end_of(&arrivals) + 100_000;
-        let trace = run(&mut jb, arrivals, until);
-        let s = *jb.stats();
-        assert_eq!(
-            s.packets_played + s.packets_lost,
-            200,
-            "every packet played or lost once, at {extra_ms} ms: {s:?}"
-        );
+        let (trace, s) = run_to_end(&mut jb, arrivals, 200, &format!("at {extra_ms} ms"));
         let heard = trace.pcm.windows(tail.len()).any(|w| w == tail);
         if s.late_tails_played == 1 {
             tails += 1;
@@ -911,14 +923,7 @@ fn a_late_opus_packet_plays_its_tail_after_the_codecs_concealment() {
         arrivals[100].0 += extra_ms * 1000;
         arrivals[101].0 = arrivals[101].0.max(arrivals[100].0 + 1000);
         let mut jb = JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
-        let until = end_of(&arrivals) + 100_000;
-        let trace = run(&mut jb, arrivals, until);
-        let s = *jb.stats();
-        assert_eq!(
-            s.packets_played + s.packets_lost,
-            200,
-            "every packet played or lost once, at {extra_ms} ms: {s:?}"
-        );
+        let (trace, s) = run_to_end(&mut jb, arrivals, 200, &format!("at {extra_ms} ms"));
         if s.late_tails_played == 1 {
             tails += 1;
             assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
@@ -962,14 +967,8 @@ fn opus_recovers_a_half_concealed_frame_whole_from_the_next_packets_fec() {
             arrivals[101].0 += extra_ms * 1000;
             arrivals.remove(100);
             let mut jb = JitterBuffer::new(format, &config).unwrap();
-            let until = end_of(&arrivals) + 100_000;
-            let trace = run(&mut jb, arrivals, until);
-            let s = *jb.stats();
-            assert_eq!(
-                s.packets_played + s.packets_lost,
-                200,
-                "{mode:?}, {extra_ms} ms: every packet played or lost once: {s:?}"
-            );
+            let (trace, s) =
+                run_to_end(&mut jb, arrivals, 200, &format!("{mode:?}, {extra_ms} ms"));
             let Some(fec) = trace
                 .events
                 .iter()

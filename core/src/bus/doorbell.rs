@@ -71,7 +71,7 @@ impl Doorbell {
                 Err(Errno::ETIMEDOUT) => return false,
                 // No futex (never on Linux ≥ 2.6.25): the plain timer, no early wake-ups.
                 Err(_) => {
-                    sleep_until_plain(deadline_ns);
+                    sleep_until_monotonic(deadline_ns);
                     return self.rings.load(Ordering::Acquire) != seen;
                 }
             }
@@ -134,7 +134,9 @@ fn futex_wake_all(word: &AtomicU32) {
     }
 }
 
-fn sleep_until_plain(deadline_ns: u64) {
+/// Sleeps until `deadline_ns` on `CLOCK_MONOTONIC` (absolute; at once if it has passed),
+/// through signals: the plain timer, no bell.
+pub(crate) fn sleep_until_monotonic(deadline_ns: u64) {
     let request = TimeSpec::from(timespec(deadline_ns));
     while let Err(Errno::EINTR) = clock_nanosleep(
         ClockId::CLOCK_MONOTONIC,

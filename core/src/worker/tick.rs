@@ -32,11 +32,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::time::TimeSpec;
-use nix::time::{ClockId, ClockNanosleepFlags, clock_gettime, clock_nanosleep};
+use nix::time::{ClockId, clock_gettime};
 
 use crate::bus::Doorbell;
+use crate::bus::doorbell::{monotonic_now_ns, sleep_until_monotonic};
 use tandem_drivers::packet::{
     MAX_BATCH, PACKET_BUF_BYTES, PacketIo, SocketId, Timestamp, Transmit,
 };
@@ -198,20 +197,12 @@ pub struct TickClock {
     next_ns: u64,
 }
 
-fn monotonic_ns() -> u64 {
-    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        (t.tv_sec() as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(t.tv_nsec() as u64)
-    })
-}
-
 impl TickClock {
     /// A clock whose epoch is now and whose first deadline is one quantum away.
     pub fn new(quantum: Duration) -> Self {
         let quantum_ns = (quantum.as_nanos() as u64).max(1);
         Self {
-            epoch_ns: monotonic_ns(),
+            epoch_ns: monotonic_now_ns(),
             quantum_ns,
             next_ns: quantum_ns,
         }
@@ -219,7 +210,7 @@ impl TickClock {
 
     /// Nanoseconds since the epoch, now.
     pub fn elapsed_ns(&self) -> u64 {
-        monotonic_ns().saturating_sub(self.epoch_ns)
+        monotonic_now_ns().saturating_sub(self.epoch_ns)
     }
 
     /// The wallclock at this clock's epoch, µs since the UNIX epoch (now's wallclock less the
@@ -236,17 +227,7 @@ impl TickClock {
     /// Sleeps until the next deadline (absolute, so no drift; at once if it has passed) and
     /// reports it. See the module docs for late wake-ups.
     pub fn wait(&mut self) -> TickInfo {
-        let deadline = self.epoch_ns + self.next_ns;
-        let request = TimeSpec::new(
-            (deadline / 1_000_000_000) as _,
-            (deadline % 1_000_000_000) as _,
-        );
-        // Interrupted by a signal: sleep again towards the same absolute deadline.
-        while let Err(Errno::EINTR) = clock_nanosleep(
-            ClockId::CLOCK_MONOTONIC,
-            ClockNanosleepFlags::TIMER_ABSTIME,
-            &request,
-        ) {}
+        sleep_until_monotonic(self.epoch_ns + self.next_ns);
         self.serve(self.elapsed_ns())
     }
 
