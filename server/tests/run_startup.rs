@@ -174,23 +174,10 @@ fn a_media_interface_that_is_not_ours_exits_1() {
 }
 
 /// Whether a thread of this process may run SCHED_FIFO (root, or an RLIMIT_RTPRIO).
-#[allow(unsafe_code)]
 fn realtime_permitted() -> bool {
-    std::thread::spawn(|| {
-        let param = nix::libc::sched_param { sched_priority: 1 };
-        // SAFETY: the calling thread's own handle, and a sched_param on this stack frame
-        // that the call only reads; the thread ends right after.
-        let result = unsafe {
-            nix::libc::pthread_setschedparam(
-                nix::libc::pthread_self(),
-                nix::libc::SCHED_FIFO,
-                &param,
-            )
-        };
-        result == 0
-    })
-    .join()
-    .unwrap()
+    std::thread::spawn(|| tandem_core::worker::priority::make_current_thread_realtime(1).is_ok())
+        .join()
+        .unwrap()
 }
 
 /// `[media] realtime_priority`: the workers run SCHED_FIFO where the process may, and
