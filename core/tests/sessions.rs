@@ -7,6 +7,8 @@
 #[path = "sessions/support.rs"]
 mod support;
 
+#[path = "sessions/a_reply_nobody_waits_for_is_undone.rs"]
+mod a_reply_nobody_waits_for_is_undone;
 #[path = "sessions/commands_do_not_wait_for_a_tick.rs"]
 mod commands_do_not_wait_for_a_tick;
 #[path = "sessions/conference_leave_closes_the_leg_and_reports_it.rs"]
