@@ -8,12 +8,13 @@
 //! ```
 //!
 //! One line per `--in-flight` value: completed calls per second, commands per second, reply
-//! latency (p50 / p99 / max, µs) per command, failures, and the engine's CPU per call (from
-//! `/proc`, when `--engine-pid` is given or the ng port's owner is found).
+//! latency (p50 / p99 / max, µs) per command, failures, and the engine's CPU and thread
+//! switches per call (from `/proc`, when `--engine-pid` is given or the ng port's owner is
+//! found; switches, unlike CPU time, do not depend on the machine's load).
 
 use std::net::SocketAddr;
 
-use tandem_benches::loadgen::cpu::{pid_of_udp_port, process_cpu};
+use tandem_benches::loadgen::cpu::{pid_of_udp_port, process_context_switches, process_cpu};
 use tandem_benches::loadgen::ng::CodecRequest;
 use tandem_benches::loadgen::sdp::SdpCodec;
 use tandem_benches::ng_rate::{self, Plan, Stage};
@@ -99,7 +100,7 @@ fn run(o: &Options) -> Result<(), String> {
             .map_or("relay".to_string(), |c| format!("transcode to {c}")),
     );
     println!(
-        "{:>9} {:>8} {:>9} {:>10} {:>21} {:>21} {:>21} {:>6} {:>8} {:>11}",
+        "{:>9} {:>8} {:>9} {:>10} {:>21} {:>21} {:>21} {:>6} {:>8} {:>11} {:>15}",
         "in flight",
         "calls/s",
         "cmds/s",
@@ -109,10 +110,12 @@ fn run(o: &Options) -> Result<(), String> {
         "delete p50/p99/max µs",
         "errors",
         "timeouts",
-        "engine µs/call"
+        "engine µs/call",
+        "switches/call"
     );
     for &in_flight in &o.in_flight {
         let cpu_before = pid.map(|p| process_cpu(Some(p))).transpose()?;
+        let switches_before = pid.and_then(process_context_switches);
         let outcome = ng_rate::run(&Plan {
             engine: o.engine,
             calls: o.calls,
@@ -124,6 +127,10 @@ fn run(o: &Options) -> Result<(), String> {
             (Some(p), Some(before)) => Some(process_cpu(Some(p))?.saturating_sub(before)),
             _ => None,
         };
+        let switches = match (pid.and_then(process_context_switches), switches_before) {
+            (Some(after), Some(before)) => Some(after.saturating_sub(before)),
+            _ => None,
+        };
         let latency = |stage: Stage| {
             let q = |q: f64| {
                 outcome
@@ -133,7 +140,7 @@ fn run(o: &Options) -> Result<(), String> {
             format!("{}/{}/{}", q(0.5), q(0.99), q(1.0))
         };
         println!(
-            "{:>9} {:>8.0} {:>9.0} {:>10} {:>21} {:>21} {:>21} {:>6} {:>8} {:>11}",
+            "{:>9} {:>8.0} {:>9.0} {:>10} {:>21} {:>21} {:>21} {:>6} {:>8} {:>11} {:>15}",
             in_flight,
             outcome.calls_per_second(),
             outcome.commands_per_second(),
@@ -147,6 +154,12 @@ fn run(o: &Options) -> Result<(), String> {
                 .map_or("-".into(), |c| format!(
                     "{:.0}",
                     c.as_micros() as f64 / outcome.completed as f64
+                )),
+            switches
+                .filter(|_| outcome.completed > 0)
+                .map_or("-".into(), |n| format!(
+                    "{:.1}",
+                    n as f64 / outcome.completed as f64
                 )),
         );
         if let Some(e) = &outcome.first_error {

@@ -50,6 +50,33 @@ fn threads_schedstat_ns(dir: &str) -> Option<u64> {
     Some(total)
 }
 
+/// Context switches of process `pid` so far, voluntary and not, summed over its threads
+/// (`voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of
+/// `/proc/PID/task/TID/status`): unlike CPU time, a count that the machine's load does not
+/// change, for work bound by hand-overs between threads. `None` when unreadable.
+pub fn process_context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("status")).ok()?;
+        total += parse_context_switches(&text)?;
+    }
+    Some(total)
+}
+
+/// Voluntary plus involuntary context switches from the text of a `status` file.
+pub fn parse_context_switches(status: &str) -> Option<u64> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(field("voluntary_ctxt_switches:")? + field("nonvoluntary_ctxt_switches:")?)
+}
+
 /// The socket inode bound to local UDP `port`, from the text of `/proc/net/udp` or `udp6`.
 pub fn udp_inode(table: &str, port: u16) -> Option<u64> {
     table.lines().skip(1).find_map(|line| {
@@ -90,6 +117,14 @@ pub fn pid_of_udp_port(port: u16) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_switches_are_both_kinds() {
+        let status = "Name:\ttandem-ng\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1200\n\
+                      nonvoluntary_ctxt_switches:\t34\n";
+        assert_eq!(parse_context_switches(status), Some(1234));
+        assert_eq!(parse_context_switches("Name:\tx\n"), None);
+    }
 
     #[test]
     fn stat_fields_after_a_name_with_spaces() {
