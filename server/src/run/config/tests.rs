@@ -589,3 +589,159 @@ fn group_references_follow_the_regex_crate_syntax() {
     assert!(group_references("sip:$$1@h").is_empty());
     assert!(group_references("sip:a$").is_empty());
 }
+
+/// Every key of the example file, by section: what the property tests below write values
+/// for.
+const KEYS: &[(&str, &[&str])] = &[
+    ("log", &["level"]),
+    (
+        "sip",
+        &[
+            "listen",
+            "udp",
+            "tcp",
+            "tcp_idle_timeout_s",
+            "realm",
+            "drain_timeout_s",
+        ],
+    ),
+    (
+        "media",
+        &[
+            "interface",
+            "ports",
+            "workers",
+            "timeout_s",
+            "io",
+            "jitter_buffer",
+            "realtime_priority",
+        ],
+    ),
+    ("api", &["listen", "keys", "allow", "users"]),
+    ("ng", &["listen", "tcp"]),
+    ("recording", &["dir"]),
+    (
+        "limits",
+        &[
+            "max_calls",
+            "calls_per_second",
+            "retry_after_s",
+            "max_transactions",
+        ],
+    ),
+    ("codecs", &["preferences", "telephone_event", "ptime_ms"]),
+    (
+        "opus",
+        &[
+            "channels",
+            "complexity",
+            "bitrate",
+            "application",
+            "fec",
+            "dtx",
+            "sample_rate",
+        ],
+    ),
+    ("dns", &["servers", "timeout_ms"]),
+];
+
+/// TOML values of every shape a key might be given, well-formed or not for that key.
+fn any_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (0u32..70_000).prop_map(|n| n.to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        "[a-zA-Z0-9:.\\-\\[\\]/ ]{0,24}".prop_map(|s| format!("{s:?}")),
+        Just("\"127.0.0.1:0\"".to_string()),
+        Just("\"[::1]:5060\"".to_string()),
+        Just("\"20000-20001\"".to_string()),
+        Just("\"30000-20000\"".to_string()),
+        Just("[]".to_string()),
+        Just("[\"PCMU\", \"opus\", \"nonsense\"]".to_string()),
+        Just("[\"10.0.0.0/33\"]".to_string()),
+        Just("[{ username = \"a\", password = \"\" }]".to_string()),
+        Just("1.5e300".to_string()),
+        Just("{}".to_string()),
+    ]
+}
+
+/// A configuration file: known sections with known keys set to any value.
+fn any_config() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    proptest::collection::vec(
+        (
+            0..KEYS.len(),
+            proptest::collection::vec((any::<prop::sample::Index>(), any_value()), 0..4),
+        ),
+        0..6,
+    )
+    .prop_map(|sections| {
+        let mut text = String::new();
+        let mut seen = std::collections::HashSet::new();
+        for (section, entries) in sections {
+            let (name, keys) = KEYS[section];
+            // A section twice is a TOML error of its own; keep the files about the values.
+            if !seen.insert(name) {
+                continue;
+            }
+            text.push_str(&format!("[{name}]\n"));
+            let mut set = std::collections::HashSet::new();
+            for (key, value) in entries {
+                let key = keys[key.index(keys.len())];
+                if set.insert(key) {
+                    text.push_str(&format!("{key} = {value}\n"));
+                }
+            }
+        }
+        text
+    })
+}
+
+/// Whatever the file holds, loading it is a configuration or one typed error that prints as
+/// one line, and a configuration yields the runtime's.
+fn loads_or_refuses_on_one_line(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+    match Config::from_toml(text) {
+        Ok(config) => {
+            let runtime = config.media.runtime_config();
+            let _ = config.media.timeout_ms();
+            proptest::prop_assert!(runtime.workers >= 1);
+        }
+        Err(e) => {
+            let line = e.to_string();
+            proptest::prop_assert!(!line.is_empty());
+            proptest::prop_assert!(!line.contains('\n'), "{:?}", line);
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_values_for_known_keys_load_or_are_refused_on_one_line(text in any_config()) {
+        loads_or_refuses_on_one_line(&text)?;
+    }
+
+    #[test]
+    fn any_route_pattern_loads_or_is_refused_on_one_line(
+        pattern in "[()\\[\\]{}*+?^$|.a-z0-9\\\\]{0,16}",
+    ) {
+        let text = format!("[[routes]]\nmatch = {pattern:?}\ntarget = \"sip:x@127.0.0.1\"\n");
+        loads_or_refuses_on_one_line(&text)?;
+    }
+
+    #[test]
+    fn any_text_loads_or_is_refused_on_one_line(text in "(?s).{0,300}") {
+        loads_or_refuses_on_one_line(&text)?;
+    }
+
+    #[test]
+    fn the_example_file_damaged_loads_or_is_refused_on_one_line(
+        cut in 0..EXAMPLE.len(),
+        insert in "[\\[\\]={}\"'#\n a-z0-9.,]{0,8}",
+    ) {
+        let cut = (0..=cut).rev().find(|&i| EXAMPLE.is_char_boundary(i)).unwrap_or(0);
+        let text = format!("{}{insert}{}", &EXAMPLE[..cut], &EXAMPLE[cut..]);
+        loads_or_refuses_on_one_line(&text)?;
+    }
+}

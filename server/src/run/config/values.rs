@@ -364,9 +364,20 @@ impl FromStr for UriPattern {
     fn from_str(text: &str) -> Result<Self, ValueError> {
         Regex::new(text).map(Self).map_err(|e| ValueError::Pattern {
             pattern: text.to_owned(),
-            reason: e.to_string(),
+            reason: regex_reason(&e),
         })
     }
+}
+
+/// What is wrong with a pattern, on one line: a syntax error from the regex crate spans
+/// several (the pattern, a caret under the fault, `error: ...`), and configuration errors are
+/// printed as one log line that already names the pattern.
+fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().map(str::trim).rfind(|l| !l.is_empty());
+    last.map_or(text.clone(), |l| {
+        l.strip_prefix("error: ").unwrap_or(l).to_owned()
+    })
 }
 
 impl TryFrom<String> for UriPattern {
