@@ -25,6 +25,11 @@ pub struct Server {
 
 /// Starts the API with `settings` over a one-worker runtime on ports `first..=first+49`.
 pub fn start(first: u16, settings: ApiSettings) -> Server {
+    start_with(first, |_| settings)
+}
+
+/// [`start`], with settings made from the runtime (to share its recordings table, say).
+pub fn start_with(first: u16, settings: impl FnOnce(&Arc<Runtime>) -> ApiSettings) -> Server {
     let config = RuntimeConfig {
         workers: 1,
         pin: false,
@@ -42,6 +47,7 @@ pub fn start(first: u16, settings: ApiSettings) -> Server {
         .enable_all()
         .build()
         .unwrap();
+    let settings = settings(&runtime);
     let api = Api::new(Arc::clone(&runtime), Arc::new(Metrics::default()), settings);
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
