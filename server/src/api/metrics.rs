@@ -15,7 +15,8 @@
 //!   the ng call table for each answered call that transcodes);
 //! - DTMF events are counted by the API's event pump, per source, for every session;
 //! - the ng listener keeps its own [`NgStats`] (commands, retransmissions, drops, TCP
-//!   connections), which `tandem run` hands over with [`Metrics::attach_ng`].
+//!   connections), which `tandem run` hands over with [`Metrics::attach_ng`]; so do the SIP
+//!   transports ([`Metrics::attach_sip`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,6 +28,7 @@ use tandem_core::runtime::Runtime;
 use tandem_core::worker::TICK_COST_BUCKETS_US;
 
 use crate::ng::NgStats;
+use crate::run::transport::{TransportStats, TransportStatsSnapshot};
 
 /// A per-worker family: name, help, type, and how to read it from a snapshot.
 type WorkerFamily = (
@@ -52,6 +54,8 @@ pub struct Metrics {
     targets_unresolved: AtomicU64,
     /// The ng listener's own counters, once `tandem run` has bound it.
     ng: OnceLock<Arc<NgStats>>,
+    /// The SIP transports' counters, once `tandem run` has bound them.
+    sip: OnceLock<Arc<TransportStats>>,
 }
 
 impl Default for Metrics {
@@ -66,6 +70,7 @@ impl Default for Metrics {
             api_requests: AtomicU64::new(0),
             targets_unresolved: AtomicU64::new(0),
             ng: OnceLock::new(),
+            sip: OnceLock::new(),
         }
     }
 }
@@ -75,6 +80,12 @@ impl Metrics {
     /// connections) from now on. Only the first call counts.
     pub fn attach_ng(&self, stats: Arc<NgStats>) {
         let _ = self.ng.set(stats);
+    }
+
+    /// Reports the SIP transports' counters (messages in and out, drops, sources refused)
+    /// from now on. Only the first call counts.
+    pub fn attach_sip(&self, stats: Arc<TransportStats>) {
+        let _ = self.sip.set(stats);
     }
 
     /// Counts one SIP response with status `code` (codes outside 100–699 are ignored).
@@ -366,6 +377,9 @@ impl Metrics {
         if let Some(ng) = self.ng.get() {
             render_ng(&mut out, ng);
         }
+        if let Some(sip) = self.sip.get() {
+            render_sip(&mut out, &sip.snapshot());
+        }
         for (name, help, kind, value) in extra {
             scalar(&mut out, name, help, kind, value);
         }
@@ -373,9 +387,38 @@ impl Metrics {
     }
 }
 
+/// The SIP transports' counter families.
+fn render_sip(out: &mut String, sip: &TransportStatsSnapshot) {
+    let families = [
+        (
+            "tandem_sip_messages_received_total",
+            "SIP messages received and handed to the SIP layer (UDP and TCP).",
+            sip.received,
+        ),
+        (
+            "tandem_sip_messages_sent_total",
+            "SIP messages written to a socket.",
+            sip.sent,
+        ),
+        (
+            "tandem_sip_dropped_total",
+            "SIP datagrams dropped: the SIP layer's queue was full.",
+            sip.dropped,
+        ),
+        (
+            "tandem_sip_forbidden_total",
+            "SIP datagrams dropped and TCP connections closed: source outside [sip] allow.",
+            sip.forbidden,
+        ),
+    ];
+    for (name, help, value) in families {
+        scalar(out, name, help, "counter", value);
+    }
+}
+
 /// The ng listener's counter families.
 fn render_ng(out: &mut String, ng: &NgStats) {
-    let families: [(&str, &str, &AtomicU64); 6] = [
+    let families: [(&str, &str, &AtomicU64); 7] = [
         (
             "tandem_ng_commands_total",
             "ng commands carried out (UDP and TCP).",
@@ -405,6 +448,11 @@ fn render_ng(out: &mut String, ng: &NgStats) {
             "tandem_ng_tcp_bad_input_total",
             "ng TCP connections closed for bad input (no cookie, not bencode, too long or too slow).",
             &ng.tcp_bad_input,
+        ),
+        (
+            "tandem_ng_forbidden_total",
+            "ng datagrams dropped and TCP connections closed: source outside [ng] allow.",
+            &ng.forbidden,
         ),
     ];
     for (name, help, counter) in families {

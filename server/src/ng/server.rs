@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use super::calls::Calls;
 use super::command::{Frame, handle};
 use super::cookie_cache::CookieCache;
+use crate::acl::Network;
 use crate::run::shutdown::{Phase, ShutdownSignal};
 
 /// Largest datagram read: an ng message with a large SDP stays well under this.
@@ -44,6 +45,9 @@ pub struct NgStats {
     /// TCP connections closed for bad input: no cookie, not bencode, a message too long or
     /// too slow to arrive.
     pub tcp_bad_input: AtomicU64,
+    /// Datagrams dropped and TCP connections closed because their source is outside
+    /// `[ng] allow`.
+    pub forbidden: AtomicU64,
 }
 
 /// A bound ng listener, ready to [`serve`](NgServer::serve).
@@ -52,6 +56,7 @@ pub struct NgServer {
     socket: std::net::UdpSocket,
     tcp: Option<TcpListener>,
     stats: Arc<NgStats>,
+    allow: Arc<[Network]>,
 }
 
 impl NgServer {
@@ -71,7 +76,15 @@ impl NgServer {
             socket,
             tcp,
             stats: Arc::default(),
+            allow: Arc::new([]),
         })
+    }
+
+    /// Serves only sources in `allow` (`[ng] allow`; empty, the default, serves everyone).
+    #[must_use]
+    pub fn allow(mut self, allow: &[Network]) -> Self {
+        self.allow = allow.into();
+        self
     }
 
     /// The bound address (UDP, and TCP when on).
@@ -103,6 +116,7 @@ impl NgServer {
             calls: Arc::clone(&calls),
             cache: Arc::default(),
             stats: Arc::clone(&self.stats),
+            allow: self.allow,
         };
         let tcp = self.tcp.map(|listener| {
             tokio::spawn(super::tcp::serve(
@@ -200,6 +214,9 @@ fn serve_udp(socket: &std::net::UdpSocket, dispatcher: &Dispatcher, shutdown: &S
             // Most likely the wake-up datagram: not a client's, so not counted.
             break;
         }
+        if !dispatcher.admits(from) {
+            continue;
+        }
         let Some(frame) = Frame::split(&buf[..len]) else {
             dispatcher.stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -216,9 +233,20 @@ pub(crate) struct Dispatcher {
     calls: Arc<Mutex<Calls>>,
     cache: Arc<Mutex<CookieCache>>,
     pub(crate) stats: Arc<NgStats>,
+    /// `[ng] allow`.
+    allow: Arc<[Network]>,
 }
 
 impl Dispatcher {
+    /// Whether `[ng] allow` admits `peer`; a refusal is counted.
+    pub(crate) fn admits(&self, peer: SocketAddr) -> bool {
+        let admitted = crate::acl::allows(&self.allow, peer.ip());
+        if !admitted {
+            self.stats.forbidden.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted
+    }
+
     /// The reply to `frame` (`<cookie> <dictionary>`), from an async task: carried out on
     /// the blocking pool (a command waits for a media worker). `None` only when the blocking
     /// task died.

@@ -104,12 +104,15 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
+                let Ok((stream, peer)) = accepted else {
                     // Out of descriptors or a connection reset before accept: not fatal, but
                     // do not spin on it.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                if !dispatcher.admits(peer) {
+                    continue;
+                }
                 let stats = &dispatcher.stats;
                 if connections.len() >= MAX_CONNECTIONS {
                     stats.tcp_refused.fetch_add(1, Ordering::Relaxed);

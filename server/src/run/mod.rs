@@ -174,7 +174,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     let ng = control
         .block_on(crate::ng::NgServer::bind(config.ng.listen, config.ng.tcp))
-        .map_err(setup("binding the ng listener"))?;
+        .map_err(setup("binding the ng listener"))?
+        .allow(&config.ng.allow);
     let ng_transports = if ng.serves_tcp() {
         "udp and tcp"
     } else {
@@ -193,6 +194,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let api_local = api_listener.local_addr().ok();
     let metrics = Arc::new(crate::api::Metrics::default());
     metrics.attach_ng(ng.stats());
+    metrics.attach_sip(transports.stats());
     let recordings =
         crate::recordings::Recordings::new(Arc::clone(&media), config.recording.dir.clone());
     let api = crate::api::Api::new(

@@ -119,6 +119,9 @@ pub struct SipSection {
     /// On SIGTERM/SIGINT, how long calls may take to end (BYE) before the process stops
     /// anyway (default 10 s).
     pub drain_timeout_s: u64,
+    /// Source networks SIP is served to, CIDR (default: every source); messages from
+    /// elsewhere are dropped unanswered and TCP connections closed at once.
+    pub allow: Vec<crate::acl::Network>,
 }
 
 impl Default for SipSection {
@@ -130,6 +133,7 @@ impl Default for SipSection {
             tcp_idle_timeout_s: 300,
             realm: "tandem".into(),
             drain_timeout_s: 10,
+            allow: Vec::new(),
         }
     }
 }
@@ -220,7 +224,7 @@ pub struct ApiSection {
     /// needs no credentials.
     pub users: Vec<crate::api::auth::ApiUser>,
     /// Source networks allowed to use the API, CIDR (default: every source).
-    pub allow: Vec<crate::api::auth::Network>,
+    pub allow: Vec<crate::acl::Network>,
 }
 
 impl Default for ApiSection {
@@ -243,6 +247,9 @@ pub struct NgSection {
     /// Also listen on TCP at the same address, as rtpengine's `listen-tcp-ng` (default off,
     /// as in rtpengine: Kamailio and OpenSIPS speak UDP unless told `tcp:`).
     pub tcp: bool,
+    /// Source networks the ng protocol is served to, CIDR (default: every source);
+    /// datagrams from elsewhere are dropped unanswered and TCP connections closed at once.
+    pub allow: Vec<crate::acl::Network>,
 }
 
 impl Default for NgSection {
@@ -250,6 +257,7 @@ impl Default for NgSection {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223),
             tcp: false,
+            allow: Vec::new(),
         }
     }
 }

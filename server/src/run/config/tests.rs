@@ -141,6 +141,7 @@ fn a_complete_file_sets_every_key() {
         tcp_idle_timeout_s = 0
         realm = "example.com"
         drain_timeout_s = 3
+        allow = ["10.0.0.0/8"]
         [media]
         interface = "127.0.0.2"
         ports = "36000-36199"
@@ -152,6 +153,7 @@ fn a_complete_file_sets_every_key() {
         listen = "127.0.0.1:35201"
         [ng]
         listen = "127.0.0.1:35202"
+        allow = ["192.0.2.1", "::1/128"]
         [limits]
         max_calls = 10
         calls_per_second = 0
@@ -197,6 +199,8 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.media.runtime_config().realtime_priority, Some(20));
     assert_eq!(c.api.listen, addr("127.0.0.1:35201"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
+    assert_eq!(c.sip.allow, vec!["10.0.0.0/8".parse().unwrap()]);
+    assert_eq!(c.ng.allow.len(), 2);
     assert_eq!(c.limits.max_calls, 10);
     assert_eq!(c.limits.retry_after_s, 30);
     assert_eq!(c.limits.max_transactions, 4096);
@@ -603,6 +607,7 @@ const KEYS: &[(&str, &[&str])] = &[
             "tcp_idle_timeout_s",
             "realm",
             "drain_timeout_s",
+            "allow",
         ],
     ),
     (
@@ -618,7 +623,7 @@ const KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("api", &["listen", "keys", "allow", "users"]),
-    ("ng", &["listen", "tcp"]),
+    ("ng", &["listen", "tcp", "allow"]),
     ("recording", &["dir"]),
     (
         "limits",

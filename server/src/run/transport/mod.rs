@@ -41,6 +41,7 @@ use tokio::task::JoinSet;
 
 use super::config::SipSection;
 use super::shutdown::ShutdownSignal;
+use crate::acl::Network;
 
 /// Events the channel holds before UDP datagrams are dropped and TCP reading pauses.
 pub const EVENT_QUEUE: usize = 4096;
@@ -188,6 +189,8 @@ pub struct TransportConfig {
     pub tcp: bool,
     /// Close TCP connections idle this long; `None` keeps them.
     pub idle_timeout: Option<Duration>,
+    /// Sources served (`[sip] allow`); empty serves every source.
+    pub allow: Vec<Network>,
 }
 
 impl TransportConfig {
@@ -198,6 +201,7 @@ impl TransportConfig {
             udp: sip.udp,
             tcp: sip.tcp,
             idle_timeout: sip.tcp_idle_timeout(),
+            allow: sip.allow.clone(),
         }
     }
 }
@@ -215,6 +219,7 @@ pub struct TransportStats {
     connected: AtomicU64,
     framing_errors: AtomicU64,
     idle_closed: AtomicU64,
+    forbidden: AtomicU64,
 }
 
 /// A copy of [`TransportStats`] at one moment.
@@ -240,6 +245,9 @@ pub struct TransportStatsSnapshot {
     pub framing_errors: u64,
     /// TCP connections closed for idleness.
     pub idle_closed: u64,
+    /// UDP datagrams dropped and TCP connections closed because their source is outside
+    /// `[sip] allow`.
+    pub forbidden: u64,
 }
 
 impl TransportStats {
@@ -261,6 +269,7 @@ impl TransportStats {
             connected: get(&self.connected),
             framing_errors: get(&self.framing_errors),
             idle_closed: get(&self.idle_closed),
+            forbidden: get(&self.forbidden),
         }
     }
 }
@@ -271,9 +280,20 @@ struct Shared {
     events: mpsc::Sender<TransportEvent>,
     stats: Arc<TransportStats>,
     shutdown: ShutdownSignal,
+    /// `[sip] allow`.
+    allow: Vec<Network>,
 }
 
 impl Shared {
+    /// Whether `[sip] allow` admits `peer`; a refusal is counted.
+    fn admits(&self, peer: SocketAddr) -> bool {
+        let admitted = crate::acl::allows(&self.allow, peer.ip());
+        if !admitted {
+            TransportStats::bump(&self.stats.forbidden);
+        }
+        admitted
+    }
+
     /// Reports a failed send (best effort: a full or closed channel loses the report, and
     /// the transaction layer's own timers cover it).
     fn send_failed(&self, failure: SendFailure) {
@@ -360,6 +380,7 @@ impl Transports {
             events: events_tx,
             stats: Arc::clone(&stats),
             shutdown,
+            allow: config.allow.clone(),
         });
         let mut tasks = JoinSet::new();
         let udp = udp.map(Arc::new);
@@ -399,6 +420,11 @@ impl Transports {
     /// The bound TCP address, if TCP is on.
     pub fn tcp_local(&self) -> Option<SocketAddr> {
         self.tcp_local
+    }
+
+    /// The counters (shared: they keep counting after [`Self::into_parts`]).
+    pub fn stats(&self) -> Arc<TransportStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The parts the SIP layer works with.

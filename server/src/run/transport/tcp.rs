@@ -170,6 +170,9 @@ pub(super) async fn accept(
                 continue;
             }
         };
+        if !shared.admits(peer) {
+            continue;
+        }
         let Some((id, _, writes)) = connections.register(peer) else {
             TransportStats::bump(&shared.stats.refused);
             tracing::warn!(%peer, "SIP TCP connection refused: {MAX_CONNECTIONS} already open");

@@ -23,6 +23,7 @@ fn config(port: u16) -> TransportConfig {
         udp: true,
         tcp: true,
         idle_timeout: None,
+        allow: Vec::new(),
     }
 }
 
@@ -393,5 +394,55 @@ async fn a_full_event_queue_drops_udp_datagrams_and_counts_them() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(parts.events.len(), EVENT_QUEUE);
+    shutdown.stop();
+}
+
+#[tokio::test]
+async fn sources_outside_the_allow_list_are_dropped_unanswered_and_counted() {
+    let shutdown = Shutdown::new();
+    let fenced = TransportConfig {
+        allow: vec!["192.0.2.0/24".parse().unwrap(), "::1".parse().unwrap()],
+        ..config(34030)
+    };
+    let transports = Transports::bind(&fenced, shutdown.signal()).await.unwrap();
+    let mut parts = transports.into_parts();
+    let client = UdpSocket::bind(addr(34031)).await.unwrap();
+    client.send_to(OPTIONS, addr(34030)).await.unwrap();
+    let mut stream = TcpStream::connect(addr(34030)).await.unwrap();
+    let _ = stream.write_all(OPTIONS).await;
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(WAIT, stream.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0) | Err(_))),
+        "the connection is closed unanswered: {closed:?}"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while parts.stats.snapshot().forbidden < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            parts.stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = parts.stats.snapshot();
+    assert_eq!((stats.received, stats.accepted), (0, 0), "{stats:?}");
+    assert!(
+        parts.events.try_recv().is_err(),
+        "nothing reached the SIP layer"
+    );
+    shutdown.stop();
+
+    // The same sources, listed: served.
+    let shutdown = Shutdown::new();
+    let open = TransportConfig {
+        allow: vec!["127.0.0.0/8".parse().unwrap()],
+        ..config(34032)
+    };
+    let transports = Transports::bind(&open, shutdown.signal()).await.unwrap();
+    let mut parts = transports.into_parts();
+    client.send_to(OPTIONS, addr(34032)).await.unwrap();
+    assert_eq!(next_message(&mut parts.events).await.bytes, OPTIONS);
+    assert_eq!(parts.stats.snapshot().forbidden, 0);
     shutdown.stop();
 }

@@ -71,6 +71,9 @@ pub(super) async fn receive(socket: Arc<UdpSocket>, local: SocketAddr, shared: A
                 continue;
             }
         };
+        if !shared.admits(peer) {
+            continue;
+        }
         let datagram = &buf[..len];
         if is_keepalive(datagram) {
             TransportStats::bump(&shared.stats.keepalives);
