@@ -206,6 +206,7 @@ fn check(outcome: &Outcome) -> usize {
                 timestamp,
                 duration,
                 reason,
+                ..
             } => Some((event, timestamp, duration, reason)),
             DigitNotice::Began { .. } => None,
         })

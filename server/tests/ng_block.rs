@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tandem::ng::bencode::Value;
 
-use support::ng::NgClient;
+use support::ng::{NgClient, media_port as port_of, peer, rtp, sdp_with_events as sdp};
 use support::{Ports, Tandem, metrics};
 
 fn api(ports: &Ports) -> SocketAddr {
@@ -20,47 +20,6 @@ fn api(ports: &Ports) -> SocketAddr {
 
 fn result(reply: &Value) -> &str {
     reply.get("result").and_then(Value::as_str).unwrap_or("")
-}
-
-fn sdp(port: u16, formats: &str) -> Value {
-    let mut text = format!(
-        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP {formats} 101\r\n"
-    );
-    for f in formats.split(' ') {
-        let name = if f == "0" { "PCMU" } else { "PCMA" };
-        text.push_str(&format!("a=rtpmap:{f} {name}/8000\r\n"));
-    }
-    text.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n");
-    Value::Bytes(text.into_bytes())
-}
-
-/// The `m=audio` port of a reply's SDP: where that side sends.
-fn port_of(reply: &Value) -> u16 {
-    let sdp =
-        String::from_utf8_lossy(reply.get("sdp").and_then(Value::as_bytes).unwrap()).into_owned();
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no m=audio port in {sdp}"))
-}
-
-fn peer() -> UdpSocket {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    socket
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// RTP packets as (payload type, payload).

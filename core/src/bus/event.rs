@@ -39,6 +39,9 @@ pub enum EventKind {
         digit: char,
         /// How long it lasted, in ms.
         duration_ms: u32,
+        /// Its level as RFC 4733 §2.3.4 gives it: dBm0 with the sign dropped, 0 (loud) to 63:
+        /// the telephone-event's volume field, or the level the in-band detector measured.
+        volume: u8,
         /// Telephone-event or in-band.
         source: DtmfSource,
     },

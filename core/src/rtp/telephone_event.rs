@@ -445,6 +445,9 @@ pub enum DigitNotice {
         /// Total duration over all segments, timestamp units: the largest duration reported
         /// for the last segment plus the length of the segments before it.
         duration: u32,
+        /// The volume field of its last packet: the level in dBm0 with the sign dropped
+        /// (§2.3.4).
+        volume: u8,
         /// Why it ended.
         reason: EndReason,
     },
@@ -486,6 +489,7 @@ struct CurrentEvent {
     /// Duration of the segments before the current one.
     base: u64,
     duration: u16,
+    volume: u8,
     last_packet_us: u64,
 }
 
@@ -565,6 +569,7 @@ impl TelephoneEventReceiver {
                     return Ok(());
                 }
                 current.duration = current.duration.max(report.duration);
+                current.volume = report.volume;
                 current.last_packet_us = now_us;
                 self.current = Some(current);
                 if report.end {
@@ -579,6 +584,7 @@ impl TelephoneEventReceiver {
                     current.base += d as u64;
                     current.segment_ts = timestamp;
                     current.duration = report.duration;
+                    current.volume = report.volume;
                     current.last_packet_us = now_us;
                     self.current = Some(current);
                     if report.end {
@@ -673,6 +679,7 @@ impl TelephoneEventReceiver {
             segment_ts: timestamp,
             base: 0,
             duration: report.duration,
+            volume: report.volume,
             last_packet_us: now_us,
         });
         self.push(DigitNotice::Began {
@@ -699,6 +706,7 @@ impl TelephoneEventReceiver {
             event: current.event,
             timestamp: current.start_ts,
             duration: u32::try_from(total).unwrap_or(u32::MAX),
+            volume: current.volume,
             reason,
         });
     }
@@ -871,6 +879,7 @@ mod tests {
                 event: EventCode(5),
                 timestamp: RtpTimestamp(seg0),
                 duration: 160_000,
+                volume: 10,
                 reason: EndReason::EndBit
             })
         );
@@ -975,6 +984,7 @@ mod tests {
                     event: EventCode(3),
                     timestamp: RtpTimestamp(1000),
                     duration: 800,
+                    volume: 10,
                     reason: EndReason::EndBit
                 }
             ]

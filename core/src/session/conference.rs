@@ -248,6 +248,7 @@ impl Member {
                         digit: event.digit.as_char(),
                         duration_ms: (u64::from(event.duration) * 1000 / u64::from(self.rate))
                             as u32,
+                        volume: event.volume(),
                         source: DtmfSource::InBand,
                     },
                 );

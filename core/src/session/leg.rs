@@ -432,7 +432,10 @@ impl Leg {
         let Some(te) = &mut self.te_rx else { return };
         while let Some(notice) = te.poll_event() {
             if let DigitNotice::Ended {
-                event, duration, ..
+                event,
+                duration,
+                volume,
+                ..
             } = notice
             {
                 if let Some(digit) = event.dtmf() {
@@ -443,6 +446,7 @@ impl Leg {
                         EventKind::Dtmf {
                             digit,
                             duration_ms,
+                            volume,
                             source: DtmfSource::Rfc4733,
                         },
                     );

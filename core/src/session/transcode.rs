@@ -260,6 +260,7 @@ impl Direction {
                                 digit: event.digit.as_char(),
                                 duration_ms: (u64::from(event.duration) * 1000 / u64::from(rate))
                                     as u32,
+                                volume: event.volume(),
                                 source: DtmfSource::InBand,
                             },
                         );

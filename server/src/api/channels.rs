@@ -460,6 +460,7 @@ pub(crate) fn on_runtime_event(api: &Api, event: &Event) {
             digit,
             duration_ms,
             source,
+            ..
         } => Some(json!({
             "type": "ChannelDtmfReceived",
             "channel": object,

@@ -42,6 +42,7 @@ use tandem_sip::sdp::{Connection, Host, PayloadFormat, SessionDescription};
 
 use super::bencode::{Value, dict};
 use super::codecs::{PlanError, negotiated_codec, plan_offer};
+use super::dtmf_log::DigitReport;
 use super::flags::{FlagError, Flags};
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, rewrite};
 use crate::api::Metrics;
@@ -109,6 +110,8 @@ struct Side {
     remote: Option<SocketAddr>,
     /// The format Tandem speaks with it, once answered.
     codec: Option<PayloadFormat>,
+    /// Where its RTP comes from: the address its leg locked onto.
+    source: Option<SocketAddr>,
 }
 
 /// An offer waiting for its answer.
@@ -138,6 +141,8 @@ struct Call {
     legs: Option<[LegSpec; 2]>,
     /// The codec pair counted in the metrics' transcoders while the session transcodes.
     transcoder: Option<(String, String)>,
+    /// `DTMF-log-dest` of its offer or answer: where its digits are reported.
+    dtmf_log_dest: Option<SocketAddr>,
 }
 
 /// The codec pair of a transcoding session with legs `legs`, by encoding name.
@@ -237,6 +242,8 @@ pub struct Calls {
     recordings: Arc<Recordings>,
     /// The `/metrics` counters: calls started and ended, transcoders per codec pair.
     metrics: Arc<Metrics>,
+    /// `[ng] dtmf_log_dest`.
+    dtmf_log_dest: Option<SocketAddr>,
 }
 
 fn now_unix() -> (u64, u64) {
@@ -312,6 +319,7 @@ impl Calls {
             by_session: HashMap::new(),
             totals: Totals::default(),
             metrics: Arc::new(Metrics::default()),
+            dtmf_log_dest: None,
         }
     }
 
@@ -401,6 +409,9 @@ impl Calls {
         }
         if let Some(branch) = optional(message, "via-branch") {
             call.via_branch = Some(branch);
+        }
+        if flags.dtmf_log_dest.is_some() {
+            call.dtmf_log_dest = flags.dtmf_log_dest;
         }
         call.last_signal = now;
         let ours = call.ports[1 - offerer];
@@ -515,6 +526,7 @@ impl Calls {
                 answered: false,
                 legs: None,
                 transcoder: None,
+                dtmf_log_dest: None,
             },
         );
         Ok(())
@@ -538,6 +550,9 @@ impl Calls {
         let a = 1 - o;
         if call.sides[o].tag != from_tag {
             return Err(CallError::UnknownTag(from_tag.to_owned()));
+        }
+        if flags.dtmf_log_dest.is_some() {
+            call.dtmf_log_dest = flags.dtmf_log_dest;
         }
         let remote = remote_of(&sdp, index, &flags);
         let answer_formats: Vec<PayloadFormat> = sdp.media[index].payload_formats().collect();
@@ -1193,6 +1208,63 @@ impl Calls {
             self.totals.timeouts += 1;
             self.remove(&call_id);
         }
+    }
+
+    /// Remembers where the RTP of the side facing `leg` of `session` comes from (the
+    /// runtime's [`EventKind::SourceLocked`](tandem_core::bus::EventKind::SourceLocked)), for
+    /// DTMF reports.
+    pub fn source_locked(&mut self, session: SessionId, leg: LegId, address: SocketAddr) {
+        let Some(call) = self
+            .by_session
+            .get(&session)
+            .and_then(|id| self.calls.get_mut(id))
+        else {
+            return;
+        };
+        if let Some(side) = call.sides.get_mut(leg.0 as usize) {
+            side.source = Some(address);
+        }
+    }
+
+    /// The report of a digit that the side facing `leg` of `session` sent, and where it goes
+    /// (the call's `DTMF-log-dest`, else `[ng] dtmf_log_dest`); `None` when the call has no
+    /// destination. See [`super::dtmf_log`].
+    pub fn dtmf_report(
+        &self,
+        session: SessionId,
+        leg: LegId,
+        digit: char,
+        duration_ms: u32,
+        volume: u8,
+    ) -> Option<(SocketAddr, Vec<u8>)> {
+        let call_id = self.by_session.get(&session)?;
+        let call = self.calls.get(call_id)?;
+        let dest = call.dtmf_log_dest.or(self.dtmf_log_dest)?;
+        let side = call.sides.get(leg.0 as usize)?;
+        let report = DigitReport {
+            call_id,
+            source_tag: &side.tag,
+            source_label: side.label.as_deref(),
+            tags: call
+                .sides
+                .iter()
+                .map(|s| s.tag.as_str())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            source: side.source,
+            digit,
+            duration_ms,
+            volume,
+            unix_seconds: now_unix().0,
+        };
+        Some((dest, report.to_json()?))
+    }
+
+    /// Reports the digits of calls without a `DTMF-log-dest` of their own to `dest`
+    /// (`[ng] dtmf_log_dest`).
+    pub fn with_dtmf_log_dest(mut self, dest: Option<SocketAddr>) -> Self {
+        self.dtmf_log_dest = dest;
+        self
     }
 
     /// Removes every call (shutdown).

@@ -11,7 +11,7 @@
 //!   [opus/48000/2]}`, how Kamailio 5.6 sends `codec-mask=all codec-transcode=opus/48000/2`)
 //!   or as flags (`codec-strip-PCMA`, `codec-mask=all`, rtpengine's older flat form).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::bencode::Value;
 
@@ -81,6 +81,9 @@ pub struct Flags {
     /// `record call: yes` or `flags: [record-call]`: record the call (stereo WAV in
     /// `[recording] dir`).
     pub record_call: bool,
+    /// `DTMF-log-dest: "ADDR:PORT"`: where this call's digits are reported, one JSON
+    /// datagram per digit (overrides `[ng] dtmf_log_dest`).
+    pub dtmf_log_dest: Option<SocketAddr>,
     /// What was asked and is not done, one sentence each.
     pub warnings: Vec<String>,
 }
@@ -320,10 +323,18 @@ impl Flags {
         if matches!(record, Some("yes" | "on" | "true")) {
             flags.record_call = true;
         }
-        if message.get("DTMF-log-dest").is_some() {
-            flags
-                .warnings
-                .push("DTMF-log-dest is not supported: digits are not logged there".into());
+        if let Some(dest) = message.get("DTMF-log-dest") {
+            match dest
+                .as_str()
+                .and_then(|d| d.trim().parse::<SocketAddr>().ok())
+            {
+                Some(dest) => flags.dtmf_log_dest = Some(dest),
+                None => flags.warnings.push(
+                    "DTMF-log-dest is not an ADDR:PORT (an IPv6 address in brackets): \
+                     digits are not logged"
+                        .into(),
+                ),
+            }
         }
         for mux in strings(message.get("rtcp-mux"), "rtcp-mux")? {
             if matches!(mux.as_str(), "offer" | "require") {

@@ -12,8 +12,9 @@
 //! - [`codecs`]: `codec` `strip`/`mask`/`transcode`/`except` on the offerer's formats.
 //! - [`sdp_rewrite`]: the SDP with Tandem's address and ports.
 //! - [`calls`]: rtpengine's call model (call-id, tags) on the media runtime.
-//! - [`server`]: the UDP listener, the dispatcher both transports share, and the media-timeout
-//!   watcher.
+//! - [`dtmf_log`]: digits reported as JSON datagrams (`DTMF-log-dest`, `[ng] dtmf_log_dest`).
+//! - [`server`]: the UDP listener, the dispatcher both transports share, and the watcher of
+//!   the runtime's events (media timeouts, locked sources, digits to report).
 //! - [`tcp`]: the TCP listener: cutting the stream into messages, bounds on connections.
 //!
 //! # Supported
@@ -23,7 +24,7 @@
 //! stereo WAV per call in `[recording] dir`, caller left; see [`crate::recordings`]),
 //! `play media` (a WAV `file`, `repeat-times`, to the side named by `from-tag`),
 //! `stop media`, `block DTMF`/`unblock DTMF`, `block media`/`unblock media`,
-//! `silence media`/`unsilence media`. One audio stream per call
+//! `silence media`/`unsilence media`, `DTMF-log-dest`. One audio stream per call
 //! (other streams are disabled in the SDP, with a warning); plain RTP only (SRTP, DTLS and
 //! ICE other than `ICE=remove` are refused).
 
@@ -32,6 +33,7 @@ pub mod calls;
 pub mod codecs;
 pub mod command;
 pub mod cookie_cache;
+pub mod dtmf_log;
 pub mod flags;
 pub mod sdp_rewrite;
 pub mod server;

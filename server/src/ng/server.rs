@@ -1,6 +1,7 @@
 //! The ng listeners: UDP datagrams, and (when `[ng] tcp` is on) TCP connections on the same
 //! address (see [`super::tcp`]), both through one cookie cache and one call table; and the
-//! watcher that deletes calls whose media timed out.
+//! watcher of the runtime's events (media timeouts delete their calls; digits are reported
+//! to `DTMF-log-dest`).
 //!
 //! UDP commands run one after another on the listener's own thread, `tandem-ng`, which reads
 //! a datagram, carries the command out (waiting for a media worker's reply) and sends the
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use super::calls::Calls;
 use super::command::{Frame, handle};
 use super::cookie_cache::CookieCache;
+use super::dtmf_log::DtmfLogSender;
 use crate::acl::Network;
 use crate::run::shutdown::{Phase, ShutdownSignal};
 
@@ -111,7 +113,7 @@ impl NgServer {
         shutdown: ShutdownSignal,
     ) {
         let calls = Arc::new(Mutex::new(calls));
-        watch_timeouts(Arc::downgrade(&calls), events);
+        watch_events(Arc::downgrade(&calls), events);
         let dispatcher = Dispatcher {
             calls: Arc::clone(&calls),
             cache: Arc::default(),
@@ -294,36 +296,54 @@ impl Dispatcher {
     }
 }
 
-/// Deletes calls whose media timed out, on its own thread (the runtime's subscription is a
-/// blocking channel). Ends when the call table is gone or the runtime stops.
-fn watch_timeouts(calls: Weak<Mutex<Calls>>, events: mpsc::Receiver<Event>) {
+/// Follows the runtime's events on its own thread (the subscription is a blocking channel):
+/// deletes calls whose media timed out, remembers the sources legs lock onto, and sends the
+/// DTMF reports of calls that have a destination ([`super::dtmf_log`]). Ends when the call
+/// table is gone or the runtime stops.
+fn watch_events(calls: Weak<Mutex<Calls>>, events: mpsc::Receiver<Event>) {
     let spawned = std::thread::Builder::new()
-        .name("tandem-ng-timeouts".into())
+        .name("tandem-ng-events".into())
         .spawn(move || {
+            let mut reports = DtmfLogSender::default();
             loop {
-                match events.recv_timeout(Duration::from_millis(500)) {
-                    Ok(Event {
-                        session,
-                        kind: EventKind::MediaTimeout,
-                        ..
-                    }) => {
-                        let Some(calls) = calls.upgrade() else { return };
-                        calls
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .media_timeout(session);
-                    }
-                    Ok(_) => {}
+                let event = match events.recv_timeout(Duration::from_millis(500)) {
+                    Ok(event) => event,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         if calls.strong_count() == 0 {
                             return;
                         }
+                        continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                let Some(calls) = calls.upgrade() else { return };
+                let mut calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
+                match (event.kind, event.leg) {
+                    (EventKind::MediaTimeout, _) => calls.media_timeout(event.session),
+                    (EventKind::SourceLocked { address }, Some(leg)) => {
+                        calls.source_locked(event.session, leg, address);
+                    }
+                    (
+                        EventKind::Dtmf {
+                            digit,
+                            duration_ms,
+                            volume,
+                            ..
+                        },
+                        Some(leg),
+                    ) => {
+                        let report =
+                            calls.dtmf_report(event.session, leg, digit, duration_ms, volume);
+                        drop(calls);
+                        if let Some((dest, datagram)) = report {
+                            reports.send(dest, &datagram);
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
     if let Err(e) = spawned {
-        tracing::warn!("ng: media timeouts will not delete calls: {e}");
+        tracing::warn!("ng: media timeouts will not delete calls, nor digits be reported: {e}");
     }
 }

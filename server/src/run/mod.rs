@@ -230,7 +230,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.media.interface,
     )
     .with_recordings(recordings)
-    .with_metrics(Arc::clone(&metrics));
+    .with_metrics(Arc::clone(&metrics))
+    .with_dtmf_log_dest(config.ng.dtmf_log_dest);
     let ng_task = control.spawn(ng.serve(ng_calls, media.subscribe(), shutdown.signal()));
     let drain_timeout = config.sip.drain_timeout();
     let parts = transports.into_parts();

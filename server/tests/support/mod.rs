@@ -56,9 +56,9 @@ pub(crate) struct Ports {
 }
 
 impl Ports {
-    /// The ports of test `n` (0..40).
+    /// The ports of test `n` (0..50).
     pub(crate) fn for_test(n: u16) -> Self {
-        assert!(n < 40, "test numbers 0..40 keep ports in their ranges");
+        assert!(n < 50, "test numbers 0..50 keep ports in their ranges");
         Self {
             sip: 35060 + n,
             api: 35200 + n,

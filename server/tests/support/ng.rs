@@ -78,3 +78,37 @@ pub(crate) fn media_port(reply: &Value) -> u16 {
     let line = sdp.lines().find(|l| l.starts_with("m=audio ")).unwrap();
     line.split(' ').nth(1).unwrap().parse().unwrap()
 }
+
+/// An offer or answer for a peer with media on `127.0.0.1:port`: the static payload types
+/// `formats` (`"0"` PCMU, `"8"` PCMA, in order) and telephone-event on 101.
+pub(crate) fn sdp_with_events(port: u16, formats: &str) -> Value {
+    let mut text = format!(
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {formats} 101\r\n"
+    );
+    for f in formats.split(' ') {
+        let name = if f == "0" { "PCMU" } else { "PCMA" };
+        text.push_str(&format!("a=rtpmap:{f} {name}/8000\r\n"));
+    }
+    text.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n");
+    Value::Bytes(text.into_bytes())
+}
+
+/// An RTP peer on 127.0.0.1 whose reads give up after 50 ms.
+pub(crate) fn peer() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    socket
+}
+
+/// An RTP packet: version 2, no marker.
+pub(crate) fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}

@@ -250,6 +250,9 @@ pub struct NgSection {
     /// Source networks the ng protocol is served to, CIDR (default: every source);
     /// datagrams from elsewhere are dropped unanswered and TCP connections closed at once.
     pub allow: Vec<crate::acl::Network>,
+    /// Where the digits of ng calls are reported, one JSON datagram each, as rtpengine's
+    /// `dtmf-log-dest` (default: nowhere); a call's own `DTMF-log-dest` overrides it.
+    pub dtmf_log_dest: Option<SocketAddr>,
 }
 
 impl Default for NgSection {
@@ -258,6 +261,7 @@ impl Default for NgSection {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223),
             tcp: false,
             allow: Vec::new(),
+            dtmf_log_dest: None,
         }
     }
 }

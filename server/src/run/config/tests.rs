@@ -154,6 +154,7 @@ fn a_complete_file_sets_every_key() {
         [ng]
         listen = "127.0.0.1:35202"
         allow = ["192.0.2.1", "::1/128"]
+        dtmf_log_dest = "127.0.0.1:22223"
         [limits]
         max_calls = 10
         calls_per_second = 0
@@ -201,6 +202,7 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
     assert_eq!(c.sip.allow, vec!["10.0.0.0/8".parse().unwrap()]);
     assert_eq!(c.ng.allow.len(), 2);
+    assert_eq!(c.ng.dtmf_log_dest, Some(addr("127.0.0.1:22223")));
     assert_eq!(c.limits.max_calls, 10);
     assert_eq!(c.limits.retry_after_s, 30);
     assert_eq!(c.limits.max_transactions, 4096);
@@ -623,7 +625,7 @@ const KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("api", &["listen", "keys", "allow", "users"]),
-    ("ng", &["listen", "tcp", "allow"]),
+    ("ng", &["listen", "tcp", "allow", "dtmf_log_dest"]),
     ("recording", &["dir"]),
     (
         "limits",
