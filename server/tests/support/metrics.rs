@@ -52,3 +52,8 @@ pub(crate) fn value(text: &str, name: &str) -> Option<i64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// [`value`] of each of `names`, in order: one assertion compares several counters.
+pub(crate) fn values(text: &str, names: &[&str]) -> Vec<Option<i64>> {
+    names.iter().map(|name| value(text, name)).collect()
+}
