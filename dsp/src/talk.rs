@@ -475,7 +475,14 @@ impl TalkDetector {
         while !rest.is_empty() {
             let take = (self.hop_samples - self.filled).min(rest.len());
             let start = window_len - self.hop_samples + self.filled;
-            let last_sound = rest[..take].iter().rposition(|&x| x != 0);
+            let chunk = &rest[..take];
+            // Digital silence is the common case (muted phones, a room's silent majority): an
+            // OR over the chunk vectorises, a search from its end does not (about 1,000
+            // instructions per 10 ms leg in a conference tick, a seventh of a participant).
+            let last_sound = match chunk.iter().fold(0, |any, &x| any | x) {
+                0 => None,
+                _ => chunk.iter().rposition(|&x| x != 0),
+            };
             // While the window is all zeros, so is every slot of `history` (the slots of the
             // hop being filled hold samples at most a hop old), and zeros written over zeros
             // or shifted onto zeros change nothing: skip both.
