@@ -52,6 +52,16 @@ impl Law {
             Law::MuLaw => &ulaw::DECODE,
             Law::ALaw => &alaw::DECODE,
         };
+        // A block of one code (digital silence: what muted phones and a conference's silent
+        // majority send) is one look-up and a fill; the test for it vectorises, the
+        // per-sample look-ups do not.
+        if let Some(&first) = codes.first() {
+            if codes.iter().fold(0, |diff, &c| diff | (c ^ first)) == 0 {
+                let n = codes.len().min(pcm.len());
+                pcm[..n].fill(table[first as usize]);
+                return;
+            }
+        }
         for (p, &c) in pcm.iter_mut().zip(codes) {
             *p = table[c as usize];
         }
@@ -135,5 +145,33 @@ impl Decoder for G711Decoder {
 
     fn reset(&mut self) {
         self.conceal.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_decode_as_their_codes_one_by_one() {
+        let mixed: Vec<u8> = (0..=255).collect();
+        let mut blocks = vec![mixed];
+        for code in [0xFF, 0x7F, 0xD5, 0x55, 0x00] {
+            blocks.push(vec![code; 160]); // one code throughout: the fill path
+            let mut almost = vec![code; 160];
+            almost[159] ^= 1; // one code differs at the end: the look-up path
+            blocks.push(almost);
+        }
+        for (law, one) in [
+            (Law::MuLaw, ulaw::decode as fn(u8) -> i16),
+            (Law::ALaw, alaw::decode),
+        ] {
+            for codes in &blocks {
+                let mut pcm = vec![0i16; codes.len()];
+                law.decode_block(codes, &mut pcm);
+                let expected: Vec<i16> = codes.iter().map(|&c| one(c)).collect();
+                assert_eq!(pcm, expected, "{law:?}");
+            }
+        }
     }
 }

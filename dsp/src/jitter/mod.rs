@@ -1320,7 +1320,12 @@ impl JitterBuffer {
     /// Extends or ends the run of quiet audio with the `n` samples just committed.
     fn note_quiet(&mut self, n: usize) {
         let newest = self.sync.newest(n);
-        let energy: f32 = newest.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
+        // Digital silence needs no sum (an OR vectorises; the f32 sum, kept in its order so
+        // decisions stay exactly as they were, does not).
+        let energy: f32 = match newest.iter().fold(0, |any, &s| any | s) {
+            0 => 0.0,
+            _ => newest.iter().map(|&s| f32::from(s) * f32::from(s)).sum(),
+        };
         if energy < stretch::QUIET_RMS * stretch::QUIET_RMS * newest.len() as f32 {
             self.quiet_run = self.quiet_run.saturating_add(newest.len());
         } else {
