@@ -580,7 +580,8 @@ impl Runtime {
                 Err(RuntimeError::Timeout { worker })
             }
             Err(e) => {
-                // The pump removes the session if the worker installs it after all.
+                // Whoever reads the late reply (the pump, or a caller waiting for its own)
+                // removes the session if the worker installs it after all.
                 placement::release(stats, cost);
                 Err(e)
             }

@@ -2,8 +2,8 @@
 //! whichever comes first (a Linux futex).
 //!
 //! It is how a command reaches a sleeping media worker at once instead of waiting for the
-//! worker's next 10 ms tick, and how a worker's reply reaches the pump at once instead of at
-//! the pump's next poll: without it every control-plane request (an ng `offer`, a REST call,
+//! worker's next 10 ms tick, and how a worker's reply wakes the caller waiting for it at once
+//! instead of at the runtime's next poll of the notice rings: without it every control-plane request (an ng `offer`, a REST call,
 //! a conference join) cost a tick or more, and commands issued one after another ran at
 //! about 60 per second.
 //!

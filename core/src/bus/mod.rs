@@ -11,7 +11,8 @@
 //!   own; the worker side never takes a lock.
 //! - Each ring has a [`Doorbell`] beside it: the control plane rings the worker's after
 //!   queueing a command, so a sleeping worker applies it at once rather than at its next
-//!   tick; the worker rings the pump's after queueing replies.
+//!   tick; the worker rings the runtime's reply bell after queueing replies, which wakes
+//!   the callers waiting for them.
 //!
 //! # Loom
 //!

@@ -229,7 +229,8 @@ pub struct Worker<B: PacketIo> {
     commands: Consumer<Command>,
     /// Rung by the control plane after each command (see "Between ticks").
     bell: Arc<Doorbell>,
-    /// Rung after replies were queued, when someone listens for them (the runtime's pump).
+    /// Rung after replies were queued, when someone listens for them (the runtime's callers
+    /// waiting for replies).
     reply_bell: Option<Arc<Doorbell>>,
     /// Replies queued since `reply_bell` was last rung.
     replies_unannounced: bool,
