@@ -158,6 +158,9 @@ const STRUCTURAL_KEYS: &[&str] = &[
     "to-label",
     "record call",
     "DTMF-log-dest",
+    "dtmf-log-dest",
+    "DTMF-log-destination",
+    "dtmf-log-destination",
     "rtcp-mux",
     "metadata",
     "delete-delay",
@@ -212,7 +215,27 @@ fn codec_flag(codec: &mut CodecFlags, flag: &str) -> bool {
     true
 }
 
+/// The names rtpengine reads `DTMF-log-dest` under, as a key or as a `flags` item
+/// `NAME=ADDR:PORT` (how Kamailio's rtpengine module passes options it has no key for).
+const DTMF_LOG_DEST_KEYS: &[&str] = &[
+    "DTMF-log-dest",
+    "dtmf-log-dest",
+    "DTMF-log-destination",
+    "dtmf-log-destination",
+];
+
 impl Flags {
+    /// `DTMF-log-dest`: an `ADDR:PORT`, else a warning (rtpengine logs one and goes on).
+    fn set_dtmf_log_dest(&mut self, text: &str) {
+        match text.trim().parse::<SocketAddr>() {
+            Ok(dest) => self.dtmf_log_dest = Some(dest),
+            Err(_) => self.warnings.push(format!(
+                "DTMF-log-dest {text:?} is not an ADDR:PORT (an IPv6 address in brackets): \
+                 digits are not logged"
+            )),
+        }
+    }
+
     /// Reads the options of `message` (an `offer` or `answer` dictionary).
     ///
     /// # Errors
@@ -237,6 +260,12 @@ impl Flags {
                 "SIP-source-address" => flags.sip_source_address = true,
                 "record-call" => flags.record_call = true,
                 f if HARMLESS_FLAGS.contains(&f) => {}
+                f if let Some(dest) = DTMF_LOG_DEST_KEYS
+                    .iter()
+                    .find_map(|k| f.strip_prefix(k)?.strip_prefix('=')) =>
+                {
+                    flags.set_dtmf_log_dest(dest);
+                }
                 f if codec_flag(&mut flags.codec, f) => {}
                 other => flags
                     .warnings
@@ -323,18 +352,8 @@ impl Flags {
         if matches!(record, Some("yes" | "on" | "true")) {
             flags.record_call = true;
         }
-        if let Some(dest) = message.get("DTMF-log-dest") {
-            match dest
-                .as_str()
-                .and_then(|d| d.trim().parse::<SocketAddr>().ok())
-            {
-                Some(dest) => flags.dtmf_log_dest = Some(dest),
-                None => flags.warnings.push(
-                    "DTMF-log-dest is not an ADDR:PORT (an IPv6 address in brackets): \
-                     digits are not logged"
-                        .into(),
-                ),
-            }
+        if let Some(dest) = DTMF_LOG_DEST_KEYS.iter().find_map(|k| message.get(k)) {
+            flags.set_dtmf_log_dest(dest.as_str().unwrap_or_default());
         }
         for mux in strings(message.get("rtcp-mux"), "rtcp-mux")? {
             if matches!(mux.as_str(), "offer" | "require") {
@@ -376,6 +395,32 @@ mod tests {
         assert_eq!(flags.codec.transcode, ["opus/48000/2"]);
         assert_eq!(flags.received_from, Some("127.0.0.1".parse().unwrap()));
         assert!(flags.warnings.is_empty(), "{:?}", flags.warnings);
+    }
+
+    #[test]
+    fn dtmf_log_dest_is_read_under_rtpengines_names_as_a_key_or_a_flag() {
+        let dest = Some("127.0.0.1:22223".parse().unwrap());
+        for message in [
+            &b"d13:DTMF-log-dest15:127.0.0.1:22223e"[..],
+            b"d20:dtmf-log-destination15:127.0.0.1:22223e",
+            b"d5:flagsl29:DTMF-log-dest=127.0.0.1:22223ee",
+        ] {
+            let flags = Flags::parse(&decode(message).unwrap()).unwrap();
+            assert_eq!(
+                flags.dtmf_log_dest,
+                dest,
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+            assert!(flags.warnings.is_empty(), "{:?}", flags.warnings);
+        }
+        let flags = Flags::parse(&decode(b"d13:DTMF-log-dest9:localhoste").unwrap()).unwrap();
+        assert_eq!(flags.dtmf_log_dest, None);
+        assert!(
+            flags.warnings[0].contains("not an ADDR:PORT"),
+            "{:?}",
+            flags.warnings
+        );
     }
 
     #[test]
