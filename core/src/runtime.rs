@@ -233,15 +233,14 @@ impl Shared {
         Ok(())
     }
 
-    /// Reads every notice ring that no other thread is reading and handles what it holds;
-    /// true if there was anything. A ring being read by another thread is skipped: that
-    /// thread files the replies in it and rings [`Self::reply_bell`].
+    /// Reads every notice ring and handles what it holds; true if there was anything. A ring
+    /// another thread is reading is waited for (briefly: handling a notice never blocks), so
+    /// that a reply queued just after that thread emptied the ring is not left for the
+    /// pump's next poll.
     fn drain_notices(&self) -> bool {
         let mut any = false;
         for (worker, ring) in self.notices.iter().enumerate() {
-            let Ok(mut ring) = ring.try_lock() else {
-                continue;
-            };
+            let mut ring = lock(ring);
             // Handled under the ring's lock, so that notices keep their order.
             while let Some(notice) = ring.pop() {
                 any = true;
@@ -1076,13 +1075,6 @@ fn pump(shared: &Shared) {
         let stopping = shared.stop_pump.load(Ordering::Relaxed);
         let any = shared.drain_notices();
         if stopping {
-            // A caller may still hold a ring: read them all once more, waiting for it.
-            for (worker, ring) in shared.notices.iter().enumerate() {
-                let mut ring = lock(ring);
-                while let Some(notice) = ring.pop() {
-                    handle_notice(shared, worker, notice);
-                }
-            }
             return;
         }
         if !any {
