@@ -20,34 +20,17 @@ const COUNTERS: &[&str] = &[
     "tandem_sip_messages_received_total",
 ];
 
-/// ng on its own port (the test ports give ng and the API the same number, and ng listens
-/// on TCP here too).
-const NG: u16 = 35900 + TEST;
-
 fn start(allow: &str) -> Tandem {
-    let ports = Ports::for_test(TEST);
     let dir = scratch("listeners-acl");
     let config = dir.join("tandem.toml");
     std::fs::write(
         &config,
-        format!("[sip]\nallow = {allow}\n[ng]\nallow = {allow}\ntcp = true\n"),
+        format!("[sip]\nallow = {allow}\n[ng]\nallow = {allow}\n"),
     )
     .unwrap();
-    Tandem::start(&[
-        "run".to_owned(),
-        "--config".to_owned(),
-        config.to_string_lossy().into_owned(),
-        "--sip".to_owned(),
-        format!("127.0.0.1:{}", ports.sip),
-        "--ng".to_owned(),
-        format!("127.0.0.1:{NG}"),
-        "--api".to_owned(),
-        format!("127.0.0.1:{}", ports.api),
-        "--rtp-ports".to_owned(),
-        format!("{}-{}", ports.rtp_min, ports.rtp_max),
-        "--workers".to_owned(),
-        "1".to_owned(),
-    ])
+    let mut args = Ports::for_test(TEST).run_args_ng_tcp();
+    args.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
+    Tandem::start(&args)
 }
 
 /// Sends the datagram `made` for a fresh socket's address to `to` and returns the reply, if
@@ -93,7 +76,7 @@ fn closed_unanswered(to: SocketAddr, bytes: &[u8]) -> bool {
 #[test]
 fn sources_outside_sip_and_ng_allow_lists_get_nothing_and_are_counted() {
     let ports = Ports::for_test(TEST);
-    let ng = SocketAddr::from(([127, 0, 0, 1], NG));
+    let ng = SocketAddr::from(([127, 0, 0, 1], ports.ng_tcp));
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let ping = b"acl-1 d7:command4:pinge";
 

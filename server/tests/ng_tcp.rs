@@ -19,25 +19,11 @@ const ORDER: u16 = 38;
 const BAD_INPUT: u16 = 39;
 
 fn ng_port(test: u16) -> u16 {
-    35900 + test
+    Ports::for_test(test).ng_tcp
 }
 
 fn start(test: u16) -> Tandem {
-    let ports = Ports::for_test(test);
-    Tandem::start(&[
-        "run".to_owned(),
-        "--sip".to_owned(),
-        format!("127.0.0.1:{}", ports.sip),
-        "--ng".to_owned(),
-        format!("127.0.0.1:{}", ng_port(test)),
-        "--ng-tcp".to_owned(),
-        "--api".to_owned(),
-        format!("127.0.0.1:{}", ports.api),
-        "--rtp-ports".to_owned(),
-        format!("{}-{}", ports.rtp_min, ports.rtp_max),
-        "--workers".to_owned(),
-        "1".to_owned(),
-    ])
+    Tandem::start(&Ports::for_test(test).run_args_ng_tcp())
 }
 
 fn connect(test: u16) -> TcpStream {

@@ -45,6 +45,9 @@ pub(crate) struct Ports {
     pub(crate) api: u16,
     /// ng protocol (UDP).
     pub(crate) ng: u16,
+    /// ng protocol on UDP and TCP ([`Self::run_args_ng_tcp`]): `ng` shares its number with
+    /// the API's TCP port.
+    pub(crate) ng_tcp: u16,
     /// First RTP port (even).
     pub(crate) rtp_min: u16,
     /// Last RTP port.
@@ -63,6 +66,7 @@ impl Ports {
             sip: 35060 + n,
             api: 35200 + n,
             ng: 35200 + n,
+            ng_tcp: 35900 + n,
             rtp_min: 36000 + 100 * n,
             rtp_max: 36000 + 100 * n + 99,
             peer_sip: 35150 + n,
@@ -85,6 +89,19 @@ impl Ports {
             "--workers".into(),
             "1".into(),
         ]
+    }
+
+    /// [`Self::run_args`] with ng on [`Self::ng_tcp`], over UDP and TCP (`--ng-tcp`).
+    pub(crate) fn run_args_ng_tcp(&self) -> Vec<String> {
+        let mut args = self.run_args();
+        let ng = args
+            .iter()
+            .position(|a| a == "--ng")
+            .expect("run_args has --ng")
+            + 1;
+        args[ng] = format!("127.0.0.1:{}", self.ng_tcp);
+        args.push("--ng-tcp".into());
+        args
     }
 
     /// The server's SIP address.
