@@ -76,7 +76,7 @@ fn closed_unanswered(to: SocketAddr, bytes: &[u8]) -> bool {
 #[test]
 fn sources_outside_sip_and_ng_allow_lists_get_nothing_and_are_counted() {
     let ports = Ports::for_test(TEST);
-    let ng = SocketAddr::from(([127, 0, 0, 1], ports.ng_tcp));
+    let ng = SocketAddr::from(([127, 0, 0, 1], ports.ng_tcp()));
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let ping = b"acl-1 d7:command4:pinge";
 

@@ -90,7 +90,7 @@ fn call_pressing_5(ng: &mut NgClient, id: &str, extra: &[(&str, Value)]) -> Sock
 
 #[test]
 fn digits_are_reported_to_the_calls_log_destination_with_rtpengines_keys() {
-    let ports = Ports::for_test(40);
+    let ports = Ports::for_test(42);
     let (configured, per_call) = (
         listener(Duration::from_secs(3)),
         listener(Duration::from_secs(3)),

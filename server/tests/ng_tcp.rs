@@ -19,7 +19,7 @@ const ORDER: u16 = 38;
 const BAD_INPUT: u16 = 39;
 
 fn ng_port(test: u16) -> u16 {
-    Ports::for_test(test).ng_tcp
+    Ports::for_test(test).ng_tcp()
 }
 
 fn start(test: u16) -> Tandem {

@@ -3,7 +3,8 @@
 //!
 //! Ports: test `n` uses [`Ports::for_test`]: SIP 35060+n, API and ng 35200+n (TCP and UDP,
 //! so they do not clash), RTP 36000+100n to +99, and for its sipp peers SIP 35150+n and media
-//! 39000+20n. Other suites use other ranges. Every wait is bounded; every process started
+//! 39000+20n; with ng over TCP too, ng on 35900+n. Tests 40 and 41 are the baresip test's
+//! (its own peer ports, Tandem's as here). Other suites use other ranges. Every wait is bounded; every process started
 //! here is stopped by its own pid when its guard drops.
 
 #![allow(dead_code)] // Each test binary uses part of this module.
@@ -45,9 +46,6 @@ pub(crate) struct Ports {
     pub(crate) api: u16,
     /// ng protocol (UDP).
     pub(crate) ng: u16,
-    /// ng protocol on UDP and TCP ([`Self::run_args_ng_tcp`]): `ng` shares its number with
-    /// the API's TCP port.
-    pub(crate) ng_tcp: u16,
     /// First RTP port (even).
     pub(crate) rtp_min: u16,
     /// Last RTP port.
@@ -66,7 +64,6 @@ impl Ports {
             sip: 35060 + n,
             api: 35200 + n,
             ng: 35200 + n,
-            ng_tcp: 35900 + n,
             rtp_min: 36000 + 100 * n,
             rtp_max: 36000 + 100 * n + 99,
             peer_sip: 35150 + n,
@@ -91,6 +88,12 @@ impl Ports {
         ]
     }
 
+    /// The ng port when ng listens on TCP too ([`Self::run_args_ng_tcp`]): `ng` shares its
+    /// number with the API's TCP port, so this is 700 above it (35900 + n).
+    pub(crate) fn ng_tcp(&self) -> u16 {
+        self.ng + 700
+    }
+
     /// [`Self::run_args`] with ng on [`Self::ng_tcp`], over UDP and TCP (`--ng-tcp`).
     pub(crate) fn run_args_ng_tcp(&self) -> Vec<String> {
         let mut args = self.run_args();
@@ -99,7 +102,7 @@ impl Ports {
             .position(|a| a == "--ng")
             .expect("run_args has --ng")
             + 1;
-        args[ng] = format!("127.0.0.1:{}", self.ng_tcp);
+        args[ng] = format!("127.0.0.1:{}", self.ng_tcp());
         args.push("--ng-tcp".into());
         args
     }
