@@ -1,16 +1,19 @@
 //! Replays the RTP/RTCP fuzz seed corpora (`fuzz/corpus/rtp_parse/`, `fuzz/corpus/rtcp_parse/`)
-//! through the same entry points as the fuzz targets, on stable Rust, and holds the generator
-//! of those seeds.
+//! and the live sessions' (`fuzz/corpus/session_packets/`) through the same entry points as
+//! the fuzz targets, on stable Rust, and holds the generators of those seeds.
 //!
-//! Seeds whose name starts with `valid-` must parse; the others must be rejected.
-//! Regenerate them with `cargo test -p tandem-core --test fuzz_corpus -- --ignored`.
+//! Parser seeds whose name starts with `valid-` must parse; the others must be rejected.
+//! Regenerate them with `cargo test -p tandem-core --test fuzz_corpus -- --ignored`
+//! (`write_seed_corpus` first: the session seeds are made of the parsers').
 
+use tandem_codecs::{EncoderConfig, Format, registry};
 use tandem_core::rtp::fuzzing::{rtcp_parse, rtp_parse};
 use tandem_core::rtp::rtcp::{CompoundWriter, NtpTime, ReportBlock, SenderInfo, SenderReport};
 use tandem_core::rtp::{
     ComfortNoise, CsrcList, EventCode, Extension, PayloadType, RtpHeader, RtpTimestamp, SeqNo,
     Ssrc, TelephoneEvent,
 };
+use tandem_core::session::fuzzing::session_packets;
 use tandem_test_support::corpus;
 
 fn replay(target: &str, parse: fn(&[u8]) -> bool) {
@@ -28,6 +31,12 @@ fn rtp_parse_corpus_replays() {
 #[test]
 fn rtcp_parse_corpus_replays() {
     replay("rtcp_parse", rtcp_parse);
+}
+
+#[test]
+fn session_packets_corpus_replays() {
+    let seeds = corpus::replay("session_packets", |_, bytes| session_packets(bytes));
+    assert!(seeds >= 5, "session_packets corpus has {seeds} seeds");
 }
 
 fn rtp(header: &RtpHeader<'_>, payload: &[u8]) -> Vec<u8> {
@@ -153,4 +162,156 @@ fn write_seed_corpus() {
     let mut count = sr;
     count[0] = 0x80 | 5;
     std::fs::write(dir.join("valid-framing-bad-report-count.rtcp"), count).unwrap();
+}
+
+/// A `session_packets` input under construction: records of (selector, datagram).
+#[derive(Default)]
+struct Throws(Vec<u8>);
+
+impl Throws {
+    /// Throws `datagram` at leg `leg` (0 relay, 1 and 2 transcoder PCMU and Opus, 3 to 5
+    /// conference PCMU, Opus and G.722, 6 echo), then runs `ticks` ticks (0 to 3).
+    fn at(&mut self, leg: u8, rtcp_port: bool, stranger: bool, ticks: u8, datagram: &[u8]) {
+        let long = datagram.len() > 255;
+        let length = if long {
+            datagram.len().div_ceil(6)
+        } else {
+            datagram.len()
+        };
+        let selector = leg
+            | u8::from(rtcp_port) << 3
+            | u8::from(stranger) << 4
+            | ticks << 5
+            | u8::from(long) << 7;
+        self.0.push(selector);
+        self.0.push(length as u8);
+        self.0.extend_from_slice(datagram);
+        self.0.resize(
+            self.0.len() + if long { length * 6 - datagram.len() } else { 0 },
+            0,
+        );
+    }
+}
+
+/// One stream's packets: `payloads` on `pt`, one every 20 ms.
+fn stream(pt: u8, ts_step: u32, payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let header = RtpHeader::new(
+                PayloadType::new(pt).unwrap(),
+                SeqNo(100 + i as u16),
+                RtpTimestamp(9000 + ts_step * i as u32),
+                Ssrc(0x5EED_0001),
+            );
+            rtp(&header, p)
+        })
+        .collect()
+}
+
+fn encoded(format: Format, samples: usize) -> Vec<Vec<u8>> {
+    let mut encoder = registry::new_encoder(format, &EncoderConfig::default()).unwrap();
+    let rate = format.sample_rate as usize;
+    let frame = rate / 50;
+    let pcm: Vec<i16> = (0..samples)
+        .map(|n| {
+            (8000.0 * (n as f64 * 2.0 * std::f64::consts::PI * 440.0 / rate as f64).sin()) as i16
+        })
+        .collect();
+    pcm.chunks_exact(frame)
+        .map(|chunk| {
+            let mut out = vec![0u8; 1500];
+            let n = encoder.encode(chunk, &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+/// Writes the session seeds: clean streams to every leg, DTMF events, reports, the parser
+/// corpora thrown from the peer and from a stranger. Ignored: run by hand (after
+/// `write_seed_corpus`).
+#[test]
+#[ignore]
+fn write_session_seed_corpus() {
+    let dir = corpus::dir("session_packets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcmu = stream(0, 160, &encoded(Format::PCMU, 8000));
+    let opus = stream(96, 960, &encoded(Format::opus(48_000), 48_000));
+    let g722 = stream(9, 160, &encoded(Format::G722, 16_000));
+
+    let mut relay = Throws::default();
+    for p in &pcmu {
+        relay.at(0, false, false, 2, p);
+    }
+    std::fs::write(dir.join("relay-pcmu-stream"), relay.0).unwrap();
+
+    let mut transcode = Throws::default();
+    for (a, b) in pcmu.iter().zip(&opus) {
+        transcode.at(1, false, false, 0, a);
+        transcode.at(2, false, false, 2, b);
+    }
+    std::fs::write(dir.join("transcode-both-ways"), transcode.0).unwrap();
+
+    let mut room = Throws::default();
+    for ((a, b), c) in pcmu.iter().zip(&opus).zip(&g722) {
+        room.at(3, false, false, 0, a);
+        room.at(4, false, false, 0, b);
+        room.at(5, false, false, 2, c);
+    }
+    std::fs::write(dir.join("conference-three-codecs"), room.0).unwrap();
+
+    let mut echo = Throws::default();
+    for p in g722.iter().take(20) {
+        echo.at(6, false, false, 2, p);
+    }
+    std::fs::write(dir.join("echo-learns"), echo.0).unwrap();
+
+    // A digit as RFC 4733 events on the relay and on both transcoder legs: begin, updates,
+    // three ends.
+    let mut dtmf = Throws::default();
+    for leg in [0u8, 1, 2] {
+        for (i, (duration, end)) in [
+            (160u16, false),
+            (320, false),
+            (480, false),
+            (640, true),
+            (640, true),
+            (640, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut header = RtpHeader::new(
+                PayloadType::new(101).unwrap(),
+                SeqNo(500 + i as u16),
+                RtpTimestamp(70_000),
+                Ssrc(0x5EED_0001),
+            );
+            header.marker = i == 0;
+            let event = TelephoneEvent {
+                event: EventCode::from_dtmf('5').unwrap(),
+                end,
+                volume: 10,
+                duration,
+            };
+            let mut payload = [0u8; 4];
+            event.emit(&mut payload).unwrap();
+            dtmf.at(leg, false, false, 2, &rtp(&header, &payload));
+        }
+    }
+    std::fs::write(dir.join("dtmf-events"), dtmf.0).unwrap();
+
+    // The parsers' seeds: every RTP seed at the relay and the transcoder, every RTCP seed at
+    // the RTCP ports and multiplexed on the RTP ports, some from a stranger.
+    for (parser, rtcp) in [("rtp_parse", false), ("rtcp_parse", true)] {
+        let mut throws = Throws::default();
+        let mut k = 0u8;
+        corpus::replay(parser, |_, bytes| {
+            throws.at(k % 7, rtcp && k % 2 == 0, k % 5 == 4, 1, bytes);
+            k += 1;
+        });
+        std::fs::write(dir.join(format!("{parser}-seeds")), throws.0).unwrap();
+    }
 }

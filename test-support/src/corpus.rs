@@ -5,10 +5,16 @@
 use std::path::{Path, PathBuf};
 
 /// The seed corpus folder of fuzz target `target`.
+///
+/// Found from the running test's crate (cargo sets `CARGO_MANIFEST_DIR` when it runs a
+/// test; every crate sits one level below the workspace root), not from where this crate
+/// was compiled: a build reused from another checkout through a shared target directory
+/// would otherwise read that checkout's corpus.
 pub fn dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    Path::new(&crate_dir).join("../fuzz/corpus").join(target)
 }
 
 /// Calls `check(name, bytes)` for every file of `target`'s corpus, in name order, and returns

@@ -31,6 +31,8 @@ pub mod announcement;
 pub mod conference;
 pub mod controls;
 pub mod echo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod leg;
 pub mod media;
 pub mod play;
