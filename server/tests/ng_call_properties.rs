@@ -466,11 +466,9 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                 check_sdp(&reply)?;
                 model.insert(call_id(*call));
             }
-            Op::Answer { call, .. } => {
-                if outcome == "ok" {
-                    check_sdp(&reply)?;
-                    prop_assert!(model.contains(&call_id(*call)), "answered an unknown call");
-                }
+            Op::Answer { call, .. } if outcome == "ok" => {
+                check_sdp(&reply)?;
+                prop_assert!(model.contains(&call_id(*call)), "answered an unknown call");
             }
             Op::Delete { call } => {
                 prop_assert_eq!(
