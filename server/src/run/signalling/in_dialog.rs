@@ -328,11 +328,7 @@ pub(super) fn answer_renegotiation(
     let (answer, negotiated) = call.sdp.answer(&reneg.offer, &policy);
     if negotiated.rejects_everything() {
         // A rebuilt session is still the call's (it ends with the call); a new leg is not.
-        if call
-            .media
-            .as_ref()
-            .is_none_or(|m| m.session != media.session)
-        {
+        if call.media.as_ref().is_none_or(|m| !m.is_leg(&media)) {
             sessions::release(state, media);
         }
         return reject_in_dialog(
@@ -358,8 +354,9 @@ pub(super) fn answer_renegotiation(
     tracing::debug!(call = %call.call_id, port = media.rtp.port(), "media leg replaced");
     if let Some(old) = old {
         state.calls.unbind_leg(&old);
-        // A rebuilt session is the old one, on the same ports: nothing to remove.
-        if old.session != media.session {
+        // A rebuilt session is the old one, on the same ports: nothing to remove. A new
+        // conference leg is in the same room as the old one, which leaves it.
+        if !old.is_leg(&media) {
             sessions::release(state, old);
         }
     }

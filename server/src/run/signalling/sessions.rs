@@ -51,6 +51,14 @@ pub(super) struct MediaBinding {
     pub(super) room: Option<String>,
 }
 
+impl MediaBinding {
+    /// Whether `other` is this very leg: a session rebuilt on the same ports
+    /// ([`replace`]) is, a new leg in the same conference room is not.
+    pub(super) fn is_leg(&self, other: &MediaBinding) -> bool {
+        self.session == other.session && self.leg == other.leg
+    }
+}
+
 /// A finished media operation.
 #[derive(Debug)]
 pub(super) enum MediaDone {
