@@ -6,7 +6,7 @@
 //! address and port range, and once every call is deleted the runtime holds no session and
 //! every port is free again (a fresh offer for as many calls as the range holds succeeds).
 //!
-//! Ports: test 43's RTP range (see `support`), 40 ports of it.
+//! Ports: test 46's RTP range (see `support`), 40 ports of it.
 
 mod support;
 
@@ -32,7 +32,7 @@ const PORTS: u16 = 40;
 const CALL_IDS: usize = 4;
 
 fn rtp_range() -> (u16, u16) {
-    let min = Ports::for_test(43).rtp_min;
+    let min = Ports::for_test(46).rtp_min;
     (min, min + PORTS - 1)
 }
 

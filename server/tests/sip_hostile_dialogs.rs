@@ -10,7 +10,7 @@
 //!   call and no media session is left (`/metrics`), and the shutdown line reports no call,
 //!   dialog, media session or room alive.
 //!
-//! Ports: tests 44 and 45 (see `support`).
+//! Ports: tests 47 and 48 (see `support`).
 
 mod support;
 
@@ -673,7 +673,7 @@ fn sessions_when(api: SocketAddr, settled: impl Fn(f64) -> bool) -> f64 {
 
 #[test]
 fn hostile_sip_dialogs_leave_nothing_behind() {
-    let ports = Ports::for_test(44);
+    let ports = Ports::for_test(47);
     let tandem = Tandem::start(&ports.run_args());
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let (mut bystander, mut bystander_uac) = Bystander::call(&ports);
@@ -750,7 +750,7 @@ fn legs_when(api: SocketAddr, settled: impl Fn(f64) -> bool) -> f64 {
 /// old port and keeping the room alive after the call ended).
 #[test]
 fn a_conference_codec_change_moves_the_call_to_one_new_leg() {
-    let ports = Ports::for_test(45);
+    let ports = Ports::for_test(48);
     let tandem = Tandem::start(&ports.run_args());
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let mut uac = Uac::new(ports.sip_addr());

@@ -4,7 +4,8 @@
 //! Ports: test `n` uses [`Ports::for_test`]: SIP 35060+n, API and ng 35200+n (TCP and UDP,
 //! so they do not clash), RTP 36000+100n to +99, and for its sipp peers SIP 35150+n and media
 //! 39000+20n; with ng over TCP too, ng on 35900+n. Tests 40 and 41 are the baresip test's
-//! (its own peer ports, Tandem's as here). Other suites use other ranges. Every wait is bounded; every process started
+//! (its own peer ports, Tandem's as here), 43 and 44 the upstream registration test's (its
+//! registrar's in 41000-41999). Other suites use other ranges. Every wait is bounded; every process started
 //! here is stopped by its own pid when its guard drops.
 
 #![allow(dead_code)] // Each test binary uses part of this module.
