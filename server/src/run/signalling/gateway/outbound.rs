@@ -294,7 +294,8 @@ impl Gateway {
             tracing::info!(call = %id, branch = index, "gateway call: a 2xx too late; hanging it up");
             send_bye(now, layer, &mut dialog, local, side);
             branch.lost = Some(dialog);
-            return Vec::new();
+            // A cancelled call waited for this branch's final response: it may end now.
+            return self.settle(now, layer, id);
         }
         call.winner = Some(index);
         tracing::info!(call = %id, branch = index, target = %branch.target, "gateway call: answered");

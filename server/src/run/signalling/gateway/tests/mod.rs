@@ -555,6 +555,37 @@ fn a_cancel_while_ringing_cancels_the_callee() {
     assert_eq!(h.gateway.calls(), 0);
 }
 
+/// Found by `sip_hostile_dialogs`: the call used to wait for a 487 that never comes when the
+/// callee's 2xx crosses the CANCEL, keeping its media session until shutdown.
+#[test]
+fn a_2xx_crossing_the_callers_cancel_is_hung_up_and_ends_the_call() {
+    let mut h = Harness::new();
+    let (server, _, invite) = h.invite_forwarded();
+    h.callee_answers(&invite, StatusCode::RINGING);
+    h.sent();
+    assert!(
+        h.gateway
+            .handle_cancel(h.now, &mut h.layer, server)
+            .is_empty()
+    );
+    h.sent();
+    let actions = h.callee_answers(&invite, StatusCode::OK);
+    let to_callee: Vec<String> = h
+        .sent()
+        .iter()
+        .filter(|t| t.destination == CALLEE.parse().unwrap())
+        .filter_map(|t| Request::parse(&t.bytes).ok())
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(
+        to_callee,
+        ["ACK", "BYE"],
+        "the late 2xx is ACKed and hung up"
+    );
+    assert_eq!(actions, removed(7), "and the call's session goes with it");
+    assert_eq!(h.gateway.calls(), 0);
+}
+
 #[test]
 fn a_callee_choosing_another_route_codec_gets_its_session_rebuilt_on_the_same_ports() {
     let mut h = Harness::with_codecs(r#"["opus", "PCMU"]"#);
