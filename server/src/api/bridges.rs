@@ -141,7 +141,7 @@ pub(crate) async fn add_channel(
 }
 
 fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
-    let (bridge, channel) = {
+    let (bridge, mut channel) = {
         let media = api.media();
         let bridge = media
             .bridges
@@ -159,6 +159,20 @@ fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
         return Err(ApiError::conflict(format!(
             "the channel is already in bridge {other}"
         )));
+    }
+    if bridge.kind == BridgeKind::TwoParty && bridge.channels.len() >= 2 {
+        return Err(ApiError::conflict("a two-party bridge holds two channels"));
+    }
+    if let Some(playback) = channel.playback.clone() {
+        // A playback plays into a leg, not into a bridge (playing on a bridged channel is
+        // refused): the channel's ends as it joins, with PlaybackFinished, as DELETE would.
+        super::playbacks::stop_playback(api, &playback)?;
+        channel = api
+            .media()
+            .channels
+            .get(channel_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("channel", channel_id))?;
     }
     match bridge.kind {
         BridgeKind::Mixing => {
@@ -178,16 +192,12 @@ fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
             if let Some(c) = media.channels.get_mut(channel_id) {
                 c.carrier = carrier;
                 c.bridge = Some(bridge_id.to_owned());
-                c.playback = None;
             }
             if let Some(b) = media.bridges.get_mut(bridge_id) {
                 b.channels.push(channel_id.to_owned());
             }
         }
         BridgeKind::TwoParty => {
-            if bridge.channels.len() >= 2 {
-                return Err(ApiError::conflict("a two-party bridge holds two channels"));
-            }
             if let Some(first_id) = bridge.channels.first() {
                 let first = api
                     .media()
@@ -234,7 +244,6 @@ fn add(api: &Api, bridge_id: &str, channel_id: &str) -> ApiResult<Value> {
                 for (cid, ports) in [(first_id.as_str(), pa), (channel_id, pb)] {
                     if let Some(c) = media.channels.get_mut(cid) {
                         c.carrier = carrier_of(ports);
-                        c.playback = None;
                     }
                 }
                 if let Some(b) = media.bridges.get_mut(bridge_id) {

@@ -166,7 +166,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/bridges/{id}/addChannel",
         200,
-        "Add a channel ({channel} or ?channel=). The channel's leg is re-created: its local_rtp changes.",
+        "Add a channel ({channel} or ?channel=). The channel's leg is re-created: its local_rtp changes. A playback on the channel ends (PlaybackFinished, stopped).",
     ),
     route(
         "post",

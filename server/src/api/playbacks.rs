@@ -195,36 +195,43 @@ pub(crate) async fn stop(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     blocking(&api, move |api| {
-        let (pb, channel) = {
-            let mut media = api.media();
-            let pb = media
-                .playbacks
-                .remove(&id)
-                .ok_or_else(|| ApiError::not_found("playback", &id))?;
-            let channel = media.channels.get(&pb.channel).cloned();
-            (pb, channel)
-        };
-        if let Some(channel) = channel.filter(|c| c.carrier.session == pb.session) {
-            let carrier = state::hold(&api.runtime, &channel.current_spec())?;
-            state::carry_mute(&api.runtime, &carrier, channel.mute);
-            state::release(&api.runtime, &channel.carrier);
-            if let Some(c) = api.media().channels.get_mut(&channel.id) {
-                c.carrier = carrier;
-                c.playback = None;
-            }
-        }
-        if pb.state == "playing" {
-            let app = api
-                .media()
-                .channels
-                .get(&pb.channel)
-                .and_then(|c| c.app.clone());
-            api.hub.publish(
-                app.as_deref(),
-                json!({"type": "PlaybackFinished", "playback": to_json_with(&pb, "stopped")}),
-            );
-        }
+        stop_playback(api, &id)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// Ends playback `id`: its record goes, its channel (if the playback still carries it) goes
+/// back to a holding room, and `PlaybackFinished` (stopped) is published if it was playing.
+pub(crate) fn stop_playback(api: &Api, id: &str) -> ApiResult<()> {
+    let (pb, channel) = {
+        let mut media = api.media();
+        let pb = media
+            .playbacks
+            .remove(id)
+            .ok_or_else(|| ApiError::not_found("playback", id))?;
+        let channel = media.channels.get(&pb.channel).cloned();
+        (pb, channel)
+    };
+    if let Some(channel) = channel.filter(|c| c.carrier.session == pb.session) {
+        let carrier = state::hold(&api.runtime, &channel.current_spec())?;
+        state::carry_mute(&api.runtime, &carrier, channel.mute);
+        state::release(&api.runtime, &channel.carrier);
+        if let Some(c) = api.media().channels.get_mut(&channel.id) {
+            c.carrier = carrier;
+            c.playback = None;
+        }
+    }
+    if pb.state == "playing" {
+        let app = api
+            .media()
+            .channels
+            .get(&pb.channel)
+            .and_then(|c| c.app.clone());
+        api.hub.publish(
+            app.as_deref(),
+            json!({"type": "PlaybackFinished", "playback": to_json_with(&pb, "stopped")}),
+        );
+    }
+    Ok(())
 }
