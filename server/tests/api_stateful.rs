@@ -4,23 +4,27 @@
 //! never a 500, the channel and bridge lists agree with each other after every step (a
 //! bridge lists exactly the channels that name it, a bridged channel is carried by its
 //! bridge's kind, an unbridged one by a holding room or a playback, a playing playback is
-//! its channel's and carries it), and once every bridge
-//! and channel is deleted, the media runtime holds no session and no leg.
+//! its channel's and carries it), and once every bridge and channel is deleted, the media
+//! runtime holds no session and no leg, and the event stream has ended everything it began
+//! (ChannelCreated/Destroyed, BridgeCreated/Destroyed, ChannelEnteredBridge/LeftBridge,
+//! PlaybackStarted/Finished).
 //!
-//! Ports: the API tests' 50-port slice at 43500.
+//! Ports: the API tests' 50-port slices at 43500, 43550 and 43650.
 
 mod api_common;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use api_common::{call, eventually, peer, start_with};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use serde_json::json;
+use serde_json::{Value, json};
 use tandem::api::ApiSettings;
 use tandem::recordings::Recordings;
+use tokio_tungstenite::tungstenite::{self, Message, WebSocket, stream::MaybeTlsStream};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -65,6 +69,8 @@ enum Op {
         on: bool,
     },
     Get(usize),
+    /// Time for short playbacks to finish by themselves.
+    Pause,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -84,7 +90,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (k.clone(), k.clone()).prop_map(|(bridge, channel)| Op::RemoveChannel { bridge, channel }),
         2 => (
             k.clone(),
-            prop_oneof![Just("digits:12#"), Just("tone:440/200,0/100"), Just("wav:/nonexistent.wav"), Just("tone:banana")],
+            prop_oneof![Just("digits:12#"), Just("tone:440/20"), Just("wav:/nonexistent.wav"), Just("tone:banana")],
         )
             .prop_map(|(channel, media)| Op::Play { channel, media }),
         1 => k.clone().prop_map(Op::StopPlayback),
@@ -96,6 +102,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => k.clone().prop_map(Op::StopRecord),
         1 => (k.clone(), any::<bool>()).prop_map(|(channel, on)| Op::TalkDetect { channel, on }),
         1 => k.prop_map(Op::Get),
+        1 => Just(Op::Pause),
     ]
 }
 
@@ -233,8 +240,77 @@ fn wipe(server: &api_common::Server) {
     }
 }
 
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// The event stream, every application's.
+fn subscribe(server: &api_common::Server) -> Socket {
+    let (socket, _) = tungstenite::connect(format!("ws://{}/events", server.addr)).unwrap();
+    if let MaybeTlsStream::Plain(s) = socket.get_ref() {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+    }
+    socket
+}
+
+/// The events that arrive until the stream has been quiet for 100 ms (at most 5 s).
+fn drain(socket: &mut Socket) -> Vec<Value> {
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(Message::Text(text)) => events.extend(serde_json::from_str::<Value>(&text).ok()),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+    events
+}
+
+/// Every begin has its end, per object: ChannelCreated/Destroyed, BridgeCreated/Destroyed,
+/// ChannelEnteredBridge/LeftBridge, PlaybackStarted/Finished.
+fn check_balanced(events: &[Value]) -> Result<(), TestCaseError> {
+    prop_assert!(
+        !events.iter().any(|e| e["type"] == "EventsLost"),
+        "the test's consumer lost events"
+    );
+    let mut open: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for e in events {
+        let (pair, object, step) = match e["type"].as_str().unwrap_or_default() {
+            "ChannelCreated" => ("channel", &e["channel"], 1),
+            "ChannelDestroyed" => ("channel", &e["channel"], -1),
+            "BridgeCreated" => ("bridge", &e["bridge"], 1),
+            "BridgeDestroyed" => ("bridge", &e["bridge"], -1),
+            "ChannelEnteredBridge" => ("membership", &e["channel"], 1),
+            "ChannelLeftBridge" => ("membership", &e["channel"], -1),
+            "PlaybackStarted" => ("playback", &e["playback"], 1),
+            "PlaybackFinished" => ("playback", &e["playback"], -1),
+            _ => continue,
+        };
+        let id = object["id"].as_str().unwrap_or_default().to_owned();
+        let count = open.entry((pair.to_owned(), id.clone())).or_default();
+        *count += step;
+        prop_assert!(
+            (0..=1).contains(count),
+            "{pair} {id}: {} makes {count} open",
+            e["type"]
+        );
+    }
+    let unended: Vec<_> = open.iter().filter(|(_, n)| **n != 0).collect();
+    prop_assert!(unended.is_empty(), "begun and never ended: {unended:?}");
+    Ok(())
+}
+
 fn run(server: &api_common::Server, ops: &[Op]) -> Result<(), TestCaseError> {
     wipe(server);
+    let mut events = subscribe(server);
     let mut ids = Ids::default();
     let remote = peer();
     for op in ops {
@@ -322,18 +398,13 @@ fn run(server: &api_common::Server, ops: &[Op]) -> Result<(), TestCaseError> {
                 format!("/channels/{}", pick(&ids.channels, *k)),
                 None,
             ),
+            Op::Pause => {
+                std::thread::sleep(Duration::from_millis(60));
+                ("GET", "/playbacks".to_owned(), None)
+            }
         };
         let response = call(server, method, &path, body);
         check_status(op, response.status, &response.text)?;
-        eprintln!(
-            "DBG {} {} {}",
-            format!("{op:?}").split([' ', '{', '(']).next().unwrap(),
-            response.status,
-            response.json["message"]
-                .as_str()
-                .or(response.json["error"].as_str())
-                .unwrap_or("")
-        );
         if response.status == 201 {
             let id = response.json["id"].as_str().map(str::to_owned);
             match (op, id) {
@@ -370,6 +441,7 @@ fn run(server: &api_common::Server, ops: &[Op]) -> Result<(), TestCaseError> {
         );
         (sessions == 0 && legs == 0).then_some(())
     });
+    check_balanced(&drain(&mut events))?;
     let stats = server.runtime.worker_stats();
     prop_assert!(
         idle.is_some(),
@@ -437,4 +509,36 @@ fn a_playing_channel_that_joins_a_bridge_ends_its_playback() {
             204
         );
     }
+}
+
+/// A playback that finished by itself is not reported finished a second time when its
+/// channel is deleted.
+#[test]
+fn a_finished_playback_is_not_finished_again_when_its_channel_goes() {
+    let server = start_with(43650, |_| ApiSettings::default());
+    let mut events = subscribe(&server);
+    let channel = call(&server, "POST", "/channels", Some(json!({"codec": "PCMU"})));
+    let id = channel.json["id"].as_str().unwrap().to_owned();
+    let played = call(
+        &server,
+        "POST",
+        &format!("/channels/{id}/play"),
+        Some(json!({"media": "tone:440/40"})),
+    );
+    assert_eq!(played.status, 201, "{}", played.text);
+    let playback = played.json["id"].as_str().unwrap().to_owned();
+    let done = eventually(Duration::from_secs(3), || {
+        let pb = call(&server, "GET", &format!("/playbacks/{playback}"), None).json;
+        (pb["state"] == "done").then_some(())
+    });
+    assert!(done.is_some(), "the 40 ms tone finishes");
+    assert_eq!(
+        call(&server, "DELETE", &format!("/channels/{id}"), None).status,
+        204
+    );
+    let finished = drain(&mut events)
+        .iter()
+        .filter(|e| e["type"] == "PlaybackFinished")
+        .count();
+    assert_eq!(finished, 1, "one PlaybackFinished");
 }

@@ -272,7 +272,9 @@ pub(crate) async fn destroy(
         let Some(channel) = media.channels.remove(&id) else {
             return Err(ApiError::not_found("channel", &id));
         };
-        if let Some(pb) = channel.playback.as_ref().and_then(|p| media.playbacks.remove(p)) {
+        let playback = channel.playback.as_ref().and_then(|p| media.playbacks.remove(p));
+        // One that finished by itself was reported then.
+        if let Some(pb) = playback.filter(|pb| pb.state == "playing") {
             api.hub.publish(
                 channel.app.as_deref(),
                 json!({"type": "PlaybackFinished", "playback": super::playbacks::to_json_with(&pb, "stopped")}),
