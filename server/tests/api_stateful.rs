@@ -7,7 +7,7 @@
 //! its channel's and carries it), and once every bridge and channel is deleted, the media
 //! runtime holds no session and no leg, and the event stream has ended everything it began
 //! (ChannelCreated/Destroyed, BridgeCreated/Destroyed, ChannelEnteredBridge/LeftBridge,
-//! PlaybackStarted/Finished).
+//! PlaybackStarted/Finished, RecordingStarted/Finished, every recording finished).
 //!
 //! Ports: the API tests' 50-port slices at 43500, 43550 and 43650.
 
@@ -275,7 +275,7 @@ fn drain(socket: &mut Socket) -> Vec<Value> {
 }
 
 /// Every begin has its end, per object: ChannelCreated/Destroyed, BridgeCreated/Destroyed,
-/// ChannelEnteredBridge/LeftBridge, PlaybackStarted/Finished.
+/// ChannelEnteredBridge/LeftBridge, PlaybackStarted/Finished, RecordingStarted/Finished.
 fn check_balanced(events: &[Value]) -> Result<(), TestCaseError> {
     prop_assert!(
         !events.iter().any(|e| e["type"] == "EventsLost"),
@@ -292,9 +292,15 @@ fn check_balanced(events: &[Value]) -> Result<(), TestCaseError> {
             "ChannelLeftBridge" => ("membership", &e["channel"], -1),
             "PlaybackStarted" => ("playback", &e["playback"], 1),
             "PlaybackFinished" => ("playback", &e["playback"], -1),
+            "RecordingStarted" => ("recording", &e["recording"], 1),
+            "RecordingFinished" => ("recording", &e["recording"], -1),
             _ => continue,
         };
-        let id = object["id"].as_str().unwrap_or_default().to_owned();
+        let id = object["id"]
+            .as_str()
+            .or(object["name"].as_str())
+            .unwrap_or_default()
+            .to_owned();
         let count = open.entry((pair.to_owned(), id.clone())).or_default();
         *count += step;
         prop_assert!(
@@ -441,6 +447,20 @@ fn run(server: &api_common::Server, ops: &[Op]) -> Result<(), TestCaseError> {
         );
         (sessions == 0 && legs == 0).then_some(())
     });
+    // Every recording finishes with its channel (the recorder thread closes the file, then
+    // reports it).
+    let finished = eventually(Duration::from_secs(3), || {
+        let all = call(server, "GET", "/recordings", None).json;
+        let all = all.as_array().cloned().unwrap_or_default();
+        all.iter()
+            .all(|r| matches!(r["state"].as_str(), Some("done" | "failed")))
+            .then_some(())
+    });
+    prop_assert!(
+        finished.is_some(),
+        "recordings not finished: {}",
+        call(server, "GET", "/recordings", None).text
+    );
     check_balanced(&drain(&mut events))?;
     let stats = server.runtime.worker_stats();
     prop_assert!(
