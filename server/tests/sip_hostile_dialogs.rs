@@ -1,5 +1,6 @@
 //! Hostile SIP dialogs against `tandem run`: any interleaving, over three dialogs at once, of
-//! INVITEs to echo, tone, a conference, nobody or a callee behind Tandem's gateway (with
+//! INVITEs to echo, tone, a conference, nobody, a callee behind Tandem's gateway or a
+//! registered user whose two contacts Tandem forks to (with
 //! PCMU, Opus, G.722, no SDP, a codec Tandem lacks, a rejected stream or garbage SDP), ACKs
 //! right and wrong, re-INVITEs, UPDATE, INFO, CANCEL, BYE with the right or a wrong tag,
 //! OPTIONS, retransmissions and garbage datagrams; the callee answers at once or late, rings
@@ -17,7 +18,7 @@
 //! callee's 2xx crossing the caller's CANCEL kept the gateway call and its session (the
 //! gateway's unit test `a_2xx_crossing_the_callers_cancel_is_hung_up_and_ends_the_call`).
 //!
-//! Ports: tests 47, 48 and 49 (see `support`).
+//! Ports: tests 45, 47, 48 and 49 (see `support`).
 
 mod support;
 
@@ -104,9 +105,18 @@ enum Action {
     Pause(u8),
 }
 
-/// Who an INVITE calls: Tandem's own services, nobody, and (where the test routes it) a
-/// callee behind Tandem's gateway.
-const USERS: [&str; 5] = ["echo", "tone", "conf-hostile", "nobody", "gw-callee"];
+/// Who an INVITE calls: Tandem's own services, nobody, and (where the test configures them)
+/// a callee behind Tandem's gateway and a registered user with two contacts.
+const USERS: [&str; 6] = [
+    "echo",
+    "tone",
+    "conf-hostile",
+    "nobody",
+    "gw-callee",
+    "alice",
+];
+const GATEWAY: usize = 4;
+const ALICE: usize = 5;
 
 fn sdp() -> impl Strategy<Value = Sdp> {
     prop_oneof![
@@ -120,13 +130,12 @@ fn sdp() -> impl Strategy<Value = Sdp> {
     ]
 }
 
-/// An action; with `gateway`, most INVITEs call the callee behind the gateway.
-fn action(gateway: bool) -> impl Strategy<Value = Action> {
+/// An action; with `focus`, most INVITEs call that user.
+fn action(focus: Option<usize>) -> impl Strategy<Value = Action> {
     let slot = 0..SLOTS;
-    let user = if gateway {
-        prop_oneof![4 => Just(4usize), 1 => 0..4usize].boxed()
-    } else {
-        (0..USERS.len()).boxed()
+    let user = match focus {
+        Some(user) => prop_oneof![4 => Just(user), 1 => 0..GATEWAY].boxed(),
+        None => (0..USERS.len()).boxed(),
     };
     prop_oneof![
         5 => (slot.clone(), user, sdp(), prop::bool::weighted(0.7))
@@ -690,7 +699,7 @@ fn sessions_when(api: SocketAddr, settled: impl Fn(f64) -> bool) -> f64 {
 fn hostile_sip_dialogs_leave_nothing_behind() {
     let ports = Ports::for_test(47);
     let tandem = Tandem::start(&ports.run_args());
-    attack(&ports, tandem, 12, false, &["gateway_calls_live=0"]);
+    attack(&ports, tandem, 12, None, &["gateway_calls_live=0"]);
 }
 
 /// The same through Tandem's gateway: `gw-callee` is routed to a callee that answers at once
@@ -702,7 +711,7 @@ fn hostile_sip_dialogs_through_the_gateway_leave_nothing_behind() {
     let dir = support::scratch("hostile-gateway");
     let tandem =
         support::start_with_route(&ports, &dir, "^sip:gw-", callee.port, &["PCMU", "opus"]);
-    attack(&ports, tandem, 24, true, &["gateway_calls_live=0"]);
+    attack(&ports, tandem, 24, Some(GATEWAY), &["gateway_calls_live=0"]);
     let refused = callee.stop();
     assert!(
         refused.is_empty(),
@@ -710,10 +719,88 @@ fn hostile_sip_dialogs_through_the_gateway_leave_nothing_behind() {
     );
 }
 
-/// Runs `cases` random cases of hostile dialogs against `tandem` (most calling through the
-/// gateway with `gateway`), checking each (see the module docs), then stops it and checks
-/// its shutdown line for `zeros` too.
-fn attack(ports: &Ports, tandem: Tandem, cases: u32, gateway: bool, zeros: &[&str]) {
+/// The same to `alice`, registered with two contacts: Tandem forks each call to both
+/// callees, which behave differently (one may answer while the other rings, refuses, or
+/// answers too late).
+#[test]
+fn hostile_sip_dialogs_to_a_forked_user_leave_nothing_behind() {
+    support::assert_sipp_and_tshark();
+    let ports = Ports::for_test(45);
+    let dir = support::scratch("hostile-fork");
+    let tandem = support::start_with_alice(&ports, &dir);
+    static OTHERS: [Behaviour; 4] = [
+        Behaviour::Answer {
+            ring: true,
+            delay_ms: 100,
+            sdp: Sdp::Pcmu,
+        },
+        Behaviour::Refuse {
+            delay_ms: 50,
+            code: 486,
+        },
+        Behaviour::Answer {
+            ring: true,
+            delay_ms: 2000,
+            sdp: Sdp::Pcmu,
+        },
+        Behaviour::Answer {
+            ring: false,
+            delay_ms: 0,
+            sdp: Sdp::Pcmu,
+        },
+    ];
+    let callees = [Callee::spawn(&BEHAVIOURS), Callee::spawn(&OTHERS)];
+    for callee in &callees {
+        register_alice(&ports, callee.port);
+    }
+    attack(&ports, tandem, 24, Some(ALICE), &["gateway_calls_live=0"]);
+    for callee in callees {
+        let refused = callee.stop();
+        assert!(
+            refused.is_empty(),
+            "a callee saw requests it could not place: {refused:?}"
+        );
+    }
+}
+
+/// Registers `alice` (digest, by sipp) with the contact `sip:alice@127.0.0.1:<contact>`.
+fn register_alice(ports: &Ports, contact: u16) {
+    let from = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sip_port = from.local_addr().unwrap().port();
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = media.local_addr().unwrap().port();
+    drop((from, media));
+    let register = support::Sipp::new(
+        &format!("hostile-register-{contact}"),
+        &support::scenario("uac_register_digest.xml"),
+        sip_port,
+        media_port,
+        1,
+        Duration::from_secs(10),
+    )
+    .args(&[
+        &ports.sip_addr().to_string(),
+        "-s",
+        "alice",
+        "-au",
+        "alice",
+        "-ap",
+        "secret",
+    ])
+    .args(&["-key", "contact_port", &contact.to_string()])
+    .run(Duration::from_secs(15));
+    assert_eq!(
+        register.code,
+        Some(0),
+        "REGISTER of {contact}: {}",
+        register.output
+    );
+}
+
+/// Runs `cases` random cases of hostile dialogs against `tandem` (most calling `focus`
+/// when given), checking each (see the module docs), then stops it and checks its shutdown
+/// line for `zeros` too.
+fn attack(ports: &Ports, tandem: Tandem, cases: u32, focus: Option<usize>, zeros: &[&str]) {
     let api = SocketAddr::from(([127, 0, 0, 1], ports.api));
     let (mut bystander, mut bystander_uac) = Bystander::call(ports);
     assert_eq!(
@@ -731,7 +818,7 @@ fn attack(ports: &Ports, tandem: Tandem, cases: u32, gateway: bool, zeros: &[&st
         ..Config::default()
     });
     runner
-        .run(&prop::collection::vec(action(gateway), 1..24), |actions| {
+        .run(&prop::collection::vec(action(focus), 1..24), |actions| {
             let mut uac = uac.borrow_mut();
             let before = sessions(api);
             for action in &actions {
