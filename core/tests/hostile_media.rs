@@ -13,6 +13,7 @@ use proptest::prelude::*;
 use tandem_codecs::Format;
 use tandem_core::rtp::PayloadType;
 use tandem_core::session::fuzzing::{Bench, BystanderLog, TELEPHONE_EVENT};
+use tandem_test_support::cases::proptest_cases;
 
 #[allow(dead_code)]
 #[path = "sessions/support.rs"]
@@ -285,7 +286,7 @@ fn quiet_before(ticks: u64) -> BystanderLog {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: proptest_cases(24), ..ProptestConfig::default() })]
 
     /// No panic; every datagram counted once by its leg; only negotiated payload types
     /// sent on (`Bench::check`); the bystanders' output the same as on a quiet worker.

@@ -28,6 +28,7 @@ use tandem_core::session::{
     SessionId, SessionSpec,
 };
 use tandem_drivers::packet::loopback::LoopbackNet;
+use tandem_test_support::cases::proptest_cases;
 
 use support::{PEER_IP, WORKER_IP, runtime_on_loopback};
 
@@ -270,7 +271,7 @@ fn any_sequence_of_runtime_calls_keeps_the_workers_whole() {
     let dir = std::env::temp_dir().join(format!("tandem-runtime-commands-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut runner = TestRunner::new(Config {
-        cases: 32,
+        cases: proptest_cases(32),
         ..Config::default()
     });
     runner

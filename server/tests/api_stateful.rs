@@ -24,6 +24,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 use tandem::api::ApiSettings;
 use tandem::recordings::Recordings;
+use tandem_test_support::cases::proptest_cases;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket, stream::MaybeTlsStream};
 
 #[derive(Debug, Clone)]
@@ -480,7 +481,7 @@ fn any_sequence_of_rest_operations_keeps_the_lists_consistent_and_leaks_nothing(
         ..ApiSettings::default()
     });
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases: proptest_cases(24),
         ..Config::default()
     });
     runner

@@ -23,6 +23,7 @@ use tandem::recordings::Recordings;
 use tandem::run::media::MediaPolicy;
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_drivers::packet::PortRange;
+use tandem_test_support::cases::proptest_cases;
 
 use support::Ports;
 
@@ -540,7 +541,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: proptest_cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn any_ng_command_sequence_keeps_calls_and_ports_consistent(

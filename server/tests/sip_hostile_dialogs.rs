@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use tandem_test_support::cases::proptest_cases;
 
 use support::{Ports, Tandem, assert_shutdown_clean, metrics};
 
@@ -814,7 +815,7 @@ fn attack(ports: &Ports, tandem: Tandem, cases: u32, focus: Option<usize>, zeros
     let rtp_sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let rtp_port = rtp_sink.local_addr().unwrap().port();
     let mut runner = TestRunner::new(Config {
-        cases,
+        cases: proptest_cases(cases),
         ..Config::default()
     });
     runner
