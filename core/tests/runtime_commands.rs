@@ -16,7 +16,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -29,6 +29,7 @@ use tandem_core::session::{
 };
 use tandem_drivers::packet::loopback::LoopbackNet;
 use tandem_test_support::cases::proptest_cases;
+use tandem_test_support::settle::settle;
 
 use support::{PEER_IP, WORKER_IP, runtime_on_loopback};
 
@@ -238,19 +239,15 @@ fn apply(
 }
 
 /// The workers' sessions and legs once `settled` holds, or after 2 s.
-fn sessions_and_legs(runtime: &Runtime, settled: impl Fn((u64, u64)) -> bool) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+fn sessions_and_legs(runtime: &Runtime, settled: impl Fn(&(u64, u64)) -> bool) -> (u64, u64) {
+    let read = || {
         let stats = runtime.worker_stats();
-        let now = (
+        (
             stats.iter().map(|s| s.sessions).sum(),
             stats.iter().map(|s| s.legs).sum(),
-        );
-        if settled(now) || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        )
+    };
+    settle(Duration::from_secs(2), read, settled)
 }
 
 #[test]
@@ -287,7 +284,7 @@ fn any_sequence_of_runtime_calls_keeps_the_workers_whole() {
             for id in std::mem::take(&mut model.alive) {
                 prop_assert!(runtime.remove_session(id).is_ok(), "removing {:?}", id);
             }
-            let left = sessions_and_legs(&runtime, |now| now == (0, 0));
+            let left = sessions_and_legs(&runtime, |now| *now == (0, 0));
             prop_assert_eq!(left, (0, 0), "sessions and legs left after removing all");
             // The workers still take sessions.
             let handle = runtime.create_session(&spec(Kind::Relay));

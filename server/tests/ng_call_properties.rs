@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use tandem::ng::Calls;
@@ -24,6 +24,7 @@ use tandem::run::media::MediaPolicy;
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_drivers::packet::PortRange;
 use tandem_test_support::cases::proptest_cases;
+use tandem_test_support::settle::settle;
 
 use support::Ports;
 
@@ -390,19 +391,15 @@ fn runtime() -> Arc<Runtime> {
 
 /// The runtime's sessions and legs, once `settled` holds for them or after 2 s (its stats
 /// are written as workers install and remove sessions).
-fn sessions_and_legs(runtime: &Runtime, settled: impl Fn((u64, u64)) -> bool) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+fn sessions_and_legs(runtime: &Runtime, settled: impl Fn(&(u64, u64)) -> bool) -> (u64, u64) {
+    let read = || {
         let stats = runtime.worker_stats();
-        let now = (
+        (
             stats.iter().map(|s| s.sessions).sum(),
             stats.iter().map(|s| s.legs).sum(),
-        );
-        if settled(now) || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        )
+    };
+    settle(Duration::from_secs(2), read, settled)
 }
 
 /// Checks what the offer or answer reply says about its SDP.
@@ -502,7 +499,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     }
     // One session per call on the runtime; none once every call is deleted.
     let calls_now = model.len() as u64;
-    let (sessions, _) = sessions_and_legs(&runtime, |(s, _)| s == calls_now);
+    let (sessions, _) = sessions_and_legs(&runtime, |(s, _)| *s == calls_now);
     prop_assert_eq!(sessions, calls_now);
     for id in &model {
         let delete = dict(vec![
@@ -512,7 +509,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         let reply = handle(&mut calls, &delete.to_bytes());
         prop_assert_eq!(result(&reply), "ok");
     }
-    prop_assert_eq!(sessions_and_legs(&runtime, |now| now == (0, 0)), (0, 0));
+    prop_assert_eq!(sessions_and_legs(&runtime, |now| *now == (0, 0)), (0, 0));
     // No port leaked: the range takes as many fresh two-legged calls as it has pairs for.
     for i in 0..PORTS / 4 {
         let offer = Op::Offer {

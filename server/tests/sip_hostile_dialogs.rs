@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tandem_test_support::cases::proptest_cases;
+use tandem_test_support::settle::settle;
 
 use support::{Ports, Tandem, assert_shutdown_clean, metrics};
 
@@ -686,14 +687,7 @@ fn sessions(api: SocketAddr) -> f64 {
 /// [`sessions`] once `settled` holds for it, or after 2 s (a session ends on its worker a
 /// moment after the BYE is answered).
 fn sessions_when(api: SocketAddr, settled: impl Fn(f64) -> bool) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let n = sessions(api);
-        if settled(n) || Instant::now() > deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    settle(Duration::from_secs(2), || sessions(api), |n| settled(*n))
 }
 
 #[test]
@@ -1155,14 +1149,8 @@ fn bye_from_callee(invite: &str, tag: &str, port: u16) -> String {
 
 /// The media legs on Tandem's workers once `settled` holds for them, or after 2 s.
 fn legs_when(api: SocketAddr, settled: impl Fn(f64) -> bool) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let n = metrics::total(&metrics::scrape(api), "tandem_legs");
-        if settled(n) || Instant::now() > deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let legs = || metrics::total(&metrics::scrape(api), "tandem_legs");
+    settle(Duration::from_secs(2), legs, |n| settled(*n))
 }
 
 /// Found by the hostile dialogs: a conference call that changes its codec gets a new leg in

@@ -6,8 +6,10 @@
 //! - [`corpus`]: replays the fuzz targets' seed corpora on stable, so CI exercises every
 //!   parser's fuzz entry point.
 //! - [`cases`]: a property test's case count, raised by `PROPTEST_CASES` for a deeper run.
+//! - [`settle`]: reads state another thread changes until it settles, bounded.
 #![allow(unsafe_code)] // `alloc` implements `GlobalAlloc`; nothing else is unsafe.
 
 pub mod alloc;
 pub mod cases;
 pub mod corpus;
+pub mod settle;
