@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use tandem::ng::Calls;
 use tandem::ng::bencode::Value;
 use tandem::ng::command::handle;
-use tandem::recordings::Recordings;
+use tandem::recordings::{RecordingState, Recordings};
 use tandem::run::media::MediaPolicy;
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_drivers::packet::PortRange;
@@ -440,8 +440,9 @@ fn recordings_dir() -> std::path::PathBuf {
 
 fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let runtime = runtime();
+    let recordings = Recordings::new(Arc::clone(&runtime), recordings_dir());
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST)
-        .with_recordings(Recordings::new(Arc::clone(&runtime), recordings_dir()));
+        .with_recordings(Arc::clone(&recordings));
     let mut model: BTreeSet<String> = BTreeSet::new();
     for op in ops {
         let reply = handle(&mut calls, &op.message());
@@ -510,6 +511,18 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         prop_assert_eq!(result(&reply), "ok");
     }
     prop_assert_eq!(sessions_and_legs(&runtime, |now| *now == (0, 0)), (0, 0));
+    // Every recording finished with its call, into a WAV file that reads back whole.
+    let open = |all: &Vec<tandem::recordings::Recording>| all.iter().any(|r| r.state.is_open());
+    let all = settle(
+        Duration::from_secs(3),
+        || recordings.list(),
+        |all| !open(all),
+    );
+    prop_assert!(!open(&all), "recordings still open: {:?}", all);
+    for r in all.iter().filter(|r| r.state == RecordingState::Done) {
+        let read = tandem_codecs::file::wav::read(&r.path);
+        prop_assert!(read.is_ok(), "{}: {:?}", r.path.display(), read.err());
+    }
     // No port leaked: the range takes as many fresh two-legged calls as it has pairs for.
     for i in 0..PORTS / 4 {
         let offer = Op::Offer {
