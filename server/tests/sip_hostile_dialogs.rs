@@ -1167,49 +1167,29 @@ fn a_conference_codec_change_moves_the_call_to_one_new_leg() {
         .local_addr()
         .unwrap()
         .port();
-    let conference = 2;
+    let invite = |sdp| Action::Invite {
+        slot: 0,
+        user: 2, // conf-hostile
+        sdp,
+        wait: true,
+    };
+    let ack = Action::Ack {
+        slot: 0,
+        right: true,
+    };
     for change in ["re-INVITE", "UPDATE"] {
-        let join = Action::Invite {
-            slot: 0,
-            user: conference,
-            sdp: Sdp::Opus,
-            wait: true,
-        };
-        uac.act(join, rtp_port).unwrap();
-        uac.act(
-            Action::Ack {
-                slot: 0,
-                right: true,
-            },
-            rtp_port,
-        )
-        .unwrap();
+        uac.act(invite(Sdp::Opus), rtp_port).unwrap();
+        uac.act(ack, rtp_port).unwrap();
         assert_eq!(legs_when(api, |n| n == 1.0), 1.0, "{change}: joined");
         if change == "UPDATE" {
-            uac.act(
-                Action::Update {
-                    slot: 0,
-                    sdp: Sdp::Pcmu,
-                },
-                rtp_port,
-            )
-            .unwrap();
-        } else {
-            let again = Action::Invite {
+            let update = Action::Update {
                 slot: 0,
-                user: conference,
                 sdp: Sdp::Pcmu,
-                wait: true,
             };
-            uac.act(again, rtp_port).unwrap();
-            uac.act(
-                Action::Ack {
-                    slot: 0,
-                    right: true,
-                },
-                rtp_port,
-            )
-            .unwrap();
+            uac.act(update, rtp_port).unwrap();
+        } else {
+            uac.act(invite(Sdp::Pcmu), rtp_port).unwrap();
+            uac.act(ack, rtp_port).unwrap();
         }
         assert_eq!(
             legs_when(api, |n| n == 1.0),
