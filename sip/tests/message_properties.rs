@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use tandem_sip::message::{
-    CSeq, ContentType, HeaderName, Host, Message, Method, NameAddr, Request, Response, SipUri,
-    StatusCode, Transport, Uri, Via, frame, fuzzing,
+    CSeq, ContentType, Frame, HeaderName, Host, Message, Method, NameAddr, Request, Response,
+    SipUri, StatusCode, Transport, Uri, Via, frame, fuzzing,
 };
 
 const TEMPLATES: &[&[u8]] = &[
@@ -99,6 +99,54 @@ proptest! {
     fn generated_responses_survive_print_and_parse(r in response()) {
         let printed = Message::from(r.clone()).to_bytes();
         prop_assert_eq!(Response::parse(&printed), Ok(r));
+    }
+
+    /// RFC 3261 §18.3 framing: a stream of messages and CRLF keep-alives, delivered in
+    /// chunks cut anywhere (as TCP may), frames into exactly those messages, in order, with
+    /// nothing left over: the way the transport reads (append, frame until `NeedMore`).
+    #[test]
+    fn a_stream_cut_anywhere_frames_into_the_same_messages(
+        items in proptest::collection::vec(prop_oneof![
+            4 => request().prop_map(|r| Some(Message::from(r).to_bytes())),
+            2 => response().prop_map(|r| Some(Message::from(r).to_bytes())),
+            1 => Just(None), // a keep-alive ping
+        ], 1..6),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let mut stream = Vec::new();
+        let mut sent = Vec::new();
+        for item in &items {
+            match item {
+                Some(message) => {
+                    stream.extend_from_slice(message);
+                    sent.push(message.clone());
+                }
+                None => stream.extend_from_slice(b"\r\n\r\n"),
+            }
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        cuts.push(stream.len());
+        cuts.sort_unstable();
+        let (mut buffer, mut framed, mut from) = (Vec::new(), Vec::new(), 0);
+        for to in cuts {
+            buffer.extend_from_slice(&stream[from..to]);
+            from = to;
+            loop {
+                match frame(&buffer) {
+                    Ok(Frame::NeedMore) => break,
+                    Ok(Frame::KeepAlive { len, .. }) => {
+                        buffer.drain(..len);
+                    }
+                    Ok(Frame::Message { len }) => {
+                        framed.push(buffer[..len].to_vec());
+                        buffer.drain(..len);
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                }
+            }
+        }
+        prop_assert!(buffer.is_empty(), "left over: {:?}", String::from_utf8_lossy(&buffer));
+        prop_assert_eq!(framed, sent);
     }
 
     #[test]
