@@ -3,7 +3,7 @@
 //! registered user whose two contacts Tandem forks to (with
 //! PCMU, Opus, G.722, no SDP, a codec Tandem lacks, a rejected stream or garbage SDP), ACKs
 //! right and wrong, re-INVITEs, UPDATE, INFO, CANCEL, BYE with the right or a wrong tag,
-//! OPTIONS, retransmissions and garbage datagrams; the callee answers at once or late, rings
+//! OPTIONS, retransmissions, garbage datagrams and RTP into the calls; the callee answers at once or late, rings
 //! first or not, refuses, picks a codec Tandem cannot use, or hangs up right after the ACK.
 //! Whatever the order:
 //!
@@ -105,6 +105,10 @@ enum Action {
     Retransmit,
     Garbage(u8),
     Pause(u8),
+    /// A few RTP packets to Tandem's media port of the slot's dialog (from its last answer).
+    Rtp {
+        slot: usize,
+    },
 }
 
 /// Who an INVITE calls: Tandem's own services, nobody, and (where the test configures them)
@@ -151,6 +155,7 @@ fn action(focus: Option<usize>) -> impl Strategy<Value = Action> {
         1 => Just(Action::Retransmit),
         1 => any::<u8>().prop_map(Action::Garbage),
         1 => (0u8..80).prop_map(Action::Pause),
+        2 => (0..SLOTS).prop_map(|slot| Action::Rtp { slot }),
     ]
 }
 
@@ -173,11 +178,16 @@ struct Dialog {
     unacked_2xx: bool,
     /// The dialog was established (a 2xx) and not ended.
     confirmed: bool,
+    /// Tandem's media port, from the SDP of its last 18x or 2xx.
+    media: Option<u16>,
 }
 
 /// A raw SIP UAC on one UDP socket.
 struct Uac {
     socket: UdpSocket,
+    /// Where the dialogs' RTP comes from.
+    rtp: UdpSocket,
+    rtp_seq: u16,
     server: SocketAddr,
     slots: Vec<Dialog>,
     last_sent: Option<String>,
@@ -208,6 +218,8 @@ impl Uac {
             .unwrap();
         Self {
             socket,
+            rtp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            rtp_seq: 0,
             server,
             slots: (0..SLOTS).map(|_| Dialog::default()).collect(),
             last_sent: None,
@@ -333,6 +345,14 @@ impl Uac {
         }
         if (101..300).contains(&code) && d.to_tag.is_none() {
             d.to_tag = to_tag.clone();
+        }
+        let media_port = message
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|p| p.parse().ok());
+        if let Some(port) = media_port.filter(|_| (101..300).contains(&code)) {
+            d.media = Some(port);
         }
         if (200..300).contains(&code) {
             d.unacked_2xx = true;
@@ -559,6 +579,21 @@ impl Uac {
             }
             Action::Pause(ms) => {
                 self.settle(Duration::from_millis(u64::from(ms)));
+                Ok(())
+            }
+            Action::Rtp { slot } => {
+                let Some(port) = self.slots[slot].media.filter(|&p| p != 0) else {
+                    return Ok(());
+                };
+                for _ in 0..3 {
+                    let mut packet = vec![0x80, 0];
+                    packet.extend_from_slice(&self.rtp_seq.to_be_bytes());
+                    packet.extend_from_slice(&(u32::from(self.rtp_seq) * 160).to_be_bytes());
+                    packet.extend_from_slice(&0x5151_u32.to_be_bytes());
+                    packet.extend_from_slice(&[0xD5; 160]);
+                    self.rtp_seq = self.rtp_seq.wrapping_add(1);
+                    let _ = self.rtp.send_to(&packet, ("127.0.0.1", port));
+                }
                 Ok(())
             }
         }
