@@ -1,7 +1,8 @@
 //! Any sequence of the runtime's control calls, in any order and on any session or leg
 //! (rooms and non-rooms, legs that never were, sessions already removed): create, replace,
 //! remove, join, leave, set a remote, send digits, change leg controls, announce, stop an
-//! announcement, start and stop recordings, query legs. Each call returns `Ok` or a typed
+//! announcement, start and stop recordings, query legs, with bursts of RTP into the legs in
+//! between. Each call returns `Ok` or a typed
 //! error, never panics and never wedges a worker; which sessions exist follows a simple
 //! model (created until removed; a failed replace leaves the old session); and once every
 //! session is removed, the workers hold no session and no leg and still take new ones.
@@ -31,7 +32,8 @@ use tandem_drivers::packet::loopback::LoopbackNet;
 use tandem_test_support::cases::proptest_cases;
 use tandem_test_support::settle::settle;
 
-use support::{PEER_IP, WORKER_IP, runtime_on_loopback};
+use support::{PEER_IP, Peer, Stream, WORKER_IP, runtime_on_loopback};
+use tandem_drivers::packet::SocketId;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -57,6 +59,9 @@ enum Op {
     StartRecording(usize, u8),
     StopRecording(usize),
     Report(usize, u32),
+    /// A burst of RTP from the peers to every leg the session had, then 30 ms for the
+    /// workers to carry it.
+    Rtp(usize),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -86,7 +91,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (s.clone(), leg.clone()).prop_map(|(s, l)| Op::StopAnnouncement(s, l)),
         1 => (s.clone(), 0..3u8).prop_map(|(s, c)| Op::StartRecording(s, c)),
         1 => s.clone().prop_map(Op::StopRecording),
-        1 => (s, leg).prop_map(|(s, l)| Op::Report(s, l)),
+        1 => (s.clone(), leg).prop_map(|(s, l)| Op::Report(s, l)),
+        3 => s.prop_map(Op::Rtp),
     ]
 }
 
@@ -138,6 +144,8 @@ fn change(bits: u8) -> ControlChange {
 /// The sessions the calls created (removed ones stay: calling on them is part of the test).
 struct Model {
     sessions: Vec<SessionId>,
+    /// The local RTP address of every leg the calls created, by session.
+    legs: Vec<(SessionId, SocketAddr)>,
     alive: BTreeSet<SessionId>,
     rooms: BTreeSet<SessionId>,
 }
@@ -157,12 +165,16 @@ fn apply(
     model: &mut Model,
     op: &Op,
     dir: &std::path::Path,
+    peers: &mut Peers,
 ) -> Result<(), TestCaseError> {
     match op {
         Op::Create(kind) => {
             let handle = runtime
                 .create_session(&spec(*kind))
                 .map_err(|e| TestCaseError::fail(format!("create {kind:?}: {e}")))?;
+            model
+                .legs
+                .extend(handle.legs.iter().map(|p| (handle.id, p.rtp)));
             model.sessions.push(handle.id);
             model.alive.insert(handle.id);
             if matches!(kind, Kind::Room) {
@@ -172,6 +184,9 @@ fn apply(
         Op::Replace(k, kind) => {
             let id = model.pick(*k);
             let replaced = runtime.replace_session(id, &spec(*kind));
+            if let Ok(handle) = &replaced {
+                model.legs.extend(handle.legs.iter().map(|p| (id, p.rtp)));
+            }
             if replaced.is_ok() {
                 prop_assert!(
                     model.alive.contains(&id),
@@ -192,6 +207,9 @@ fn apply(
         Op::Join(k) => {
             let id = model.pick(*k);
             let joined = runtime.join(id, &leg(CodecSpec::PCMU, 31_020));
+            if let Ok(ports) = &joined {
+                model.legs.push((id, ports.rtp));
+            }
             if joined.is_ok() {
                 prop_assert!(
                     model.rooms.contains(&id),
@@ -234,8 +252,71 @@ fn apply(
         Op::Report(k, l) => {
             let _ = runtime.leg_report(model.pick(*k), LegId(*l));
         }
+        Op::Rtp(k) => {
+            let id = model.pick(*k);
+            let targets: Vec<SocketAddr> = model
+                .legs
+                .iter()
+                .filter(|(s, _)| *s == id)
+                .map(|&(_, a)| a)
+                .collect();
+            for to in targets {
+                peers.burst(to);
+            }
+            std::thread::sleep(Duration::from_millis(30));
+            peers.drain();
+        }
     }
     Ok(())
+}
+
+/// The peers of every leg spec here (ports 31000 to 31030 on the peer host): each burst
+/// comes from one of them in turn, so some match the leg's remote and some do not.
+struct Peers {
+    host: Peer,
+    sockets: Vec<SocketId>,
+    next: usize,
+    streams: Vec<Stream>,
+}
+
+impl Peers {
+    fn new(net: &LoopbackNet) -> Self {
+        let mut host = Peer::new_on(net, PEER_IP, 31_000);
+        let sockets = (0..16).map(|_| host.socket().0).collect();
+        let streams = [
+            PayloadType::PCMU,
+            PayloadType::PCMA,
+            PayloadType::G722,
+            PayloadType::from_bits(96),
+            PayloadType::from_bits(101),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, pt)| Stream::new(0xAA00 + i as u32, pt))
+        .collect();
+        Self {
+            host,
+            sockets,
+            next: 0,
+            streams,
+        }
+    }
+
+    /// Three packets to `to`, each of another payload type.
+    fn burst(&mut self, to: SocketAddr) {
+        for _ in 0..3 {
+            let socket = self.sockets[self.next % self.sockets.len()];
+            let count = self.streams.len();
+            let stream = &mut self.streams[self.next % count];
+            self.next += 1;
+            let packet = stream.packet(&[0x55; 160], 160);
+            self.host.send(0, socket, to, &packet);
+        }
+    }
+
+    fn drain(&mut self) {
+        let _ = self.host.recv_all();
+    }
 }
 
 /// The workers' sessions and legs once `settled` holds, or after 2 s.
@@ -267,6 +348,7 @@ fn any_sequence_of_runtime_calls_keeps_the_workers_whole() {
     // does here, which is itself a case the workers must survive.
     let dir = std::env::temp_dir().join(format!("tandem-runtime-commands-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let peers = std::cell::RefCell::new(Peers::new(&net));
     let mut runner = TestRunner::new(Config {
         cases: proptest_cases(32),
         ..Config::default()
@@ -275,11 +357,12 @@ fn any_sequence_of_runtime_calls_keeps_the_workers_whole() {
         .run(&prop::collection::vec(op(), 1..40), |ops| {
             let mut model = Model {
                 sessions: Vec::new(),
+                legs: Vec::new(),
                 alive: BTreeSet::new(),
                 rooms: BTreeSet::new(),
             };
             for op in &ops {
-                apply(&runtime, &mut model, op, &dir)?;
+                apply(&runtime, &mut model, op, &dir, &mut peers.borrow_mut())?;
             }
             for id in std::mem::take(&mut model.alive) {
                 prop_assert!(runtime.remove_session(id).is_ok(), "removing {:?}", id);
