@@ -491,6 +491,21 @@ fn any_sequence_of_rest_operations_keeps_the_lists_consistent_and_leaks_nothing(
         .unwrap();
 }
 
+/// A new PCMU channel playing `media`: its id and the playback's.
+fn playing_channel(server: &api_common::Server, media: &str) -> (String, String) {
+    let channel = call(server, "POST", "/channels", Some(json!({"codec": "PCMU"})));
+    let id = channel.json["id"].as_str().unwrap().to_owned();
+    let played = call(
+        server,
+        "POST",
+        &format!("/channels/{id}/play"),
+        Some(json!({"media": media})),
+    );
+    assert_eq!(played.status, 201, "{}", played.text);
+    let playback = played.json["id"].as_str().unwrap().to_owned();
+    (id, playback)
+}
+
 /// Found by the sequence test: a channel that joined a bridge while playing kept its
 /// playback "playing" forever (no `PlaybackFinished`; as the first of a two-party bridge it
 /// even went on playing while bridged). Joining ends the playback as `DELETE` would.
@@ -498,16 +513,7 @@ fn any_sequence_of_rest_operations_keeps_the_lists_consistent_and_leaks_nothing(
 fn a_playing_channel_that_joins_a_bridge_ends_its_playback() {
     let server = start_with(43550, |_| ApiSettings::default());
     for kind in ["mixing", "two_party"] {
-        let channel = call(&server, "POST", "/channels", Some(json!({"codec": "PCMU"})));
-        let id = channel.json["id"].as_str().unwrap().to_owned();
-        let played = call(
-            &server,
-            "POST",
-            &format!("/channels/{id}/play"),
-            Some(json!({"media": "tone:440/60000"})),
-        );
-        assert_eq!(played.status, 201, "{}", played.text);
-        let playback = played.json["id"].as_str().unwrap().to_owned();
+        let (id, playback) = playing_channel(&server, "tone:440/60000");
         let bridge = call(&server, "POST", "/bridges", Some(json!({"type": kind})));
         let bridge = bridge.json["id"].as_str().unwrap().to_owned();
         let added = call(
@@ -538,16 +544,7 @@ fn a_playing_channel_that_joins_a_bridge_ends_its_playback() {
 fn a_finished_playback_is_not_finished_again_when_its_channel_goes() {
     let server = start_with(43650, |_| ApiSettings::default());
     let mut events = subscribe(&server);
-    let channel = call(&server, "POST", "/channels", Some(json!({"codec": "PCMU"})));
-    let id = channel.json["id"].as_str().unwrap().to_owned();
-    let played = call(
-        &server,
-        "POST",
-        &format!("/channels/{id}/play"),
-        Some(json!({"media": "tone:440/40"})),
-    );
-    assert_eq!(played.status, 201, "{}", played.text);
-    let playback = played.json["id"].as_str().unwrap().to_owned();
+    let (id, playback) = playing_channel(&server, "tone:440/40");
     let done = eventually(Duration::from_secs(3), || {
         let pb = call(&server, "GET", &format!("/playbacks/{playback}"), None).json;
         (pb["state"] == "done").then_some(())

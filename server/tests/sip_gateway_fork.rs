@@ -24,32 +24,9 @@ use std::time::{Duration, Instant};
 use support::capture::{Bridged, Capture, bridged, count};
 use support::metrics::{self, total};
 use support::{
-    Ports, Sipp, Tandem, assert_shutdown_clean, assert_sipp_and_tshark, scenario, scratch,
+    Ports, Sipp, assert_shutdown_clean, assert_sipp_and_tshark, register_alice, scenario, scratch,
     sipp_available, start_with_alice,
 };
-
-/// Registers alice at `server` from SIP port `port`, binding the contact
-/// `sip:alice@127.0.0.1:<port>` (where a UAS will then answer her calls).
-fn register_alice(tandem: &Tandem, server: &str, port: u16, media: u16) {
-    let register = Sipp::new(
-        &format!("fork-register-{port}"),
-        &scenario("uac_register_digest.xml"),
-        port,
-        media,
-        1,
-        Duration::from_secs(10),
-    )
-    .args(&[server, "-s", "alice", "-au", "alice", "-ap", "secret"])
-    .args(&["-key", "contact_port", &port.to_string()])
-    .run(Duration::from_secs(15));
-    assert_eq!(
-        register.code,
-        Some(0),
-        "REGISTER from {port}: {}\n{}",
-        register.output,
-        tandem.stderr()
-    );
-}
 
 /// The shutdown line must report nothing left.
 fn assert_no_leaks(stderr: &str) {
@@ -78,8 +55,14 @@ fn a_call_to_a_user_with_two_contacts_is_bridged_to_the_one_that_answers() {
     let dir = scratch("fork-answered");
     let tandem = start_with_alice(&ports, &dir);
     let server = ports.sip_addr().to_string();
-    register_alice(&tandem, &server, ringing_sip, ringing_media);
-    register_alice(&tandem, &server, answering_sip, answering_media);
+    register_alice(&tandem, &server, ringing_sip, ringing_media, ringing_sip);
+    register_alice(
+        &tandem,
+        &server,
+        answering_sip,
+        answering_media,
+        answering_sip,
+    );
 
     let limit = Duration::from_secs(40);
     let capture = Capture::start(&dir, ports.peer_media, ports.peer_media + 19, limit);
@@ -224,8 +207,8 @@ fn when_every_contact_refuses_the_caller_gets_the_best_response() {
     let dir = scratch("fork-refused");
     let tandem = start_with_alice(&ports, &dir);
     let server = ports.sip_addr().to_string();
-    register_alice(&tandem, &server, first_sip, first_media);
-    register_alice(&tandem, &server, second_sip, second_media);
+    register_alice(&tandem, &server, first_sip, first_media, first_sip);
+    register_alice(&tandem, &server, second_sip, second_media, second_sip);
 
     // sipp checks status codes when it loads a scenario: one copy of the template each.
     let template = std::fs::read_to_string(scenario("uas_refuse.xml")).unwrap();

@@ -714,6 +714,15 @@ impl Bystander {
     }
 }
 
+/// A UDP port nobody is bound to now.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The media sessions on Tandem's workers.
 fn sessions(api: SocketAddr) -> f64 {
     metrics::total(&metrics::scrape(api), "tandem_worker_sessions")
@@ -781,7 +790,10 @@ fn hostile_sip_dialogs_to_a_forked_user_leave_nothing_behind() {
     ];
     let callees = [Callee::spawn(&BEHAVIOURS), Callee::spawn(&OTHERS)];
     for callee in &callees {
-        register_alice(&ports, callee.port);
+        // sipp registers from a port of its own, binding the callee's as the contact.
+        let (sip, media) = (free_udp_port(), free_udp_port());
+        let server = ports.sip_addr().to_string();
+        support::register_alice(&tandem, &server, sip, media, callee.port);
     }
     attack(&ports, tandem, 24, Some(ALICE), &["gateway_calls_live=0"]);
     for callee in callees {
@@ -791,40 +803,6 @@ fn hostile_sip_dialogs_to_a_forked_user_leave_nothing_behind() {
             "a callee saw requests it could not place: {refused:?}"
         );
     }
-}
-
-/// Registers `alice` (digest, by sipp) with the contact `sip:alice@127.0.0.1:<contact>`.
-fn register_alice(ports: &Ports, contact: u16) {
-    let from = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sip_port = from.local_addr().unwrap().port();
-    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let media_port = media.local_addr().unwrap().port();
-    drop((from, media));
-    let register = support::Sipp::new(
-        &format!("hostile-register-{contact}"),
-        &support::scenario("uac_register_digest.xml"),
-        sip_port,
-        media_port,
-        1,
-        Duration::from_secs(10),
-    )
-    .args(&[
-        &ports.sip_addr().to_string(),
-        "-s",
-        "alice",
-        "-au",
-        "alice",
-        "-ap",
-        "secret",
-    ])
-    .args(&["-key", "contact_port", &contact.to_string()])
-    .run(Duration::from_secs(15));
-    assert_eq!(
-        register.code,
-        Some(0),
-        "REGISTER of {contact}: {}",
-        register.output
-    );
 }
 
 /// Runs `cases` random cases of hostile dialogs against `tandem` (most calling `focus`

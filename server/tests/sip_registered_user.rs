@@ -16,7 +16,9 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::capture::{Bridged, Capture, bridged, count};
-use support::{Ports, Sipp, assert_sipp_and_tshark, scenario, scratch, start_with_alice};
+use support::{
+    Ports, Sipp, assert_sipp_and_tshark, register_alice, scenario, scratch, start_with_alice,
+};
 
 /// Sends an INVITE with an SDP offer for `user` from a bare UDP socket and returns the
 /// first final response's status code (within 5 s).
@@ -96,31 +98,12 @@ fn a_registered_user_is_called_at_its_contact_and_others_get_480_or_404() {
     assert_eq!(invite_status(ports.sip_addr(), "alice"), 480);
     assert_eq!(invite_status(ports.sip_addr(), "carol"), 404);
 
-    let register = Sipp::new(
-        "alice-register",
-        &scenario("uac_register_digest.xml"),
+    register_alice(
+        &tandem,
+        &server,
         alice.peer_sip,
         alice.peer_media,
-        1,
-        Duration::from_secs(10),
-    )
-    .args(&[
-        server.as_str(),
-        "-s",
-        "alice",
-        "-au",
-        "alice",
-        "-ap",
-        "secret",
-    ])
-    .args(&["-key", "contact_port", &alice.peer_sip.to_string()])
-    .run(Duration::from_secs(15));
-    assert_eq!(
-        register.code,
-        Some(0),
-        "REGISTER: {}\n{}",
-        register.output,
-        tandem.stderr()
+        alice.peer_sip,
     );
 
     let limit = Duration::from_secs(40);

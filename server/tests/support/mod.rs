@@ -631,6 +631,30 @@ pub(crate) fn start_with_alice(ports: &Ports, dir: &Path) -> Tandem {
     )
 }
 
+/// Registers `alice` (password `secret`, as [`start_with_alice`] configures her) at
+/// `tandem`'s SIP address `server` with sipp's digest scenario, sent from SIP port `port`
+/// (media `media`), binding the contact `sip:alice@127.0.0.1:<contact>`.
+pub(crate) fn register_alice(tandem: &Tandem, server: &str, port: u16, media: u16, contact: u16) {
+    let register = Sipp::new(
+        &format!("register-{port}"),
+        &scenario("uac_register_digest.xml"),
+        port,
+        media,
+        1,
+        Duration::from_secs(10),
+    )
+    .args(&[server, "-s", "alice", "-au", "alice", "-ap", "secret"])
+    .args(&["-key", "contact_port", &contact.to_string()])
+    .run(Duration::from_secs(15));
+    assert_eq!(
+        register.code,
+        Some(0),
+        "REGISTER from {port} for {contact}: {}\n{}",
+        register.output,
+        tandem.stderr()
+    );
+}
+
 /// `tandem run` on `ports` with the configuration `toml`, written to `dir/tandem.toml`.
 pub(crate) fn start_with_config(ports: &Ports, dir: &Path, toml: &str) -> Tandem {
     let config = dir.join("tandem.toml");

@@ -530,8 +530,9 @@ fn a_cancel_before_the_session_exists_removes_it_when_it_comes() {
     assert_eq!(h.gateway.calls(), 0);
 }
 
-#[test]
-fn a_cancel_while_ringing_cancels_the_callee() {
+/// A call forwarded to the callee, ringing there, then cancelled by the caller: the
+/// harness, the INVITE the callee got, and what the cancel sent.
+fn cancelled_while_ringing() -> (Harness, Request, Vec<Transmit>) {
     let mut h = Harness::new();
     let (server, _, invite) = h.invite_forwarded();
     h.callee_answers(&invite, StatusCode::RINGING);
@@ -542,6 +543,12 @@ fn a_cancel_while_ringing_cancels_the_callee() {
             .is_empty()
     );
     let sent = h.sent();
+    (h, invite, sent)
+}
+
+#[test]
+fn a_cancel_while_ringing_cancels_the_callee() {
+    let (mut h, invite, sent) = cancelled_while_ringing();
     assert!(sent.iter().any(|t| t.destination == CALLER.parse().unwrap()
         && response_of(t).status == StatusCode::REQUEST_TERMINATED));
     let cancel = sent
@@ -559,16 +566,7 @@ fn a_cancel_while_ringing_cancels_the_callee() {
 /// callee's 2xx crosses the CANCEL, keeping its media session until shutdown.
 #[test]
 fn a_2xx_crossing_the_callers_cancel_is_hung_up_and_ends_the_call() {
-    let mut h = Harness::new();
-    let (server, _, invite) = h.invite_forwarded();
-    h.callee_answers(&invite, StatusCode::RINGING);
-    h.sent();
-    assert!(
-        h.gateway
-            .handle_cancel(h.now, &mut h.layer, server)
-            .is_empty()
-    );
-    h.sent();
+    let (mut h, invite, _) = cancelled_while_ringing();
     let actions = h.callee_answers(&invite, StatusCode::OK);
     let to_callee: Vec<String> = h
         .sent()
