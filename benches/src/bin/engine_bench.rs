@@ -4,18 +4,24 @@
 //! ```text
 //! engine_bench [--scenario relay|transcode|conference] [--calls 100,200,400]
 //!              [--seconds 10] [--workers 1] [--room 50] [--talkers 3] [--io udp,uring]
-//!              [--playout adaptive|fixed]
+//!              [--playout adaptive|fixed] [--engine tandem,floor]
 //! ```
 //!
 //! `--io` names the workers' packet backends (`udp`, `uring`, or both: each load then runs
 //! once per backend, back to back, so the two are compared under the same machine load).
+//! `--engine floor` (relay only) runs the relay's kernel floor ([`tandem_benches::relay_floor`])
+//! instead of the runtime: the same backend's system calls on the same ticks with no engine
+//! code, so that `--engine tandem,floor` shows, under the same machine load, how much of a
+//! relayed channel's cost is Tandem's and how much the kernel's.
 //! `--playout` picks the ingress buffer of the legs that decode (`LegSpec::adaptive_playout`);
 //! without it every leg keeps the runtime's default for its session kind.
 //!
 //! For each load in `--calls` (at most [`MAX_POINTS`]; each run at most [`MAX_SECONDS`] s),
 //! the engine process starts a runtime, creates the sessions, and starts itself again as the
 //! load process (`engine_bench load`), which opens UDP sockets of its own, sends one packet
-//! every 20 ms to every leg (absolute deadlines) and counts what comes back. After a 1 s
+//! every 20 ms to every leg (absolute deadlines; the legs in ten groups, one per 2 ms slot,
+//! so that the load is spread over the packet time as real calls' phases are) and counts
+//! what comes back. After a 1 s
 //! warm-up (source learning, playout delay) both sides measure for `--seconds`, and one row is
 //! printed:
 //!
@@ -42,6 +48,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tandem_benches::relay_floor::RelayFloor;
 use tandem_codecs::{EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use tandem_core::runtime::{Runtime, RuntimeConfig};
@@ -59,6 +66,9 @@ const MAX_POINTS: usize = 8;
 const MAX_SECONDS: u64 = 60;
 /// Warm-up before measuring, s.
 const WARMUP: Duration = Duration::from_secs(1);
+/// The load's send slots per 20 ms packet time, and their length.
+const SLOTS: usize = 10;
+const SLOT: Duration = Duration::from_millis(2);
 /// Packets are late when they come back later than this (relay).
 const LATE_US: u64 = 60_000;
 /// Targets per load-process socket (legs lock onto a shared peer address just fine).
@@ -84,6 +94,26 @@ struct Options {
     io: Vec<IoKind>,
     /// `Some(adaptive)` when `--playout` overrides the legs' ingress buffer.
     playout: Option<bool>,
+    /// What serves the load: the runtime, the relay floor, or each in turn.
+    engines: Vec<Engine>,
+}
+
+/// What the load runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    /// Tandem's runtime.
+    Tandem,
+    /// The relay's kernel floor ([`RelayFloor`]).
+    Floor,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tandem => "tandem",
+            Self::Floor => "floor",
+        }
+    }
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -96,6 +126,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         talkers: 3,
         io: vec![IoKind::Udp],
         playout: None,
+        engines: vec![Engine::Tandem],
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -133,10 +164,23 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     other => return Err(format!("--playout: unknown buffer {other}")),
                 }
             }
+            "--engine" => {
+                o.engines = value
+                    .split(',')
+                    .map(|v| match v {
+                        "tandem" => Ok(Engine::Tandem),
+                        "floor" => Ok(Engine::Floor),
+                        other => Err(format!("--engine: unknown engine {other}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
     o.calls.truncate(MAX_POINTS);
+    if o.engines.contains(&Engine::Floor) && o.scenario != Scenario::Relay {
+        return Err("--engine floor measures the relay only".into());
+    }
     Ok(o)
 }
 
@@ -226,18 +270,35 @@ fn engine(o: &Options) -> Result<(), String> {
         );
     }
     println!(
-        "{:>5} {:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}",
-        "io", "channels", "missed", "lost %", "late %", "cpu µs/ch/s", "p50", "p99", "max", "ok"
+        "{:>12} {:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}",
+        "engine",
+        "channels",
+        "missed",
+        "lost %",
+        "late %",
+        "cpu µs/ch/s",
+        "p50",
+        "p99",
+        "max",
+        "ok"
     );
     for &calls in &o.calls {
         for &io in &o.io {
-            run_point(o, calls, io)?;
+            for &engine in &o.engines {
+                run_point(o, calls, io, engine)?;
+            }
         }
     }
     Ok(())
 }
 
-fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
+/// Starts the runtime with `calls` sessions of `o.scenario` on backend `io`; returns it and
+/// the load's targets.
+fn start_runtime(
+    o: &Options,
+    calls: usize,
+    io: IoKind,
+) -> Result<(Runtime, Vec<(Kind, SocketAddr)>), String> {
     let legs_needed = match o.scenario {
         Scenario::Relay | Scenario::Transcode => 2 * calls,
         Scenario::Conference => calls,
@@ -310,6 +371,64 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
             }
         }
     }
+    Ok((runtime, targets))
+}
+
+/// What serves the load in one point.
+// One per point, built once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum UnderTest {
+    Tandem(Runtime),
+    Floor(RelayFloor),
+}
+
+impl UnderTest {
+    /// Per-worker counters now (the floor is one worker).
+    fn stats(&self) -> Vec<StatsSnapshot> {
+        match self {
+            Self::Tandem(runtime) => runtime.worker_stats(),
+            Self::Floor(floor) => vec![floor.counters.snapshot()],
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Self::Tandem(runtime) => runtime.shutdown(),
+            Self::Floor(floor) => floor.stop(),
+        }
+    }
+}
+
+/// Starts the relay floor with `calls` calls on backend `io`, on the CPU the runtime would
+/// pin its first worker to.
+fn start_floor(calls: usize, io: IoKind) -> Result<(UnderTest, Vec<(Kind, SocketAddr)>), String> {
+    let ports = PortRange::new(20000, 31999).map_err(|e| e.to_string())?;
+    let floor = RelayFloor::start(
+        io,
+        UdpConfig::new(LOOPBACK, ports),
+        calls,
+        first_allowed_cpu(),
+    )?;
+    let targets = floor.legs.iter().map(|&a| (Kind::Stamped, a)).collect();
+    Ok((UnderTest::Floor(floor), targets))
+}
+
+/// The first CPU this process may run on (where `Runtime::start` pins worker 0).
+fn first_allowed_cpu() -> Option<usize> {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    use nix::unistd::Pid;
+    let allowed = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    (0..CpuSet::count()).find(|&c| allowed.is_set(c).unwrap_or(false))
+}
+
+fn run_point(o: &Options, calls: usize, io: IoKind, engine: Engine) -> Result<(), String> {
+    let (under_test, targets) = match engine {
+        Engine::Tandem => {
+            let (runtime, targets) = start_runtime(o, calls, io)?;
+            (UnderTest::Tandem(runtime), targets)
+        }
+        Engine::Floor => start_floor(calls, io)?,
+    };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
         .arg("load")
@@ -338,13 +457,14 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
         }
     };
     expect("start")?;
-    let (cpu0, stats0) = (cpu_time(), runtime.worker_stats());
+    let (cpu0, stats0) = (cpu_time(), under_test.stats());
     let wall0 = Instant::now();
     expect("stop")?;
-    let (cpu1, stats1, wall) = (cpu_time(), runtime.worker_stats(), wall0.elapsed());
+    let (cpu1, stats1, wall) = (cpu_time(), under_test.stats(), wall0.elapsed());
     let result = expect("result")?;
     let _ = child.wait();
-    runtime.shutdown();
+    under_test.stop();
+    wait_until_unbound(&targets);
 
     let field = |name: &str| -> f64 {
         result
@@ -377,8 +497,8 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
     };
     let ok = delta.missed_deadlines == 0 && lost_pct < 0.1 && late_pct < 0.1;
     println!(
-        "{:>5} {:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}",
-        io.name(),
+        "{:>12} {:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}",
+        format!("{}-{}", engine.name(), io.name()),
         targets.len(),
         delta.missed_deadlines,
         lost_pct,
@@ -390,6 +510,24 @@ fn run_point(o: &Options, calls: usize, io: IoKind) -> Result<(), String> {
         if ok { "yes" } else { "no" }
     );
     Ok(())
+}
+
+/// Waits (at most 10 s) until the legs' RTP and RTCP ports can be bound again: an io_uring
+/// backend's sockets are released by the kernel's ring teardown, after the ring is closed,
+/// and the next point binds the same ports.
+fn wait_until_unbound(targets: &[(Kind, SocketAddr)]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let free = |addr: SocketAddr| std::net::UdpSocket::bind(addr).is_ok();
+    while Instant::now() < deadline {
+        let all_free = targets.iter().all(|&(_, rtp)| {
+            let rtcp = SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1));
+            free(rtp) && free(rtcp)
+        });
+        if all_free {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The workers' metrics accumulated between two snapshots (summed over workers; the max of
@@ -548,6 +686,12 @@ fn load() -> Result<(), String> {
         .collect();
     let silence = vec![0xFFu8; 160];
 
+    // Slot k of the 20 ms holds the k-th tenth of the legs, in order, so the two legs of a
+    // call (adjacent) usually share a slot, as a real call's two directions do.
+    let per_slot = targets.len().div_ceil(SLOTS).max(1);
+    let slots: Vec<std::ops::Range<usize>> = (0..SLOTS)
+        .map(|k| (k * per_slot).min(targets.len())..((k + 1) * per_slot).min(targets.len()))
+        .collect();
     let mut out_bufs: Vec<Vec<u8>> = vec![vec![0u8; 1600]; targets.len()];
     let mut out_lens = vec![0usize; targets.len()];
     let mut bufs = PacketBuf::new_vec(MAX_BATCH);
@@ -557,10 +701,10 @@ fn load() -> Result<(), String> {
     let window_end = WARMUP + Duration::from_secs(seconds);
     let (mut expected, mut received, mut late) = (0u64, 0u64, 0u64);
     let mut started = false;
-    let mut frame = 0usize;
+    let mut step = 0usize;
     let stdout = std::io::stdout();
     loop {
-        let deadline = start + Duration::from_millis(20 * frame as u64);
+        let deadline = start + SLOT * step as u32;
         // Receive until the next deadline.
         loop {
             let now = start.elapsed();
@@ -590,7 +734,7 @@ fn load() -> Result<(), String> {
             if Instant::now() >= deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_micros(500));
+            std::thread::sleep(Duration::from_micros(200));
         }
         let now = start.elapsed();
         if !started && now >= window_start {
@@ -602,15 +746,18 @@ fn load() -> Result<(), String> {
         if now >= window_end + Duration::from_millis(200) {
             break;
         }
-        // Every leg expects one packet back per 20 ms inside the window (the 200 ms after
-        // it lets the last ones arrive).
+        // This slot's legs: every leg expects one packet back per 20 ms inside the window
+        // (the 200 ms after it lets the last ones arrive).
+        let (slot, frame) = (step % SLOTS, step / SLOTS);
+        let in_slot = slots[slot].clone();
         if now >= window_start && now < window_end {
-            expected += targets.len() as u64;
+            expected += in_slot.len() as u64;
         }
         if now < window_end {
             let stamp = now.as_micros() as u64;
-            for (i, t) in targets.iter_mut().enumerate() {
-                let (pt, step, body): (u8, u32, &[u8]) = match t.kind {
+            for i in in_slot.clone() {
+                let t = &mut targets[i];
+                let (pt, ts_step, body): (u8, u32, &[u8]) = match t.kind {
                     Kind::Stamped | Kind::Silence => (0, 160, &silence),
                     Kind::Talk => (0, 160, &talk_frames[frame % talk_frames.len()]),
                     Kind::Opus => (OPUS_PT, 960, &opus_frames[frame % opus_frames.len()]),
@@ -622,7 +769,7 @@ fn load() -> Result<(), String> {
                     Ssrc(t.ssrc),
                 );
                 t.seq = t.seq.wrapping_add(1);
-                t.ts = t.ts.wrapping_add(step);
+                t.ts = t.ts.wrapping_add(ts_step);
                 let buf = &mut out_bufs[i];
                 let len = header.emit_packet(body, buf).unwrap_or(0);
                 if t.kind == Kind::Stamped && len >= 20 {
@@ -630,7 +777,8 @@ fn load() -> Result<(), String> {
                 }
                 out_lens[i] = len;
             }
-            for chunk in (0..targets.len()).collect::<Vec<_>>().chunks(MAX_BATCH) {
+            let order: Vec<usize> = in_slot.collect();
+            for chunk in order.chunks(MAX_BATCH) {
                 let batch: Vec<Transmit<'_>> = chunk
                     .iter()
                     .map(|&i| Transmit {
@@ -642,7 +790,7 @@ fn load() -> Result<(), String> {
                 let _ = io.send_batch(Timestamp::ZERO, &batch);
             }
         }
-        frame += 1;
+        step += 1;
     }
     let mut out = stdout.lock();
     let _ = writeln!(out, "stop");
