@@ -36,10 +36,12 @@
 //! | `tick p50 / p99 / max` | per-tick cost from the workers' histograms (bucket bounds), µs |
 //! | `ok` | zero missed ticks and under 0.1 % lost or late |
 //!
-//! For `transcode` it also prints the zero-overhead ceiling measured in the same run: a tight
-//! loop of the same codec calls, through `tandem-codecs`' `Transcoder` on the path its planner
-//! picks (PCMU facing Opus is coded at 8 kHz: PCMU decode, Opus encode; Opus decode, PCMU
-//! encode) per call and 20 ms, as calls per core.
+//! For `transcode` each row also shows the engine's calls per core by CPU (`calls/core`, a
+//! call being two channels) against the zero-overhead ceiling measured just before the same
+//! point (`ceiling`, `% ceil`): a tight loop of the same codec calls on the same audio the load
+//! sends, through `tandem-codecs`' `Transcoder` on the path its planner picks (PCMU facing
+//! Opus is coded at 8 kHz: PCMU decode, Opus encode; Opus decode, PCMU encode), timed in
+//! thread CPU time on the worker's CPU, as calls per core.
 //!
 //! Run it in release mode: `cargo run --release -p tandem-benches --bin engine_bench -- ...`.
 
@@ -263,14 +265,8 @@ fn engine(o: &Options) -> Result<(), String> {
             String::new()
         }
     );
-    if o.scenario == Scenario::Transcode {
-        let ceiling = transcode_ceiling();
-        println!(
-            "zero-overhead ceiling (same codec calls, tight loop): {ceiling:.0} calls per core"
-        );
-    }
     println!(
-        "{:>12} {:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}",
+        "{:>12} {:>8} {:>8} {:>7} {:>7} {:>12} {:>6} {:>6} {:>7} {:>4}{}",
         "engine",
         "channels",
         "missed",
@@ -280,7 +276,12 @@ fn engine(o: &Options) -> Result<(), String> {
         "p50",
         "p99",
         "max",
-        "ok"
+        "ok",
+        if o.scenario == Scenario::Transcode {
+            format!(" {:>10} {:>10} {:>8}", "calls/core", "ceiling", "% ceil")
+        } else {
+            String::new()
+        }
     );
     for &calls in &o.calls {
         for &io in &o.io {
@@ -422,6 +423,8 @@ fn first_allowed_cpu() -> Option<usize> {
 }
 
 fn run_point(o: &Options, calls: usize, io: IoKind, engine: Engine) -> Result<(), String> {
+    // Measured just before the point, with nothing else running, on the worker's CPU.
+    let ceiling = (o.scenario == Scenario::Transcode).then(transcode_ceiling);
     let (under_test, targets) = match engine {
         Engine::Tandem => {
             let (runtime, targets) = start_runtime(o, calls, io)?;
@@ -496,8 +499,18 @@ fn run_point(o: &Options, calls: usize, io: IoKind, engine: Engine) -> Result<()
         })
     };
     let ok = delta.missed_deadlines == 0 && lost_pct < 0.1 && late_pct < 0.1;
+    // Calls per core by CPU: a call is two channels.
+    let calls_per_core = 1e6 / (2.0 * per_channel.max(f64::MIN_POSITIVE));
+    let against_ceiling = ceiling.map_or(String::new(), |c| {
+        format!(
+            " {:>10.0} {:>10.0} {:>8.0}",
+            calls_per_core,
+            c,
+            100.0 * calls_per_core / c.max(f64::MIN_POSITIVE)
+        )
+    });
     println!(
-        "{:>12} {:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}",
+        "{:>12} {:>8} {:>8} {:>7.3} {:>7.3} {:>12.1} {:>6} {:>6} {:>7} {:>4}{}",
         format!("{}-{}", engine.name(), io.name()),
         targets.len(),
         delta.missed_deadlines,
@@ -507,7 +520,8 @@ fn run_point(o: &Options, calls: usize, io: IoKind, engine: Engine) -> Result<()
         pct(0.5),
         pct(0.99),
         delta.cost_max_ns / 1000,
-        if ok { "yes" } else { "no" }
+        if ok { "yes" } else { "no" },
+        against_ceiling
     );
     Ok(())
 }
@@ -547,16 +561,38 @@ fn stats_delta(before: &[StatsSnapshot], after: &[StatsSnapshot]) -> StatsSnapsh
 
 /// Calls per core the codec work of a PCMU ↔ Opus 16 kHz call allows when nothing else runs:
 /// both directions through `tandem-codecs`' `Transcoder`, which runs the path its planner
-/// picks for the pair — the same codec calls the engine's transcoding session makes.
+/// picks for the pair — the same codec calls the engine's transcoding session makes, on the
+/// same audio the load sends. Timed in thread CPU time on the CPU the runtime pins its first
+/// worker to, in the worker's floating-point mode; the median of [`CEILING_ROUNDS`] rounds
+/// of [`CEILING_FRAMES`] frames, after one round of warm-up.
 fn transcode_ceiling() -> f64 {
-    // In the worker's floating-point mode, as the engine runs the same calls; on a thread of
-    // its own so that the mode stays there.
     std::thread::spawn(|| {
+        if let Some(cpu) = first_allowed_cpu() {
+            pin_to(cpu);
+        }
         tandem_core::worker::fpu::flush_subnormals_to_zero();
         transcode_ceiling_here()
     })
     .join()
     .unwrap_or(0.0)
+}
+
+/// Rounds of the ceiling's loop (the median is reported) and 20 ms frames per round.
+const CEILING_ROUNDS: usize = 5;
+const CEILING_FRAMES: usize = 1000;
+
+fn pin_to(cpu: usize) {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
+    }
+}
+
+fn thread_cpu() -> Duration {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
 fn transcode_ceiling_here() -> f64 {
@@ -580,27 +616,45 @@ fn transcode_ceiling_here() -> f64 {
     ) else {
         return 0.0;
     };
-    // One input packet of each, from the same speech-like audio.
-    let narrow = talk_pcm(8000, 160);
-    let wide = talk_pcm(16000, 320);
-    let mut pcmu = vec![0u8; 160];
-    let mut opus_packet = vec![0u8; 1500];
-    let _ = pcmu_enc.encode(&narrow, &mut pcmu);
-    let opus_len = opus_enc.encode(&wide, &mut opus_packet).unwrap_or(0);
+    // The frames the load process sends (`load`), in the same order: the same audio, so the
+    // encoders meet the same bursts and pauses as the engine's.
+    let pcmu_frames: Vec<Vec<u8>> = talk_pcm(8000, 8000 * 4)
+        .chunks_exact(160)
+        .map(|c| {
+            let mut out = vec![0u8; 160];
+            let _ = pcmu_enc.encode(c, &mut out);
+            out
+        })
+        .collect();
+    let opus_frames: Vec<Vec<u8>> = talk_pcm(16000, 16000 * 4)
+        .chunks_exact(320)
+        .map(|c| {
+            let mut out = vec![0u8; 1500];
+            let n = opus_enc.encode(c, &mut out).unwrap_or(0);
+            out.truncate(n);
+            out
+        })
+        .collect();
     let mut payload = vec![0u8; 1500];
-    let frames = 2000;
-    let start = Instant::now();
-    for _ in 0..frames {
-        for (transcoder, input) in [
-            (&mut to_opus, &pcmu[..]),
-            (&mut to_pcmu, &opus_packet[..opus_len]),
-        ] {
-            let _ = transcoder.push(input);
-            while let Ok(Some(_)) = transcoder.pop(&mut payload) {}
+    let mut frame = 0usize;
+    let mut round = || {
+        let start = thread_cpu();
+        for _ in 0..CEILING_FRAMES {
+            for (transcoder, input) in [
+                (&mut to_opus, &pcmu_frames[frame % pcmu_frames.len()][..]),
+                (&mut to_pcmu, &opus_frames[frame % opus_frames.len()][..]),
+            ] {
+                let _ = transcoder.push(input);
+                while let Ok(Some(_)) = transcoder.pop(&mut payload) {}
+            }
+            frame += 1;
         }
-    }
-    let per_frame = start.elapsed().as_secs_f64() / f64::from(frames);
-    0.020 / per_frame
+        (thread_cpu() - start).as_secs_f64() / CEILING_FRAMES as f64
+    };
+    round();
+    let mut per_frame: Vec<f64> = (0..CEILING_ROUNDS).map(|_| round()).collect();
+    per_frame.sort_by(f64::total_cmp);
+    0.020 / per_frame[CEILING_ROUNDS / 2]
 }
 
 /// Speech-like tone bursts: 300 ms on, 100 ms off, pitch and level varying per burst.
