@@ -195,6 +195,73 @@ fn many_ready_sockets(kind: Kind) {
     assert_eq!(b.stats().rx_packets, 160);
 }
 
+/// A socket flooded with 200 datagrams (fewer than a default receive buffer holds) does not
+/// hold back ten sockets with one each: with the caller's arrays one batch long, all ten
+/// arrive within the first three calls, and the flood itself is delivered whole, in order,
+/// without another datagram to announce it (the UDP backend's epoll is edge-triggered).
+fn flooded_socket_does_not_starve_the_others(kind: Kind) {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut a = backend(kind, lo, 31380, 31381);
+    let mut b = backend(kind, lo, 31382, 31395);
+    let pa = a.open_pair().unwrap();
+    let pairs: Vec<PortPair> = (0..6).map(|_| b.open_pair().unwrap()).collect();
+    let flooded = b.local_addr(pairs[0].rtp).unwrap();
+    let singles: Vec<SocketAddr> = pairs[1..]
+        .iter()
+        .flat_map(|p| [p.rtp, p.rtcp])
+        .map(|s| b.local_addr(s).unwrap())
+        .take(10)
+        .collect();
+    let payloads: Vec<[u8; 2]> = (0..200u16).map(u16::to_be_bytes).collect();
+    let send = |a: &mut Box<dyn PacketIo>, to: SocketAddr, payload: &[u8]| {
+        let t = Transmit {
+            socket: pa.rtp,
+            destination: to,
+            payload,
+        };
+        assert_eq!(a.send_batch(Timestamp::ZERO, &[t]), Ok(1));
+    };
+    // The flood first, so that it is the first socket reported.
+    for p in &payloads {
+        send(&mut a, flooded, p);
+    }
+    for to in &singles {
+        send(&mut a, *to, b"single");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let mut bufs = PacketBuf::new_vec(MAX_BATCH);
+    let mut meta = RecvMeta::new_vec(MAX_BATCH);
+    let (mut singles_seen, mut flood) = (0, Vec::new());
+    for call in 0..200 {
+        let n = b.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta).unwrap();
+        for (buf, m) in bufs.iter().zip(&meta).take(n) {
+            if m.destination == flooded {
+                flood.push(u16::from_be_bytes([
+                    buf.payload(m.len)[0],
+                    buf.payload(m.len)[1],
+                ]));
+            } else {
+                assert_eq!(buf.payload(m.len), b"single");
+                singles_seen += 1;
+            }
+        }
+        if call == 2 {
+            assert_eq!(singles_seen, 10, "every single datagram within three calls");
+        }
+        if flood.len() == payloads.len() {
+            break;
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(
+        flood,
+        (0..200).collect::<Vec<u16>>(),
+        "the whole flood, in order"
+    );
+}
+
 /// 100 datagrams queued on one socket are delivered over several calls, in order.
 fn long_queue_on_one_socket(kind: Kind) {
     let lo = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -394,6 +461,7 @@ both! {
     };
     one_call_drains_many_ready_sockets_within_its_bounds => super::many_ready_sockets;
     a_socket_with_more_than_a_batch_queued_is_drained_over_calls => super::long_queue_on_one_socket;
+    a_flooded_socket_does_not_starve_the_others => super::flooded_socket_does_not_starve_the_others;
     oversized_datagrams_are_flagged_truncated => super::oversized_truncated;
     kernel_receive_timestamps_are_unix_time => super::timestamps;
     port_range_exhaustion_and_release_on_real_sockets => super::exhaustion_and_release;

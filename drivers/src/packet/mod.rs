@@ -59,8 +59,8 @@ pub use port_range::{PortAllocator, PortRange};
 pub const MAX_BATCH: usize = 32;
 
 /// Most ready sockets one `recv_batch` of the UDP backend visits. Sockets still readable
-/// afterwards are served by the next call (epoll is level-triggered and rotates its ready
-/// list, so no socket starves).
+/// afterwards are served by the next call (the backend keeps them in a queue in the order
+/// they became ready, so no socket starves).
 pub const MAX_READY_SOCKETS: usize = 64;
 
 /// Bytes in one [`PacketBuf`]: an Ethernet-MTU datagram (1472 bytes of UDP payload over

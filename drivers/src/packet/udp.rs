@@ -4,16 +4,24 @@
 //! One [`UdpIo`] per worker. It binds RTP/RTCP pairs on one address ([`UdpConfig::bind`]:
 //! IPv4, IPv6, or `::` for a dual-stack socket that also serves IPv4 peers, reported as plain
 //! IPv4 addresses) from the worker's own [`PortRange`] (split the deployment's range with
-//! [`PortRange::split`]). Every socket is non-blocking and registered, level-triggered, in
+//! [`PortRange::split`]). Every socket is non-blocking and registered, edge-triggered, in
 //! the backend's epoll instance with its [`SocketId`] as the event data.
 //!
 //! # Per call
 //!
 //! - `recv_batch`: one `epoll_wait` with a zero timeout into a preallocated event array of
-//!   [`MAX_READY_SOCKETS`], then one `recvmmsg(MSG_DONTWAIT)` per ready socket for at most
-//!   [`MAX_BATCH`] datagrams, until the caller's arrays are full. Sockets not visited stay
-//!   ready and come first in a later call (epoll rotates its ready list), so no socket
-//!   starves. `EAGAIN` is `Ok(0)`.
+//!   [`MAX_READY_SOCKETS`]; the sockets it reports join the back of the backend's own queue
+//!   of ready sockets (each socket at most once). Then sockets are taken from the front, at
+//!   most [`MAX_READY_SOCKETS`] of them, with one `recvmmsg(MSG_DONTWAIT)` each for at most
+//!   [`MAX_BATCH`] datagrams, until the caller's arrays are full. A socket that filled its
+//!   batch may hold more and goes to the back of the queue; the others are drained. So every
+//!   ready socket is served in turn and none starves, however hard one is flooded.
+//!   `EAGAIN` is `Ok(0)`.
+//!
+//!   Edge-triggered because a level-triggered epoll polls every socket it reports twice: once
+//!   to report it, and again at the next `epoll_wait`, to find it drained (about a seventh of
+//!   a relaying worker's time on this machine, BENCHMARKS.md). Edge-triggered, the kernel
+//!   reports a socket once per arrival, and the queue remembers what it has not drained.
 //! - `send_batch`: packets are sent in order; each run of consecutive packets for one socket
 //!   (cut at [`MAX_BATCH`]) is one `sendmmsg(MSG_DONTWAIT)`. A full send buffer drops the rest
 //!   of the run; any other error drops the packet the kernel refused and the run goes on. At
@@ -48,6 +56,7 @@
 //!   nix builds a source address for each entry from header space that a send never filled.
 //!   The value is discarded; only the byte counts are used.
 
+use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -104,6 +113,43 @@ impl UdpConfig {
     }
 }
 
+/// The sockets that may hold datagrams, in the order they are served (see the module docs):
+/// each socket id at most once, so the queue never outgrows the capacity it is built with and
+/// pushing never allocates.
+#[derive(Debug)]
+struct ReadyQueue {
+    order: VecDeque<u32>,
+    queued: Vec<bool>,
+}
+
+impl ReadyQueue {
+    fn new(sockets: usize) -> Self {
+        Self {
+            order: VecDeque::with_capacity(sockets),
+            queued: vec![false; sockets],
+        }
+    }
+
+    /// Puts socket `index` at the back unless it is already queued (or out of range).
+    fn push(&mut self, index: u32) {
+        if let Some(queued) = self.queued.get_mut(index as usize) {
+            if !*queued {
+                *queued = true;
+                self.order.push_back(index);
+            }
+        }
+    }
+
+    /// The socket at the front.
+    fn pop(&mut self) -> Option<u32> {
+        let index = self.order.pop_front()?;
+        if let Some(queued) = self.queued.get_mut(index as usize) {
+            *queued = false;
+        }
+        Some(index)
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     socket: Socket,
@@ -120,6 +166,7 @@ pub struct UdpIo {
     slots: Vec<Option<Slot>>,
     epoll: Epoll,
     events: Vec<EpollEvent>,
+    ready: ReadyQueue,
     rx_headers: MultiHeaders<SockaddrStorage>,
     tx_headers: MultiHeaders<SockaddrStorage>,
     tx_addrs: Vec<Option<SockaddrStorage>>,
@@ -146,6 +193,7 @@ impl UdpIo {
             slots: (0..config.ports.ports()).map(|_| None).collect(),
             epoll,
             events: vec![EpollEvent::empty(); MAX_READY_SOCKETS],
+            ready: ReadyQueue::new(config.ports.ports()),
             rx_headers: MultiHeaders::preallocate(MAX_BATCH, cmsg),
             tx_headers: MultiHeaders::preallocate(MAX_BATCH, None),
             tx_addrs: vec![None; MAX_BATCH],
@@ -174,7 +222,9 @@ impl UdpIo {
             return Err(PortError::NotOpen { port: rtp_port });
         };
         let poll_err = |e: Errno| PortError::Poll { errno: e as i32 };
-        let event = |id: SocketId| EpollEvent::new(EpollFlags::EPOLLIN, id.get().into());
+        let event = |id: SocketId| {
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, id.get().into())
+        };
         self.epoll.add(&rtp, event(rtp_id)).map_err(poll_err)?;
         if let Err(e) = self.epoll.add(&rtcp, event(rtcp_id)) {
             // Closing `rtp` on return removes it from the interest list as well; deleting
@@ -294,35 +344,47 @@ impl PacketIo for UdpIo {
         if cap == 0 {
             return Ok(0);
         }
-        let ready = match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
+        let reported = match self.epoll.wait(&mut self.events, EpollTimeout::ZERO) {
             Ok(n) => n,
             Err(Errno::EINTR) => 0,
             Err(e) => return Err(IoError::Os { errno: e as i32 }),
         };
+        for event in &self.events[..reported] {
+            if let Ok(index) = u32::try_from(event.data()) {
+                self.ready.push(index);
+            }
+        }
         let mut filled = 0;
-        for event in &self.events[..ready] {
+        for _ in 0..MAX_READY_SOCKETS {
             if filled == cap {
                 break;
             }
-            let Ok(index) = usize::try_from(event.data()) else {
-                continue;
+            let Some(index) = self.ready.pop() else {
+                break;
             };
-            let Some(Some(slot)) = self.slots.get(index) else {
+            // A pair closed while its sockets were queued leaves an empty slot: skipped.
+            let Some(Some(slot)) = self.slots.get(index as usize) else {
                 continue;
             };
             let want = (cap - filled).min(MAX_BATCH);
-            filled += recv_socket(
+            let got = recv_socket(
                 slot.socket.as_raw_fd(),
                 &mut self.rx_headers,
                 &mut bufs[filled..filled + want],
                 &mut meta[filled..filled + want],
                 Receiver {
-                    socket: SocketId::new(index as u32),
+                    socket: SocketId::new(index),
                     local: slot.local,
                     timestamps: self.config.rx_timestamps,
                 },
                 &mut self.stats,
             );
+            filled += got;
+            if got == want {
+                // Perhaps more behind it: the kernel will not report it again until another
+                // datagram arrives.
+                self.ready.push(index);
+            }
         }
         Ok(filled)
     }
