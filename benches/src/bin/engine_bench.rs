@@ -51,7 +51,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tandem_benches::relay_floor::RelayFloor;
-use tandem_codecs::{EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
+use tandem_codecs::{Encoder, EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_core::session::{CodecSpec, ConferenceSpec, LegSpec, SessionSpec};
@@ -610,31 +610,11 @@ fn transcode_ceiling_here() -> f64 {
     ) else {
         return 0.0;
     };
-    let (Ok(mut pcmu_enc), Ok(mut opus_enc)) = (
-        registry::new_encoder(Format::PCMU, &EncoderConfig::default()),
-        registry::new_encoder(opus, &EncoderConfig::default()),
-    ) else {
-        return 0.0;
-    };
     // The frames the load process sends (`load`), in the same order: the same audio, so the
     // encoders meet the same bursts and pauses as the engine's.
-    let pcmu_frames: Vec<Vec<u8>> = talk_pcm(8000, 8000 * 4)
-        .chunks_exact(160)
-        .map(|c| {
-            let mut out = vec![0u8; 160];
-            let _ = pcmu_enc.encode(c, &mut out);
-            out
-        })
-        .collect();
-    let opus_frames: Vec<Vec<u8>> = talk_pcm(16000, 16000 * 4)
-        .chunks_exact(320)
-        .map(|c| {
-            let mut out = vec![0u8; 1500];
-            let n = opus_enc.encode(c, &mut out).unwrap_or(0);
-            out.truncate(n);
-            out
-        })
-        .collect();
+    let Ok((pcmu_frames, opus_frames)) = talk_frames() else {
+        return 0.0;
+    };
     let mut payload = vec![0u8; 1500];
     let mut frame = 0usize;
     let mut round = || {
@@ -655,6 +635,30 @@ fn transcode_ceiling_here() -> f64 {
     let mut per_frame: Vec<f64> = (0..CEILING_ROUNDS).map(|_| round()).collect();
     per_frame.sort_by(f64::total_cmp);
     0.020 / per_frame[CEILING_ROUNDS / 2]
+}
+
+/// The load's 4 s of speech-like audio as 20 ms packets, once: PCMU (for the PCMU legs) and
+/// Opus 16 kHz (for the Opus legs).
+fn talk_frames() -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), String> {
+    let mut pcmu_enc = registry::new_encoder(Format::PCMU, &EncoderConfig::default())
+        .map_err(|e| e.to_string())?;
+    let mut opus_enc = registry::new_encoder(Format::opus(16000), &EncoderConfig::default())
+        .map_err(|e| e.to_string())?;
+    let encode = |pcm: &[i16], encoder: &mut Box<dyn Encoder>| {
+        let mut out = vec![0u8; 1500];
+        let n = encoder.encode(pcm, &mut out).unwrap_or(0);
+        out.truncate(n);
+        out
+    };
+    let pcmu = talk_pcm(8000, 8000 * 4)
+        .chunks_exact(160)
+        .map(|c| encode(c, &mut pcmu_enc))
+        .collect();
+    let opus = talk_pcm(16000, 16000 * 4)
+        .chunks_exact(320)
+        .map(|c| encode(c, &mut opus_enc))
+        .collect();
+    Ok((pcmu, opus))
 }
 
 /// Speech-like tone bursts: 300 ms on, 100 ms off, pitch and level varying per burst.
@@ -716,28 +720,7 @@ fn load() -> Result<(), String> {
         .map(|_| io.open_pair().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     // Payloads, encoded once.
-    let talk = talk_pcm(8000, 8000 * 4);
-    let mut pcmu_enc = registry::new_encoder(Format::PCMU, &EncoderConfig::default())
-        .map_err(|e| e.to_string())?;
-    let talk_frames: Vec<Vec<u8>> = talk
-        .chunks_exact(160)
-        .map(|c| {
-            let mut out = vec![0u8; 160];
-            let _ = pcmu_enc.encode(c, &mut out);
-            out
-        })
-        .collect();
-    let mut opus_enc = registry::new_encoder(Format::opus(16000), &EncoderConfig::default())
-        .map_err(|e| e.to_string())?;
-    let opus_frames: Vec<Vec<u8>> = talk_pcm(16000, 16000 * 4)
-        .chunks_exact(320)
-        .map(|c| {
-            let mut out = vec![0u8; 1500];
-            let n = opus_enc.encode(c, &mut out).unwrap_or(0);
-            out.truncate(n);
-            out
-        })
-        .collect();
+    let (talk_frames, opus_frames) = talk_frames()?;
     let silence = vec![0xFFu8; 160];
 
     // Slot k of the 20 ms holds the k-th tenth of the legs, in order, so the two legs of a
