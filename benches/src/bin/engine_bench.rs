@@ -637,9 +637,12 @@ fn transcode_ceiling_here() -> f64 {
     0.020 / per_frame[CEILING_ROUNDS / 2]
 }
 
+/// 20 ms packets of one codec, in order.
+type Frames = Vec<Vec<u8>>;
+
 /// The load's 4 s of speech-like audio as 20 ms packets, once: PCMU (for the PCMU legs) and
 /// Opus 16 kHz (for the Opus legs).
-fn talk_frames() -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), String> {
+fn talk_frames() -> Result<(Frames, Frames), String> {
     let mut pcmu_enc = registry::new_encoder(Format::PCMU, &EncoderConfig::default())
         .map_err(|e| e.to_string())?;
     let mut opus_enc = registry::new_encoder(Format::opus(16000), &EncoderConfig::default())
