@@ -24,6 +24,12 @@
 //!   controls live in the runtime's leg and survive the session being replaced on an
 //!   answer or re-offer.
 //!
+//! - `loop-protect`: the SDP an `offer` or `answer` returns carries this table's mark
+//!   ([`Calls::loop_mark`]); an `offer` or `answer` whose SDP already carries it (the
+//!   message looped back through the proxy after Tandem rewrote it) is answered with its
+//!   SDP untouched and changes nothing, so that the call's media does not loop through
+//!   Tandem.
+//!
 //! Every method here blocks on the runtime (a worker's reply): the server calls them from a
 //! blocking thread, never from the async reactor.
 
@@ -44,7 +50,7 @@ use super::bencode::{Value, dict};
 use super::codecs::{PlanError, negotiated_codec, plan_offer};
 use super::dtmf_log::DigitReport;
 use super::flags::{FlagError, Flags};
-use super::sdp_rewrite::{Advertised, StreamError, audio_stream, rewrite};
+use super::sdp_rewrite::{Advertised, StreamError, audio_stream, is_marked, mark, rewrite};
 use crate::api::Metrics;
 use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
@@ -244,6 +250,18 @@ pub struct Calls {
     metrics: Arc<Metrics>,
     /// `[ng] dtmf_log_dest`.
     dtmf_log_dest: Option<SocketAddr>,
+    /// The value of `a=rtpengine` in SDPs rewritten with `loop-protect`: random per table,
+    /// so that two Tandems in a chain each process the SDP once.
+    loop_mark: String,
+}
+
+/// A fresh loop mark: 16 hex digits from the standard library's per-process random hash
+/// keys (no dependency needed for a value that only has to differ between instances).
+fn new_loop_mark() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_unix().1);
+    format!("tandem-{:016x}", hasher.finish())
 }
 
 fn now_unix() -> (u64, u64) {
@@ -320,7 +338,13 @@ impl Calls {
             totals: Totals::default(),
             metrics: Arc::new(Metrics::default()),
             dtmf_log_dest: None,
+            loop_mark: new_loop_mark(),
         }
+    }
+
+    /// The value of `a=rtpengine` this table writes with `loop-protect`.
+    pub fn loop_mark(&self) -> &str {
+        &self.loop_mark
     }
 
     /// Counts calls and transcoders in `metrics` (the ones `/metrics` shows) instead of a
@@ -373,6 +397,9 @@ impl Calls {
         // Checked before anything is opened.
         Self::advertised(self.interface, &flags, SocketAddr::new(self.interface, 0))?;
         let mut sdp = parse_sdp(message)?;
+        if flags.loop_protect && is_marked(&sdp, &self.loop_mark) {
+            return Ok(sdp_reply(&sdp, &flags.warnings));
+        }
         let index = audio_stream(&sdp)?;
         let offered: Vec<PayloadFormat> = sdp.media[index].payload_formats().collect();
         let plan = plan_offer(&offered, &flags.codec, &self.policy)?;
@@ -428,6 +455,9 @@ impl Calls {
             flags.warnings.push(format!(
                 "{disabled} other media stream(s) disabled: Tandem carries one audio stream"
             ));
+        }
+        if flags.loop_protect {
+            mark(&mut sdp, index, &self.loop_mark);
         }
         call.pending = Some(PendingOffer {
             offerer,
@@ -543,6 +573,9 @@ impl Calls {
         let to_tag = optional(message, "to-tag");
         let flags = Flags::parse(message)?;
         let mut sdp = parse_sdp(message)?;
+        if flags.loop_protect && is_marked(&sdp, &self.loop_mark) {
+            return Ok(sdp_reply(&sdp, &flags.warnings));
+        }
         let index = audio_stream(&sdp)?;
         let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
         let pending = call.pending.clone().ok_or(CallError::NoOffer)?;
@@ -675,6 +708,9 @@ impl Calls {
             .ptime_ms
             .or_else(|| transcoding.then_some(legs_ptime(&spec, o)));
         rewrite(&mut sdp, index, &towards_offerer, advertised, &flags, ptime);
+        if flags.loop_protect {
+            mark(&mut sdp, index, &self.loop_mark);
+        }
         if flags.record_call {
             let call_id = call_id.to_owned();
             self.record(&call_id)?;

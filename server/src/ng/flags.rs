@@ -81,6 +81,10 @@ pub struct Flags {
     /// `record call: yes` or `flags: [record-call]`: record the call (stereo WAV in
     /// `[recording] dir`).
     pub record_call: bool,
+    /// `flags: [loop-protect]`: mark the SDP Tandem returns, and return an SDP that already
+    /// carries this instance's mark untouched, without processing it (a signalling loop
+    /// through the same proxy must not make the call's media loop through Tandem).
+    pub loop_protect: bool,
     /// `DTMF-log-dest: "ADDR:PORT"`: where this call's digits are reported, one JSON
     /// datagram per digit (overrides `[ng] dtmf_log_dest`).
     pub dtmf_log_dest: Option<SocketAddr>,
@@ -93,10 +97,10 @@ pub struct Flags {
 /// - `trust-address`, `symmetric`, `asymmetric`, `port-latching`, `strict-source`,
 ///   `media-handover`: each leg sends to the SDP's address until it locks onto the source
 ///   of the peer's RTP (symmetric RTP with strict source once locked).
-/// - `loop-protect`, `fatal`, `reset`, `allow-transcoding`, `single-codec`,
-///   `no-codec-renegotiation`, `pad-crypto`, `generate-mid`, `strip-extmap`,
-///   `original-sendrecv`, `port-latching`, `no-passthrough`: nothing to protect against, no
-///   crypto, one codec per direction, directions are passed through already.
+/// - `fatal`, `reset`, `allow-transcoding`, `single-codec`, `no-codec-renegotiation`,
+///   `pad-crypto`, `generate-mid`, `strip-extmap`, `original-sendrecv`, `port-latching`,
+///   `no-passthrough`: no crypto, one codec per direction, directions are passed through
+///   already.
 const HARMLESS_FLAGS: &[&str] = &[
     "trust-address",
     "symmetric",
@@ -104,7 +108,6 @@ const HARMLESS_FLAGS: &[&str] = &[
     "port-latching",
     "strict-source",
     "media-handover",
-    "loop-protect",
     "fatal",
     "reset",
     "allow-transcoding",
@@ -259,6 +262,7 @@ impl Flags {
                 "full-rtcp-attribute" => flags.full_rtcp_attribute = true,
                 "SIP-source-address" => flags.sip_source_address = true,
                 "record-call" => flags.record_call = true,
+                "loop-protect" | "loop protect" => flags.loop_protect = true,
                 f if HARMLESS_FLAGS.contains(&f) => {}
                 f if let Some(dest) = DTMF_LOG_DEST_KEYS
                     .iter()

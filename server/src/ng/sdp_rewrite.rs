@@ -16,6 +16,10 @@
 //!   `crypto` / `fingerprint` / `setup` (Tandem sends plain RTP).
 //! - Every other `m=` line is disabled (port 0): Tandem relays one audio stream per call,
 //!   and a stream it does not carry must not point the peer at an address that is not ours.
+//!
+//! With `loop-protect`, the handled stream also gets `a=rtpengine:<mark>` ([`mark`]), the
+//! attribute rtpengine uses for the same purpose: an SDP that comes back carrying this
+//! instance's mark ([`is_marked`]) went through Tandem already and is left alone.
 
 use std::net::IpAddr;
 
@@ -42,6 +46,29 @@ const DROPPED: &[&str] = &[
     "fingerprint",
     "setup",
 ];
+
+/// The attribute that marks an SDP as rewritten by this media proxy (rtpengine's name for
+/// it, so that tools that know rtpengine's mark recognise ours).
+pub const LOOP_MARK_ATTRIBUTE: &str = "rtpengine";
+
+/// True when `sdp` carries `a=rtpengine:<mark>` at session level or on any stream.
+pub fn is_marked(sdp: &SessionDescription, mark: &str) -> bool {
+    let marked = |attributes: &[Attribute]| {
+        attributes
+            .iter()
+            .any(|a| a.is(LOOP_MARK_ATTRIBUTE) && a.value.as_deref() == Some(mark))
+    };
+    marked(&sdp.attributes) || sdp.media.iter().any(|m| marked(&m.attributes))
+}
+
+/// Adds `a=rtpengine:<mark>` to the handled stream `index`.
+pub fn mark(sdp: &mut SessionDescription, index: usize, mark: &str) {
+    if let Some(media) = sdp.media.get_mut(index) {
+        media
+            .attributes
+            .push(Attribute::new(LOOP_MARK_ATTRIBUTE, mark));
+    }
+}
 
 /// Why an SDP cannot be handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,169 @@
+//! A signalling loop (a spiral: the INVITE and its 200 pass the same Kamailio twice, so
+//! Kamailio calls `offer` and `answer` twice for one call) with rtpengine's `loop-protect`
+//! flag: Tandem marks the SDP it returns (`a=rtpengine:<mark>`) and returns an SDP that
+//! already carries its mark untouched, without processing it. Without that, the looped
+//! offer made Tandem's own port the caller's media address: the callee's early media went
+//! from Tandem to Tandem, and the caller heard nothing until it spoke first.
+//!
+//! Over a real media runtime and real UDP peers; RTP ports 42500–42539.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem::ng::Calls;
+use tandem::ng::bencode::{Value, dict};
+use tandem::run::media::MediaPolicy;
+use tandem_core::runtime::{Runtime, RuntimeConfig};
+use tandem_drivers::packet::PortRange;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A one-worker runtime on 20 ports from `min` (each test its own).
+fn runtime(min: u16) -> Arc<Runtime> {
+    Arc::new(
+        Runtime::start(RuntimeConfig {
+            workers: 1,
+            pin: false,
+            bind: LOCALHOST,
+            ports: PortRange::new(min, min + 19).unwrap(),
+            ..RuntimeConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+fn peer() -> UdpSocket {
+    let socket = UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    socket
+}
+
+fn sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+}
+
+fn message(command: &str, sdp: &str, to_tag: bool) -> Value {
+    let mut message = dict([
+        ("command", Value::str(command)),
+        ("call-id", Value::str("spiral")),
+        ("from-tag", Value::str("caller")),
+        ("sdp", Value::str(sdp)),
+        (
+            "flags",
+            Value::List(vec![
+                Value::str("loop-protect"),
+                Value::str("trust-address"),
+            ]),
+        ),
+        ("replace", Value::List(vec![Value::str("origin")])),
+    ]);
+    if to_tag && let Value::Dict(entries) = &mut message {
+        entries.push((b"to-tag".to_vec(), Value::str("callee")));
+    }
+    message
+}
+
+fn reply_sdp(reply: &Value) -> String {
+    assert_eq!(
+        reply.get("result").and_then(Value::as_str),
+        Some("ok"),
+        "{reply:?}"
+    );
+    reply.get("sdp").and_then(Value::as_str).unwrap().to_owned()
+}
+
+fn audio_port(sdp: &str) -> u16 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+/// An RTP packet of PCMU silence with sequence number `seq`.
+fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut packet = vec![0x80, 0x00];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend(std::iter::repeat_n(0xFF, 160));
+    packet
+}
+
+/// Sends RTP from `from` to `to` every 20 ms until `into` receives some (at most 3 s);
+/// returns where it came from.
+fn media_arrives(from: &UdpSocket, to: SocketAddr, into: &UdpSocket) -> Option<SocketAddr> {
+    let mut buf = [0u8; 1500];
+    for seq in 0..150u16 {
+        from.send_to(&rtp(seq, 0x5151), to).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        if let Ok((_, source)) = into.recv_from(&mut buf) {
+            return Some(source);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_spiralled_offer_and_answer_are_returned_untouched_and_media_still_flows() {
+    let runtime = runtime(42500);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    let (caller, callee) = (peer(), peer());
+    let caller_sdp = sdp(caller.local_addr().unwrap().port());
+    let callee_sdp = sdp(callee.local_addr().unwrap().port());
+    let mark = format!("a=rtpengine:{}", calls.loop_mark());
+
+    // First pass of the INVITE: rewritten and marked.
+    let towards_callee = reply_sdp(&calls.offer(&message("offer", &caller_sdp, false)).unwrap());
+    assert!(towards_callee.contains(&mark), "{towards_callee}");
+    // Second pass (the spiral): Tandem's own SDP comes back and goes on untouched.
+    let looped = reply_sdp(
+        &calls
+            .offer(&message("offer", &towards_callee, false))
+            .unwrap(),
+    );
+    assert_eq!(looped, towards_callee);
+    // The 200 passes twice the other way: the callee's SDP first, then Tandem's own.
+    let towards_caller = reply_sdp(&calls.answer(&message("answer", &callee_sdp, true)).unwrap());
+    assert!(towards_caller.contains(&mark), "{towards_caller}");
+    let looped = reply_sdp(
+        &calls
+            .answer(&message("answer", &towards_caller, true))
+            .unwrap(),
+    );
+    assert_eq!(looped, towards_caller);
+
+    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
+    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    // Early media before the caller says anything: the callee's RTP reaches the caller
+    // (from the caller's leg), not Tandem itself.
+    assert_eq!(
+        media_arrives(&callee, callee_leg, &caller),
+        Some(caller_leg),
+        "the callee's media reaches the caller"
+    );
+    assert_eq!(
+        media_arrives(&caller, caller_leg, &callee),
+        Some(callee_leg),
+        "the caller's media reaches the callee"
+    );
+}
+
+#[test]
+fn without_loop_protect_the_sdp_carries_no_mark() {
+    let runtime = runtime(42520);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    let caller = peer();
+    let mut offer = message("offer", &sdp(caller.local_addr().unwrap().port()), false);
+    if let Value::Dict(entries) = &mut offer {
+        entries.retain(|(key, _)| key != b"flags");
+    }
+    let reply = reply_sdp(&calls.offer(&offer).unwrap());
+    assert!(!reply.contains("a=rtpengine"), "{reply}");
+}
