@@ -9,6 +9,8 @@ mod support;
 
 #[path = "sessions/a_reply_nobody_waits_for_is_undone.rs"]
 mod a_reply_nobody_waits_for_is_undone;
+#[path = "sessions/an_asymmetric_peer_is_sent_to_its_signalled_address.rs"]
+mod an_asymmetric_peer_is_sent_to_its_signalled_address;
 #[path = "sessions/commands_do_not_wait_for_a_tick.rs"]
 mod commands_do_not_wait_for_a_tick;
 #[path = "sessions/conference_leave_closes_the_leg_and_reports_it.rs"]

@@ -309,8 +309,12 @@ impl Leg {
 
     /// Where media for the peer goes: the locked source (symmetric RTP), else the address
     /// signalling gave, else the source being learned (a peer behind NAT that has not yet
-    /// sent enough packets to lock).
+    /// sent enough packets to lock). An asymmetric peer ([`LegSpec::symmetric`] off) gets it
+    /// at the address signalling gave.
     pub(crate) fn destination(&self) -> Option<SocketAddr> {
+        if !self.spec.symmetric && self.spec.remote.is_some() {
+            return self.spec.remote;
+        }
         self.filter
             .locked_address()
             .or(self.spec.remote)
@@ -630,10 +634,10 @@ impl Leg {
         }
     }
 
-    /// Where RTCP for the peer goes: where its RTCP comes from, else the media destination's
-    /// port + 1 (RFC 3550 §11).
+    /// Where RTCP for the peer goes: where its RTCP comes from (symmetric peers), else the
+    /// media destination's port + 1 (RFC 3550 §11).
     fn rtcp_destination(&self) -> Option<SocketAddr> {
-        self.rtcp_peer.or_else(|| {
+        self.rtcp_peer.filter(|_| self.spec.symmetric).or_else(|| {
             self.destination().map(|mut d| {
                 d.set_port(d.port().wrapping_add(1));
                 d

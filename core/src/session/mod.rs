@@ -148,11 +148,17 @@ pub struct LegSpec {
     /// Settings of the encoder that codes what this leg receives from Tandem (Opus channels,
     /// complexity, bitrate...), for sessions that encode.
     pub encoder: EncoderConfig,
+    /// Symmetric RTP (RFC 4961, the default): once the peer's source is locked, media and
+    /// RTCP go back to where they come from. Off for a peer that receives elsewhere than it
+    /// sends from (rtpengine's `asymmetric`): they go to `remote` whatever the source (the
+    /// source is still locked for what is accepted).
+    pub symmetric: bool,
 }
 
 impl LegSpec {
     /// A leg with `codec`, no telephone-events, no known peer, no in-band detection, the
-    /// adaptive jitter buffer, a 30 s media timeout and default encoder settings.
+    /// adaptive jitter buffer, a 30 s media timeout, default encoder settings and symmetric
+    /// RTP.
     pub const fn new(codec: CodecSpec) -> Self {
         Self {
             codec,
@@ -164,7 +170,14 @@ impl LegSpec {
             adaptive_playout: true,
             media_timeout_ms: 30_000,
             encoder: EncoderConfig::DEFAULT,
+            symmetric: true,
         }
+    }
+
+    /// With symmetric RTP (on, the default) or sending to `remote` only (off).
+    pub const fn with_symmetric(mut self, on: bool) -> Self {
+        self.symmetric = on;
+        self
     }
 
     /// With these encoder settings (sessions that encode towards this leg).

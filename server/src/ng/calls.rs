@@ -24,6 +24,9 @@
 //!   controls live in the runtime's leg and survive the session being replaced on an
 //!   answer or re-offer.
 //!
+//! - `asymmetric` (or `symmetric`, the default) in an offer or answer says how the endpoint
+//!   whose SDP it carries sends: an asymmetric one receives elsewhere than it sends from,
+//!   so its leg sends to its SDP's address instead of back to its source.
 //! - `loop-protect`: the SDP an `offer` or `answer` returns carries this table's mark
 //!   ([`Calls::loop_mark`]); an `offer` or `answer` whose SDP already carries it (the
 //!   message looped back through the proxy after Tandem rewrote it) is answered with its
@@ -118,6 +121,16 @@ struct Side {
     codec: Option<PayloadFormat>,
     /// Where its RTP comes from: the address its leg locked onto.
     source: Option<SocketAddr>,
+    /// It receives elsewhere than it sends from (`asymmetric`): its leg sends to `remote`.
+    asymmetric: bool,
+}
+
+/// The first offerer of a call, as [`Calls::create`] opens it.
+struct Offerer<'a> {
+    tag: &'a str,
+    format: &'a PayloadFormat,
+    remote: Option<SocketAddr>,
+    asymmetric: bool,
 }
 
 /// An offer waiting for its answer.
@@ -417,7 +430,14 @@ impl Calls {
             Some(call) if call.sides[1].tag == from_tag => 1,
             Some(_) => return Err(CallError::UnknownTag(from_tag)),
             None => {
-                self.create(&call_id, &from_tag, &plan.offerer[0], remote, now, now_us)?;
+                let asymmetric = flags.asymmetric.unwrap_or(false);
+                let first = Offerer {
+                    tag: &from_tag,
+                    format: &plan.offerer[0],
+                    remote,
+                    asymmetric,
+                };
+                self.create(&call_id, first, now, now_us)?;
                 0
             }
         };
@@ -431,6 +451,9 @@ impl Calls {
         }
         let side = &mut call.sides[offerer];
         side.remote = remote;
+        if let Some(asymmetric) = flags.asymmetric {
+            side.asymmetric = asymmetric;
+        }
         if flags.label.is_some() {
             side.label = flags.label.clone();
         }
@@ -498,12 +521,16 @@ impl Calls {
     fn create(
         &mut self,
         call_id: &str,
-        from_tag: &str,
-        format: &PayloadFormat,
-        remote: Option<SocketAddr>,
+        offerer: Offerer<'_>,
         now: u64,
         now_us: u64,
     ) -> Result<(), CallError> {
+        let Offerer {
+            tag: from_tag,
+            format,
+            remote,
+            asymmetric,
+        } = offerer;
         let mut policy = self.policy;
         policy.timeout_ms = 0;
         let media = NegotiatedMedia {
@@ -511,7 +538,7 @@ impl Calls {
             telephone_event: None,
             remote,
         };
-        let a = leg_spec(&media, &policy)?;
+        let a = leg_spec(&media, &policy)?.with_symmetric(!asymmetric);
         let b = leg_spec(
             &NegotiatedMedia {
                 remote: None,
@@ -544,6 +571,7 @@ impl Calls {
                     Side {
                         tag: from_tag.to_owned(),
                         remote,
+                        asymmetric,
                         ..Side::default()
                     },
                     Side::default(),
@@ -644,7 +672,9 @@ impl Calls {
                 remote: call.sides[o].remote,
             },
             &self.policy,
-        )?;
+        )?
+        .with_symmetric(!call.sides[o].asymmetric);
+        let answerer_asymmetric = flags.asymmetric.unwrap_or(call.sides[a].asymmetric);
         let answerer_leg = leg_spec(
             &NegotiatedMedia {
                 codec: negotiated_codec(&chosen, pending.answerer_ptime.or(answerer_ptime)),
@@ -655,7 +685,8 @@ impl Calls {
                 remote,
             },
             &answerer_policy,
-        )?;
+        )?
+        .with_symmetric(!answerer_asymmetric);
         let transcoding =
             relayed.is_none() || offerer_leg.codec.format != answerer_leg.codec.format;
         let mut legs: [LegSpec; 2] = [offerer_leg, answerer_leg];
@@ -685,6 +716,7 @@ impl Calls {
         call.sides[a].codec = Some(chosen.clone());
         let chosen_format = chosen;
         call.sides[a].remote = remote;
+        call.sides[a].asymmetric = answerer_asymmetric;
         if let Some(tag) = to_tag {
             call.sides[a].tag = tag;
         }

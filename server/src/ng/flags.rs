@@ -85,6 +85,10 @@ pub struct Flags {
     /// carries this instance's mark untouched, without processing it (a signalling loop
     /// through the same proxy must not make the call's media loop through Tandem).
     pub loop_protect: bool,
+    /// `flags: [asymmetric]` (`Some(true)`) or `[symmetric]` (`Some(false)`): whether the
+    /// endpoint whose SDP this is receives elsewhere than it sends from, so that its media
+    /// must go to its SDP's address rather than back to its source.
+    pub asymmetric: Option<bool>,
     /// `DTMF-log-dest: "ADDR:PORT"`: where this call's digits are reported, one JSON
     /// datagram per digit (overrides `[ng] dtmf_log_dest`).
     pub dtmf_log_dest: Option<SocketAddr>,
@@ -94,17 +98,15 @@ pub struct Flags {
 
 /// Flags and keys that change nothing here because Tandem already behaves that way.
 ///
-/// - `trust-address`, `symmetric`, `asymmetric`, `port-latching`, `strict-source`,
-///   `media-handover`: each leg sends to the SDP's address until it locks onto the source
-///   of the peer's RTP (symmetric RTP with strict source once locked).
+/// - `trust-address`, `port-latching`, `strict-source`, `media-handover`: each leg sends to
+///   the SDP's address until it locks onto the source of the peer's RTP (symmetric RTP with
+///   strict source once locked; `asymmetric` keeps sending to the SDP's address).
 /// - `fatal`, `reset`, `allow-transcoding`, `single-codec`, `no-codec-renegotiation`,
 ///   `pad-crypto`, `generate-mid`, `strip-extmap`, `original-sendrecv`, `port-latching`,
 ///   `no-passthrough`: no crypto, one codec per direction, directions are passed through
 ///   already.
 const HARMLESS_FLAGS: &[&str] = &[
     "trust-address",
-    "symmetric",
-    "asymmetric",
     "port-latching",
     "strict-source",
     "media-handover",
@@ -263,6 +265,8 @@ impl Flags {
                 "SIP-source-address" => flags.sip_source_address = true,
                 "record-call" => flags.record_call = true,
                 "loop-protect" | "loop protect" => flags.loop_protect = true,
+                "asymmetric" => flags.asymmetric = Some(true),
+                "symmetric" => flags.asymmetric = Some(false),
                 f if HARMLESS_FLAGS.contains(&f) => {}
                 f if let Some(dest) = DTMF_LOG_DEST_KEYS
                     .iter()

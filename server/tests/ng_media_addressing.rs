@@ -1,11 +1,16 @@
-//! A signalling loop (a spiral: the INVITE and its 200 pass the same Kamailio twice, so
-//! Kamailio calls `offer` and `answer` twice for one call) with rtpengine's `loop-protect`
-//! flag: Tandem marks the SDP it returns (`a=rtpengine:<mark>`) and returns an SDP that
-//! already carries its mark untouched, without processing it. Without that, the looped
-//! offer made Tandem's own port the caller's media address: the callee's early media went
-//! from Tandem to Tandem, and the caller heard nothing until it spoke first.
+//! Where an ng call's media goes when its flags say something about the endpoints, over a
+//! real media runtime and real UDP peers:
 //!
-//! Over a real media runtime and real UDP peers; RTP ports 42500–42539.
+//! - A signalling loop (a spiral: the INVITE and its 200 pass the same Kamailio twice, so
+//!   Kamailio calls `offer` and `answer` twice for one call) with rtpengine's `loop-protect`
+//!   flag: Tandem marks the SDP it returns (`a=rtpengine:<mark>`) and returns an SDP that
+//!   already carries its mark untouched, without processing it. Without that, the looped
+//!   offer made Tandem's own port the caller's media address: the callee's early media went
+//!   from Tandem to Tandem, and the caller heard nothing until it spoke first.
+//! - An `asymmetric` caller, which receives elsewhere than it sends from, keeps getting its
+//!   media at its SDP's address after Tandem has locked onto its source.
+//!
+//! RTP ports 42500–42559, 20 per test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -49,6 +54,10 @@ fn sdp(port: u16) -> String {
 }
 
 fn message(command: &str, sdp: &str, to_tag: bool) -> Value {
+    with_flags(command, sdp, to_tag, &["loop-protect", "trust-address"])
+}
+
+fn with_flags(command: &str, sdp: &str, to_tag: bool, flags: &[&str]) -> Value {
     let mut message = dict([
         ("command", Value::str(command)),
         ("call-id", Value::str("spiral")),
@@ -56,10 +65,7 @@ fn message(command: &str, sdp: &str, to_tag: bool) -> Value {
         ("sdp", Value::str(sdp)),
         (
             "flags",
-            Value::List(vec![
-                Value::str("loop-protect"),
-                Value::str("trust-address"),
-            ]),
+            Value::List(flags.iter().map(|f| Value::str(f)).collect()),
         ),
         ("replace", Value::List(vec![Value::str("origin")])),
     ]);
@@ -166,4 +172,40 @@ fn without_loop_protect_the_sdp_carries_no_mark() {
     }
     let reply = reply_sdp(&calls.offer(&offer).unwrap());
     assert!(!reply.contains("a=rtpengine"), "{reply}");
+}
+
+#[test]
+fn an_asymmetric_caller_gets_its_media_at_its_sdp_address() {
+    let runtime = runtime(42540);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    // The caller sends from one socket and receives on another, the one its SDP names.
+    let (caller_sends, caller_receives, callee) = (peer(), peer(), peer());
+    let caller_sdp = sdp(caller_receives.local_addr().unwrap().port());
+    let callee_sdp = sdp(callee.local_addr().unwrap().port());
+    let offer = with_flags("offer", &caller_sdp, false, &["asymmetric"]);
+    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
+    let answer = with_flags("answer", &callee_sdp, true, &[]);
+    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
+    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
+    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+
+    // The caller speaks first, from its sending socket: Tandem locks onto that source...
+    assert_eq!(
+        media_arrives(&caller_sends, caller_leg, &callee),
+        Some(callee_leg)
+    );
+    for seq in 0..10 {
+        caller_sends.send_to(&rtp(seq, 0x7777), caller_leg).unwrap();
+    }
+    // ...and still sends the callee's media to the address in the caller's SDP.
+    assert_eq!(
+        media_arrives(&callee, callee_leg, &caller_receives),
+        Some(caller_leg),
+        "the callee's media reaches the caller's receiving socket"
+    );
+    let mut buf = [0u8; 1500];
+    assert!(
+        caller_sends.recv_from(&mut buf).is_err(),
+        "nothing goes back to the caller's source"
+    );
 }
