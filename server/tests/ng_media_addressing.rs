@@ -9,8 +9,11 @@
 //!   from Tandem to Tandem, and the caller heard nothing until it spoke first.
 //! - An `asymmetric` caller, which receives elsewhere than it sends from, keeps getting its
 //!   media at its SDP's address after Tandem has locked onto its source.
+//! - A caller whose offer says `media-handover` moves to another address mid-call (a phone
+//!   changing networks) and its media follows it both ways; without the flag the locked
+//!   source is kept.
 //!
-//! RTP ports 42500–42559, 20 per test.
+//! RTP ports 42500–42599, 20 per test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -41,7 +44,7 @@ fn runtime(min: u16) -> Arc<Runtime> {
 fn peer() -> UdpSocket {
     let socket = UdpSocket::bind((LOCALHOST, 0)).unwrap();
     socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
+        .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
     socket
 }
@@ -102,13 +105,13 @@ fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
     packet
 }
 
-/// Sends RTP from `from` to `to` every 20 ms until `into` receives some (at most 3 s);
+/// Sends RTP from `from` to `to` every 20 ms until `into` receives some (at most 2 s);
 /// returns where it came from.
 fn media_arrives(from: &UdpSocket, to: SocketAddr, into: &UdpSocket) -> Option<SocketAddr> {
     let mut buf = [0u8; 1500];
-    for seq in 0..150u16 {
+    for seq in 0..100u16 {
         from.send_to(&rtp(seq, 0x5151), to).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        // Waits up to the peer's read timeout (20 ms).
         if let Ok((_, source)) = into.recv_from(&mut buf) {
             return Some(source);
         }
@@ -208,4 +211,56 @@ fn an_asymmetric_caller_gets_its_media_at_its_sdp_address() {
         caller_sends.recv_from(&mut buf).is_err(),
         "nothing goes back to the caller's source"
     );
+}
+
+/// A call whose caller moves from one socket to another after media has flowed; returns
+/// whether the caller's media from the new socket reached the callee and whether the callee's
+/// media then reached the new socket.
+fn caller_moves(flags: &[&str], ports: u16) -> (bool, bool) {
+    let runtime = runtime(ports);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    let (before, after, callee) = (peer(), peer(), peer());
+    let offer = with_flags(
+        "offer",
+        &sdp(before.local_addr().unwrap().port()),
+        false,
+        flags,
+    );
+    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
+    let answer = with_flags(
+        "answer",
+        &sdp(callee.local_addr().unwrap().port()),
+        true,
+        &[],
+    );
+    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
+    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
+    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    assert_eq!(
+        media_arrives(&before, caller_leg, &callee),
+        Some(callee_leg)
+    );
+    assert_eq!(
+        media_arrives(&callee, callee_leg, &before),
+        Some(caller_leg)
+    );
+    // The caller changes networks: same stream, new address.
+    let moved_through = media_arrives(&after, caller_leg, &callee).is_some();
+    // It goes on talking from there, as a phone does.
+    for seq in 200..210 {
+        after.send_to(&rtp(seq, 0x5151), caller_leg).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let followed = media_arrives(&callee, callee_leg, &after).is_some();
+    (moved_through, followed)
+}
+
+#[test]
+fn with_media_handover_a_moving_caller_keeps_its_media() {
+    assert_eq!(caller_moves(&["media-handover"], 42560), (true, true));
+}
+
+#[test]
+fn without_media_handover_the_locked_source_is_kept() {
+    assert_eq!(caller_moves(&[], 42580), (false, false));
 }

@@ -20,6 +20,13 @@
 //! - After locking, packets from the locked address with a negotiated payload type pass
 //!   whatever their SSRC (a peer may restart its stream; [`Rewriter`](crate::rtp::Rewriter)
 //!   smooths that over), and everything else is counted by reason and dropped.
+//! - Unless the stream asked for media handover ([`SourceConfig::media_handover`],
+//!   rtpengine's `media-handover`): then a valid packet (negotiated payload type, the
+//!   signalled SSRC if any) from another address moves the lock (or, while learning, the
+//!   candidate) there, so that a peer whose
+//!   address changes mid-call (a phone changing networks, a NAT rebinding) keeps its media
+//!   without new signalling. That reopens the "RTP bleed" hole for this stream: anyone who
+//!   can reach the port can take it over. Off by default.
 //! - What this cannot do: before the real peer's first packet, an attacker who guesses the
 //!   port can be the candidate, and its packets pass until the signalled address speaks or,
 //!   for a peer behind NAT (not from the signalled address), for good. Without authentication
@@ -75,6 +82,9 @@ pub struct SourceConfig {
     /// The learning window, µs from the first valid packet since learning began: the
     /// candidate locks when it closes, and until then the signalled address can take over.
     pub learn_window_us: u64,
+    /// Once locked, move the lock to any address that sends a valid packet (see the module
+    /// docs: this gives up the defence against RTP bleed for the stream).
+    pub media_handover: bool,
 }
 
 impl Default for SourceConfig {
@@ -85,6 +95,7 @@ impl Default for SourceConfig {
             payload_types: PayloadTypeSet::ALL,
             learn_packets: 4,
             learn_window_us: 1_000_000,
+            media_handover: false,
         }
     }
 }
@@ -238,12 +249,10 @@ impl SourceFilter {
                 let window_open = self.window_start_us.is_some_and(|start| {
                     now_us.saturating_sub(start) < self.config.learn_window_us
                 });
-                if signalled
-                    && window_open
-                    && pt_ok
-                    && self.config.expected_ssrc.is_none_or(|e| e == ssrc)
-                {
-                    // The signalled peer arrived after an unsignalled candidate locked.
+                let ssrc_ok = self.config.expected_ssrc.is_none_or(|e| e == ssrc);
+                if (self.config.media_handover || signalled && window_open) && pt_ok && ssrc_ok {
+                    // The signalled peer arrived after an unsignalled candidate locked, or
+                    // the peer moved and the stream allows it to.
                     self.state = SourceState::Locked { address: source };
                     self.counters.locks += 1;
                     return Ok(());
@@ -296,7 +305,11 @@ impl SourceFilter {
             }
             Some(c) => {
                 let signalled = self.config.expected_address == Some(source);
-                if signalled && self.config.expected_address != Some(c.address) {
+                if signalled && self.config.expected_address != Some(c.address)
+                    || self.config.media_handover
+                {
+                    // The signalled address takes over, or (media handover) the peer moved
+                    // before its first address locked.
                     fresh
                 } else {
                     return Err(SourceError::OtherAddress);
@@ -514,6 +527,44 @@ mod tests {
         f.handle_packet(3, a, Ssrc(2), PCMU, SeqNo(901)).unwrap();
         f.handle_packet(4, a, Ssrc(2), PCMU, SeqNo(902)).unwrap();
         assert_eq!(f.locked_address(), Some(a));
+    }
+
+    /// With media handover, a locked stream follows its peer to a new address on the first
+    /// valid packet from there (and back), while invalid packets from elsewhere still fail.
+    #[test]
+    fn media_handover_moves_the_lock_to_a_new_address() {
+        let config = SourceConfig {
+            media_handover: true,
+            payload_types: PayloadTypeSet::new(&[PCMU]),
+            ..SourceConfig::default()
+        };
+        let mut f = SourceFilter::new(config);
+        let (wifi, cellular) = (addr("192.0.2.1:4000"), addr("198.51.100.7:5555"));
+        for i in 0..4u16 {
+            f.handle_packet(u64::from(i) * 20_000, wifi, Ssrc(1), PCMU, SeqNo(i))
+                .unwrap();
+        }
+        let wrong_type = PayloadType::new(96).unwrap();
+        assert_eq!(
+            f.handle_packet(100_000, cellular, Ssrc(1), wrong_type, SeqNo(5)),
+            Err(SourceError::OtherAddress)
+        );
+        assert_eq!(
+            f.locked_address(),
+            Some(wifi),
+            "an invalid packet moves nothing"
+        );
+        assert_eq!(
+            f.handle_packet(120_000, cellular, Ssrc(1), PCMU, SeqNo(6)),
+            Ok(())
+        );
+        assert_eq!(f.locked_address(), Some(cellular));
+        assert_eq!(
+            f.handle_packet(140_000, wifi, Ssrc(1), PCMU, SeqNo(7)),
+            Ok(())
+        );
+        assert_eq!(f.locked_address(), Some(wifi));
+        assert_eq!(f.counters().locks, 3);
     }
 
     #[test]

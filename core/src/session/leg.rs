@@ -195,6 +195,7 @@ fn source_config(spec: &LegSpec) -> SourceConfig {
         expected_ssrc: spec.expected_ssrc,
         expected_address: spec.remote,
         payload_types: types,
+        media_handover: spec.media_handover,
         ..SourceConfig::default()
     }
 }

@@ -153,6 +153,10 @@ pub struct LegSpec {
     /// sends from (rtpengine's `asymmetric`): they go to `remote` whatever the source (the
     /// source is still locked for what is accepted).
     pub symmetric: bool,
+    /// Follow the peer to a new source address mid-call without signalling (rtpengine's
+    /// `media-handover`; see [`SourceConfig::media_handover`](crate::rtp::source::SourceConfig::media_handover)).
+    /// Off by default: the locked source is kept, which is what defeats RTP bleed.
+    pub media_handover: bool,
 }
 
 impl LegSpec {
@@ -171,7 +175,14 @@ impl LegSpec {
             media_timeout_ms: 30_000,
             encoder: EncoderConfig::DEFAULT,
             symmetric: true,
+            media_handover: false,
         }
+    }
+
+    /// With or without media handover (following the peer to a new source address).
+    pub const fn with_media_handover(mut self, on: bool) -> Self {
+        self.media_handover = on;
+        self
     }
 
     /// With symmetric RTP (on, the default) or sending to `remote` only (off).

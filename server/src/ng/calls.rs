@@ -26,7 +26,9 @@
 //!
 //! - `asymmetric` (or `symmetric`, the default) in an offer or answer says how the endpoint
 //!   whose SDP it carries sends: an asymmetric one receives elsewhere than it sends from,
-//!   so its leg sends to its SDP's address instead of back to its source.
+//!   so its leg sends to its SDP's address instead of back to its source. `media-handover`
+//!   lets the leg of the side whose SDP carries it follow that side to a new source address
+//!   mid-call (each offer or answer from a side says it again, as Kamailio sends it).
 //! - `loop-protect`: the SDP an `offer` or `answer` returns carries this table's mark
 //!   ([`Calls::loop_mark`]); an `offer` or `answer` whose SDP already carries it (the
 //!   message looped back through the proxy after Tandem rewrote it) is answered with its
@@ -123,6 +125,8 @@ struct Side {
     source: Option<SocketAddr>,
     /// It receives elsewhere than it sends from (`asymmetric`): its leg sends to `remote`.
     asymmetric: bool,
+    /// It may change address mid-call (`media-handover`): its leg follows it.
+    media_handover: bool,
 }
 
 /// The first offerer of a call, as [`Calls::create`] opens it.
@@ -131,6 +135,7 @@ struct Offerer<'a> {
     format: &'a PayloadFormat,
     remote: Option<SocketAddr>,
     asymmetric: bool,
+    media_handover: bool,
 }
 
 /// An offer waiting for its answer.
@@ -430,12 +435,12 @@ impl Calls {
             Some(call) if call.sides[1].tag == from_tag => 1,
             Some(_) => return Err(CallError::UnknownTag(from_tag)),
             None => {
-                let asymmetric = flags.asymmetric.unwrap_or(false);
                 let first = Offerer {
                     tag: &from_tag,
                     format: &plan.offerer[0],
                     remote,
-                    asymmetric,
+                    asymmetric: flags.asymmetric.unwrap_or(false),
+                    media_handover: flags.media_handover,
                 };
                 self.create(&call_id, first, now, now_us)?;
                 0
@@ -454,6 +459,7 @@ impl Calls {
         if let Some(asymmetric) = flags.asymmetric {
             side.asymmetric = asymmetric;
         }
+        side.media_handover = flags.media_handover;
         if flags.label.is_some() {
             side.label = flags.label.clone();
         }
@@ -530,6 +536,7 @@ impl Calls {
             format,
             remote,
             asymmetric,
+            media_handover,
         } = offerer;
         let mut policy = self.policy;
         policy.timeout_ms = 0;
@@ -538,7 +545,9 @@ impl Calls {
             telephone_event: None,
             remote,
         };
-        let a = leg_spec(&media, &policy)?.with_symmetric(!asymmetric);
+        let a = leg_spec(&media, &policy)?
+            .with_symmetric(!asymmetric)
+            .with_media_handover(media_handover);
         let b = leg_spec(
             &NegotiatedMedia {
                 remote: None,
@@ -572,6 +581,7 @@ impl Calls {
                         tag: from_tag.to_owned(),
                         remote,
                         asymmetric,
+                        media_handover,
                         ..Side::default()
                     },
                     Side::default(),
@@ -673,7 +683,8 @@ impl Calls {
             },
             &self.policy,
         )?
-        .with_symmetric(!call.sides[o].asymmetric);
+        .with_symmetric(!call.sides[o].asymmetric)
+        .with_media_handover(call.sides[o].media_handover);
         let answerer_asymmetric = flags.asymmetric.unwrap_or(call.sides[a].asymmetric);
         let answerer_leg = leg_spec(
             &NegotiatedMedia {
@@ -686,7 +697,8 @@ impl Calls {
             },
             &answerer_policy,
         )?
-        .with_symmetric(!answerer_asymmetric);
+        .with_symmetric(!answerer_asymmetric)
+        .with_media_handover(flags.media_handover);
         let transcoding =
             relayed.is_none() || offerer_leg.codec.format != answerer_leg.codec.format;
         let mut legs: [LegSpec; 2] = [offerer_leg, answerer_leg];
@@ -717,6 +729,7 @@ impl Calls {
         let chosen_format = chosen;
         call.sides[a].remote = remote;
         call.sides[a].asymmetric = answerer_asymmetric;
+        call.sides[a].media_handover = flags.media_handover;
         if let Some(tag) = to_tag {
             call.sides[a].tag = tag;
         }

@@ -89,6 +89,9 @@ pub struct Flags {
     /// endpoint whose SDP this is receives elsewhere than it sends from, so that its media
     /// must go to its SDP's address rather than back to its source.
     pub asymmetric: Option<bool>,
+    /// `flags: [media-handover]`: the endpoint whose SDP this is may move to another
+    /// address mid-call; its leg follows its media there instead of dropping it.
+    pub media_handover: bool,
     /// `DTMF-log-dest: "ADDR:PORT"`: where this call's digits are reported, one JSON
     /// datagram per digit (overrides `[ng] dtmf_log_dest`).
     pub dtmf_log_dest: Option<SocketAddr>,
@@ -98,9 +101,10 @@ pub struct Flags {
 
 /// Flags and keys that change nothing here because Tandem already behaves that way.
 ///
-/// - `trust-address`, `port-latching`, `strict-source`, `media-handover`: each leg sends to
-///   the SDP's address until it locks onto the source of the peer's RTP (symmetric RTP with
-///   strict source once locked; `asymmetric` keeps sending to the SDP's address).
+/// - `trust-address`, `port-latching`, `strict-source`: each leg sends to the SDP's address
+///   until it locks onto the source of the peer's RTP (symmetric RTP with strict source
+///   once locked; `asymmetric` keeps sending to the SDP's address, `media-handover` lets
+///   the lock move).
 /// - `fatal`, `reset`, `allow-transcoding`, `single-codec`, `no-codec-renegotiation`,
 ///   `pad-crypto`, `generate-mid`, `strip-extmap`, `original-sendrecv`, `port-latching`,
 ///   `no-passthrough`: no crypto, one codec per direction, directions are passed through
@@ -109,7 +113,6 @@ const HARMLESS_FLAGS: &[&str] = &[
     "trust-address",
     "port-latching",
     "strict-source",
-    "media-handover",
     "fatal",
     "reset",
     "allow-transcoding",
@@ -267,6 +270,7 @@ impl Flags {
                 "loop-protect" | "loop protect" => flags.loop_protect = true,
                 "asymmetric" => flags.asymmetric = Some(true),
                 "symmetric" => flags.asymmetric = Some(false),
+                "media-handover" | "media handover" => flags.media_handover = true,
                 f if HARMLESS_FLAGS.contains(&f) => {}
                 f if let Some(dest) = DTMF_LOG_DEST_KEYS
                     .iter()
