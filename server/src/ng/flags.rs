@@ -92,6 +92,10 @@ pub struct Flags {
     /// `flags: [media-handover]`: the endpoint whose SDP this is may move to another
     /// address mid-call; its leg follows its media there instead of dropping it.
     pub media_handover: bool,
+    /// `flags: [strip-extmap]`: remove `a=extmap` (RTP header extensions) from the SDP.
+    pub strip_extmap: bool,
+    /// `flags: [generate-mid]`: give every stream without one an `a=mid`.
+    pub generate_mid: bool,
     /// `DTMF-log-dest: "ADDR:PORT"`: where this call's digits are reported, one JSON
     /// datagram per digit (overrides `[ng] dtmf_log_dest`).
     pub dtmf_log_dest: Option<SocketAddr>,
@@ -106,9 +110,8 @@ pub struct Flags {
 ///   once locked; `asymmetric` keeps sending to the SDP's address, `media-handover` lets
 ///   the lock move).
 /// - `fatal`, `reset`, `allow-transcoding`, `single-codec`, `no-codec-renegotiation`,
-///   `pad-crypto`, `generate-mid`, `strip-extmap`, `original-sendrecv`, `port-latching`,
-///   `no-passthrough`: no crypto, one codec per direction, directions are passed through
-///   already.
+///   `pad-crypto`, `original-sendrecv`, `port-latching`, `no-passthrough`: no crypto, one
+///   codec per direction, directions are passed through already.
 const HARMLESS_FLAGS: &[&str] = &[
     "trust-address",
     "port-latching",
@@ -119,8 +122,6 @@ const HARMLESS_FLAGS: &[&str] = &[
     "single-codec",
     "no-codec-renegotiation",
     "pad-crypto",
-    "generate-mid",
-    "strip-extmap",
     "original-sendrecv",
     "no-passthrough",
     "all",
@@ -271,6 +272,8 @@ impl Flags {
                 "asymmetric" => flags.asymmetric = Some(true),
                 "symmetric" => flags.asymmetric = Some(false),
                 "media-handover" | "media handover" => flags.media_handover = true,
+                "strip-extmap" | "strip extmap" => flags.strip_extmap = true,
+                "generate-mid" | "generate mid" => flags.generate_mid = true,
                 f if HARMLESS_FLAGS.contains(&f) => {}
                 f if let Some(dest) = DTMF_LOG_DEST_KEYS
                     .iter()

@@ -17,6 +17,9 @@
 //! - Every other `m=` line is disabled (port 0): Tandem relays one audio stream per call,
 //!   and a stream it does not carry must not point the peer at an address that is not ours.
 //!
+//! `strip-extmap` removes `a=extmap` and `a=extmap-allow-mixed` everywhere; `generate-mid`
+//! gives every stream without an `a=mid` one (its index).
+//!
 //! With `loop-protect`, the handled stream also gets `a=rtpengine:<mark>` ([`mark`]), the
 //! attribute rtpengine uses for the same purpose: an SDP that comes back carrying this
 //! instance's mark ([`is_marked`]) went through Tandem already and is left alone.
@@ -185,12 +188,61 @@ pub fn rewrite(
             media.push_attribute(Attribute::new("ptime", ms.to_string()));
         }
     }
+    if flags.strip_extmap {
+        let extmap = |a: &Attribute| a.is("extmap") || a.is("extmap-allow-mixed");
+        sdp.attributes.retain(|a| !extmap(a));
+        for media in &mut sdp.media {
+            media.attributes.retain(|a| !extmap(a));
+        }
+    }
+    if flags.generate_mid {
+        for (i, media) in sdp.media.iter_mut().enumerate() {
+            if !media.attributes.iter().any(|a| a.is("mid")) {
+                media.push_attribute(Attribute::new("mid", i.to_string()));
+            }
+        }
+    }
     disabled
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_extmap_and_generate_mid_do_what_they_say() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+            a=extmap-allow-mixed\r\nm=audio 6100 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+            a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            m=video 6200 RTP/AVP 96\r\na=mid:v\r\n";
+        let ours = Advertised {
+            address: "127.0.0.1".parse().unwrap(),
+            rtp_port: 30000,
+        };
+        let formats: Vec<PayloadFormat> =
+            SessionDescription::parse(offer.as_bytes()).unwrap().media[0]
+                .payload_formats()
+                .collect();
+        let rewritten = |flags: &Flags| {
+            let mut sdp = SessionDescription::parse(offer.as_bytes()).unwrap();
+            rewrite(&mut sdp, 0, &formats, ours, flags, None);
+            String::from_utf8(sdp.to_bytes()).unwrap()
+        };
+        let plain = rewritten(&Flags::default());
+        assert!(plain.contains("a=extmap:1 ") && plain.contains("a=extmap-allow-mixed"));
+        assert!(!plain.contains("a=mid:0"));
+        let asked = rewritten(&Flags {
+            strip_extmap: true,
+            generate_mid: true,
+            ..Flags::default()
+        });
+        assert!(!asked.contains("extmap"), "{asked}");
+        assert!(asked.contains("a=mid:0"), "{asked}");
+        assert!(
+            asked.contains("a=mid:v") && !asked.contains("a=mid:1"),
+            "{asked}"
+        );
+    }
 
     const SIPP_OFFER: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n\
         c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6100 RTP/AVP 8 101\r\n\
