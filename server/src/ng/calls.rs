@@ -110,7 +110,14 @@ pub enum CallError {
     /// The command or option is not implemented.
     #[error("{0} is not supported yet")]
     NotSupported(String),
+    /// `delete` with `fatal` found no call with those tags.
+    #[error("{}", NOT_DELETED)]
+    NotDeleted,
 }
+
+/// What `delete` says when it finds no call with the given call-id and tags (rtpengine's
+/// words, which Kamailio logs).
+pub const NOT_DELETED: &str = "Call-ID not found or tags didn't match";
 
 /// What one side sent in its last SDP.
 #[derive(Debug, Clone, Default)]
@@ -907,16 +914,44 @@ impl Calls {
         Value::Dict(entries)
     }
 
-    /// `delete`: the call's final statistics, then its session and entry are gone. The
-    /// whole call goes, whatever `to-tag` or `via-branch` say (Tandem keeps no per-branch
-    /// state to delete separately).
+    /// `delete`: the call's final statistics, then its session and entry are gone. As
+    /// rtpengine: the `from-tag` (when given) must be one side's tag, and a `to-tag` the
+    /// other side's once that side has one; otherwise, or when there is no such call, nothing
+    /// is deleted and the reply is `ok` with a warning ([`NOT_DELETED`]), or an error when
+    /// `flags` has `fatal`. A failed branch's `to-tag` therefore does not end the call that
+    /// another branch answered. The whole call goes when the tags match (Tandem keeps no
+    /// per-branch state to delete separately).
     ///
     /// # Errors
     ///
-    /// [`CallError::UnknownCall`].
+    /// [`CallError::NotDeleted`] with `fatal`; [`CallError::Key`] without a `call-id`.
     pub fn delete(&mut self, message: &Value) -> Result<Value, CallError> {
         let call_id = Self::call_id(message)?;
-        let call = self.calls.get(call_id).ok_or(CallError::UnknownCall)?;
+        let fatal = message
+            .get("flags")
+            .and_then(Value::as_list)
+            .is_some_and(|flags| flags.iter().any(|f| f.as_str() == Some("fatal")));
+        let found = self.calls.get(call_id).filter(|call| {
+            let from = optional(message, "from-tag");
+            let to = optional(message, "to-tag").filter(|t| !t.is_empty());
+            let Some(from) = from else {
+                return true;
+            };
+            let Some(side) = call.sides.iter().position(|s| s.tag == from) else {
+                return false;
+            };
+            let other = &call.sides[1 - side].tag;
+            to.is_none_or(|to| other.is_empty() || *other == to)
+        });
+        let Some(call) = found else {
+            if fatal {
+                return Err(CallError::NotDeleted);
+            }
+            return Ok(dict([
+                ("warning", Value::str(NOT_DELETED)),
+                ("result", Value::str("ok")),
+            ]));
+        };
         // Statistics are best effort: a stalled worker must not keep the call alive.
         let stats = self.stats(call).unwrap_or_default();
         self.remove(call_id);
