@@ -13,7 +13,10 @@
 //!   changing networks) and its media follows it both ways; without the flag the locked
 //!   source is kept.
 //!
-//! RTP ports 42500–42599, 20 per test.
+//! - `block media` with `address` blocks the side whose SDP advertised that address (the
+//!   callee on 127.0.0.2 here), not the whole call.
+//!
+//! RTP ports 42500–42599 and 44200–44219, 20 per test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use tandem::ng::Calls;
 use tandem::ng::bencode::{Value, dict};
+use tandem::ng::calls::MediaControl;
 use tandem::run::media::MediaPolicy;
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_drivers::packet::PortRange;
@@ -263,4 +267,56 @@ fn with_media_handover_a_moving_caller_keeps_its_media() {
 #[test]
 fn without_media_handover_the_locked_source_is_kept() {
     assert_eq!(caller_moves(&[], 42580), (false, false));
+}
+
+#[test]
+fn block_media_by_address_blocks_the_side_that_advertised_it() {
+    let runtime = runtime(44200);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    let caller = peer();
+    // The callee lives on another loopback address, which its SDP advertises.
+    let callee = UdpSocket::bind(("127.0.0.2", 0)).unwrap();
+    callee
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let offer = with_flags(
+        "offer",
+        &sdp(caller.local_addr().unwrap().port()),
+        false,
+        &[],
+    );
+    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
+    let callee_sdp = sdp(callee.local_addr().unwrap().port()).replace("127.0.0.1", "127.0.0.2");
+    let answer = with_flags("answer", &callee_sdp, true, &[]);
+    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
+    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
+    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    assert!(media_arrives(&caller, caller_leg, &callee).is_some());
+    assert!(media_arrives(&callee, callee_leg, &caller).is_some());
+
+    let block = dict([
+        ("command", Value::str("block media")),
+        ("call-id", Value::str("spiral")),
+        ("address", Value::str("127.0.0.2")),
+    ]);
+    let reply = calls
+        .control(&block, MediaControl::BlockMedia(true))
+        .unwrap();
+    assert_eq!(reply.get("result").and_then(Value::as_str), Some("ok"));
+    // Drain what was in flight, then: the callee is blocked, the caller is not.
+    std::thread::sleep(Duration::from_millis(60));
+    let mut buf = [0u8; 1500];
+    while caller.recv_from(&mut buf).is_ok() {}
+    assert_eq!(media_arrives(&callee, callee_leg, &caller), None);
+    assert!(media_arrives(&caller, caller_leg, &callee).is_some());
+    let nobody = dict([
+        ("command", Value::str("block media")),
+        ("call-id", Value::str("spiral")),
+        ("address", Value::str("192.0.2.7")),
+    ]);
+    assert!(
+        calls
+            .control(&nobody, MediaControl::BlockMedia(true))
+            .is_err()
+    );
 }

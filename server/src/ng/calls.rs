@@ -223,8 +223,9 @@ impl MediaControl {
     }
 }
 
-/// The sides a blocking command addresses, as rtpengine reads them: `from-tag` (or
-/// `label`) names one; `all` (a key or a flag), or no tag at all, means both.
+/// The sides a blocking command addresses, as rtpengine reads them: `from-tag`, `label` or
+/// `address` (the side whose SDP advertised that media address) names one; `all` (a key
+/// or a flag), or none of them, means both.
 fn addressed_sides(call: &Call, message: &Value) -> Result<[Option<usize>; 2], CallError> {
     let flagged_all = message
         .get("flags")
@@ -240,16 +241,33 @@ fn addressed_sides(call: &Call, message: &Value) -> Result<[Option<usize>; 2], C
             .map(|i| [Some(i), None])
             .ok_or(CallError::UnknownTag(name))
     };
-    match (optional(message, "from-tag"), optional(message, "label")) {
+    let address = optional(message, "address");
+    match (
+        optional(message, "from-tag"),
+        optional(message, "label"),
+        address,
+    ) {
         _ if flagged_all || keyed_all => Ok([Some(0), Some(1)]),
-        (Some(tag), _) => by(call.sides.iter().position(|s| s.tag == tag), tag),
-        (None, Some(label)) => by(
+        (Some(tag), _, _) => by(call.sides.iter().position(|s| s.tag == tag), tag),
+        (None, Some(label), _) => by(
             call.sides
                 .iter()
                 .position(|s| s.label.as_deref() == Some(label.as_str())),
             label,
         ),
-        (None, None) => Ok([Some(0), Some(1)]),
+        (None, None, Some(address)) => {
+            // Every side whose SDP advertised that address (both, when they share it).
+            let ip = address.trim().parse::<IpAddr>().ok();
+            let at = |i: usize| {
+                let side: &Side = &call.sides[i];
+                (ip.is_some() && side.remote.map(|r| r.ip()) == ip).then_some(i)
+            };
+            match (at(0), at(1)) {
+                (None, None) => Err(CallError::UnknownTag(address)),
+                sides => Ok([sides.0, sides.1]),
+            }
+        }
+        (None, None, None) => Ok([Some(0), Some(1)]),
     }
 }
 
