@@ -24,15 +24,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use tandem_core::worker::{StatsSnapshot, TICK, TICK_COST_BUCKETS_US, TickClock};
+use tandem_core::worker::{
+    MAX_RX_BATCHES_PER_TICK, StatsSnapshot, TICK, TICK_COST_BUCKETS_US, TickClock,
+};
 use tandem_drivers::packet::kernel::{IoKind, KernelIo};
 use tandem_drivers::packet::udp::UdpConfig;
 use tandem_drivers::packet::{
     MAX_BATCH, PacketBuf, PacketIo, PortPair, RecvMeta, SocketId, Timestamp, Transmit,
 };
-
-/// Receive batches per tick at most, as a worker (`MAX_RX_BATCHES_PER_TICK`).
-const MAX_RX_BATCHES_PER_TICK: usize = 128;
 
 /// What the floor counted, readable while it runs, in a worker's terms.
 #[derive(Debug, Default)]
@@ -181,7 +180,8 @@ fn open(
     Ok((io, pairs))
 }
 
-fn pin_to(cpu: usize) {
+/// Pins the calling thread to `cpu` (best effort: unpinned if the system refuses).
+pub fn pin_to(cpu: usize) {
     use nix::sched::{CpuSet, sched_setaffinity};
     use nix::unistd::Pid;
     let mut set = CpuSet::new();

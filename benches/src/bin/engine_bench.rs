@@ -50,7 +50,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_benches::relay_floor::RelayFloor;
+use tandem_benches::relay_floor::{RelayFloor, pin_to};
 use tandem_codecs::{Encoder, EncoderConfig, Format, Transcoder, TranscoderConfig, registry};
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use tandem_core::runtime::{Runtime, RuntimeConfig};
@@ -580,15 +580,6 @@ fn transcode_ceiling() -> f64 {
 /// Rounds of the ceiling's loop (the median is reported) and 20 ms frames per round.
 const CEILING_ROUNDS: usize = 5;
 const CEILING_FRAMES: usize = 1000;
-
-fn pin_to(cpu: usize) {
-    use nix::sched::{CpuSet, sched_setaffinity};
-    use nix::unistd::Pid;
-    let mut set = CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = sched_setaffinity(Pid::from_raw(0), &set);
-    }
-}
 
 fn thread_cpu() -> Duration {
     use nix::time::{ClockId, clock_gettime};
