@@ -21,12 +21,12 @@ use tandem::ng::bencode::Value;
 use tandem::ng::command::handle;
 use tandem::recordings::{RecordingState, Recordings};
 use tandem::run::media::MediaPolicy;
-use tandem_core::runtime::{Runtime, RuntimeConfig};
-use tandem_drivers::packet::PortRange;
+use tandem_core::runtime::Runtime;
 use tandem_test_support::cases::proptest_cases;
 use tandem_test_support::settle::settle;
 
 use support::Ports;
+use support::ng::loopback_runtime;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Port pairs in the runtime's range: as many two-legged calls as half of it.
@@ -377,16 +377,7 @@ fn listed(calls: &mut Calls) -> BTreeSet<String> {
 
 fn runtime() -> Arc<Runtime> {
     let (min, max) = rtp_range();
-    Arc::new(
-        Runtime::start(RuntimeConfig {
-            workers: 1,
-            pin: false,
-            bind: LOCALHOST,
-            ports: PortRange::new(min, max).unwrap(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap(),
-    )
+    loopback_runtime(min, max)
 }
 
 /// The runtime's sessions and legs, once `settled` holds for them or after 2 s (its stats

@@ -18,6 +18,8 @@
 //!
 //! RTP ports 42500–42599 and 44200–44219, 20 per test.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,23 +28,15 @@ use tandem::ng::Calls;
 use tandem::ng::bencode::{Value, dict};
 use tandem::ng::calls::MediaControl;
 use tandem::run::media::MediaPolicy;
-use tandem_core::runtime::{Runtime, RuntimeConfig};
-use tandem_drivers::packet::PortRange;
+use tandem_core::runtime::Runtime;
+
+use support::ng::loopback_runtime;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// A one-worker runtime on 20 ports from `min` (each test its own).
+/// A runtime on 20 ports from `min` (each test its own).
 fn runtime(min: u16) -> Arc<Runtime> {
-    Arc::new(
-        Runtime::start(RuntimeConfig {
-            workers: 1,
-            pin: false,
-            bind: LOCALHOST,
-            ports: PortRange::new(min, min + 19).unwrap(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap(),
-    )
+    loopback_runtime(min, min + 19)
 }
 
 fn peer() -> UdpSocket {

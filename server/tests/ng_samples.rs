@@ -4,6 +4,8 @@
 //! Opus transcoding call. Where Tandem matches rtpengine, the reply is compared byte for
 //! byte with rtpengine's, ports substituted.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -11,8 +13,9 @@ use tandem::ng::Calls;
 use tandem::ng::bencode::{Value, decode};
 use tandem::ng::command::{Frame, handle};
 use tandem::run::media::MediaPolicy;
-use tandem_core::runtime::{Runtime, RuntimeConfig};
-use tandem_drivers::packet::PortRange;
+use tandem_core::runtime::Runtime;
+
+use support::ng::loopback_runtime;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -48,16 +51,7 @@ fn samples(section: &str) -> Vec<Sample> {
 }
 
 fn runtime(min: u16) -> Arc<Runtime> {
-    Arc::new(
-        Runtime::start(RuntimeConfig {
-            workers: 1,
-            pin: false,
-            bind: LOCALHOST,
-            ports: PortRange::new(min, min + 49).unwrap(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap(),
-    )
+    loopback_runtime(min, min + 49)
 }
 
 fn sdp_of(reply: &Value) -> String {

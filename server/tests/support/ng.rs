@@ -1,10 +1,28 @@
 //! A minimal ng client over UDP for the tests: one socket connected to `tandem run`'s ng
-//! port, a fresh cookie per command, the reply's dictionary back.
+//! port, a fresh cookie per command, the reply's dictionary back; and the media runtime
+//! that tests of the ng command layer (`tandem::ng::Calls`) run their calls on.
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tandem::ng::bencode::{Value, decode};
+use tandem_core::runtime::{Runtime, RuntimeConfig};
+use tandem_drivers::packet::PortRange;
+
+/// A one-worker, unpinned media runtime on 127.0.0.1, RTP ports `min..=max`.
+pub(crate) fn loopback_runtime(min: u16, max: u16) -> Arc<Runtime> {
+    Arc::new(
+        Runtime::start(RuntimeConfig {
+            workers: 1,
+            pin: false,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: PortRange::new(min, max).unwrap(),
+            ..RuntimeConfig::default()
+        })
+        .unwrap(),
+    )
+}
 
 /// An ng client. Panics (failing the test) when no reply comes within 3 s.
 pub(crate) struct NgClient {
