@@ -367,7 +367,7 @@ impl PacketIo for UdpIo {
                 continue;
             };
             let want = (cap - filled).min(MAX_BATCH);
-            let got = recv_socket(
+            let read = recv_socket(
                 slot.socket.as_raw_fd(),
                 &mut self.rx_headers,
                 &mut bufs[filled..filled + want],
@@ -379,8 +379,8 @@ impl PacketIo for UdpIo {
                 },
                 &mut self.stats,
             );
-            filled += got;
-            if got == want {
+            filled += read.count;
+            if !read.drained {
                 // Perhaps more behind it: the kernel will not report it again until another
                 // datagram arrives.
                 self.ready.push(index);
@@ -564,8 +564,17 @@ struct Receiver {
     timestamps: bool,
 }
 
-/// One `recvmmsg` on `fd` into `bufs` / `meta` (at most [`MAX_BATCH`]). Returns the count;
-/// errors other than `EAGAIN` / `EINTR` are counted.
+/// What one `recvmmsg` on a socket gave.
+struct Read {
+    /// Datagrams written.
+    count: usize,
+    /// The socket is known to be empty: fewer datagrams than asked for, or `EAGAIN`. After a
+    /// full batch, an interrupted call or an error, it may still hold some.
+    drained: bool,
+}
+
+/// One `recvmmsg` on `fd` into `bufs` / `meta` (at most [`MAX_BATCH`]). Errors other than
+/// `EAGAIN` / `EINTR` are counted.
 fn recv_socket(
     fd: RawFd,
     headers: &mut MultiHeaders<SockaddrStorage>,
@@ -573,7 +582,7 @@ fn recv_socket(
     meta: &mut [RecvMeta],
     receiver: Receiver,
     stats: &mut IoStats,
-) -> usize {
+) -> Read {
     let n = bufs.len().min(meta.len()).min(MAX_BATCH);
     let mut rest = bufs.iter_mut();
     let mut iovs: [[IoSliceMut<'_>; 1]; MAX_BATCH] = std::array::from_fn(|_| {
@@ -625,13 +634,26 @@ fn recv_socket(
                 stats.count_rx(len, truncated);
                 count += 1;
             }
-            count
+            Read {
+                count,
+                drained: count < n,
+            }
         }
-        Err(Errno::EAGAIN | Errno::EINTR) => 0,
+        Err(Errno::EAGAIN) => Read {
+            count: 0,
+            drained: true,
+        },
+        Err(Errno::EINTR) => Read {
+            count: 0,
+            drained: false,
+        },
         Err(e) => {
             stats.rx_errors += 1;
             stats.last_error = Some(IoError::Os { errno: e as i32 });
-            0
+            Read {
+                count: 0,
+                drained: false,
+            }
         }
     }
 }
