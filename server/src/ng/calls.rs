@@ -724,8 +724,14 @@ impl Calls {
         )?
         .with_symmetric(!answerer_asymmetric)
         .with_media_handover(flags.media_handover);
-        let transcoding =
-            relayed.is_none() || offerer_leg.codec.format != answerer_leg.codec.format;
+        // A `ptime` the proxy asked for is honoured by repacketizing (rtpengine engages its
+        // transcoder for it); packet times that merely differ between the endpoints' own
+        // SDPs are passed through, as rtpengine does.
+        let ptime_asked = pending.answerer_ptime.is_some() || flags.ptime_ms.is_some();
+        let repacketize = ptime_asked && offerer_leg.codec.ptime_ms != answerer_leg.codec.ptime_ms;
+        let transcoding = relayed.is_none()
+            || offerer_leg.codec.format != answerer_leg.codec.format
+            || repacketize;
         let mut legs: [LegSpec; 2] = [offerer_leg, answerer_leg];
         if o == 1 {
             legs.swap(0, 1);

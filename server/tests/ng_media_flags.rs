@@ -1,5 +1,5 @@
-//! Where an ng call's media goes when its flags say something about the endpoints, over a
-//! real media runtime and real UDP peers:
+//! What an ng call's media does when the command's flags ask for something, over a real
+//! media runtime and real UDP peers:
 //!
 //! - A signalling loop (a spiral: the INVITE and its 200 pass the same Kamailio twice, so
 //!   Kamailio calls `offer` and `answer` twice for one call) with rtpengine's `loop-protect`
@@ -16,7 +16,11 @@
 //! - `block media` with `address` blocks the side whose SDP advertised that address (the
 //!   callee on 127.0.0.2 here), not the whole call.
 //!
-//! RTP ports 42500–42599 and 44200–44219, 20 per test.
+//! - `ptime: 30` in the offer of a PCMU call whose endpoints both speak PCMU at 20 ms: the
+//!   answerer gets 30 ms packets (Tandem repacketizes, as rtpengine engages its transcoder
+//!   for it), the offerer still 20 ms.
+//!
+//! RTP ports 42500–42599 and 44200–44239, 20 per test.
 
 mod support;
 
@@ -312,5 +316,62 @@ fn block_media_by_address_blocks_the_side_that_advertised_it() {
         calls
             .control(&nobody, MediaControl::BlockMedia(true))
             .is_err()
+    );
+}
+
+/// The payload sizes of the first RTP packets `socket` receives while `from` sends 20 ms of
+/// PCMU to `to` every 20 ms (at most 2 s).
+fn payload_sizes(from: &UdpSocket, to: SocketAddr, socket: &UdpSocket) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut buf = [0u8; 1500];
+    for seq in 0..100u16 {
+        from.send_to(&rtp(seq, 0x3030), to).unwrap();
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            if len > 12 && buf[1] & 0x7F == 0 {
+                sizes.push(len - 12);
+            }
+        }
+        if sizes.len() >= 5 {
+            break;
+        }
+    }
+    sizes
+}
+
+#[test]
+fn a_ptime_the_offer_asks_for_is_what_the_answerer_gets() {
+    let runtime = runtime(44220);
+    let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
+    let (caller, callee) = (peer(), peer());
+    let mut offer = with_flags(
+        "offer",
+        &sdp(caller.local_addr().unwrap().port()),
+        false,
+        &[],
+    );
+    if let Value::Dict(entries) = &mut offer {
+        entries.push((b"ptime".to_vec(), Value::Int(30)));
+    }
+    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
+    assert!(towards_callee.contains("a=ptime:30"), "{towards_callee}");
+    let answer = with_flags(
+        "answer",
+        &sdp(callee.local_addr().unwrap().port()),
+        true,
+        &[],
+    );
+    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
+    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
+    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+
+    let at_callee = payload_sizes(&caller, caller_leg, &callee);
+    assert!(
+        at_callee.len() >= 3 && at_callee.iter().all(|&n| n == 240),
+        "30 ms of PCMU per packet towards the answerer: {at_callee:?}"
+    );
+    let at_caller = payload_sizes(&callee, callee_leg, &caller);
+    assert!(
+        at_caller.len() >= 3 && at_caller.iter().all(|&n| n == 160),
+        "20 ms towards the offerer: {at_caller:?}"
     );
 }
