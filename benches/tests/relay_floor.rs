@@ -4,6 +4,7 @@
 //! Ports 31800–31819.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_benches::relay_floor::RelayFloor;
@@ -58,11 +59,13 @@ fn relays_between_the_legs_of_a_call(kind: IoKind, ports: PortRange) {
     assert_eq!(got, b"from bob");
     assert_eq!(source, a_leg);
 
-    let counted = floor.counters.snapshot();
+    // Counters are published at the end of each tick: read them once the loop has stopped.
+    let counters = Arc::clone(&floor.counters);
+    floor.stop();
+    let counted = counters.snapshot();
     assert!(counted.rx_packets >= 3, "{counted:?}");
     assert!(counted.tx_packets >= 2, "{counted:?}");
     assert!(counted.ticks > 0 && counted.cost_buckets.iter().sum::<u64>() == counted.ticks);
-    floor.stop();
 }
 
 #[test]

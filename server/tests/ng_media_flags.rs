@@ -121,6 +121,25 @@ fn media_arrives(from: &UdpSocket, to: SocketAddr, into: &UdpSocket) -> Option<S
     None
 }
 
+/// What an offer and its answer set up: the SDP Tandem sent the callee, and the legs that face
+/// the caller and the callee (where each sends its media).
+struct Established {
+    towards_callee: String,
+    caller_leg: SocketAddr,
+    callee_leg: SocketAddr,
+}
+
+/// Runs `offer` and then `answer` (both must succeed).
+fn establish(calls: &mut Calls, offer: &Value, answer: &Value) -> Established {
+    let towards_callee = reply_sdp(&calls.offer(offer).unwrap());
+    let towards_caller = reply_sdp(&calls.answer(answer).unwrap());
+    Established {
+        caller_leg: SocketAddr::new(LOCALHOST, audio_port(&towards_caller)),
+        callee_leg: SocketAddr::new(LOCALHOST, audio_port(&towards_callee)),
+        towards_callee,
+    }
+}
+
 #[test]
 fn a_spiralled_offer_and_answer_are_returned_untouched_and_media_still_flows() {
     let runtime = runtime(42500);
@@ -188,11 +207,12 @@ fn an_asymmetric_caller_gets_its_media_at_its_sdp_address() {
     let caller_sdp = sdp(caller_receives.local_addr().unwrap().port());
     let callee_sdp = sdp(callee.local_addr().unwrap().port());
     let offer = with_flags("offer", &caller_sdp, false, &["asymmetric"]);
-    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
     let answer = with_flags("answer", &callee_sdp, true, &[]);
-    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
-    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
-    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    let Established {
+        caller_leg,
+        callee_leg,
+        ..
+    } = establish(&mut calls, &offer, &answer);
 
     // The caller speaks first, from its sending socket: Tandem locks onto that source...
     assert_eq!(
@@ -228,16 +248,17 @@ fn caller_moves(flags: &[&str], ports: u16) -> (bool, bool) {
         false,
         flags,
     );
-    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
     let answer = with_flags(
         "answer",
         &sdp(callee.local_addr().unwrap().port()),
         true,
         &[],
     );
-    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
-    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
-    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    let Established {
+        caller_leg,
+        callee_leg,
+        ..
+    } = establish(&mut calls, &offer, &answer);
     assert_eq!(
         media_arrives(&before, caller_leg, &callee),
         Some(callee_leg)
@@ -283,12 +304,13 @@ fn block_media_by_address_blocks_the_side_that_advertised_it() {
         false,
         &[],
     );
-    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
     let callee_sdp = sdp(callee.local_addr().unwrap().port()).replace("127.0.0.1", "127.0.0.2");
     let answer = with_flags("answer", &callee_sdp, true, &[]);
-    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
-    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
-    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    let Established {
+        caller_leg,
+        callee_leg,
+        ..
+    } = establish(&mut calls, &offer, &answer);
     assert!(media_arrives(&caller, caller_leg, &callee).is_some());
     assert!(media_arrives(&callee, callee_leg, &caller).is_some());
 
@@ -352,17 +374,18 @@ fn a_ptime_the_offer_asks_for_is_what_the_answerer_gets() {
     if let Value::Dict(entries) = &mut offer {
         entries.push((b"ptime".to_vec(), Value::Int(30)));
     }
-    let towards_callee = reply_sdp(&calls.offer(&offer).unwrap());
-    assert!(towards_callee.contains("a=ptime:30"), "{towards_callee}");
     let answer = with_flags(
         "answer",
         &sdp(callee.local_addr().unwrap().port()),
         true,
         &[],
     );
-    let towards_caller = reply_sdp(&calls.answer(&answer).unwrap());
-    let caller_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_caller));
-    let callee_leg = SocketAddr::new(LOCALHOST, audio_port(&towards_callee));
+    let Established {
+        towards_callee,
+        caller_leg,
+        callee_leg,
+    } = establish(&mut calls, &offer, &answer);
+    assert!(towards_callee.contains("a=ptime:30"), "{towards_callee}");
 
     let at_callee = payload_sizes(&caller, caller_leg, &callee);
     assert!(
