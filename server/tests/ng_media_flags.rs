@@ -62,6 +62,21 @@ fn message(command: &str, sdp: &str, to_tag: bool) -> Value {
     with_flags(command, sdp, to_tag, &["loop-protect", "trust-address"])
 }
 
+/// An offer of PCMU at `peer`'s address and port, with `flags`.
+fn offer_from(peer: &UdpSocket, flags: &[&str]) -> Value {
+    with_flags(
+        "offer",
+        &sdp(peer.local_addr().unwrap().port()),
+        false,
+        flags,
+    )
+}
+
+/// The answer to it from `peer`, without flags.
+fn answer_from(peer: &UdpSocket) -> Value {
+    with_flags("answer", &sdp(peer.local_addr().unwrap().port()), true, &[])
+}
+
 fn with_flags(command: &str, sdp: &str, to_tag: bool, flags: &[&str]) -> Value {
     let mut message = dict([
         ("command", Value::str(command)),
@@ -190,11 +205,7 @@ fn without_loop_protect_the_sdp_carries_no_mark() {
     let runtime = runtime(42520);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let caller = peer();
-    let mut offer = message("offer", &sdp(caller.local_addr().unwrap().port()), false);
-    if let Value::Dict(entries) = &mut offer {
-        entries.retain(|(key, _)| key != b"flags");
-    }
-    let reply = reply_sdp(&calls.offer(&offer).unwrap());
+    let reply = reply_sdp(&calls.offer(&offer_from(&caller, &[])).unwrap());
     assert!(!reply.contains("a=rtpengine"), "{reply}");
 }
 
@@ -205,9 +216,8 @@ fn an_asymmetric_caller_gets_its_media_at_its_sdp_address() {
     // The caller sends from one socket and receives on another, the one its SDP names.
     let (caller_sends, caller_receives, callee) = (peer(), peer(), peer());
     let caller_sdp = sdp(caller_receives.local_addr().unwrap().port());
-    let callee_sdp = sdp(callee.local_addr().unwrap().port());
     let offer = with_flags("offer", &caller_sdp, false, &["asymmetric"]);
-    let answer = with_flags("answer", &callee_sdp, true, &[]);
+    let answer = answer_from(&callee);
     let Established {
         caller_leg,
         callee_leg,
@@ -242,18 +252,7 @@ fn caller_moves(flags: &[&str], ports: u16) -> (bool, bool) {
     let runtime = runtime(ports);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let (before, after, callee) = (peer(), peer(), peer());
-    let offer = with_flags(
-        "offer",
-        &sdp(before.local_addr().unwrap().port()),
-        false,
-        flags,
-    );
-    let answer = with_flags(
-        "answer",
-        &sdp(callee.local_addr().unwrap().port()),
-        true,
-        &[],
-    );
+    let (offer, answer) = (offer_from(&before, flags), answer_from(&callee));
     let Established {
         caller_leg,
         callee_leg,
@@ -298,12 +297,7 @@ fn block_media_by_address_blocks_the_side_that_advertised_it() {
     callee
         .set_read_timeout(Some(Duration::from_millis(20)))
         .unwrap();
-    let offer = with_flags(
-        "offer",
-        &sdp(caller.local_addr().unwrap().port()),
-        false,
-        &[],
-    );
+    let offer = offer_from(&caller, &[]);
     let callee_sdp = sdp(callee.local_addr().unwrap().port()).replace("127.0.0.1", "127.0.0.2");
     let answer = with_flags("answer", &callee_sdp, true, &[]);
     let Established {
@@ -365,21 +359,11 @@ fn a_ptime_the_offer_asks_for_is_what_the_answerer_gets() {
     let runtime = runtime(44220);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let (caller, callee) = (peer(), peer());
-    let mut offer = with_flags(
-        "offer",
-        &sdp(caller.local_addr().unwrap().port()),
-        false,
-        &[],
-    );
+    let mut offer = offer_from(&caller, &[]);
     if let Value::Dict(entries) = &mut offer {
         entries.push((b"ptime".to_vec(), Value::Int(30)));
     }
-    let answer = with_flags(
-        "answer",
-        &sdp(callee.local_addr().unwrap().port()),
-        true,
-        &[],
-    );
+    let answer = answer_from(&callee);
     let Established {
         towards_callee,
         caller_leg,

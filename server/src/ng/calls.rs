@@ -223,14 +223,19 @@ impl MediaControl {
     }
 }
 
+/// True when the message's `flags` list holds `name`.
+fn has_flag(message: &Value, name: &str) -> bool {
+    message
+        .get("flags")
+        .and_then(Value::as_list)
+        .is_some_and(|flags| flags.iter().any(|f| f.as_str() == Some(name)))
+}
+
 /// The sides a blocking command addresses, as rtpengine reads them: `from-tag`, `label` or
 /// `address` (the side whose SDP advertised that media address) names one; `all` (a key
 /// or a flag), or none of them, means both.
 fn addressed_sides(call: &Call, message: &Value) -> Result<[Option<usize>; 2], CallError> {
-    let flagged_all = message
-        .get("flags")
-        .and_then(Value::as_list)
-        .is_some_and(|flags| flags.iter().any(|f| f.as_str() == Some("all")));
+    let flagged_all = has_flag(message, "all");
     let keyed_all = message.get("all").is_some_and(|v| {
         v.as_int().is_some_and(|n| n != 0)
             || v.as_str()
@@ -951,10 +956,7 @@ impl Calls {
     /// [`CallError::NotDeleted`] with `fatal`; [`CallError::Key`] without a `call-id`.
     pub fn delete(&mut self, message: &Value) -> Result<Value, CallError> {
         let call_id = Self::call_id(message)?;
-        let fatal = message
-            .get("flags")
-            .and_then(Value::as_list)
-            .is_some_and(|flags| flags.iter().any(|f| f.as_str() == Some("fatal")));
+        let fatal = has_flag(message, "fatal");
         let found = self.calls.get(call_id).filter(|call| {
             let from = optional(message, "from-tag");
             let to = optional(message, "to-tag").filter(|t| !t.is_empty());
