@@ -7,6 +7,8 @@
 #[path = "sessions/support.rs"]
 mod support;
 
+#[path = "sessions/a_digit_whose_end_is_lost_is_reported_after_the_timeout.rs"]
+mod a_digit_whose_end_is_lost_is_reported_after_the_timeout;
 #[path = "sessions/a_reply_nobody_waits_for_is_undone.rs"]
 mod a_reply_nobody_waits_for_is_undone;
 #[path = "sessions/an_asymmetric_peer_is_sent_to_its_signalled_address.rs"]

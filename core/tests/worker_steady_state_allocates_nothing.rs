@@ -555,3 +555,50 @@ fn controls_at(tick: usize) -> Option<[(u64, u32, ControlChange); 7]> {
         (5, 0, flag(|c, v| c.block_media = v)),
     ])
 }
+
+/// Sessions come and go all day: installing and removing them (ports opened and closed, the
+/// session index updated, its deleted entries rehashed in place) allocates nothing on the
+/// worker either. The sessions are built before arming, as the control plane builds them.
+#[test]
+fn sessions_coming_and_going_allocate_nothing() {
+    const MAX_SESSIONS: usize = 16;
+    const ROUNDS: u64 = 400;
+    let net = LoopbackNet::new();
+    let io = net
+        .endpoint(LoopbackConfig::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            PortRange::new(20000, 20999).unwrap(),
+        ))
+        .unwrap();
+    let mut config = WorkerConfig::new(0);
+    config.max_sessions = MAX_SESSIONS;
+    let (mut worker, _control) = Worker::new(config, io);
+    let spec = SessionSpec::Relay {
+        a: LegSpec::new(CodecSpec::PCMU),
+        b: LegSpec::new(CodecSpec::PCMU),
+    };
+    let mut prepared: Vec<Box<PreparedSession>> = (0..ROUNDS)
+        .map(|id| Box::new(PreparedSession::new(SessionId(1000 + id), &spec).unwrap()))
+        .collect();
+    prepared.reverse();
+    let mut retired = Vec::with_capacity(ROUNDS as usize);
+    let mut now_us = 1_000_000;
+    // A full table, then every round removes the oldest session and installs a new one.
+    for _ in 0..MAX_SESSIONS {
+        assert!(worker.install(now_us, prepared.pop().unwrap()).is_ok());
+    }
+    let window = Counting::start();
+    for round in 0..ROUNDS - MAX_SESSIONS as u64 {
+        now_us += TICK_US;
+        retired.push(worker.remove(now_us, SessionId(1000 + round)).unwrap());
+        let session = prepared.pop().unwrap();
+        assert!(worker.install(now_us, session).is_ok(), "round {round}");
+        worker.tick(now_us);
+    }
+    let allocations = window.finish();
+    assert_eq!(
+        allocations.count, 0,
+        "sessions coming and going: {allocations}"
+    );
+    assert_eq!(retired.len(), (ROUNDS - MAX_SESSIONS as u64) as usize);
+}

@@ -321,7 +321,10 @@ mod tests {
         assert_eq!(queue.flush(&mut tx_io, Timestamp::ZERO), (4, 0, 0));
         let mut bufs = PacketBuf::new_vec(8);
         let mut meta = RecvMeta::new_vec(8);
-        assert_eq!(rx_io.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta), Ok(4));
+        assert_eq!(
+            rx_io.recv_batch(Timestamp::ZERO, &mut bufs, &mut meta),
+            Ok(4)
+        );
         for (i, &size) in sizes.iter().enumerate() {
             let payload = bufs[i].payload(meta[i].len);
             assert_eq!(payload.len(), size);
