@@ -629,6 +629,11 @@ impl Leg {
         busy
     }
 
+    /// When [`Leg::upkeep`] next has something to do (µs; 0: at the next tick).
+    pub(crate) fn upkeep_due_us(&self) -> u64 {
+        self.upkeep_due_us
+    }
+
     /// Per-tick upkeep: RFC 4733 timeouts, the media timeout, and RTCP on schedule.
     pub(crate) fn upkeep(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now_us;

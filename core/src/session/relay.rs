@@ -104,4 +104,12 @@ impl Relay {
             leg.drain_digits(ctx, |_| {});
         }
     }
+
+    /// A relay forwards as packets arrive; its ticks only serve its legs' upkeep (RTCP,
+    /// timeouts), so it needs none before the earliest of those.
+    pub(crate) fn tick_due_us(&self) -> u64 {
+        self.legs[0]
+            .upkeep_due_us()
+            .min(self.legs[1].upkeep_due_us())
+    }
 }

@@ -45,6 +45,13 @@
 //!   vCPU) would look delayed by the network, and the adaptive buffers would take the
 //!   worker's own lateness for jitter and raise their delay. Backends without timestamps (and
 //!   manual-tick tests) stamp packets with the tick's time, at its 10 ms resolution.
+//! - **A tick visits only the sessions with work due**: each slot keeps the time its
+//!   session next needs a tick ([`PreparedSession::tick_due_us`]: the next tick for those
+//!   that code or play on the tick's clock; a relay's legs' next RTCP report or timeout), and
+//!   the tick loop reads that compact array instead of every session. Whatever can bring the
+//!   time forward refreshes it: a packet the session handled, any command finding it. A worker
+//!   relaying thousands of calls then leaves their sessions, kilobytes each, out of the cache
+//!   between their packets, for the kernel's socket state that every packet needs.
 //! - **A command finds its session in constant time**: an index from [`SessionId`] to slot,
 //!   sized for twice the session table so that it never grows (a linear search read every
 //!   session's heap allocation, a cache miss each, for every command: tens of µs per ng
@@ -230,6 +237,9 @@ pub struct Worker<B: PacketIo> {
     tx: TxQueue,
     routes: Box<[Route]>,
     sessions: Vec<Option<Box<PreparedSession>>>,
+    /// Per slot, the worker time (µs) before which its session needs no tick; see "A tick
+    /// visits only the sessions with work due" above. 0 for empty slots.
+    tick_due_us: Box<[u64]>,
     /// The slot of each installed session; see "A command finds its session" above.
     slots: HashMap<SessionId, u32>,
     free: Vec<u32>,
@@ -277,6 +287,7 @@ impl<B: PacketIo> Worker<B> {
             tx: TxQueue::new(config.tx_queue.max(1)),
             routes,
             sessions: (0..config.max_sessions).map(|_| None).collect(),
+            tick_due_us: vec![0; config.max_sessions].into_boxed_slice(),
             // Twice the table: at most half full, the map rehashes in place when deletions
             // pile up, and never reallocates.
             slots: HashMap::with_capacity(2 * config.max_sessions),
@@ -347,6 +358,7 @@ impl<B: PacketIo> Worker<B> {
             tx,
             routes,
             sessions,
+            tick_due_us,
             out,
             totals,
             ..
@@ -370,7 +382,10 @@ impl<B: PacketIo> Worker<B> {
                     .get(meta.socket.index())
                     .copied()
                     .unwrap_or(Route::NONE);
-                let Some(Some(session)) = sessions.get_mut(route.slot as usize) else {
+                let slot = route.slot as usize;
+                let (Some(Some(session)), Some(due)) =
+                    (sessions.get_mut(slot), tick_due_us.get_mut(slot))
+                else {
                     totals.rx_unrouted += 1;
                     continue;
                 };
@@ -389,13 +404,18 @@ impl<B: PacketIo> Worker<B> {
                 } else {
                     session.handle_rtp(route.leg as usize, &mut ctx, meta.source, datagram);
                 }
+                *due = (*due).min(session.tick_due_us());
             }
             if n < rx_bufs.len() {
                 break;
             }
         }
-        // 2. Session ticks.
-        for session in sessions.iter_mut().flatten() {
+        // 2. Session ticks, where due.
+        for (session, due) in sessions.iter_mut().zip(tick_due_us.iter_mut()) {
+            if *due > now_us {
+                continue;
+            }
+            let Some(session) = session else { continue };
             let mut ctx = Ctx {
                 now_us,
                 arrival_us: now_us,
@@ -406,6 +426,7 @@ impl<B: PacketIo> Worker<B> {
                 tap: None,
             };
             session.tick(&mut ctx);
+            *due = session.tick_due_us();
         }
         // 3. Send.
         let (sent, dropped, errors) = tx.flush(io, stamp);
@@ -619,8 +640,12 @@ impl<B: PacketIo> Worker<B> {
         self.replies_unannounced = true;
     }
 
-    fn slot_of(&self, id: SessionId) -> Option<usize> {
-        self.slots.get(&id).map(|&slot| slot as usize)
+    /// The slot of session `id`. Every command finds its session here; whatever it then
+    /// changes, the session takes the next tick, which works out when it needs one after that.
+    fn slot_of(&mut self, id: SessionId) -> Option<usize> {
+        let slot = *self.slots.get(&id)? as usize;
+        self.tick_due_us[slot] = 0;
+        Some(slot)
     }
 
     /// Opens a pair, checking that the table can route it.
@@ -715,6 +740,7 @@ impl<B: PacketIo> Worker<B> {
         }
         self.stagger(&mut session);
         self.slots.insert(session.id(), slot as u32);
+        self.tick_due_us[slot] = 0;
         self.sessions[slot] = Some(session);
         self.totals.sessions += 1;
         Ok(legs)
@@ -785,6 +811,7 @@ impl<B: PacketIo> Worker<B> {
         // A recording follows the call into its new session (ng offer, then answer).
         session.tap = old.tap.take();
         self.stagger(&mut session);
+        self.tick_due_us[slot] = 0;
         self.sessions[slot] = Some(session);
         Ok((legs, old))
     }
@@ -830,6 +857,7 @@ impl<B: PacketIo> Worker<B> {
             }
         }
         self.slots.remove(&id);
+        self.tick_due_us[slot] = 0;
         self.free.push(slot as u32);
         self.totals.sessions = self.totals.sessions.saturating_sub(1);
         Ok(session)
