@@ -198,6 +198,45 @@ pub fn check(datagram: &[u8]) -> bool {
     known && flags.is_ok()
 }
 
+/// Most messages [`handle_sequence`] carries out from one input.
+pub const SEQUENCE_MAX_MESSAGES: usize = 16;
+
+/// The `ng_calls` fuzz target's entry (`fuzz/fuzz_targets/ng_calls.rs`), also replayed on
+/// stable by `tests/ng_calls_corpus.rs`: `data` holds up to [`SEQUENCE_MAX_MESSAGES`] message
+/// bodies separated by `\n--\n`, each carried out on `calls` by [`handle`] as the ng
+/// listener would; then every call left is deleted, so that `calls` is empty again. Returns
+/// the replies.
+pub fn handle_sequence(calls: &mut Calls, data: &[u8]) -> Vec<Value> {
+    const SEPARATOR: &[u8] = b"\n--\n";
+    let mut replies = Vec::new();
+    let mut rest = data;
+    while replies.len() < SEQUENCE_MAX_MESSAGES {
+        let (message, next) = match rest.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
+            Some(at) => (&rest[..at], Some(&rest[at + SEPARATOR.len()..])),
+            None => (rest, None),
+        };
+        replies.push(handle(calls, message));
+        match next {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    let listed = handle(calls, b"d7:command4:list5:limiti1000000ee");
+    let ids: Vec<Value> = listed
+        .get("calls")
+        .and_then(Value::as_list)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    for id in ids {
+        let delete = Value::Dict(vec![
+            (b"call-id".to_vec(), id),
+            (b"command".to_vec(), Value::str("delete")),
+        ]);
+        handle(calls, &delete.to_bytes());
+    }
+    replies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
