@@ -228,10 +228,7 @@ pub fn handle_sequence(calls: &mut Calls, data: &[u8]) -> Vec<Value> {
         .map(<[Value]>::to_vec)
         .unwrap_or_default();
     for id in ids {
-        let delete = Value::Dict(vec![
-            (b"call-id".to_vec(), id),
-            (b"command".to_vec(), Value::str("delete")),
-        ]);
+        let delete = dict([("call-id", id), ("command", Value::str("delete"))]);
         handle(calls, &delete.to_bytes());
     }
     replies
