@@ -641,9 +641,10 @@ impl<B: PacketIo> Worker<B> {
         self.replies_unannounced = true;
     }
 
-    /// The slot of session `id`. Every command finds its session here; whatever it then
-    /// changes, the session takes the next tick, which works out when it needs one after that.
-    fn slot_of(&mut self, id: SessionId) -> Option<usize> {
+    /// The slot of session `id`, for a command about it. Every command finds its session
+    /// here, so this is also where the session is given the next tick: whatever the command
+    /// changes, that tick works out when the session needs one after it.
+    fn command_slot(&mut self, id: SessionId) -> Option<usize> {
         let slot = *self.slots.get(&id)? as usize;
         self.tick_due_us[slot] = 0;
         Some(slot)
@@ -703,7 +704,7 @@ impl<B: PacketIo> Worker<B> {
         now_us: u64,
         mut session: Box<PreparedSession>,
     ) -> Result<[Option<LegPorts>; 2], (CommandError, Box<PreparedSession>)> {
-        if self.slot_of(session.id()).is_some() {
+        if self.command_slot(session.id()).is_some() {
             return Err((CommandError::DuplicateSession(session.id()), session));
         }
         let Some(slot) = self.free.pop() else {
@@ -772,7 +773,7 @@ impl<B: PacketIo> Worker<B> {
     ) -> Result<([Option<LegPorts>; 2], Box<PreparedSession>), (CommandError, Box<PreparedSession>)>
     {
         let id = session.id();
-        let Some(slot) = self.slot_of(id) else {
+        let Some(slot) = self.command_slot(id) else {
             return Err((CommandError::UnknownSession(id), session));
         };
         let Some(mut old) = self.sessions[slot].take() else {
@@ -828,7 +829,9 @@ impl<B: PacketIo> Worker<B> {
         now_us: u64,
         id: SessionId,
     ) -> Result<Box<PreparedSession>, CommandError> {
-        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let slot = self
+            .command_slot(id)
+            .ok_or(CommandError::UnknownSession(id))?;
         let Some(mut session) = self.sessions[slot].take() else {
             return Err(CommandError::UnknownSession(id));
         };
@@ -876,7 +879,7 @@ impl<B: PacketIo> Worker<B> {
         id: SessionId,
         mut member: Box<PreparedMember>,
     ) -> Result<LegPorts, (CommandError, Box<PreparedMember>)> {
-        let Some(slot) = self.slot_of(id) else {
+        let Some(slot) = self.command_slot(id) else {
             return Err((CommandError::UnknownSession(id), member));
         };
         let leg_id = member.leg();
@@ -947,7 +950,9 @@ impl<B: PacketIo> Worker<B> {
         id: SessionId,
         leg: LegId,
     ) -> Result<Box<PreparedMember>, CommandError> {
-        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let slot = self
+            .command_slot(id)
+            .ok_or(CommandError::UnknownSession(id))?;
         let session = self.sessions[slot]
             .as_mut()
             .ok_or(CommandError::UnknownSession(id))?;
@@ -987,7 +992,9 @@ impl<B: PacketIo> Worker<B> {
     }
 
     fn leg_of(&mut self, id: SessionId, leg: LegId) -> Result<(usize, usize), CommandError> {
-        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let slot = self
+            .command_slot(id)
+            .ok_or(CommandError::UnknownSession(id))?;
         let index = self.sessions[slot]
             .as_ref()
             .and_then(|s| s.leg_index(leg))
@@ -1113,7 +1120,7 @@ impl<B: PacketIo> Worker<B> {
         tap: Box<Tap>,
     ) -> Result<(), (CommandError, Box<Tap>)> {
         let Some(session) = self
-            .slot_of(id)
+            .command_slot(id)
             .and_then(|slot| self.sessions[slot].as_mut())
         else {
             return Err((CommandError::UnknownSession(id), tap));
@@ -1136,7 +1143,9 @@ impl<B: PacketIo> Worker<B> {
         id: SessionId,
         paused: bool,
     ) -> Result<(), CommandError> {
-        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let slot = self
+            .command_slot(id)
+            .ok_or(CommandError::UnknownSession(id))?;
         let tap = self.sessions[slot]
             .as_mut()
             .and_then(|s| s.tap.as_deref_mut())
@@ -1155,7 +1164,9 @@ impl<B: PacketIo> Worker<B> {
     ///
     /// [`CommandError::UnknownSession`], [`CommandError::NotRecording`].
     pub fn stop_recording(&mut self, id: SessionId) -> Result<Box<Tap>, CommandError> {
-        let slot = self.slot_of(id).ok_or(CommandError::UnknownSession(id))?;
+        let slot = self
+            .command_slot(id)
+            .ok_or(CommandError::UnknownSession(id))?;
         self.sessions[slot]
             .as_mut()
             .and_then(|s| s.tap.take())
