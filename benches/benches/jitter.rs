@@ -147,7 +147,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("plc_gap_20ms_{}k", rate / 1000), |b| {
             b.iter(|| {
                 history.copy_from_slice(&history_src);
-                plc.conceal_into(black_box(&mut history), &mut gap);
+                plc.conceal_into(black_box(&mut history), 0, &mut gap);
                 plc.resume(&mut next);
                 black_box(&gap);
             })

@@ -11,12 +11,15 @@
 //!   history against the same length 5 to 15 ms earlier (periods of 40 to 120 samples, 66 to
 //!   200 Hz): a coarse search on every second sample and lag, then a fine search around the
 //!   best lag.
-//! - **Repetition.** The synthetic signal repeats the last pitch period. The last quarter period
-//!   before the gap is overlap-added with the quarter period one period earlier, so the
-//!   repetition joins the real signal without a click; this rewrites audio that has not been
-//!   played yet, which is why callers keep [`WaveformSubstitution::lookahead`] samples
-//!   unplayed (Appendix I delays its output by 3.75 ms for the same reason). Every pass round
-//!   the loop joins its end to its start the same way.
+//! - **Repetition.** The synthetic signal repeats the last pitch period. Where a quarter period of
+//!   the audio before the gap has not been played yet, it is overlap-added with the quarter
+//!   period one period earlier, so the repetition joins the real signal without a click
+//!   (Appendix I's way, for which it delays its output by 3.75 ms). Where it has been played, the
+//!   repetition starts one period back and the step between the last real sample and the first
+//!   repeated one, beyond the step a period earlier, fades out over a quarter period: a join
+//!   without look-ahead. Callers need keep nothing unplayed, which buys every jitter buffer
+//!   3.75 ms (BENCHMARKS.md, "Jitter buffer"). Every pass round the loop joins its end to its
+//!   start by overlap-add.
 //! - **Longer gaps** repeat more history to avoid a buzzy, tonal sound: two periods after
 //!   10 ms, three after 20 ms, each switch blended over a quarter period.
 //! - **Attenuation** starts after 10 ms, 20 % per 10 ms, linearly per sample, so the output is
@@ -125,6 +128,9 @@ pub struct WaveformSubstitution {
     switch_offset: usize,
     /// Samples synthesised since the gap started; `None` while not concealing.
     erased: Option<usize>,
+    /// A join without look-ahead: the step to fade out, and the samples left of the fade.
+    join_step: f32,
+    join_left: usize,
 }
 
 impl WaveformSubstitution {
@@ -149,18 +155,14 @@ impl WaveformSubstitution {
             switch_left: 0,
             switch_offset: 0,
             erased: None,
+            join_step: 0.0,
+            join_left: 0,
         })
     }
 
     /// Samples of history the concealer reads when a gap starts.
     pub fn history_len(&self) -> usize {
         self.pitchbuf.len()
-    }
-
-    /// Samples at the end of the history that may be rewritten when a gap starts: callers keep
-    /// this many decoded samples unplayed (3.75 ms).
-    pub fn lookahead(&self) -> usize {
-        self.pitch_max / 4
     }
 
     /// The longest period the pitch search considers (15 ms).
@@ -178,14 +180,15 @@ impl WaveformSubstitution {
         self.erased.is_some_and(|e| e >= 6 * self.ten_ms)
     }
 
-    /// Fills `out` with the continuation of `history` (the audio before the gap, oldest first).
+    /// Fills `out` with the continuation of `history` (the audio before the gap, oldest first),
+    /// whose last `unplayed` samples have not been played yet.
     ///
-    /// On the first call of a gap the last [`Self::lookahead`] samples of `history` are
-    /// rewritten to blend into the repetition; they must not have been played yet. A history
-    /// shorter than [`Self::history_len`] is taken as preceded by silence.
-    pub fn conceal_into(&mut self, history: &mut [i16], out: &mut [i16]) {
+    /// On the first call of a gap, if at least a quarter period is unplayed, that quarter
+    /// period of `history` is rewritten to blend into the repetition; otherwise `history` is
+    /// left alone. A history shorter than [`Self::history_len`] is taken as preceded by silence.
+    pub fn conceal_into(&mut self, history: &mut [i16], unplayed: usize, out: &mut [i16]) {
         if self.erased.is_none() {
-            self.start_gap(history);
+            self.start_gap(history, unplayed);
         }
         for o in out.iter_mut() {
             *o = self.next_sample();
@@ -209,11 +212,11 @@ impl WaveformSubstitution {
     }
 
     /// Joins audio across a discontinuity that lost nothing (a skip forward): the start of `pcm`
-    /// is blended with a continuation of `history` over a quarter period. `history`'s last
-    /// [`Self::lookahead`] samples must be unplayed, as for [`Self::conceal_into`].
-    pub fn splice(&mut self, history: &mut [i16], pcm: &mut [i16]) {
+    /// is blended with a continuation of `history` over a quarter period. `unplayed` is as for
+    /// [`Self::conceal_into`].
+    pub fn splice(&mut self, history: &mut [i16], unplayed: usize, pcm: &mut [i16]) {
         if self.erased.is_none() {
-            self.start_gap(history);
+            self.start_gap(history, unplayed);
         }
         self.resume(pcm);
     }
@@ -222,9 +225,10 @@ impl WaveformSubstitution {
     pub fn reset(&mut self) {
         self.erased = None;
         self.switch_left = 0;
+        self.join_left = 0;
     }
 
-    fn start_gap(&mut self, history: &mut [i16]) {
+    fn start_gap(&mut self, history: &mut [i16], unplayed: usize) {
         let len = self.pitchbuf.len();
         let have = history.len().min(len);
         self.pitchbuf[..len - have].fill(0.0);
@@ -244,9 +248,18 @@ impl WaveformSubstitution {
         self.quarter = (self.pitch / 4).max(1);
         self.periods = 1;
         self.switch_left = 0;
+        self.join_left = 0;
+        self.erased = Some(0);
+        if unplayed < self.quarter.min(have) {
+            // Too little unplayed to blend into: repeat from one period back and fade out the
+            // extra step at the join.
+            self.offset = len - self.pitch;
+            self.join_step = self.pitchbuf[len - 1] - self.pitchbuf[len - 1 - self.pitch];
+            self.join_left = self.quarter;
+            return;
+        }
         // Rewrite the unplayed tail: the loop is read from a quarter period before its end, so
         // the first samples out blend the real signal into the repetition.
-        self.offset = len - self.quarter;
         let tail = have.min(self.quarter);
         self.offset = len - tail;
         let start = history.len() - tail;
@@ -255,7 +268,6 @@ impl WaveformSubstitution {
             *h = saturate(s);
             self.offset = self.advance(self.periods, self.offset);
         }
-        self.erased = Some(0);
     }
 
     /// The repetition loop of `periods` periods at `pos`, with the blend that joins the loop's
@@ -301,6 +313,10 @@ impl WaveformSubstitution {
         }
         let mut s = self.loop_sample(self.periods, self.offset);
         self.offset = self.advance(self.periods, self.offset);
+        if self.join_left > 0 {
+            s += self.join_step * self.join_left as f32 / (self.quarter + 1) as f32;
+            self.join_left -= 1;
+        }
         if self.switch_left > 0 {
             let old_periods = self.periods - 1;
             let old = self.loop_sample(old_periods, self.switch_offset);
@@ -453,27 +469,62 @@ mod tests {
         }
     }
 
+    /// The largest sample-to-sample step in `x`.
+    fn max_step(x: &[i16]) -> i32 {
+        x.windows(2)
+            .map(|w| (w[1] as i32 - w[0] as i32).abs())
+            .max()
+            .unwrap()
+    }
+
     #[test]
     fn continues_a_periodic_signal_in_phase() {
         let rate = 8000;
         let x = sine(125.0, rate, 800, 10_000.0);
-        let (played, _) = x.split_at(600);
-        let mut history = played.to_vec();
-        let mut plc = WaveformSubstitution::new(rate).unwrap();
-        let mut out = vec![0i16; 80];
-        plc.conceal_into(&mut history, &mut out);
-        // The first 10 ms are unattenuated and should track the true continuation closely.
-        let err: f32 = out
-            .iter()
-            .zip(&x[600..680])
-            .map(|(&a, &b)| (a as f32 - b as f32).powi(2))
-            .sum::<f32>()
-            / 80.0;
-        assert!(
-            err.sqrt() < 500.0,
-            "rms error {} against a 10 000 sine",
-            err.sqrt()
-        );
+        // With a quarter period unplayed (blended into) and with none (joined after it).
+        for unplayed in [0, 40] {
+            let mut history = x[..600].to_vec();
+            let mut plc = WaveformSubstitution::new(rate).unwrap();
+            let mut out = vec![0i16; 80];
+            plc.conceal_into(&mut history, unplayed, &mut out);
+            // The first 10 ms are unattenuated and should track the true continuation closely.
+            let err: f32 = out
+                .iter()
+                .zip(&x[600..680])
+                .map(|(&a, &b)| (a as f32 - b as f32).powi(2))
+                .sum::<f32>()
+                / 80.0;
+            assert!(
+                err.sqrt() < 500.0,
+                "unplayed {unplayed}: rms error {} against a 10 000 sine",
+                err.sqrt()
+            );
+        }
+    }
+
+    #[test]
+    fn joins_played_audio_without_a_click() {
+        // A period the search cannot match exactly (137 Hz at 8 kHz: 58.4 samples) and a sum
+        // of two tones, so the repetition is off by a fraction of a sample at the join.
+        let rate = 8000;
+        let a = sine(137.0, rate, 800, 7000.0);
+        let b = sine(411.0, rate, 800, 3000.0);
+        let x: Vec<i16> = a.iter().zip(&b).map(|(&a, &b)| a + b).collect();
+        let own = max_step(&x);
+        for cut in [600, 611, 623, 640] {
+            let mut history = x[..cut].to_vec();
+            let mut plc = WaveformSubstitution::new(rate).unwrap();
+            let mut out = vec![0i16; 80];
+            plc.conceal_into(&mut history, 0, &mut out);
+            assert_eq!(history, x[..cut], "played audio is never rewritten");
+            let mut joined = history[cut - 40..].to_vec();
+            joined.extend_from_slice(&out);
+            let step = max_step(&joined);
+            assert!(
+                step <= own + own / 4,
+                "cut {cut}: step {step} against the signal's own {own}"
+            );
+        }
     }
 
     #[test]
@@ -482,7 +533,7 @@ mod tests {
         let mut history = sine(200.0, rate, 800, 10_000.0);
         let mut plc = WaveformSubstitution::new(rate).unwrap();
         let mut out = vec![0i16; 560];
-        plc.conceal_into(&mut history, &mut out);
+        plc.conceal_into(&mut history, 0, &mut out);
         let first = rms(&out[..80]);
         let third = rms(&out[160..240]);
         assert!(first > 6_000.0, "first 10 ms at full level: {first}");
@@ -495,38 +546,40 @@ mod tests {
     }
 
     #[test]
-    fn rewrites_only_the_lookahead_of_the_history() {
+    fn rewrites_at_most_a_quarter_period_of_unplayed_history() {
         let rate = 16000;
         let x = sine(180.0, rate, 1600, 9000.0);
         let mut history = x.clone();
         let mut plc = WaveformSubstitution::new(rate).unwrap();
         let mut out = vec![0i16; 160];
-        plc.conceal_into(&mut history, &mut out);
-        let keep = history.len() - plc.lookahead();
+        plc.conceal_into(&mut history, 400, &mut out);
+        let keep = history.len() - plc.pitch_max() / 4;
         assert_eq!(history[..keep], x[..keep]);
+        assert_ne!(
+            history, x,
+            "the unplayed quarter period is blended into the repetition"
+        );
     }
 
     #[test]
     fn resumes_without_a_click() {
         let rate = 8000;
         let x = sine(150.0, rate, 2000, 10_000.0);
-        let mut history = x[..800].to_vec();
-        let mut plc = WaveformSubstitution::new(rate).unwrap();
-        let mut gap = vec![0i16; 160];
-        plc.conceal_into(&mut history, &mut gap);
-        let mut next = x[960..1120].to_vec();
-        plc.resume(&mut next);
-        assert!(!plc.is_concealing());
-        // The largest sample-to-sample step across the junction stays within what the sine
-        // itself does (about 1200 per sample at 150 Hz and 10 000 peak) plus a margin.
-        let mut joined = gap.clone();
-        joined.extend_from_slice(&next);
-        let max_step = joined
-            .windows(2)
-            .map(|w| (w[1] as i32 - w[0] as i32).abs())
-            .max()
-            .unwrap();
-        assert!(max_step < 3000, "step {max_step}");
+        for unplayed in [0, 40] {
+            let mut history = x[..800].to_vec();
+            let mut plc = WaveformSubstitution::new(rate).unwrap();
+            let mut gap = vec![0i16; 160];
+            plc.conceal_into(&mut history, unplayed, &mut gap);
+            let mut next = x[960..1120].to_vec();
+            plc.resume(&mut next);
+            assert!(!plc.is_concealing());
+            // The largest sample-to-sample step across the junction stays within what the
+            // sine itself does (about 1200 per sample at 150 Hz and 10 000 peak) plus a margin.
+            let mut joined = gap.clone();
+            joined.extend_from_slice(&next);
+            let step = max_step(&joined);
+            assert!(step < 3000, "unplayed {unplayed}: step {step}");
+        }
     }
 
     #[test]

@@ -36,8 +36,7 @@
 //! - **Target delay** ([`playout`]): the lower of the highest confirmed relative arrival delay
 //!   of the last 4 s (isolated spikes are not chased) and the 98th percentile of the last 400
 //!   packets (a delay only 2 % of packets have is given up), plus the decoding granularity (one
-//!   frame, and the concealment's 3.75 ms look-ahead where it is ours) and a 5 ms safety
-//!   margin; bounded by [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
+//!   frame) and a 5 ms safety margin; bounded by [`JitterConfig::min_delay_ms`] and [`JitterConfig::max_delay_ms`].
 //! - **Playout offset** `O = now + decoded-but-unplayed - next position`: the distance between
 //!   the receiver's clock and the stream position being played. A packet is in time when
 //!   `O >= its transit offset`; the target asks for `O = floor + target`. The reported
@@ -399,7 +398,6 @@ pub struct JitterBuffer {
     rtp_rate: u32,
     frame: usize,
     /// Decoded samples kept unplayed for the concealment's onset blend.
-    reserve: usize,
     max_packet: usize,
     /// Our concealment, for codecs without their own.
     plc: Option<WaveformSubstitution>,
@@ -546,13 +544,12 @@ impl JitterBuffer {
         };
         let frame = format.samples_in_ms(config.frame_ms);
         let max_packet = format.samples_in_ms(config.max_ptime_ms);
-        let reserve = plc.as_ref().map_or(0, WaveformSubstitution::lookahead);
         let tail_blend = vec![0; if plc.is_none() { frame / 2 } else { 0 }].into_boxed_slice();
         let history = plc
             .as_ref()
             .map_or(0, WaveformSubstitution::history_len)
             .max(2 * stretch.pitch_max());
-        let future_max = 2 * frame + reserve + 2 * max_packet + stretch.pitch_max();
+        let future_max = 2 * frame + 2 * max_packet + stretch.pitch_max();
         let slots = (config.max_delay_ms as usize).div_ceil(10) + EARLY_SLOTS;
         let payload_max = descriptor
             .max_payload_len(rate, config.max_ptime_ms)
@@ -567,7 +564,6 @@ impl JitterBuffer {
             decoder,
             rate,
             frame,
-            reserve,
             max_packet,
             plc,
             comfort_noise: ComfortNoise::new(),
@@ -920,7 +916,7 @@ impl JitterBuffer {
             // Each step adds audio or moves playout forward; the bound only guards against a
             // bug turning into a hang.
             let mut steps = 0;
-            while self.sync.future() < self.frame + self.reserve {
+            while self.sync.future() < self.frame {
                 steps += 1;
                 if steps > 64 {
                     self.fill_silence();
@@ -952,7 +948,7 @@ impl JitterBuffer {
             if let Some(q) = self.estimator.target_ms() {
                 // A slow sender's drift is not covered here but stretched out of the gaps
                 // between words (`stretch_towards_target`).
-                let margin = self.samples_to_ms((self.frame + self.reserve) as i64) + 1 + SAFETY_MS;
+                let margin = self.samples_to_ms(self.frame as i64) + 1 + SAFETY_MS;
                 self.target_ms =
                     (q + margin).clamp(self.config.min_delay_ms, self.config.max_delay_ms);
             }
@@ -1166,6 +1162,7 @@ impl JitterBuffer {
             0
         };
         let payload = self.packets.payload(p.seq);
+        let unplayed = self.sync.future();
         let (history, spare) = self.sync.split_spare(self.max_packet);
         let n = match self.decoder.decode(payload, spare) {
             Ok(n) => n,
@@ -1184,7 +1181,7 @@ impl JitterBuffer {
             if plc.is_concealing() {
                 plc.resume(decoded);
             } else if self.need_splice {
-                plc.splice(history, decoded);
+                plc.splice(history, unplayed, decoded);
             }
         } else if blend > 0 {
             blend_in(decoded, &self.tail_blend[..blend]);
@@ -1267,8 +1264,9 @@ impl JitterBuffer {
             PlayoutEvent::ComfortNoise
         } else if let Some(plc) = &mut self.plc {
             let muted = plc.is_muted();
+            let unplayed = self.sync.future();
             let (history, spare) = self.sync.split_spare(n);
-            plc.conceal_into(history, spare);
+            plc.conceal_into(history, unplayed, spare);
             if muted {
                 PlayoutEvent::Silence
             } else {
@@ -1366,7 +1364,7 @@ impl JitterBuffer {
             };
             // Accelerating needs two periods of unplayed audio; take the next packet too if
             // it follows on.
-            if self.sync.future() < self.stretch.accelerate_needs() + self.reserve {
+            if self.sync.future() < self.stretch.accelerate_needs() {
                 if let (Some(next), Some(p)) = (
                     self.next_pos,
                     self.packets.first_from(self.last_seq.map(|s| s + 1)),
