@@ -12,7 +12,10 @@ For each policy the script prints the share of speech packets later than their p
 - history: each talkspurt gets the q-quantile (or the maximum) of the last M packets' delays
   plus a margin, fixed for the talkspurt (a causal per-talkspurt buffer);
 - oracle: each talkspurt gets a margin plus g times the wander at its start, known exactly
-  (an upper bound for any per-talkspurt estimate of the wander).
+  (an upper bound for any per-talkspurt estimate of the wander);
+- tracking oracle: every packet gets a margin plus the wander L packets before it, known
+  exactly (a buffer that changes its delay at every packet, inside speech too, and knows the
+  queue it follows; an upper bound for following the wander continuously).
 
 A per-talkspurt policy beats a constant delay only if it loses fewer packets at the same mean
 delay. Usage: python3 wander_bound.py (numpy; about a minute).
@@ -72,6 +75,24 @@ def main():
                 delays, starts, lambda s: c + g * max(wander_at[s], 0.0)
             )
             print(f"oracle g={g} +{c}: {lost:.4f} @ {mean:.1f}")
+    queue = np.maximum(wander_at, 0.0)
+    for lag in (1, 10, 25):
+        for c in (55, 60):
+            playout = np.concatenate([np.full(lag, c + queue[0]), c + queue[:-lag]])
+            lost, mean = tracking(delays, starts, playout)
+            print(f"tracking oracle lag={lag} +{c}: {lost:.4f} @ {mean:.1f}")
+
+
+def tracking(delays, starts, playout):
+    """(lost share, mean delay) over the talkspurts' packets when packet k plays at
+    `playout[k]`."""
+    lost, delay_sum, total = 0, 0.0, 0
+    for s in starts:
+        speech, at = delays[s : s + TALK], playout[s : s + TALK]
+        lost += int((speech > at).sum())
+        delay_sum += float(at.sum())
+        total += TALK
+    return lost / total, delay_sum / total
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@
 //! ```text
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
-//!     [--fixed-ms MS] [--seed-set N]
+//!     [--fixed-ms MS] [--seed-sets N,...]
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
-//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--seed-set N` draws
-//! every network model from another set of seeds (default 0, the set the tables in
-//! BENCHMARKS.md use), to check that a result is not one seed's luck; `--only` and `--codecs`
+//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--seed-sets N,...` draws
+//! every network model from each set of seeds in turn (default 0; sets are independent draws
+//! of the same models) and averages MOS and delay over all of them, so that a verdict rests
+//! on more than one draw's luck (`--seed-set` is the same option); `--only` and `--codecs`
 //! run a subset; `--trace` prints one line per popped frame (event, the clip's 10 ms step the
 //! frame starts in, current and target delay, counters) for each voice and buffer of one
 //! scenario and codec, under a `# scenario codec voice mode` header, writes the WAVs and skips
@@ -536,7 +537,7 @@ fn main() {
     let mut only: Option<String> = None;
     let mut codecs_only: Option<String> = None;
     let mut fixed_ms = 60;
-    let mut seed_set: u64 = 0;
+    let mut seed_sets: Vec<u64> = vec![0];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -551,15 +552,15 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--fixed-ms MS")
             }
-            "--seed-set" => {
-                seed_set = args
+            "--seed-set" | "--seed-sets" => {
+                seed_sets = args
                     .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--seed-set N")
+                    .and_then(|v| v.split(',').map(|n| n.parse().ok()).collect())
+                    .expect("--seed-sets N[,N...]")
             }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--seed-set N]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--seed-sets N,...]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
@@ -586,46 +587,55 @@ fn main() {
                 if !wanted(&only, scenario.name) {
                     continue;
                 }
-                // Sets are a million apart: no seed of one set is in another.
-                let seed =
-                    0x7a17_0000 + seed_set * 1_000_000 + (si as u64) * 1000 + voice_index as u64;
-                let (arrivals, send) = network(scenario, packets.len(), seed);
-                let dir = out_dir.join(codec.name).join(scenario.name);
-                std::fs::create_dir_all(&dir).expect("output dir");
-                for (adaptive, mode) in [
-                    (false, PlayoutMode::Fixed { delay_ms: fixed_ms }),
-                    (true, PlayoutMode::Adaptive),
-                ] {
-                    let traced =
-                        trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
-                    if traced {
-                        println!("# {} {} {voice} {:?}", scenario.name, codec.name, mode);
+                for &seed_set in &seed_sets {
+                    // Sets are a million apart: no seed of one set is in another.
+                    let seed = 0x7a17_0000
+                        + seed_set * 1_000_000
+                        + (si as u64) * 1000
+                        + voice_index as u64;
+                    let (arrivals, send) = network(scenario, packets.len(), seed);
+                    let dir = out_dir.join(codec.name).join(scenario.name);
+                    let run = if seed_sets.len() > 1 {
+                        format!("{voice}.{seed_set}")
+                    } else {
+                        voice.to_string()
+                    };
+                    std::fs::create_dir_all(&dir).expect("output dir");
+                    for (adaptive, mode) in [
+                        (false, PlayoutMode::Fixed { delay_ms: fixed_ms }),
+                        (true, PlayoutMode::Adaptive),
+                    ] {
+                        let traced =
+                            trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
+                        if traced {
+                            println!("# {} {} {run} {:?}", scenario.name, codec.name, mode);
+                        }
+                        let r = receive(codec, mode, &packets, &arrivals, &send, pcm.len(), traced);
+                        let path = dir.join(format!(
+                            "{run}.{}.wav",
+                            if adaptive { "adaptive" } else { "fixed" }
+                        ));
+                        wav::write(&path, codec.format.sample_rate, &r.pcm).expect("write wav");
+                        let reference = out_dir
+                            .join("speech")
+                            .join(format!("{voice}_{}.wav", codec.format.sample_rate));
+                        manifest.push_str(&format!(
+                            "{}\t{}\t{}\n",
+                            codec.pesq_mode,
+                            reference.display(),
+                            path.display()
+                        ));
+                        let key = (si, ci, adaptive);
+                        keys.insert(path.display().to_string(), key);
+                        let cell = cells.entry(key).or_default();
+                        cell.delay_sum += r.delay_sum;
+                        cell.delay_frames += r.delay_frames;
+                        cell.lost += r.lost;
+                        cell.late += r.late;
+                        cell.concealed += r.concealed;
+                        cell.stretched += r.stretched;
+                        cell.packets += packets.len() as u64;
                     }
-                    let r = receive(codec, mode, &packets, &arrivals, &send, pcm.len(), traced);
-                    let path = dir.join(format!(
-                        "{voice}.{}.wav",
-                        if adaptive { "adaptive" } else { "fixed" }
-                    ));
-                    wav::write(&path, codec.format.sample_rate, &r.pcm).expect("write wav");
-                    let reference = out_dir
-                        .join("speech")
-                        .join(format!("{voice}_{}.wav", codec.format.sample_rate));
-                    manifest.push_str(&format!(
-                        "{}\t{}\t{}\n",
-                        codec.pesq_mode,
-                        reference.display(),
-                        path.display()
-                    ));
-                    let key = (si, ci, adaptive);
-                    keys.insert(path.display().to_string(), key);
-                    let cell = cells.entry(key).or_default();
-                    cell.delay_sum += r.delay_sum;
-                    cell.delay_frames += r.delay_frames;
-                    cell.lost += r.lost;
-                    cell.late += r.late;
-                    cell.concealed += r.concealed;
-                    cell.stretched += r.stretched;
-                    cell.packets += packets.len() as u64;
                 }
             }
         }
