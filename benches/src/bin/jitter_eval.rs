@@ -358,12 +358,17 @@ struct Run {
     stretched: u64,
 }
 
+/// Plays `packets` arriving at `arrivals` through a buffer in `mode`; the run's audio, delay and
+/// counters are those of the packets from `warmup` on (the clip after the warm-up), `samples`
+/// long.
+#[allow(clippy::too_many_arguments)]
 fn receive(
     codec: &Codec,
     mode: PlayoutMode,
     packets: &[Vec<u8>],
     arrivals: &[Arrival],
     send_ms: &[f64],
+    warmup: usize,
     samples: usize,
     trace: bool,
 ) -> Run {
@@ -380,12 +385,15 @@ fn receive(
     let frame = jb.frame_samples();
     let mut pcm = vec![0i16; frame];
     let mut out = Vec::with_capacity(samples + rate);
+    // Where the clip starts in `out`, and the counters then.
+    let mut cut: Option<(usize, tandem_dsp::jitter::JitterStats)> =
+        (warmup == 0).then(|| (0, *jb.stats()));
     let end_us = ((send_ms.last().copied().unwrap_or(0.0) + 1500.0) * 1000.0) as u64;
     let (mut delay_sum, mut delay_frames) = (0.0, 0u64);
     let mut next = 0;
     let mut now = 0u64;
     let ts0 = 1000u32;
-    while now < end_us && out.len() < samples + rate {
+    while now < end_us && cut.is_none_or(|(start, _)| out.len() < start + samples + rate) {
         while next < arrivals.len() && arrivals[next].0 <= now {
             let (at, k) = arrivals[next];
             let packet = RtpPacket {
@@ -401,13 +409,17 @@ fn receive(
         }
         let ts = jb.playout_timestamp();
         let event = jb.pop(now, &mut pcm).expect("frame length");
+        let packet_of = |ts: u32| (ts.wrapping_sub(ts0) as u64 / ts_per_packet) as usize;
+        if cut.is_none() && ts.is_some_and(|ts| packet_of(ts) >= warmup) {
+            cut = Some((out.len(), *jb.stats()));
+        }
         if let (
             Some(ts),
             PlayoutEvent::Normal | PlayoutEvent::Accelerated | PlayoutEvent::Decelerated,
         ) = (ts, event)
         {
-            let k = (ts.wrapping_sub(ts0) as u64 / ts_per_packet) as usize;
-            if let Some(&sent) = send_ms.get(k) {
+            let k = packet_of(ts);
+            if let Some(&sent) = send_ms.get(k).filter(|_| k >= warmup) {
                 delay_sum += now as f64 / 1000.0 - sent - BASE_DELAY_MS;
                 delay_frames += 1;
             }
@@ -437,16 +449,19 @@ fn receive(
         out.extend_from_slice(&pcm);
         now += FRAME_MS * 1000;
     }
-    out.resize(samples, 0);
+    let (start, before) = cut.unwrap_or((out.len(), *jb.stats()));
+    let mut pcm = out.split_off(start.min(out.len()));
+    pcm.resize(samples, 0);
     let stats = jb.stats();
     Run {
-        pcm: out,
+        pcm,
         delay_sum,
         delay_frames,
-        lost: stats.packets_lost,
-        late: stats.packets_late,
-        concealed: stats.frames_concealed,
-        stretched: stats.accelerate_ops + stats.decelerate_ops + stats.slips,
+        lost: stats.packets_lost - before.packets_lost,
+        late: stats.packets_late - before.packets_late,
+        concealed: stats.frames_concealed - before.frames_concealed,
+        stretched: stats.accelerate_ops + stats.decelerate_ops + stats.slips
+            - (before.accelerate_ops + before.decelerate_ops + before.slips),
     }
 }
 
@@ -537,6 +552,7 @@ fn main() {
     let mut only: Option<String> = None;
     let mut codecs_only: Option<String> = None;
     let mut fixed_ms = 60;
+    let mut warmup_s = 0.0f64;
     let mut seed_sets: Vec<u64> = vec![0];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -552,6 +568,12 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--fixed-ms MS")
             }
+            "--warmup-s" => {
+                warmup_s = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--warmup-s SECONDS")
+            }
             "--seed-set" | "--seed-sets" => {
                 seed_sets = args
                     .next()
@@ -560,7 +582,7 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--seed-sets N,...]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--seed-sets N,...] [--warmup-s S]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
@@ -582,7 +604,17 @@ fn main() {
         }
         let clips = speech(&out_dir.join("speech"), codec.format.sample_rate);
         for (voice_index, (voice, pcm)) in clips.iter().take(voices).enumerate() {
-            let packets = encode(codec, pcm);
+            // The warm-up: the clip over again, cut at a packet boundary, before the clip.
+            let packet_samples = codec.format.samples_in_ms(PTIME_MS as u32);
+            let warmup = (warmup_s * 1000.0 / PTIME_MS as f64) as usize;
+            let sent: Vec<i16> = pcm
+                .iter()
+                .copied()
+                .cycle()
+                .take(warmup * packet_samples)
+                .chain(pcm.iter().copied())
+                .collect();
+            let packets = encode(codec, &sent);
             for (si, scenario) in SCENARIOS.iter().enumerate() {
                 if !wanted(&only, scenario.name) {
                     continue;
@@ -610,7 +642,16 @@ fn main() {
                         if traced {
                             println!("# {} {} {run} {:?}", scenario.name, codec.name, mode);
                         }
-                        let r = receive(codec, mode, &packets, &arrivals, &send, pcm.len(), traced);
+                        let r = receive(
+                            codec,
+                            mode,
+                            &packets,
+                            &arrivals,
+                            &send,
+                            warmup,
+                            pcm.len(),
+                            traced,
+                        );
                         let path = dir.join(format!(
                             "{run}.{}.wav",
                             if adaptive { "adaptive" } else { "fixed" }
@@ -634,7 +675,7 @@ fn main() {
                         cell.late += r.late;
                         cell.concealed += r.concealed;
                         cell.stretched += r.stretched;
-                        cell.packets += packets.len() as u64;
+                        cell.packets += (packets.len() - warmup) as u64;
                     }
                 }
             }
