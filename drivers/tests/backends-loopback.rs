@@ -443,6 +443,55 @@ fn built_on_worker_thread(kind: Kind) {
     assert_eq!(handle.join().unwrap(), kind.port(31330));
 }
 
+/// io_uring: a burst far larger than the receive pool is delivered whole and in order. The
+/// pool fills, the multishot receive ends (`ENOBUFS`), and is armed again with the rest still
+/// queued on the socket.
+#[test]
+fn uring_a_burst_larger_than_the_receive_pool_arrives_whole() {
+    let lo = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let mut a = backend(Kind::Udp, lo, 31460, 31461);
+    let mut config =
+        UringConfig::from_udp(UdpConfig::new(lo, PortRange::new(33462, 33463).unwrap()));
+    config.recv_buffers = 8;
+    let mut b = UringIo::new(config).unwrap();
+    let pa = a.open_pair().unwrap();
+    let pb = b.open_pair().unwrap();
+    let to = b.local_addr(pb.rtp).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..200u16).map(rtp_like).collect();
+    let packets: Vec<_> = payloads
+        .iter()
+        .map(|p| Transmit {
+            socket: pa.rtp,
+            destination: to,
+            payload: p,
+        })
+        .collect();
+    assert_eq!(a.send_batch(Timestamp::ZERO, &packets), Ok(200));
+    std::thread::sleep(Duration::from_millis(20));
+    let mut bufs = PacketBuf::new_vec(200);
+    let mut meta = RecvMeta::new_vec(200);
+    let mut got = 0;
+    for _ in 0..2_000 {
+        let end = (got + MAX_BATCH).min(200);
+        got += b
+            .recv_batch(Timestamp::ZERO, &mut bufs[got..end], &mut meta[got..end])
+            .unwrap();
+        if got == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(got, 200, "{:?}", b.stats());
+    for (i, m) in meta.iter().enumerate() {
+        assert_eq!(bufs[i].payload(m.len), &payloads[i][..], "datagram {i}");
+    }
+    assert!(
+        b.stats().rx_no_buffers > 0,
+        "the pool ran dry: {:?}",
+        b.stats()
+    );
+}
+
 both! {
     ipv4_batch_arrives_with_its_metadata => |kind| {
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);

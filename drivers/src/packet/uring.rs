@@ -90,9 +90,15 @@ use crate::packet::{
     SocketId, Timestamp, Transmit,
 };
 
-/// Default number of receive buffers per worker: a 10 ms tick's arrivals at ~400k
-/// datagrams per second. About 9 MiB.
-pub const RECV_BUFFERS_DEFAULT: usize = 4096;
+/// Default number of receive buffers per worker (about 560 KiB). With deferred task work the
+/// kernel fills pool buffers only inside the worker's own `io_uring_enter`, so the pool holds
+/// one enter's datagrams plus the completions of a batch not yet reaped, never a tick's
+/// arrivals; a full pool ends a multishot receive (`ENOBUFS`), which is armed again with the
+/// datagrams still queued on the socket. Small is what matters: the pool is a ring, used
+/// round-robin, and 4096 buffers (9 MiB) meant every datagram landed in a buffer evicted from
+/// the L2 cache since its last use, which cost the relaying worker 11 % of its CPU
+/// (BENCHMARKS.md, "Packet I/O").
+pub const RECV_BUFFERS_DEFAULT: usize = 256;
 /// Default number of send slots per worker: the worker's default transmit queue. About 9 MiB.
 pub const SEND_SLOTS_DEFAULT: usize = 4096;
 /// Most receive buffers one pool holds (the kernel's limit for a buffer ring).
