@@ -14,7 +14,7 @@ use tandem_drivers::packet::udp::{UdpConfig, UdpIo};
 use tandem_drivers::packet::uring::{UringConfig, UringIo};
 use tandem_drivers::packet::{
     MAX_BATCH, MAX_READY_SOCKETS, PACKET_BUF_BYTES, PacketBuf, PacketIo, PortPair, PortRange,
-    RecvMeta, Timestamp, Transmit,
+    RecvMeta, SocketId, Timestamp, Transmit,
 };
 
 /// Which backend a test runs against.
@@ -80,6 +80,22 @@ fn recv_n(
     got
 }
 
+/// One datagram per payload, all from `socket` to `destination`.
+fn transmits<'a, P: AsRef<[u8]>>(
+    socket: SocketId,
+    destination: SocketAddr,
+    payloads: &'a [P],
+) -> Vec<Transmit<'a>> {
+    payloads
+        .iter()
+        .map(|p| Transmit {
+            socket,
+            destination,
+            payload: p.as_ref(),
+        })
+        .collect()
+}
+
 fn rtp_like(seq: u16) -> Vec<u8> {
     let mut p = vec![0x80, 0x00];
     p.extend_from_slice(&seq.to_be_bytes());
@@ -96,14 +112,7 @@ fn exchange(kind: Kind, sender_ip: IpAddr, receiver_ip: IpAddr, destination_ip: 
     let to_rtp = SocketAddr::new(destination_ip, pb.rtp_port);
     let to_rtcp = SocketAddr::new(destination_ip, pb.rtcp_port());
     let payloads: Vec<Vec<u8>> = (0..20).map(rtp_like).collect();
-    let mut packets: Vec<Transmit<'_>> = payloads
-        .iter()
-        .map(|p| Transmit {
-            socket: pa.rtp,
-            destination: to_rtp,
-            payload: p,
-        })
-        .collect();
+    let mut packets = transmits(pa.rtp, to_rtp, &payloads);
     packets.push(Transmit {
         socket: pa.rtcp,
         destination: to_rtcp,
@@ -271,14 +280,7 @@ fn long_queue_on_one_socket(kind: Kind) {
     let pb = b.open_pair().unwrap();
     let payloads: Vec<[u8; 2]> = (0..100u16).map(u16::to_be_bytes).collect();
     let to = b.local_addr(pb.rtp).unwrap();
-    let packets: Vec<_> = payloads
-        .iter()
-        .map(|p| Transmit {
-            socket: pa.rtp,
-            destination: to,
-            payload: p,
-        })
-        .collect();
+    let packets = transmits(pa.rtp, to, &payloads);
     assert_eq!(a.send_batch(Timestamp::ZERO, &packets), Ok(100));
     let mut bufs = PacketBuf::new_vec(128);
     let mut meta = RecvMeta::new_vec(128);
@@ -458,14 +460,7 @@ fn uring_a_burst_larger_than_the_receive_pool_arrives_whole() {
     let pb = b.open_pair().unwrap();
     let to = b.local_addr(pb.rtp).unwrap();
     let payloads: Vec<Vec<u8>> = (0..200u16).map(rtp_like).collect();
-    let packets: Vec<_> = payloads
-        .iter()
-        .map(|p| Transmit {
-            socket: pa.rtp,
-            destination: to,
-            payload: p,
-        })
-        .collect();
+    let packets = transmits(pa.rtp, to, &payloads);
     assert_eq!(a.send_batch(Timestamp::ZERO, &packets), Ok(200));
     std::thread::sleep(Duration::from_millis(20));
     let mut bufs = PacketBuf::new_vec(200);
