@@ -50,7 +50,9 @@ use std::process::Command;
 
 use tandem_codecs::file::wav;
 use tandem_codecs::{EncoderConfig, Format, registry};
-use tandem_dsp::jitter::{JitterBuffer, JitterConfig, PlayoutEvent, PlayoutMode, RtpPacket};
+use tandem_dsp::jitter::{
+    JitterBuffer, JitterConfig, JitterStats, PlayoutEvent, PlayoutMode, RtpPacket,
+};
 
 const PTIME_MS: u64 = 20;
 const FRAME_MS: u64 = 10;
@@ -352,10 +354,42 @@ struct Run {
     /// Sum and count of added delay over frames of decoded speech, ms.
     delay_sum: f64,
     delay_frames: u64,
+    counts: Counts,
+}
+
+/// A buffer's counters the table shows, summed over runs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    /// Sequence numbers never played.
     lost: u64,
-    late: u64,
     concealed: u64,
+    /// Time-stretching operations and frame slips.
     stretched: u64,
+}
+
+impl Counts {
+    fn of(s: &JitterStats) -> Self {
+        Self {
+            lost: s.packets_lost,
+            concealed: s.frames_concealed,
+            stretched: s.accelerate_ops + s.decelerate_ops + s.slips,
+        }
+    }
+
+    /// What was counted after `before`.
+    fn since(self, before: Self) -> Self {
+        Self {
+            lost: self.lost - before.lost,
+            concealed: self.concealed - before.concealed,
+            stretched: self.stretched - before.stretched,
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.lost += other.lost;
+        self.concealed += other.concealed;
+        self.stretched += other.stretched;
+    }
 }
 
 /// Plays `packets` arriving at `arrivals` through a buffer in `mode`; the run's audio, delay and
@@ -386,8 +420,7 @@ fn receive(
     let mut pcm = vec![0i16; frame];
     let mut out = Vec::with_capacity(samples + rate);
     // Where the clip starts in `out`, and the counters then.
-    let mut cut: Option<(usize, tandem_dsp::jitter::JitterStats)> =
-        (warmup == 0).then(|| (0, *jb.stats()));
+    let mut cut: Option<(usize, Counts)> = (warmup == 0).then(|| (0, Counts::of(jb.stats())));
     let end_us = ((send_ms.last().copied().unwrap_or(0.0) + 1500.0) * 1000.0) as u64;
     let (mut delay_sum, mut delay_frames) = (0.0, 0u64);
     let mut next = 0;
@@ -411,7 +444,7 @@ fn receive(
         let event = jb.pop(now, &mut pcm).expect("frame length");
         let packet_of = |ts: u32| (ts.wrapping_sub(ts0) as u64 / ts_per_packet) as usize;
         if cut.is_none() && ts.is_some_and(|ts| packet_of(ts) >= warmup) {
-            cut = Some((out.len(), *jb.stats()));
+            cut = Some((out.len(), Counts::of(jb.stats())));
         }
         if let (
             Some(ts),
@@ -449,19 +482,14 @@ fn receive(
         out.extend_from_slice(&pcm);
         now += FRAME_MS * 1000;
     }
-    let (start, before) = cut.unwrap_or((out.len(), *jb.stats()));
+    let (start, before) = cut.unwrap_or((out.len(), Counts::of(jb.stats())));
     let mut pcm = out.split_off(start.min(out.len()));
     pcm.resize(samples, 0);
-    let stats = jb.stats();
     Run {
         pcm,
         delay_sum,
         delay_frames,
-        lost: stats.packets_lost - before.packets_lost,
-        late: stats.packets_late - before.packets_late,
-        concealed: stats.frames_concealed - before.frames_concealed,
-        stretched: stats.accelerate_ops + stats.decelerate_ops + stats.slips
-            - (before.accelerate_ops + before.decelerate_ops + before.slips),
+        counts: Counts::of(jb.stats()).since(before),
     }
 }
 
@@ -528,10 +556,7 @@ struct Cell {
     mos: Vec<f64>,
     delay_sum: f64,
     delay_frames: u64,
-    lost: u64,
-    late: u64,
-    concealed: u64,
-    stretched: u64,
+    counts: Counts,
     packets: u64,
 }
 
@@ -671,10 +696,7 @@ fn main() {
                         let cell = cells.entry(key).or_default();
                         cell.delay_sum += r.delay_sum;
                         cell.delay_frames += r.delay_frames;
-                        cell.lost += r.lost;
-                        cell.late += r.late;
-                        cell.concealed += r.concealed;
-                        cell.stretched += r.stretched;
+                        cell.counts.add(r.counts);
                         cell.packets += (packets.len() - warmup) as u64;
                     }
                 }
@@ -735,7 +757,7 @@ fn main() {
             };
             // A late packet is also counted lost (its sequence number was passed without it):
             // `lost` alone is the share of sequence numbers never played.
-            let pct = |c: &Cell| 100.0 * c.lost as f64 / c.packets.max(1) as f64;
+            let pct = |c: &Cell| 100.0 * c.counts.lost as f64 / c.packets.max(1) as f64;
             println!(
                 "| {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} % | {:.1} % | {} / {} | {} | {} |",
                 scenario.name,
@@ -746,9 +768,9 @@ fn main() {
                 a.delay(),
                 pct(f),
                 pct(a),
-                f.concealed,
-                a.concealed,
-                a.stretched,
+                f.counts.concealed,
+                a.counts.concealed,
+                a.counts.stretched,
                 verdict
             );
         }
