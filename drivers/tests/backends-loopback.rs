@@ -3,8 +3,8 @@
 //! source, destination and socket. Every test runs against both kinds: they must behave the
 //! same (pairs, families, batch bounds, truncation, timestamps, closing, statistics).
 //!
-//! Ports 31200–31399 and 31600–31699 for UDP, the same plus 2000 (33200–33399,
-//! 33600–33699) for io_uring; below the kernel's ephemeral range and outside the default
+//! Ports 31200–31399 and 31600–31699 for UDP, the same minus 2000 (29200–29399,
+//! 29600–29699) for io_uring; below the kernel's ephemeral range and outside the default
 //! media range, one disjoint block per test.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -29,7 +29,7 @@ impl Kind {
     fn port(self, base: u16) -> u16 {
         match self {
             Kind::Udp => base,
-            Kind::Uring => base + 2000,
+            Kind::Uring => base - 2000,
         }
     }
 }
@@ -453,7 +453,7 @@ fn uring_a_burst_larger_than_the_receive_pool_arrives_whole() {
     let lo = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     let mut a = backend(Kind::Udp, lo, 31460, 31461);
     let mut config =
-        UringConfig::from_udp(UdpConfig::new(lo, PortRange::new(33462, 33463).unwrap()));
+        UringConfig::from_udp(UdpConfig::new(lo, PortRange::new(29462, 29463).unwrap()));
     config.recv_buffers = 8;
     let mut b = UringIo::new(config).unwrap();
     let pa = a.open_pair().unwrap();

@@ -6,7 +6,7 @@
 //! loopback sockets; the UDP backend's edge-triggered epoll with its own queue of sockets
 //! still to drain is what this guards.
 //!
-//! Ports 31440–31479 for UDP, 33440–33479 for io_uring.
+//! Ports 31440–31479 for UDP, 29440–29479 for io_uring.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -56,7 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn backend(uring: bool, min: u16, max: u16) -> Box<dyn PacketIo> {
     let (min, max) = if uring {
-        (min + 2000, max + 2000)
+        (min - 2000, max - 2000)
     } else {
         (min, max)
     };

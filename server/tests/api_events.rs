@@ -55,7 +55,7 @@ fn wait_for(socket: &mut Socket, kind: &str, wait: Duration) -> Option<Value> {
 
 #[test]
 fn api_ws_receives_channel_dtmf_received_for_rfc4733_digits() {
-    let server = start(43800, ApiSettings::default());
+    let server = start(23800, ApiSettings::default());
     let mut ws = connect(server.addr, "ivr");
     let a = peer();
     let c = call(
@@ -113,7 +113,7 @@ fn api_ws_receives_channel_dtmf_received_for_rfc4733_digits() {
 #[test]
 fn api_slow_consumer_gets_events_lost_and_stays_connected() {
     let server = start(
-        43900,
+        23900,
         ApiSettings {
             queue_capacity: 8,
             ..ApiSettings::default()
@@ -168,7 +168,7 @@ fn api_slow_consumer_gets_events_lost_and_stays_connected() {
 
 #[test]
 fn api_mixing_bridge_lifecycle_is_reported_on_the_stream() {
-    let server = start(43950, ApiSettings::default());
+    let server = start(23950, ApiSettings::default());
     let mut ws = connect(server.addr, "conf");
     let bridge = call(&server, "POST", "/bridges", Some(json!({"app": "conf"})));
     assert_eq!(bridge.status, 201, "{}", bridge.text);

@@ -98,7 +98,7 @@ fn any_param(real: Vec<String>) -> impl Strategy<Value = String> {
 #[test]
 fn bad_requests_get_typed_errors_and_the_api_keeps_working() {
     let recordings_dir = support::scratch("api-properties");
-    let server = start_with(43750, |runtime| ApiSettings {
+    let server = start_with(23750, |runtime| ApiSettings {
         recordings: Some(Recordings::new(runtime.clone(), recordings_dir.clone())),
         ..ApiSettings::default()
     });

@@ -15,7 +15,7 @@ use tandem::api::openapi::{ROUTES, document};
 
 #[test]
 fn api_channel_statistics_move_with_rtp() {
-    let server = start(43000, ApiSettings::default());
+    let server = start(23000, ApiSettings::default());
     let a = peer();
     let created = call(
         &server,
@@ -73,7 +73,7 @@ fn api_channel_statistics_move_with_rtp() {
 
 #[test]
 fn api_two_party_bridge_carries_rtp_both_ways() {
-    let server = start(43100, ApiSettings::default());
+    let server = start(23100, ApiSettings::default());
     let (a, b) = (peer(), peer());
     let mut ids = Vec::new();
     for p in [&a, &b] {
@@ -145,7 +145,7 @@ fn api_two_party_bridge_carries_rtp_both_ways() {
 
 #[test]
 fn api_dtmf_send_arrives_as_rfc4733() {
-    let server = start(43200, ApiSettings::default());
+    let server = start(23200, ApiSettings::default());
     let a = peer();
     let c = call(
         &server,
@@ -202,7 +202,7 @@ fn api_dtmf_send_arrives_as_rfc4733() {
 
 #[test]
 fn api_playback_plays_tones_and_finishes() {
-    let server = start(43300, ApiSettings::default());
+    let server = start(23300, ApiSettings::default());
     let a = peer();
     let c = call(
         &server,
@@ -253,7 +253,7 @@ fn api_auth_rejects_missing_or_wrong_key_and_foreign_sources() {
         },
         ..ApiSettings::default()
     };
-    let server = start(43400, settings);
+    let server = start(23400, settings);
     let none = http(server.addr, "GET", "/channels", &[], None);
     assert_eq!(
         (none.status, none.json["code"].as_str()),
@@ -281,7 +281,7 @@ fn api_auth_rejects_missing_or_wrong_key_and_foreign_sources() {
     );
 
     let fenced = start(
-        43500,
+        23500,
         ApiSettings {
             access: Access {
                 allow: vec!["192.0.2.0/24".parse().unwrap()],
@@ -337,7 +337,7 @@ fn prometheus_line_ok(line: &str) -> bool {
 
 #[test]
 fn api_metrics_parse_as_prometheus_text() {
-    let server = start(43600, ApiSettings::default());
+    let server = start(23600, ApiSettings::default());
     server.api.metrics_registry().sip_response(200);
     std::thread::sleep(Duration::from_millis(50));
     let got = call(&server, "GET", "/metrics", None);
@@ -359,7 +359,7 @@ fn api_metrics_parse_as_prometheus_text() {
 
 #[test]
 fn api_openapi_document_matches_the_router() {
-    let server = start(43700, ApiSettings::default());
+    let server = start(23700, ApiSettings::default());
     let doc = call(&server, "GET", "/openapi.json", None).json;
     assert_eq!(doc, document());
     assert_eq!(doc["openapi"], "3.1.0");

@@ -9,7 +9,7 @@
 //! (ChannelCreated/Destroyed, BridgeCreated/Destroyed, ChannelEnteredBridge/LeftBridge,
 //! PlaybackStarted/Finished, RecordingStarted/Finished, every recording finished).
 //!
-//! Ports: the API tests' 50-port slices at 43500, 43550 and 43650.
+//! Ports: the API tests' 50-port slices at 23500, 23550 and 23650.
 
 mod api_common;
 mod support;
@@ -476,7 +476,7 @@ fn run(server: &api_common::Server, ops: &[Op]) -> Result<(), TestCaseError> {
 #[test]
 fn any_sequence_of_rest_operations_keeps_the_lists_consistent_and_leaks_nothing() {
     let recordings = support::scratch("api-stateful");
-    let server = start_with(43500, |runtime| ApiSettings {
+    let server = start_with(23500, |runtime| ApiSettings {
         recordings: Some(Recordings::new(runtime.clone(), recordings.clone())),
         ..ApiSettings::default()
     });
@@ -511,7 +511,7 @@ fn playing_channel(server: &api_common::Server, media: &str) -> (String, String)
 /// even went on playing while bridged). Joining ends the playback as `DELETE` would.
 #[test]
 fn a_playing_channel_that_joins_a_bridge_ends_its_playback() {
-    let server = start_with(43550, |_| ApiSettings::default());
+    let server = start_with(23550, |_| ApiSettings::default());
     for kind in ["mixing", "two_party"] {
         let (id, playback) = playing_channel(&server, "tone:440/60000");
         let bridge = call(&server, "POST", "/bridges", Some(json!({"type": kind})));
@@ -542,7 +542,7 @@ fn a_playing_channel_that_joins_a_bridge_ends_its_playback() {
 /// channel is deleted.
 #[test]
 fn a_finished_playback_is_not_finished_again_when_its_channel_goes() {
-    let server = start_with(43650, |_| ApiSettings::default());
+    let server = start_with(23650, |_| ApiSettings::default());
     let mut events = subscribe(&server);
     let (id, playback) = playing_channel(&server, "tone:440/40");
     let done = eventually(Duration::from_secs(3), || {

@@ -3,7 +3,7 @@
 //! them; with a wrong password it gets 403 and no binding (../shared/peers/PEERS.md §2).
 //!
 //! Each run uses a writable copy of `tests/baresip/alice` with its ports moved into this
-//! suite's range (41000-41999) and its registrar set to the test's Tandem.
+//! suite's range (21000-21999) and its registrar set to the test's Tandem.
 
 mod support;
 
@@ -16,24 +16,24 @@ use std::time::{Duration, Instant};
 use support::{Ports, Tandem};
 
 /// The ports of test `n` (40..42): Tandem's as `Ports::for_test` would give them, baresip's
-/// in 41000-41999.
+/// in 21000-21999.
 fn ports(n: u16) -> Ports {
     assert!((40..42).contains(&n));
     let k = n - 40;
     Ports {
-        sip: 35060 + n,
-        api: 35200 + n,
-        ng: 35200 + n,
-        rtp_min: 36000 + 100 * n,
-        rtp_max: 36000 + 100 * n + 99,
-        peer_sip: 41000 + 10 * k,
-        peer_media: 41100 + 100 * k,
+        sip: 15060 + n,
+        api: 15200 + n,
+        ng: 15200 + n,
+        rtp_min: 16000 + 100 * n,
+        rtp_max: 16000 + 100 * n + 99,
+        peer_sip: 21000 + 10 * k,
+        peer_media: 21100 + 100 * k,
     }
 }
 
 /// baresip's ctrl_tcp port in test `n`.
 fn ctrl_port(n: u16) -> u16 {
-    41400 + (n - 40)
+    21400 + (n - 40)
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -4,7 +4,7 @@
 //! defines and its listen port.
 //!
 //! Each test (but the burst, at the end): `tandem run` (ng, SIP and RTP on the test's own
-//! ports in 42000–42999),
+//! ports in 22000–22999),
 //! Kamailio, a sipp UAS that echoes RTP, sipp's `uac_pcap` calling through Kamailio. Checked:
 //! both sipps succeed; the SDP each one received carries Tandem's address and a port of
 //! Tandem's range; mid-call, Tandem's own `query` shows RTP received from and sent to both
@@ -316,7 +316,7 @@ fn assert_rewritten(sdp: &[String], range: (u16, u16), who: &str) {
 
 #[test]
 fn kamailio_relays_a_pcma_call_through_tandem() {
-    let base = 42200;
+    let base = 22200;
     let Some(outcome) = call("plain", base, "uas_pcma_echo.xml", &[]) else {
         return;
     };
@@ -350,7 +350,7 @@ fn kamailio_relays_a_pcma_call_through_tandem() {
 
 #[test]
 fn kamailio_transcodes_pcma_to_opus_through_tandem() {
-    let base = 42600;
+    let base = 22600;
     let Some(outcome) = call("transcode", base, "uas_opus_only.xml", &["WITH_TRANSCODE"]) else {
         return;
     };
@@ -401,7 +401,7 @@ fn kamailio_carries_a_burst_of_calls_through_tandem() {
         return;
     }
     const CALLS: u32 = 300;
-    let p = Ports::at(42800);
+    let p = Ports::at(22800);
     let dir = scratch("burst");
     let tandem = start_tandem(&p);
     let kamailio = Kamailio::start(&dir, p.kamailio, p.ng, p.uas, &[]);

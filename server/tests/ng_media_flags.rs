@@ -20,7 +20,7 @@
 //!   answerer gets 30 ms packets (Tandem repacketizes, as rtpengine engages its transcoder
 //!   for it), the offerer still 20 ms.
 //!
-//! RTP ports 42500–42599 and 44200–44239, 20 per test.
+//! RTP ports 22500–22599 and 24200–24239, 20 per test.
 
 mod support;
 
@@ -157,7 +157,7 @@ fn establish(calls: &mut Calls, offer: &Value, answer: &Value) -> Established {
 
 #[test]
 fn a_spiralled_offer_and_answer_are_returned_untouched_and_media_still_flows() {
-    let runtime = runtime(42500);
+    let runtime = runtime(22500);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let (caller, callee) = (peer(), peer());
     let caller_sdp = sdp(caller.local_addr().unwrap().port());
@@ -202,7 +202,7 @@ fn a_spiralled_offer_and_answer_are_returned_untouched_and_media_still_flows() {
 
 #[test]
 fn without_loop_protect_the_sdp_carries_no_mark() {
-    let runtime = runtime(42520);
+    let runtime = runtime(22520);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let caller = peer();
     let reply = reply_sdp(&calls.offer(&offer_from(&caller, &[])).unwrap());
@@ -211,7 +211,7 @@ fn without_loop_protect_the_sdp_carries_no_mark() {
 
 #[test]
 fn an_asymmetric_caller_gets_its_media_at_its_sdp_address() {
-    let runtime = runtime(42540);
+    let runtime = runtime(22540);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     // The caller sends from one socket and receives on another, the one its SDP names.
     let (caller_sends, caller_receives, callee) = (peer(), peer(), peer());
@@ -279,17 +279,17 @@ fn caller_moves(flags: &[&str], ports: u16) -> (bool, bool) {
 
 #[test]
 fn with_media_handover_a_moving_caller_keeps_its_media() {
-    assert_eq!(caller_moves(&["media-handover"], 42560), (true, true));
+    assert_eq!(caller_moves(&["media-handover"], 22560), (true, true));
 }
 
 #[test]
 fn without_media_handover_the_locked_source_is_kept() {
-    assert_eq!(caller_moves(&[], 42580), (false, false));
+    assert_eq!(caller_moves(&[], 22580), (false, false));
 }
 
 #[test]
 fn block_media_by_address_blocks_the_side_that_advertised_it() {
-    let runtime = runtime(44200);
+    let runtime = runtime(24200);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let caller = peer();
     // The callee lives on another loopback address, which its SDP advertises.
@@ -356,7 +356,7 @@ fn payload_sizes(from: &UdpSocket, to: SocketAddr, socket: &UdpSocket) -> Vec<us
 
 #[test]
 fn a_ptime_the_offer_asks_for_is_what_the_answerer_gets() {
-    let runtime = runtime(44220);
+    let runtime = runtime(24220);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let (caller, callee) = (peer(), peer());
     let mut offer = offer_from(&caller, &[]);

@@ -85,7 +85,7 @@ fn reply_bytes(cookie: &str, reply: &Value) -> Vec<u8> {
 
 #[test]
 fn kamailio_plain_call_gets_rtpengines_replies() {
-    let runtime = runtime(42100);
+    let runtime = runtime(22100);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let s = samples("plain");
     assert_eq!(s.len(), 8);
@@ -99,7 +99,7 @@ fn kamailio_plain_call_gets_rtpengines_replies() {
     assert!(s[2].to_ng && !s[3].to_ng);
     let offer = handle(&mut calls, &s[2].body);
     let port_b = audio_port(&sdp_of(&offer));
-    assert!((42100..42150).contains(&port_b), "{offer:?}");
+    assert!((22100..22150).contains(&port_b), "{offer:?}");
     assert_eq!(
         String::from_utf8_lossy(&as_rtpengine(&offer.to_bytes(), port_b, 30000)),
         String::from_utf8_lossy(&s[3].body)
@@ -172,7 +172,7 @@ fn kamailio_plain_call_gets_rtpengines_replies() {
 
 #[test]
 fn kamailio_transcoding_call_offers_opus_and_answers_pcma() {
-    let runtime = runtime(42150);
+    let runtime = runtime(22150);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let s = samples("transcode");
     assert_eq!(s.len(), 8);
@@ -228,7 +228,7 @@ fn with_sdp(body: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
 /// a bitrate the configured `[opus]` settings apply.
 #[test]
 fn a_bitrate_in_the_transcode_codec_sets_the_opus_encoder() {
-    let runtime = runtime(42000);
+    let runtime = runtime(22000);
     let policy = MediaPolicy::default();
     let mut calls = Calls::new(Arc::clone(&runtime), policy, LOCALHOST);
     let s = samples("transcode");
@@ -253,7 +253,7 @@ fn a_bitrate_in_the_transcode_codec_sets_the_opus_encoder() {
 
 #[test]
 fn errors_are_replies_with_a_reason() {
-    let runtime = runtime(42050);
+    let runtime = runtime(22050);
     let mut calls = Calls::new(Arc::clone(&runtime), MediaPolicy::default(), LOCALHOST);
     let reason = |body: &[u8], calls: &mut Calls| {
         let reply = handle(calls, body);

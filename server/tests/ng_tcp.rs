@@ -14,7 +14,7 @@ use tandem::ng::bencode::{Value, decode, value_len};
 
 use support::{Ports, Tandem, metrics};
 
-/// The two tests' numbers (their SIP and RTP ports); each puts ng on 35900 + its number.
+/// The two tests' numbers (their SIP and RTP ports); each puts ng on 15900 + its number.
 const ORDER: u16 = 38;
 const BAD_INPUT: u16 = 39;
 

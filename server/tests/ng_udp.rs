@@ -11,17 +11,17 @@ use tandem::ng::bencode::{Value, decode};
 
 use support::Tandem;
 
-const NG: u16 = 42401;
+const NG: u16 = 22401;
 
 fn start() -> Tandem {
     Tandem::start(&[
         "run",
         "--sip",
-        "127.0.0.1:42400",
+        "127.0.0.1:22400",
         "--ng",
-        "127.0.0.1:42401",
+        "127.0.0.1:22401",
         "--rtp-ports",
-        "42410-42449",
+        "22410-22449",
         "--workers",
         "1",
     ])

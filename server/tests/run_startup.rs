@@ -121,7 +121,7 @@ fn flags_override_the_config_file() {
 fn a_bad_config_file_exits_2_with_one_line_naming_the_key_and_line() {
     let file = temp_config(
         "unknown-key",
-        "[sip]\nlisten = \"127.0.0.1:35063\"\nprot = 5\n",
+        "[sip]\nlisten = \"127.0.0.1:15063\"\nprot = 5\n",
     );
     let path = file.display().to_string();
     let done = Tandem::run_to_end(&["run", "--config", &path], END_TIMEOUT)

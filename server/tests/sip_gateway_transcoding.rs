@@ -4,7 +4,7 @@
 //! tshark on loopback sees PCMA on the caller's side and Opus (PT 96) on the callee's.
 //!
 //! Ports (gateway tests use 42..49 of the `Ports` scheme's numbering, outside the glue
-//! tests' 0..40): Tandem SIP 35060+n, RTP 36000+100n..+99; peers in 41000-41999.
+//! tests' 0..40): Tandem SIP 15060+n, RTP 16000+100n..+99; peers in 21000-21999.
 
 mod support;
 
@@ -17,18 +17,18 @@ use nix::unistd::Pid;
 use support::{Ports, Sipp, sipp_available, start_with_route};
 
 /// The ports of gateway test `n` (42..50): Tandem's as `Ports::for_test` would give them,
-/// the sipp peers' in 41000-41999.
+/// the sipp peers' in 21000-21999.
 fn ports(n: u16) -> Ports {
     assert!((42..50).contains(&n));
     let k = n - 40;
     Ports {
-        sip: 35060 + n,
-        api: 35200 + n,
-        ng: 35200 + n,
-        rtp_min: 36000 + 100 * n,
-        rtp_max: 36000 + 100 * n + 99,
-        peer_sip: 41000 + 10 * k,
-        peer_media: 41500 + 40 * k,
+        sip: 15060 + n,
+        api: 15200 + n,
+        ng: 15200 + n,
+        rtp_min: 16000 + 100 * n,
+        rtp_max: 16000 + 100 * n + 99,
+        peer_sip: 21000 + 10 * k,
+        peer_media: 21500 + 40 * k,
     }
 }
 

@@ -11,18 +11,18 @@ use std::time::{Duration, Instant};
 use support::{Ports, Sipp, Tandem, sipp_available};
 
 /// The ports of upstream registration test `n` (43..45): Tandem's as `Ports::for_test`
-/// would give them, the sipp registrar's in 41000-41999.
+/// would give them, the sipp registrar's in 21000-21999.
 fn ports(n: u16) -> Ports {
     assert!((43..45).contains(&n));
     let k = n - 40;
     Ports {
-        sip: 35060 + n,
-        api: 35200 + n,
-        ng: 35200 + n,
-        rtp_min: 36000 + 100 * n,
-        rtp_max: 36000 + 100 * n + 99,
-        peer_sip: 41000 + 10 * k,
-        peer_media: 41500 + 40 * k,
+        sip: 15060 + n,
+        api: 15200 + n,
+        ng: 15200 + n,
+        rtp_min: 16000 + 100 * n,
+        rtp_max: 16000 + 100 * n + 99,
+        peer_sip: 21000 + 10 * k,
+        peer_media: 21500 + 40 * k,
     }
 }
 

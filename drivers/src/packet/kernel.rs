@@ -170,7 +170,7 @@ mod tests {
     fn opens_the_backend_asked_for() {
         let socket = UdpConfig::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
-            PortRange::new(33700, 33703).unwrap(),
+            PortRange::new(29700, 29703).unwrap(),
         );
         let (udp, reason) = KernelIo::open(IoKind::Udp, socket).unwrap();
         assert_eq!((udp.kind(), reason), (IoKind::Udp, None));

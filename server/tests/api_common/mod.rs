@@ -1,5 +1,5 @@
 //! Shared by the `api_*` tests: the API served in-process over a real media runtime on
-//! loopback UDP (each test on its own 50-port slice of 43000–43999), a minimal HTTP/1.1
+//! loopback UDP (each test on its own 50-port slice of 23000–23999), a minimal HTTP/1.1
 //! client, and RTP packet builders.
 
 #![allow(dead_code, unreachable_pub)]

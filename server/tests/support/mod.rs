@@ -1,12 +1,15 @@
 //! Support for end-to-end tests of `tandem run`: [`Tandem`], a guard around a running server
 //! process, and [`Sipp`], a runner for sipp peers (../shared/peers/PEERS.md section 1).
 //!
-//! Ports: test `n` uses [`Ports::for_test`]: SIP 35060+n, API and ng 35200+n (TCP and UDP,
-//! so they do not clash), RTP 36000+100n to +99, and for its sipp peers SIP 35150+n and media
-//! 39000+20n; with ng over TCP too, ng on 35900+n. Tests 40 and 41 are the baresip test's
+//! Ports: test `n` uses [`Ports::for_test`]: SIP 15060+n, API and ng 15200+n (TCP and UDP,
+//! so they do not clash), RTP 16000+100n to +99, and for its sipp peers SIP 15150+n and media
+//! 25000+20n; with ng over TCP too, ng on 15900+n. Tests 40 and 41 are the baresip test's
 //! (its own peer ports, Tandem's as here), 43 and 44 the upstream registration test's (its
-//! registrar's in 41000-41999). Other suites use other ranges. Every wait is bounded; every process started
-//! here is stopped by its own pid when its guard drops.
+//! registrar's in 21000-21999). Other suites use other ranges, all below 32768: Linux hands
+//! out ephemeral ports from 32768 up, so any socket bound to port 0 on the machine (a peer's
+//! control socket, Kamailio's ng client, an API on port 0) could take a fixed test port there
+//! and make a peer fail to start. Every wait is bounded; every process started here is
+//! stopped by its own pid when its guard drops.
 
 #![allow(dead_code)] // Each test binary uses part of this module.
 
@@ -62,13 +65,13 @@ impl Ports {
     pub(crate) fn for_test(n: u16) -> Self {
         assert!(n < 50, "test numbers 0..50 keep ports in their ranges");
         Self {
-            sip: 35060 + n,
-            api: 35200 + n,
-            ng: 35200 + n,
-            rtp_min: 36000 + 100 * n,
-            rtp_max: 36000 + 100 * n + 99,
-            peer_sip: 35150 + n,
-            peer_media: 39000 + 20 * n,
+            sip: 15060 + n,
+            api: 15200 + n,
+            ng: 15200 + n,
+            rtp_min: 16000 + 100 * n,
+            rtp_max: 16000 + 100 * n + 99,
+            peer_sip: 15150 + n,
+            peer_media: 25000 + 20 * n,
         }
     }
 
@@ -90,7 +93,7 @@ impl Ports {
     }
 
     /// The ng port when ng listens on TCP too ([`Self::run_args_ng_tcp`]): `ng` shares its
-    /// number with the API's TCP port, so this is 700 above it (35900 + n).
+    /// number with the API's TCP port, so this is 700 above it (15900 + n).
     pub(crate) fn ng_tcp(&self) -> u16 {
         self.ng + 700
     }
@@ -343,10 +346,25 @@ pub(crate) fn sipp_available() -> bool {
 }
 
 /// Counters from a sipp stat file (`-trace_stat -stf FILE`): the last line, by column name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SippStats {
     /// Every column of the last line.
     pub(crate) columns: HashMap<String, String>,
+}
+
+/// Only the columns that say something (non-zero, non-empty, in name order): the full line
+/// has about a hundred, and a failure message that prints them all gets cut before the
+/// peers' own output, which is what explains the failure.
+impl std::fmt::Debug for SippStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut telling: Vec<(&String, &String)> = self
+            .columns
+            .iter()
+            .filter(|(_, v)| !v.is_empty() && *v != "0" && *v != "00:00:00:000000")
+            .collect();
+        telling.sort();
+        f.debug_map().entries(telling).finish()
+    }
 }
 
 impl SippStats {

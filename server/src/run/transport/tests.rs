@@ -1,4 +1,4 @@
-//! Transport tests over real loopback sockets. Ports 34000–34099 only (other test suites use
+//! Transport tests over real loopback sockets. Ports 14000–14099 only (other test suites use
 //! other ranges); each test has its own ports. Waits are bounded by [`WAIT`] and only guard
 //! against hangs: nothing asserts on timing.
 
@@ -76,23 +76,23 @@ async fn closes(stream: &mut TcpStream) -> bool {
 #[tokio::test]
 async fn udp_datagrams_arrive_whole_and_replies_go_to_the_sender() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34000), shutdown.signal())
+    let transports = Transports::bind(&config(14000), shutdown.signal())
         .await
         .unwrap();
-    assert_eq!(transports.udp_local(), Some(addr(34000)));
+    assert_eq!(transports.udp_local(), Some(addr(14000)));
     let mut parts = transports.into_parts();
-    let client = UdpSocket::bind("127.0.0.1:34010").await.unwrap();
+    let client = UdpSocket::bind("127.0.0.1:14010").await.unwrap();
 
     // A keep-alive is not a message: the OPTIONS sent after it is the first event.
-    client.send_to(b"\r\n\r\n", addr(34000)).await.unwrap();
-    client.send_to(OPTIONS, addr(34000)).await.unwrap();
+    client.send_to(b"\r\n\r\n", addr(14000)).await.unwrap();
+    client.send_to(OPTIONS, addr(14000)).await.unwrap();
     let inbound = next_message(&mut parts.events).await;
     assert_eq!(
         inbound,
         Inbound {
             transport: Transport::Udp,
-            local: addr(34000),
-            peer: addr(34010),
+            local: addr(14000),
+            peer: addr(14010),
             connection: None,
             bytes: OPTIONS.to_vec(),
         }
@@ -114,7 +114,7 @@ async fn udp_datagrams_arrive_whole_and_replies_go_to_the_sender() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((&buf[..n], from), (&reply[..], addr(34000)));
+    assert_eq!((&buf[..n], from), (&reply[..], addr(14000)));
     let stats = parts.stats.snapshot();
     assert_eq!((stats.received, stats.keepalives, stats.sent), (1, 1, 1));
 
@@ -127,12 +127,12 @@ async fn udp_datagrams_arrive_whole_and_replies_go_to_the_sender() {
 #[tokio::test]
 async fn tcp_streams_are_framed_and_replies_use_the_same_connection() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34001), shutdown.signal())
+    let transports = Transports::bind(&config(14001), shutdown.signal())
         .await
         .unwrap();
-    assert_eq!(transports.tcp_local(), Some(addr(34001)));
+    assert_eq!(transports.tcp_local(), Some(addr(14001)));
     let mut parts = transports.into_parts();
-    let mut client = TcpStream::connect(addr(34001)).await.unwrap();
+    let mut client = TcpStream::connect(addr(14001)).await.unwrap();
     let client_addr = client.local_addr().unwrap();
 
     // Two messages in one write, then a third split over two writes with a ping between.
@@ -154,7 +154,7 @@ async fn tcp_streams_are_framed_and_replies_use_the_same_connection() {
     assert_eq!(c.bytes, third);
     assert_eq!(
         (a.transport, a.peer, a.local),
-        (Transport::Tcp, client_addr, addr(34001))
+        (Transport::Tcp, client_addr, addr(14001))
     );
     let connection = a.connection.expect("TCP messages carry their connection");
     assert_eq!(
@@ -186,11 +186,11 @@ async fn tcp_streams_are_framed_and_replies_use_the_same_connection() {
 #[tokio::test]
 async fn a_stream_out_of_sync_is_closed() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34002), shutdown.signal())
+    let transports = Transports::bind(&config(14002), shutdown.signal())
         .await
         .unwrap();
     let parts = transports.into_parts();
-    let mut client = TcpStream::connect(addr(34002)).await.unwrap();
+    let mut client = TcpStream::connect(addr(14002)).await.unwrap();
     client
         .write_all(b"BYE sip:a@b SIP/2.0\r\nVia: x\r\n\r\n")
         .await
@@ -203,15 +203,15 @@ async fn a_stream_out_of_sync_is_closed() {
 #[tokio::test]
 async fn tcp_sends_open_a_connection_and_reuse_it() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34003), shutdown.signal())
+    let transports = Transports::bind(&config(14003), shutdown.signal())
         .await
         .unwrap();
     let mut parts = transports.into_parts();
-    let peer = TcpListener::bind(addr(34013)).await.unwrap();
+    let peer = TcpListener::bind(addr(14013)).await.unwrap();
 
     let send = |bytes: &[u8]| Outbound {
         transport: Transport::Tcp,
-        peer: addr(34013),
+        peer: addr(14013),
         connection: None,
         bytes: bytes.to_vec(),
     };
@@ -227,7 +227,7 @@ async fn tcp_sends_open_a_connection_and_reuse_it() {
     stream.write_all(reply).await.unwrap();
     let inbound = next_message(&mut parts.events).await;
     assert_eq!(inbound.bytes, reply);
-    assert_eq!(inbound.peer, addr(34013));
+    assert_eq!(inbound.peer, addr(14013));
     assert!(inbound.connection.is_some());
 
     // A second message to the same peer goes over the open connection: no second accept.
@@ -248,7 +248,7 @@ async fn failed_sends_are_reported() {
     let shutdown = Shutdown::new();
     let udp_only = TransportConfig {
         tcp: false,
-        ..config(34004)
+        ..config(14004)
     };
     let transports = Transports::bind(&udp_only, shutdown.signal())
         .await
@@ -257,7 +257,7 @@ async fn failed_sends_are_reported() {
     let mut parts = transports.into_parts();
     let tcp = Outbound {
         transport: Transport::Tcp,
-        peer: addr(34014),
+        peer: addr(14014),
         connection: None,
         bytes: OPTIONS.to_vec(),
     };
@@ -265,7 +265,7 @@ async fn failed_sends_are_reported() {
     match next_event(&mut parts.events).await {
         TransportEvent::SendFailed(failure) => {
             assert_eq!(failure.transport, Transport::Tcp);
-            assert_eq!(failure.peer, addr(34014));
+            assert_eq!(failure.peer, addr(14014));
             assert!(failure.reason.contains("not enabled"), "{}", failure.reason);
         }
         other => panic!("expected a send failure, got {other:?}"),
@@ -274,20 +274,20 @@ async fn failed_sends_are_reported() {
 
     // With TCP on, nobody listening at the peer: the connect fails and is reported.
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34005), shutdown.signal())
+    let transports = Transports::bind(&config(14005), shutdown.signal())
         .await
         .unwrap();
     let mut parts = transports.into_parts();
     let nobody = Outbound {
         transport: Transport::Tcp,
-        peer: addr(34015),
+        peer: addr(14015),
         connection: None,
         bytes: OPTIONS.to_vec(),
     };
     parts.outbound.send(nobody).await.unwrap();
     match next_event(&mut parts.events).await {
         TransportEvent::SendFailed(failure) => {
-            assert_eq!(failure.peer, addr(34015));
+            assert_eq!(failure.peer, addr(14015));
             assert!(failure.connection.is_some());
         }
         other => panic!("expected a send failure, got {other:?}"),
@@ -301,11 +301,11 @@ async fn idle_connections_are_closed() {
     let shutdown = Shutdown::new();
     let idle = TransportConfig {
         idle_timeout: Some(Duration::from_millis(100)),
-        ..config(34006)
+        ..config(14006)
     };
     let transports = Transports::bind(&idle, shutdown.signal()).await.unwrap();
     let parts = transports.into_parts();
-    let mut client = TcpStream::connect(addr(34006)).await.unwrap();
+    let mut client = TcpStream::connect(addr(14006)).await.unwrap();
     assert!(closes(&mut client).await);
     assert_eq!(parts.stats.snapshot().idle_closed, 1);
     shutdown.stop();
@@ -325,33 +325,33 @@ async fn port_zero_gives_udp_and_tcp_the_same_port() {
 
 #[tokio::test]
 async fn a_taken_port_is_a_bind_error_naming_transport_and_address() {
-    let taken = UdpSocket::bind(addr(34007)).await.unwrap();
+    let taken = UdpSocket::bind(addr(14007)).await.unwrap();
     let shutdown = Shutdown::new();
-    let err = Transports::bind(&config(34007), shutdown.signal())
+    let err = Transports::bind(&config(14007), shutdown.signal())
         .await
         .unwrap_err();
-    assert_eq!((err.transport, err.addr), (Transport::Udp, addr(34007)));
+    assert_eq!((err.transport, err.addr), (Transport::Udp, addr(14007)));
     assert!(
         err.to_string()
-            .starts_with("cannot listen for SIP over UDP on 127.0.0.1:34007: "),
+            .starts_with("cannot listen for SIP over UDP on 127.0.0.1:14007: "),
         "{err}"
     );
     drop(taken);
 
-    let taken = TcpListener::bind(addr(34008)).await.unwrap();
-    let err = Transports::bind(&config(34008), shutdown.signal())
+    let taken = TcpListener::bind(addr(14008)).await.unwrap();
+    let err = Transports::bind(&config(14008), shutdown.signal())
         .await
         .unwrap_err();
-    assert_eq!((err.transport, err.addr), (Transport::Tcp, addr(34008)));
+    assert_eq!((err.transport, err.addr), (Transport::Tcp, addr(14008)));
     drop(taken);
-    // Nothing was left bound by the failed attempt: UDP 34008 is free again.
-    UdpSocket::bind(addr(34008)).await.unwrap();
+    // Nothing was left bound by the failed attempt: UDP 14008 is free again.
+    UdpSocket::bind(addr(14008)).await.unwrap();
 }
 
 #[tokio::test]
 async fn after_shutdown_the_ports_are_free_again() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34009), shutdown.signal())
+    let transports = Transports::bind(&config(14009), shutdown.signal())
         .await
         .unwrap();
     let parts = transports.into_parts();
@@ -361,24 +361,24 @@ async fn after_shutdown_the_ports_are_free_again() {
         .unwrap();
     drop(parts.events);
     let again = Shutdown::new();
-    let transports = Transports::bind(&config(34009), again.signal())
+    let transports = Transports::bind(&config(14009), again.signal())
         .await
         .unwrap();
-    assert_eq!(transports.udp_local(), Some(addr(34009)));
+    assert_eq!(transports.udp_local(), Some(addr(14009)));
     again.stop();
 }
 
 #[tokio::test]
 async fn a_full_event_queue_drops_udp_datagrams_and_counts_them() {
     let shutdown = Shutdown::new();
-    let transports = Transports::bind(&config(34020), shutdown.signal())
+    let transports = Transports::bind(&config(14020), shutdown.signal())
         .await
         .unwrap();
     let parts = transports.into_parts();
-    let client = UdpSocket::bind(addr(34021)).await.unwrap();
+    let client = UdpSocket::bind(addr(14021)).await.unwrap();
     let total = EVENT_QUEUE + 200;
     for i in 0..total {
-        client.send_to(OPTIONS, addr(34020)).await.unwrap();
+        client.send_to(OPTIONS, addr(14020)).await.unwrap();
         // Pace the sender a little so the kernel's receive buffer does not do the dropping.
         if i % 128 == 127 {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -402,13 +402,13 @@ async fn sources_outside_the_allow_list_are_dropped_unanswered_and_counted() {
     let shutdown = Shutdown::new();
     let fenced = TransportConfig {
         allow: vec!["192.0.2.0/24".parse().unwrap(), "::1".parse().unwrap()],
-        ..config(34030)
+        ..config(14030)
     };
     let transports = Transports::bind(&fenced, shutdown.signal()).await.unwrap();
     let mut parts = transports.into_parts();
-    let client = UdpSocket::bind(addr(34031)).await.unwrap();
-    client.send_to(OPTIONS, addr(34030)).await.unwrap();
-    let mut stream = TcpStream::connect(addr(34030)).await.unwrap();
+    let client = UdpSocket::bind(addr(14031)).await.unwrap();
+    client.send_to(OPTIONS, addr(14030)).await.unwrap();
+    let mut stream = TcpStream::connect(addr(14030)).await.unwrap();
     let _ = stream.write_all(OPTIONS).await;
     let mut buf = [0u8; 16];
     let closed = tokio::time::timeout(WAIT, stream.read(&mut buf)).await;
@@ -437,11 +437,11 @@ async fn sources_outside_the_allow_list_are_dropped_unanswered_and_counted() {
     let shutdown = Shutdown::new();
     let open = TransportConfig {
         allow: vec!["127.0.0.0/8".parse().unwrap()],
-        ..config(34032)
+        ..config(14032)
     };
     let transports = Transports::bind(&open, shutdown.signal()).await.unwrap();
     let mut parts = transports.into_parts();
-    client.send_to(OPTIONS, addr(34032)).await.unwrap();
+    client.send_to(OPTIONS, addr(14032)).await.unwrap();
     assert_eq!(next_message(&mut parts.events).await.bytes, OPTIONS);
     assert_eq!(parts.stats.snapshot().forbidden, 0);
     shutdown.stop();
