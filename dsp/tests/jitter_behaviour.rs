@@ -753,6 +753,44 @@ fn the_fixed_mode_gives_up_packets_later_than_its_delay() {
 }
 
 #[test]
+fn the_anchored_mode_keeps_the_first_packets_timing_and_moves_only_when_starved() {
+    let mut config = JitterConfig::new(0);
+    config.mode = PlayoutMode::Anchored { delay_ms: 60 };
+    let mut jb = JitterBuffer::new(Format::PCMU, &config).unwrap();
+    let p = pcmu(300);
+    let mut arrivals = on_time(&p);
+    // The first packet comes 15 ms late: everything plays 15 ms later than it would above
+    // the transit floor.
+    arrivals[0].0 += 15_000;
+    // The link stalls for 200 ms at packet 150 and then delivers the backlog at once.
+    let resumed = arrivals[150].0 + 200_000;
+    for arrival in &mut arrivals[150..160] {
+        arrival.0 = arrival.0.max(resumed);
+    }
+    let trace = run(&mut jb, arrivals, sent(299) + BASE_US + 300_000);
+    let s = jb.stats();
+    assert!(
+        trace.delays[50..300]
+            .iter()
+            .all(|&d| (70..=80).contains(&d)),
+        "{:?}",
+        &trace.delays[50..300]
+    );
+    // The first packet after the stall found the buffer empty: playout resynchronised on it,
+    // so the backlog plays whole, and nothing brings the delay back down (as in Asterisk's
+    // fixed buffer).
+    assert_eq!((s.packets_played, s.packets_lost), (300, 0), "{s:?}");
+    assert!(
+        trace.delays[400..600]
+            .iter()
+            .all(|&d| (250..=270).contains(&d)),
+        "{:?}",
+        &trace.delays[400..600]
+    );
+    assert_eq!(s.accelerate_ops + s.decelerate_ops + s.slips, 0, "{s:?}");
+}
+
+#[test]
 fn other_payload_types_are_ignored_without_counting_losses() {
     // RFC 4733 telephone events interleaved, sharing the sequence number space.
     let audio = pcmu(100);
@@ -957,7 +995,11 @@ fn opus_recovers_a_half_concealed_frame_whole_from_the_next_packets_fec() {
     // concealment into the recovered tail and on into 101 without a break.
     let format = Format::opus(16000);
     let p = packets(format, 111, 200, 7, 0, 0xC);
-    for mode in [PlayoutMode::Adaptive, PlayoutMode::Fixed { delay_ms: 60 }] {
+    for mode in [
+        PlayoutMode::Adaptive,
+        PlayoutMode::Fixed { delay_ms: 60 },
+        PlayoutMode::Anchored { delay_ms: 60 },
+    ] {
         let mut config = JitterConfig::new(111);
         config.mode = mode;
         // The largest step between two samples of the same stream without a loss.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use tandem_codecs::{DecodeError, Decoder, Format};
-use tandem_dsp::jitter::{JitterBuffer, JitterConfig, PushError, RtpPacket};
+use tandem_dsp::jitter::{JitterBuffer, JitterConfig, PlayoutMode, PushError, RtpPacket};
 
 const MAX_DELAY_MS: u32 = 300;
 
@@ -82,14 +82,24 @@ fn scenario() -> impl Strategy<Value = (Vec<Fate>, u16)> {
     )
 }
 
+/// Every playout mode: the properties hold for the baselines too.
+fn mode() -> impl Strategy<Value = PlayoutMode> {
+    prop_oneof![
+        2 => Just(PlayoutMode::Adaptive),
+        1 => Just(PlayoutMode::Fixed { delay_ms: 60 }),
+        1 => Just(PlayoutMode::Anchored { delay_ms: 60 }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn output_is_ordered_bounded_and_complete((fates, seq0) in scenario()) {
+    fn output_is_ordered_bounded_and_complete((fates, seq0) in scenario(), mode in mode()) {
         let log: Log = Arc::new(Mutex::new((0, Vec::new())));
         let mut config = JitterConfig::new(0);
         config.max_delay_ms = MAX_DELAY_MS;
+        config.mode = mode;
         let mut jb = JitterBuffer::with_decoder(Box::new(Recorder { log: log.clone() }), &config)
             .unwrap();
         // Build every delivery: (arrival µs, packet index).
@@ -144,13 +154,22 @@ proptest! {
         for w in decoded.windows(2) {
             prop_assert!(w[0].0 < w[1].0, "decoded {} after {}", w[1].0, w[0].0);
         }
-        // Everything stored was decoded; nothing was discarded.
+        // Everything stored was decoded; the adaptive buffer discarded nothing, a fixed one
+        // only what its frame slips gave up (counted).
         let stats = *jb.stats();
-        prop_assert_eq!(stats.packets_discarded, 0);
         let mut decoded_indices: Vec<u32> = decoded.iter().map(|d| d.0).collect();
         decoded_indices.sort_unstable();
         stored.sort_unstable();
-        prop_assert_eq!(&decoded_indices, &stored);
+        if mode == PlayoutMode::Adaptive {
+            prop_assert_eq!(stats.packets_discarded, 0);
+            prop_assert_eq!(&decoded_indices, &stored);
+        } else {
+            prop_assert!(decoded_indices.iter().all(|i| stored.binary_search(i).is_ok()));
+            prop_assert_eq!(
+                decoded_indices.len() as u64 + stats.packets_discarded,
+                stored.len() as u64
+            );
+        }
         // Bounded: from arrival to decoding within the maximum delay (plus the frame that
         // rounds the pop clock).
         for &(index, at) in &decoded {
@@ -160,20 +179,23 @@ proptest! {
                 "packet {index} arrived at {arrived} µs, decoded at {at} µs"
             );
         }
-        // Counters add up: from the first packet played to the last, every packet was played or
-        // lost, and every push is accounted for.
+        // Counters add up: from the first packet played to the last, every packet was played,
+        // lost or (slipped) discarded, and every push is accounted for.
         if let (Some(first), Some(last)) = (
             decoded.iter().map(|d| d.0).min(),
             decoded.iter().map(|d| d.0).max(),
         ) {
             prop_assert_eq!(
-                stats.packets_played + stats.packets_lost,
+                stats.packets_played + stats.packets_lost + stats.packets_discarded,
                 u64::from(last - first + 1)
             );
         }
         prop_assert_eq!(
             stats.packets_received,
-            stats.packets_played + stats.packets_late + stats.packets_duplicate
+            stats.packets_played
+                + stats.packets_late
+                + stats.packets_duplicate
+                + stats.packets_discarded
         );
     }
 }

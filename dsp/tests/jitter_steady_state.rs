@@ -103,6 +103,7 @@ fn push_and_pop_allocate_nothing() {
         (Format::G722, 9, PlayoutMode::Adaptive),
         (Format::opus(16000), 111, PlayoutMode::Adaptive),
         (Format::PCMA, 8, PlayoutMode::Fixed { delay_ms: 60 }),
+        (Format::PCMA, 8, PlayoutMode::Anchored { delay_ms: 60 }),
     ];
     for (format, pt, mode) in cases {
         let input = deliveries(format, pt);

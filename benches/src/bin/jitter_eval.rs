@@ -5,11 +5,16 @@
 //! ```text
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
-//!     [--fixed-ms MS] [--seed-sets N,...]
+//!     [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
-//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--seed-sets N,...` draws
+//! (default 60; other values trace the fixed buffer's delay/MOS curve); `--baseline` picks the
+//! fixed buffer: `floor` (default, `PlayoutMode::Fixed`: the delay above the transit floor of
+//! the last 2 s, drift corrected by frame slips) or `anchored` (`PlayoutMode::Anchored`: the
+//! classic fixed buffer of Asterisk, anchored at the first packet's arrival and moved only
+//! when a late packet finds it empty); `--warmup-s S` scores only the clip after S seconds of
+//! the same speech over the same network (steady state); `--seed-sets N,...` draws
 //! every network model from each set of seeds in turn (default 0; sets are independent draws
 //! of the same models) and averages MOS and delay over all of them, so that a verdict rests
 //! on more than one draw's luck (`--seed-set` is the same option); `--only` and `--codecs`
@@ -577,6 +582,7 @@ fn main() {
     let mut only: Option<String> = None;
     let mut codecs_only: Option<String> = None;
     let mut fixed_ms = 60;
+    let mut anchored = false;
     let mut warmup_s = 0.0f64;
     let mut seed_sets: Vec<u64> = vec![0];
     let mut args = std::env::args().skip(1);
@@ -593,6 +599,14 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--fixed-ms MS")
             }
+            "--baseline" => match args.next().as_deref() {
+                Some("floor") => anchored = false,
+                Some("anchored") => anchored = true,
+                _ => {
+                    eprintln!("--baseline floor|anchored");
+                    std::process::exit(2);
+                }
+            },
             "--warmup-s" => {
                 warmup_s = args
                     .next()
@@ -607,12 +621,17 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--seed-sets N,...] [--warmup-s S]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
         }
     }
+    let fixed_mode = if anchored {
+        PlayoutMode::Anchored { delay_ms: fixed_ms }
+    } else {
+        PlayoutMode::Fixed { delay_ms: fixed_ms }
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pesq_score.py");
     let voices = if quick { 1 } else { VOICES.len() };
     let mut manifest = String::new();
@@ -658,10 +677,7 @@ fn main() {
                         voice.to_string()
                     };
                     std::fs::create_dir_all(&dir).expect("output dir");
-                    for (adaptive, mode) in [
-                        (false, PlayoutMode::Fixed { delay_ms: fixed_ms }),
-                        (true, PlayoutMode::Adaptive),
-                    ] {
+                    for (adaptive, mode) in [(false, fixed_mode), (true, PlayoutMode::Adaptive)] {
                         let traced =
                             trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
                         if traced {

@@ -107,6 +107,11 @@ impl PacketBuffer {
         Insert::Stored
     }
 
+    /// True when no packet is stored.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// The stored packet with the lowest sequence number at or after `seq`, if any; searching
     /// from the lowest stored one when `seq` is `None`.
     pub(crate) fn first_from(&self, seq: Option<i64>) -> Option<PacketInfo> {

@@ -86,9 +86,12 @@
 //!   with no drift headroom in it.
 //! - **Concealment**: the codec's own where it has one (Opus, G.729); otherwise waveform
 //!   substitution after ITU-T G.711 Appendix I ([`conceal`]).
-//! - [`PlayoutMode::Fixed`] keeps a constant target without stretching, gives up missing
-//!   packets at their due time and corrects drift by frame slips: the classic fixed buffer,
-//!   kept as the baseline the adaptive one is measured against.
+//! - [`PlayoutMode::Fixed`] keeps a constant target above the transit floor without
+//!   stretching, gives up missing packets at their due time and corrects drift by frame
+//!   slips: a fixed buffer made as strong as a fixed delay can be, kept as the baseline the
+//!   adaptive one is measured against. [`PlayoutMode::Anchored`] is the fixed buffer
+//!   telephony engines ship (Asterisk's `fixed`): anchored at the first packet, resynchronised
+//!   only when a late packet finds it empty; the second baseline.
 //!
 //! # Real-time
 //!
@@ -190,9 +193,20 @@ const EARLY_SLOTS: usize = 20;
 pub enum PlayoutMode {
     /// Target from the observed delay distribution, time-stretching towards it.
     Adaptive,
-    /// A constant target; late packets are lost; drift is corrected by frame slips.
+    /// A constant target above the transit floor (the fastest packet of the last 2 s); late
+    /// packets are lost; drift is corrected by frame slips. The floor follows slow changes of
+    /// the network's delay, so this is a stronger baseline than the classic fixed buffer.
     Fixed {
         /// The target delay in ms.
+        delay_ms: u32,
+    },
+    /// The classic fixed buffer of telephony engines (Asterisk's `fixed` jitter buffer):
+    /// every packet plays `delay_ms` after the time the stream's first packet arrived plus
+    /// its timestamp offset; late packets are lost; the anchor moves only when a late packet
+    /// finds no packet stored (the link stalled or the sender's clock ran slow), to that
+    /// packet's arrival. Nothing corrects drift otherwise. A baseline to measure against.
+    Anchored {
+        /// The delay after the anchor, in ms.
         delay_ms: u32,
     },
 }
@@ -432,6 +446,8 @@ pub struct JitterBuffer {
     /// The receiver clock at the current pop, in samples.
     now: i64,
     target_ms: u32,
+    /// [`PlayoutMode::Anchored`]: the transit offset playout is anchored to.
+    anchor: Option<i64>,
     stats: JitterStats,
 }
 
@@ -519,7 +535,7 @@ impl JitterBuffer {
             (10..=120).contains(&config.max_ptime_ms),
             "10..=120",
         )?;
-        if let PlayoutMode::Fixed { delay_ms } = config.mode {
+        if let PlayoutMode::Fixed { delay_ms } | PlayoutMode::Anchored { delay_ms } = config.mode {
             check(
                 "mode.delay_ms",
                 delay_ms,
@@ -585,8 +601,9 @@ impl JitterBuffer {
             now: 0,
             target_ms: match config.mode {
                 PlayoutMode::Adaptive => initial,
-                PlayoutMode::Fixed { delay_ms } => delay_ms,
+                PlayoutMode::Fixed { delay_ms } | PlayoutMode::Anchored { delay_ms } => delay_ms,
             },
+            anchor: None,
             stats: JitterStats::default(),
         })
     }
@@ -651,8 +668,9 @@ impl JitterBuffer {
                 .config
                 .initial_delay_ms
                 .clamp(self.config.min_delay_ms, self.config.max_delay_ms),
-            PlayoutMode::Fixed { delay_ms } => delay_ms,
+            PlayoutMode::Fixed { delay_ms } | PlayoutMode::Anchored { delay_ms } => delay_ms,
         };
+        self.anchor = None;
         self.stats = JitterStats::default();
     }
 
@@ -819,6 +837,7 @@ impl JitterBuffer {
             && self.next_pos.is_some_and(|next| {
                 pos + duration as i64 <= next || (pos < next && !self.plays_tails())
             })
+            && !self.reanchor_if_starved(arrival, pos)
         {
             return Err(PushError::Late {
                 sequence_number: seq,
@@ -886,6 +905,8 @@ impl JitterBuffer {
         }
         self.stats.packets_discarded += self.packets.clear() as u64;
         self.estimator.reset_floor();
+        // The stream's first packet sits at position 0: its transit offset is its arrival.
+        self.anchor = Some(arrival);
         self.stream = Some(Stream::new(packet, arrival));
         self.next_pos = None;
         self.last_seq = None;
@@ -971,9 +992,27 @@ impl JitterBuffer {
         Some(self.offset()? - self.estimator.floor()?)
     }
 
-    /// `O` the target asks for, if the floor is known.
+    /// `O` the target asks for, if the floor (or, anchored, the anchor) is known.
     fn target_offset(&self) -> Option<i64> {
-        Some(self.estimator.floor()? + ms_to_samples(self.target_ms, self.rate))
+        let base = match self.config.mode {
+            PlayoutMode::Anchored { .. } => self.anchor?,
+            _ => self.estimator.floor()?,
+        };
+        Some(base + ms_to_samples(self.target_ms, self.rate))
+    }
+
+    /// [`PlayoutMode::Anchored`]: a late packet that finds no packet stored resynchronises
+    /// playout on itself, as Asterisk's fixed buffer does: the anchor moves to its transit
+    /// offset (`arrival - pos`) and playout restarts from it once it is due (concealment
+    /// fills the wait). True if it did; the packet is then stored, not late.
+    fn reanchor_if_starved(&mut self, arrival: i64, pos: i64) -> bool {
+        let starved =
+            matches!(self.config.mode, PlayoutMode::Anchored { .. }) && self.packets.is_empty();
+        if starved {
+            self.anchor = Some(arrival - pos);
+            self.next_pos = None;
+        }
+        starved
     }
 
     /// True when audio at stream position `pos` should start playing now.
@@ -1057,9 +1096,11 @@ impl JitterBuffer {
     fn step(&mut self) {
         let front = self.packets.first_from(self.last_seq.map(|s| s + 1));
         let Some(next) = self.next_pos else {
-            // A stream is starting: wait until its first packet is due.
+            // A stream is starting (or, anchored, restarting on a late packet): wait until
+            // its first packet is due.
             match front {
                 Some(p) if self.is_due(p.pos) => {
+                    self.stats.packets_lost += self.missing_before(p.seq);
                     self.next_pos = Some(p.pos);
                     self.decide_through(p.seq - 1, false);
                     if self.started {
@@ -1142,6 +1183,7 @@ impl JitterBuffer {
         match self.config.mode {
             PlayoutMode::Adaptive => self.stretch_towards_target(),
             PlayoutMode::Fixed { .. } => self.slip_towards_target(),
+            PlayoutMode::Anchored { .. } => {}
         }
     }
 
@@ -1306,7 +1348,9 @@ impl JitterBuffer {
                         .current_delay()
                         .is_some_and(|d| d > ms_to_samples(self.config.max_delay_ms, self.rate))
             }
-            (PlayoutMode::Fixed { .. }, _) => offset >= target - frame / 2,
+            (PlayoutMode::Fixed { .. } | PlayoutMode::Anchored { .. }, _) => {
+                offset >= target - frame / 2
+            }
         };
         if advance {
             // Never past the next stored packet: it plays from its first sample.
