@@ -128,6 +128,8 @@
 pub(crate) mod buffer;
 pub mod conceal;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod playout;
 pub mod stretch;
 pub(crate) mod sync;
