@@ -21,13 +21,9 @@ fn ports(n: u16) -> Ports {
     assert!((40..42).contains(&n));
     let k = n - 40;
     Ports {
-        sip: 15060 + n,
-        api: 15200 + n,
-        ng: 15200 + n,
-        rtp_min: 16000 + 100 * n,
-        rtp_max: 16000 + 100 * n + 99,
         peer_sip: 21000 + 10 * k,
         peer_media: 21100 + 100 * k,
+        ..Ports::for_test(n)
     }
 }
 

@@ -22,13 +22,9 @@ fn ports(n: u16) -> Ports {
     assert!((42..50).contains(&n));
     let k = n - 40;
     Ports {
-        sip: 15060 + n,
-        api: 15200 + n,
-        ng: 15200 + n,
-        rtp_min: 16000 + 100 * n,
-        rtp_max: 16000 + 100 * n + 99,
         peer_sip: 21000 + 10 * k,
         peer_media: 21500 + 40 * k,
+        ..Ports::for_test(n)
     }
 }
 
