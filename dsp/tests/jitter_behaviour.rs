@@ -165,6 +165,13 @@ fn buffer() -> JitterBuffer {
     JitterBuffer::new(Format::PCMU, &JitterConfig::new(0)).unwrap()
 }
 
+/// A PCMU buffer in playout mode `mode`, otherwise the defaults.
+fn buffer_in(mode: PlayoutMode) -> JitterBuffer {
+    let mut config = JitterConfig::new(0);
+    config.mode = mode;
+    JitterBuffer::new(Format::PCMU, &config).unwrap()
+}
+
 fn rms(x: &[i16]) -> f64 {
     (x.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
@@ -735,9 +742,7 @@ fn opus_conceals_a_burst_with_its_own_plc() {
 
 #[test]
 fn the_fixed_mode_gives_up_packets_later_than_its_delay() {
-    let mut config = JitterConfig::new(0);
-    config.mode = PlayoutMode::Fixed { delay_ms: 60 };
-    let mut jb = JitterBuffer::new(Format::PCMU, &config).unwrap();
+    let mut jb = buffer_in(PlayoutMode::Fixed { delay_ms: 60 });
     let p = pcmu(200);
     let mut arrivals = on_time(&p);
     arrivals[100].0 += 100_000;
@@ -754,9 +759,7 @@ fn the_fixed_mode_gives_up_packets_later_than_its_delay() {
 
 #[test]
 fn the_anchored_mode_keeps_the_first_packets_timing_and_moves_only_when_starved() {
-    let mut config = JitterConfig::new(0);
-    config.mode = PlayoutMode::Anchored { delay_ms: 60 };
-    let mut jb = JitterBuffer::new(Format::PCMU, &config).unwrap();
+    let mut jb = buffer_in(PlayoutMode::Anchored { delay_ms: 60 });
     let p = pcmu(300);
     let mut arrivals = on_time(&p);
     // The first packet comes 15 ms late: everything plays 15 ms later than it would above

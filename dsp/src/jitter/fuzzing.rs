@@ -41,10 +41,8 @@ pub fn jitter_buffer(data: &[u8]) -> usize {
     config.mode = mode;
     let mut jb = JitterBuffer::new(format, &config).expect("a valid configuration");
     let mut pcm = vec![0i16; jb.frame_samples()];
-    let ts_per_ms = match format {
-        Format::PCMU => 8,
-        _ => format.sample_rate / 1000,
-    };
+    // RTP timestamps count the codec's RTP clock (8 kHz for G.722, 48 kHz for Opus).
+    let ts_per_ms = format.descriptor().rtp_clock_rate(format.sample_rate) / 1000;
     let mut payload = [0u8; 400];
     let (mut now_us, mut arrival_us) = (0u64, 0u64);
     let (mut seq, mut ts, mut ssrc) = (1000u16, 5000u32, 0x5eedu32);
