@@ -46,6 +46,10 @@ fi
 if [ "${1:-build}" != build ] && ! python3 -c "import pesq, numpy" 2>/dev/null; then
   python3 -m pip install --quiet pesq numpy || echo "warning: pip install pesq numpy failed; only the jitter evaluation needs it" >&2
 fi
+# ViSQOL v3, its second opinion (jitter_eval --measure visqol): benchmarks only.
+if [ "${1:-build}" = bench ] && ! python3 -c "import visqol" 2>/dev/null; then
+  python3 -m pip install --quiet 'visqol-python[lattice,accel]' || echo "warning: pip install visqol-python failed; only jitter_eval --measure visqol needs it" >&2
+fi
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust stable (https://rustup.rs) and re-run" >&2
   exit 1

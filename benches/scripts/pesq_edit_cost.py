@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What a change of timing costs in PESQ: edits a degraded WAV and scores each step.
 
-Usage: pesq_edit_cost.py MODE REFERENCE DEGRADED EDIT...
+Usage: pesq_edit_cost.py [--visqol] MODE REFERENCE DEGRADED EDIT...
 
 MODE is `nb` or `wb` (as in pesq_score.py). Each EDIT is `+SECONDS:MS` (repeat the MS of
 audio just before SECONDS there: a jitter buffer's hold or deceleration) or `-SECONDS:MS`
@@ -12,7 +12,9 @@ score of the last edit alone; the length stays the reference's (padded or cut at
 Written for the jitter buffer's tuning (BENCHMARKS.md, "Jitter buffer"): with the edits an
 adaptive buffer made (from `jitter_eval --trace`), applied to the fixed buffer's output of
 the same network, it separates what the timing changes cost from what the concealment costs.
-Scoring is pesq_score.py's: the median over five fractional delays.
+Scoring is pesq_score.py's: the median over five fractional delays. With `--visqol`, each
+line also gets visqol_score.py's score (ViSQOL v3, speech mode), for comparing how the two
+measures charge the same edit; the reference may then be the degraded file itself.
 """
 
 import sys
@@ -46,20 +48,35 @@ def fit(x, n):
 
 
 def main():
-    if len(sys.argv) < 5:
+    args = sys.argv[1:]
+    with_visqol = bool(args) and args[0] == "--visqol"
+    if with_visqol:
+        args = args[1:]
+    if len(args) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    mode, ref_path, deg_path = sys.argv[1:4]
-    edits = [parse(e) for e in sys.argv[4:]]
+    mode, ref_path, deg_path = args[:3]
+    labels = args[3:]
+    edits = [parse(e) for e in labels]
     rate, ref = read(ref_path)
     _, deg = read(deg_path)
-    print(f"unedited\t{score(rate, ref, deg, mode):.3f}")
+
+    def scores(x):
+        line = f"{score(rate, ref, x, mode):.3f}"
+        if with_visqol:
+            from visqol_score import SPEECH_RATE, api, at_speech_rate
+
+            r, d = at_speech_rate(rate, ref) / 32768.0, at_speech_rate(rate, x) / 32768.0
+            line += f"\t{api().measure_from_arrays(r, d, sample_rate=SPEECH_RATE).moslqo:.3f}"
+        return line
+
+    print(f"unedited\t{scores(deg)}")
     for k in range(1, len(edits) + 1):
         edited = fit(apply(deg, rate, edits[:k]), len(deg))
-        print(f"{' '.join(sys.argv[4:4 + k])}\t{score(rate, ref, edited, mode):.3f}")
+        print(f"{' '.join(labels[:k])}\t{scores(edited)}")
     if len(edits) > 1:
         edited = fit(apply(deg, rate, edits[-1:]), len(deg))
-        print(f"{sys.argv[-1]} alone\t{score(rate, ref, edited, mode):.3f}")
+        print(f"{labels[-1]} alone\t{scores(edited)}")
     return 0
 
 

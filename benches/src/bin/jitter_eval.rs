@@ -6,6 +6,7 @@
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
 //!     [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]
+//!     [--measure pesq|visqol]
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
@@ -22,8 +23,11 @@
 //! frame starts in, current and target delay, counters) for each voice and buffer of one
 //! scenario and codec, under a `# scenario codec voice mode` header, writes the WAVs and skips
 //! scoring: the frames both buffers play from the same step compare side by side, and a change
-//! of `time / 10 ms - step` is a change of timing. Needs `espeak-ng`, `sox`, `python3` with the
-//! PyPI packages `pesq` and `numpy`.
+//! of `time / 10 ms - step` is a change of timing. `--measure visqol` scores with ViSQOL v3
+//! (speech mode) instead of PESQ: a second opinion from a measure built to align speech whose
+//! timing changes (`benches/scripts/visqol_score.py` says why). Needs `espeak-ng`, `sox`,
+//! `python3` with the PyPI packages `pesq` and `numpy` (and `visqol-python[lattice]` for
+//! ViSQOL).
 //!
 //! # What it does
 //!
@@ -41,7 +45,8 @@
 //!    constant 60 ms target, late packets lost, drift corrected by frame slips). Both use the
 //!    same decoders and concealment (ours for PCMU and G.722, libopus' PLC and FEC for Opus).
 //! 5. The outputs go to `DIR/<codec>/<scenario>/`, and `benches/scripts/pesq_score.py` scores
-//!    each against the clean clip: narrowband PESQ at 8 kHz, wideband at 16 kHz.
+//!    each against the clean clip: narrowband PESQ at 8 kHz, wideband at 16 kHz (or
+//!    `visqol_score.py`: ViSQOL's speech mode, narrowband upsampled to its 16 kHz).
 //! 6. A markdown table goes to stdout: MOS and mean added delay per scenario, codec and
 //!    buffer, averaged over the voices, with a verdict for the jittery scenarios: better on
 //!    both, a MOS tie (within [`MOS_TIE`]) with less delay, or neither. *Added delay* is, for every frame of decoded speech,
@@ -556,6 +561,41 @@ fn encode(codec: &Codec, pcm: &[i16]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The objective quality measure that scores the outputs, each by a script in
+/// `benches/scripts/` that reads the manifest.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// PESQ MOS-LQO (ITU-T P.862 narrowband, P.862.2 wideband).
+    Pesq,
+    /// ViSQOL v3 MOS-LQO, speech mode.
+    Visqol,
+}
+
+impl Measure {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pesq => "PESQ",
+            Self::Visqol => "ViSQOL",
+        }
+    }
+
+    /// ViSQOL's scale is compressed (a clean wideband clip scores about 4.5, a 5 % loss
+    /// about 4.0): its differences need a third decimal.
+    fn decimals(self) -> usize {
+        match self {
+            Self::Pesq => 2,
+            Self::Visqol => 3,
+        }
+    }
+
+    fn script(self) -> &'static str {
+        match self {
+            Self::Pesq => "pesq_score.py",
+            Self::Visqol => "visqol_score.py",
+        }
+    }
+}
+
 #[derive(Default, Clone)]
 struct Cell {
     mos: Vec<f64>,
@@ -585,6 +625,7 @@ fn main() {
     let mut anchored = false;
     let mut warmup_s = 0.0f64;
     let mut seed_sets: Vec<u64> = vec![0];
+    let mut measure = Measure::Pesq;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -607,6 +648,14 @@ fn main() {
                     std::process::exit(2);
                 }
             },
+            "--measure" => match args.next().as_deref() {
+                Some("pesq") => measure = Measure::Pesq,
+                Some("visqol") => measure = Measure::Visqol,
+                _ => {
+                    eprintln!("--measure pesq|visqol");
+                    std::process::exit(2);
+                }
+            },
             "--warmup-s" => {
                 warmup_s = args
                     .next()
@@ -621,7 +670,7 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S] [--measure pesq|visqol]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
@@ -632,7 +681,9 @@ fn main() {
     } else {
         PlayoutMode::Fixed { delay_ms: fixed_ms }
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pesq_score.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(measure.script());
     let voices = if quick { 1 } else { VOICES.len() };
     let mut manifest = String::new();
     // (scenario, codec, adaptive?) -> cell; degraded path -> key.
@@ -724,15 +775,16 @@ fn main() {
     }
     let manifest_path = out_dir.join("manifest.tsv");
     std::fs::write(&manifest_path, manifest).expect("manifest");
-    eprintln!("scoring {} files with PESQ...", keys.len());
+    eprintln!("scoring {} files with {}...", keys.len(), measure.name());
     let output = Command::new("python3")
         .arg(&script)
         .arg(&manifest_path)
         .output()
-        .expect("python3 pesq_score.py");
+        .unwrap_or_else(|e| panic!("python3 {}: {e}", measure.script()));
     assert!(
         output.status.success(),
-        "pesq_score.py failed: {}",
+        "{} failed: {}",
+        measure.script(),
         String::from_utf8_lossy(&output.stderr)
     );
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -741,7 +793,7 @@ fn main() {
             continue;
         };
         let Ok(score) = score.parse::<f64>() else {
-            eprintln!("PESQ failed on {line}");
+            eprintln!("{} failed on {line}", measure.name());
             continue;
         };
         if let Some(key) = keys.get(path) {
@@ -749,8 +801,9 @@ fn main() {
         }
     }
 
+    let mos = measure.name();
     println!(
-        "| scenario | codec | MOS fixed | MOS adaptive | delay fixed (ms) | delay adaptive (ms) | lost fixed | lost adaptive | concealed frames fixed / adaptive | stretch ops | verdict |"
+        "| scenario | codec | MOS fixed ({mos}) | MOS adaptive ({mos}) | delay fixed (ms) | delay adaptive (ms) | lost fixed | lost adaptive | concealed frames fixed / adaptive | stretch ops | verdict |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let (mut failures, mut ties) = (0, 0);
@@ -775,10 +828,12 @@ fn main() {
             // `lost` alone is the share of sequence numbers never played.
             let pct = |c: &Cell| 100.0 * c.counts.lost as f64 / c.packets.max(1) as f64;
             println!(
-                "| {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} % | {:.1} % | {} / {} | {} | {} |",
+                "| {} | {} | {:.*} | {:.*} | {:.1} | {:.1} | {:.1} % | {:.1} % | {} / {} | {} | {} |",
                 scenario.name,
                 codec.name,
+                measure.decimals(),
                 f.mos(),
+                measure.decimals(),
                 a.mos(),
                 f.delay(),
                 a.delay(),
