@@ -536,11 +536,71 @@ fn an_ssrc_change_starts_a_new_stream() {
     );
 }
 
+/// 200 packets on a jitter-free link whose sequence numbers run on while the timestamps of
+/// packets 100.. are moved by `shift` (RTP clock units), or of packet 100 alone if
+/// `only_one`. Returns the trace and the stats, having checked that every packet was played.
+fn timestamp_jump(shift: u32, only_one: bool) -> (Trace, JitterStats) {
+    let mut p = pcmu(200);
+    for q in &mut p[100..if only_one { 101 } else { 200 }] {
+        q.ts = q.ts.wrapping_add(shift);
+    }
+    let mut jb = buffer();
+    let arrivals = on_time(&p);
+    let until = end_of(&arrivals) + 60_000;
+    let trace = run(&mut jb, arrivals, until);
+    let s = *jb.stats();
+    assert_eq!(
+        (s.packets_played, s.packets_lost, s.packets_discarded),
+        (200, 0, 0),
+        "shift {shift}: {s:?}"
+    );
+    assert!(
+        trace.pushes.iter().all(|(_, r)| r.is_ok()),
+        "shift {shift}: {:?}",
+        trace.pushes.iter().find(|(_, r)| r.is_err())
+    );
+    (trace, s)
+}
+
 #[test]
-fn a_timestamp_jump_restarts_the_stream_once_confirmed() {
+fn a_timestamp_jump_with_running_sequence_numbers_plays_straight_through() {
+    // A media server that switched its source kept its SSRC and numbering: the timestamps
+    // leap an hour ahead, 0.8 s ahead, or an hour back. Nothing is lost, reset or concealed:
+    // the jumped packets join the ones before them (the stretches are the delay settling from
+    // its initial value in the signal's pauses, as without a jump).
+    for shift in [3600 * 8000, 6400, 0u32.wrapping_sub(3600 * 8000)] {
+        let (trace, s) = timestamp_jump(shift, false);
+        assert_eq!((s.timestamp_jumps, s.stream_resets), (1, 0), "{s:?}");
+        let first_normal = trace.events.iter().position(|e| *e == PlayoutEvent::Normal);
+        let last_normal = trace
+            .events
+            .iter()
+            .rposition(|e| *e == PlayoutEvent::Normal);
+        assert!(
+            trace.events[first_normal.unwrap()..=last_normal.unwrap()]
+                .iter()
+                .all(|e| matches!(
+                    e,
+                    PlayoutEvent::Normal | PlayoutEvent::Accelerated | PlayoutEvent::Decelerated
+                )),
+            "shift {shift}: {:?}",
+            trace.events
+        );
+    }
+}
+
+#[test]
+fn a_single_corrupt_timestamp_costs_nothing() {
+    // Packet 100 alone carries a timestamp an hour off; packet 101 is back on the timeline.
+    let (_, s) = timestamp_jump(3600 * 8000, true);
+    assert_eq!((s.timestamp_jumps, s.stream_resets), (2, 0), "{s:?}");
+}
+
+#[test]
+fn a_sequence_and_timestamp_jump_restarts_the_stream_once_confirmed() {
     let a = pcmu(100);
-    // Same SSRC, sequence numbers continue, the timestamp jumps by an hour.
-    let b = packets(Format::PCMU, 0, 100, 1100, 50_000 + 3600 * 8000, 0xA);
+    // Same SSRC; sequence numbers and timestamps both jump (a new numbering).
+    let b = packets(Format::PCMU, 0, 100, 9100, 50_000 + 3600 * 8000, 0xA);
     let mut arrivals = on_time(&a);
     arrivals.extend(
         b.iter()
@@ -550,13 +610,13 @@ fn a_timestamp_jump_restarts_the_stream_once_confirmed() {
     let mut jb = buffer();
     let trace = run(&mut jb, arrivals, sent(199) + BASE_US + 60_000);
     let s = jb.stats();
-    assert_eq!(s.stream_resets, 1);
+    assert_eq!((s.stream_resets, s.timestamp_jumps), (1, 0));
     let results: Vec<_> = trace.pushes[100..102].iter().map(|(_, r)| *r).collect();
     assert_eq!(
         results,
         vec![
             Err(PushError::Discontinuity {
-                sequence_number: 1100
+                sequence_number: 9100
             }),
             Ok(PushOutcome::NewStream)
         ]

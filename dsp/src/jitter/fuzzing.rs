@@ -8,7 +8,8 @@
 //! SSRC changes, foreign payload types and garbage payloads all occur) or the clock moving on
 //! by one 10 ms frame, which pops one. The buffer must never panic and every pop must fill
 //! its frame. (The delay bound is the property test's, `dsp/tests/jitter_properties.rs`:
-//! here a timestamp may leap a second ahead within one stream, and the reported delay,
+//! here a timestamp may leap ahead within one stream by less than what the buffer takes for
+//! a jump, the maximum delay plus 0.2 s, and the reported delay,
 //! measured from the stream position being played, then exceeds the maximum until playout
 //! reaches the packet after the leap, which itself waits no longer than the target.)
 

@@ -18,9 +18,12 @@
 //!   fastest recent packets wait before they play) stays at or below `max_delay_ms`; no packet
 //!   waits longer than that between its arrival and the start of its playout (up to one frame
 //!   of rounding).
-//! - **Streams**: an SSRC change or a jump of sequence number or timestamp (confirmed by the
-//!   next packet, RFC 3550 §A.1) starts a new stream: stored packets are discarded, the decoder
-//!   is reset, and audio continues from concealment into the new stream.
+//! - **Streams**: an SSRC change or a jump of sequence number (confirmed by the next packet,
+//!   RFC 3550 §A.1) starts a new stream: stored packets are discarded, the decoder is reset,
+//!   and audio continues from concealment into the new stream. A jump of the timestamps alone,
+//!   with sequence numbers running on, moves the stream's timeline instead, so that the jumped
+//!   packet follows the one before it: nothing is lost or reset
+//!   ([`JitterStats::timestamp_jumps`]).
 //!
 //! # Design
 //!
@@ -152,8 +155,10 @@ const MAX_DROPOUT: i64 = 3000;
 /// RFC 3550 §A.1: a sequence number this far behind the highest seen is a discontinuity.
 const MAX_MISORDER: i64 = 100;
 /// A timestamp that went back, or ahead further than the time since the newest packet
-/// explains, by more than the maximum delay plus this, is a discontinuity.
-const TIMESTAMP_JUMP_SLACK_MS: u32 = 1000;
+/// explains, by more than the maximum delay plus this, is a discontinuity. Two packets'
+/// arrivals differ from their timestamps' by at most the network's delay spread, which a
+/// buffer covers only up to its maximum delay; the rest is margin.
+const TIMESTAMP_JUMP_SLACK_MS: u32 = 200;
 /// Stragglers from the previous SSRC are dropped for this long after a switch.
 const STALE_SSRC_US: i64 = 1_000_000;
 /// Quiet audio is stretched to speed playout up when the delay is this far above target.
@@ -356,6 +361,9 @@ pub struct JitterStats {
     pub slips: u64,
     /// New streams started (SSRC changes, confirmed discontinuities), after the first.
     pub stream_resets: u64,
+    /// Timestamp jumps inside a stream whose sequence numbers ran on: the timeline was moved
+    /// to join the jumped packets to the ones before them, and nothing was reset.
+    pub timestamp_jumps: u64,
     /// Talkspurts started (packets with the marker bit set).
     pub talkspurts: u64,
     /// The current buffering delay in ms.
@@ -371,10 +379,14 @@ struct Stream {
     /// Extended timestamp of position 0.
     base_ts: i64,
     highest_seq: i64,
-    /// Extended timestamp, position and arrival of the packet with the highest sequence number.
+    /// Extended timestamp, position, arrival and duration (samples; 0 for comfort noise) of the
+    /// packet with the highest sequence number.
     highest_ts: i64,
     highest_pos: i64,
     highest_arrival: i64,
+    highest_duration: i64,
+    /// Duration of the newest audio packet, in samples: the step a timestamp jump assumes.
+    packet_duration: i64,
     /// Bit i: sequence number `highest_seq - i` carried a payload type we ignore.
     ignored: u128,
     /// A discontinuity waiting for confirmation: (sequence number, timestamp).
@@ -391,6 +403,8 @@ impl Stream {
             highest_ts: i64::from(packet.timestamp),
             highest_pos: 0,
             highest_arrival: arrival,
+            highest_duration: 0,
+            packet_duration: 0,
             ignored: 0,
             probation: None,
         }
@@ -761,7 +775,10 @@ impl JitterBuffer {
                 outcome = PushOutcome::NewStream;
             }
             Some(stream) => {
-                if self.is_discontinuity(&stream, packet, arrival) {
+                let discontinuity = self.is_discontinuity(&stream, packet, arrival);
+                if discontinuity && self.sequence_runs_on(&stream, seq) {
+                    self.rejoin_timeline(packet, duration);
+                } else if discontinuity {
                     let confirmed = stream.probation.is_some_and(|(s, t)| {
                         seq == s.wrapping_add(1)
                             && packet.timestamp.wrapping_sub(t) <= 10 * self.rtp_rate
@@ -802,6 +819,10 @@ impl JitterBuffer {
             stream.highest_ts = ext_ts;
             stream.highest_pos = pos;
             stream.highest_arrival = arrival;
+            stream.highest_duration = duration as i64;
+            if duration > 0 {
+                stream.packet_duration = duration as i64;
+            }
         }
         if reordered {
             self.stats.packets_reordered += 1;
@@ -877,7 +898,7 @@ impl JitterBuffer {
     /// RFC 3550 §A.1's sequence number test, plus a timestamp test: a newer packet whose
     /// timestamp went backwards, or jumped further ahead than the time since the newest packet
     /// explains (silence suppression advances both alike), by more than the maximum delay plus
-    /// a second. A packet merely delayed in the network keeps its timestamp in step with its
+    /// [`TIMESTAMP_JUMP_SLACK_MS`]. A packet merely delayed in the network keeps its timestamp in step with its
     /// sequence number, so even a long outage is not mistaken for a jump.
     fn is_discontinuity(&self, stream: &Stream, packet: &RtpPacket<'_>, arrival: i64) -> bool {
         let ext_seq = stream.extend_seq(packet.sequence_number);
@@ -898,6 +919,37 @@ impl JitterBuffer {
             self.rate,
         );
         advanced < -slack || advanced > elapsed + slack
+    }
+
+    /// A discontinuity at a packet whose sequence number follows the newest one's (RFC 3550
+    /// §A.1's range) is a jump of the sender's timestamps alone: a media server that switched
+    /// its source, or restarted its clock, and kept its SSRC and numbering.
+    fn sequence_runs_on(&self, stream: &Stream, seq: u16) -> bool {
+        (1..=MAX_DROPOUT).contains(&(stream.extend_seq(seq) - stream.highest_seq))
+    }
+
+    /// Moves the stream's timeline so that `packet`, whose timestamp jumped, sits where its
+    /// sequence number puts it: right after the newest packet, plus one packet's duration for
+    /// each sequence number missing in between. Stored packets, the delay estimate and the
+    /// decoder carry on, so a jump costs nothing where a new stream would cost the packets in
+    /// the buffer, a probation packet and the decoder's state. Should the jump be one corrupt
+    /// timestamp, the next packet jumps back and is joined the same way.
+    fn rejoin_timeline(&mut self, packet: &RtpPacket<'_>, duration: usize) {
+        let (rate, rtp_rate) = (i64::from(self.rate), i64::from(self.rtp_rate));
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let skipped = stream.extend_seq(packet.sequence_number) - stream.highest_seq - 1;
+        let step = if duration > 0 {
+            duration as i64
+        } else {
+            stream.packet_duration
+        };
+        let pos = stream.highest_pos + stream.highest_duration + skipped * step;
+        let ext_ts = stream.extend_ts(packet.timestamp);
+        stream.base_ts = ext_ts - (pos * rtp_rate).div_euclid(rate);
+        stream.probation = None;
+        self.stats.timestamp_jumps += 1;
     }
 
     fn start_stream(&mut self, packet: &RtpPacket<'_>, arrival: i64) {
