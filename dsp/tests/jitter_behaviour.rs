@@ -38,14 +38,14 @@ impl Packet {
 }
 
 /// Vowel-like audio (a 130 Hz fundamental with harmonics, varying slowly in pitch and level)
-/// with a 200 ms pause every 1.2 s, like speech between words.
+/// with a 400 ms pause every 1.2 s, like speech between phrases.
 fn speechlike(rate: u32, ms: u64) -> Vec<i16> {
     let n = (rate as u64 * ms / 1000) as usize;
     let mut phase = 0.0f64;
     (0..n)
         .map(|i| {
             let t = i as f64 / rate as f64;
-            let in_pause = (t % 1.2) > 1.0;
+            let in_pause = (t % 1.2) > 0.8;
             let f0 = 130.0 + 20.0 * (t * 0.7).sin();
             phase += 2.0 * std::f64::consts::PI * f0 / rate as f64;
             if in_pause {
@@ -982,19 +982,20 @@ fn g722_runs_at_16_khz_on_an_8_khz_rtp_clock() {
 
 #[test]
 fn a_late_packet_whose_head_was_concealed_still_plays_its_tail() {
-    // Packet 100 is held back by 1 to 40 ms while its successors arrive on time. Depending on
-    // how late it is, it plays whole (the buffer had room), only its second half (its first
-    // half was already concealed), or not at all; for some of these delays it must be the tail.
+    // Packet 70 (inside speech, 1.4 s in) is held back by 1 to 40 ms while its successors
+    // arrive on time. Depending on how late it is, it plays whole (the buffer had room), only
+    // its second half (its first half was already concealed), or not at all; for some of
+    // these delays it must be the tail.
     let p = pcmu(200);
     let mut decoder = registry::new_decoder(Format::PCMU).unwrap();
     let mut tail = vec![0i16; 160];
-    decoder.decode(&p[100].payload, &mut tail).unwrap();
+    decoder.decode(&p[70].payload, &mut tail).unwrap();
     // The end of the packet's audio, after any blend from the concealment.
     let tail = &tail[120..];
     let mut tails = 0;
     for extra_ms in 1..=40u64 {
         let mut arrivals = on_time(&p);
-        arrivals[100].0 += extra_ms * 1000;
+        arrivals[70].0 += extra_ms * 1000;
         let mut jb = buffer();
         let (trace, s) = run_to_end(&mut jb, arrivals, 200, &format!("at {extra_ms} ms"));
         let heard = trace.pcm.windows(tail.len()).any(|w| w == tail);
@@ -1003,7 +1004,7 @@ fn a_late_packet_whose_head_was_concealed_still_plays_its_tail() {
             assert_eq!((s.packets_lost, s.packets_late), (0, 0), "{s:?}");
             assert!(
                 heard,
-                "the tail of packet 100 is in the output at {extra_ms} ms"
+                "the tail of packet 70 is in the output at {extra_ms} ms"
             );
         } else if s.packets_lost == 1 {
             assert!(
