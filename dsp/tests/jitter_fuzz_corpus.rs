@@ -87,4 +87,18 @@ fn write_seed_corpus() {
         chaos.extend_from_slice(&POP);
     }
     std::fs::write(dir.join("pcmu-chaos"), chaos).unwrap();
+    // A sender whose timestamps leap 1.5 s ahead at packet 20 and 1.5 s back at packet 40,
+    // sequence numbers running on: the buffer rejoins its timeline both times.
+    let mut jumps = vec![0u8];
+    for i in 0..60i16 {
+        let ts = match i {
+            20 => 80 + 6000,
+            40 => 80 - 6000,
+            _ => 80,
+        };
+        jumps.extend_from_slice(&packet(0, 1, ts, 53, i as u8));
+        jumps.extend_from_slice(&POP);
+        jumps.extend_from_slice(&POP);
+    }
+    std::fs::write(dir.join("pcmu-timestamp-jumps"), jumps).unwrap();
 }
