@@ -64,10 +64,9 @@ def main():
     def scores(x):
         line = f"{score(rate, ref, x, mode):.3f}"
         if with_visqol:
-            from visqol_score import SPEECH_RATE, api, at_speech_rate
+            from visqol_score import score as visqol
 
-            r, d = at_speech_rate(rate, ref) / 32768.0, at_speech_rate(rate, x) / 32768.0
-            line += f"\t{api().measure_from_arrays(r, d, sample_rate=SPEECH_RATE).moslqo:.3f}"
+            line += f"\t{visqol(rate, ref, x, mode):.3f}"
         return line
 
     print(f"unedited\t{scores(deg)}")

@@ -17,6 +17,7 @@ median is reported; a pure delay then scores like no delay, and both buffers und
 get the same treatment.
 """
 
+import functools
 import multiprocessing
 import os
 import sys
@@ -54,29 +55,37 @@ def score(rate, ref, deg, mode):
     return float(np.median(scores))
 
 
-def job(line):
+def job(measure, line):
+    """One manifest line scored by `measure(rate, ref, deg, mode)`: the output line."""
     mode, ref_path, deg_path = line.split("\t")
     try:
         rate, ref = read(ref_path)
         deg_rate, deg = read(deg_path)
         if deg_rate != rate:
             raise ValueError(f"rates differ: {rate} and {deg_rate}")
-        return f"{deg_path}\t{score(rate, ref, deg, mode):.3f}"
+        return f"{deg_path}\t{measure(rate, ref, deg, mode):.3f}"
     except Exception as error:  # report and go on with the next job
         return f"{deg_path}\tnan\t{error}"
 
 
-def main():
+def score_manifest(measure, doc, jobs_variable):
+    """The scripts' shared main: scores each line of the manifest named on the command line
+    with `measure` (a module-level function, so that worker processes can load it), in as
+    many processes as the environment variable `jobs_variable` says (default 2)."""
     if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
+        print(doc, file=sys.stderr)
         return 2
     with open(sys.argv[1], encoding="utf-8") as manifest:
         lines = [line.rstrip("\n") for line in manifest if line.strip()]
-    workers = int(os.environ.get("PESQ_JOBS", "2"))
+    workers = int(os.environ.get(jobs_variable, "2"))
     with multiprocessing.Pool(workers) as pool:
-        for result in pool.imap(job, lines):
+        for result in pool.imap(functools.partial(job, measure), lines):
             print(result, flush=True)
     return 0
+
+
+def main():
+    return score_manifest(score, __doc__, "PESQ_JOBS")
 
 
 if __name__ == "__main__":

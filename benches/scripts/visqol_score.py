@@ -25,14 +25,12 @@ first: the score is then on ViSQOL's wideband scale, lower for narrowband speech
 for both buffers under comparison.
 """
 
-import multiprocessing
-import os
 import sys
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from pesq_score import read
+from pesq_score import score_manifest
 
 SPEECH_RATE = 16000
 
@@ -58,31 +56,13 @@ def at_speech_rate(rate, x):
     return resample_poly(x.astype(np.float64), SPEECH_RATE // rate, 1)
 
 
-def job(line):
-    _mode, ref_path, deg_path = line.split("\t")
-    try:
-        rate, ref = read(ref_path)
-        deg_rate, deg = read(deg_path)
-        if deg_rate != rate:
-            raise ValueError(f"rates differ: {rate} and {deg_rate}")
-        ref, deg = at_speech_rate(rate, ref) / 32768.0, at_speech_rate(rate, deg) / 32768.0
-        mos = api().measure_from_arrays(ref, deg, sample_rate=SPEECH_RATE).moslqo
-        return f"{deg_path}\t{mos:.3f}"
-    except Exception as error:  # report and go on with the next job
-        return f"{deg_path}\tnan\t{error}"
+def score(rate, ref, deg, _mode):
+    ref, deg = at_speech_rate(rate, ref) / 32768.0, at_speech_rate(rate, deg) / 32768.0
+    return api().measure_from_arrays(ref, deg, sample_rate=SPEECH_RATE).moslqo
 
 
 def main():
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(sys.argv[1], encoding="utf-8") as manifest:
-        lines = [line.rstrip("\n") for line in manifest if line.strip()]
-    workers = int(os.environ.get("VISQOL_JOBS", "2"))
-    with multiprocessing.Pool(workers) as pool:
-        for result in pool.imap(job, lines):
-            print(result, flush=True)
-    return 0
+    return score_manifest(score, __doc__, "VISQOL_JOBS")
 
 
 if __name__ == "__main__":
