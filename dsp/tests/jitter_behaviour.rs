@@ -1135,3 +1135,22 @@ fn max_step(pcm: &[i16]) -> i32 {
         .max()
         .unwrap_or(0)
 }
+
+#[test]
+fn a_straggler_from_before_a_timestamp_jump_does_not_move_the_timeline() {
+    // Timestamps leap an hour back at packet 100 (sequence numbers run on), and packet 99,
+    // overtaken, arrives after 100 and 101 carrying the old timeline's timestamp.
+    for shift in [3600 * 8000u32, 0u32.wrapping_sub(3600 * 8000)] {
+        let mut p = pcmu(200);
+        for q in &mut p[100..] {
+            q.ts = q.ts.wrapping_add(shift);
+        }
+        let mut arrivals = on_time(&p);
+        arrivals[99].0 = arrivals[101].0 + 1000;
+        let mut jb = buffer();
+        let (_, s) = run_to_end(&mut jb, arrivals, 200, &format!("shift {shift}"));
+        assert_eq!(s.timestamp_jumps, 1, "{s:?}");
+        assert!(s.packets_played >= 198, "shift {shift}: {s:?}");
+        assert_eq!(s.packets_discarded, 0, "shift {shift}: {s:?}");
+    }
+}

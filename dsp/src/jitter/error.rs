@@ -88,6 +88,15 @@ pub enum PushError {
         /// The packet's SSRC.
         ssrc: u32,
     },
+    /// An older packet (a lower sequence number than the newest) whose timestamp does not fit
+    /// the stream's timeline: it places it after the newest packet, or much further back
+    /// than its sequence number allows. A straggler from before a timestamp jump; placed,
+    /// it would move the transit floor (and with it every packet's deadline) by the jump.
+    #[error("packet {sequence_number} does not fit the stream's timeline")]
+    StaleTimeline {
+        /// RTP sequence number.
+        sequence_number: u16,
+    },
     /// The sequence number or timestamp jumped; the packet is held on probation (RFC 3550
     /// §A.1) and the stream restarts there if the next packet follows it.
     #[error("sequence or timestamp discontinuity at packet {sequence_number}")]
@@ -108,6 +117,7 @@ impl PushError {
             PushError::TooLong { .. } => "jitter_too_long",
             PushError::Overflow { .. } => "jitter_overflow",
             PushError::StaleSsrc { .. } => "jitter_stale_ssrc",
+            PushError::StaleTimeline { .. } => "jitter_stale_timeline",
             PushError::Discontinuity { .. } => "jitter_discontinuity",
         }
     }

@@ -23,7 +23,9 @@
 //!   and audio continues from concealment into the new stream. A jump of the timestamps alone,
 //!   with sequence numbers running on, moves the stream's timeline instead, so that the jumped
 //!   packet follows the one before it: nothing is lost or reset
-//!   ([`JitterStats::timestamp_jumps`]).
+//!   ([`JitterStats::timestamp_jumps`]). An overtaken packet from before such a jump, whose
+//!   timestamp no longer fits, is dropped ([`PushError::StaleTimeline`]) rather than let
+//!   move the transit floor by the jump.
 //!
 //! # Design
 //!
@@ -417,6 +419,15 @@ impl Stream {
         self.highest_seq + i64::from(seq.wrapping_sub(self.highest_seq as u16) as i16)
     }
 
+    /// Whether a packet no newer than the newest (`ext_seq`) sits where its sequence number
+    /// allows: not after the newest packet, and not further back than its distance in
+    /// packets of the `longest` accepted duration plus `slack`. One that does not is from
+    /// before a timestamp jump the stream has rejoined since. Newer packets always fit.
+    fn fits_timeline(&self, ext_seq: i64, pos: i64, longest: i64, slack: i64) -> bool {
+        let back = self.highest_seq - ext_seq;
+        back < 0 || (self.highest_pos - back * longest - slack..=self.highest_pos).contains(&pos)
+    }
+
     fn extend_ts(&self, ts: u32) -> i64 {
         self.highest_ts + i64::from(ts.wrapping_sub(self.highest_ts as u32) as i32)
     }
@@ -801,6 +812,11 @@ impl JitterBuffer {
                 }
             }
         }
+        let longest = self.max_packet as i64;
+        let slack = ms_to_samples(
+            self.config.max_delay_ms + TIMESTAMP_JUMP_SLACK_MS,
+            self.rate,
+        );
         let Some(stream) = self.stream.as_mut() else {
             return Err(PushError::Malformed {
                 len: packet.payload.len(),
@@ -811,6 +827,11 @@ impl JitterBuffer {
         let pos =
             ((ext_ts - stream.base_ts) * i64::from(self.rate)).div_euclid(i64::from(self.rtp_rate));
         let reordered = ext_seq < stream.highest_seq;
+        if !stream.fits_timeline(ext_seq, pos, longest, slack) {
+            return Err(PushError::StaleTimeline {
+                sequence_number: seq,
+            });
+        }
         if ext_seq > stream.highest_seq {
             let shift = ext_seq - stream.highest_seq;
             stream.ignored = if shift >= 128 {
