@@ -428,6 +428,13 @@ impl Stream {
         back < 0 || (self.highest_pos - back * longest - slack..=self.highest_pos).contains(&pos)
     }
 
+    /// Whether `seq` follows the newest sequence number within RFC 3550 §A.1's range: a
+    /// discontinuity there is a jump of the sender's timestamps alone (a media server that
+    /// switched its source, or restarted its clock, and kept its SSRC and numbering).
+    fn runs_on_to(&self, seq: u16) -> bool {
+        (1..=MAX_DROPOUT).contains(&(self.extend_seq(seq) - self.highest_seq))
+    }
+
     fn extend_ts(&self, ts: u32) -> i64 {
         self.highest_ts + i64::from(ts.wrapping_sub(self.highest_ts as u32) as i32)
     }
@@ -790,7 +797,7 @@ impl JitterBuffer {
             }
             Some(stream) => {
                 let discontinuity = self.is_discontinuity(&stream, packet, arrival);
-                if discontinuity && self.sequence_runs_on(&stream, seq) {
+                if discontinuity && stream.runs_on_to(seq) {
                     self.rejoin_timeline(packet, duration);
                 } else if discontinuity {
                     let confirmed = stream.probation.is_some_and(|(s, t)| {
@@ -812,11 +819,7 @@ impl JitterBuffer {
                 }
             }
         }
-        let longest = self.max_packet as i64;
-        let slack = ms_to_samples(
-            self.config.max_delay_ms + TIMESTAMP_JUMP_SLACK_MS,
-            self.rate,
-        );
+        let (longest, slack) = (self.max_packet as i64, self.jump_slack());
         let Some(stream) = self.stream.as_mut() else {
             return Err(PushError::Malformed {
                 len: packet.payload.len(),
@@ -922,8 +925,8 @@ impl JitterBuffer {
     /// RFC 3550 §A.1's sequence number test, plus a timestamp test: a newer packet whose
     /// timestamp went backwards, or jumped further ahead than the time since the newest packet
     /// explains (silence suppression advances both alike), by more than the maximum delay plus
-    /// [`TIMESTAMP_JUMP_SLACK_MS`]. A packet merely delayed in the network keeps its timestamp in step with its
-    /// sequence number, so even a long outage is not mistaken for a jump.
+    /// [`TIMESTAMP_JUMP_SLACK_MS`]. A packet merely delayed in the network keeps its timestamp
+    /// in step with its sequence number, so even a long outage is not mistaken for a jump.
     fn is_discontinuity(&self, stream: &Stream, packet: &RtpPacket<'_>, arrival: i64) -> bool {
         let ext_seq = stream.extend_seq(packet.sequence_number);
         let delta = ext_seq - stream.highest_seq;
@@ -938,18 +941,17 @@ impl JitterBuffer {
             ((ext_ts - stream.base_ts) * i64::from(self.rate)).div_euclid(i64::from(self.rtp_rate));
         let advanced = pos - stream.highest_pos;
         let elapsed = (arrival - stream.highest_arrival).max(0);
-        let slack = ms_to_samples(
-            self.config.max_delay_ms + TIMESTAMP_JUMP_SLACK_MS,
-            self.rate,
-        );
+        let slack = self.jump_slack();
         advanced < -slack || advanced > elapsed + slack
     }
 
-    /// A discontinuity at a packet whose sequence number follows the newest one's (RFC 3550
-    /// §A.1's range) is a jump of the sender's timestamps alone: a media server that switched
-    /// its source, or restarted its clock, and kept its SSRC and numbering.
-    fn sequence_runs_on(&self, stream: &Stream, seq: u16) -> bool {
-        (1..=MAX_DROPOUT).contains(&(stream.extend_seq(seq) - stream.highest_seq))
+    /// How far a packet's timestamp may stray from what its arrival explains before it counts
+    /// as a jump, in samples.
+    fn jump_slack(&self) -> i64 {
+        ms_to_samples(
+            self.config.max_delay_ms + TIMESTAMP_JUMP_SLACK_MS,
+            self.rate,
+        )
     }
 
     /// Moves the stream's timeline so that `packet`, whose timestamp jumped, sits where its
