@@ -70,45 +70,50 @@ impl RawUac {
     /// The next response whose status line starts with `SIP/2.0 {code}` within 5 s; other
     /// responses (100 Trying) are skipped.
     fn expect(&self, code: u16) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut seen = Vec::new();
-        let mut buf = [0; 65_536];
-        while Instant::now() < deadline {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if text.starts_with(&format!("SIP/2.0 {code} ")) {
-                    return text;
-                }
-                seen.push(text.lines().next().unwrap_or("").to_owned());
-            }
-        }
-        panic!("no {code} within 5 s; saw {seen:?}");
+        let status = format!("SIP/2.0 {code} ");
+        self.expect_where(&format!("{code}"), |text| text.starts_with(&status))
     }
 
     /// The INVITE's final response (status 200 or more, CSeq INVITE) on call `call` within
     /// 5 s; other responses (the CANCEL's 200, other calls' retransmissions) are skipped.
     fn expect_invite_final(&self, call: &str) -> String {
+        self.expect_where(&format!("final response to the INVITE of {call}"), |text| {
+            let final_status = text
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse::<u16>().ok())
+                .is_some_and(|c| c >= 200);
+            final_status
+                && header(text, "Call-ID") == Some(call)
+                && header(text, "CSeq").is_some_and(|c| c.ends_with("INVITE"))
+        })
+    }
+
+    /// The next message `wanted` accepts within 5 s, skipping the others; panics naming
+    /// `what` and listing the status lines skipped.
+    fn expect_where(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut seen = Vec::new();
         let mut buf = [0; 65_536];
         while Instant::now() < deadline {
             if let Ok(n) = self.socket.recv(&mut buf) {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let final_status = text
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|c| c.parse::<u16>().ok())
-                    .is_some_and(|c| c >= 200);
-                if final_status
-                    && header(&text, "Call-ID") == Some(call)
-                    && header(&text, "CSeq").is_some_and(|c| c.ends_with("INVITE"))
-                {
+                if wanted(&text) {
                     return text;
                 }
                 seen.push(text.lines().next().unwrap_or("").to_owned());
             }
         }
-        panic!("no final response to the INVITE of {call} within 5 s; saw {seen:?}");
+        panic!("no {what} within 5 s; saw {seen:?}");
+    }
+
+    /// `request` (one of [`Self::request`]'s) moved into the dialog that `response`, from the
+    /// callee, set up: its To, with the callee's tag.
+    fn in_dialog(&self, request: String, response: &str) -> String {
+        let to = header(response, "To").expect("a To header");
+        let start = request.find("\r\nTo: ").expect("a To header") + 2;
+        let end = start + request[start..].find("\r\n").expect("a CRLF");
+        format!("{}To: {to}{}", &request[..start], &request[end..])
     }
 
     /// An out-of-dialog request with `body` (SDP when not empty).
@@ -208,13 +213,11 @@ fn options_get_200_with_capabilities_and_bad_invites_get_the_right_refusals() {
     uac.send(&uac.request("INVITE", "echo", "i-late", "i3", 1, ""));
     let late = uac.expect(200);
     assert!(late.contains("a=rtpmap:0 PCMU/8000"), "{late}");
-    let to = header(&late, "To").unwrap().to_owned();
     let in_dialog = |method: &str, branch: &str, cseq: u32, body: &str| {
-        uac.request(method, "echo", "i-late", branch, cseq, body)
-            .replace(
-                &format!("To: <sip:echo@{}>", ports.sip_addr()),
-                &format!("To: {to}"),
-            )
+        uac.in_dialog(
+            uac.request(method, "echo", "i-late", branch, cseq, body),
+            &late,
+        )
     };
     uac.send(&in_dialog("ACK", "i3a", 1, &pcmu));
     uac.send(&in_dialog("BYE", "i3b", 2, ""));
@@ -240,30 +243,18 @@ fn options_get_200_with_capabilities_and_bad_invites_get_the_right_refusals() {
         }
         assert!(crossed < 3, "the answer crossed the CANCEL four times");
         crossed += 1;
-        let to = header(&response, "To").unwrap().to_owned();
         for (method, branch, cseq) in [
             ("ACK", format!("i4a-{crossed}"), 1),
             ("BYE", format!("i4b-{crossed}"), 2),
         ] {
-            uac.send(
-                &uac.request(method, "echo", &call, &branch, cseq, "")
-                    .replace(
-                        &format!("To: <sip:echo@{}>", ports.sip_addr()),
-                        &format!("To: {to}"),
-                    ),
-            );
+            let request = uac.request(method, "echo", &call, &branch, cseq, "");
+            uac.send(&uac.in_dialog(request, &response));
         }
     };
     assert!(terminated.starts_with("SIP/2.0 487 "), "{terminated}");
     // RFC 3261 §17.1.1.3: the ACK of a non-2xx has the INVITE's branch and the response's To.
-    let to = header(&terminated, "To").unwrap().to_owned();
-    let ack = uac
-        .request("ACK", "echo", &call, &format!("i4-{crossed}"), 1, "")
-        .replace(
-            &format!("To: <sip:echo@{}>", ports.sip_addr()),
-            &format!("To: {to}"),
-        );
-    uac.send(&ack);
+    let ack = uac.request("ACK", "echo", &call, &format!("i4-{crossed}"), 1, "");
+    uac.send(&uac.in_dialog(ack, &terminated));
 
     // An INVITE to echo is answered with SDP carrying a port of our RTP range.
     uac.send(&uac.request("INVITE", "echo", "i-ok", "i5", 1, &pcmu));
@@ -275,17 +266,8 @@ fn options_get_200_with_capabilities_and_bad_invites_get_the_right_refusals() {
     let port: u16 = m_line.split(' ').nth(1).unwrap().parse().unwrap();
     assert!((ports.rtp_min..=ports.rtp_max).contains(&port), "{m_line}");
     assert!(m_line.contains("RTP/AVP 0"), "{m_line}");
-    let to = header(&answer, "To").unwrap().to_owned();
-    let ack = uac.request("ACK", "echo", "i-ok", "i6", 1, "").replace(
-        &format!("To: <sip:echo@{}>", ports.sip_addr()),
-        &format!("To: {to}"),
-    );
-    uac.send(&ack);
-    let bye = uac.request("BYE", "echo", "i-ok", "i7", 2, "").replace(
-        &format!("To: <sip:echo@{}>", ports.sip_addr()),
-        &format!("To: {to}"),
-    );
-    uac.send(&bye);
+    uac.send(&uac.in_dialog(uac.request("ACK", "echo", "i-ok", "i6", 1, ""), &answer));
+    uac.send(&uac.in_dialog(uac.request("BYE", "echo", "i-ok", "i7", 2, ""), &answer));
     uac.expect(200);
 
     let (status, stderr) = tandem.terminate();
