@@ -88,10 +88,11 @@ pub enum PushError {
         /// The packet's SSRC.
         ssrc: u32,
     },
-    /// An older packet (a lower sequence number than the newest) whose timestamp does not fit
-    /// the stream's timeline: it places it after the newest packet, or much further back
-    /// than its sequence number allows. A straggler from before a timestamp jump; placed,
-    /// it would move the transit floor (and with it every packet's deadline) by the jump.
+    /// An older packet (a lower sequence number than the newest) whose timestamp fits none
+    /// of the stream's timelines (the current one, and those the last two timestamp jumps
+    /// left): it places it after the newest packet, or much further back than its sequence
+    /// number allows. A corrupt timestamp, or a straggler from before older jumps; placed,
+    /// it would move the transit floor (and with it every packet's deadline).
     #[error("packet {sequence_number} does not fit the stream's timeline")]
     StaleTimeline {
         /// RTP sequence number.

@@ -23,9 +23,11 @@
 //!   and audio continues from concealment into the new stream. A jump of the timestamps alone,
 //!   with sequence numbers running on, moves the stream's timeline instead, so that the jumped
 //!   packet follows the one before it: nothing is lost or reset
-//!   ([`JitterStats::timestamp_jumps`]). An overtaken packet from before such a jump, whose
-//!   timestamp no longer fits, is dropped ([`PushError::StaleTimeline`]) rather than let
-//!   move the transit floor by the jump.
+//!   ([`JitterStats::timestamp_jumps`]). An overtaken packet from before such a jump still
+//!   plays where it was sent: the timelines the last two jumps left are remembered, so a
+//!   straggler maps by its sequence number to the one it belongs to. An older packet whose
+//!   timestamp fits no timeline is dropped ([`PushError::StaleTimeline`]) rather than let
+//!   move the transit floor.
 //!
 //! # Design
 //!
@@ -396,6 +398,24 @@ struct Stream {
     ignored: u128,
     /// A discontinuity waiting for confirmation: (sequence number, timestamp).
     probation: Option<(u16, u32)>,
+    /// The last [`REMEMBERED_JUMPS`] timestamp jumps the stream rejoined, newest first:
+    /// packets numbered before a jump still map to the timeline they were sent on.
+    jumps: [Option<TimestampJump>; REMEMBERED_JUMPS],
+}
+
+/// Timestamp jumps whose stragglers are still placed: two cover a single corrupt timestamp
+/// (a jump and the jump back).
+const REMEMBERED_JUMPS: usize = 2;
+
+/// A timestamp jump the stream rejoined, and the timeline it left.
+#[derive(Debug, Clone, Copy)]
+struct TimestampJump {
+    /// Extended sequence number of the first packet on the new timeline.
+    from_seq: i64,
+    /// The old timeline: its extended timestamp of position 0, and the extended timestamp of
+    /// its newest packet (to extend a straggler's timestamp from).
+    base_ts: i64,
+    highest_ts: i64,
 }
 
 impl Stream {
@@ -412,6 +432,7 @@ impl Stream {
             packet_duration: 0,
             ignored: 0,
             probation: None,
+            jumps: [None; REMEMBERED_JUMPS],
         }
     }
 
@@ -436,8 +457,28 @@ impl Stream {
     }
 
     fn extend_ts(&self, ts: u32) -> i64 {
-        self.highest_ts + i64::from(ts.wrapping_sub(self.highest_ts as u32) as i32)
+        extend_from(self.highest_ts, ts)
     }
+
+    /// Where a packet numbered `ext_seq` with timestamp `ts` sits on the stream, in RTP clock
+    /// units from position 0: on the timeline it was sent on, which for a straggler from
+    /// before a remembered timestamp jump is the one the jump left.
+    fn ticks_from_start(&self, ext_seq: i64, ts: u32) -> i64 {
+        let mut timeline = (self.base_ts, self.highest_ts);
+        for jump in self.jumps.iter().flatten() {
+            if ext_seq >= jump.from_seq {
+                break;
+            }
+            timeline = (jump.base_ts, jump.highest_ts);
+        }
+        let (base_ts, highest_ts) = timeline;
+        extend_from(highest_ts, ts) - base_ts
+    }
+}
+
+/// `ts` extended to the 64-bit timestamp nearest `near`.
+fn extend_from(near: i64, ts: u32) -> i64 {
+    near + i64::from(ts.wrapping_sub(near as u32) as i32)
 }
 
 /// An adaptive jitter buffer with loss concealment for one RTP stream. See the
@@ -827,8 +868,8 @@ impl JitterBuffer {
         };
         let ext_seq = stream.extend_seq(seq);
         let ext_ts = stream.extend_ts(packet.timestamp);
-        let pos =
-            ((ext_ts - stream.base_ts) * i64::from(self.rate)).div_euclid(i64::from(self.rtp_rate));
+        let pos = (stream.ticks_from_start(ext_seq, packet.timestamp) * i64::from(self.rate))
+            .div_euclid(i64::from(self.rtp_rate));
         let reordered = ext_seq < stream.highest_seq;
         if !stream.fits_timeline(ext_seq, pos, longest, slack) {
             return Err(PushError::StaleTimeline {
@@ -965,7 +1006,8 @@ impl JitterBuffer {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let skipped = stream.extend_seq(packet.sequence_number) - stream.highest_seq - 1;
+        let ext_seq = stream.extend_seq(packet.sequence_number);
+        let skipped = ext_seq - stream.highest_seq - 1;
         let step = if duration > 0 {
             duration as i64
         } else {
@@ -973,6 +1015,12 @@ impl JitterBuffer {
         };
         let pos = stream.highest_pos + stream.highest_duration + skipped * step;
         let ext_ts = stream.extend_ts(packet.timestamp);
+        stream.jumps.rotate_right(1);
+        stream.jumps[0] = Some(TimestampJump {
+            from_seq: ext_seq,
+            base_ts: stream.base_ts,
+            highest_ts: stream.highest_ts,
+        });
         stream.base_ts = ext_ts - (pos * rtp_rate).div_euclid(rate);
         stream.probation = None;
         self.stats.timestamp_jumps += 1;
