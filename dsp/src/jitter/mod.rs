@@ -51,8 +51,10 @@
 //! - **Nothing to play** (the next packet in sequence has not arrived, nor any after it): in a
 //!   pause, the buffer conceals one frame *without advancing* the stream position (NetEq's
 //!   expand), so a late packet that turns up is still played and the delay grows by what was
-//!   concealed, up to 40 ms above target. Inside speech it waits only while the delay is below
-//!   target: otherwise the frame is concealed in place and the position runs on with the
+//!   concealed, up to 40 ms above target. Inside speech it waits only while the wait keeps
+//!   the delay at or below target (so from a frame below it; a delay short of the target by
+//!   less than a frame is made up in the next pause): otherwise the frame is concealed in
+//!   place and the position runs on with the
 //!   clock, as in a fixed buffer, since a wait there shifts the rest of the utterance, which
 //!   costs more (in PESQ) than the concealed frame. With the codec's own concealment (Opus,
 //!   G.729) it waits in speech up to 10 ms above target, which measured best for Opus between
