@@ -1206,3 +1206,25 @@ fn an_older_packet_that_fits_no_timeline_is_dropped() {
     assert_eq!(stale.len(), 1, "{s:?}");
     assert_eq!((s.packets_lost, s.packets_discarded), (1, 0), "{s:?}");
 }
+
+#[test]
+fn a_delay_rising_inside_speech_is_waited_for_not_concealed_packet_by_packet() {
+    // 8 s of speech-like audio over a calm link; at 5.0 s, inside a phrase (phrases run 0.8 s
+    // of every 1.2 s), the link's queue starts to grow: each packet 3 ms later than the one
+    // before, up to 45 ms, as a congestion episode sets in.
+    let p = pcmu(400);
+    let arrivals: Vec<_> = on_time(&p)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, q))| {
+            let queued_ms = (i.saturating_sub(250) as u64 * 3).min(45);
+            (at + queued_ms * 1000, q)
+        })
+        .collect();
+    let mut jb = buffer();
+    let (_, s) = run_to_end(&mut jb, arrivals, 400, "onset");
+    // While the target rises, playout waits for the late packets (a change of timing) rather
+    // than conceal the head of each and play its tail: every packet plays. (Waiting only as
+    // far as the target lost 4 packets here.)
+    assert_eq!((s.packets_played, s.packets_lost), (400, 0), "{s:?}");
+}

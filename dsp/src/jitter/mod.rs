@@ -54,12 +54,14 @@
 //!   concealed, up to 40 ms above target. Inside speech it waits only while the wait keeps
 //!   the delay at or below target (so from a frame below it; a delay short of the target by
 //!   less than a frame is made up in the next pause): otherwise the frame is concealed in
-//!   place and the position runs on with the
-//!   clock, as in a fixed buffer, since a wait there shifts the rest of the utterance, which
-//!   costs more (in PESQ) than the concealed frame. With the codec's own concealment (Opus,
-//!   G.729) it waits in speech up to 10 ms above target, which measured best for Opus between
-//!   never and 40 ms: each such wait costs 0.03 to 0.09 PESQ MOS (a 10 ms change of timing
-//!   inside an utterance), but never waiting loses more packets when congestion sets in.
+//!   place and the position runs on with the clock, as in a fixed buffer, since a wait there
+//!   shifts the rest of the utterance, which costs more (in PESQ) than the concealed frame.
+//!   Two exceptions wait up to 10 ms above target: while the target is rising (10 ms above
+//!   its low of the last 2 s: a congestion episode setting in, whose late packets are the
+//!   first of many, each of which would otherwise lose its head), and with the codec's own
+//!   concealment (Opus, G.729), which measured best for Opus between never and 40 ms. Each
+//!   such wait costs 0.03 to 0.09 PESQ MOS (a 10 ms change of timing inside an utterance),
+//!   but never waiting loses more when congestion sets in.
 //! - **A late packet's tail**: a packet that arrives after playout concealed its first frame,
 //!   but before it passed its last, still plays the rest, blended in from the concealment
 //!   (NetEq's merge). Where a fixed buffer loses the whole packet, this one loses a frame.
@@ -149,7 +151,7 @@ use tandem_codecs::{CodecId, Decoder, Format, registry};
 
 use buffer::{Insert, PacketBuffer, PacketInfo, PacketKind};
 use conceal::{ComfortNoise, WaveformSubstitution};
-use playout::DelayEstimator;
+use playout::{DelayEstimator, TargetTrend};
 use stretch::{Allow, TimeStretch};
 use sync::SyncBuffer;
 
@@ -201,6 +203,11 @@ const HOLD_IN_SPEECH_MS: u32 = 0;
 /// BENCHMARKS.md: 0 ms lost 0.05 MOS under congestion, 20 ms lost 0.06 in stationary
 /// jitter for 0.04 under congestion, against 10 ms).
 const HOLD_IN_SPEECH_CODEC_MS: u32 = 10;
+/// The same with our concealment while the target is rising ([`playout::RISE_MS`] above its
+/// low of the last 2 s): the packets now late are the first of many (a congestion episode
+/// setting in), and a wait that lets them play whole costs less than concealing the head of
+/// each (measured: BENCHMARKS.md, "Waiting while the target rises").
+const HOLD_IN_SPEECH_RISING_MS: u32 = 10;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
 
@@ -526,6 +533,8 @@ pub struct JitterBuffer {
     /// The receiver clock at the current pop, in samples.
     now: i64,
     target_ms: u32,
+    /// The adaptive target's recent low, to tell when it rises.
+    target_trend: TargetTrend,
     /// [`PlayoutMode::Anchored`]: the transit offset playout is anchored to.
     anchor: Option<i64>,
     stats: JitterStats,
@@ -667,6 +676,7 @@ impl JitterBuffer {
             packets: PacketBuffer::new(slots, payload_max),
             sync: SyncBuffer::new(history, future_max),
             estimator: DelayEstimator::new(rate),
+            target_trend: TargetTrend::new(),
             stream: None,
             previous_ssrc: None,
             next_pos: None,
@@ -750,8 +760,14 @@ impl JitterBuffer {
                 .clamp(self.config.min_delay_ms, self.config.max_delay_ms),
             PlayoutMode::Fixed { delay_ms } | PlayoutMode::Anchored { delay_ms } => delay_ms,
         };
+        self.target_trend = TargetTrend::new();
         self.anchor = None;
         self.stats = JitterStats::default();
+    }
+
+    /// The receiver clock at the current pop, in ms.
+    fn now_ms(&self) -> i64 {
+        self.now * 1000 / i64::from(self.rate)
     }
 
     fn to_samples(&self, us: u64) -> i64 {
@@ -1102,6 +1118,7 @@ impl JitterBuffer {
                 let margin = self.samples_to_ms(self.frame as i64) + 1 + SAFETY_MS;
                 self.target_ms =
                     (q + margin).clamp(self.config.min_delay_ms, self.config.max_delay_ms);
+                self.target_trend.record(self.now_ms(), self.target_ms);
             }
         }
     }
@@ -1470,6 +1487,8 @@ impl JitterBuffer {
                     HOLD_ALLOWANCE_MS
                 } else if self.plc.is_none() {
                     HOLD_IN_SPEECH_CODEC_MS
+                } else if self.target_trend.rising(self.now_ms(), self.target_ms) {
+                    HOLD_IN_SPEECH_RISING_MS
                 } else {
                     HOLD_IN_SPEECH_MS
                 };

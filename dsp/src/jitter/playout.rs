@@ -141,6 +141,53 @@ impl Quantile {
     }
 }
 
+/// The target counts as rising when it stands this far above its lowest of the last
+/// [`RISE_WINDOW_MS`]: the network is getting worse, as when a congestion episode sets in.
+pub const RISE_MS: u32 = 10;
+/// How far back a rising target is compared.
+pub const RISE_WINDOW_MS: i64 = 2000;
+const RISE_BUCKET_MS: i64 = 250;
+const RISE_BUCKETS: usize = (RISE_WINDOW_MS / RISE_BUCKET_MS) as usize;
+
+/// The lowest target of the last [`RISE_WINDOW_MS`] (a sliding minimum in 250 ms buckets),
+/// to tell a target that rises, while the delay spread grows, from one that stands or falls.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetTrend {
+    /// (bucket id, lowest target recorded in it).
+    lows: [(i64, u32); RISE_BUCKETS],
+}
+
+impl TargetTrend {
+    pub(crate) fn new() -> Self {
+        Self {
+            lows: [(i64::MIN, 0); RISE_BUCKETS],
+        }
+    }
+
+    /// Records the target in force at `now_ms`.
+    pub(crate) fn record(&mut self, now_ms: i64, target_ms: u32) {
+        let id = now_ms.div_euclid(RISE_BUCKET_MS);
+        let low = &mut self.lows[id.rem_euclid(RISE_BUCKETS as i64) as usize];
+        if low.0 == id {
+            low.1 = low.1.min(target_ms);
+        } else if low.0 < id {
+            *low = (id, target_ms);
+        }
+    }
+
+    /// True when `target_ms` stands [`RISE_MS`] or more above the lowest target recorded in
+    /// the window ending at `now_ms`; false when none was.
+    pub(crate) fn rising(&self, now_ms: i64, target_ms: u32) -> bool {
+        let id = now_ms.div_euclid(RISE_BUCKET_MS);
+        self.lows
+            .iter()
+            .filter(|(i, _)| *i > id - RISE_BUCKETS as i64 && *i <= id)
+            .map(|&(_, low)| low)
+            .min()
+            .is_some_and(|low| target_ms >= low + RISE_MS)
+    }
+}
+
 /// How far back the floor is compared with itself to measure a sender's clock running slow.
 pub const DRIFT_SPAN_S: i64 = 8;
 const DRIFT_MARKS: usize = DRIFT_SPAN_S as usize + 1;
@@ -438,6 +485,23 @@ mod tests {
         // Ten seconds of calm: five half-lives.
         feed(&mut est, 250..750, |_| 0);
         assert!(est.target_ms().unwrap() <= 4, "{:?}", est.target_ms());
+    }
+
+    #[test]
+    fn a_target_rises_only_against_its_low_of_the_last_two_seconds() {
+        let mut trend = TargetTrend::new();
+        assert!(!trend.rising(0, 100), "nothing recorded yet");
+        for ms in (0..2000).step_by(10) {
+            trend.record(ms, 30);
+        }
+        assert!(!trend.rising(2000, 39));
+        assert!(trend.rising(2000, 40));
+        // A second later the low of 30 is still in the window; two seconds later it is not.
+        for ms in (2000..4000).step_by(10) {
+            trend.record(ms, 45);
+        }
+        assert!(!trend.rising(4000, 50), "the low is 45 now");
+        assert!(trend.rising(4000, 55));
     }
 
     #[test]
