@@ -6,7 +6,7 @@
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
 //!     [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]
-//!     [--measure pesq|visqol]
+//!     [--measure pesq|visqol] [--curve MS,...]
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
@@ -27,7 +27,10 @@
 //! (speech mode) instead of PESQ: a second opinion from a measure built to align speech whose
 //! timing changes (`benches/scripts/visqol_score.py` says why). Needs `espeak-ng`, `sox`,
 //! `python3` with the PyPI packages `pesq` and `numpy` (and `visqol-python[lattice]` for
-//! ViSQOL).
+//! ViSQOL). `--curve 50,70` also runs the fixed buffer at those delays and prints its
+//! delay/MOS curve beside the adaptive buffer, with how far above (or below) the curve the
+//! adaptive buffer sits at its own delay: a buffer that merely picks another point of the
+//! fixed buffer's curve has gained nothing by adapting.
 //!
 //! # What it does
 //!
@@ -358,6 +361,18 @@ fn network(s: &Scenario, count: usize, seed: u64) -> (Vec<Arrival>, Vec<f64>) {
     (arrivals, send)
 }
 
+/// One buffer the clips are played through: the fixed baseline, the adaptive buffer, or a
+/// point of the fixed buffer's curve.
+struct Receiver {
+    /// File name suffix: `fixed`, `adaptive`, `fixed50`...
+    label: String,
+    mode: PlayoutMode,
+}
+
+/// Where the receivers sit in the list `main` builds.
+const FIXED: usize = 0;
+const ADAPTIVE: usize = 1;
+
 /// What one receiver produced.
 struct Run {
     pcm: Vec<i16>,
@@ -626,6 +641,7 @@ fn main() {
     let mut warmup_s = 0.0f64;
     let mut seed_sets: Vec<u64> = vec![0];
     let mut measure = Measure::Pesq;
+    let mut curve_ms: Vec<u32> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -662,6 +678,12 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--warmup-s SECONDS")
             }
+            "--curve" => {
+                curve_ms = args
+                    .next()
+                    .and_then(|v| v.split(',').map(|n| n.parse().ok()).collect())
+                    .expect("--curve MS[,MS...]")
+            }
             "--seed-set" | "--seed-sets" => {
                 seed_sets = args
                     .next()
@@ -670,25 +692,46 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S] [--measure pesq|visqol]  (unknown argument {other})"
+                    "usage: jitter_eval [--out DIR] [--quick] [--trace SCENARIO/CODEC] [--only S1,S2] [--codecs C1,C2] [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S] [--measure pesq|visqol] [--curve MS,...]  (unknown argument {other})"
                 );
                 std::process::exit(2);
             }
         }
     }
-    let fixed_mode = if anchored {
-        PlayoutMode::Anchored { delay_ms: fixed_ms }
-    } else {
-        PlayoutMode::Fixed { delay_ms: fixed_ms }
+    let fixed_at = |delay_ms| {
+        if anchored {
+            PlayoutMode::Anchored { delay_ms }
+        } else {
+            PlayoutMode::Fixed { delay_ms }
+        }
     };
+    let mut receivers = vec![
+        Receiver {
+            label: "fixed".into(),
+            mode: fixed_at(fixed_ms),
+        },
+        Receiver {
+            label: "adaptive".into(),
+            mode: PlayoutMode::Adaptive,
+        },
+    ];
+    receivers.extend(
+        curve_ms
+            .iter()
+            .filter(|&&ms| ms != fixed_ms)
+            .map(|&ms| Receiver {
+                label: format!("fixed{ms}"),
+                mode: fixed_at(ms),
+            }),
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scripts")
         .join(measure.script());
     let voices = if quick { 1 } else { VOICES.len() };
     let mut manifest = String::new();
-    // (scenario, codec, adaptive?) -> cell; degraded path -> key.
-    let mut cells: BTreeMap<(usize, usize, bool), Cell> = BTreeMap::new();
-    let mut keys: BTreeMap<String, (usize, usize, bool)> = BTreeMap::new();
+    // (scenario, codec, receiver) -> cell; degraded path -> key.
+    let mut cells: BTreeMap<(usize, usize, usize), Cell> = BTreeMap::new();
+    let mut keys: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     let wanted = |list: &Option<String>, name: &str| {
         list.as_ref()
             .is_none_or(|l| l.split(',').any(|x| x == name))
@@ -728,7 +771,8 @@ fn main() {
                         voice.to_string()
                     };
                     std::fs::create_dir_all(&dir).expect("output dir");
-                    for (adaptive, mode) in [(false, fixed_mode), (true, PlayoutMode::Adaptive)] {
+                    for (ri, Receiver { label, mode }) in receivers.iter().enumerate() {
+                        let mode = *mode;
                         let traced =
                             trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
                         if traced {
@@ -744,10 +788,7 @@ fn main() {
                             pcm.len(),
                             traced,
                         );
-                        let path = dir.join(format!(
-                            "{run}.{}.wav",
-                            if adaptive { "adaptive" } else { "fixed" }
-                        ));
+                        let path = dir.join(format!("{run}.{label}.wav"));
                         wav::write(&path, codec.format.sample_rate, &r.pcm).expect("write wav");
                         let reference = out_dir
                             .join("speech")
@@ -758,7 +799,7 @@ fn main() {
                             reference.display(),
                             path.display()
                         ));
-                        let key = (si, ci, adaptive);
+                        let key = (si, ci, ri);
                         keys.insert(path.display().to_string(), key);
                         let cell = cells.entry(key).or_default();
                         cell.delay_sum += r.delay_sum;
@@ -809,7 +850,7 @@ fn main() {
     let (mut failures, mut ties) = (0, 0);
     for (si, scenario) in SCENARIOS.iter().enumerate() {
         for (ci, codec) in CODECS.iter().enumerate() {
-            let (Some(f), Some(a)) = (cells.get(&(si, ci, false)), cells.get(&(si, ci, true)))
+            let (Some(f), Some(a)) = (cells.get(&(si, ci, FIXED)), cells.get(&(si, ci, ADAPTIVE)))
             else {
                 continue;
             };
@@ -846,6 +887,9 @@ fn main() {
             );
         }
     }
+    if receivers.len() > 2 {
+        print_curve(&receivers, &cells, measure);
+    }
     if ties > 0 {
         eprintln!(
             "{ties} jittery scenario/codec pairs where the adaptive buffer ties on MOS (within {MOS_TIE}) with less delay"
@@ -855,5 +899,105 @@ fn main() {
         eprintln!(
             "{failures} jittery scenario/codec pairs where the adaptive buffer is not better on both"
         );
+    }
+}
+
+/// The fixed buffer's delay/MOS curve (every fixed receiver, by delay) beside the adaptive
+/// buffer, and how far the adaptive buffer's MOS lies above the curve read linearly at its
+/// own delay (extrapolated from the nearest two points beyond the curve's ends).
+fn print_curve(
+    receivers: &[Receiver],
+    cells: &BTreeMap<(usize, usize, usize), Cell>,
+    measure: Measure,
+) {
+    let mut fixed: Vec<(u32, usize)> = receivers
+        .iter()
+        .enumerate()
+        .filter_map(|(ri, r)| match r.mode {
+            PlayoutMode::Fixed { delay_ms } | PlayoutMode::Anchored { delay_ms } => {
+                Some((delay_ms, ri))
+            }
+            PlayoutMode::Adaptive => None,
+        })
+        .collect();
+    fixed.sort_unstable();
+    let heads: Vec<String> = fixed
+        .iter()
+        .map(|(ms, _)| format!("fixed {ms} ms"))
+        .collect();
+    println!();
+    println!(
+        "| scenario | codec | {} | adaptive | the curve at the adaptive's delay | adaptive above the curve |",
+        heads.join(" | ")
+    );
+    println!("|---|---|{}---|---|---|", "---|".repeat(fixed.len()));
+    let d = measure.decimals();
+    for (si, scenario) in SCENARIOS.iter().enumerate() {
+        for (ci, codec) in CODECS.iter().enumerate() {
+            let points: Option<Vec<(f64, f64)>> = fixed
+                .iter()
+                .map(|&(_, ri)| cells.get(&(si, ci, ri)).map(|c| (c.delay(), c.mos())))
+                .collect();
+            let (Some(points), Some(a)) = (points, cells.get(&(si, ci, ADAPTIVE))) else {
+                continue;
+            };
+            let on_curve = curve_at(&points, a.delay());
+            let shown: Vec<String> = points
+                .iter()
+                .map(|(delay, mos)| format!("{mos:.d$} @ {delay:.1}"))
+                .collect();
+            println!(
+                "| {} | {} | {} | {:.d$} @ {:.1} | {on_curve:.d$} | {:+.d$} |",
+                scenario.name,
+                codec.name,
+                shown.join(" | "),
+                a.mos(),
+                a.delay(),
+                a.mos() - on_curve,
+            );
+        }
+    }
+}
+
+/// The MOS of the piecewise-linear curve through `points` (delay, MOS) at `delay`; beyond its
+/// ends, the line through the nearest two points. The points are sorted by delay here, since
+/// a fixed buffer's measured delay need not follow its nominal one exactly.
+fn curve_at(points: &[(f64, f64)], delay: f64) -> f64 {
+    let mut points = points.to_vec();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match points.as_slice() {
+        [] => f64::NAN,
+        [(_, mos)] => *mos,
+        _ => {
+            let i = points
+                .windows(2)
+                .position(|w| delay <= w[1].0)
+                .unwrap_or(points.len() - 2);
+            let ((d0, m0), (d1, m1)) = (points[i], points[i + 1]);
+            if d1 == d0 {
+                (m0 + m1) / 2.0
+            } else {
+                m0 + (m1 - m0) * (delay - d0) / (d1 - d0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::curve_at;
+
+    #[test]
+    fn the_curve_is_read_linearly_between_and_beyond_its_points() {
+        // Given out of order, as measured delays may come.
+        let points = [(65.0, 3.87), (55.0, 3.67), (75.0, 3.93)];
+        assert!((curve_at(&points, 60.0) - 3.77).abs() < 1e-9);
+        assert!((curve_at(&points, 70.0) - 3.90).abs() < 1e-9);
+        assert!((curve_at(&points, 65.0) - 3.87).abs() < 1e-9);
+        // Beyond the ends: the line through the nearest two points.
+        assert!((curve_at(&points, 50.0) - 3.57).abs() < 1e-9);
+        assert!((curve_at(&points, 80.0) - 3.96).abs() < 1e-9);
+        assert_eq!(curve_at(&[(60.0, 4.0)], 10.0), 4.0);
+        assert!(curve_at(&[], 10.0).is_nan());
     }
 }
