@@ -678,17 +678,9 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--warmup-s SECONDS")
             }
-            "--curve" => {
-                curve_ms = args
-                    .next()
-                    .and_then(|v| v.split(',').map(|n| n.parse().ok()).collect())
-                    .expect("--curve MS[,MS...]")
-            }
+            "--curve" => curve_ms = list_arg(args.next()).expect("--curve MS[,MS...]"),
             "--seed-set" | "--seed-sets" => {
-                seed_sets = args
-                    .next()
-                    .and_then(|v| v.split(',').map(|n| n.parse().ok()).collect())
-                    .expect("--seed-sets N[,N...]")
+                seed_sets = list_arg(args.next()).expect("--seed-sets N[,N...]")
             }
             other => {
                 eprintln!(
@@ -771,8 +763,7 @@ fn main() {
                         voice.to_string()
                     };
                     std::fs::create_dir_all(&dir).expect("output dir");
-                    for (ri, Receiver { label, mode }) in receivers.iter().enumerate() {
-                        let mode = *mode;
+                    for (ri, &Receiver { ref label, mode }) in receivers.iter().enumerate() {
                         let traced =
                             trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
                         if traced {
@@ -900,6 +891,11 @@ fn main() {
             "{failures} jittery scenario/codec pairs where the adaptive buffer is not better on both"
         );
     }
+}
+
+/// A comma-separated list of numbers, `None` if absent or any item does not parse.
+fn list_arg<T: std::str::FromStr>(value: Option<String>) -> Option<Vec<T>> {
+    value?.split(',').map(|n| n.parse().ok()).collect()
 }
 
 /// The fixed buffer's delay/MOS curve (every fixed receiver, by delay) beside the adaptive
