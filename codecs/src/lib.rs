@@ -83,6 +83,18 @@ pub trait Decoder: Send {
         self.conceal(pcm)
     }
 
+    /// Saves the decoder's state, so that concealment run after it can be taken back by
+    /// [`Decoder::rewind`] when the audio it stood in for turns up after all: the packet then
+    /// decodes as the one after its predecessor, not as one after a loss. False, with nothing
+    /// saved, for decoders that cannot (the default).
+    fn checkpoint(&mut self) -> bool {
+        false
+    }
+
+    /// Returns the decoder to the state of its last [`Decoder::checkpoint`], as if nothing
+    /// decoded or concealed since had happened. Only called after a checkpoint returned true.
+    fn rewind(&mut self) {}
+
     /// Samples that `payload` decodes to, without decoding it.
     fn samples_in(&self, payload: &[u8]) -> Result<usize, DecodeError>;
 

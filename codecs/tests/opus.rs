@@ -170,3 +170,83 @@ fn the_encoder_reports_its_lookahead() {
     // overlap, 312 samples.
     assert!(enc.lookahead() > 0 && enc.lookahead() < 960);
 }
+
+/// Encodes `ms` of voice at 16 kHz into 20 ms packets.
+fn packets_16k(ms: u32) -> Vec<Vec<u8>> {
+    let mut enc = OpusEncoder::new(16000, &OpusConfig::default()).unwrap();
+    let mut payload = [0u8; 1500];
+    voice(16000, ms)
+        .chunks_exact(320)
+        .map(|chunk| {
+            let n = enc.encode(chunk, &mut payload).unwrap();
+            payload[..n].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn a_rewound_decoder_decodes_the_next_packet_as_if_nothing_was_concealed() {
+    let packets = packets_16k(200);
+    let (before, after) = packets.split_at(5);
+    let mut straight = OpusDecoder::new(16000).unwrap();
+    let mut rewound = OpusDecoder::new(16000).unwrap();
+    let mut concealed = OpusDecoder::new(16000).unwrap();
+    let mut out = vec![0i16; 320];
+    for p in before {
+        for dec in [&mut straight, &mut rewound, &mut concealed] {
+            dec.decode(p, &mut out).unwrap();
+        }
+    }
+    assert!(rewound.checkpoint());
+    let mut plc = [0i16; 160];
+    for dec in [&mut rewound, &mut concealed] {
+        assert_eq!(dec.conceal(&mut plc), 160);
+        assert_eq!(dec.conceal(&mut plc), 160);
+    }
+    rewound.rewind();
+
+    let (mut a, mut b, mut c) = (vec![0i16; 320], vec![0i16; 320], vec![0i16; 320]);
+    for p in after {
+        straight.decode(p, &mut a).unwrap();
+        rewound.decode(p, &mut b).unwrap();
+        concealed.decode(p, &mut c).unwrap();
+        assert_eq!(
+            a, b,
+            "the rewound decoder runs exactly as the one that never concealed"
+        );
+    }
+    let mut d = vec![0i16; 320];
+    let mut e = vec![0i16; 320];
+    let mut straight = OpusDecoder::new(16000).unwrap();
+    let mut concealed = OpusDecoder::new(16000).unwrap();
+    for p in before {
+        straight.decode(p, &mut d).unwrap();
+        concealed.decode(p, &mut e).unwrap();
+    }
+    concealed.conceal(&mut plc);
+    straight.decode(&after[0], &mut d).unwrap();
+    concealed.decode(&after[0], &mut e).unwrap();
+    assert_ne!(
+        d, e,
+        "without the rewind, the packet decodes as one after a loss"
+    );
+}
+
+#[test]
+fn a_checkpoint_survives_a_reset_and_rewinds_to_what_it_saved() {
+    let packets = packets_16k(100);
+    let mut dec = OpusDecoder::new(16000).unwrap();
+    let mut twin = OpusDecoder::new(16000).unwrap();
+    let mut out = vec![0i16; 320];
+    let mut twin_out = vec![0i16; 320];
+    dec.decode(&packets[0], &mut out).unwrap();
+    twin.decode(&packets[0], &mut twin_out).unwrap();
+    assert!(dec.checkpoint());
+    dec.reset();
+    dec.rewind();
+    for p in &packets[1..] {
+        dec.decode(p, &mut out).unwrap();
+        twin.decode(p, &mut twin_out).unwrap();
+        assert_eq!(out, twin_out);
+    }
+}

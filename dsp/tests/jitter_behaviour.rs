@@ -1024,16 +1024,55 @@ fn a_late_packet_whose_head_was_concealed_still_plays_its_tail() {
 }
 
 #[test]
+fn a_waited_for_opus_packet_decodes_as_if_nothing_was_concealed() {
+    // Packet 70 (inside speech) is held back by 1 to 40 ms. Whenever it still plays (whole,
+    // after a wait, or its tail), libopus' concealment of the wait is taken back: from the
+    // packet after it on, playout is exactly what a decoder that never concealed produces.
+    let p = packets(Format::opus(16000), 111, 200, 7, 0, 0xC);
+    let mut decoder = registry::new_decoder(Format::opus(16000)).unwrap();
+    let mut straight = vec![0i16; 320];
+    for packet in &p[..=71] {
+        decoder.decode(&packet.payload, &mut straight).unwrap();
+    }
+    let opus_buffer = || JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
+    let (_, calm) = run_to_end(&mut opus_buffer(), on_time(&p), 200, "on time");
+    let mut rewinds = 0;
+    for extra_ms in 1..=40u64 {
+        let mut arrivals = on_time(&p);
+        arrivals[70].0 += extra_ms * 1000;
+        arrivals[71].0 = arrivals[71].0.max(arrivals[70].0 + 1000);
+        let (trace, s) = run_to_end(
+            &mut opus_buffer(),
+            arrivals,
+            200,
+            &format!("at {extra_ms} ms"),
+        );
+        if s.frames_concealed > calm.frames_concealed && s.packets_lost == 0 {
+            assert_eq!(s.concealment_rewinds, 1, "{extra_ms} ms: {s:?}");
+            rewinds += 1;
+            let heard = trace.pcm.windows(straight.len()).any(|w| w == straight);
+            assert!(
+                heard,
+                "packet 71 plays as decoded straight at {extra_ms} ms"
+            );
+        } else {
+            assert_eq!(s.concealment_rewinds, 0, "{extra_ms} ms: {s:?}");
+        }
+    }
+    assert!(rewinds > 0, "no delay made playout wait for the packet");
+}
+
+#[test]
 fn a_late_opus_packet_plays_its_tail_after_the_codecs_concealment() {
-    // Packet 100 is held back by 1 to 40 ms, and 101 (whose FEC would stand in for 100) comes
-    // just after it. For some of these delays 100 comes after libopus concealed its first
-    // frame, and must still play its second half.
+    // Packet 70 (inside speech) is held back by 1 to 40 ms, and 71 (whose FEC would stand in
+    // for 70) comes just after it. For some of these delays 70 comes after libopus concealed
+    // its first frame, and must still play its second half.
     let p = packets(Format::opus(16000), 111, 200, 7, 0, 0xC);
     let mut tails = 0;
     for extra_ms in 1..=40u64 {
         let mut arrivals = on_time(&p);
-        arrivals[100].0 += extra_ms * 1000;
-        arrivals[101].0 = arrivals[101].0.max(arrivals[100].0 + 1000);
+        arrivals[70].0 += extra_ms * 1000;
+        arrivals[71].0 = arrivals[71].0.max(arrivals[70].0 + 1000);
         let mut jb = JitterBuffer::new(Format::opus(16000), &JitterConfig::new(111)).unwrap();
         let (trace, s) = run_to_end(&mut jb, arrivals, 200, &format!("at {extra_ms} ms"));
         if s.late_tails_played == 1 {

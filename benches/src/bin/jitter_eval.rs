@@ -488,7 +488,7 @@ fn receive(
             // and a change of `now / 10 - at` is a change of timing.
             let at = ts.map(|ts| ts.wrapping_sub(ts0) as u64 * PTIME_MS / FRAME_MS / ts_per_packet);
             println!(
-                "{:8.1} {:?} at {:?} delay {} target {} lost {} late {} conc {} acc {} dec {} fec {} tails {} stored-next-arrival {:?}",
+                "{:8.1} {:?} at {:?} delay {} target {} lost {} late {} conc {} acc {} dec {} fec {} tails {} rewinds {} stored-next-arrival {:?}",
                 now as f64 / 1000.0,
                 event,
                 at,
@@ -501,6 +501,7 @@ fn receive(
                 st.decelerate_ops,
                 st.fec_recoveries,
                 st.late_tails_played,
+                st.concealment_rewinds,
                 arrivals.get(next).map(|a| (a.0 / 1000, a.1)),
             );
         }

@@ -1,5 +1,7 @@
 //! Opus (RFC 6716) through the `opus2` binding, linked to the libopus 1.5 that `libopus_sys`
-//! builds from source (`bundled`): about 30% faster to encode than Debian's 1.3.1.
+//! builds from source (`bundled`): about 30% faster to encode than Debian's 1.3.1. The decoder
+//! calls libopus directly (`ffi.rs`), since it keeps its state in memory of its own to save and
+//! restore it ([`Decoder::checkpoint`]).
 //!
 //! The PCM interface is mono like every codec here. With `channels = 2` the encoder codes a
 //! stereo stream (what `opus/48000/2` peers such as rtpengine send) by duplicating the mono
@@ -8,6 +10,8 @@
 //!
 //! Frame sizes: libopus codes 2.5, 5, 10, 20, 40 and 60 ms frames. A 30 ms packet is three
 //! 10 ms frames joined by the repacketizer into one code-3 packet (RFC 6716 §3.2.5).
+
+mod ffi;
 
 use opus2::{Application, Bitrate, Channels, Repacketizer};
 
@@ -275,9 +279,10 @@ impl Encoder for OpusEncoder {
     }
 }
 
-/// An Opus decoder producing mono PCM, with libopus' PLC and in-band FEC recovery.
+/// An Opus decoder producing mono PCM, with libopus' PLC and in-band FEC recovery, whose
+/// concealment can be taken back ([`Decoder::checkpoint`]).
 pub struct OpusDecoder {
-    inner: opus2::Decoder,
+    inner: ffi::RawDecoder,
     sample_rate: u32,
 }
 
@@ -294,7 +299,11 @@ impl OpusDecoder {
     /// sender coded at.
     pub fn new(sample_rate: u32) -> Result<Self, CodecError> {
         check_rate(sample_rate)?;
-        let inner = opus2::Decoder::new(sample_rate, Channels::Mono).map_err(library("create"))?;
+        let inner = ffi::RawDecoder::new(sample_rate).map_err(|code| CodecError::Library {
+            codec: CodecId::Opus,
+            code,
+            what: "create",
+        })?;
         Ok(Self { inner, sample_rate })
     }
 
@@ -324,9 +333,7 @@ impl Decoder for OpusDecoder {
         }
         self.inner
             .decode(payload, &mut pcm[..needed], false)
-            .map_err(|e| DecodeError::Library {
-                code: e.code() as i32,
-            })
+            .map_err(|code| DecodeError::Library { code })
     }
 
     fn conceal(&mut self, pcm: &mut [i16]) -> usize {
@@ -362,7 +369,16 @@ impl Decoder for OpusDecoder {
         Ok(samples)
     }
 
+    fn checkpoint(&mut self) -> bool {
+        self.inner.save();
+        true
+    }
+
+    fn rewind(&mut self) {
+        self.inner.restore();
+    }
+
     fn reset(&mut self) {
-        let _ = self.inner.reset_state();
+        self.inner.reset();
     }
 }
