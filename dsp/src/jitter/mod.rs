@@ -56,12 +56,12 @@
 //!   less than a frame is made up in the next pause): otherwise the frame is concealed in
 //!   place and the position runs on with the clock, as in a fixed buffer, since a wait there
 //!   shifts the rest of the utterance, which costs more (in PESQ) than the concealed frame.
-//!   Two exceptions wait up to 10 ms above target: while the target is rising (10 ms above
+//!   The exception waits up to 10 ms above target: while the target is rising (10 ms above
 //!   its low of the last 2 s: a congestion episode setting in, whose late packets are the
-//!   first of many, each of which would otherwise lose its head), and with the codec's own
-//!   concealment (Opus, G.729), which measured best for Opus between never and 40 ms. Each
-//!   such wait costs 0.03 to 0.09 PESQ MOS (a 10 ms change of timing inside an utterance),
-//!   but never waiting loses more when congestion sets in.
+//!   first of many, each of which would otherwise lose its head). Each such wait costs 0.03
+//!   to 0.09 PESQ MOS (a 10 ms change of timing inside an utterance), but never waiting
+//!   loses more when congestion sets in. The rule is the same whichever concealment fills
+//!   the wait.
 //! - **A late packet's tail**: a packet that arrives after playout concealed its first frame,
 //!   but before it passed its last, still plays the rest, blended in from the concealment
 //!   (NetEq's merge). Where a fixed buffer loses the whole packet, this one loses a frame.
@@ -207,14 +207,12 @@ const HOLD_ALLOWANCE_MS: u32 = 40;
 /// The same inside speech, where a wait is a change of timing that PESQ (and a listener)
 /// notices more than a concealed frame: playout waits only while below target.
 const HOLD_IN_SPEECH_MS: u32 = 0;
-/// The same with the codec's own concealment, whose tails are dearer (measured with Opus,
-/// BENCHMARKS.md: 0 ms lost 0.05 MOS under congestion, 20 ms lost 0.06 in stationary
-/// jitter for 0.04 under congestion, against 10 ms).
-const HOLD_IN_SPEECH_CODEC_MS: u32 = 10;
-/// The same with our concealment while the target is rising ([`playout::RISE_MS`] above its
-/// low of the last 2 s): the packets now late are the first of many (a congestion episode
-/// setting in), and a wait that lets them play whole costs less than concealing the head of
-/// each (measured: BENCHMARKS.md, "Waiting while the target rises").
+/// The same while the target is rising ([`playout::RISE_MS`] above its low of the last 2 s):
+/// the packets now late are the first of many (a congestion episode setting in), and a wait
+/// that lets them play whole costs less than concealing the head of each (measured:
+/// BENCHMARKS.md, "Waiting while the target rises"). Codecs with their own concealment
+/// waited 10 ms always until their concealment could be taken back ([`Decoder::checkpoint`]);
+/// since, they wait as ours does (BENCHMARKS.md, "A wait is not a loss").
 const HOLD_IN_SPEECH_RISING_MS: u32 = 10;
 /// Room for early and reordered packets beyond the maximum delay, in 10 ms slots.
 const EARLY_SLOTS: usize = 20;
@@ -1469,8 +1467,8 @@ impl JitterBuffer {
     /// - adaptive, a later packet stored: advance, unless the delay is more than a frame below
     ///   target (holding then moves towards the target anyway);
     /// - adaptive, nothing stored: hold until the delay is [`HOLD_ALLOWANCE_MS`] above target
-    ///   in a pause, [`HOLD_IN_SPEECH_MS`] in speech ([`HOLD_IN_SPEECH_CODEC_MS`] with the
-    ///   codec's concealment), then advance (a late packet may still play its tail);
+    ///   in a pause, [`HOLD_IN_SPEECH_MS`] in speech ([`HOLD_IN_SPEECH_RISING_MS`] while the
+    ///   target rises), then advance (a late packet may still play its tail);
     /// - fixed: advance, unless running early (holding slips the schedule back).
     fn fill(&mut self, next: Option<PacketInfo>) {
         let n = self.frame;
@@ -1519,8 +1517,6 @@ impl JitterBuffer {
             (PlayoutMode::Adaptive, None) => {
                 let allowance = if self.in_pause() {
                     HOLD_ALLOWANCE_MS
-                } else if self.plc.is_none() {
-                    HOLD_IN_SPEECH_CODEC_MS
                 } else if self.target_trend.rising(self.now_ms(), self.target_ms) {
                     HOLD_IN_SPEECH_RISING_MS
                 } else {
