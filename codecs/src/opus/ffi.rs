@@ -8,7 +8,8 @@
 //! decoder in the same state. The jitter buffer uses that to take concealment back: it saves
 //! the state before libopus conceals a gap, and if the packet it was waiting for turns up, it
 //! restores the state and decodes the packet as the one after its predecessor, not as one
-//! after a loss.
+//! after a loss. The saved copy doubles the decoder's memory: libopus 1.5 takes 18,260 bytes
+//! for a mono decoder, so an Opus decoder here holds 36.5 kB, allocated when it is built.
 //!
 //! This file holds the crate's only unsafe code; every block says why it is sound.
 #![allow(unsafe_code)]
