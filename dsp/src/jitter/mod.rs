@@ -349,8 +349,9 @@ pub struct JitterStats {
     pub packets_late: u64,
     /// Late packets whose head was concealed but whose tail was still played in time.
     pub late_tails_played: u64,
-    /// Packets the codec's concealment waited for that turned up: the concealment was taken
-    /// back and the packet decoded as the one after its predecessor ([`Decoder::checkpoint`]).
+    /// Gaps whose codec concealment was taken back ([`Decoder::checkpoint`]): the packet the
+    /// gap waited for turned up and was decoded as the one after its predecessor, or the lost
+    /// frame was recovered from the next packet's FEC from its predecessor's state.
     pub concealment_rewinds: u64,
     /// Packets already stored or played.
     pub packets_duplicate: u64,
@@ -1426,7 +1427,8 @@ impl JitterBuffer {
     ///
     /// When playout already concealed the head of the lost frame (`len` is less than a
     /// packet), the whole frame is recovered and only its tail played, blended in from the
-    /// codec's concealment: asked for less than a packet, libopus conceals instead.
+    /// codec's concealment: asked for less than a packet, libopus conceals instead. The concealment
+    /// of the head is taken back first where the decoder can ([`Decoder::rewind`]).
     fn recover_fec(&mut self, p: PacketInfo, len: usize, missing: u64) {
         let whole = p.duration.max(len);
         let skip = whole - len;
@@ -1437,6 +1439,17 @@ impl JitterBuffer {
         } else {
             0
         };
+        // The codec concealed the lost frame's head: take that back, so that the FEC decodes
+        // the frame from its predecessor's state, for exactly the frame's length, as libopus
+        // expects (after concealment it would run the frame's head twice).
+        if missing == 1
+            && self.rewindable
+            && self.codec_erased > 0
+            && self.follows_last_played(p.seq - 1)
+        {
+            self.decoder.rewind();
+            self.stats.concealment_rewinds += 1;
+        }
         let payload = self.packets.payload(p.seq);
         let (_, spare) = self.sync.split_spare(len + skip);
         let n = self.decoder.recover_from_next(payload, spare);
