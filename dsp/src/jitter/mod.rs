@@ -1207,9 +1207,20 @@ impl JitterBuffer {
         (gap - ignored) as u64
     }
 
-    /// True when `seq` directly follows the last packet decided, and that one played.
-    fn follows_last_played(&self, seq: i64) -> bool {
-        self.last_seq == Some(seq - 1) && self.played & 1 == 1
+    /// True when the codec's concealment of the current gap can be taken back for `seq`: the
+    /// decoder saved its state as the gap began, right after the last packet decided, which
+    /// played, and `seq` directly follows that packet.
+    fn can_take_back_concealment(&self, seq: i64) -> bool {
+        self.rewindable
+            && self.codec_erased > 0
+            && self.last_seq == Some(seq - 1)
+            && self.played & 1 == 1
+    }
+
+    /// Returns the decoder to its state at the current gap's start.
+    fn take_back_concealment(&mut self) {
+        self.decoder.rewind();
+        self.stats.concealment_rewinds += 1;
     }
 
     /// Marks every sequence number up to `seq` decided; `seq` itself played if `played`.
@@ -1364,7 +1375,7 @@ impl JitterBuffer {
         // The packet the codec's concealment waited for: take the concealment back, so that
         // the decoder takes the packet as the one after its predecessor, not as one after a
         // loss (whose first frame a codec decodes from concealed history).
-        let rewind = self.rewindable && self.codec_erased > 0 && self.follows_last_played(p.seq);
+        let rewind = self.can_take_back_concealment(p.seq);
         // A late packet's tail or a waited-for packet, after the codec's own concealment:
         // continue that concealment a little further, to blend the packet in from it.
         let blend = if (skip > 0 || rewind) && self.plc.is_none() && !codec_cut_off {
@@ -1375,8 +1386,7 @@ impl JitterBuffer {
             0
         };
         if rewind {
-            self.decoder.rewind();
-            self.stats.concealment_rewinds += 1;
+            self.take_back_concealment();
         }
         self.rewindable = false;
         let payload = self.packets.payload(p.seq);
@@ -1427,8 +1437,8 @@ impl JitterBuffer {
     ///
     /// When playout already concealed the head of the lost frame (`len` is less than a
     /// packet), the whole frame is recovered and only its tail played, blended in from the
-    /// codec's concealment: asked for less than a packet, libopus conceals instead. The concealment
-    /// of the head is taken back first where the decoder can ([`Decoder::rewind`]).
+    /// codec's concealment: asked for less than a packet, libopus conceals instead. The
+    /// concealment of the head is taken back first where the decoder can ([`Decoder::rewind`]).
     fn recover_fec(&mut self, p: PacketInfo, len: usize, missing: u64) {
         let whole = p.duration.max(len);
         let skip = whole - len;
@@ -1442,13 +1452,8 @@ impl JitterBuffer {
         // The codec concealed the lost frame's head: take that back, so that the FEC decodes
         // the frame from its predecessor's state, for exactly the frame's length, as libopus
         // expects (after concealment it would run the frame's head twice).
-        if missing == 1
-            && self.rewindable
-            && self.codec_erased > 0
-            && self.follows_last_played(p.seq - 1)
-        {
-            self.decoder.rewind();
-            self.stats.concealment_rewinds += 1;
+        if missing == 1 && self.can_take_back_concealment(p.seq - 1) {
+            self.take_back_concealment();
         }
         let payload = self.packets.payload(p.seq);
         let (_, spare) = self.sync.split_spare(len + skip);
