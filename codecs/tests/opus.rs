@@ -206,7 +206,7 @@ fn a_rewound_decoder_decodes_the_next_packet_as_if_nothing_was_concealed() {
     rewound.rewind();
 
     let (mut a, mut b, mut c) = (vec![0i16; 320], vec![0i16; 320], vec![0i16; 320]);
-    for p in after {
+    for (i, p) in after.iter().enumerate() {
         straight.decode(p, &mut a).unwrap();
         rewound.decode(p, &mut b).unwrap();
         concealed.decode(p, &mut c).unwrap();
@@ -214,22 +214,13 @@ fn a_rewound_decoder_decodes_the_next_packet_as_if_nothing_was_concealed() {
             a, b,
             "the rewound decoder runs exactly as the one that never concealed"
         );
+        if i == 0 {
+            assert_ne!(
+                a, c,
+                "without the rewind, the packet decodes as one after a loss"
+            );
+        }
     }
-    let mut d = vec![0i16; 320];
-    let mut e = vec![0i16; 320];
-    let mut straight = OpusDecoder::new(16000).unwrap();
-    let mut concealed = OpusDecoder::new(16000).unwrap();
-    for p in before {
-        straight.decode(p, &mut d).unwrap();
-        concealed.decode(p, &mut e).unwrap();
-    }
-    concealed.conceal(&mut plc);
-    straight.decode(&after[0], &mut d).unwrap();
-    concealed.decode(&after[0], &mut e).unwrap();
-    assert_ne!(
-        d, e,
-        "without the rewind, the packet decodes as one after a loss"
-    );
 }
 
 #[test]
