@@ -26,12 +26,15 @@ fn api_channel_statistics_move_with_rtp() {
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.json["id"].as_str().unwrap().to_owned();
     let to = local_rtp(&created.json);
+    // At their own pace: the holding room decodes them, and a burst would sit in its jitter
+    // buffer (and in the estimate's delay) all at once.
     for i in 0..20u16 {
         a.send_to(
             &rtp(0, i == 0, i, u32::from(i) * 160, 0x1234, &[0xff; 160]),
             to,
         )
         .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
     }
     let stats = eventually(Duration::from_secs(3), || {
         let got = call(&server, "GET", &format!("/channels/{id}"), None);
@@ -41,7 +44,7 @@ fn api_channel_statistics_move_with_rtp() {
     .expect("statistics count the 20 packets");
     assert_eq!(stats["cumulative_lost"], 0);
     let mos = stats["mos"].as_f64().unwrap();
-    assert!((4.0..=4.5).contains(&mos), "{mos}");
+    assert!((4.0..=4.5).contains(&mos), "{mos}: {stats}");
     assert_eq!(
         call(&server, "GET", "/channels", None)
             .json
@@ -127,6 +130,9 @@ fn api_two_party_bridge_carries_rtp_both_ways() {
     assert_eq!(at_a.len(), 5, "b -> a");
     assert_eq!(at_b[4][12], 4);
     assert_eq!(at_a[4][12], 0x44);
+    // A relayed leg has no jitter buffer to report.
+    let relayed = call(&server, "GET", &format!("/channels/{}", ids[0]), None).json;
+    assert!(relayed["statistics"]["playout"].is_null(), "{relayed}");
     // Removing a channel puts both back in holding rooms.
     let removed = call(
         &server,
@@ -141,6 +147,69 @@ fn api_two_party_bridge_carries_rtp_both_ways() {
         204
     );
     assert_eq!(call(&server, "GET", "/bridges", None).json, json!([]));
+}
+
+#[test]
+fn api_statistics_report_the_jitter_buffer_of_a_decoded_leg() {
+    let server = start(23850, ApiSettings::default());
+    let (a, b) = (peer(), peer());
+    let mut ids = Vec::new();
+    for p in [&a, &b] {
+        let c = call(
+            &server,
+            "POST",
+            "/channels",
+            Some(json!({"codec": "PCMU", "remote": p.local_addr().unwrap().to_string()})),
+        );
+        assert_eq!(c.status, 201, "{}", c.text);
+        ids.push(c.json["id"].as_str().unwrap().to_owned());
+    }
+    let bridge = call(&server, "POST", "/bridges", Some(json!({"type": "mixing"})));
+    assert_eq!(bridge.status, 201, "{}", bridge.text);
+    let bid = bridge.json["id"].as_str().unwrap().to_owned();
+    for id in &ids {
+        let added = call(
+            &server,
+            "POST",
+            &format!("/bridges/{bid}/addChannel"),
+            Some(json!({"channel": id})),
+        );
+        assert_eq!(added.status, 200, "{}", added.text);
+    }
+    let to_a = local_rtp(&call(&server, "GET", &format!("/channels/{}", ids[0]), None).json);
+    // 60 packets of a 400 Hz tone at their own pace, the 30th never sent.
+    let tone: Vec<u8> = (0..160)
+        .map(|n| {
+            let x = (f64::from(n) * 2.0 * std::f64::consts::PI * 400.0 / 8000.0).sin();
+            tandem_codecs::g711::ulaw::encode((x * 8000.0) as i16)
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    for i in 0..60u16 {
+        if i != 30 {
+            a.send_to(&rtp(0, i == 0, i, u32::from(i) * 160, 0xa, &tone), to_a)
+                .unwrap();
+        }
+        let due = start + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+    }
+    let stats = eventually(Duration::from_secs(3), || {
+        let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
+        let s = got.json["statistics"].clone();
+        (s["playout"]["packets_played"].as_u64() >= Some(55)).then_some(s)
+    })
+    .expect("the mixing bridge decodes a's packets");
+    let playout = &stats["playout"];
+    assert_eq!(playout["jitter_buffer"], "adaptive", "{stats}");
+    assert_eq!(playout["packets_lost"], 1, "{stats}");
+    let loss = playout["loss_percent"].as_f64().unwrap();
+    assert!((1.0..2.0).contains(&loss), "{stats}");
+    let delay = playout["delay_ms"].as_u64().unwrap();
+    assert!((1..=200).contains(&delay), "{stats}");
+    assert!(playout["target_delay_ms"].as_u64() >= Some(1), "{stats}");
+    // The estimate counts what the buffer lost, not only what RTCP says the network lost.
+    let mos = stats["mos"].as_f64().unwrap();
+    assert!(mos < 4.35, "{stats}");
 }
 
 #[test]

@@ -196,8 +196,12 @@ impl ReceiveStats {
         self.cycles.wrapping_add(u32::from(self.max_seq))
     }
 
-    /// Packets expected since the source became valid (A.3).
+    /// Packets expected since the source became valid (A.3); none before it is (a leg that
+    /// never received a packet lost none).
     pub fn expected(&self) -> u32 {
+        if !self.is_valid() {
+            return 0;
+        }
         self.extended_highest_sequence()
             .wrapping_sub(self.base_seq)
             .wrapping_add(1)
@@ -403,6 +407,15 @@ mod tests {
                 stats.handle_packet(u64::from(s) * 20 * MS, Ssrc(1), SeqNo(s), ts, 160)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_source_never_heard_lost_nothing() {
+        let mut s = ReceiveStats::new(8000);
+        assert_eq!((s.expected(), s.received(), s.cumulative_lost()), (0, 0, 0));
+        feed(&mut s, [10]);
+        assert!(!s.is_valid(), "still on probation");
+        assert_eq!(s.cumulative_lost(), 0);
     }
 
     #[test]

@@ -53,7 +53,7 @@ use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
 use crate::rtp::RtpTimestamp;
 use crate::session::leg::{Leg, PayloadClass};
-use crate::session::media::{FRAME_MS, Ingress, Packetizer, samples};
+use crate::session::media::{FRAME_MS, Ingress, Packetizer, PlayoutReport, samples};
 use crate::session::transcode::DigitQueue;
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
 
@@ -329,6 +329,13 @@ impl Conference {
             .get_mut(index)?
             .as_deref_mut()
             .map(|m| &mut m.member.leg)
+    }
+
+    pub(crate) fn playout_report(&self, index: usize) -> Option<PlayoutReport> {
+        self.members
+            .get(index)?
+            .as_deref()
+            .map(|m| m.member.playout.report())
     }
 
     pub(crate) fn index_of(&self, id: LegId) -> Option<usize> {

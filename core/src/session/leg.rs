@@ -38,6 +38,7 @@ use crate::rtp::{
     classify, emit_report,
 };
 use crate::session::controls::{LegControls, silence_byte};
+use crate::session::media::PlayoutReport;
 use crate::session::{Ctx, LegId, LegSpec};
 
 /// The CNAME every leg sends in its SDES (RFC 3550 §6.5.1; one per endpoint is enough for
@@ -101,6 +102,9 @@ pub struct LegReport {
     pub rtt_us: Option<u64>,
     /// Our output SSRC towards the peer.
     pub ssrc: Ssrc,
+    /// The leg's jitter buffer, when its session decodes it (transcoding, conferences);
+    /// `None` when its packets are relayed as they are.
+    pub playout: Option<PlayoutReport>,
 }
 
 /// What an accepted packet carries.
@@ -303,6 +307,7 @@ impl Leg {
             jitter: self.rx_stats.jitter(),
             rtt_us: self.tx_stats.rtt_us(),
             ssrc: self.out.ssrc,
+            playout: None,
         }
     }
 

@@ -117,6 +117,32 @@ struct Slot {
     full: bool,
 }
 
+/// What a decoding leg's ingress did with the leg's packets, for an operator: which buffer,
+/// its delay now, and what it played, lost and concealed. Cumulative since the session began,
+/// except the two delays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayoutReport {
+    /// True for the adaptive jitter buffer, false for the fixed-delay one.
+    pub adaptive: bool,
+    /// The buffering delay now, ms (the fixed buffer: its configured delay).
+    pub delay_ms: u32,
+    /// The delay the buffer aims for, ms (the fixed buffer: its configured delay).
+    pub target_delay_ms: u32,
+    /// Packets decoded and played.
+    pub packets_played: u64,
+    /// Packets that arrived after playout passed them.
+    pub packets_late: u64,
+    /// Sequence numbers playout passed without the packet: lost on the way, or late.
+    pub packets_lost: u64,
+    /// Lost packets recovered from the next packet's forward error correction.
+    pub fec_recoveries: u64,
+    /// 10 ms frames filled by concealment.
+    pub frames_concealed: u64,
+    /// Time-stretching operations (adaptive only): pitch periods removed or repeated to
+    /// move the delay towards its target.
+    pub stretch_ops: u64,
+}
+
 /// Ingress: reorder, decode to the session rate, conceal. See the module docs.
 pub struct Playout {
     decode: DecodePath,
@@ -535,6 +561,41 @@ impl Ingress {
     pub fn push_comfort_noise<T: AsRef<[u8]>>(&mut self, now_us: u64, packet: &RtpPacket<T>) {
         if let Self::Adaptive(_) = self {
             self.push(now_us, packet);
+        }
+    }
+
+    /// What the ingress did so far, and its delay now.
+    pub fn report(&self) -> PlayoutReport {
+        match self {
+            Self::Fixed(p) => {
+                let c = p.counters();
+                let delay_ms = u32::try_from(p.delay_us / 1000).unwrap_or(u32::MAX);
+                PlayoutReport {
+                    adaptive: false,
+                    delay_ms,
+                    target_delay_ms: delay_ms,
+                    packets_played: c.played,
+                    packets_late: c.late,
+                    packets_lost: c.lost,
+                    fec_recoveries: c.recovered,
+                    frames_concealed: c.underruns,
+                    stretch_ops: 0,
+                }
+            }
+            Self::Adaptive(a) => {
+                let s = a.buffer.stats();
+                PlayoutReport {
+                    adaptive: true,
+                    delay_ms: s.current_delay_ms,
+                    target_delay_ms: s.target_delay_ms,
+                    packets_played: s.packets_played,
+                    packets_late: s.packets_late,
+                    packets_lost: s.packets_lost,
+                    fec_recoveries: s.fec_recoveries,
+                    frames_concealed: s.frames_concealed,
+                    stretch_ops: s.accelerate_ops + s.decelerate_ops,
+                }
+            }
         }
     }
 

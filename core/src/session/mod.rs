@@ -62,6 +62,7 @@ pub use announcement::Announcement;
 pub use conference::ConferenceSpec;
 pub use controls::{ControlChange, LegControls, MediaDirection};
 pub use leg::{LegCounters, LegReport};
+pub use media::PlayoutReport;
 pub use play::{PlaySource, PlaySpec, ToneStep};
 
 /// Identifies a session for its whole life; chosen by the control plane, unique per runtime.
@@ -508,6 +509,16 @@ impl PreparedSession {
             Kind::Echo(s) => (index == 0).then_some(&mut s.leg),
             Kind::Play(s) => (index == 0).then_some(&mut s.leg),
             Kind::Conference(s) => s.leg_mut(index),
+        }
+    }
+
+    /// What the jitter buffer of the leg at routing index `index` did, if the session
+    /// decodes that leg.
+    pub(crate) fn playout_report(&self, index: usize) -> Option<PlayoutReport> {
+        match &self.kind {
+            Kind::Transcode(s) => s.playout_report(index),
+            Kind::Conference(s) => s.playout_report(index),
+            Kind::Relay(_) | Kind::Echo(_) | Kind::Play(_) => None,
         }
     }
 

@@ -59,7 +59,9 @@ use crate::bus::event::DtmfSource;
 use crate::rtp::{DigitNotice, EventCode, RtpTimestamp};
 use crate::session::announcement::Announcement;
 use crate::session::leg::{Leg, PayloadClass};
-use crate::session::media::{FRAME_MS, Ingress, Packetizer, processing_rate, samples};
+use crate::session::media::{
+    FRAME_MS, Ingress, Packetizer, PlayoutReport, processing_rate, samples,
+};
 use crate::session::{Ctx, LegId, LegSpec, SessionError, SessionId, leg_seed};
 
 /// Length of each in-band tone generated for a digit (Q.24 asks receivers to accept 40 ms;
@@ -356,6 +358,11 @@ impl Transcode {
 
     pub(crate) fn leg_mut(&mut self, index: usize) -> Option<&mut Leg> {
         self.legs.get_mut(index)
+    }
+
+    /// The jitter buffer of leg `index`: the ingress of the direction it sends into.
+    pub(crate) fn playout_report(&self, index: usize) -> Option<PlayoutReport> {
+        self.dirs.get(index).map(|d| d.playout.report())
     }
 
     pub(crate) fn handle_rtp(

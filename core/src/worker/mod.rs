@@ -1181,10 +1181,10 @@ impl<B: PacketIo> Worker<B> {
     /// The metrics of one leg: counters, receive statistics, round-trip time.
     pub fn leg_report(&mut self, id: SessionId, leg: LegId) -> Option<LegReport> {
         let (slot, index) = self.leg_of(id, leg).ok()?;
-        self.sessions[slot]
-            .as_mut()?
-            .leg_mut(index)
-            .map(|l| l.report())
+        let session = self.sessions[slot].as_mut()?;
+        let mut report = session.leg_mut(index)?.report();
+        report.playout = session.playout_report(index);
+        Some(report)
     }
 
     /// Sets where worker time 0 lies on the backend's timestamp clock (µs since the UNIX epoch

@@ -158,14 +158,27 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
         0.0
     };
     let rtt_ms = report.rtt_us.map(|us| us as f64 / 1000.0);
-    let delay = mos::one_way_delay_ms(
-        rtt_ms,
-        f64::from(channel.spec.playout_delay_ms),
-        jitter_ms,
-        f64::from(channel.spec.codec.ptime_ms),
-    );
+    let ptime_ms = f64::from(channel.spec.codec.ptime_ms);
+    // A decoded leg's jitter buffer says what the listener gets: its delay replaces the
+    // allowance for jitter, and the packets it gave up (late ones too) are the loss
+    // (G.107's Ppl counts jitter-buffer discards).
+    let (delay, heard_loss_percent) = match report.playout {
+        Some(p) => (
+            mos::one_way_delay_ms(rtt_ms, f64::from(p.delay_ms), 0.0, ptime_ms),
+            percent(p.packets_lost, p.packets_played + p.packets_lost).max(loss_percent),
+        ),
+        None => (
+            mos::one_way_delay_ms(
+                rtt_ms,
+                f64::from(channel.spec.playout_delay_ms),
+                jitter_ms,
+                ptime_ms,
+            ),
+            loss_percent,
+        ),
+    };
     let codec = channel.spec.codec.format.codec;
-    let r = mos::r_factor(codec, loss_percent, delay);
+    let r = mos::r_factor(codec, heard_loss_percent, delay);
     let (ie, bpl, listed) = mos::impairment(codec);
     json!({
         "packets_received": c.rtp_received,
@@ -193,7 +206,28 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
             "source": if listed { "ITU-T G.113 Appendix I" } else { "not in G.113 Appendix I: scored as G.711 with PLC" },
         },
         "ssrc": report.ssrc.0,
+        "playout": report.playout.map(|p| json!({
+            "jitter_buffer": if p.adaptive { "adaptive" } else { "fixed" },
+            "delay_ms": p.delay_ms,
+            "target_delay_ms": p.target_delay_ms,
+            "packets_played": p.packets_played,
+            "packets_late": p.packets_late,
+            "packets_lost": p.packets_lost,
+            "loss_percent": percent(p.packets_lost, p.packets_played + p.packets_lost),
+            "fec_recoveries": p.fec_recoveries,
+            "frames_concealed": p.frames_concealed,
+            "stretch_ops": p.stretch_ops,
+        })),
     })
+}
+
+/// `part` of `whole` in percent (0 of nothing).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
 }
 
 /// `POST /channels`.

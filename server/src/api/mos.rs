@@ -46,7 +46,8 @@ pub fn mos_from_r(r: f64) -> f64 {
 }
 
 /// The one-way delay the estimate assumes: half the round trip (when RTCP measured it), the
-/// playout buffer, twice the jitter and the packet time.
+/// playout buffer, twice the jitter (the buffering it calls for, where the buffer's own delay
+/// is not measured: pass 0 when it is) and the packet time.
 pub fn one_way_delay_ms(
     rtt_ms: Option<f64>,
     playout_ms: f64,

@@ -55,7 +55,7 @@ pub const ROUTES: &[Route] = &[
         "get",
         "/channels/{id}",
         200,
-        "A channel with its statistics (packets, loss, jitter, RTT from RTCP) and a MOS estimate (ITU-T G.107 E-model, Ie/Bpl from G.113 Appendix I).",
+        "A channel with its statistics (packets, loss, jitter, RTT from RTCP; `playout`: its jitter buffer's delay, late and lost packets, concealment, when the channel is decoded) and a MOS estimate (ITU-T G.107 E-model, Ie/Bpl from G.113 Appendix I; for a decoded channel, from the buffer's delay and losses).",
     ),
     route(
         "delete",
