@@ -1028,7 +1028,7 @@ impl Runtime {
             return Err(e);
         }
         match self.wait(request, record.worker)? {
-            Reply::Leg(report) => Ok(report),
+            Reply::Leg(report) => Ok(*report),
             Reply::Failed(error) => Err(RuntimeError::Command(error)),
             _ => Err(RuntimeError::Timeout {
                 worker: record.worker,

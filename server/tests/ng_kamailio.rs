@@ -197,6 +197,7 @@ struct Outcome {
     uac_sdp: Vec<String>,
     query: Value,
     statistics: Value,
+    kamailio_log: String,
 }
 
 /// `tandem run` with one worker on the test's ports.
@@ -292,6 +293,7 @@ fn call(name: &str, base: u16, uas_scenario: &str, defines: &[&str]) -> Option<O
         uac_sdp: received_sdp(&read(&uac_messages)),
         query,
         statistics,
+        kamailio_log: kamailio.log(),
     };
     assert!(call_id.is_some(), "Tandem listed no call: {}", context());
     drop(kamailio);
@@ -346,6 +348,21 @@ fn kamailio_relays_a_pcma_call_through_tandem() {
         current.and_then(|c| c.get("transcodedmedia")),
         Some(&Value::Int(0))
     );
+    // Kamailio read the call's MOS from Tandem's delete reply (`mos_average_pv`).
+    let line = outcome
+        .kamailio_log
+        .lines()
+        .find(|l| l.contains("BYE: average MOS"))
+        .unwrap_or_else(|| panic!("no MOS logged:\n{}", outcome.kamailio_log));
+    let mos: f64 = line
+        .split("average MOS ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    eprintln!("{line}");
+    assert!((4.0..=4.5).contains(&mos), "{line}");
+    assert!(line.contains("packet loss 0 %"), "{line}");
 }
 
 #[test]

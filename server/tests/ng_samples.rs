@@ -125,6 +125,46 @@ fn kamailio_plain_call_gets_rtpengines_replies() {
     );
     let tags = query.get("tags").unwrap();
     assert!(tags.get("5152SIPpTag091").is_some() && tags.get("5147SIPpTag011").is_some());
+    assert_eq!(
+        query.get("SSRC"),
+        Some(&Value::Dict(vec![])),
+        "nothing heard yet"
+    );
+    // PCMA from the caller: its stream then has an SSRC and a MOS estimate, in the shape
+    // Kamailio's `mos_*_pv` read (rtpengine's `SSRC` → `average MOS` → `MOS`, times ten).
+    let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for seq in 0..10u16 {
+        let mut packet = vec![0x80, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        packet.extend_from_slice(&[0xd5; 160]);
+        caller.send_to(&packet, ("127.0.0.1", port_a)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let query = handle(
+        &mut calls,
+        b"d7:command5:query7:call-id16:1-5152@127.0.0.1e",
+    );
+    let average = query
+        .get("SSRC")
+        .and_then(|s| s.get("4660"))
+        .and_then(|s| s.get("average MOS"))
+        .unwrap_or_else(|| panic!("{query:?}"));
+    let mos = average.get("MOS").and_then(Value::as_int).unwrap();
+    assert!((40..=45).contains(&mos), "{query:?}");
+    assert_eq!(average.get("packet loss"), Some(&Value::Int(0)));
+    let heard_from = |tag: &str| {
+        query.get("tags")?.get(tag)?.get("medias")?.as_list()?[0]
+            .get("streams")?
+            .as_list()?[0]
+            .get("SSRC")
+            .cloned()
+    };
+    let ssrcs = [heard_from("5147SIPpTag011"), heard_from("5152SIPpTag091")];
+    assert!(
+        ssrcs.contains(&Some(Value::Int(0x1234))) && ssrcs.contains(&None),
+        "one side heard 0x1234, the other nothing: {query:?}"
+    );
     assert!(query.get("totals").and_then(|t| t.get("RTP")).is_some());
     let stats = handle(&mut calls, b"d7:command10:statisticse");
     let current = stats

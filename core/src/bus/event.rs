@@ -89,7 +89,7 @@ pub struct LegPorts {
 }
 
 /// A worker's answer to a command that asked for one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reply {
     /// The session is installed; its legs (one or two; none for a conference room) have
@@ -109,8 +109,9 @@ pub enum Reply {
     },
     /// The command was carried out.
     Done,
-    /// One leg's statistics, for [`Command::QueryLeg`](crate::bus::Command::QueryLeg).
-    Leg(LegReport),
+    /// One leg's statistics, for [`Command::QueryLeg`](crate::bus::Command::QueryLeg)
+    /// (boxed: a notice is as large as its largest kind, and this one is rare).
+    Leg(Box<LegReport>),
     /// A leg's controls after a
     /// [`Command::SetLegControls`](crate::bus::Command::SetLegControls).
     Controls(LegControls),

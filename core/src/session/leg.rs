@@ -102,6 +102,8 @@ pub struct LegReport {
     pub rtt_us: Option<u64>,
     /// Our output SSRC towards the peer.
     pub ssrc: Ssrc,
+    /// The SSRC of the peer's stream, once it passed probation.
+    pub source_ssrc: Option<Ssrc>,
     /// The leg's jitter buffer, when its session decodes it (transcoding, conferences);
     /// `None` when its packets are relayed as they are.
     pub playout: Option<PlayoutReport>,
@@ -307,6 +309,7 @@ impl Leg {
             jitter: self.rx_stats.jitter(),
             rtt_us: self.tx_stats.rtt_us(),
             ssrc: self.out.ssrc,
+            source_ssrc: self.rx_stats.ssrc().filter(|_| self.rx_stats.is_valid()),
             playout: None,
         }
     }

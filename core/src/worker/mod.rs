@@ -604,7 +604,7 @@ impl<B: PacketIo> Worker<B> {
                 match self.leg_of(session, leg) {
                     Ok(_) => self.leg_report(session, leg).map_or(
                         Reply::Failed(CommandError::UnknownLeg { session, leg }),
-                        Reply::Leg,
+                        |report| Reply::Leg(Box::new(report)),
                     ),
                     Err(error) => Reply::Failed(error),
                 },

@@ -148,37 +148,8 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
         Err(e) => return json!({"error": e.to_string()}),
     };
     let c = report.counters;
-    let clock = f64::from(channel.spec.codec.clock_rate().max(1));
-    let jitter_ms = f64::from(report.jitter) * 1000.0 / clock;
-    let lost = report.cumulative_lost.max(0) as f64;
-    let expected = f64::from(report.received) + lost;
-    let loss_percent = if expected > 0.0 {
-        100.0 * lost / expected
-    } else {
-        0.0
-    };
-    let rtt_ms = report.rtt_us.map(|us| us as f64 / 1000.0);
-    let ptime_ms = f64::from(channel.spec.codec.ptime_ms);
-    // A decoded leg's jitter buffer says what the listener gets: its delay replaces the
-    // allowance for jitter, and the packets it gave up (late ones too) are the loss
-    // (G.107's Ppl counts jitter-buffer discards).
-    let (delay, heard_loss_percent) = match report.playout {
-        Some(p) => (
-            mos::one_way_delay_ms(rtt_ms, f64::from(p.delay_ms), 0.0, ptime_ms),
-            percent(p.packets_lost, p.packets_played + p.packets_lost).max(loss_percent),
-        ),
-        None => (
-            mos::one_way_delay_ms(
-                rtt_ms,
-                f64::from(channel.spec.playout_delay_ms),
-                jitter_ms,
-                ptime_ms,
-            ),
-            loss_percent,
-        ),
-    };
+    let e = mos::estimate(&report, &channel.spec);
     let codec = channel.spec.codec.format.codec;
-    let r = mos::r_factor(codec, heard_loss_percent, delay);
     let (ie, bpl, listed) = mos::impairment(codec);
     json!({
         "packets_received": c.rtp_received,
@@ -195,12 +166,12 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
         "rtcp_dropped": c.rtcp_dropped,
         "received": report.received,
         "cumulative_lost": report.cumulative_lost,
-        "loss_percent": loss_percent,
-        "jitter_ms": jitter_ms,
-        "rtt_ms": rtt_ms,
-        "one_way_delay_ms": delay,
-        "r_factor": r,
-        "mos": mos::mos_from_r(r),
+        "loss_percent": e.loss_percent,
+        "jitter_ms": e.jitter_ms,
+        "rtt_ms": e.rtt_ms,
+        "one_way_delay_ms": e.one_way_delay_ms,
+        "r_factor": e.r_factor,
+        "mos": e.mos,
         "mos_model": {
             "ie": ie, "bpl": bpl,
             "source": if listed { "ITU-T G.113 Appendix I" } else { "not in G.113 Appendix I: scored as G.711 with PLC" },
@@ -213,21 +184,12 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
             "packets_played": p.packets_played,
             "packets_late": p.packets_late,
             "packets_lost": p.packets_lost,
-            "loss_percent": percent(p.packets_lost, p.packets_played + p.packets_lost),
+            "loss_percent": mos::percent(p.packets_lost, p.packets_played + p.packets_lost),
             "fec_recoveries": p.fec_recoveries,
             "frames_concealed": p.frames_concealed,
             "stretch_ops": p.stretch_ops,
         })),
     })
-}
-
-/// `part` of `whole` in percent (0 of nothing).
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
 }
 
 /// `POST /channels`.

@@ -14,6 +14,84 @@
 //! with concealment (an assumption, flagged in the API output as `mos_model`).
 
 use tandem_codecs::CodecId;
+use tandem_core::session::{LegReport, LegSpec};
+
+/// A leg's figures and the MOS estimated from them, as the REST API and ng's `query` and
+/// `delete` report them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Packets the network lost, percent (RFC 3550 receive statistics).
+    pub loss_percent: f64,
+    /// Packets the listener lost, percent: the network's, or the jitter buffer's (late ones
+    /// too) when the leg is decoded, whichever is more. G.107's Ppl.
+    pub heard_loss_percent: f64,
+    /// Interarrival jitter, ms.
+    pub jitter_ms: f64,
+    /// Round-trip time, ms, once RTCP measured it.
+    pub rtt_ms: Option<f64>,
+    /// One-way delay the estimate assumes, ms ([`one_way_delay_ms`]).
+    pub one_way_delay_ms: f64,
+    /// E-model rating factor.
+    pub r_factor: f64,
+    /// The MOS.
+    pub mos: f64,
+}
+
+/// The estimate for the leg `spec` describes, from its `report`. A decoded leg's jitter
+/// buffer says what the listener gets: its delay replaces the allowance for jitter, and the
+/// packets it gave up (late ones too) are the loss (G.107's Ppl counts jitter-buffer
+/// discards).
+pub fn estimate(report: &LegReport, spec: &LegSpec) -> Estimate {
+    let clock = f64::from(spec.codec.clock_rate().max(1));
+    let jitter_ms = f64::from(report.jitter) * 1000.0 / clock;
+    let lost = report.cumulative_lost.max(0) as f64;
+    let expected = f64::from(report.received) + lost;
+    let loss_percent = if expected > 0.0 {
+        100.0 * lost / expected
+    } else {
+        0.0
+    };
+    let rtt_ms = report.rtt_us.map(|us| us as f64 / 1000.0);
+    let ptime_ms = f64::from(spec.codec.ptime_ms);
+    let (one_way_delay_ms, heard_loss_percent) = match report.playout {
+        Some(p) => (
+            one_way_delay_ms(rtt_ms, f64::from(p.delay_ms), 0.0, ptime_ms),
+            percent(p.packets_lost, p.packets_played + p.packets_lost).max(loss_percent),
+        ),
+        None => (
+            one_way_delay_ms(
+                rtt_ms,
+                f64::from(spec.playout_delay_ms),
+                jitter_ms,
+                ptime_ms,
+            ),
+            loss_percent,
+        ),
+    };
+    let r = r_factor(
+        spec.codec.format.codec,
+        heard_loss_percent,
+        one_way_delay_ms,
+    );
+    Estimate {
+        loss_percent,
+        heard_loss_percent,
+        jitter_ms,
+        rtt_ms,
+        one_way_delay_ms,
+        r_factor: r,
+        mos: mos_from_r(r),
+    }
+}
+
+/// `part` of `whole` in percent (0 of nothing).
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
 
 /// `Ie` and `Bpl` of a codec (G.113 Appendix I), and whether G.113 lists it.
 pub fn impairment(codec: CodecId) -> (f64, f64, bool) {

@@ -56,7 +56,7 @@ use super::codecs::{PlanError, negotiated_codec, plan_offer};
 use super::dtmf_log::DigitReport;
 use super::flags::{FlagError, Flags};
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, is_marked, mark, rewrite};
-use crate::api::Metrics;
+use crate::api::{Metrics, mos};
 use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
 use tandem_core::recording::Channels;
@@ -823,6 +823,29 @@ fn counts(packets: u64, bytes: Option<u64>, errors: u64) -> Value {
     Value::Dict(entries)
 }
 
+/// One stream's entry in a reply's `SSRC` dictionary, in rtpengine's shape, which Kamailio's
+/// `mos_*_pv` parameters read: `average MOS` with the MOS times ten, when it was taken (Unix
+/// seconds), packet loss (percent), jitter (ms) and round-trip time (µs). Tandem estimates
+/// once, from the whole call's figures, when asked (`samples` 1); it keeps no series, so
+/// `lowest MOS` and `highest MOS` are left out rather than repeated.
+fn mos_entry(e: &mos::Estimate, now: u64) -> Value {
+    let average = dict([
+        ("MOS", Value::Int((e.mos * 10.0).round() as i64)),
+        ("reported at", Value::Int(now as i64)),
+        (
+            "packet loss",
+            Value::Int(e.heard_loss_percent.round() as i64),
+        ),
+        ("jitter", Value::Int(e.jitter_ms.round() as i64)),
+        (
+            "round-trip time",
+            Value::Int(e.rtt_ms.map_or(0, |ms| (ms * 1000.0).round() as i64)),
+        ),
+        ("samples", Value::Int(1)),
+    ]);
+    dict([("average MOS", average)])
+}
+
 fn endpoint(address: SocketAddr) -> Value {
     dict([
         (
@@ -849,6 +872,8 @@ impl Calls {
             *report = Some(self.runtime.leg_report(call.session, LegId(i as u32))?);
         }
         let mut tags = Vec::new();
+        let mut ssrcs = Vec::new();
+        let now = now_unix().0;
         let (mut rtp, mut rtp_bytes, mut rtp_errors, mut rtcp, mut rtcp_errors) = (0, 0, 0, 0, 0);
         for (i, side) in call.sides.iter().enumerate() {
             let Some(report) = reports[i] else { continue };
@@ -882,6 +907,13 @@ impl Calls {
                     c.malformed + c.source_dropped,
                 ),
             ));
+            if let (Some(ssrc), Some(legs)) = (report.source_ssrc, &call.legs) {
+                stream.push((b"SSRC".to_vec(), Value::Int(i64::from(ssrc.0))));
+                ssrcs.push((
+                    ssrc.0.to_string().into_bytes(),
+                    mos_entry(&mos::estimate(&report, &legs[i]), now),
+                ));
+            }
             // Tandem's own: what it sent to this peer.
             stream.push((
                 b"sent".to_vec(),
@@ -928,6 +960,7 @@ impl Calls {
             ),
             (b"last signal".to_vec(), Value::Int(call.last_signal as i64)),
             (b"tags".to_vec(), Value::Dict(tags)),
+            (b"SSRC".to_vec(), Value::Dict(ssrcs)),
             (
                 b"totals".to_vec(),
                 dict([
