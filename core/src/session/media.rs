@@ -143,6 +143,19 @@ pub struct PlayoutReport {
     pub stretch_ops: u64,
 }
 
+impl PlayoutReport {
+    /// The share of sequence numbers playout passed without their packet, percent (0 before
+    /// any).
+    pub fn loss_percent(&self) -> f64 {
+        let due = self.packets_played + self.packets_lost;
+        if due == 0 {
+            0.0
+        } else {
+            100.0 * self.packets_lost as f64 / due as f64
+        }
+    }
+}
+
 /// Ingress: reorder, decode to the session rate, conceal. See the module docs.
 pub struct Playout {
     decode: DecodePath,

@@ -184,7 +184,7 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
             "packets_played": p.packets_played,
             "packets_late": p.packets_late,
             "packets_lost": p.packets_lost,
-            "loss_percent": mos::percent(p.packets_lost, p.packets_played + p.packets_lost),
+            "loss_percent": p.loss_percent(),
             "fec_recoveries": p.fec_recoveries,
             "frames_concealed": p.frames_concealed,
             "stretch_ops": p.stretch_ops,

@@ -56,7 +56,7 @@ pub fn estimate(report: &LegReport, spec: &LegSpec) -> Estimate {
     let (one_way_delay_ms, heard_loss_percent) = match report.playout {
         Some(p) => (
             one_way_delay_ms(rtt_ms, f64::from(p.delay_ms), 0.0, ptime_ms),
-            percent(p.packets_lost, p.packets_played + p.packets_lost).max(loss_percent),
+            p.loss_percent().max(loss_percent),
         ),
         None => (
             one_way_delay_ms(
@@ -81,15 +81,6 @@ pub fn estimate(report: &LegReport, spec: &LegSpec) -> Estimate {
         one_way_delay_ms,
         r_factor: r,
         mos: mos_from_r(r),
-    }
-}
-
-/// `part` of `whole` in percent (0 of nothing).
-pub fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
     }
 }
 
