@@ -49,3 +49,5 @@ mod runtime_threads_relay_over_loopback;
 mod transcode_opus_leg_uses_its_encoder_settings;
 #[path = "sessions/transcode_pcmu_opus_carries_a_tone.rs"]
 mod transcode_pcmu_opus_carries_a_tone;
+#[path = "sessions/worker_totals_count_what_decoding_legs_played_and_lost.rs"]
+mod worker_totals_count_what_decoding_legs_played_and_lost;

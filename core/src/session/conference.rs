@@ -224,6 +224,7 @@ impl Member {
         self.leg.upkeep(ctx);
         self.leg.drain_digits(ctx, |_| {});
         self.playout.pop(ctx.now_us, &mut self.pcm);
+        self.playout.count_into(ctx.playout);
         match self.talk.process(&self.pcm) {
             Some(TalkEvent::Started { .. }) => {
                 ctx.emit(Some(self.leg.id), EventKind::TalkingStarted)

@@ -62,7 +62,7 @@ pub use announcement::Announcement;
 pub use conference::ConferenceSpec;
 pub use controls::{ControlChange, LegControls, MediaDirection};
 pub use leg::{LegCounters, LegReport};
-pub use media::PlayoutReport;
+pub use media::{PlayoutReport, PlayoutTotals};
 pub use play::{PlaySource, PlaySpec, ToneStep};
 
 /// Identifies a session for its whole life; chosen by the control plane, unique per runtime.
@@ -378,6 +378,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut Outbox,
     /// The session's recording, if one runs: legs copy accepted media into it.
     pub(crate) tap: Option<&'a mut Tap>,
+    /// The worker's running sum of what decoding legs played, lost and concealed.
+    pub(crate) playout: &'a mut PlayoutTotals,
 }
 
 impl Ctx<'_> {
@@ -548,6 +550,7 @@ impl PreparedSession {
             tx: &mut *ctx.tx,
             out: &mut *ctx.out,
             tap: self.tap.as_deref_mut(),
+            playout: &mut *ctx.playout,
         };
         match &mut self.kind {
             Kind::Relay(s) => s.handle_rtp(index, ctx, source, datagram),

@@ -228,6 +228,7 @@ impl Direction {
             }
         });
         self.playout.pop(now, &mut self.pcm);
+        self.playout.count_into(ctx.playout);
         if let Some(detector) = &mut self.detector {
             let n = detector
                 .process(self.detector_pos, &mut self.pcm, &mut self.events)

@@ -398,6 +398,7 @@ impl<B: PacketIo> Worker<B> {
                     tx,
                     out,
                     tap: None,
+                    playout: &mut totals.playout,
                 };
                 let datagram = &mut buf.bytes_mut()[..meta.len.min(PACKET_BUF_BYTES)];
                 if route.rtcp {
@@ -425,6 +426,7 @@ impl<B: PacketIo> Worker<B> {
                 tx,
                 out,
                 tap: None,
+                playout: &mut totals.playout,
             };
             session.tick(&mut ctx);
             *due = session.tick_due_us();
@@ -847,6 +849,7 @@ impl<B: PacketIo> Worker<B> {
             tx: &mut self.tx,
             out: &mut self.out,
             tap: None,
+            playout: &mut self.totals.playout,
         };
         for index in 0..slots {
             if let Some(leg) = session.leg_mut(index) {
@@ -974,6 +977,7 @@ impl<B: PacketIo> Worker<B> {
             tx: &mut self.tx,
             out: &mut self.out,
             tap: None,
+            playout: &mut self.totals.playout,
         });
         self.flush(now_us);
         if let Some(pair) = member.member.leg.pair.take() {

@@ -14,6 +14,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crate::session::PlayoutTotals;
+
 /// Upper bounds (µs, inclusive) of the tick-cost histogram buckets; one more bucket counts
 /// everything above the last bound. The 10 ms tick budget sits at bucket 12.
 pub const TICK_COST_BUCKETS_US: [u64; 15] = [
@@ -40,6 +42,7 @@ pub struct WorkerStats {
     commands_failed: AtomicU64,
     sessions: AtomicU64,
     legs: AtomicU64,
+    playout: [AtomicU64; PLAYOUT_COUNTERS],
     pinned: AtomicBool,
     realtime: AtomicBool,
     /// Placement load: the summed cost estimates of the sessions placed here. Written by the
@@ -84,6 +87,9 @@ pub struct StatsSnapshot {
     pub sessions: u64,
     /// Legs with open ports.
     pub legs: u64,
+    /// What the decoding legs of this worker's sessions played, lost and concealed, summed
+    /// since the worker started (legs that ended included).
+    pub playout: PlayoutTotals,
     /// The worker thread is pinned to its core.
     pub pinned: bool,
     /// The worker thread runs `SCHED_FIFO` ([`super::priority`]).
@@ -131,6 +137,40 @@ pub(crate) struct Totals {
     pub(crate) commands_failed: u64,
     pub(crate) sessions: u64,
     pub(crate) legs: u64,
+    pub(crate) playout: PlayoutTotals,
+}
+
+/// The fields of [`PlayoutTotals`], published as one atomic each.
+const PLAYOUT_COUNTERS: usize = 6;
+
+fn playout_fields(t: &PlayoutTotals) -> [u64; PLAYOUT_COUNTERS] {
+    [
+        t.packets_played,
+        t.packets_late,
+        t.packets_lost,
+        t.fec_recoveries,
+        t.frames_concealed,
+        t.stretch_ops,
+    ]
+}
+
+fn playout_from_fields(f: [u64; PLAYOUT_COUNTERS]) -> PlayoutTotals {
+    let [
+        packets_played,
+        packets_late,
+        packets_lost,
+        fec_recoveries,
+        frames_concealed,
+        stretch_ops,
+    ] = f;
+    PlayoutTotals {
+        packets_played,
+        packets_late,
+        packets_lost,
+        fec_recoveries,
+        frames_concealed,
+        stretch_ops,
+    }
 }
 
 impl WorkerStats {
@@ -163,6 +203,9 @@ impl WorkerStats {
         self.commands_failed.store(totals.commands_failed, r);
         self.sessions.store(totals.sessions, r);
         self.legs.store(totals.legs, r);
+        for (slot, value) in self.playout.iter().zip(playout_fields(&totals.playout)) {
+            slot.store(value, r);
+        }
     }
 
     /// Counts deadlines the worker woke up too late for.
@@ -200,6 +243,7 @@ impl WorkerStats {
             commands_failed: self.commands_failed.load(r),
             sessions: self.sessions.load(r),
             legs: self.legs.load(r),
+            playout: playout_from_fields(std::array::from_fn(|i| self.playout[i].load(r))),
             pinned: self.pinned.load(r),
             realtime: self.realtime.load(r),
             load: self.load.load(r),

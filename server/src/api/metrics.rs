@@ -153,7 +153,7 @@ impl Metrics {
     pub fn render(&self, runtime: &Runtime, extra: &[(&str, &str, &str, f64)]) -> String {
         let mut out = String::with_capacity(8192);
         let stats = runtime.worker_stats();
-        let per_worker: [WorkerFamily; 14] = [
+        let per_worker: [WorkerFamily; 20] = [
             ("tandem_worker_ticks_total", "Ticks run.", "counter", |s| {
                 s.ticks
             }),
@@ -229,6 +229,42 @@ impl Metrics {
                 "1 when the worker thread runs SCHED_FIFO ([media] realtime_priority).",
                 "gauge",
                 |s| u64::from(s.realtime),
+            ),
+            (
+                "tandem_playout_packets_played_total",
+                "Packets decoded and played by the jitter buffers of decoding legs.",
+                "counter",
+                |s| s.playout.packets_played,
+            ),
+            (
+                "tandem_playout_packets_late_total",
+                "Packets that reached a jitter buffer after playout had passed them.",
+                "counter",
+                |s| s.playout.packets_late,
+            ),
+            (
+                "tandem_playout_packets_lost_total",
+                "Sequence numbers playout passed without their packet (lost or late).",
+                "counter",
+                |s| s.playout.packets_lost,
+            ),
+            (
+                "tandem_playout_fec_recoveries_total",
+                "Lost packets recovered from the next packet's forward error correction.",
+                "counter",
+                |s| s.playout.fec_recoveries,
+            ),
+            (
+                "tandem_playout_frames_concealed_total",
+                "10 ms frames filled by concealment.",
+                "counter",
+                |s| s.playout.frames_concealed,
+            ),
+            (
+                "tandem_playout_stretch_operations_total",
+                "Time-stretching operations of adaptive jitter buffers.",
+                "counter",
+                |s| s.playout.stretch_ops,
             ),
         ];
         for (name, help, kind, get) in per_worker {
