@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
-//!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16] [--trace SCENARIO/CODEC]
+//!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16,g729] [--trace SCENARIO/CODEC]
 //!     [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]
 //!     [--measure pesq|visqol] [--curve MS,...]
 //! ```
@@ -37,7 +37,8 @@
 //! 1. Speech: espeak-ng reads the same sentences in several voices; sox resamples each to
 //!    8 kHz (narrowband) and 16 kHz (wideband). Cached in `DIR/speech/`.
 //! 2. Each clip is encoded into 20 ms RTP packets: PCMU at 8 kHz; G.722 and Opus (in-band FEC
-//!    on) at 16 kHz.
+//!    on) at 16 kHz; G.729 (two 10 ms frames a packet, no Annex B) at 8 kHz when built with
+//!    `--features g729`.
 //! 3. A network model per scenario, seeded, decides when each packet arrives (or that it does
 //!    not): a FIFO link with a base delay of 30 ms, jitter, delay spikes (the link stalls and
 //!    then delivers the backlog at once), reordering (a packet overtaken by its successors),
@@ -46,7 +47,8 @@
 //! 4. Two receivers pop 10 ms frames on the receiver's clock: the adaptive buffer
 //!    (`PlayoutMode::Adaptive`, defaults) and the fixed one (`PlayoutMode::Fixed { 60 ms }`: a
 //!    constant 60 ms target, late packets lost, drift corrected by frame slips). Both use the
-//!    same decoders and concealment (ours for PCMU and G.722, libopus' PLC and FEC for Opus).
+//!    same decoders and concealment (ours for PCMU and G.722, libopus' PLC and FEC for Opus,
+//!    the codec's own frame-erasure concealment for G.729).
 //! 5. The outputs go to `DIR/<codec>/<scenario>/`, and `benches/scripts/pesq_score.py` scores
 //!    each against the clean clip: narrowband PESQ at 8 kHz, wideband at 16 kHz (or
 //!    `visqol_score.py`: ViSQOL's speech mode, narrowband upsampled to its 16 kHz).
@@ -62,7 +64,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tandem_codecs::file::wav;
-use tandem_codecs::{EncoderConfig, Format, registry};
+use tandem_codecs::{CodecId, EncoderConfig, Format, registry};
 use tandem_dsp::jitter::{
     JitterBuffer, JitterConfig, JitterStats, PlayoutEvent, PlayoutMode, RtpPacket,
 };
@@ -94,6 +96,21 @@ struct Codec {
     format: Format,
     payload_type: u8,
     pesq_mode: &'static str,
+}
+
+/// Every codec this build has: G.729 (`--features g729`, with its own concealment) joins
+/// PCMU, G.722 and Opus when it is built in.
+fn codecs() -> Vec<Codec> {
+    let mut all = CODECS.to_vec();
+    if registry::is_built(CodecId::G729) {
+        all.push(Codec {
+            name: "g729",
+            format: Format::G729,
+            payload_type: 18,
+            pesq_mode: "nb",
+        });
+    }
+    all
 }
 
 const CODECS: &[Codec] = &[
@@ -563,8 +580,12 @@ fn speech(dir: &Path, rate: u32) -> Vec<(String, Vec<i16>)> {
 }
 
 fn encode(codec: &Codec, pcm: &[i16]) -> Vec<Vec<u8>> {
-    let mut encoder =
-        registry::new_encoder(codec.format, &EncoderConfig::default()).expect("encoder");
+    // Every packet sent, as for the other codecs: no G.729 Annex B silence suppression.
+    let config = EncoderConfig {
+        g729_annex_b: false,
+        ..EncoderConfig::default()
+    };
+    let mut encoder = registry::new_encoder(codec.format, &config).expect("encoder");
     let frame = codec.format.samples_in_ms(PTIME_MS as u32);
     let mut buf = vec![0u8; 4000];
     pcm.chunks(frame)
@@ -729,7 +750,7 @@ fn main() {
         list.as_ref()
             .is_none_or(|l| l.split(',').any(|x| x == name))
     };
-    for (ci, codec) in CODECS.iter().enumerate() {
+    for (ci, codec) in codecs().iter().enumerate() {
         if !wanted(&codecs_only, codec.name) {
             continue;
         }
@@ -841,7 +862,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let (mut failures, mut ties) = (0, 0);
     for (si, scenario) in SCENARIOS.iter().enumerate() {
-        for (ci, codec) in CODECS.iter().enumerate() {
+        for (ci, codec) in codecs().iter().enumerate() {
             let (Some(f), Some(a)) = (cells.get(&(si, ci, FIXED)), cells.get(&(si, ci, ADAPTIVE)))
             else {
                 continue;
@@ -930,7 +951,7 @@ fn print_curve(
     println!("|---|---|{}---|---|---|", "---|".repeat(fixed.len()));
     let d = measure.decimals();
     for (si, scenario) in SCENARIOS.iter().enumerate() {
-        for (ci, codec) in CODECS.iter().enumerate() {
+        for (ci, codec) in codecs().iter().enumerate() {
             let points: Option<Vec<(f64, f64)>> = fixed
                 .iter()
                 .map(|&(_, ri)| cells.get(&(si, ci, ri)).map(|c| (c.delay(), c.mos())))
