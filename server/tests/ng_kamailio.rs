@@ -363,6 +363,19 @@ fn kamailio_relays_a_pcma_call_through_tandem() {
     eprintln!("{line}");
     assert!((4.0..=4.5).contains(&mos), "{line}");
     assert!(line.contains("packet loss 0 %"), "{line}");
+    // And the lowest and highest interval scores (`mos_min_pv`, `mos_max_pv`).
+    let score = |label: &str| -> f64 {
+        line.split(label)
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {label}in {line}"))
+    };
+    let (lowest, highest) = (score("lowest MOS "), score("highest MOS "));
+    assert!(
+        (4.0..=4.5).contains(&lowest) && lowest <= mos && mos <= highest,
+        "{line}"
+    );
 }
 
 #[test]

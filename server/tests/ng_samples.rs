@@ -153,6 +153,13 @@ fn kamailio_plain_call_gets_rtpengines_replies() {
     let mos = average.get("MOS").and_then(Value::as_int).unwrap();
     assert!((40..=45).contains(&mos), "{query:?}");
     assert_eq!(average.get("packet loss"), Some(&Value::Int(0)));
+    // Shorter than one RTCP interval: the call so far is its one scored interval, so the
+    // lowest and highest MOS are the average.
+    let ssrc = query.get("SSRC").and_then(|s| s.get("4660")).unwrap();
+    for which in ["lowest MOS", "highest MOS"] {
+        let entry = ssrc.get(which).unwrap_or_else(|| panic!("{query:?}"));
+        assert_eq!(entry.get("MOS").and_then(Value::as_int), Some(mos));
+    }
     let heard_from = |tag: &str| {
         query.get("tags")?.get(tag)?.get("medias")?.as_list()?[0]
             .get("streams")?

@@ -62,6 +62,24 @@ pub enum EventKind {
     Left,
     /// A play session reached the end of its source.
     PlaybackFinished,
+    /// The leg's receive figures when it sent an RTCP report (every few seconds while its
+    /// peer's stream is known): the samples from which a control plane follows a call's
+    /// quality over time (ng's lowest and highest MOS).
+    Quality(QualitySample),
+}
+
+/// A leg's RFC 3550 receive figures at one instant. Cumulative counts, so that a sample lost
+/// to a full ring only merges two intervals into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QualitySample {
+    /// Packets received from the current source (A.3).
+    pub received: u32,
+    /// Packets lost from it (A.3; negative when duplicates outnumber losses).
+    pub cumulative_lost: i32,
+    /// Interarrival jitter, RTP timestamp units (A.8).
+    pub jitter: u32,
+    /// Round-trip time from the peer's last report about our stream, µs, once measured.
+    pub rtt_us: Option<u32>,
 }
 
 /// One event of one session (and leg, where it concerns a leg).

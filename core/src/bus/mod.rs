@@ -28,7 +28,7 @@ pub mod spsc;
 
 pub use command::{Command, CommandError, Digits, RequestId};
 pub use doorbell::Doorbell;
-pub use event::{DtmfSource, Event, EventKind, LegPorts, Notice, Reply, Retired};
+pub use event::{DtmfSource, Event, EventKind, LegPorts, Notice, QualitySample, Reply, Retired};
 pub use spsc::{Consumer, Full, Producer, channel};
 
 /// Default capacity of a worker's command ring.

@@ -26,8 +26,8 @@ use std::net::SocketAddr;
 
 use tandem_drivers::packet::PortPair;
 
-use crate::bus::EventKind;
 use crate::bus::event::DtmfSource;
+use crate::bus::{EventKind, QualitySample};
 use crate::rtp::rtcp::{Compound, CompoundWriter, RtcpRepr};
 use crate::rtp::schedule::ScheduleConfig;
 use crate::rtp::telephone_event::{EventTransmit, ReceiverConfig, SenderConfig};
@@ -311,6 +311,20 @@ impl Leg {
             ssrc: self.out.ssrc,
             source_ssrc: self.rx_stats.ssrc().filter(|_| self.rx_stats.is_valid()),
             playout: None,
+        }
+    }
+
+    /// The receive figures a [`EventKind::Quality`] event carries.
+    fn quality_sample(&self) -> QualitySample {
+        let lost = self.rx_stats.cumulative_lost();
+        QualitySample {
+            received: self.rx_stats.received(),
+            cumulative_lost: lost.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+            jitter: self.rx_stats.jitter(),
+            rtt_us: self
+                .tx_stats
+                .rtt_us()
+                .map(|us| u32::try_from(us).unwrap_or(u32::MAX)),
         }
     }
 
@@ -662,6 +676,10 @@ impl Leg {
         }
         if now >= self.rtcp.poll_timeout() && self.rtcp.handle_timeout(now, &mut self.rng) {
             self.send_report(ctx);
+            if self.rx_stats.is_valid() {
+                let sample = self.quality_sample();
+                ctx.emit(Some(self.id), EventKind::Quality(sample));
+            }
         }
         // Media received later only moves the media timeout further out, so the deadline
         // computed here may come early (then this runs once more and recomputes), never late.

@@ -1,9 +1,11 @@
 //! Each leg terminates RTCP: it sends SR + SDES on the RFC 3550 schedule to the peer's RTCP
 //! port (RTP port + 1), reporting on what it receives, and turns the peer's report blocks
-//! about its stream into a round-trip time (§6.4.1: A − LSR − DLSR).
+//! about its stream into a round-trip time (§6.4.1: A − LSR − DLSR). With each report, a
+//! leg that receives tells the control plane its receive figures (`EventKind::Quality`).
 
 use std::net::SocketAddr;
 
+use tandem_core::bus::{EventKind, QualitySample};
 use tandem_core::rtp::rtcp::Compound;
 use tandem_core::rtp::rtcp::{CompoundWriter, ReportBlock, RtcpRepr};
 use tandem_core::rtp::{PacketKind, PayloadType, Ssrc, classify};
@@ -83,6 +85,28 @@ fn legs_send_rtcp_reports_and_measure_round_trip_time() {
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0].ssrc, Ssrc(0x5150));
     assert_eq!(blocks[0].cumulative_lost, 0);
+    // Each of A's reports came with a quality sample of what A received; B received nothing
+    // and sent none.
+    let samples: Vec<QualitySample> = h
+        .leg_events(LegId::A)
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Quality(sample) => Some(sample),
+            _ => None,
+        })
+        .collect();
+    let to_a_count = reports
+        .iter()
+        .filter(|(_, r)| r.to.port() == peer_a.port() + 1)
+        .count();
+    assert_eq!(samples.len(), to_a_count, "{samples:?}");
+    assert!(samples.windows(2).all(|w| w[0].received < w[1].received));
+    assert!(samples.iter().all(|s| s.cumulative_lost == 0));
+    assert!(
+        !h.leg_events(LegId::B)
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Quality(_)))
+    );
 
     // B's peer answers at least 150 ms after the SR with an RR that held it for 100 ms.
     let block = ReportBlock {

@@ -424,6 +424,10 @@ pub(crate) async fn talk_detect_off(
 
 /// Turns one runtime event into API events.
 pub(crate) fn on_runtime_event(api: &Api, event: &Event) {
+    // A channel's quality is read on demand (`statistics`), not pushed every RTCP interval.
+    if let EventKind::Quality(_) = event.kind {
+        return;
+    }
     let mut media = api.media();
     if event.kind == EventKind::PlaybackFinished {
         let done = media

@@ -14,7 +14,7 @@
 //! with concealment (an assumption, flagged in the API output as `mos_model`).
 
 use tandem_codecs::CodecId;
-use tandem_core::session::{LegReport, LegSpec};
+use tandem_core::session::{LegReport, LegSpec, PlayoutReport};
 
 /// A leg's figures and the MOS estimated from them, as the REST API and ng's `query` and
 /// `delete` report them.
@@ -42,18 +42,48 @@ pub struct Estimate {
 /// packets it gave up (late ones too) are the loss (G.107's Ppl counts jitter-buffer
 /// discards).
 pub fn estimate(report: &LegReport, spec: &LegSpec) -> Estimate {
+    estimate_from(
+        &Figures {
+            received: u64::from(report.received),
+            lost: report.cumulative_lost,
+            jitter: report.jitter,
+            rtt_us: report.rtt_us,
+            playout: report.playout,
+        },
+        spec,
+    )
+}
+
+/// What an estimate is made from: a whole call's figures (a [`LegReport`]) or one interval's
+/// (the difference of two [`tandem_core::bus::QualitySample`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    /// Packets received.
+    pub received: u64,
+    /// Packets lost (negative: duplicates outnumbered losses).
+    pub lost: i64,
+    /// Interarrival jitter, RTP timestamp units.
+    pub jitter: u32,
+    /// Round-trip time, µs, once measured.
+    pub rtt_us: Option<u64>,
+    /// The jitter buffer's figures, for a decoded leg.
+    pub playout: Option<PlayoutReport>,
+}
+
+/// The estimate for the leg `spec` describes, from `figures`.
+pub fn estimate_from(figures: &Figures, spec: &LegSpec) -> Estimate {
     let clock = f64::from(spec.codec.clock_rate().max(1));
-    let jitter_ms = f64::from(report.jitter) * 1000.0 / clock;
-    let lost = report.cumulative_lost.max(0) as f64;
-    let expected = f64::from(report.received) + lost;
+    let jitter_ms = f64::from(figures.jitter) * 1000.0 / clock;
+    let lost = figures.lost.max(0) as f64;
+    let expected = figures.received as f64 + lost;
     let loss_percent = if expected > 0.0 {
         100.0 * lost / expected
     } else {
         0.0
     };
-    let rtt_ms = report.rtt_us.map(|us| us as f64 / 1000.0);
+    let rtt_ms = figures.rtt_us.map(|us| us as f64 / 1000.0);
     let ptime_ms = f64::from(spec.codec.ptime_ms);
-    let (one_way_delay_ms, heard_loss_percent) = match report.playout {
+    let (one_way_delay_ms, heard_loss_percent) = match figures.playout {
         Some(p) => (
             one_way_delay_ms(rtt_ms, f64::from(p.delay_ms), 0.0, ptime_ms),
             p.loss_percent().max(loss_percent),

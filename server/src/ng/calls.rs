@@ -43,7 +43,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tandem_core::bus::CommandError;
+use tandem_core::bus::{CommandError, QualitySample};
 use tandem_core::runtime::{Runtime, RuntimeError};
 use tandem_core::session::transcode::Transcode;
 use tandem_core::session::{
@@ -55,8 +55,9 @@ use super::bencode::{Value, dict};
 use super::codecs::{PlanError, negotiated_codec, plan_offer};
 use super::dtmf_log::DigitReport;
 use super::flags::{FlagError, Flags};
+use super::quality;
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, is_marked, mark, rewrite};
-use crate::api::{Metrics, mos};
+use crate::api::Metrics;
 use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
 use tandem_core::recording::Channels;
@@ -174,6 +175,8 @@ struct Call {
     transcoder: Option<(String, String)>,
     /// `DTMF-log-dest` of its offer or answer: where its digits are reported.
     dtmf_log_dest: Option<SocketAddr>,
+    /// What each side's stream sounded like over time (leg index order).
+    quality: [quality::Track; 2],
 }
 
 /// The codec pair of a transcoding session with legs `legs`, by encoding name.
@@ -625,6 +628,7 @@ impl Calls {
                 legs: None,
                 transcoder: None,
                 dtmf_log_dest: None,
+                quality: Default::default(),
             },
         );
         Ok(())
@@ -823,29 +827,6 @@ fn counts(packets: u64, bytes: Option<u64>, errors: u64) -> Value {
     Value::Dict(entries)
 }
 
-/// One stream's entry in a reply's `SSRC` dictionary, in rtpengine's shape, which Kamailio's
-/// `mos_*_pv` parameters read: `average MOS` with the MOS times ten, when it was taken (Unix
-/// seconds), packet loss (percent), jitter (ms) and round-trip time (µs). Tandem estimates
-/// once, from the whole call's figures, when asked (`samples` 1); it keeps no series, so
-/// `lowest MOS` and `highest MOS` are left out rather than repeated.
-fn mos_entry(e: &mos::Estimate, now: u64) -> Value {
-    let average = dict([
-        ("MOS", Value::Int((e.mos * 10.0).round() as i64)),
-        ("reported at", Value::Int(now as i64)),
-        (
-            "packet loss",
-            Value::Int(e.heard_loss_percent.round() as i64),
-        ),
-        ("jitter", Value::Int(e.jitter_ms.round() as i64)),
-        (
-            "round-trip time",
-            Value::Int(e.rtt_ms.map_or(0, |ms| (ms * 1000.0).round() as i64)),
-        ),
-        ("samples", Value::Int(1)),
-    ]);
-    dict([("average MOS", average)])
-}
-
 fn endpoint(address: SocketAddr) -> Value {
     dict([
         (
@@ -909,10 +890,9 @@ impl Calls {
             ));
             if let (Some(ssrc), Some(legs)) = (report.source_ssrc, &call.legs) {
                 stream.push((b"SSRC".to_vec(), Value::Int(i64::from(ssrc.0))));
-                ssrcs.push((
-                    ssrc.0.to_string().into_bytes(),
-                    mos_entry(&mos::estimate(&report, &legs[i]), now),
-                ));
+                if let Some(entry) = call.quality[i].entry(&report, &legs[i], now) {
+                    ssrcs.push((ssrc.0.to_string().into_bytes(), entry));
+                }
             }
             // Tandem's own: what it sent to this peer.
             stream.push((
@@ -1398,6 +1378,25 @@ impl Calls {
         };
         if let Some(side) = call.sides.get_mut(leg.0 as usize) {
             side.source = Some(address);
+        }
+    }
+
+    /// Leg `leg` of `session` sent an RTCP report with these receive figures: one more
+    /// interval of its side's quality.
+    pub fn quality(&mut self, session: SessionId, leg: LegId, sample: &QualitySample) {
+        let Some(call) = self
+            .by_session
+            .get(&session)
+            .and_then(|id| self.calls.get_mut(id))
+        else {
+            return;
+        };
+        let index = leg.0 as usize;
+        if let (Some(track), Some(spec)) = (
+            call.quality.get_mut(index),
+            call.legs.as_ref().and_then(|legs| legs.get(index)),
+        ) {
+            track.record(sample, spec, now_unix().0);
         }
     }
 

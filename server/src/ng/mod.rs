@@ -35,6 +35,7 @@ pub mod command;
 pub mod cookie_cache;
 pub mod dtmf_log;
 pub mod flags;
+pub mod quality;
 pub mod sdp_rewrite;
 pub mod server;
 pub mod tcp;

@@ -320,6 +320,9 @@ fn watch_events(calls: Weak<Mutex<Calls>>, events: mpsc::Receiver<Event>) {
                 let mut calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
                 match (event.kind, event.leg) {
                     (EventKind::MediaTimeout, _) => calls.media_timeout(event.session),
+                    (EventKind::Quality(sample), Some(leg)) => {
+                        calls.quality(event.session, leg, &sample);
+                    }
                     (EventKind::SourceLocked { address }, Some(leg)) => {
                         calls.source_locked(event.session, leg, address);
                     }
