@@ -42,7 +42,7 @@ pub struct WorkerStats {
     commands_failed: AtomicU64,
     sessions: AtomicU64,
     legs: AtomicU64,
-    playout: [AtomicU64; PLAYOUT_COUNTERS],
+    playout: PublishedPlayout,
     pinned: AtomicBool,
     realtime: AtomicBool,
     /// Placement load: the summed cost estimates of the sessions placed here. Written by the
@@ -140,36 +140,38 @@ pub(crate) struct Totals {
     pub(crate) playout: PlayoutTotals,
 }
 
-/// The fields of [`PlayoutTotals`], published as one atomic each.
-const PLAYOUT_COUNTERS: usize = 6;
-
-fn playout_fields(t: &PlayoutTotals) -> [u64; PLAYOUT_COUNTERS] {
-    [
-        t.packets_played,
-        t.packets_late,
-        t.packets_lost,
-        t.fec_recoveries,
-        t.frames_concealed,
-        t.stretch_ops,
-    ]
+/// [`PlayoutTotals`] as the worker publishes them: one atomic per counter.
+#[derive(Debug, Default)]
+struct PublishedPlayout {
+    packets_played: AtomicU64,
+    packets_late: AtomicU64,
+    packets_lost: AtomicU64,
+    fec_recoveries: AtomicU64,
+    frames_concealed: AtomicU64,
+    stretch_ops: AtomicU64,
 }
 
-fn playout_from_fields(f: [u64; PLAYOUT_COUNTERS]) -> PlayoutTotals {
-    let [
-        packets_played,
-        packets_late,
-        packets_lost,
-        fec_recoveries,
-        frames_concealed,
-        stretch_ops,
-    ] = f;
-    PlayoutTotals {
-        packets_played,
-        packets_late,
-        packets_lost,
-        fec_recoveries,
-        frames_concealed,
-        stretch_ops,
+impl PublishedPlayout {
+    fn store(&self, t: &PlayoutTotals) {
+        let r = Ordering::Relaxed;
+        self.packets_played.store(t.packets_played, r);
+        self.packets_late.store(t.packets_late, r);
+        self.packets_lost.store(t.packets_lost, r);
+        self.fec_recoveries.store(t.fec_recoveries, r);
+        self.frames_concealed.store(t.frames_concealed, r);
+        self.stretch_ops.store(t.stretch_ops, r);
+    }
+
+    fn load(&self) -> PlayoutTotals {
+        let r = Ordering::Relaxed;
+        PlayoutTotals {
+            packets_played: self.packets_played.load(r),
+            packets_late: self.packets_late.load(r),
+            packets_lost: self.packets_lost.load(r),
+            fec_recoveries: self.fec_recoveries.load(r),
+            frames_concealed: self.frames_concealed.load(r),
+            stretch_ops: self.stretch_ops.load(r),
+        }
     }
 }
 
@@ -203,9 +205,7 @@ impl WorkerStats {
         self.commands_failed.store(totals.commands_failed, r);
         self.sessions.store(totals.sessions, r);
         self.legs.store(totals.legs, r);
-        for (slot, value) in self.playout.iter().zip(playout_fields(&totals.playout)) {
-            slot.store(value, r);
-        }
+        self.playout.store(&totals.playout);
     }
 
     /// Counts deadlines the worker woke up too late for.
@@ -243,7 +243,7 @@ impl WorkerStats {
             commands_failed: self.commands_failed.load(r),
             sessions: self.sessions.load(r),
             legs: self.legs.load(r),
-            playout: playout_from_fields(std::array::from_fn(|i| self.playout[i].load(r))),
+            playout: self.playout.load(),
             pinned: self.pinned.load(r),
             realtime: self.realtime.load(r),
             load: self.load.load(r),
