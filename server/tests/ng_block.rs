@@ -88,22 +88,7 @@ fn ng_blocking_commands_stop_exactly_the_media_they_name() {
         a.local_addr().unwrap().port(),
         b.local_addr().unwrap().port(),
     );
-    let offer = ng.command(
-        "offer",
-        "blk",
-        &[("from-tag", Value::str("ta")), ("sdp", sdp(pa, "0"))],
-    );
-    assert_eq!(result(&offer), "ok", "{offer:?}");
-    let answer = ng.command(
-        "answer",
-        "blk",
-        &[
-            ("from-tag", Value::str("ta")),
-            ("to-tag", Value::str("tb")),
-            ("sdp", sdp(pb, "0")),
-        ],
-    );
-    assert_eq!(result(&answer), "ok", "{answer:?}");
+    let (offer, answer) = ng.pcmu_call("blk", pa, pb);
     let mut call = Call {
         to_a_leg: SocketAddr::from(([127, 0, 0, 1], port_of(&answer))),
         to_b_leg: SocketAddr::from(([127, 0, 0, 1], port_of(&offer))),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tandem::ng::bencode::Value;
 
-use support::ng::{NgClient, media_port, peer, rtp, sdp_with_events as sdp};
+use support::ng::{NgClient, media_port, peer, rtp};
 use support::{Ports, Tandem};
 
 fn result(reply: &Value) -> &str {
@@ -35,22 +35,7 @@ fn ng_delete_reports_the_lowest_and_highest_mos_of_the_call() {
         a.local_addr().unwrap().port(),
         b.local_addr().unwrap().port(),
     );
-    let offer = ng.command(
-        "offer",
-        "mos",
-        &[("from-tag", Value::str("ta")), ("sdp", sdp(pa, "0"))],
-    );
-    assert_eq!(result(&offer), "ok", "{offer:?}");
-    let answer = ng.command(
-        "answer",
-        "mos",
-        &[
-            ("from-tag", Value::str("ta")),
-            ("to-tag", Value::str("tb")),
-            ("sdp", sdp(pb, "0")),
-        ],
-    );
-    assert_eq!(result(&answer), "ok", "{answer:?}");
+    let (_, answer) = ng.pcmu_call("mos", pa, pb);
     let to_a_leg = SocketAddr::from(([127, 0, 0, 1], media_port(&answer)));
 
     // A leg reports first 1.25–3.75 s after it is set up, then every 2.5–7.5 s (RFC 3550

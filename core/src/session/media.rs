@@ -121,8 +121,7 @@ struct Slot {
 }
 
 /// What a decoding leg's ingress did with the leg's packets, for an operator: which buffer,
-/// its delay now, and what it played, lost and concealed. Cumulative since the session began,
-/// except the two delays.
+/// its delay now, and what it played, lost and concealed since the session began.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlayoutReport {
     /// True for the adaptive jitter buffer, false for the fixed-delay one.
@@ -131,6 +130,14 @@ pub struct PlayoutReport {
     pub delay_ms: u32,
     /// The delay the buffer aims for, ms (the fixed buffer: its configured delay).
     pub target_delay_ms: u32,
+    /// What it played, lost and concealed.
+    pub counts: PlayoutTotals,
+}
+
+/// What decoding legs played, lost and concealed: one leg's (in its [`PlayoutReport`]) or
+/// the sum over a worker's legs, for `/metrics` ([`Ingress::count_into`]). Cumulative.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlayoutTotals {
     /// Packets decoded and played.
     pub packets_played: u64,
     /// Packets that arrived after playout passed them.
@@ -143,24 +150,6 @@ pub struct PlayoutReport {
     pub frames_concealed: u64,
     /// Time-stretching operations (adaptive only): pitch periods removed or repeated to
     /// move the delay towards its target.
-    pub stretch_ops: u64,
-}
-
-/// What decoding legs played, lost and concealed, summed over legs: the cumulative part of
-/// a [`PlayoutReport`], which a worker adds up for `/metrics` ([`Ingress::count_into`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PlayoutTotals {
-    /// Packets decoded and played.
-    pub packets_played: u64,
-    /// Packets that arrived after playout passed them.
-    pub packets_late: u64,
-    /// Sequence numbers playout passed without the packet.
-    pub packets_lost: u64,
-    /// Lost packets recovered from forward error correction.
-    pub fec_recoveries: u64,
-    /// 10 ms frames filled by concealment.
-    pub frames_concealed: u64,
-    /// Time-stretching operations.
     pub stretch_ops: u64,
 }
 
@@ -179,26 +168,15 @@ impl PlayoutTotals {
 }
 
 impl PlayoutReport {
-    /// The cumulative counters, without the delays.
-    pub fn totals(&self) -> PlayoutTotals {
-        PlayoutTotals {
-            packets_played: self.packets_played,
-            packets_late: self.packets_late,
-            packets_lost: self.packets_lost,
-            fec_recoveries: self.fec_recoveries,
-            frames_concealed: self.frames_concealed,
-            stretch_ops: self.stretch_ops,
-        }
-    }
-
     /// The share of sequence numbers playout passed without their packet, percent (0 before
     /// any).
     pub fn loss_percent(&self) -> f64 {
-        let due = self.packets_played + self.packets_lost;
+        let c = &self.counts;
+        let due = c.packets_played + c.packets_lost;
         if due == 0 {
             0.0
         } else {
-            100.0 * self.packets_lost as f64 / due as f64
+            100.0 * c.packets_lost as f64 / due as f64
         }
     }
 }
@@ -599,7 +577,7 @@ impl Ingress {
     /// caller's running sum over legs stays exact however legs come and go, since each adds
     /// only its own news. Called after each pop; a few subtractions, no allocation.
     pub fn count_into(&mut self, totals: &mut PlayoutTotals) {
-        let now = self.buffer.report().totals();
+        let now = self.buffer.report().counts;
         totals.add_since(&now, &self.counted);
         self.counted = now;
     }
@@ -671,12 +649,14 @@ impl Buffer {
                     adaptive: false,
                     delay_ms,
                     target_delay_ms: delay_ms,
-                    packets_played: c.played,
-                    packets_late: c.late,
-                    packets_lost: c.lost,
-                    fec_recoveries: c.recovered,
-                    frames_concealed: c.underruns,
-                    stretch_ops: 0,
+                    counts: PlayoutTotals {
+                        packets_played: c.played,
+                        packets_late: c.late,
+                        packets_lost: c.lost,
+                        fec_recoveries: c.recovered,
+                        frames_concealed: c.underruns,
+                        stretch_ops: 0,
+                    },
                 }
             }
             Self::Adaptive(a) => {
@@ -685,12 +665,14 @@ impl Buffer {
                     adaptive: true,
                     delay_ms: s.current_delay_ms,
                     target_delay_ms: s.target_delay_ms,
-                    packets_played: s.packets_played,
-                    packets_late: s.packets_late,
-                    packets_lost: s.packets_lost,
-                    fec_recoveries: s.fec_recoveries,
-                    frames_concealed: s.frames_concealed,
-                    stretch_ops: s.accelerate_ops + s.decelerate_ops,
+                    counts: PlayoutTotals {
+                        packets_played: s.packets_played,
+                        packets_late: s.packets_late,
+                        packets_lost: s.packets_lost,
+                        fec_recoveries: s.fec_recoveries,
+                        frames_concealed: s.frames_concealed,
+                        stretch_ops: s.accelerate_ops + s.decelerate_ops,
+                    },
                 }
             }
         }

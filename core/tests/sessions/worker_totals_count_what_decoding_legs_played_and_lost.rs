@@ -58,8 +58,8 @@ fn counts_of_a_room(adaptive: bool) {
                 .expect("a decoding leg reports its playout")
         })
         .collect();
-    let played: u64 = reports.iter().map(|r| r.packets_played).sum();
-    let lost: u64 = reports.iter().map(|r| r.packets_lost).sum();
+    let played: u64 = reports.iter().map(|r| r.counts.packets_played).sum();
+    let lost: u64 = reports.iter().map(|r| r.counts.packets_lost).sum();
     assert_eq!(
         totals.packets_played, played,
         "adaptive {adaptive}: {totals:?}"

@@ -1369,11 +1369,7 @@ impl Calls {
     /// runtime's [`EventKind::SourceLocked`](tandem_core::bus::EventKind::SourceLocked)), for
     /// DTMF reports.
     pub fn source_locked(&mut self, session: SessionId, leg: LegId, address: SocketAddr) {
-        let Some(call) = self
-            .by_session
-            .get(&session)
-            .and_then(|id| self.calls.get_mut(id))
-        else {
+        let Some(call) = self.call_of_mut(session) else {
             return;
         };
         if let Some(side) = call.sides.get_mut(leg.0 as usize) {
@@ -1384,11 +1380,7 @@ impl Calls {
     /// Leg `leg` of `session` sent an RTCP report with these receive figures: one more
     /// interval of its side's quality.
     pub fn quality(&mut self, session: SessionId, leg: LegId, sample: &QualitySample) {
-        let Some(call) = self
-            .by_session
-            .get(&session)
-            .and_then(|id| self.calls.get_mut(id))
-        else {
+        let Some(call) = self.call_of_mut(session) else {
             return;
         };
         let index = leg.0 as usize;
@@ -1398,6 +1390,12 @@ impl Calls {
         ) {
             track.record(sample, spec, now_unix().0);
         }
+    }
+
+    /// The call whose media `session` carries.
+    fn call_of_mut(&mut self, session: SessionId) -> Option<&mut Call> {
+        let id = self.by_session.get(&session)?;
+        self.calls.get_mut(id)
     }
 
     /// The report of a digit that the side facing `leg` of `session` sent, and where it goes

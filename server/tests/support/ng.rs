@@ -62,6 +62,34 @@ impl NgClient {
         decode(&reply).unwrap()
     }
 
+    /// Sets up call `call` between a peer at `pa` (from-tag `ta`) and one at `pb` (to-tag
+    /// `tb`), both offering PCMU and telephone-events: the `offer` and `answer` replies,
+    /// checked to be `ok`. The offer's media port is where `pb`'s peer sends, the answer's
+    /// where `pa`'s does.
+    pub(crate) fn pcmu_call(&mut self, call: &str, pa: u16, pb: u16) -> (Value, Value) {
+        let ok = |reply: &Value| reply.get("result").and_then(Value::as_str) == Some("ok");
+        let offer = self.command(
+            "offer",
+            call,
+            &[
+                ("from-tag", Value::str("ta")),
+                ("sdp", sdp_with_events(pa, "0")),
+            ],
+        );
+        assert!(ok(&offer), "{offer:?}");
+        let answer = self.command(
+            "answer",
+            call,
+            &[
+                ("from-tag", Value::str("ta")),
+                ("to-tag", Value::str("tb")),
+                ("sdp", sdp_with_events(pb, "0")),
+            ],
+        );
+        assert!(ok(&answer), "{answer:?}");
+        (offer, answer)
+    }
+
     /// Sends `{command, call-id, entries...}` and returns the reply's dictionary.
     pub(crate) fn command(
         &mut self,
