@@ -4,6 +4,9 @@
 //! is well-formed Prometheus text.
 
 mod api_common;
+#[allow(dead_code)]
+#[path = "support/metrics.rs"]
+mod metrics;
 
 use std::time::Duration;
 
@@ -199,32 +202,21 @@ fn api_statistics_report_the_jitter_buffer_of_a_decoded_leg() {
     let mos = stats["mos"].as_f64().unwrap();
     assert!(mos < 4.35, "{stats}");
     // `/metrics` sums the same counters over the workers' decoding legs (b sent nothing).
-    let metrics = call(&server, "GET", "/metrics", None).text;
+    let text = call(&server, "GET", "/metrics", None).text;
     assert_eq!(
-        metric_sum(&metrics, "tandem_playout_packets_lost_total"),
+        metrics::total(&text, "tandem_playout_packets_lost_total"),
         1.0
     );
-    let played = metric_sum(&metrics, "tandem_playout_packets_played_total");
+    let played = metrics::total(&text, "tandem_playout_packets_played_total");
     assert!(
         played >= playout["packets_played"].as_f64().unwrap(),
-        "{metrics}"
+        "{text}"
     );
-    let concealed = metric_sum(&metrics, "tandem_playout_frames_concealed_total");
+    let concealed = metrics::total(&text, "tandem_playout_frames_concealed_total");
     assert!(
         concealed >= playout["frames_concealed"].as_f64().unwrap(),
-        "{metrics}"
+        "{text}"
     );
-}
-
-/// The sum of every series of metric `name` (all label sets) in a Prometheus exposition.
-fn metric_sum(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
 }
 
 #[test]

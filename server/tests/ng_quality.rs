@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tandem::ng::bencode::Value;
 
 use support::ng::{NgClient, media_port, peer, rtp};
-use support::{Ports, Tandem};
+use support::{Ports, Tandem, metrics};
 
 fn result(reply: &Value) -> &str {
     reply.get("result").and_then(Value::as_str).unwrap_or("")
@@ -84,5 +84,18 @@ fn ng_delete_reports_the_lowest_and_highest_mos_of_the_call() {
     assert!(
         int(lowest, "reported at") < int(highest, "reported at"),
         "the lossy interval came first: {quality:?}"
+    );
+    // `/metrics` counted every interval in its MOS histogram: the lossy one below 4.2.
+    let text = metrics::scrape(SocketAddr::from(([127, 0, 0, 1], ports.api)));
+    let count = metrics::value(&text, "tandem_stream_mos_count").unwrap_or(0);
+    assert!(count >= int(average, "samples"), "{text}");
+    assert!(
+        metrics::value(&text, "tandem_stream_mos_bucket{le=\"4.2\"}") >= Some(1),
+        "{text}"
+    );
+    assert_eq!(
+        metrics::value(&text, "tandem_stream_mos_bucket{le=\"+Inf\"}"),
+        Some(count),
+        "{text}"
     );
 }

@@ -41,6 +41,10 @@ type WorkerFamily = (
 /// SIP response codes counted individually: 100–699.
 const SIP_CODES: usize = 600;
 
+/// Upper bounds of the stream MOS histogram's buckets (the E-model's scale ends at 4.5; a
+/// clean G.711 stream scores 4.4). One more bucket counts anything above.
+pub const MOS_BUCKETS: [f64; 11] = [1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5];
+
 /// Counters the control plane bumps. See the module docs for who bumps what.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +56,9 @@ pub struct Metrics {
     transcoders: Mutex<BTreeMap<(String, String), i64>>,
     api_requests: AtomicU64,
     targets_unresolved: AtomicU64,
+    /// Interval MOS scores of ng call streams: bucket counts, and their sum in thousandths.
+    mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
+    mos_sum_milli: AtomicU64,
     /// The ng listener's own counters, once `tandem run` has bound it.
     ng: OnceLock<Arc<NgStats>>,
     /// The SIP transports' counters, once `tandem run` has bound them.
@@ -69,6 +76,8 @@ impl Default for Metrics {
             transcoders: Mutex::new(BTreeMap::new()),
             api_requests: AtomicU64::new(0),
             targets_unresolved: AtomicU64::new(0),
+            mos_buckets: Default::default(),
+            mos_sum_milli: AtomicU64::new(0),
             ng: OnceLock::new(),
             sip: OnceLock::new(),
         }
@@ -101,6 +110,17 @@ impl Metrics {
     /// A gateway call was refused because its target's host name had no address.
     pub fn target_unresolved(&self) {
         self.targets_unresolved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the MOS of one scored interval of a stream (ng calls, at each RTCP report).
+    pub fn stream_mos(&self, mos: f64) {
+        let bucket = MOS_BUCKETS
+            .iter()
+            .position(|&bound| mos <= bound)
+            .unwrap_or(MOS_BUCKETS.len());
+        self.mos_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let milli = (mos.max(0.0) * 1000.0).round() as u64;
+        self.mos_sum_milli.fetch_add(milli, Ordering::Relaxed);
     }
 
     /// A call began (SIP glue, ng).
@@ -353,6 +373,26 @@ impl Metrics {
             "counter",
             self.targets_unresolved.load(Ordering::Relaxed),
         );
+        family(
+            &mut out,
+            "tandem_stream_mos",
+            "E-model MOS of each RTCP interval of each stream of ng calls (G.107).",
+            "histogram",
+        );
+        let mut cumulative = 0u64;
+        for (i, n) in self.mos_buckets.iter().enumerate() {
+            cumulative += n.load(Ordering::Relaxed);
+            let le = MOS_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "tandem_stream_mos_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            out,
+            "tandem_stream_mos_sum {}",
+            self.mos_sum_milli.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(out, "tandem_stream_mos_count {cumulative}");
         family(
             &mut out,
             "tandem_dtmf_events_total",

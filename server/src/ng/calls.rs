@@ -1388,7 +1388,9 @@ impl Calls {
             call.quality.get_mut(index),
             call.legs.as_ref().and_then(|legs| legs.get(index)),
         ) {
-            track.record(sample, spec, now_unix().0);
+            if let Some(mos) = track.record(sample, spec, now_unix().0) {
+                self.metrics.stream_mos(mos);
+            }
         }
     }
 

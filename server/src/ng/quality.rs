@@ -48,8 +48,8 @@ pub struct Track {
 
 impl Track {
     /// Scores the interval that `sample` (taken at `now_unix`) closes, for a leg `spec`
-    /// describes.
-    pub fn record(&mut self, sample: &QualitySample, spec: &LegSpec, now_unix: u64) {
+    /// describes; returns its MOS, `None` when no packet came in it.
+    pub fn record(&mut self, sample: &QualitySample, spec: &LegSpec, now_unix: u64) -> Option<f64> {
         let figures = Figures {
             received: u64::from(sample.received),
             lost: i64::from(sample.cumulative_lost),
@@ -57,10 +57,12 @@ impl Track {
             rtt_us: sample.rtt_us.map(u64::from),
             playout: None,
         };
-        if let Some(point) = self.interval(&figures, spec, now_unix) {
+        let point = self.interval(&figures, spec, now_unix);
+        if let Some(point) = point {
             self.add(point);
         }
         self.last = (figures.received, figures.lost);
+        point.map(|p| p.estimate.mos)
     }
 
     /// The interval from the last sample to the cumulative `figures`, scored; `None` when
