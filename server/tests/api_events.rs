@@ -1,5 +1,6 @@
 //! The WebSocket event stream: RFC 4733 digits sent to a channel arrive as
-//! `ChannelDtmfReceived`; a consumer that does not read loses the oldest events, is told how
+//! `ChannelDtmfReceived`; each RTCP interval of a channel's stream is scored in a
+//! `ChannelQuality` event (and in its `statistics`); a consumer that does not read loses the oldest events, is told how
 //! many with `EventsLost`, and stays connected; user events reach their application.
 
 mod api_common;
@@ -107,6 +108,50 @@ fn api_ws_receives_channel_dtmf_received_for_rfc4733_digits() {
     assert_eq!(dtmf["digit"], "7");
     assert_eq!(dtmf["channel"]["id"], id.as_str());
     assert_eq!(dtmf["source"], "rfc4733");
+    let _ = ws.close(None);
+}
+
+#[test]
+fn api_ws_reports_each_rtcp_interval_of_a_channel_as_channel_quality() {
+    let server = start(24000, ApiSettings::default());
+    let mut ws = connect(server.addr, "monitor");
+    let a = peer();
+    let c = call(
+        &server,
+        "POST",
+        "/channels",
+        Some(
+            json!({"codec": "PCMU", "app": "monitor", "remote": a.local_addr().unwrap().to_string()}),
+        ),
+    );
+    assert_eq!(c.status, 201, "{}", c.text);
+    let id = c.json["id"].as_str().unwrap().to_owned();
+    let to = local_rtp(&c.json);
+    // 2 s of packets at their own pace, every tenth never sent (10 % lost).
+    let start = Instant::now();
+    for i in 0..100u16 {
+        if i % 10 != 5 {
+            a.send_to(
+                &rtp(0, i == 0, i, u32::from(i) * 160, 0x9a, &[0xd5; 160]),
+                to,
+            )
+            .unwrap();
+        }
+        let due = start + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    // The leg reports first 1.25-3.75 s after it was set up.
+    let quality = wait_for(&mut ws, "ChannelQuality", Duration::from_secs(5))
+        .expect("ChannelQuality within an RTCP interval");
+    assert_eq!(quality["channel"]["id"], id.as_str());
+    let loss = quality["loss_percent"].as_f64().unwrap();
+    assert!((5.0..=15.0).contains(&loss), "{quality}");
+    let mos = quality["mos"].as_f64().unwrap();
+    assert!((2.5..4.0).contains(&mos), "10 % lost: {quality}");
+    let got = call(&server, "GET", &format!("/channels/{id}"), None);
+    let intervals = &got.json["statistics"]["mos_intervals"];
+    assert!(intervals["intervals"].as_u64() >= Some(1), "{}", got.text);
+    assert!(intervals["lowest"].as_f64() <= Some(mos), "{}", got.text);
     let _ = ws.close(None);
 }
 

@@ -13,14 +13,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_codecs::{CodecId, EncoderConfig, Format};
-use tandem_core::bus::{DtmfSource, Event, EventKind};
+use tandem_core::bus::{DtmfSource, Event, EventKind, QualitySample};
 use tandem_core::rtp::PayloadType;
 use tandem_core::session::{CodecSpec, LegSpec};
 
 use super::error::{ApiError, ApiResult};
-use super::mos;
 use super::server::{Api, blocking};
 use super::state::{self, CarrierKind, Channel};
+use super::{mos, quality};
 use crate::run::config::JitterBuffer;
 
 /// The body of `POST /channels`.
@@ -172,6 +172,13 @@ fn statistics(api: &Api, channel: &Channel) -> Value {
         "one_way_delay_ms": e.one_way_delay_ms,
         "r_factor": e.r_factor,
         "mos": e.mos,
+        "mos_intervals": channel.quality.summary(&report, &channel.spec, quality::unix_now()).map(|q| json!({
+            "lowest": q.lowest.estimate.mos,
+            "lowest_at": q.lowest.at_unix,
+            "highest": q.highest.estimate.mos,
+            "average": q.average.mos,
+            "intervals": q.average.intervals,
+        })),
         "mos_model": {
             "ie": ie, "bpl": bpl,
             "source": if listed { "ITU-T G.113 Appendix I" } else { "not in G.113 Appendix I: scored as G.711 with PLC" },
@@ -213,6 +220,7 @@ pub(crate) async fn create(
             peer: None,
             talk_detection: true,
             mute: state::Mute::default(),
+            quality: Default::default(),
         };
         let json = to_json(&channel);
         media.channels.insert(id, channel);
@@ -422,10 +430,47 @@ pub(crate) async fn talk_detect_off(
     set_talk_detection(api, id, false).await
 }
 
+/// A channel's leg sent an RTCP report: its interval is scored, counted in `/metrics`, and
+/// told to the channel's application (`ChannelQuality`).
+fn on_quality(api: &Api, event: &Event, sample: &QualitySample) {
+    let mut media = api.media();
+    let Some(id) = media
+        .channel_of(event.session, event.leg)
+        .map(|c| c.id.clone())
+    else {
+        return;
+    };
+    let Some(channel) = media.channels.get_mut(&id) else {
+        return;
+    };
+    let Some(point) = channel
+        .quality
+        .record(sample, &channel.spec, quality::unix_now())
+    else {
+        return;
+    };
+    api.metrics.stream_mos(point.estimate.mos);
+    let app = channel.app.clone();
+    let object = to_json(channel);
+    drop(media);
+    let e = point.estimate;
+    api.hub.publish(
+        app.as_deref(),
+        json!({
+            "type": "ChannelQuality",
+            "channel": object,
+            "mos": e.mos,
+            "loss_percent": e.heard_loss_percent,
+            "jitter_ms": e.jitter_ms,
+            "rtt_ms": e.rtt_ms,
+        }),
+    );
+}
+
 /// Turns one runtime event into API events.
 pub(crate) fn on_runtime_event(api: &Api, event: &Event) {
-    // A channel's quality is read on demand (`statistics`), not pushed every RTCP interval.
-    if let EventKind::Quality(_) = event.kind {
+    if let EventKind::Quality(sample) = event.kind {
+        on_quality(api, event, &sample);
         return;
     }
     let mut media = api.media();

@@ -56,7 +56,7 @@ pub struct Metrics {
     transcoders: Mutex<BTreeMap<(String, String), i64>>,
     api_requests: AtomicU64,
     targets_unresolved: AtomicU64,
-    /// Interval MOS scores of ng call streams: bucket counts, and their sum in thousandths.
+    /// Interval MOS scores of streams: bucket counts, and their sum in thousandths.
     mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
     mos_sum_milli: AtomicU64,
     /// The ng listener's own counters, once `tandem run` has bound it.
@@ -112,7 +112,8 @@ impl Metrics {
         self.targets_unresolved.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts the MOS of one scored interval of a stream (ng calls, at each RTCP report).
+    /// Counts the MOS of one scored interval of a stream (ng calls and REST channels, at each
+    /// RTCP report their leg sends).
     pub fn stream_mos(&self, mos: f64) {
         let bucket = MOS_BUCKETS
             .iter()
@@ -376,7 +377,7 @@ impl Metrics {
         family(
             &mut out,
             "tandem_stream_mos",
-            "E-model MOS of each RTCP interval of each stream of ng calls (G.107).",
+            "E-model MOS of each RTCP interval of each stream of ng calls and REST channels (G.107).",
             "histogram",
         );
         let mut cumulative = 0u64;

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod mos;
 pub mod openapi;
 pub mod playbacks;
+pub mod quality;
 pub mod recordings;
 pub mod server;
 mod state;

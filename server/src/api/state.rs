@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use tandem_core::bus::LegPorts;
+
+use super::quality::Track;
 use tandem_core::runtime::{Runtime, RuntimeError};
 use tandem_core::session::{ConferenceSpec, ControlChange, LegId, LegSpec, SessionId, SessionSpec};
 
@@ -46,6 +48,8 @@ pub(crate) struct Channel {
     pub(crate) talk_detection: bool,
     /// ARI mute, kept across carriers (each new carrier gets it again).
     pub(crate) mute: Mute,
+    /// What the channel's incoming stream sounded like, RTCP interval by interval.
+    pub(crate) quality: Track,
 }
 
 /// Which ARI mute directions are on: `in` (what the channel says reaches nobody) and `out`

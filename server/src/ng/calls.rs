@@ -58,6 +58,7 @@ use super::flags::{FlagError, Flags};
 use super::quality;
 use super::sdp_rewrite::{Advertised, StreamError, audio_stream, is_marked, mark, rewrite};
 use crate::api::Metrics;
+use crate::api::quality::Track;
 use crate::recordings::{IfExists, Recordings, RecordingsError, name_from};
 use crate::run::media::{MediaError, MediaPolicy, NegotiatedMedia, leg_spec};
 use tandem_core::recording::Channels;
@@ -176,7 +177,7 @@ struct Call {
     /// `DTMF-log-dest` of its offer or answer: where its digits are reported.
     dtmf_log_dest: Option<SocketAddr>,
     /// What each side's stream sounded like over time (leg index order).
-    quality: [quality::Track; 2],
+    quality: [Track; 2],
 }
 
 /// The codec pair of a transcoding session with legs `legs`, by encoding name.
@@ -890,7 +891,8 @@ impl Calls {
             ));
             if let (Some(ssrc), Some(legs)) = (report.source_ssrc, &call.legs) {
                 stream.push((b"SSRC".to_vec(), Value::Int(i64::from(ssrc.0))));
-                if let Some(entry) = call.quality[i].entry(&report, &legs[i], now) {
+                if let Some(summary) = call.quality[i].summary(&report, &legs[i], now) {
+                    let entry = quality::ssrc_entry(&summary);
                     ssrcs.push((ssrc.0.to_string().into_bytes(), entry));
                 }
             }
@@ -1388,8 +1390,8 @@ impl Calls {
             call.quality.get_mut(index),
             call.legs.as_ref().and_then(|legs| legs.get(index)),
         ) {
-            if let Some(mos) = track.record(sample, spec, now_unix().0) {
-                self.metrics.stream_mos(mos);
+            if let Some(point) = track.record(sample, spec, now_unix().0) {
+                self.metrics.stream_mos(point.estimate.mos);
             }
         }
     }
