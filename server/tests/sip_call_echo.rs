@@ -342,6 +342,15 @@ fn a_sipp_uac_pcap_call_to_echo_gets_its_rtp_and_digits_back() {
         .filter_map(|l| l.split("digit=").nth(1)?.split(' ').next())
         .collect();
     assert_eq!(digits, ["1", "2", "3", "#"], "{stderr}");
+    // The end of the call is logged with the caller's stream quality, RTCP interval by
+    // interval: the clean PCMA scores above 4; the digits' pcaps, replayed with sequence
+    // numbers of their own, read as losses in the interval they fall in.
+    let ended = stderr
+        .lines()
+        .find(|l| l.contains("call ended"))
+        .unwrap_or_else(|| panic!("no end line: {stderr}"));
+    assert!(ended.contains("quality=MOS "), "{ended}");
+    assert!(ended.contains(", highest 4."), "{ended}");
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_no_leaks(&stderr);
 }

@@ -188,4 +188,16 @@ fn a_pcma_caller_reaches_an_opus_only_callee_through_the_transcoder() {
         "each side only sees what it accepted"
     );
     assert!(stderr.contains("gateway call: bridged"), "{stderr}");
+    // The end of the call is logged with each side's quality, RTCP interval by interval:
+    // seven seconds of RTP each way, at least one interval each.
+    let ended = stderr
+        .lines()
+        .find(|l| l.contains("gateway call ended"))
+        .unwrap_or_else(|| panic!("no end line: {stderr}"));
+    for side in ["caller=MOS ", "callee=MOS "] {
+        assert!(ended.contains(side), "{side}: {ended}");
+    }
+    // Each side's clean stretch scores above 4 (its digit, replayed with sequence numbers of
+    // its own, reads as losses in its interval).
+    assert_eq!(ended.matches(", highest 4.").count(), 2, "{ended}");
 }

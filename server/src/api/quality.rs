@@ -63,6 +63,31 @@ pub struct Summary {
     pub average: Average,
 }
 
+impl std::fmt::Display for Summary {
+    /// `MOS 4.12 (lowest 3.80 with 6.0 % lost and 4 ms jitter, highest 4.41, 3 intervals)`,
+    /// for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let low = self.lowest.estimate;
+        write!(
+            f,
+            "MOS {:.2} (lowest {:.2} with {:.1} % lost and {:.0} ms jitter, highest {:.2}, {} intervals)",
+            self.average.mos,
+            low.mos,
+            low.heard_loss_percent,
+            low.jitter_ms,
+            self.highest.estimate.mos,
+            self.average.intervals
+        )
+    }
+}
+
+/// A log field for a stream's quality: its [`Summary`], or `-` before its first interval.
+pub fn log_field(track: &Track) -> String {
+    track
+        .recorded()
+        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+}
+
 /// The running sums behind the means.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Sums {
@@ -157,22 +182,31 @@ impl Track {
     /// The stream's quality so far. Before the first sample, its figures so far (`report`)
     /// are the one interval. `None` when no packet was received.
     pub fn summary(&self, report: &LegReport, spec: &LegSpec, now_unix: u64) -> Option<Summary> {
-        let mut track = *self;
-        if track.sums.intervals == 0 {
-            let whole = Figures {
-                received: u64::from(report.received),
-                lost: report.cumulative_lost,
-                jitter: report.jitter,
-                rtt_us: report.rtt_us,
-                playout: None,
-            };
-            track.add(Track::default().interval(&whole, spec, now_unix)?);
+        if self.sums.intervals > 0 {
+            return self.recorded();
         }
-        let s = track.sums;
+        let whole = Figures {
+            received: u64::from(report.received),
+            lost: report.cumulative_lost,
+            jitter: report.jitter,
+            rtt_us: report.rtt_us,
+            playout: None,
+        };
+        let mut track = Track::default();
+        track.add(track.interval(&whole, spec, now_unix)?);
+        track.recorded()
+    }
+
+    /// The intervals scored so far; `None` before the first.
+    pub fn recorded(&self) -> Option<Summary> {
+        let s = self.sums;
+        if s.intervals == 0 {
+            return None;
+        }
         let n = f64::from(s.intervals);
         Some(Summary {
-            lowest: track.lowest?,
-            highest: track.highest?,
+            lowest: self.lowest?,
+            highest: self.highest?,
             average: Average {
                 mos: s.mos / n,
                 loss_percent: s.loss_percent / n,

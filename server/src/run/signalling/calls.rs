@@ -17,6 +17,7 @@ use tandem_sip::sdp::{LocalPolicy, LocalSession, SessionDescription};
 use tandem_sip::transaction::TransactionId;
 
 use super::sessions::{MediaBinding, Target};
+use crate::api::quality::Track;
 
 /// Identifies a call in the table for its whole life (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +105,8 @@ pub(super) struct Call {
     pub(super) timer_negotiated: Option<Negotiated>,
     /// The running session timer (RFC 4028).
     pub(super) timer: Option<SessionTimer>,
+    /// What the caller's stream sounded like, RTCP interval by interval (logged at the end).
+    pub(super) quality: Track,
 }
 
 /// Every call, and the ways to find one.

@@ -314,9 +314,12 @@ pub(super) fn handle_done(state: &mut Signalling, now: Instant, done: MediaDone)
 }
 
 /// True for the events signalling acts on (the rest, such as talk detection in rooms, is
-/// not forwarded).
+/// not forwarded): digits, media timeouts, and the quality samples logged at a call's end.
 fn wanted(event: &Event) -> bool {
-    matches!(event.kind, EventKind::Dtmf { .. } | EventKind::MediaTimeout)
+    matches!(
+        event.kind,
+        EventKind::Dtmf { .. } | EventKind::MediaTimeout | EventKind::Quality(_)
+    )
 }
 
 /// How often the forwarder checks that signalling still listens when no event comes.

@@ -64,6 +64,7 @@ use super::in_dialog;
 use super::registrar::Location;
 use super::sessions::{self, MediaBinding, Target};
 use super::{ClientOwner, Signalling, SignallingStats};
+use crate::api::quality::{self, Track};
 use crate::run::config::CodecPref;
 use crate::run::media::{capability, leg_spec_for};
 use crate::run::routing::{self, Destination};
@@ -410,6 +411,7 @@ pub(super) fn handle_invite(
         renegotiation: None,
         timer_negotiated: timer,
         timer: None,
+        quality: Track::default(),
     });
     state.calls.bind_transaction(id, key);
     sessions::create(state, key, target, leg);
@@ -883,10 +885,13 @@ pub(super) fn end_call(
     let Some(call) = state.calls.remove(key) else {
         return;
     };
-    tracing::debug!(call = %call.call_id, reason, "call ended");
     if call.dialog.is_some() {
         // Answered: it was counted as started.
         state.metrics.call_ended();
+        let quality = quality::log_field(&call.quality);
+        tracing::info!(call = %call.call_id, reason, %quality, "call ended");
+    } else {
+        tracing::debug!(call = %call.call_id, reason, "call ended");
     }
     if let Some(id) = call.invite_transaction {
         let status = if state.running {
@@ -945,6 +950,11 @@ pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Ev
                         .handle_media_timeout(now, &mut state.layer, event.session);
                 state.run_gateway(actions);
             }
+            EventKind::Quality(sample) => {
+                if let Some(leg) = event.leg {
+                    state.gateway.record_quality(event.session, leg, &sample);
+                }
+            }
             // Logged as for other calls, with the Call-ID of the side the digit came from.
             EventKind::Dtmf { digit, .. } => {
                 let call = event
@@ -963,6 +973,14 @@ pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Ev
     else {
         return;
     };
+    if let EventKind::Quality(sample) = event.kind {
+        if let Some(call) = state.calls.get_mut(key) {
+            if let Some(point) = call.quality.record(&sample, &call.leg, quality::unix_now()) {
+                state.metrics.stream_mos(point.estimate.mos);
+            }
+        }
+        return;
+    }
     let Some(call) = state.calls.get(key) else {
         return;
     };

@@ -161,6 +161,7 @@ impl Gateway {
                 directions: [MediaDirection::SendRecv; 2],
                 counted: false,
                 transcoder: None,
+                quality: Default::default(),
             },
         );
         self.transactions.insert(server, id);

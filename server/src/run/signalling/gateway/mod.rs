@@ -98,6 +98,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tandem_core::bus::QualitySample;
 use tandem_core::runtime::SessionHandle;
 use tandem_core::session::{LegId, LegSpec, MediaDirection, SessionId};
 use tandem_sip::dialog::{Dialog, DialogId};
@@ -106,6 +107,7 @@ use tandem_sip::sdp::{LocalPolicy, LocalSession, NegotiatedStream, SessionDescri
 use tandem_sip::transaction::{TransactionId, TransactionLayer};
 
 use crate::api::Metrics;
+use crate::api::quality::{self, Track};
 use crate::run::config::CodecPref;
 use crate::run::locate::Query;
 use crate::run::media::MediaPolicy;
@@ -238,6 +240,9 @@ struct Call {
     counted: bool,
     /// The codec pair counted in `/metrics` as a running transcoder, when the session is one.
     transcoder: Option<(String, String)>,
+    /// What each side's stream sounded like, RTCP interval by interval (0 the caller's, 1 the
+    /// callee's), logged when the call ends.
+    quality: [Track; 2],
 }
 
 /// The gateway calls in progress. See the module docs.
@@ -386,6 +391,33 @@ impl Gateway {
         self.sessions.get(&session).copied()
     }
 
+    /// Leg `leg` of `session` sent an RTCP report with these receive figures: one more
+    /// interval of its side's quality, counted in `/metrics`.
+    pub fn record_quality(&mut self, session: SessionId, leg: LegId, sample: &QualitySample) {
+        let Some(call) = self
+            .sessions
+            .get(&session)
+            .and_then(|id| self.calls.get_mut(id))
+        else {
+            return;
+        };
+        let Some(index) = call
+            .media
+            .as_ref()
+            .and_then(|m| m.legs.iter().position(|l| l.leg == leg))
+        else {
+            return;
+        };
+        let spec = if index == 0 {
+            &call.inbound_leg
+        } else {
+            &call.outbound_leg
+        };
+        if let Some(point) = call.quality[index.min(1)].record(sample, spec, quality::unix_now()) {
+            self.metrics.stream_mos(point.estimate.mos);
+        }
+    }
+
     /// The Call-ID of the side whose media runs on `leg` of `session`: the caller's for
     /// the first leg, the callee's (our outbound INVITE's) for the second.
     pub fn call_id_of_leg(&self, session: SessionId, leg: LegId) -> Option<String> {
@@ -503,6 +535,10 @@ impl Gateway {
         if let Some(call) = self.calls.remove(&id) {
             if call.counted {
                 self.metrics.call_ended();
+                let caller = quality::log_field(&call.quality[0]);
+                let callee = quality::log_field(&call.quality[1]);
+                let call_id = call.inbound_request.headers.call_id().unwrap_or("-");
+                tracing::info!(call = %call_id, %caller, %callee, "gateway call ended");
             }
             if let Some((a, b)) = &call.transcoder {
                 self.metrics.transcoder_stopped(a, b);
