@@ -3,8 +3,8 @@
 //! scored with the E-model ([`mos::estimate_from`]). A [`Track`] keeps the lowest, the highest
 //! and the mean of the interval scores: what ng's `query` and `delete` replies carry under
 //! each SSRC (rtpengine's `lowest MOS`, `highest MOS`, `average MOS`), what a REST channel's
-//! `statistics` show, and, interval by interval, the `ChannelQuality` events and the
-//! `tandem_stream_mos` histogram.
+//! `statistics` show, what the end of a SIP call is logged with, and, interval by interval,
+//! the `ChannelQuality` events and the `tandem_stream_mos` histogram.
 //!
 //! An interval without a packet received (hold, a silent side) is not scored. A stream that
 //! ends before its first sample is summed up as one interval, from its figures so far, so that
