@@ -14,6 +14,7 @@
 //! with concealment (an assumption, flagged in the API output as `mos_model`).
 
 use tandem_codecs::CodecId;
+use tandem_core::bus::QualitySample;
 use tandem_core::session::{LegReport, LegSpec, PlayoutReport};
 
 /// A leg's figures and the MOS estimated from them, as the REST API and ng's `query` and
@@ -42,16 +43,7 @@ pub struct Estimate {
 /// packets it gave up (late ones too) are the loss (G.107's Ppl counts jitter-buffer
 /// discards).
 pub fn estimate(report: &LegReport, spec: &LegSpec) -> Estimate {
-    estimate_from(
-        &Figures {
-            received: u64::from(report.received),
-            lost: report.cumulative_lost,
-            jitter: report.jitter,
-            rtt_us: report.rtt_us,
-            playout: report.playout,
-        },
-        spec,
-    )
+    estimate_from(&Figures::of_report(report), spec)
 }
 
 /// What an estimate is made from: a whole call's figures (a [`LegReport`]) or one interval's
@@ -68,6 +60,30 @@ pub struct Figures {
     pub rtt_us: Option<u64>,
     /// The jitter buffer's figures, for a decoded leg.
     pub playout: Option<PlayoutReport>,
+}
+
+impl Figures {
+    /// A leg's figures since its stream began (its jitter buffer's, if it has one).
+    pub fn of_report(report: &LegReport) -> Self {
+        Self {
+            received: u64::from(report.received),
+            lost: report.cumulative_lost,
+            jitter: report.jitter,
+            rtt_us: report.rtt_us,
+            playout: report.playout,
+        }
+    }
+
+    /// The figures a leg reported with one RTCP report (no jitter buffer's).
+    pub fn of_sample(sample: &QualitySample) -> Self {
+        Self {
+            received: u64::from(sample.received),
+            lost: i64::from(sample.cumulative_lost),
+            jitter: sample.jitter,
+            rtt_us: sample.rtt_us.map(u64::from),
+            playout: None,
+        }
+    }
 }
 
 /// The estimate for the leg `spec` describes, from `figures`.

@@ -119,13 +119,7 @@ impl Track {
         spec: &LegSpec,
         now_unix: u64,
     ) -> Option<Point> {
-        let figures = Figures {
-            received: u64::from(sample.received),
-            lost: i64::from(sample.cumulative_lost),
-            jitter: sample.jitter,
-            rtt_us: sample.rtt_us.map(u64::from),
-            playout: None,
-        };
+        let figures = Figures::of_sample(sample);
         let point = self.interval(&figures, spec, now_unix);
         if let Some(point) = point {
             self.add(point);
@@ -186,11 +180,8 @@ impl Track {
             return self.recorded();
         }
         let whole = Figures {
-            received: u64::from(report.received),
-            lost: report.cumulative_lost,
-            jitter: report.jitter,
-            rtt_us: report.rtt_us,
             playout: None,
+            ..Figures::of_report(report)
         };
         let mut track = Track::default();
         track.add(track.interval(&whole, spec, now_unix)?);

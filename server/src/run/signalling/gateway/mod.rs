@@ -391,29 +391,29 @@ impl Gateway {
         self.sessions.get(&session).copied()
     }
 
+    /// The call whose media runs on `leg` of `session`, and which side that leg faces: 0
+    /// the caller, 1 the callee.
+    fn side_of(&self, session: SessionId, leg: LegId) -> Option<(GatewayCallId, usize)> {
+        let id = *self.sessions.get(&session)?;
+        let legs = &self.calls.get(&id)?.media.as_ref()?.legs;
+        let side = legs.iter().position(|l| l.leg == leg)?;
+        Some((id, side.min(1)))
+    }
+
     /// Leg `leg` of `session` sent an RTCP report with these receive figures: one more
     /// interval of its side's quality, counted in `/metrics`.
     pub fn record_quality(&mut self, session: SessionId, leg: LegId, sample: &QualitySample) {
-        let Some(call) = self
-            .sessions
-            .get(&session)
-            .and_then(|id| self.calls.get_mut(id))
-        else {
+        let Some((id, side)) = self.side_of(session, leg) else {
             return;
         };
-        let Some(index) = call
-            .media
-            .as_ref()
-            .and_then(|m| m.legs.iter().position(|l| l.leg == leg))
-        else {
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let spec = if index == 0 {
-            &call.inbound_leg
-        } else {
-            &call.outbound_leg
+        let spec = match side {
+            0 => &call.inbound_leg,
+            _ => &call.outbound_leg,
         };
-        if let Some(point) = call.quality[index.min(1)].record(sample, spec, quality::unix_now()) {
+        if let Some(point) = call.quality[side].record(sample, spec, quality::unix_now()) {
             self.metrics.stream_mos(point.estimate.mos);
         }
     }
@@ -421,14 +421,9 @@ impl Gateway {
     /// The Call-ID of the side whose media runs on `leg` of `session`: the caller's for
     /// the first leg, the callee's (our outbound INVITE's) for the second.
     pub fn call_id_of_leg(&self, session: SessionId, leg: LegId) -> Option<String> {
-        let call = self.calls.get(self.sessions.get(&session)?)?;
-        let index = call
-            .media
-            .as_ref()?
-            .legs
-            .iter()
-            .position(|l| l.leg == leg)?;
-        let request = match index {
+        let (id, side) = self.side_of(session, leg)?;
+        let call = self.calls.get(&id)?;
+        let request = match side {
             0 => &call.inbound_request,
             _ => call.winner()?.request.as_ref()?,
         };
