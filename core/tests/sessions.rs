@@ -37,6 +37,8 @@ mod media_timeout_is_reported_once_until_media_resumes;
 mod packets_take_their_kernel_arrival_time_not_the_ticks;
 #[path = "sessions/play_delivers_the_wav.rs"]
 mod play_delivers_the_wav;
+#[path = "sessions/quality_samples_of_a_decoding_leg_count_what_its_jitter_buffer_lost.rs"]
+mod quality_samples_of_a_decoding_leg_count_what_its_jitter_buffer_lost;
 #[path = "sessions/relay_passes_payloads_unchanged_and_rewrites_headers.rs"]
 mod relay_passes_payloads_unchanged_and_rewrites_headers;
 #[path = "sessions/replace_continues_each_legs_stream.rs"]

@@ -1,6 +1,7 @@
 //! The WebSocket event stream: RFC 4733 digits sent to a channel arrive as
 //! `ChannelDtmfReceived`; each RTCP interval of a channel's stream is scored in a
-//! `ChannelQuality` event (and in its `statistics`); a consumer that does not read loses the oldest events, is told how
+//! `ChannelQuality` event (and in its `statistics`), a decoded channel's from what its jitter
+//! buffer played; a consumer that does not read loses the oldest events, is told how
 //! many with `EventsLost`, and stays connected; user events reach their application.
 
 mod api_common;
@@ -152,6 +153,66 @@ fn api_ws_reports_each_rtcp_interval_of_a_channel_as_channel_quality() {
     let intervals = &got.json["statistics"]["mos_intervals"];
     assert!(intervals["intervals"].as_u64() >= Some(1), "{}", got.text);
     assert!(intervals["lowest"].as_f64() <= Some(mos), "{}", got.text);
+    let _ = ws.close(None);
+}
+
+#[test]
+fn api_ws_channel_quality_of_a_decoded_channel_counts_packets_too_late_to_play() {
+    let server = start(24050, ApiSettings::default());
+    let mut ws = connect(server.addr, "late");
+    let (a, b) = (peer(), peer());
+    let mut ids = Vec::new();
+    for p in [&a, &b] {
+        let remote = p.local_addr().unwrap().to_string();
+        let c = call(
+            &server,
+            "POST",
+            "/channels",
+            Some(json!({"codec": "PCMU", "app": "late", "remote": remote})),
+        );
+        assert_eq!(c.status, 201, "{}", c.text);
+        ids.push(c.json["id"].as_str().unwrap().to_owned());
+    }
+    // A mixing bridge decodes each channel through its jitter buffer.
+    let bridge = call(&server, "POST", "/bridges", Some(json!({"type": "mixing"})));
+    let bridge = bridge.json["id"].as_str().unwrap().to_owned();
+    for id in &ids {
+        let path = format!("/bridges/{bridge}/addChannel");
+        let added = call(&server, "POST", &path, Some(json!({"channel": id})));
+        assert_eq!(added.status, 200, "{}", added.text);
+    }
+    let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
+    let to = local_rtp(&got.json);
+    // 3 s of packets at their own pace; every tenth is held back 300 ms: the network
+    // delivers it (RTP's figures count no loss), the listener never hears it.
+    let start = Instant::now();
+    let mut held = Vec::new();
+    for i in 0..150u16 {
+        let packet = rtp(0, i == 0, i, u32::from(i) * 160, 0x1a7e, &[0xd5; 160]);
+        if i % 10 == 5 {
+            held.push((
+                start + Duration::from_millis(20 * u64::from(i) + 300),
+                packet,
+            ));
+        } else {
+            a.send_to(&packet, to).unwrap();
+        }
+        while held.first().is_some_and(|(due, _)| *due <= Instant::now()) {
+            a.send_to(&held.remove(0).1, to).unwrap();
+        }
+        let due = start + Duration::from_millis(20 * (u64::from(i) + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let quality = wait_for(&mut ws, "ChannelQuality", Duration::from_secs(5))
+        .expect("ChannelQuality within an RTCP interval");
+    assert_eq!(quality["channel"]["id"], ids[0].as_str(), "{quality}");
+    let heard = quality["loss_percent"].as_f64().unwrap();
+    assert!((5.0..=15.0).contains(&heard), "{quality}");
+    assert!(quality["mos"].as_f64() < Some(4.0), "{quality}");
+    assert!(quality["delay_ms"].as_f64() > Some(0.0), "{quality}");
+    let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
+    let network = got.json["statistics"]["loss_percent"].as_f64().unwrap();
+    assert!(network < 2.0, "RTP saw no loss: {}", got.text);
     let _ = ws.close(None);
 }
 

@@ -18,7 +18,9 @@ use crate::bus::command::{CommandError, RequestId};
 use crate::recording::Tap;
 use crate::session::Announcement;
 use crate::session::conference::EncoderBank;
-use crate::session::{LegControls, LegId, LegReport, PreparedMember, PreparedSession, SessionId};
+use crate::session::{
+    LegControls, LegId, LegReport, PlayoutReport, PreparedMember, PreparedSession, SessionId,
+};
 
 /// How a DTMF digit reached Tandem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +82,9 @@ pub struct QualitySample {
     pub jitter: u32,
     /// Round-trip time from the peer's last report about our stream, µs, once measured.
     pub rtt_us: Option<u32>,
+    /// A decoding leg's jitter buffer at the same instant (cumulative too): what the listener
+    /// got, late packets included, which RTP's receive figures do not count as lost.
+    pub playout: Option<PlayoutReport>,
 }
 
 /// One event of one session (and leg, where it concerns a leg).

@@ -221,7 +221,7 @@ impl Member {
     /// Decodes this tick's frame and runs the detectors; returns the level to submit, if the
     /// leg competes for a seat.
     fn ingress(&mut self, ctx: &mut Ctx<'_>, talk_detection: bool) -> Option<f32> {
-        self.leg.upkeep(ctx);
+        self.leg.upkeep(ctx, Some(&self.playout));
         self.leg.drain_digits(ctx, |_| {});
         self.playout.pop(ctx.now_us, &mut self.pcm);
         self.playout.count_into(ctx.playout);

@@ -47,7 +47,7 @@ impl Echo {
     }
 
     pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
-        self.leg.upkeep(ctx);
+        self.leg.upkeep(ctx, None);
         self.leg.drain_digits(ctx, |_| {});
     }
 }

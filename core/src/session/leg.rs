@@ -38,7 +38,7 @@ use crate::rtp::{
     classify, emit_report,
 };
 use crate::session::controls::{LegControls, silence_byte};
-use crate::session::media::PlayoutReport;
+use crate::session::media::{Ingress, PlayoutReport};
 use crate::session::{Ctx, LegId, LegSpec};
 
 /// The CNAME every leg sends in its SDES (RFC 3550 §6.5.1; one per endpoint is enough for
@@ -314,8 +314,9 @@ impl Leg {
         }
     }
 
-    /// The receive figures a [`EventKind::Quality`] event carries.
-    fn quality_sample(&self) -> QualitySample {
+    /// The receive figures a [`EventKind::Quality`] event carries, with the jitter buffer's
+    /// (`playout`) of a decoding leg.
+    fn quality_sample(&self, playout: Option<PlayoutReport>) -> QualitySample {
         let lost = self.rx_stats.cumulative_lost();
         QualitySample {
             received: self.rx_stats.received(),
@@ -325,6 +326,7 @@ impl Leg {
                 .tx_stats
                 .rtt_us()
                 .map(|us| u32::try_from(us).unwrap_or(u32::MAX)),
+            playout,
         }
     }
 
@@ -656,8 +658,9 @@ impl Leg {
         self.upkeep_due_us
     }
 
-    /// Per-tick upkeep: RFC 4733 timeouts, the media timeout, and RTCP on schedule.
-    pub(crate) fn upkeep(&mut self, ctx: &mut Ctx<'_>) {
+    /// Per-tick upkeep: RFC 4733 timeouts, the media timeout, and RTCP on schedule. A
+    /// decoding leg passes the `ingress` it feeds, whose figures its quality samples carry.
+    pub(crate) fn upkeep(&mut self, ctx: &mut Ctx<'_>, ingress: Option<&Ingress>) {
         let now = ctx.now_us;
         if now < self.upkeep_due_us {
             return;
@@ -677,7 +680,7 @@ impl Leg {
         if now >= self.rtcp.poll_timeout() && self.rtcp.handle_timeout(now, &mut self.rng) {
             self.send_report(ctx);
             if self.rx_stats.is_valid() {
-                let sample = self.quality_sample();
+                let sample = self.quality_sample(ingress.map(Ingress::report));
                 ctx.emit(Some(self.id), EventKind::Quality(sample));
             }
         }

@@ -97,6 +97,8 @@ pub struct PlayoutCounters {
     pub restarts: u64,
     /// Frames filled by concealment while nothing arrived.
     pub underruns: u64,
+    /// 10 ms frames filled by concealment: underruns, and lost packets not recovered.
+    pub frames_concealed: u64,
     /// Packets dropped because the buffer held a packet more than its baseline for a whole
     /// window (the delay concealment or a fast sender had added).
     pub trimmed: u64,
@@ -154,6 +156,14 @@ pub struct PlayoutTotals {
 }
 
 impl PlayoutTotals {
+    /// What `self` counted beyond `before`, an earlier reading of the same counters (one
+    /// interval's counts from two cumulative ones). A counter that went back counts nothing.
+    pub fn since(&self, before: &Self) -> Self {
+        let mut interval = Self::default();
+        interval.add_since(self, before);
+        interval
+    }
+
     /// Adds what `now` counted beyond `before` (two readings of one leg's counters).
     fn add_since(&mut self, now: &Self, before: &Self) {
         // A counter that went back (a buffer rebuilt) adds nothing rather than wrapping.
@@ -196,6 +206,8 @@ pub struct Playout {
     fifo_len: usize,
     frame: usize,
     ptime_ms: u32,
+    /// The codec carries in-band FEC (Opus): a lost packet is recovered from the next one.
+    has_fec: bool,
     conceal_run: u32,
     level: Level,
     counters: PlayoutCounters,
@@ -278,6 +290,7 @@ impl Playout {
             fifo_len: 0,
             frame,
             ptime_ms: ptime_ms.clamp(FRAME_MS, 120),
+            has_fec: format.codec == CodecId::Opus,
             conceal_run: 0,
             level: Level::FRESH,
             counters: PlayoutCounters::default(),
@@ -459,7 +472,11 @@ impl Playout {
                 // FEC where the codec carries it, else conceal.
                 self.counters.lost += 1;
                 let after = next.wrapping_add(1);
-                let written = match self.payload(after).map(<[u8]>::len) {
+                let fec = self
+                    .payload(after)
+                    .filter(|_| self.has_fec)
+                    .map(<[u8]>::len);
+                let written = match fec {
                     Some(len) => {
                         let at = usize::from(after) % PLAYOUT_SLOTS * self.slot_bytes;
                         self.counters.recovered += 1;
@@ -469,7 +486,10 @@ impl Playout {
                             &mut self.fifo[tail..],
                         )
                     }
-                    None => self.decode.conceal(self.ptime_ms, &mut self.fifo[tail..]),
+                    None => {
+                        self.counters.frames_concealed += u64::from(self.ptime_ms / FRAME_MS);
+                        self.decode.conceal(self.ptime_ms, &mut self.fifo[tail..])
+                    }
                 };
                 if written == 0 {
                     self.fifo[tail..frame].fill(0);
@@ -483,6 +503,7 @@ impl Playout {
                 // Nothing stored: a pause or a loss burst. Conceal a little, then silence,
                 // and wait for the packet in sequence.
                 self.counters.underruns += 1;
+                self.counters.frames_concealed += 1;
                 let room = frame - tail;
                 let written = if self.conceal_run < CONCEAL_MAX_FRAMES {
                     self.decode
@@ -654,7 +675,7 @@ impl Buffer {
                         packets_late: c.late,
                         packets_lost: c.lost,
                         fec_recoveries: c.recovered,
-                        frames_concealed: c.underruns,
+                        frames_concealed: c.frames_concealed,
                         stretch_ops: 0,
                     },
                 }

@@ -175,7 +175,7 @@ impl Play {
     }
 
     pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
-        self.leg.upkeep(ctx);
+        self.leg.upkeep(ctx, None);
         self.leg.drain_digits(ctx, |_| {});
         let frame = self.frame.len();
         let end = (self.pos + frame).min(self.pcm.len());

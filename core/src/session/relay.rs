@@ -100,7 +100,7 @@ impl Relay {
 
     pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
         for leg in &mut self.legs {
-            leg.upkeep(ctx);
+            leg.upkeep(ctx, None);
             leg.drain_digits(ctx, |_| {});
         }
     }

@@ -392,9 +392,9 @@ impl Transcode {
 
     pub(crate) fn tick(&mut self, ctx: &mut Ctx<'_>) {
         let [a, b] = &mut self.legs;
-        a.upkeep(ctx);
-        b.upkeep(ctx);
         let [ab, ba] = &mut self.dirs;
+        a.upkeep(ctx, Some(&ab.playout));
+        b.upkeep(ctx, Some(&ba.playout));
         ab.tick(ctx, a, b, self.rate);
         ba.tick(ctx, b, a, self.rate);
     }

@@ -103,6 +103,10 @@ fn legs_send_rtcp_reports_and_measure_round_trip_time() {
     assert!(samples.windows(2).all(|w| w[0].received < w[1].received));
     assert!(samples.iter().all(|s| s.cumulative_lost == 0));
     assert!(
+        samples.iter().all(|s| s.playout.is_none()),
+        "a relayed leg has no jitter buffer"
+    );
+    assert!(
         !h.leg_events(LegId::B)
             .iter()
             .any(|e| matches!(e.kind, EventKind::Quality(_)))

@@ -463,6 +463,7 @@ fn on_quality(api: &Api, event: &Event, sample: &QualitySample) {
             "loss_percent": e.heard_loss_percent,
             "jitter_ms": e.jitter_ms,
             "rtt_ms": e.rtt_ms,
+            "delay_ms": e.one_way_delay_ms,
         }),
     );
 }

@@ -74,14 +74,14 @@ impl Figures {
         }
     }
 
-    /// The figures a leg reported with one RTCP report (no jitter buffer's).
+    /// The figures a leg reported with one RTCP report (its jitter buffer's, if it has one).
     pub fn of_sample(sample: &QualitySample) -> Self {
         Self {
             received: u64::from(sample.received),
             lost: i64::from(sample.cumulative_lost),
             jitter: sample.jitter,
             rtt_us: sample.rtt_us.map(u64::from),
-            playout: None,
+            playout: sample.playout,
         }
     }
 }

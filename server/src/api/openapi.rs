@@ -181,7 +181,7 @@ pub const ROUTES: &[Route] = &[
         "get",
         "/events",
         101,
-        "WebSocket event stream (?app=NAME): ChannelCreated/Destroyed, ChannelDtmfReceived, ChannelTalkingStarted/Finished, ChannelMediaTimeout, ChannelQuality {mos, loss_percent, jitter_ms, rtt_ms} (each RTCP interval of the channel's incoming stream), BridgeCreated/Destroyed, ChannelEnteredBridge/LeftBridge, PlaybackStarted/Finished, UserEvent, and EventsLost {count} when a slow client's queue overflowed.",
+        "WebSocket event stream (?app=NAME): ChannelCreated/Destroyed, ChannelDtmfReceived, ChannelTalkingStarted/Finished, ChannelMediaTimeout, ChannelQuality {mos, loss_percent, jitter_ms, rtt_ms, delay_ms} (each RTCP interval of the channel's incoming stream; a decoded channel's loss counts the packets its jitter buffer could not play), BridgeCreated/Destroyed, ChannelEnteredBridge/LeftBridge, PlaybackStarted/Finished, UserEvent, and EventsLost {count} when a slow client's queue overflowed.",
     ),
     route(
         "post",

@@ -8,14 +8,15 @@
 //!
 //! An interval without a packet received (hold, a silent side) is not scored. A stream that
 //! ends before its first sample is summed up as one interval, from its figures so far, so that
-//! every stream that carried media has a score. Intervals are scored from RTCP-level figures
-//! alone (loss, jitter, round trip), also on a decoded leg: its jitter buffer's counts are
-//! cumulative, and the whole-call estimate ([`mos::estimate`]) already uses them.
+//! every stream that carried media has a score. A decoded leg's interval is scored, as its
+//! whole call is ([`mos::estimate`]), from what its jitter buffer played: the packets it lost
+//! in the interval (late ones too, which RTP's figures count as received) and its delay at the
+//! interval's end.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tandem_core::bus::QualitySample;
-use tandem_core::session::{LegReport, LegSpec};
+use tandem_core::session::{LegReport, LegSpec, PlayoutReport, PlayoutTotals};
 
 use super::mos::{self, Estimate, Figures};
 
@@ -105,6 +106,8 @@ struct Sums {
 pub struct Track {
     /// Cumulative packets received and lost at the last sample.
     last: (u64, i64),
+    /// The jitter buffer's cumulative counts at the last sample, for a decoded leg.
+    last_playout: PlayoutTotals,
     lowest: Option<Point>,
     highest: Option<Point>,
     sums: Sums,
@@ -125,6 +128,7 @@ impl Track {
             self.add(point);
         }
         self.last = (figures.received, figures.lost);
+        self.last_playout = figures.playout.map(|p| p.counts).unwrap_or_default();
         point
     }
 
@@ -145,6 +149,18 @@ impl Track {
         let interval = Figures {
             received,
             lost: figures.lost - lost_before,
+            playout: figures.playout.map(|p| {
+                // The same for the jitter buffer's counts (a rebuilt session's new buffer).
+                let before = if p.counts.packets_played < self.last_playout.packets_played {
+                    PlayoutTotals::default()
+                } else {
+                    self.last_playout
+                };
+                PlayoutReport {
+                    counts: p.counts.since(&before),
+                    ..p
+                }
+            }),
             ..*figures
         };
         Some(Point {
@@ -179,12 +195,8 @@ impl Track {
         if self.sums.intervals > 0 {
             return self.recorded();
         }
-        let whole = Figures {
-            playout: None,
-            ..Figures::of_report(report)
-        };
         let mut track = Track::default();
-        track.add(track.interval(&whole, spec, now_unix)?);
+        track.add(track.interval(&Figures::of_report(report), spec, now_unix)?);
         track.recorded()
     }
 
@@ -223,6 +235,7 @@ mod tests {
             cumulative_lost: lost,
             jitter: 80,
             rtt_us: Some(20_000),
+            playout: None,
         }
     }
 
@@ -278,6 +291,48 @@ mod tests {
                 .average
                 .intervals,
             2
+        );
+    }
+
+    #[test]
+    fn a_decoded_legs_interval_counts_what_its_jitter_buffer_lost() {
+        let spec = LegSpec::new(CodecSpec::PCMU);
+        let with_playout = |received: u32, played: u64, lost: u64| QualitySample {
+            playout: Some(PlayoutReport {
+                adaptive: true,
+                delay_ms: 40,
+                target_delay_ms: 40,
+                counts: PlayoutTotals {
+                    packets_played: played,
+                    packets_late: lost,
+                    packets_lost: lost,
+                    ..PlayoutTotals::default()
+                },
+            }),
+            ..sample(received, 0)
+        };
+        let mut track = Track::default();
+        track.record(&with_playout(250, 250, 0), &spec, 100);
+        // The network lost nothing, but 25 of the next 250 packets came too late to play.
+        let late = track
+            .record(&with_playout(500, 475, 25), &spec, 105)
+            .unwrap();
+        assert_eq!(late.estimate.loss_percent, 0.0);
+        assert!(
+            (late.estimate.heard_loss_percent - 10.0).abs() < 0.01,
+            "{late:?}"
+        );
+        let clean = track
+            .record(&with_playout(750, 725, 25), &spec, 110)
+            .unwrap();
+        assert_eq!(clean.estimate.heard_loss_percent, 0.0, "{clean:?}");
+        // A rebuilt session's buffer counts from zero: its interval is its counts.
+        let rebuilt = track
+            .record(&with_playout(100, 90, 10), &spec, 115)
+            .unwrap();
+        assert!(
+            (rebuilt.estimate.heard_loss_percent - 10.0).abs() < 0.01,
+            "{rebuilt:?}"
         );
     }
 

@@ -75,6 +75,7 @@ mod tests {
             cumulative_lost: 0,
             jitter: 80,
             rtt_us: Some(20_000),
+            playout: None,
         };
         track.record(&sample, &spec, 1_700_000_000);
         let report = LegReport {
