@@ -1,7 +1,7 @@
 //! The REST API in-process over a real media runtime on loopback: channels carry and count
 //! RTP, two-party bridges relay both ways, DTMF goes out as RFC 4733, playbacks play, the
 //! OpenAPI document matches the router, credentials and the ACL are enforced, `/metrics`
-//! is well-formed Prometheus text.
+//! is well-formed Prometheus text, channels take the configured jitter buffer.
 
 mod api_common;
 #[allow(dead_code)]
@@ -15,6 +15,7 @@ use serde_json::json;
 use tandem::api::ApiSettings;
 use tandem::api::auth::Access;
 use tandem::api::openapi::{ROUTES, document};
+use tandem::run::config::{JitterBuffer, JitterSettings};
 
 #[test]
 fn api_channel_statistics_move_with_rtp() {
@@ -216,6 +217,55 @@ fn api_statistics_report_the_jitter_buffer_of_a_decoded_leg() {
     assert!(
         concealed >= playout["frames_concealed"].as_f64().unwrap(),
         "{text}"
+    );
+}
+
+#[test]
+fn api_channels_take_the_configured_jitter_buffer_unless_they_ask_for_the_other() {
+    let jitter = JitterSettings {
+        mode: JitterBuffer::Fixed,
+        fixed_ms: 80,
+        ..JitterSettings::default()
+    };
+    let server = start(
+        24100,
+        ApiSettings {
+            jitter,
+            ..ApiSettings::default()
+        },
+    );
+    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing");
+    let channel = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
+    assert_eq!(channel.json["jitter_buffer"], "fixed", "{}", channel.text);
+    let to_a = local_rtp(&channel.json);
+    for i in 0..10u16 {
+        a.send_to(
+            &rtp(0, i == 0, i, u32::from(i) * 160, 0xb, &[0xd5; 160]),
+            to_a,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let playout = eventually(Duration::from_secs(3), || {
+        let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
+        let playout = got.json["statistics"]["playout"].clone();
+        (playout["packets_played"].as_u64() >= Some(1)).then_some(playout)
+    })
+    .expect("the mixing bridge decodes a's packets");
+    assert_eq!(playout["jitter_buffer"], "fixed", "{playout}");
+    assert_eq!(playout["delay_ms"], 80, "the configured delay: {playout}");
+    // A channel may ask for the other buffer.
+    let adaptive = call(
+        &server,
+        "POST",
+        "/channels",
+        Some(json!({"codec": "PCMU", "jitter_buffer": "adaptive"})),
+    );
+    assert_eq!(adaptive.status, 201, "{}", adaptive.text);
+    assert_eq!(
+        adaptive.json["jitter_buffer"], "adaptive",
+        "{}",
+        adaptive.text
     );
 }
 

@@ -53,7 +53,7 @@ fn parse_options() -> Result<Options, String> {
         room: 50,
         talkers: 3,
         ticks: 400,
-        adaptive: LegSpec::new(CodecSpec::PCMU).adaptive_playout,
+        adaptive: LegSpec::new(CodecSpec::PCMU).playout.is_adaptive(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

@@ -13,7 +13,7 @@
 //! instead of the runtime: the same backend's system calls on the same ticks with no engine
 //! code, so that `--engine tandem,floor` shows, under the same machine load, how much of a
 //! relayed channel's cost is Tandem's and how much the kernel's.
-//! `--playout` picks the ingress buffer of the legs that decode (`LegSpec::adaptive_playout`);
+//! `--playout` picks the ingress buffer of the legs that decode (`LegSpec::playout`);
 //! without it every leg keeps the runtime's default for its session kind.
 //!
 //! For each load in `--calls` (at most [`MAX_POINTS`]; each run at most [`MAX_SECONDS`] s),

@@ -7,7 +7,7 @@
 //! [`Ingress`] is either `tandem-dsp`'s adaptive [`JitterBuffer`] (the default: NetEq-style
 //! delay estimation, delay changes made in pauses, time-stretching, G.711 Appendix I
 //! concealment) or the fixed-delay [`Playout`] below, chosen per leg with
-//! [`LegSpec::adaptive_playout`]. Against a fixed 60 ms buffer the adaptive one plays with 6
+//! [`LegSpec::playout`]. Against a fixed 60 ms buffer the adaptive one plays with 6
 //! to 20 ms less delay under light or heavy jitter, congestion and delay spikes, at an equal
 //! or up to 0.08 lower PESQ MOS; with reordering it waits longer and scores higher; under
 //! clock drift it is better on both (BENCHMARKS.md, "Jitter buffer"); the fixed one stays
@@ -49,7 +49,7 @@ use tandem_dsp::jitter::{self, JitterBuffer, JitterConfig, PlayoutEvent};
 
 use crate::rtp::header::HEADER_LEN;
 use crate::rtp::{RtpPacket, SeqNo, Ssrc};
-use crate::session::{LegSpec, SessionError};
+use crate::session::{LegSpec, PlayoutSpec, SessionError};
 
 /// Packet slots of a [`Playout`]: the most packets held at once (320 ms of 20 ms packets).
 pub const PLAYOUT_SLOTS: usize = 16;
@@ -262,13 +262,21 @@ impl Playout {
     ///
     /// # Errors
     ///
-    /// [`SessionError::Codec`] when the decoder or resampler cannot be built.
+    /// [`SessionError::Codec`] when the decoder or resampler cannot be built;
+    /// [`SessionError::PlayoutDelay`] for a delay over
+    /// [`PlayoutSpec::FIXED_MAX_DELAY_MS`].
     pub fn new(
         format: Format,
         ptime_ms: u32,
         pcm_rate: u32,
         delay_ms: u32,
     ) -> Result<Self, SessionError> {
+        if delay_ms > PlayoutSpec::FIXED_MAX_DELAY_MS {
+            return Err(SessionError::PlayoutDelay {
+                delay_ms,
+                max_ms: PlayoutSpec::FIXED_MAX_DELAY_MS,
+            });
+        }
         let decode = DecodePath::new(format, pcm_rate)?;
         let slot_bytes = format
             .descriptor()
@@ -607,14 +615,20 @@ impl Ingress {
 impl Buffer {
     fn new(spec: &LegSpec, pcm_rate: u32) -> Result<Self, SessionError> {
         let codec = spec.codec;
-        if !spec.adaptive_playout {
-            return Ok(Self::Fixed(Box::new(Playout::new(
-                codec.format,
-                codec.ptime_ms,
-                pcm_rate,
-                spec.playout_delay_ms,
-            )?)));
-        }
+        let (min_delay_ms, max_delay_ms) = match spec.playout {
+            PlayoutSpec::Fixed { delay_ms } => {
+                return Ok(Self::Fixed(Box::new(Playout::new(
+                    codec.format,
+                    codec.ptime_ms,
+                    pcm_rate,
+                    delay_ms,
+                )?)));
+            }
+            PlayoutSpec::Adaptive {
+                min_delay_ms,
+                max_delay_ms,
+            } => (min_delay_ms, max_delay_ms),
+        };
         // Opus decodes at any of its rates: straight to the session rate.
         let decoder_format = match codec.format.codec {
             CodecId::Opus => Format::opus(pcm_rate),
@@ -623,6 +637,10 @@ impl Buffer {
         let mut config = JitterConfig::new(codec.payload_type.get());
         config.frame_ms = FRAME_MS;
         config.max_ptime_ms = config.max_ptime_ms.max(codec.ptime_ms);
+        config.min_delay_ms = min_delay_ms;
+        config.max_delay_ms = max_delay_ms;
+        // Not `clamp`, which panics on crossed bounds: the buffer refuses those itself.
+        config.initial_delay_ms = config.initial_delay_ms.max(min_delay_ms).min(max_delay_ms);
         let buffer = JitterBuffer::with_decoder(registry::new_decoder(decoder_format)?, &config)?;
         let decoded = vec![0; buffer.frame_samples()].into_boxed_slice();
         let resampler = if decoder_format.sample_rate == pcm_rate {
@@ -900,6 +918,8 @@ pub fn processing_rate(format: Format) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtp::{PayloadType, RtpHeader, RtpTimestamp};
+    use crate::session::CodecSpec;
 
     /// L16 at 8 kHz, 10 ms packets: payload bytes are big-endian samples, so what plays
     /// can be read back exactly.
@@ -917,6 +937,57 @@ mod tests {
         let mut pcm = [0i16; 80];
         let kind = p.pop(now_us, &mut pcm);
         (kind, pcm[40])
+    }
+
+    #[test]
+    fn an_ingress_takes_the_delays_its_spec_asks_for() {
+        let leg = |playout| LegSpec::new(CodecSpec::PCMU).with_playout(playout);
+        let mut bounded = Ingress::new(
+            &leg(PlayoutSpec::Adaptive {
+                min_delay_ms: 100,
+                max_delay_ms: 300,
+            }),
+            8000,
+        )
+        .unwrap();
+        // A second of packets on time: the target stays at the floor asked for.
+        let mut pcm = [0i16; 80];
+        for i in 0..50u16 {
+            let now_us = u64::from(i) * 20_000;
+            let mut bytes = [0u8; 12 + 160];
+            let header = RtpHeader::new(
+                PayloadType::PCMU,
+                SeqNo(i),
+                RtpTimestamp(u32::from(i) * 160),
+                Ssrc(7),
+            );
+            header.emit_packet(&[0xFF; 160], &mut bytes).unwrap();
+            bounded.push(now_us, &RtpPacket::new_checked(&bytes[..]).unwrap());
+            bounded.pop(now_us, &mut pcm);
+            bounded.pop(now_us + 10_000, &mut pcm);
+        }
+        let report = bounded.report();
+        assert!(
+            report.adaptive && report.target_delay_ms >= 100,
+            "{report:?}"
+        );
+        let fixed = Ingress::new(&leg(PlayoutSpec::Fixed { delay_ms: 80 }), 8000).unwrap();
+        assert_eq!(fixed.report().delay_ms, 80);
+        assert!(matches!(
+            Ingress::new(&leg(PlayoutSpec::Fixed { delay_ms: 141 }), 8000),
+            Err(SessionError::PlayoutDelay {
+                delay_ms: 141,
+                max_ms: 140
+            })
+        ));
+        let crossed = PlayoutSpec::Adaptive {
+            min_delay_ms: 50,
+            max_delay_ms: 30,
+        };
+        assert!(matches!(
+            Ingress::new(&leg(crossed), 8000),
+            Err(SessionError::Jitter(_))
+        ));
     }
 
     #[test]

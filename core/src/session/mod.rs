@@ -123,6 +123,43 @@ impl CodecSpec {
     }
 }
 
+/// The jitter buffer of a leg whose audio its session decodes (transcoding, conferences).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayoutSpec {
+    /// `tandem-dsp`'s adaptive jitter buffer: its delay follows the network's, within these
+    /// bounds.
+    Adaptive {
+        /// The least target delay, ms: a floor for peers whose jitter comes in bursts.
+        min_delay_ms: u32,
+        /// The most delay, ms: a packet later than this is lost rather than waited for.
+        max_delay_ms: u32,
+    },
+    /// The fixed-delay reorder buffer: playout runs this far behind the first packet of a
+    /// stream, late packets are lost, nothing is time-stretched.
+    Fixed {
+        /// The delay, ms (at most [`PlayoutSpec::FIXED_MAX_DELAY_MS`]).
+        delay_ms: u32,
+    },
+}
+
+impl PlayoutSpec {
+    /// The adaptive buffer with `tandem-dsp`'s default bounds (20–500 ms).
+    pub const ADAPTIVE: Self = Self::Adaptive {
+        min_delay_ms: 20,
+        max_delay_ms: 500,
+    };
+    /// The fixed buffer at 40 ms.
+    pub const FIXED: Self = Self::Fixed { delay_ms: 40 };
+    /// The longest delay the fixed buffer holds whatever the packet time: its
+    /// [`media::PLAYOUT_SLOTS`] hold that much of 10 ms packets, with a slot to spare.
+    pub const FIXED_MAX_DELAY_MS: u32 = (media::PLAYOUT_SLOTS as u32 - 2) * 10;
+
+    /// Whether this is the adaptive buffer.
+    pub const fn is_adaptive(self) -> bool {
+        matches!(self, Self::Adaptive { .. })
+    }
+}
+
 /// One leg as signalling describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegSpec {
@@ -138,12 +175,8 @@ pub struct LegSpec {
     pub expected_ssrc: Option<Ssrc>,
     /// Run the in-band DTMF detector on this leg's received audio (sessions that decode).
     pub dtmf_detect: bool,
-    /// Playout delay of the fixed-delay reorder buffer, ms (sessions that decode, with
-    /// `adaptive_playout` off).
-    pub playout_delay_ms: u32,
-    /// Use `tandem-dsp`'s adaptive jitter buffer (the default) rather than the fixed-delay
-    /// reorder buffer (sessions that decode; see [`media`]).
-    pub adaptive_playout: bool,
+    /// The jitter buffer of sessions that decode this leg's audio (see [`media`]).
+    pub playout: PlayoutSpec,
     /// No RTP for this long reports [`EventKind::MediaTimeout`]; 0 disables it.
     pub media_timeout_ms: u32,
     /// Settings of the encoder that codes what this leg receives from Tandem (Opus channels,
@@ -171,8 +204,7 @@ impl LegSpec {
             remote: None,
             expected_ssrc: None,
             dtmf_detect: false,
-            playout_delay_ms: 40,
-            adaptive_playout: true,
+            playout: PlayoutSpec::ADAPTIVE,
             media_timeout_ms: 30_000,
             encoder: EncoderConfig::DEFAULT,
             symmetric: true,
@@ -198,9 +230,20 @@ impl LegSpec {
         self
     }
 
-    /// With the adaptive jitter buffer (on) or the fixed-delay reorder buffer (off).
+    /// With this jitter buffer.
+    pub const fn with_playout(mut self, playout: PlayoutSpec) -> Self {
+        self.playout = playout;
+        self
+    }
+
+    /// With the default adaptive jitter buffer (on) or the default fixed-delay reorder buffer
+    /// (off).
     pub const fn with_adaptive_playout(mut self, on: bool) -> Self {
-        self.adaptive_playout = on;
+        self.playout = if on {
+            PlayoutSpec::ADAPTIVE
+        } else {
+            PlayoutSpec::FIXED
+        };
         self
     }
 
@@ -274,6 +317,14 @@ pub enum SessionError {
     /// The adaptive jitter buffer refused its configuration.
     #[error(transparent)]
     Jitter(#[from] JitterConfigError),
+    /// The fixed jitter buffer cannot hold this delay.
+    #[error("a fixed jitter buffer of {delay_ms} ms: at most {max_ms} ms")]
+    PlayoutDelay {
+        /// The delay asked for.
+        delay_ms: u32,
+        /// The most it holds.
+        max_ms: u32,
+    },
     /// A tone of a play sequence is invalid.
     #[error(transparent)]
     Tone(#[from] ToneError),

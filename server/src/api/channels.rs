@@ -21,7 +21,7 @@ use super::error::{ApiError, ApiResult};
 use super::server::{Api, blocking};
 use super::state::{self, CarrierKind, Channel};
 use super::{mos, quality};
-use crate::run::config::JitterBuffer;
+use crate::run::config::{JitterBuffer, JitterSettings};
 
 /// The body of `POST /channels`.
 #[derive(Debug, Deserialize)]
@@ -44,7 +44,8 @@ struct NewChannel {
     /// Media timeout, ms (default 0: off).
     media_timeout_ms: Option<u32>,
     /// Jitter buffer when the channel's audio is decoded (bridged to another codec, in a
-    /// conference, recorded): `adaptive` (default) or `fixed` (a constant 40 ms).
+    /// conference, recorded): `adaptive` or `fixed` (default: `[media] jitter_buffer`, with
+    /// the delays configured there).
     jitter_buffer: Option<JitterBuffer>,
     /// The application whose event clients hear about this channel.
     app: Option<String>,
@@ -56,7 +57,7 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiRes
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
 }
 
-fn leg_spec(new: &NewChannel) -> ApiResult<LegSpec> {
+fn leg_spec(new: &NewChannel, jitter: &JitterSettings) -> ApiResult<LegSpec> {
     let descriptor = tandem_codecs::registry::by_name(&new.codec)
         .ok_or_else(|| ApiError::bad_request(format!("unknown codec {:?}", new.codec)))?;
     let rate = new.rate.unwrap_or_else(|| descriptor.default_sample_rate());
@@ -88,7 +89,7 @@ fn leg_spec(new: &NewChannel) -> ApiResult<LegSpec> {
     .with_encoder(EncoderConfig::DEFAULT)
     .with_dtmf_detect(new.dtmf_detect.unwrap_or(false))
     .with_media_timeout_ms(new.media_timeout_ms.unwrap_or(0))
-    .with_adaptive_playout(new.jitter_buffer.unwrap_or_default().is_adaptive());
+    .with_playout(jitter.playout(new.jitter_buffer));
     if let Some(remote) = new.remote {
         spec = spec.with_remote(remote);
     }
@@ -114,7 +115,7 @@ pub(crate) fn to_json(channel: &Channel) -> Value {
             "ptime_ms": codec.ptime_ms,
         },
         "telephone_event": channel.spec.telephone_event.map(PayloadType::get),
-        "jitter_buffer": if channel.spec.adaptive_playout { "adaptive" } else { "fixed" },
+        "jitter_buffer": if channel.spec.playout.is_adaptive() { "adaptive" } else { "fixed" },
         "local_rtp": channel.carrier.ports.rtp.to_string(),
         "local_rtp_port": channel.carrier.ports.rtp.port(),
         "local_rtcp_port": channel.carrier.ports.rtcp_port,
@@ -205,7 +206,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new: NewChannel = parse_body(&body)?;
-    let spec = leg_spec(&new)?;
+    let spec = leg_spec(&new, &api.settings.jitter)?;
     let json = blocking(&api, move |api| {
         let carrier = state::hold(&api.runtime, &spec)?;
         let mut media = api.media();

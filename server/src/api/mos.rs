@@ -86,6 +86,10 @@ impl Figures {
     }
 }
 
+/// The playout delay assumed for a leg whose audio Tandem does not decode (a relay): its
+/// listener's own buffer, unknown here, taken as a fixed 40 ms one.
+const RELAYED_PLAYOUT_MS: f64 = 40.0;
+
 /// The estimate for the leg `spec` describes, from `figures`.
 pub fn estimate_from(figures: &Figures, spec: &LegSpec) -> Estimate {
     let clock = f64::from(spec.codec.clock_rate().max(1));
@@ -105,12 +109,7 @@ pub fn estimate_from(figures: &Figures, spec: &LegSpec) -> Estimate {
             p.loss_percent().max(loss_percent),
         ),
         None => (
-            one_way_delay_ms(
-                rtt_ms,
-                f64::from(spec.playout_delay_ms),
-                jitter_ms,
-                ptime_ms,
-            ),
+            one_way_delay_ms(rtt_ms, RELAYED_PLAYOUT_MS, jitter_ms, ptime_ms),
             loss_percent,
         ),
     };

@@ -28,7 +28,7 @@ use super::events::Hub;
 use super::metrics::Metrics;
 use super::state::State as Media;
 use super::{bridges, channels, events, openapi, playbacks, recordings};
-use crate::run::config::ApiSection;
+use crate::run::config::{ApiSection, JitterSettings};
 
 /// How the API is set up.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct ApiSettings {
     /// The recordings table to share (with ng); `None` makes one writing to
     /// `[recording] dir`'s default.
     pub recordings: Option<Arc<crate::recordings::Recordings>>,
+    /// The jitter buffer channels take (`[media]`'s).
+    pub jitter: JitterSettings,
 }
 
 impl Default for ApiSettings {
@@ -54,6 +56,7 @@ impl Default for ApiSettings {
             max_body_bytes: 64 * 1024,
             max_in_flight: 64,
             recordings: None,
+            jitter: JitterSettings::default(),
         }
     }
 }
@@ -80,7 +83,7 @@ pub struct Api {
     pub(crate) hub: Arc<Hub>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) recordings: Arc<crate::recordings::Recordings>,
-    settings: ApiSettings,
+    pub(crate) settings: ApiSettings,
     in_flight: Semaphore,
 }
 

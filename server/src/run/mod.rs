@@ -202,6 +202,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         Arc::clone(&metrics),
         crate::api::ApiSettings {
             recordings: Some(Arc::clone(&recordings)),
+            jitter: config.media.jitter(),
             ..crate::api::ApiSettings::from_config(&config.api)
         },
     );

@@ -26,8 +26,8 @@ use tandem_core::runtime::RuntimeConfig;
 pub use load::ConfigError;
 pub use overrides::Overrides;
 pub use values::{
-    CodecPref, JitterBuffer, LogFilter, MediaIo, MediaPorts, RealtimePriority, SipUriText,
-    UriPattern, ValueError, Workers,
+    CodecPref, JitterBuffer, JitterSettings, LogFilter, MediaIo, MediaPorts, RealtimePriority,
+    SipUriText, UriPattern, ValueError, Workers,
 };
 
 /// The whole configuration. See the module docs.
@@ -167,6 +167,12 @@ pub struct MediaSection {
     pub io: MediaIo,
     /// The jitter buffer of decoded legs: `adaptive` (default) or `fixed`.
     pub jitter_buffer: JitterBuffer,
+    /// The adaptive buffer's least target delay, ms (default 20).
+    pub jitter_buffer_min_ms: u32,
+    /// The adaptive buffer's most delay, ms (default 500): a packet later is lost.
+    pub jitter_buffer_max_ms: u32,
+    /// The fixed buffer's delay, ms (default 40).
+    pub jitter_buffer_fixed_ms: u32,
     /// `SCHED_FIFO` priority of the worker threads, 1–99; 0 (default) leaves them at normal
     /// priority. Needs `CAP_SYS_NICE` or `LimitRTPRIO=`; refused, the workers run anyway
     /// (a log line and `tandem_worker_realtime 0` say so).
@@ -182,6 +188,9 @@ impl Default for MediaSection {
             timeout_s: 30,
             io: MediaIo::default(),
             jitter_buffer: JitterBuffer::default(),
+            jitter_buffer_min_ms: JitterSettings::default().min_ms,
+            jitter_buffer_max_ms: JitterSettings::default().max_ms,
+            jitter_buffer_fixed_ms: JitterSettings::default().fixed_ms,
             realtime_priority: RealtimePriority::default(),
         }
     }
@@ -191,6 +200,16 @@ impl MediaSection {
     /// The worker count: as configured, else one per core.
     pub fn workers(&self) -> usize {
         self.workers.unwrap_or_else(Workers::per_core).get()
+    }
+
+    /// The jitter buffer keys together.
+    pub fn jitter(&self) -> JitterSettings {
+        JitterSettings {
+            mode: self.jitter_buffer,
+            min_ms: self.jitter_buffer_min_ms,
+            max_ms: self.jitter_buffer_max_ms,
+            fixed_ms: self.jitter_buffer_fixed_ms,
+        }
     }
 
     /// The media timeout in ms as [`tandem_core::session::LegSpec`] takes it (0 = off).
@@ -711,6 +730,27 @@ pub enum Invalid {
     /// The DNS timeout is zero or too long.
     #[error("[dns] timeout_ms = {0}: must be 1 to 30000")]
     DnsTimeout(u64),
+    /// The adaptive jitter buffer's bounds are out of range or crossed.
+    #[error(
+        "[media] jitter_buffer_min_ms = {min_ms} and jitter_buffer_max_ms = {max_ms}: the most \
+         must be 10 to {limit} ms and the least no more than the most"
+    )]
+    JitterBounds {
+        /// The least target delay.
+        min_ms: u32,
+        /// The most delay.
+        max_ms: u32,
+        /// The largest most delay.
+        limit: u32,
+    },
+    /// The fixed jitter buffer's delay is more than it can hold.
+    #[error("[media] jitter_buffer_fixed_ms = {delay_ms}: at most {max_ms}")]
+    FixedJitterDelay {
+        /// The delay.
+        delay_ms: u32,
+        /// The most the fixed buffer holds.
+        max_ms: u32,
+    },
 }
 
 impl Config {
@@ -746,6 +786,7 @@ impl Config {
         if self.codecs.preferences.is_empty() {
             return Err(Invalid::NoCodecs);
         }
+        self.check_jitter_buffer()?;
         if !(1..=DnsSection::MAX_TIMEOUT_MS).contains(&self.dns.timeout_ms) {
             return Err(Invalid::DnsTimeout(self.dns.timeout_ms));
         }
@@ -759,6 +800,27 @@ impl Config {
             return Err(Invalid::Ptime {
                 ptime_ms,
                 codec: pref.codec,
+            });
+        }
+        Ok(())
+    }
+
+    /// The jitter buffer's delays are what the buffers can run with.
+    fn check_jitter_buffer(&self) -> Result<(), Invalid> {
+        let j = self.media.jitter();
+        let limit = tandem_dsp::jitter::MAX_DELAY_LIMIT_MS;
+        if !(10..=limit).contains(&j.max_ms) || j.min_ms > j.max_ms {
+            return Err(Invalid::JitterBounds {
+                min_ms: j.min_ms,
+                max_ms: j.max_ms,
+                limit,
+            });
+        }
+        let max_ms = tandem_core::session::PlayoutSpec::FIXED_MAX_DELAY_MS;
+        if j.fixed_ms > max_ms {
+            return Err(Invalid::FixedJitterDelay {
+                delay_ms: j.fixed_ms,
+                max_ms,
             });
         }
         Ok(())

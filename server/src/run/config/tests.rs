@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use tandem_codecs::{CodecId, OpusApplication};
+use tandem_core::session::PlayoutSpec;
 use tandem_drivers::packet::kernel::IoKind;
 
 use super::load::Origin;
@@ -148,6 +149,7 @@ fn a_complete_file_sets_every_key() {
         workers = 2
         timeout_s = 0
         jitter_buffer = "fixed"
+        jitter_buffer_fixed_ms = 60
         realtime_priority = 20
         [api]
         listen = "127.0.0.1:35201"
@@ -195,8 +197,10 @@ fn a_complete_file_sets_every_key() {
     assert_eq!(c.media.interface, "127.0.0.2".parse::<IpAddr>().unwrap());
     assert_eq!(c.media.workers(), 2);
     assert_eq!(c.media.timeout_ms(), 0);
-    assert!(!c.media.jitter_buffer.is_adaptive());
-    assert!(!crate::run::media::MediaPolicy::from_config(&c).adaptive_playout);
+    assert_eq!(
+        crate::run::media::MediaPolicy::from_config(&c).playout,
+        PlayoutSpec::Fixed { delay_ms: 60 }
+    );
     assert_eq!(c.media.runtime_config().realtime_priority, Some(20));
     assert_eq!(c.api.listen, addr("127.0.0.1:35201"));
     assert_eq!(c.ng.listen, addr("127.0.0.1:35202"));
@@ -534,6 +538,29 @@ fn relations_between_keys_are_checked() {
     assert_eq!(invalid("[codecs]\npreferences = []\n"), Invalid::NoCodecs);
     assert_eq!(invalid("[dns]\ntimeout_ms = 0\n"), Invalid::DnsTimeout(0));
     assert_eq!(
+        invalid("[media]\njitter_buffer_min_ms = 120\njitter_buffer_max_ms = 100\n"),
+        Invalid::JitterBounds {
+            min_ms: 120,
+            max_ms: 100,
+            limit: 2000
+        }
+    );
+    assert_eq!(
+        invalid("[media]\njitter_buffer_max_ms = 5000\n"),
+        Invalid::JitterBounds {
+            min_ms: 20,
+            max_ms: 5000,
+            limit: 2000
+        }
+    );
+    assert_eq!(
+        invalid("[media]\njitter_buffer_fixed_ms = 500\n"),
+        Invalid::FixedJitterDelay {
+            delay_ms: 500,
+            max_ms: 140
+        }
+    );
+    assert_eq!(
         invalid("[dns]\ntimeout_ms = 30001\n"),
         Invalid::DnsTimeout(30_001)
     );
@@ -621,6 +648,9 @@ const KEYS: &[(&str, &[&str])] = &[
             "timeout_s",
             "io",
             "jitter_buffer",
+            "jitter_buffer_min_ms",
+            "jitter_buffer_max_ms",
+            "jitter_buffer_fixed_ms",
             "realtime_priority",
         ],
     ),

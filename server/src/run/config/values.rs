@@ -11,6 +11,7 @@ use std::str::FromStr;
 use regex::Regex;
 use serde::Deserialize;
 use tandem_codecs::{CodecDescriptor, CodecId, registry};
+use tandem_core::session::PlayoutSpec;
 use tandem_drivers::packet::PortRange;
 use tandem_drivers::packet::kernel::IoKind;
 use tandem_sip::message::{SipUri, Uri};
@@ -194,10 +195,54 @@ pub enum JitterBuffer {
     Fixed,
 }
 
-impl JitterBuffer {
-    /// Whether legs take the adaptive buffer (`LegSpec::adaptive_playout`).
-    pub fn is_adaptive(self) -> bool {
-        self == Self::Adaptive
+/// `[media]`'s jitter buffer keys together: which buffer decoded legs take, and the delays of
+/// each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterSettings {
+    /// `jitter_buffer`: the buffer a leg takes unless asked for the other.
+    pub mode: JitterBuffer,
+    /// `jitter_buffer_min_ms`: the adaptive buffer's least target delay.
+    pub min_ms: u32,
+    /// `jitter_buffer_max_ms`: the adaptive buffer's most delay.
+    pub max_ms: u32,
+    /// `jitter_buffer_fixed_ms`: the fixed buffer's delay.
+    pub fixed_ms: u32,
+}
+
+impl Default for JitterSettings {
+    fn default() -> Self {
+        let PlayoutSpec::Adaptive {
+            min_delay_ms,
+            max_delay_ms,
+        } = PlayoutSpec::ADAPTIVE
+        else {
+            unreachable!("the adaptive default is adaptive")
+        };
+        let PlayoutSpec::Fixed { delay_ms } = PlayoutSpec::FIXED else {
+            unreachable!("the fixed default is fixed")
+        };
+        Self {
+            mode: JitterBuffer::default(),
+            min_ms: min_delay_ms,
+            max_ms: max_delay_ms,
+            fixed_ms: delay_ms,
+        }
+    }
+}
+
+impl JitterSettings {
+    /// The buffer of a leg: `mode` if the leg asks for one, else the configured mode; with
+    /// that mode's configured delays.
+    pub fn playout(&self, mode: Option<JitterBuffer>) -> PlayoutSpec {
+        match mode.unwrap_or(self.mode) {
+            JitterBuffer::Adaptive => PlayoutSpec::Adaptive {
+                min_delay_ms: self.min_ms,
+                max_delay_ms: self.max_ms,
+            },
+            JitterBuffer::Fixed => PlayoutSpec::Fixed {
+                delay_ms: self.fixed_ms,
+            },
+        }
     }
 }
 

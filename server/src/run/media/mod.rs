@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 
 use tandem_codecs::{CodecId, EncoderConfig, Format, RtpClock, registry};
 use tandem_core::rtp::PayloadType;
-use tandem_core::session::{CodecSpec, LegSpec};
+use tandem_core::session::{CodecSpec, LegSpec, PlayoutSpec};
 use tandem_sip::sdp::NegotiatedStream;
 
 use super::config::{Config, OpusSettings};
@@ -152,8 +152,8 @@ pub struct MediaPolicy {
     pub ptime_ms: u32,
     /// Whether telephone-events are offered and accepted.
     pub telephone_event: bool,
-    /// Whether decoded legs take the adaptive jitter buffer (`[media] jitter_buffer`).
-    pub adaptive_playout: bool,
+    /// The jitter buffer of decoded legs (`[media] jitter_buffer` and its delays).
+    pub playout: PlayoutSpec,
 }
 
 impl MediaPolicy {
@@ -164,7 +164,7 @@ impl MediaPolicy {
             timeout_ms: config.media.timeout_ms(),
             ptime_ms: config.codecs.ptime_ms,
             telephone_event: config.codecs.telephone_event,
-            adaptive_playout: config.media.jitter_buffer.is_adaptive(),
+            playout: config.media.jitter().playout(None),
         }
     }
 }
@@ -285,7 +285,7 @@ pub fn leg_spec(media: &NegotiatedMedia, policy: &MediaPolicy) -> Result<LegSpec
     let mut leg = LegSpec::new(codec)
         .with_media_timeout_ms(policy.timeout_ms)
         .with_encoder(encoder)
-        .with_adaptive_playout(policy.adaptive_playout);
+        .with_playout(policy.playout);
     if let Some(pt) = media.telephone_event {
         if pt == media.codec.payload_type {
             return Err(MediaError::PayloadTypeClash(pt));
@@ -341,15 +341,19 @@ mod tests {
             telephone_event: None,
             remote: None,
         };
-        assert!(
-            leg_spec(&media, &policy()).unwrap().adaptive_playout,
+        assert_eq!(
+            leg_spec(&media, &policy()).unwrap().playout,
+            PlayoutSpec::ADAPTIVE,
             "adaptive by default"
         );
         let fixed = MediaPolicy {
-            adaptive_playout: false,
+            playout: PlayoutSpec::Fixed { delay_ms: 80 },
             ..policy()
         };
-        assert!(!leg_spec(&media, &fixed).unwrap().adaptive_playout);
+        assert_eq!(
+            leg_spec(&media, &fixed).unwrap().playout,
+            PlayoutSpec::Fixed { delay_ms: 80 }
+        );
     }
 
     #[test]
