@@ -25,8 +25,8 @@ use crate::rtp::classify;
 use crate::rtp::rtcp::Compound;
 use crate::rtp::{PacketKind, PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use crate::session::{
-    CodecSpec, ConferenceSpec, LegId, LegSpec, PreparedMember, PreparedSession, SessionId,
-    SessionSpec,
+    CodecSpec, ConferenceSpec, LegId, LegSpec, PlayoutSpec, PreparedMember, PreparedSession,
+    SessionId, SessionSpec,
 };
 use crate::worker::{TICK_US, Worker, WorkerConfig};
 
@@ -264,11 +264,22 @@ impl Bench {
         self.sink(peer_a, &[PayloadType::PCMU, te]);
         self.sink(peer_b, &[OPUS, te]);
 
-        // A conference of three codecs at 16 kHz, every member hostile.
+        // A conference of three codecs at 16 kHz, every member hostile, each with another
+        // jitter buffer: the adaptive default, the fixed one with no delay at all, and the
+        // adaptive one within the tightest bounds a configuration allows.
         let room = ConferenceSpec::new(16_000, 8);
         self.install(3, &SessionSpec::Conference(room));
-        for (k, codec) in [CodecSpec::PCMU, opus, CodecSpec::G722]
+        let buffers = [
+            PlayoutSpec::ADAPTIVE,
+            PlayoutSpec::Fixed { delay_ms: 0 },
+            PlayoutSpec::Adaptive {
+                min_delay_ms: 0,
+                max_delay_ms: 10,
+            },
+        ];
+        for (k, (codec, playout)) in [CodecSpec::PCMU, opus, CodecSpec::G722]
             .into_iter()
+            .zip(buffers)
             .enumerate()
         {
             let (from, peer) = self.peer.socket();
@@ -276,7 +287,7 @@ impl Bench {
             let spec = LegSpec::new(codec)
                 .with_remote(peer)
                 .with_telephone_event(te)
-                .with_adaptive_playout(k != 1);
+                .with_playout(playout);
             let member = PreparedMember::new(SessionId(3), leg, &spec, &room)
                 .expect("a valid conference member");
             let ports = self
