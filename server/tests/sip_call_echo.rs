@@ -356,6 +356,38 @@ fn a_sipp_uac_pcap_call_to_echo_gets_its_rtp_and_digits_back() {
 }
 
 #[test]
+fn a_call_shorter_than_one_rtcp_interval_is_logged_with_its_quality() {
+    assert!(
+        sipp_available(),
+        "sipp is missing: run `bash scripts/deps.sh test`"
+    );
+    let ports = Ports::for_test(44);
+    let tandem = Tandem::start(&ports.run_args());
+    // 800 ms of PCMA, then BYE: before the leg's first RTCP report.
+    let uac = Sipp::new(
+        "short-uac",
+        &scenario("uac_short_pcap.xml"),
+        ports.peer_sip,
+        ports.peer_media,
+        1,
+        Duration::from_secs(15),
+    )
+    .args(&[ports.sip_addr().to_string().as_str(), "-s", "echo"])
+    .run(Duration::from_secs(20));
+    let (status, stderr) = tandem.terminate();
+    assert_eq!(uac.code, Some(0), "{}\n{stderr}", uac.output);
+    // Scored from the leg's figures as it was removed: one interval, the whole call, clean.
+    let ended = stderr
+        .lines()
+        .find(|l| l.contains("call ended"))
+        .unwrap_or_else(|| panic!("no end line: {stderr}"));
+    assert!(ended.contains("quality=MOS 4."), "{ended}");
+    assert!(ended.contains(" 1 intervals)"), "{ended}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_no_leaks(&stderr);
+}
+
+#[test]
 fn a_call_lives_through_info_hold_resume_codec_change_update_and_bye() {
     assert!(
         sipp_available(),

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use tandem_core::bus::{Event, EventKind};
 use tandem_core::runtime::{Runtime, RuntimeError, SessionHandle};
-use tandem_core::session::{ControlChange, LegId, LegSpec, MediaDirection, SessionId};
+use tandem_core::session::{ControlChange, LegId, LegReport, LegSpec, MediaDirection, SessionId};
 use tokio::sync::mpsc;
 
 use super::calls::CallKey;
 use super::{Signalling, SignallingStats, uas};
+use crate::api::quality::{self, Track};
 use crate::run::media::builtin;
 
 /// What a call is connected to.
@@ -250,14 +251,58 @@ pub(super) fn replace(
     });
 }
 
+/// An answered call that ended, to be logged once its leg's last figures are read.
+#[derive(Debug)]
+pub(super) struct EndedCall {
+    /// Its Call-ID.
+    pub(super) call_id: String,
+    /// Why it ended.
+    pub(super) reason: &'static str,
+    /// Its RTCP intervals.
+    pub(super) quality: Track,
+    /// Its leg as last negotiated.
+    pub(super) leg: LegSpec,
+}
+
+impl EndedCall {
+    /// Logs `call ended` with the quality of what the leg received: its RTCP intervals, or,
+    /// for a call that ended before the first, its figures so far (`report`, when the leg
+    /// could still be read).
+    pub(super) fn log(&self, report: Option<&LegReport>) {
+        let quality = match report {
+            Some(report) => self
+                .quality
+                .summary(report, &self.leg, quality::unix_now())
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            None => quality::log_field(&self.quality),
+        };
+        let (call, reason) = (&self.call_id, self.reason);
+        tracing::info!(call, reason, %quality, "call ended");
+    }
+}
+
 /// Removes a media leg in the background; [`MediaDone::Released`] reports it.
 pub(super) fn release(state: &mut Signalling, media: MediaBinding) {
+    remove_in_background(state, media, None);
+}
+
+/// [`release`] for the leg of a call that ended, which is logged first with the leg's last
+/// figures ([`EndedCall::log`]).
+pub(super) fn release_ended(state: &mut Signalling, media: MediaBinding, ended: EndedCall) {
+    remove_in_background(state, media, Some(ended));
+}
+
+fn remove_in_background(state: &mut Signalling, media: MediaBinding, ended: Option<EndedCall>) {
     state.media_pending += 1;
     let runtime = Arc::clone(&state.runtime);
     let rooms = Arc::clone(&state.rooms);
     let stats = Arc::clone(&state.stats);
     let done = state.media_done.clone();
     tokio::task::spawn_blocking(move || {
+        if let Some(ended) = ended {
+            let report = runtime.leg_report(media.session, media.leg).ok();
+            ended.log(report.as_ref());
+        }
         let removed = match &media.room {
             Some(room) => rooms.leave(&runtime, &stats, room, &media),
             None => runtime.remove_session(media.session),

@@ -62,7 +62,7 @@ use super::calls::{Call, CallKey, Pending2xx};
 use super::gateway::GatewayTarget;
 use super::in_dialog;
 use super::registrar::Location;
-use super::sessions::{self, MediaBinding, Target};
+use super::sessions::{self, EndedCall, MediaBinding, Target};
 use super::{ClientOwner, Signalling, SignallingStats};
 use crate::api::quality::{self, Track};
 use crate::run::config::CodecPref;
@@ -866,7 +866,7 @@ pub(super) fn end_call(
     state: &mut Signalling,
     now: Instant,
     key: CallKey,
-    reason: &str,
+    reason: &'static str,
     bye: bool,
 ) {
     if bye {
@@ -885,14 +885,19 @@ pub(super) fn end_call(
     let Some(call) = state.calls.remove(key) else {
         return;
     };
-    if call.dialog.is_some() {
+    let ended = if call.dialog.is_some() {
         // Answered: it was counted as started.
         state.metrics.call_ended();
-        let quality = quality::log_field(&call.quality);
-        tracing::info!(call = %call.call_id, reason, %quality, "call ended");
+        Some(EndedCall {
+            call_id: call.call_id.clone(),
+            reason,
+            quality: call.quality,
+            leg: call.leg,
+        })
     } else {
         tracing::debug!(call = %call.call_id, reason, "call ended");
-    }
+        None
+    };
     if let Some(id) = call.invite_transaction {
         let status = if state.running {
             StatusCode::REQUEST_TERMINATED
@@ -914,8 +919,11 @@ pub(super) fn end_call(
     if let Some(dialog) = &call.dialog {
         state.dialogs.remove(dialog);
     }
-    if let Some(media) = call.media {
-        sessions::release(state, media);
+    match (call.media, ended) {
+        (Some(media), Some(ended)) => sessions::release_ended(state, media, ended),
+        (Some(media), None) => sessions::release(state, media),
+        (None, Some(ended)) => ended.log(None),
+        (None, None) => {}
     }
 }
 
