@@ -82,11 +82,15 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// A log field for a stream's quality: its [`Summary`], or `-` before its first interval.
-pub fn log_field(track: &Track) -> String {
-    track
-        .recorded()
-        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+/// A log field for a stream's quality at its end: its [`Summary`], or `-` with nothing to
+/// score. `last`, the leg's figures as it ended and its spec, scores a stream that ended
+/// before its first interval ([`Track::summary`]).
+pub fn log_field(track: &Track, last: Option<(&LegReport, &LegSpec)>) -> String {
+    let summary = match last {
+        Some((report, spec)) => track.summary(report, spec, unix_now()),
+        None => track.recorded(),
+    };
+    summary.map_or_else(|| "-".to_owned(), |s| s.to_string())
 }
 
 /// The running sums behind the means.

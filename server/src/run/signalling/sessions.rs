@@ -269,13 +269,7 @@ impl EndedCall {
     /// for a call that ended before the first, its figures so far (`report`, when the leg
     /// could still be read).
     pub(super) fn log(&self, report: Option<&LegReport>) {
-        let quality = match report {
-            Some(report) => self
-                .quality
-                .summary(report, &self.leg, quality::unix_now())
-                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            None => quality::log_field(&self.quality),
-        };
+        let quality = quality::log_field(&self.quality, report.map(|r| (r, &self.leg)));
         let (call, reason) = (&self.call_id, self.reason);
         tracing::info!(call, reason, %quality, "call ended");
     }

@@ -530,8 +530,8 @@ impl Gateway {
         if let Some(call) = self.calls.remove(&id) {
             if call.counted {
                 self.metrics.call_ended();
-                let caller = quality::log_field(&call.quality[0]);
-                let callee = quality::log_field(&call.quality[1]);
+                let caller = quality::log_field(&call.quality[0], None);
+                let callee = quality::log_field(&call.quality[1], None);
                 let call_id = call.inbound_request.headers.call_id().unwrap_or("-");
                 tracing::info!(call = %call_id, %caller, %callee, "gateway call ended");
             }
