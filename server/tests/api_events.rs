@@ -9,7 +9,7 @@ mod api_common;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use api_common::{call, local_rtp, peer, rtp, start};
+use api_common::{bridged_pair, call, local_rtp, peer, rtp, start};
 use serde_json::{Value, json};
 use tandem::api::ApiSettings;
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket, stream::MaybeTlsStream};
@@ -160,27 +160,8 @@ fn api_ws_reports_each_rtcp_interval_of_a_channel_as_channel_quality() {
 fn api_ws_channel_quality_of_a_decoded_channel_counts_packets_too_late_to_play() {
     let server = start(24050, ApiSettings::default());
     let mut ws = connect(server.addr, "late");
-    let (a, b) = (peer(), peer());
-    let mut ids = Vec::new();
-    for p in [&a, &b] {
-        let remote = p.local_addr().unwrap().to_string();
-        let c = call(
-            &server,
-            "POST",
-            "/channels",
-            Some(json!({"codec": "PCMU", "app": "late", "remote": remote})),
-        );
-        assert_eq!(c.status, 201, "{}", c.text);
-        ids.push(c.json["id"].as_str().unwrap().to_owned());
-    }
     // A mixing bridge decodes each channel through its jitter buffer.
-    let bridge = call(&server, "POST", "/bridges", Some(json!({"type": "mixing"})));
-    let bridge = bridge.json["id"].as_str().unwrap().to_owned();
-    for id in &ids {
-        let path = format!("/bridges/{bridge}/addChannel");
-        let added = call(&server, "POST", &path, Some(json!({"channel": id})));
-        assert_eq!(added.status, 200, "{}", added.text);
-    }
+    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing", Some("late"));
     let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
     let to = local_rtp(&got.json);
     // 3 s of packets at their own pace; every tenth is held back 300 ms: the network

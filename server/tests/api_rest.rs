@@ -10,7 +10,7 @@ mod metrics;
 
 use std::time::Duration;
 
-use api_common::{call, eventually, http, local_rtp, peer, receive, rtp, start};
+use api_common::{bridged_pair, call, eventually, http, local_rtp, peer, receive, rtp, start};
 use serde_json::json;
 use tandem::api::ApiSettings;
 use tandem::api::auth::Access;
@@ -78,48 +78,10 @@ fn api_channel_statistics_move_with_rtp() {
     );
 }
 
-/// Two PCMU channels towards two fresh peers, joined in a new bridge of `kind`: the peers,
-/// the channels' ids and the bridge's.
-fn bridged_pair(
-    server: &api_common::Server,
-    kind: &str,
-) -> (
-    std::net::UdpSocket,
-    std::net::UdpSocket,
-    Vec<String>,
-    String,
-) {
-    let (a, b) = (peer(), peer());
-    let mut ids = Vec::new();
-    for p in [&a, &b] {
-        let c = call(
-            server,
-            "POST",
-            "/channels",
-            Some(json!({"codec": "PCMU", "remote": p.local_addr().unwrap().to_string()})),
-        );
-        assert_eq!(c.status, 201, "{}", c.text);
-        ids.push(c.json["id"].as_str().unwrap().to_owned());
-    }
-    let bridge = call(server, "POST", "/bridges", Some(json!({"type": kind})));
-    assert_eq!(bridge.status, 201, "{}", bridge.text);
-    let bid = bridge.json["id"].as_str().unwrap().to_owned();
-    for id in &ids {
-        let added = call(
-            server,
-            "POST",
-            &format!("/bridges/{bid}/addChannel"),
-            Some(json!({"channel": id})),
-        );
-        assert_eq!(added.status, 200, "{}", added.text);
-    }
-    (a, b, ids, bid)
-}
-
 #[test]
 fn api_two_party_bridge_carries_rtp_both_ways() {
     let server = start(23100, ApiSettings::default());
-    let (a, b, ids, bid) = bridged_pair(&server, "two_party");
+    let (a, b, ids, bid) = bridged_pair(&server, "two_party", None);
     let ca = call(&server, "GET", &format!("/channels/{}", ids[0]), None).json;
     let cb = call(&server, "GET", &format!("/channels/{}", ids[1]), None).json;
     assert_eq!(ca["carrier"], "two_party");
@@ -167,7 +129,7 @@ fn api_two_party_bridge_carries_rtp_both_ways() {
 #[test]
 fn api_statistics_report_the_jitter_buffer_of_a_decoded_leg() {
     let server = start(23850, ApiSettings::default());
-    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing");
+    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing", None);
     let to_a = local_rtp(&call(&server, "GET", &format!("/channels/{}", ids[0]), None).json);
     // 60 packets of a 400 Hz tone at their own pace, the 30th never sent.
     let tone: Vec<u8> = (0..160)
@@ -234,7 +196,7 @@ fn api_channels_take_the_configured_jitter_buffer_unless_they_ask_for_the_other(
             ..ApiSettings::default()
         },
     );
-    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing");
+    let (a, _b, ids, _bridge) = bridged_pair(&server, "mixing", None);
     let channel = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
     assert_eq!(channel.json["jitter_buffer"], "fixed", "{}", channel.text);
     let to_a = local_rtp(&channel.json);

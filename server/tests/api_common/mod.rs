@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tandem::api::{Api, ApiSettings, Metrics, serve};
 use tandem_core::runtime::{Runtime, RuntimeConfig};
 use tandem_core::worker::WorkerConfig;
@@ -183,4 +183,42 @@ pub fn eventually<T>(wait: Duration, mut f: impl FnMut() -> Option<T>) -> Option
 /// The address in a channel's `local_rtp`.
 pub fn local_rtp(channel: &Value) -> SocketAddr {
     channel["local_rtp"].as_str().unwrap().parse().unwrap()
+}
+
+/// Two PCMU channels towards two fresh peers, of application `app`, joined in a new bridge
+/// of `kind`: the peers, the channels' ids and the bridge's.
+pub fn bridged_pair(
+    server: &Server,
+    kind: &str,
+    app: Option<&str>,
+) -> (UdpSocket, UdpSocket, Vec<String>, String) {
+    let (a, b) = (peer(), peer());
+    let mut ids = Vec::new();
+    for p in [&a, &b] {
+        let c = call(
+            server,
+            "POST",
+            "/channels",
+            Some(json!({
+                "codec": "PCMU",
+                "remote": p.local_addr().unwrap().to_string(),
+                "app": app,
+            })),
+        );
+        assert_eq!(c.status, 201, "{}", c.text);
+        ids.push(c.json["id"].as_str().unwrap().to_owned());
+    }
+    let bridge = call(server, "POST", "/bridges", Some(json!({"type": kind})));
+    assert_eq!(bridge.status, 201, "{}", bridge.text);
+    let bid = bridge.json["id"].as_str().unwrap().to_owned();
+    for id in &ids {
+        let added = call(
+            server,
+            "POST",
+            &format!("/bridges/{bid}/addChannel"),
+            Some(json!({"channel": id})),
+        );
+        assert_eq!(added.status, 200, "{}", added.text);
+    }
+    (a, b, ids, bid)
 }
