@@ -229,6 +229,24 @@ fn api_channels_take_the_configured_jitter_buffer_unless_they_ask_for_the_other(
         "{}",
         adaptive.text
     );
+    // ... and other delays, within what the buffers hold.
+    let bounded = json!({"codec": "PCMU", "jitter_buffer_min_ms": 60, "jitter_buffer_max_ms": 200});
+    let bounded = call(&server, "POST", "/channels", Some(bounded));
+    assert_eq!(bounded.status, 201, "{}", bounded.text);
+    for (body, says) in [
+        (
+            json!({"codec": "PCMU", "jitter_buffer_fixed_ms": 300}),
+            "jitter_buffer_fixed_ms = 300: at most 140",
+        ),
+        (
+            json!({"codec": "PCMU", "jitter_buffer_min_ms": 200, "jitter_buffer_max_ms": 100}),
+            "the least no more than the most",
+        ),
+    ] {
+        let refused = call(&server, "POST", "/channels", Some(body));
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.text.contains(says), "{}", refused.text);
+    }
 }
 
 #[test]

@@ -47,6 +47,12 @@ struct NewChannel {
     /// conference, recorded): `adaptive` or `fixed` (default: `[media] jitter_buffer`, with
     /// the delays configured there).
     jitter_buffer: Option<JitterBuffer>,
+    /// The adaptive buffer's least target delay, ms (default `[media]`'s).
+    jitter_buffer_min_ms: Option<u32>,
+    /// The adaptive buffer's most delay, ms (default `[media]`'s).
+    jitter_buffer_max_ms: Option<u32>,
+    /// The fixed buffer's delay, ms (default `[media]`'s).
+    jitter_buffer_fixed_ms: Option<u32>,
     /// The application whose event clients hear about this channel.
     app: Option<String>,
 }
@@ -55,6 +61,20 @@ struct NewChannel {
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+}
+
+/// The configured jitter buffer settings with what the channel's body overrides.
+fn jitter_of(new: &NewChannel, configured: &JitterSettings) -> ApiResult<JitterSettings> {
+    let settings = JitterSettings {
+        mode: configured.mode,
+        min_ms: new.jitter_buffer_min_ms.unwrap_or(configured.min_ms),
+        max_ms: new.jitter_buffer_max_ms.unwrap_or(configured.max_ms),
+        fixed_ms: new.jitter_buffer_fixed_ms.unwrap_or(configured.fixed_ms),
+    };
+    settings
+        .check()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(settings)
 }
 
 fn leg_spec(new: &NewChannel, jitter: &JitterSettings) -> ApiResult<LegSpec> {
@@ -89,7 +109,7 @@ fn leg_spec(new: &NewChannel, jitter: &JitterSettings) -> ApiResult<LegSpec> {
     .with_encoder(EncoderConfig::DEFAULT)
     .with_dtmf_detect(new.dtmf_detect.unwrap_or(false))
     .with_media_timeout_ms(new.media_timeout_ms.unwrap_or(0))
-    .with_playout(jitter.playout(new.jitter_buffer));
+    .with_playout(jitter_of(new, jitter)?.playout(new.jitter_buffer));
     if let Some(remote) = new.remote {
         spec = spec.with_remote(remote);
     }

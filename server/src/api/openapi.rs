@@ -49,7 +49,7 @@ pub const ROUTES: &[Route] = &[
         "post",
         "/channels",
         201,
-        "Create a channel: an RTP leg. Body: {codec, rate?, payload_type?, ptime_ms?, remote?, telephone_event?, dtmf_detect?, media_timeout_ms?, jitter_buffer? (adaptive|fixed; default [media] jitter_buffer), app?}. Returns its id and local_rtp.",
+        "Create a channel: an RTP leg. Body: {codec, rate?, payload_type?, ptime_ms?, remote?, telephone_event?, dtmf_detect?, media_timeout_ms?, jitter_buffer? (adaptive|fixed; default [media] jitter_buffer), jitter_buffer_min_ms?, jitter_buffer_max_ms?, jitter_buffer_fixed_ms? (default [media]'s), app?}. Returns its id and local_rtp.",
     ),
     route(
         "get",

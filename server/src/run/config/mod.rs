@@ -26,8 +26,8 @@ use tandem_core::runtime::RuntimeConfig;
 pub use load::ConfigError;
 pub use overrides::Overrides;
 pub use values::{
-    CodecPref, JitterBuffer, JitterSettings, LogFilter, MediaIo, MediaPorts, RealtimePriority,
-    SipUriText, UriPattern, ValueError, Workers,
+    CodecPref, JitterBuffer, JitterDelayError, JitterSettings, LogFilter, MediaIo, MediaPorts,
+    RealtimePriority, SipUriText, UriPattern, ValueError, Workers,
 };
 
 /// The whole configuration. See the module docs.
@@ -730,27 +730,9 @@ pub enum Invalid {
     /// The DNS timeout is zero or too long.
     #[error("[dns] timeout_ms = {0}: must be 1 to 30000")]
     DnsTimeout(u64),
-    /// The adaptive jitter buffer's bounds are out of range or crossed.
-    #[error(
-        "[media] jitter_buffer_min_ms = {min_ms} and jitter_buffer_max_ms = {max_ms}: the most \
-         must be 10 to {limit} ms and the least no more than the most"
-    )]
-    JitterBounds {
-        /// The least target delay.
-        min_ms: u32,
-        /// The most delay.
-        max_ms: u32,
-        /// The largest most delay.
-        limit: u32,
-    },
-    /// The fixed jitter buffer's delay is more than it can hold.
-    #[error("[media] jitter_buffer_fixed_ms = {delay_ms}: at most {max_ms}")]
-    FixedJitterDelay {
-        /// The delay.
-        delay_ms: u32,
-        /// The most the fixed buffer holds.
-        max_ms: u32,
-    },
+    /// The jitter buffer's delays are out of range.
+    #[error("[media] {0}")]
+    JitterBuffer(#[from] JitterDelayError),
 }
 
 impl Config {
@@ -786,7 +768,7 @@ impl Config {
         if self.codecs.preferences.is_empty() {
             return Err(Invalid::NoCodecs);
         }
-        self.check_jitter_buffer()?;
+        self.media.jitter().check()?;
         if !(1..=DnsSection::MAX_TIMEOUT_MS).contains(&self.dns.timeout_ms) {
             return Err(Invalid::DnsTimeout(self.dns.timeout_ms));
         }
@@ -800,27 +782,6 @@ impl Config {
             return Err(Invalid::Ptime {
                 ptime_ms,
                 codec: pref.codec,
-            });
-        }
-        Ok(())
-    }
-
-    /// The jitter buffer's delays are what the buffers can run with.
-    fn check_jitter_buffer(&self) -> Result<(), Invalid> {
-        let j = self.media.jitter();
-        let limit = tandem_dsp::jitter::MAX_DELAY_LIMIT_MS;
-        if !(10..=limit).contains(&j.max_ms) || j.min_ms > j.max_ms {
-            return Err(Invalid::JitterBounds {
-                min_ms: j.min_ms,
-                max_ms: j.max_ms,
-                limit,
-            });
-        }
-        let max_ms = tandem_core::session::PlayoutSpec::FIXED_MAX_DELAY_MS;
-        if j.fixed_ms > max_ms {
-            return Err(Invalid::FixedJitterDelay {
-                delay_ms: j.fixed_ms,
-                max_ms,
             });
         }
         Ok(())

@@ -539,26 +539,26 @@ fn relations_between_keys_are_checked() {
     assert_eq!(invalid("[dns]\ntimeout_ms = 0\n"), Invalid::DnsTimeout(0));
     assert_eq!(
         invalid("[media]\njitter_buffer_min_ms = 120\njitter_buffer_max_ms = 100\n"),
-        Invalid::JitterBounds {
+        Invalid::JitterBuffer(JitterDelayError::Bounds {
             min_ms: 120,
             max_ms: 100,
             limit: 2000
-        }
+        })
     );
     assert_eq!(
         invalid("[media]\njitter_buffer_max_ms = 5000\n"),
-        Invalid::JitterBounds {
+        Invalid::JitterBuffer(JitterDelayError::Bounds {
             min_ms: 20,
             max_ms: 5000,
             limit: 2000
-        }
+        })
     );
     assert_eq!(
         invalid("[media]\njitter_buffer_fixed_ms = 500\n"),
-        Invalid::FixedJitterDelay {
+        Invalid::JitterBuffer(JitterDelayError::Fixed {
             delay_ms: 500,
             max_ms: 140
-        }
+        })
     );
     assert_eq!(
         invalid("[dns]\ntimeout_ms = 30001\n"),

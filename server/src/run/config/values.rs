@@ -230,7 +230,59 @@ impl Default for JitterSettings {
     }
 }
 
+/// Jitter buffer delays the buffers cannot run with (named as the `[media]` keys and the REST
+/// channel fields that set them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JitterDelayError {
+    /// The adaptive buffer's bounds are out of range or crossed.
+    #[error(
+        "jitter_buffer_min_ms = {min_ms} and jitter_buffer_max_ms = {max_ms}: the most must be \
+         10 to {limit} ms and the least no more than the most"
+    )]
+    Bounds {
+        /// The least target delay.
+        min_ms: u32,
+        /// The most delay.
+        max_ms: u32,
+        /// The largest most delay.
+        limit: u32,
+    },
+    /// The fixed buffer's delay is more than it can hold.
+    #[error("jitter_buffer_fixed_ms = {delay_ms}: at most {max_ms}")]
+    Fixed {
+        /// The delay.
+        delay_ms: u32,
+        /// The most the fixed buffer holds.
+        max_ms: u32,
+    },
+}
+
 impl JitterSettings {
+    /// Checks that both buffers can run with these delays.
+    ///
+    /// # Errors
+    ///
+    /// The first [`JitterDelayError`] found.
+    pub fn check(&self) -> Result<(), JitterDelayError> {
+        let limit = tandem_dsp::jitter::MAX_DELAY_LIMIT_MS;
+        if !(10..=limit).contains(&self.max_ms) || self.min_ms > self.max_ms {
+            return Err(JitterDelayError::Bounds {
+                min_ms: self.min_ms,
+                max_ms: self.max_ms,
+                limit,
+            });
+        }
+        let max_ms = PlayoutSpec::FIXED_MAX_DELAY_MS;
+        if self.fixed_ms > max_ms {
+            return Err(JitterDelayError::Fixed {
+                delay_ms: self.fixed_ms,
+                max_ms,
+            });
+        }
+        Ok(())
+    }
+
     /// The buffer of a leg: `mode` if the leg asks for one, else the configured mode; with
     /// that mode's configured delays.
     pub fn playout(&self, mode: Option<JitterBuffer>) -> PlayoutSpec {
