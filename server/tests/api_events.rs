@@ -5,6 +5,9 @@
 //! many with `EventsLost`, and stays connected; user events reach their application.
 
 mod api_common;
+#[allow(dead_code)]
+#[path = "support/metrics.rs"]
+mod metrics;
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -194,6 +197,10 @@ fn api_ws_channel_quality_of_a_decoded_channel_counts_packets_too_late_to_play()
     let got = call(&server, "GET", &format!("/channels/{}", ids[0]), None);
     let network = got.json["statistics"]["loss_percent"].as_f64().unwrap();
     assert!(network < 2.0, "RTP saw no loss: {}", got.text);
+    // `/metrics` keeps the buffer's delay of each interval of each decoded stream.
+    let text = call(&server, "GET", "/metrics", None).text;
+    let delays = metrics::value(&text, "tandem_playout_delay_ms_count").unwrap_or(0);
+    assert!(delays >= 1, "{text}");
     let _ = ws.close(None);
 }
 

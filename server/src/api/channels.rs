@@ -470,7 +470,7 @@ fn on_quality(api: &Api, event: &Event, sample: &QualitySample) {
     else {
         return;
     };
-    api.metrics.stream_mos(point.estimate.mos);
+    api.metrics.stream_interval(point.estimate.mos, sample);
     let app = channel.app.clone();
     let object = to_json(channel);
     drop(media);

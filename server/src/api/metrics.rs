@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tandem_core::bus::DtmfSource;
+use tandem_core::bus::{DtmfSource, QualitySample};
 use tandem_core::runtime::Runtime;
 use tandem_core::worker::TICK_COST_BUCKETS_US;
 
@@ -45,6 +45,59 @@ const SIP_CODES: usize = 600;
 /// clean G.711 stream scores 4.4). One more bucket counts anything above.
 pub const MOS_BUCKETS: [f64; 11] = [1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5];
 
+/// Upper bounds of the jitter buffer delay histogram's buckets, ms (the adaptive buffer's
+/// least target is 20 ms by default, its most 500).
+pub const PLAYOUT_DELAY_BUCKETS_MS: [f64; 10] = [
+    20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0,
+];
+
+/// Observations in fixed buckets, and their sum (in thousandths, so that an atomic integer
+/// holds it).
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [f64],
+    /// One per bound, and one for anything above the last.
+    buckets: Box<[AtomicU64]>,
+    sum_milli: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_milli: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, value: f64) {
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|&bound| value <= bound)
+            .unwrap_or(self.bounds.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let milli = (value.max(0.0) * 1000.0).round() as u64;
+        self.sum_milli.fetch_add(milli, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        family(out, name, help, "histogram");
+        let mut cumulative = 0u64;
+        for (i, n) in self.buckets.iter().enumerate() {
+            cumulative += n.load(Ordering::Relaxed);
+            let le = self
+                .bounds
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_milli.load(Ordering::Relaxed) as f64 / 1000.0;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
 /// Counters the control plane bumps. See the module docs for who bumps what.
 #[derive(Debug)]
 pub struct Metrics {
@@ -56,9 +109,10 @@ pub struct Metrics {
     transcoders: Mutex<BTreeMap<(String, String), i64>>,
     api_requests: AtomicU64,
     targets_unresolved: AtomicU64,
-    /// Interval MOS scores of streams: bucket counts, and their sum in thousandths.
-    mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
-    mos_sum_milli: AtomicU64,
+    /// Interval MOS scores of streams.
+    stream_mos: Histogram,
+    /// Jitter buffer delays of decoded streams, at the end of each interval.
+    playout_delay: Histogram,
     /// The ng listener's own counters, once `tandem run` has bound it.
     ng: OnceLock<Arc<NgStats>>,
     /// The SIP transports' counters, once `tandem run` has bound them.
@@ -76,8 +130,8 @@ impl Default for Metrics {
             transcoders: Mutex::new(BTreeMap::new()),
             api_requests: AtomicU64::new(0),
             targets_unresolved: AtomicU64::new(0),
-            mos_buckets: Default::default(),
-            mos_sum_milli: AtomicU64::new(0),
+            stream_mos: Histogram::new(&MOS_BUCKETS),
+            playout_delay: Histogram::new(&PLAYOUT_DELAY_BUCKETS_MS),
             ng: OnceLock::new(),
             sip: OnceLock::new(),
         }
@@ -112,16 +166,14 @@ impl Metrics {
         self.targets_unresolved.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts the MOS of one scored interval of a stream (ng calls and REST channels, at each
-    /// RTCP report their leg sends).
-    pub fn stream_mos(&self, mos: f64) {
-        let bucket = MOS_BUCKETS
-            .iter()
-            .position(|&bound| mos <= bound)
-            .unwrap_or(MOS_BUCKETS.len());
-        self.mos_buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        let milli = (mos.max(0.0) * 1000.0).round() as u64;
-        self.mos_sum_milli.fetch_add(milli, Ordering::Relaxed);
+    /// Counts one scored interval of a stream (ng calls, REST channels and SIP calls, at
+    /// each RTCP report their leg sends): its MOS, and the delay of its jitter buffer, if the
+    /// leg is decoded.
+    pub fn stream_interval(&self, mos: f64, sample: &QualitySample) {
+        self.stream_mos.observe(mos);
+        if let Some(playout) = sample.playout {
+            self.playout_delay.observe(f64::from(playout.delay_ms));
+        }
     }
 
     /// A call began (SIP glue, ng).
@@ -374,26 +426,16 @@ impl Metrics {
             "counter",
             self.targets_unresolved.load(Ordering::Relaxed),
         );
-        family(
+        self.stream_mos.render(
             &mut out,
             "tandem_stream_mos",
-            "E-model MOS of each RTCP interval of each stream of ng calls and REST channels (G.107).",
-            "histogram",
+            "E-model MOS of each RTCP interval of each stream of ng calls, REST channels and SIP calls (G.107).",
         );
-        let mut cumulative = 0u64;
-        for (i, n) in self.mos_buckets.iter().enumerate() {
-            cumulative += n.load(Ordering::Relaxed);
-            let le = MOS_BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(out, "tandem_stream_mos_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let _ = writeln!(
-            out,
-            "tandem_stream_mos_sum {}",
-            self.mos_sum_milli.load(Ordering::Relaxed) as f64 / 1000.0
+        self.playout_delay.render(
+            &mut out,
+            "tandem_playout_delay_ms",
+            "Jitter buffer delay of each decoded stream at the end of each RTCP interval, ms.",
         );
-        let _ = writeln!(out, "tandem_stream_mos_count {cumulative}");
         family(
             &mut out,
             "tandem_dtmf_events_total",

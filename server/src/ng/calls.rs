@@ -1391,7 +1391,7 @@ impl Calls {
             call.legs.as_ref().and_then(|legs| legs.get(index)),
         ) {
             if let Some(point) = track.record(sample, spec, now_unix().0) {
-                self.metrics.stream_mos(point.estimate.mos);
+                self.metrics.stream_interval(point.estimate.mos, sample);
             }
         }
     }

@@ -984,7 +984,7 @@ pub(super) fn handle_media_event(state: &mut Signalling, now: Instant, event: Ev
     if let EventKind::Quality(sample) = event.kind {
         if let Some(call) = state.calls.get_mut(key) {
             if let Some(point) = call.quality.record(&sample, &call.leg, quality::unix_now()) {
-                state.metrics.stream_mos(point.estimate.mos);
+                state.metrics.stream_interval(point.estimate.mos, &sample);
             }
         }
         return;

@@ -414,7 +414,7 @@ impl Gateway {
             _ => &call.outbound_leg,
         };
         if let Some(point) = call.quality[side].record(sample, spec, quality::unix_now()) {
-            self.metrics.stream_mos(point.estimate.mos);
+            self.metrics.stream_interval(point.estimate.mos, sample);
         }
     }
 
