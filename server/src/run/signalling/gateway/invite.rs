@@ -295,7 +295,12 @@ impl Gateway {
         let Some(call) = self.calls.get_mut(&id) else {
             // The call is gone; a session created anyway must not leak.
             return created
-                .map(|h| vec![MediaAction::Remove { session: h.id }])
+                .map(|h| {
+                    vec![MediaAction::Remove {
+                        session: h.id,
+                        ended: None,
+                    }]
+                })
                 .unwrap_or_default();
         };
         let handle = match created {
@@ -323,7 +328,10 @@ impl Gateway {
         call.media = Some(handle.clone());
         if call.cancelled || call.phase == Phase::Ended {
             self.forget(id);
-            return vec![MediaAction::Remove { session }];
+            return vec![MediaAction::Remove {
+                session,
+                ended: None,
+            }];
         }
         if call.phase == Phase::Replacing {
             return self.bridge(now, layer, id);
@@ -336,7 +344,10 @@ impl Gateway {
         let Some(port) = handle.legs.get(1).map(|l| l.rtp.port()) else {
             respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
             self.forget(id);
-            return vec![MediaAction::Remove { session }];
+            return vec![MediaAction::Remove {
+                session,
+                ended: None,
+            }];
         };
         let mut policy = call.outbound_policy.clone();
         policy.rtp_ports = vec![port];
@@ -356,7 +367,10 @@ impl Gateway {
         let Ok(from) = NameAddr::parse(&from_text) else {
             respond_inbound(now, layer, call, StatusCode::SERVER_INTERNAL_ERROR);
             self.forget(id);
-            return vec![MediaAction::Remove { session }];
+            return vec![MediaAction::Remove {
+                session,
+                ended: None,
+            }];
         };
         call.phase = Phase::Calling;
         for branch in call

@@ -10,7 +10,7 @@ use tandem_core::runtime::{Runtime, SessionHandle};
 use tandem_core::session::{ControlChange, LegId, LegSpec, MediaDirection, SessionId, SessionSpec};
 use tokio::sync::mpsc;
 
-use super::GatewayCallId;
+use super::{EndedCall, GatewayCallId};
 use crate::api::Metrics;
 
 /// A media runtime call for the loop to make (blocking: through `spawn_blocking`).
@@ -57,6 +57,8 @@ pub enum MediaAction {
     Remove {
         /// The session.
         session: SessionId,
+        /// An answered call, logged first with its legs' last figures.
+        ended: Option<Box<EndedCall>>,
     },
 }
 
@@ -123,7 +125,10 @@ pub fn run_media_actions(
                     tracing::debug!(?session, "gateway: set_leg_controls failed: {e}");
                 }
             }
-            MediaAction::Remove { session } => {
+            MediaAction::Remove { session, ended } => {
+                if let Some(ended) = ended {
+                    ended.log([0, 1].map(|leg| runtime.leg_report(session, LegId(leg)).ok()));
+                }
                 if let Err(e) = runtime.remove_session(session) {
                     tracing::debug!(?session, "gateway: remove_session failed: {e}");
                 }

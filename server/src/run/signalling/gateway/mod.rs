@@ -100,7 +100,7 @@ use std::time::{Duration, Instant};
 
 use tandem_core::bus::QualitySample;
 use tandem_core::runtime::SessionHandle;
-use tandem_core::session::{LegId, LegSpec, MediaDirection, SessionId};
+use tandem_core::session::{LegId, LegReport, LegSpec, MediaDirection, SessionId};
 use tandem_sip::dialog::{Dialog, DialogId};
 use tandem_sip::message::{Request, Response, StatusCode};
 use tandem_sip::sdp::{LocalPolicy, LocalSession, NegotiatedStream, SessionDescription};
@@ -518,39 +518,85 @@ impl Gateway {
             return Vec::new();
         }
         let session = call.media.as_ref().map(|m| m.id);
-        self.forget(id);
-        session
-            .map(|session| vec![MediaAction::Remove { session }])
-            .unwrap_or_default()
+        let ended = self.take(id);
+        match (session, ended) {
+            // Logged as the session is removed, with its legs' last figures.
+            (Some(session), ended) => vec![MediaAction::Remove {
+                session,
+                ended: ended.map(Box::new),
+            }],
+            (None, Some(ended)) => {
+                ended.log([None, None]);
+                Vec::new()
+            }
+            (None, None) => Vec::new(),
+        }
     }
 
-    /// Drops every trace of call `id`. The BYEs it sent run on without an owner: their
-    /// responses need no action.
+    /// Drops every trace of call `id`, and logs its end if it was answered. The BYEs it sent
+    /// run on without an owner: their responses need no action.
     fn forget(&mut self, id: GatewayCallId) {
-        if let Some(call) = self.calls.remove(&id) {
-            if call.counted {
-                self.metrics.call_ended();
-                let caller = quality::log_field(&call.quality[0], None);
-                let callee = quality::log_field(&call.quality[1], None);
-                let call_id = call.inbound_request.headers.call_id().unwrap_or("-");
-                tracing::info!(call = %call_id, %caller, %callee, "gateway call ended");
-            }
-            if let Some((a, b)) = &call.transcoder {
-                self.metrics.transcoder_stopped(a, b);
-            }
-            if let Some(media) = call.media {
-                self.sessions.remove(&media.id);
-            }
-            // Branches still calling live on until their INVITE ends (a late 2xx is hung up).
-            self.orphans
-                .extend(call.branches.iter().filter_map(Orphan::of));
-            for dialog in [call.inbound_dialog, call.outbound_dialog]
-                .into_iter()
-                .flatten()
-            {
-                self.dialogs.remove(dialog.id());
-            }
-            self.transactions.retain(|_, c| *c != id);
+        if let Some(ended) = self.take(id) {
+            ended.log([None, None]);
         }
+    }
+
+    /// [`Gateway::forget`], handing an answered call's end back to be logged.
+    fn take(&mut self, id: GatewayCallId) -> Option<EndedCall> {
+        let call = self.calls.remove(&id)?;
+        let ended = call.counted.then(|| {
+            self.metrics.call_ended();
+            EndedCall {
+                call_id: call
+                    .inbound_request
+                    .headers
+                    .call_id()
+                    .unwrap_or("-")
+                    .to_owned(),
+                quality: call.quality,
+                legs: [call.inbound_leg, call.outbound_leg],
+            }
+        });
+        if let Some((a, b)) = &call.transcoder {
+            self.metrics.transcoder_stopped(a, b);
+        }
+        if let Some(media) = call.media {
+            self.sessions.remove(&media.id);
+        }
+        // Branches still calling live on until their INVITE ends (a late 2xx is hung up).
+        self.orphans
+            .extend(call.branches.iter().filter_map(Orphan::of));
+        for dialog in [call.inbound_dialog, call.outbound_dialog]
+            .into_iter()
+            .flatten()
+        {
+            self.dialogs.remove(dialog.id());
+        }
+        self.transactions.retain(|_, c| *c != id);
+        ended
+    }
+}
+
+/// An answered gateway call that ended, to be logged with its sides' quality.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedCall {
+    /// The caller's Call-ID.
+    call_id: String,
+    /// The caller's and the callee's RTCP intervals.
+    quality: [Track; 2],
+    /// The caller's and the callee's legs.
+    legs: [LegSpec; 2],
+}
+
+impl EndedCall {
+    /// Logs `gateway call ended` with the quality of what each side's leg received: its RTCP
+    /// intervals, or, for a call that ended before the first, its figures so far (`reports`,
+    /// leg 0 the caller's, when the legs could still be read).
+    pub fn log(&self, reports: [Option<LegReport>; 2]) {
+        let [caller, callee] = [0, 1].map(|side| {
+            let last = reports[side].as_ref().map(|r| (r, &self.legs[side]));
+            quality::log_field(&self.quality[side], last)
+        });
+        tracing::info!(call = %self.call_id, %caller, %callee, "gateway call ended");
     }
 }

@@ -100,7 +100,7 @@ fn a_late_offer_ack_without_an_answer_hangs_up_both_sides() {
     let mut h = Harness::new();
     let ok = late_offer_answered(&mut h);
     let actions = ack_in(&mut h, &caller_ack(&ok, ""));
-    assert_eq!(actions, removed(7));
+    assert_eq!(removals(&actions), [Some(7)]);
     assert_eq!(
         sorted_summary(&mut h),
         [sent_to(CALLER, "BYE"), sent_to(CALLEE, "BYE")]
