@@ -6,7 +6,7 @@
 //! cargo run --release -p tandem-benches --bin jitter_eval -- [--out DIR] [--quick]
 //!     [--only SCENARIO,...] [--codecs pcmu,g722,opus16,g729] [--trace SCENARIO/CODEC]
 //!     [--fixed-ms MS] [--baseline floor|anchored] [--seed-sets N,...] [--warmup-s S]
-//!     [--measure pesq|visqol] [--curve MS,...]
+//!     [--measure pesq|visqol] [--curve MS,...] [--adaptive-min-ms MS]
 //! ```
 //!
 //! `--quick` uses one voice instead of four; `--fixed-ms` sets the fixed buffer's delay
@@ -30,7 +30,8 @@
 //! ViSQOL). `--curve 50,70` also runs the fixed buffer at those delays and prints its
 //! delay/MOS curve beside the adaptive buffer, with how far above (or below) the curve the
 //! adaptive buffer sits at its own delay: a buffer that merely picks another point of the
-//! fixed buffer's curve has gained nothing by adapting.
+//! fixed buffer's curve has gained nothing by adapting. `--adaptive-min-ms` gives the adaptive
+//! buffer another least target delay (default 20 ms), as `[media] jitter_buffer_min_ms` does.
 //!
 //! # What it does
 //!
@@ -384,6 +385,9 @@ struct Receiver {
     /// File name suffix: `fixed`, `adaptive`, `fixed50`...
     label: String,
     mode: PlayoutMode,
+    /// The adaptive buffer's least target delay, ms, where not the default
+    /// (`--adaptive-min-ms`, as `[media] jitter_buffer_min_ms` sets it in the engine).
+    min_delay_ms: Option<u32>,
 }
 
 /// Where the receivers sit in the list `main` builds.
@@ -440,7 +444,7 @@ impl Counts {
 #[allow(clippy::too_many_arguments)]
 fn receive(
     codec: &Codec,
-    mode: PlayoutMode,
+    receiver: &Receiver,
     packets: &[Vec<u8>],
     arrivals: &[Arrival],
     send_ms: &[f64],
@@ -449,7 +453,11 @@ fn receive(
     trace: bool,
 ) -> Run {
     let mut config = JitterConfig::new(codec.payload_type);
-    config.mode = mode;
+    config.mode = receiver.mode;
+    if let Some(min) = receiver.min_delay_ms {
+        config.min_delay_ms = min;
+        config.initial_delay_ms = config.initial_delay_ms.max(min);
+    }
     let mut jb = JitterBuffer::new(codec.format, &config).expect("jitter buffer");
     let rate = codec.format.sample_rate as usize;
     let ts_per_packet = codec
@@ -664,6 +672,7 @@ fn main() {
     let mut seed_sets: Vec<u64> = vec![0];
     let mut measure = Measure::Pesq;
     let mut curve_ms: Vec<u32> = Vec::new();
+    let mut adaptive_min_ms: Option<u32> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -700,6 +709,13 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--warmup-s SECONDS")
             }
+            "--adaptive-min-ms" => {
+                adaptive_min_ms = Some(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--adaptive-min-ms MS"),
+                );
+            }
             "--curve" => curve_ms = list_arg(args.next()).expect("--curve MS[,MS...]"),
             "--seed-set" | "--seed-sets" => {
                 seed_sets = list_arg(args.next()).expect("--seed-sets N[,N...]")
@@ -723,10 +739,12 @@ fn main() {
         Receiver {
             label: "fixed".into(),
             mode: fixed_at(fixed_ms),
+            min_delay_ms: None,
         },
         Receiver {
             label: "adaptive".into(),
             mode: PlayoutMode::Adaptive,
+            min_delay_ms: adaptive_min_ms,
         },
     ];
     receivers.extend(
@@ -736,6 +754,7 @@ fn main() {
             .map(|&ms| Receiver {
                 label: format!("fixed{ms}"),
                 mode: fixed_at(ms),
+                min_delay_ms: None,
             }),
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -785,7 +804,8 @@ fn main() {
                         voice.to_string()
                     };
                     std::fs::create_dir_all(&dir).expect("output dir");
-                    for (ri, &Receiver { ref label, mode }) in receivers.iter().enumerate() {
+                    for (ri, receiver) in receivers.iter().enumerate() {
+                        let (label, mode) = (&receiver.label, receiver.mode);
                         let traced =
                             trace.as_deref() == Some(&format!("{}/{}", scenario.name, codec.name));
                         if traced {
@@ -793,7 +813,7 @@ fn main() {
                         }
                         let r = receive(
                             codec,
-                            mode,
+                            receiver,
                             &packets,
                             &arrivals,
                             &send,
