@@ -31,7 +31,8 @@
 //! delay/MOS curve beside the adaptive buffer, with how far above (or below) the curve the
 //! adaptive buffer sits at its own delay: a buffer that merely picks another point of the
 //! fixed buffer's curve has gained nothing by adapting. `--adaptive-min-ms` gives the adaptive
-//! buffer another least target delay (default 20 ms), as `[media] jitter_buffer_min_ms` does.
+//! buffer another least target delay, as `[media] jitter_buffer_min_ms` does (default: the
+//! engine's, 50 ms; `tandem-dsp`'s own default is 20).
 //!
 //! # What it does
 //!
@@ -66,6 +67,7 @@ use std::process::Command;
 
 use tandem_codecs::file::wav;
 use tandem_codecs::{CodecId, EncoderConfig, Format, registry};
+use tandem_core::session::PlayoutSpec;
 use tandem_dsp::jitter::{
     JitterBuffer, JitterConfig, JitterStats, PlayoutEvent, PlayoutMode, RtpPacket,
 };
@@ -672,7 +674,15 @@ fn main() {
     let mut seed_sets: Vec<u64> = vec![0];
     let mut measure = Measure::Pesq;
     let mut curve_ms: Vec<u32> = Vec::new();
-    let mut adaptive_min_ms: Option<u32> = None;
+    // The engine's default floor, not the library's (see `--adaptive-min-ms`).
+    let PlayoutSpec::Adaptive {
+        min_delay_ms: engine_min_ms,
+        ..
+    } = PlayoutSpec::ADAPTIVE
+    else {
+        unreachable!("the engine's default buffer is adaptive")
+    };
+    let mut adaptive_min_ms: Option<u32> = Some(engine_min_ms);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {

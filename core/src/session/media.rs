@@ -7,12 +7,13 @@
 //! [`Ingress`] is either `tandem-dsp`'s adaptive [`JitterBuffer`] (the default: NetEq-style
 //! delay estimation, delay changes made in pauses, time-stretching, G.711 Appendix I
 //! concealment) or the fixed-delay [`Playout`] below, chosen per leg with
-//! [`LegSpec::playout`]. Against a fixed 60 ms buffer the adaptive one plays with 6
-//! to 20 ms less delay under light or heavy jitter, congestion and delay spikes, at an equal
-//! or up to 0.08 lower PESQ MOS; with reordering it waits longer and scores higher; under
-//! clock drift it is better on both (BENCHMARKS.md, "Jitter buffer"); the fixed one stays
-//! for callers that want a constant, known delay. The steady-state allocation test runs the
-//! default.
+//! [`LegSpec::playout`]. Against a fixed 60 ms buffer the adaptive one, with the engine's
+//! default 50 ms floor ([`PlayoutSpec::ADAPTIVE`]), plays 10 ms sooner on a calm network;
+//! under congestion, delay spikes and fast clock drift it is better on both MOS and delay
+//! (PESQ, G.711 and G.722), under light or steady jitter it ties at 4 to 10 ms less delay,
+//! and with reordering or slow drift it waits longer for more MOS (BENCHMARKS.md, "The
+//! adaptive buffer's floor"); the fixed one stays for callers that want a constant, known
+//! delay. The steady-state allocation test runs the default.
 //!
 //! # Playout: a fixed-delay reorder buffer
 //!

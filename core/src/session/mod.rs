@@ -143,9 +143,12 @@ pub enum PlayoutSpec {
 }
 
 impl PlayoutSpec {
-    /// The adaptive buffer with `tandem-dsp`'s default bounds (20–500 ms).
+    /// The adaptive buffer as the engine runs it by default: never under 50 ms, never over
+    /// 500. The floor is higher than `tandem-dsp`'s own (20 ms): under jitter, what a lower
+    /// floor saves in delay it loses in concealment (BENCHMARKS.md, "The adaptive buffer's
+    /// floor"), while on a calm network it still plays 10 ms sooner than a fixed 60 ms buffer.
     pub const ADAPTIVE: Self = Self::Adaptive {
-        min_delay_ms: 20,
+        min_delay_ms: 50,
         max_delay_ms: 500,
     };
     /// The fixed buffer at 40 ms.

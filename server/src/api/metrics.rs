@@ -46,7 +46,7 @@ const SIP_CODES: usize = 600;
 pub const MOS_BUCKETS: [f64; 11] = [1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5];
 
 /// Upper bounds of the jitter buffer delay histogram's buckets, ms (the adaptive buffer's
-/// least target is 20 ms by default, its most 500).
+/// least target is 50 ms by default, its most 500).
 pub const PLAYOUT_DELAY_BUCKETS_MS: [f64; 10] = [
     20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0,
 ];

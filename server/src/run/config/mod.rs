@@ -167,7 +167,7 @@ pub struct MediaSection {
     pub io: MediaIo,
     /// The jitter buffer of decoded legs: `adaptive` (default) or `fixed`.
     pub jitter_buffer: JitterBuffer,
-    /// The adaptive buffer's least target delay, ms (default 20).
+    /// The adaptive buffer's least target delay, ms (default 50).
     pub jitter_buffer_min_ms: u32,
     /// The adaptive buffer's most delay, ms (default 500): a packet later is lost.
     pub jitter_buffer_max_ms: u32,

@@ -548,7 +548,7 @@ fn relations_between_keys_are_checked() {
     assert_eq!(
         invalid("[media]\njitter_buffer_max_ms = 5000\n"),
         Invalid::JitterBuffer(JitterDelayError::Bounds {
-            min_ms: 20,
+            min_ms: 50,
             max_ms: 5000,
             limit: 2000
         })
