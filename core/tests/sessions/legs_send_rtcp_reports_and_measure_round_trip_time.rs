@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 
-use tandem_core::bus::{EventKind, QualitySample};
 use tandem_core::rtp::rtcp::Compound;
 use tandem_core::rtp::rtcp::{CompoundWriter, ReportBlock, RtcpRepr};
 use tandem_core::rtp::{PacketKind, PayloadType, Ssrc, classify};
@@ -87,14 +86,7 @@ fn legs_send_rtcp_reports_and_measure_round_trip_time() {
     assert_eq!(blocks[0].cumulative_lost, 0);
     // Each of A's reports came with a quality sample of what A received; B received nothing
     // and sent none.
-    let samples: Vec<QualitySample> = h
-        .leg_events(LegId::A)
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::Quality(sample) => Some(sample),
-            _ => None,
-        })
-        .collect();
+    let samples = h.quality_samples(LegId::A);
     let to_a_count = reports
         .iter()
         .filter(|(_, r)| r.to.port() == peer_a.port() + 1)
@@ -106,11 +98,7 @@ fn legs_send_rtcp_reports_and_measure_round_trip_time() {
         samples.iter().all(|s| s.playout.is_none()),
         "a relayed leg has no jitter buffer"
     );
-    assert!(
-        !h.leg_events(LegId::B)
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::Quality(_)))
-    );
+    assert!(h.quality_samples(LegId::B).is_empty());
 
     // B's peer answers at least 150 ms after the SR with an RR that held it for 100 ms.
     let block = ReportBlock {

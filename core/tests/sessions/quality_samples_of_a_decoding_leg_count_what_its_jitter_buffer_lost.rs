@@ -2,7 +2,6 @@
 //! that arrives too late to play counts as received in RFC 3550's statistics, but the
 //! listener lost it, and the MOS of the interval should say so.
 
-use tandem_core::bus::{EventKind, QualitySample};
 use tandem_core::rtp::PayloadType;
 use tandem_core::session::{CodecSpec, LegId, LegSpec, SessionSpec};
 use tandem_drivers::packet::PacketIo;
@@ -43,14 +42,7 @@ fn quality_samples_of_a_decoding_leg_count_what_its_jitter_buffer_lost() {
         h.tick();
         h.peer.recv_all();
     }
-    let samples: Vec<QualitySample> = h
-        .leg_events(LegId::A)
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::Quality(sample) => Some(sample),
-            _ => None,
-        })
-        .collect();
+    let samples = h.quality_samples(LegId::A);
     assert!(samples.len() >= 2, "{samples:?}");
     let last = samples.last().unwrap();
     // RTP counts the late packets as received (one may still be on its way).

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tandem_codecs::{EncoderConfig, Format, registry};
-use tandem_core::bus::{Event, Notice};
+use tandem_core::bus::{Event, EventKind, Notice, QualitySample};
 use tandem_core::rtp::{PayloadType, RtpHeader, RtpPacket, RtpTimestamp, SeqNo, Ssrc};
 use tandem_core::session::{LegId, PreparedSession, SessionId, SessionSpec};
 use tandem_core::worker::{TICK_US, Worker, WorkerConfig, WorkerControl};
@@ -187,6 +187,17 @@ impl Harness {
             .iter()
             .filter(|e| e.leg == Some(leg))
             .copied()
+            .collect()
+    }
+
+    /// The quality samples `leg` reported with its RTCP reports so far, in order.
+    pub(crate) fn quality_samples(&self, leg: LegId) -> Vec<QualitySample> {
+        self.leg_events(leg)
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Quality(sample) => Some(sample),
+                _ => None,
+            })
             .collect()
     }
 }
