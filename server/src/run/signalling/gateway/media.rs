@@ -10,7 +10,7 @@ use tandem_core::runtime::{Runtime, SessionHandle};
 use tandem_core::session::{ControlChange, LegId, LegSpec, MediaDirection, SessionId, SessionSpec};
 use tokio::sync::mpsc;
 
-use super::{EndedCall, GatewayCallId};
+use super::{EndedGatewayCall, GatewayCallId};
 use crate::api::Metrics;
 
 /// A media runtime call for the loop to make (blocking: through `spawn_blocking`).
@@ -58,7 +58,7 @@ pub enum MediaAction {
         /// The session.
         session: SessionId,
         /// An answered call, logged first with its legs' last figures.
-        ended: Option<Box<EndedCall>>,
+        ended: Option<Box<EndedGatewayCall>>,
     },
 }
 

@@ -542,11 +542,11 @@ impl Gateway {
     }
 
     /// [`Gateway::forget`], handing an answered call's end back to be logged.
-    fn take(&mut self, id: GatewayCallId) -> Option<EndedCall> {
+    fn take(&mut self, id: GatewayCallId) -> Option<EndedGatewayCall> {
         let call = self.calls.remove(&id)?;
         let ended = call.counted.then(|| {
             self.metrics.call_ended();
-            EndedCall {
+            EndedGatewayCall {
                 call_id: call
                     .inbound_request
                     .headers
@@ -579,7 +579,7 @@ impl Gateway {
 
 /// An answered gateway call that ended, to be logged with its sides' quality.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EndedCall {
+pub struct EndedGatewayCall {
     /// The caller's Call-ID.
     call_id: String,
     /// The caller's and the callee's RTCP intervals.
@@ -588,7 +588,7 @@ pub struct EndedCall {
     legs: [LegSpec; 2],
 }
 
-impl EndedCall {
+impl EndedGatewayCall {
     /// Logs `gateway call ended` with the quality of what each side's leg received: its RTCP
     /// intervals, or, for a call that ended before the first, its figures so far (`reports`,
     /// leg 0 the caller's, when the legs could still be read).
