@@ -675,14 +675,7 @@ fn main() {
     let mut measure = Measure::Pesq;
     let mut curve_ms: Vec<u32> = Vec::new();
     // The engine's default floor, not the library's (see `--adaptive-min-ms`).
-    let PlayoutSpec::Adaptive {
-        min_delay_ms: engine_min_ms,
-        ..
-    } = PlayoutSpec::ADAPTIVE
-    else {
-        unreachable!("the engine's default buffer is adaptive")
-    };
-    let mut adaptive_min_ms: Option<u32> = Some(engine_min_ms);
+    let mut adaptive_min_ms: Option<u32> = Some(PlayoutSpec::DEFAULT_MIN_DELAY_MS);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {

@@ -148,11 +148,19 @@ impl PlayoutSpec {
     /// floor saves in delay it loses in concealment (BENCHMARKS.md, "The adaptive buffer's
     /// floor"), while on a calm network it still plays 10 ms sooner than a fixed 60 ms buffer.
     pub const ADAPTIVE: Self = Self::Adaptive {
-        min_delay_ms: 50,
-        max_delay_ms: 500,
+        min_delay_ms: Self::DEFAULT_MIN_DELAY_MS,
+        max_delay_ms: Self::DEFAULT_MAX_DELAY_MS,
     };
-    /// The fixed buffer at 40 ms.
-    pub const FIXED: Self = Self::Fixed { delay_ms: 40 };
+    /// The fixed buffer at its default delay.
+    pub const FIXED: Self = Self::Fixed {
+        delay_ms: Self::DEFAULT_FIXED_DELAY_MS,
+    };
+    /// [`PlayoutSpec::ADAPTIVE`]'s least target delay, ms.
+    pub const DEFAULT_MIN_DELAY_MS: u32 = 50;
+    /// [`PlayoutSpec::ADAPTIVE`]'s most delay, ms.
+    pub const DEFAULT_MAX_DELAY_MS: u32 = 500;
+    /// [`PlayoutSpec::FIXED`]'s delay, ms.
+    pub const DEFAULT_FIXED_DELAY_MS: u32 = 40;
     /// The longest delay the fixed buffer holds whatever the packet time: its
     /// [`media::PLAYOUT_SLOTS`] hold that much of 10 ms packets, with a slot to spare.
     pub const FIXED_MAX_DELAY_MS: u32 = (media::PLAYOUT_SLOTS as u32 - 2) * 10;

@@ -211,21 +211,11 @@ pub struct JitterSettings {
 
 impl Default for JitterSettings {
     fn default() -> Self {
-        let PlayoutSpec::Adaptive {
-            min_delay_ms,
-            max_delay_ms,
-        } = PlayoutSpec::ADAPTIVE
-        else {
-            unreachable!("the adaptive default is adaptive")
-        };
-        let PlayoutSpec::Fixed { delay_ms } = PlayoutSpec::FIXED else {
-            unreachable!("the fixed default is fixed")
-        };
         Self {
             mode: JitterBuffer::default(),
-            min_ms: min_delay_ms,
-            max_ms: max_delay_ms,
-            fixed_ms: delay_ms,
+            min_ms: PlayoutSpec::DEFAULT_MIN_DELAY_MS,
+            max_ms: PlayoutSpec::DEFAULT_MAX_DELAY_MS,
+            fixed_ms: PlayoutSpec::DEFAULT_FIXED_DELAY_MS,
         }
     }
 }
